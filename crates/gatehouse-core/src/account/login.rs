@@ -1,0 +1,203 @@
+//! Login into a server-side session, session look-up with idle/absolute expiry, logout.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{AccountError, AccountService};
+use crate::audit::{AuditEventType, Outcome, RequestContext};
+use crate::email::Email;
+use crate::password::{Password, Verification};
+use crate::session::{Session, SessionToken};
+use crate::user::{User, UserId};
+
+/// A fresh session: the token goes into the cookie, the rest is for display.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: SessionToken,
+    pub session: Session,
+    pub user: User,
+}
+
+impl AccountService {
+    /// Checks email and password and opens a new session. Every failure — malformed or unknown
+    /// email, wrong password, disabled account — costs one password verification and returns
+    /// [`AccountError::InvalidCredentials`], so neither the answer nor its timing tells which.
+    /// A session presented with the login (`previous`) is ended: a new id on every login.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &Password,
+        previous: Option<&SessionToken>,
+        ctx: &RequestContext,
+    ) -> Result<SignedIn, AccountError> {
+        let email = Email::parse(email).ok();
+        let user = match &email {
+            Some(e) => self.users.user_by_email(e.key()).await?,
+            None => None,
+        };
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let verdict = self.hasher.verify(password, stored).await?;
+        let (user, needs_rehash) = match (user, verdict) {
+            (Some(u), Verification::Match { needs_rehash }) if u.is_active() => (u, needs_rehash),
+            (user, verdict) => {
+                let reason = match (&user, verdict) {
+                    (None, _) => "unknown_account",
+                    (Some(_), Verification::Mismatch) => "wrong_password",
+                    (Some(_), Verification::Match { .. }) => "account_disabled",
+                };
+                let attempted = email.as_ref().map(|e| e.key().to_owned());
+                self.audit
+                    .record(
+                        AuditEventType::LoginFailed,
+                        Outcome::Failure,
+                        None,
+                        user.map(|u| u.id.to_string()),
+                        ctx,
+                        json!({ "reason": reason, "email": attempted }),
+                    )
+                    .await?;
+                return Err(AccountError::InvalidCredentials);
+            }
+        };
+        if needs_rehash {
+            self.upgrade_hash(&user, password, ctx).await?;
+        }
+        if let Some(previous) = previous
+            && let Some(old) = self.sessions.session_by_token_hash(&previous.hash()).await?
+        {
+            self.sessions.delete_session(old.id).await?;
+        }
+        let signed_in = self.open_session(user, ctx).await?;
+        self.audit
+            .record(
+                AuditEventType::LoginSucceeded,
+                Outcome::Success,
+                Some(signed_in.user.id.to_string()),
+                Some(signed_in.user.id.to_string()),
+                ctx,
+                json!({ "session_id": signed_in.session.id }),
+            )
+            .await?;
+        Ok(signed_in)
+    }
+
+    /// Replaces a bcrypt (or outdated Argon2) hash by an Argon2id hash with current parameters.
+    async fn upgrade_hash(&self, user: &User, password: &Password, ctx: &RequestContext) -> Result<(), AccountError> {
+        let from = user.password_hash.as_deref().and_then(|h| h.split('$').nth(1)).unwrap_or("unknown").to_owned();
+        let new_hash = self.hasher.hash(password).await?;
+        self.users.set_password_hash(user.id, &new_hash, self.clock.now()).await?;
+        let id = Some(user.id.to_string());
+        self.audit
+            .record(
+                AuditEventType::PasswordRehashed,
+                Outcome::Success,
+                id.clone(),
+                id,
+                ctx,
+                json!({ "from": from, "to": "argon2id" }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn open_session(&self, user: User, ctx: &RequestContext) -> Result<SignedIn, AccountError> {
+        let now = self.clock.now();
+        let token = SessionToken::generate()?;
+        let session = Session {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            token_hash: token.hash(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.settings.session.absolute_timeout,
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.as_deref().map(truncate_user_agent),
+        };
+        self.sessions.insert_session(&session).await?;
+        Ok(SignedIn { token, session, user })
+    }
+
+    /// The live session and active user behind a session cookie. An expired session is deleted
+    /// on sight; a session of a disabled user is refused.
+    pub async fn current_session(&self, token: &SessionToken) -> Result<(Session, User), AccountError> {
+        let Some(mut session) = self.sessions.session_by_token_hash(&token.hash()).await? else {
+            return Err(AccountError::Unauthenticated);
+        };
+        let now = self.clock.now();
+        if !session.is_live(now, &self.settings.session) {
+            self.sessions.delete_session(session.id).await?;
+            return Err(AccountError::Unauthenticated);
+        }
+        let Some(user) = self.users.user_by_id(session.user_id).await?.filter(User::is_active) else {
+            return Err(AccountError::Unauthenticated);
+        };
+        if session.needs_touch(now) {
+            self.sessions.touch_session(session.id, now).await?;
+            session.last_seen_at = now;
+        }
+        Ok((session, user))
+    }
+
+    /// Ends the session behind `token`, if there is one. Logging out twice is not an error.
+    pub async fn logout(&self, token: &SessionToken, ctx: &RequestContext) -> Result<(), AccountError> {
+        if let Some(session) = self.sessions.session_by_token_hash(&token.hash()).await?
+            && self.sessions.delete_session(session.id).await?
+        {
+            let user = Some(session.user_id.to_string());
+            self.audit
+                .record(
+                    AuditEventType::Logout,
+                    Outcome::Success,
+                    user.clone(),
+                    user,
+                    ctx,
+                    json!({ "session_id": session.id }),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn sessions_of(&self, user: UserId) -> Result<Vec<Session>, AccountError> {
+        let now = self.clock.now();
+        let mut sessions = self.sessions.sessions_for_user(user).await?;
+        sessions.retain(|s| s.is_live(now, &self.settings.session));
+        Ok(sessions)
+    }
+
+    /// A user ends one of their own sessions (account page). Another user's session id is
+    /// answered like an unknown one.
+    pub async fn revoke_own_session(
+        &self,
+        user: UserId,
+        session_id: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<(), AccountError> {
+        if !self.sessions.delete_user_session(user, session_id).await? {
+            return Err(AccountError::NotFound);
+        }
+        let actor = Some(user.to_string());
+        self.audit
+            .record(
+                AuditEventType::SessionRevoked,
+                Outcome::Success,
+                actor.clone(),
+                actor,
+                ctx,
+                json!({ "session_id": session_id }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes sessions past their expiry; run periodically by the server.
+    pub async fn purge_expired_sessions(&self) -> Result<u64, AccountError> {
+        let now = self.clock.now();
+        Ok(self.sessions.purge_expired_sessions(now, now - self.settings.session.idle_timeout).await?)
+    }
+}
+
+/// User agents are attacker-controlled; keep at most 512 characters of them.
+fn truncate_user_agent(ua: &str) -> String {
+    ua.chars().take(512).collect()
+}

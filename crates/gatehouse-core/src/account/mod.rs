@@ -1,0 +1,106 @@
+//! Accounts: registration, login into a server-side session, logout, and account management.
+//! The one service the HTTP layer and the CLI call; it owns the rules, storage owns the rows.
+
+mod login;
+mod manage;
+
+use std::sync::Arc;
+
+use crate::audit::Auditor;
+use crate::clock::Clock;
+use crate::email::EmailError;
+use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyViolation};
+use crate::random::RandomError;
+use crate::session::SessionSettings;
+use crate::store::{AuditStore, SessionStore, StoreError, UserStore};
+
+pub use login::SignedIn;
+pub use manage::Credential;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountSettings {
+    pub registration_enabled: bool,
+    pub password_policy: PasswordPolicy,
+    pub session: SessionSettings,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            registration_enabled: true,
+            password_policy: PasswordPolicy::default(),
+            session: SessionSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Unknown email, wrong password and disabled account all look like this, on purpose.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("registration is disabled")]
+    RegistrationDisabled,
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
+    #[error(transparent)]
+    WeakPassword(#[from] PolicyViolation),
+    #[error("{0}")]
+    InvalidInput(&'static str),
+    #[error("an account with this email address already exists")]
+    EmailTaken,
+    #[error("not found")]
+    NotFound,
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+impl From<StoreError> for AccountError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => Self::EmailTaken,
+            other => Self::Store(other),
+        }
+    }
+}
+
+pub struct AccountService {
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    audit: Auditor,
+    hasher: Arc<PasswordHasher>,
+    clock: Arc<dyn Clock>,
+    settings: AccountSettings,
+}
+
+impl AccountService {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        sessions: Arc<dyn SessionStore>,
+        audit: Arc<dyn AuditStore>,
+        hasher: Arc<PasswordHasher>,
+        clock: Arc<dyn Clock>,
+        settings: AccountSettings,
+    ) -> Self {
+        let audit = Auditor::new(audit, clock.clone());
+        Self { users, sessions, audit, hasher, clock, settings }
+    }
+
+    pub fn settings(&self) -> &AccountSettings {
+        &self.settings
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+}

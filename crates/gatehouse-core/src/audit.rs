@@ -1,0 +1,123 @@
+//! The audit trail: append-only security events, each also emitted as one structured log line.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, UnixTime};
+use crate::store::{AuditStore, StoreError};
+
+/// The kinds of security event Gatehouse records (DESIGN.md §1 "Audit").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEventType {
+    UserRegistered,
+    UserCreated,
+    LoginSucceeded,
+    LoginFailed,
+    Logout,
+    SessionRevoked,
+    UserDisabled,
+    PasswordChanged,
+    PasswordRehashed,
+}
+
+impl AuditEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UserRegistered => "user.registered",
+            Self::UserCreated => "user.created",
+            Self::LoginSucceeded => "login.succeeded",
+            Self::LoginFailed => "login.failed",
+            Self::Logout => "session.logout",
+            Self::SessionRevoked => "session.revoked",
+            Self::UserDisabled => "user.disabled",
+            Self::PasswordChanged => "password.changed",
+            Self::PasswordRehashed => "password.rehashed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+        }
+    }
+}
+
+/// One row of `audit_events`. `actor` is who acted (a user id, `cli`, or `anonymous`),
+/// `subject` what it was done to. Never holds a secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub occurred_at: UnixTime,
+    pub event_type: String,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub outcome: String,
+    pub details: serde_json::Value,
+}
+
+/// Where a request came from, for the audit trail and the session list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestContext {
+    /// The context of a command-line invocation.
+    pub fn cli() -> Self {
+        Self { ip: None, user_agent: Some("gatehouse-cli".into()) }
+    }
+}
+
+#[derive(Clone)]
+pub struct Auditor {
+    store: Arc<dyn AuditStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Auditor {
+    pub fn new(store: Arc<dyn AuditStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub async fn record(
+        &self,
+        event_type: AuditEventType,
+        outcome: Outcome,
+        actor: Option<String>,
+        subject: Option<String>,
+        ctx: &RequestContext,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let event = AuditEvent {
+            occurred_at: self.clock.now(),
+            event_type: event_type.as_str().to_owned(),
+            actor,
+            subject,
+            ip: ctx.ip.clone(),
+            user_agent: ctx.user_agent.clone(),
+            outcome: outcome.as_str().to_owned(),
+            details,
+        };
+        tracing::info!(
+            target: "gatehouse::audit",
+            event_type = %event.event_type,
+            outcome = %event.outcome,
+            actor = event.actor.as_deref().unwrap_or("-"),
+            subject = event.subject.as_deref().unwrap_or("-"),
+            ip = event.ip.as_deref().unwrap_or("-"),
+            details = %event.details,
+            "audit event"
+        );
+        self.store.append_audit_event(&event).await
+    }
+}

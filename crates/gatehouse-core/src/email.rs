@@ -1,0 +1,115 @@
+//! Email addresses: parsed once, normalised (NFKC), compared case-insensitively.
+
+use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
+
+/// A syntactically plausible email address. `as_str` is the NFKC form as the user typed it;
+/// `key` is the form used for uniqueness and look-up (NFKC, then Unicode lower case), so that
+/// `Alice@Example.com` and `alice@example.com` (or a full-width look-alike) are one account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Email {
+    display: String,
+    key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("email address is empty")]
+    Empty,
+    #[error("email address is longer than 254 characters")]
+    TooLong,
+    #[error("email address must have the form local-part@domain")]
+    Malformed,
+}
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let display: String = raw.trim().nfkc().collect();
+        if display.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if display.chars().count() > 254 {
+            return Err(EmailError::TooLong);
+        }
+        let (local, domain) = display.rsplit_once('@').ok_or(EmailError::Malformed)?;
+        let bad_char = |c: char| c.is_whitespace() || c.is_control() || c == '@';
+        let local_ok = !local.is_empty() && local.chars().count() <= 64 && !local.contains(bad_char);
+        let domain_ok = !domain.is_empty()
+            && !domain.contains(bad_char)
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..");
+        if !local_ok || !domain_ok {
+            return Err(EmailError::Malformed);
+        }
+        let key = display.to_lowercase();
+        Ok(Self { display, key })
+    }
+
+    /// Rebuilds an address read back from storage (already normalised when it was stored).
+    pub fn from_stored(display: String, key: String) -> Self {
+        Self { display, key }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.display
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display)
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Email({:?})", self.display)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_case_and_width_for_the_key() {
+        let a = Email::parse("  Alice@Example.COM ").unwrap();
+        assert_eq!(a.as_str(), "Alice@Example.COM");
+        assert_eq!(a.key(), "alice@example.com");
+        // U+FF41 FULLWIDTH LATIN SMALL LETTER A folds to 'a' under NFKC.
+        let b = Email::parse("\u{ff41}lice@example.com").unwrap();
+        assert_eq!(a.key(), b.key());
+    }
+
+    #[test]
+    fn keeps_sql_metacharacters_literally() {
+        let e = Email::parse("o'brien\";--%_\\@example.com").unwrap();
+        assert_eq!(e.as_str(), "o'brien\";--%_\\@example.com");
+    }
+
+    #[test]
+    fn refuses_malformed_addresses() {
+        for bad in [
+            "",
+            "   ",
+            "no-at-sign",
+            "@example.com",
+            "a@",
+            "a b@example.com",
+            "a@exa mple.com",
+            "a@.com",
+            "a@com.",
+            "a@ex..com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(Email::parse(&format!("{}@example.com", "a".repeat(65))), Err(EmailError::Malformed));
+        assert_eq!(Email::parse(&format!("a@{}.com", "b".repeat(260))), Err(EmailError::TooLong));
+    }
+}

@@ -1,0 +1,258 @@
+//! Argon2id hashing (bcrypt accepted for imported hashes) on a bounded blocking pool.
+//!
+//! Each Argon2id hash holds `m_cost` KiB of memory for its duration, so an unbounded burst of
+//! logins could exhaust memory; a semaphore caps concurrent hashes at the pool size and further
+//! requests queue. Unknown accounts are verified against a dummy hash with the same parameters
+//! so that response time does not reveal whether an account exists.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use super::Password;
+
+/// Argon2id cost parameters. The default is OWASP's recommendation: m=19456 KiB, t=2, p=1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HashParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for HashParams {
+    fn default() -> Self {
+        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("invalid Argon2 parameters: {0}")]
+    Params(String),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("password hashing task failed")]
+    Join,
+}
+
+/// Outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// The password is right. `needs_rehash` is set for bcrypt hashes and for Argon2 hashes
+    /// made with other parameters than the configured ones.
+    Match {
+        needs_rehash: bool,
+    },
+    Mismatch,
+}
+
+/// Occupancy of the hashing pool, for metrics and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: usize,
+    pub in_flight: usize,
+    pub peak_in_flight: usize,
+}
+
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    size: usize,
+    in_flight: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    dummy: Arc<str>,
+}
+
+impl PasswordHasher {
+    /// Builds the hasher and its dummy hash (one Argon2id computation at start-up).
+    pub fn new(params: HashParams, pool_size: usize) -> Result<Self, HashError> {
+        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+            .map_err(|e| HashError::Params(e.to_string()))?;
+        let dummy_password = crate::random::token().map_err(|e| HashError::Hash(e.to_string()))?;
+        let dummy =
+            argon2id(&params).hash_password(dummy_password.as_bytes()).map_err(|e| HashError::Hash(e.to_string()))?;
+        let size = pool_size.max(1);
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            peak: Arc::new(AtomicUsize::new(0)),
+            dummy: dummy.to_string().into(),
+        })
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.size,
+            in_flight: self.in_flight.load(Ordering::SeqCst),
+            peak_in_flight: self.peak.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Hashes a password to an Argon2id PHC string with a fresh random salt.
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let params = self.params.clone();
+        let password = password.clone();
+        self.run(move || {
+            argon2id(&params)
+                .hash_password(password.normalized().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| HashError::Hash(e.to_string()))
+        })
+        .await?
+    }
+
+    /// Checks `password` against `stored`; with `None` (no such account) a dummy hash is
+    /// verified instead so that the time taken is the same.
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<Verification, HashError> {
+        let params = self.params.clone();
+        let password = password.clone();
+        let (hash, real): (Arc<str>, bool) = match stored {
+            Some(h) => (h.into(), true),
+            None => (self.dummy.clone(), false),
+        };
+        self.run(move || {
+            let verdict = verify_blocking(&params, &password, &hash);
+            match verdict {
+                Verification::Match { .. } if !real => Verification::Mismatch,
+                v => v,
+            }
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| HashError::Join)?;
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        metrics::gauge!("gatehouse_password_hash_in_flight").set(now as f64);
+        let guard = InFlight(self.in_flight.clone(), permit);
+        let result = tokio::task::spawn_blocking(job).await.map_err(|_| HashError::Join);
+        drop(guard);
+        metrics::counter!("gatehouse_password_hashes_total").increment(1);
+        result
+    }
+}
+
+/// Decrements the in-flight count and frees the pool slot however the job ends.
+struct InFlight(Arc<AtomicUsize>, #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let left = self.0.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        metrics::gauge!("gatehouse_password_hash_in_flight").set(left as f64);
+    }
+}
+
+fn argon2id(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn verify_blocking(params: &Params, password: &Password, stored: &str) -> Verification {
+    if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
+        // Imported bcrypt hashes were made from the password bytes exactly as typed.
+        return match bcrypt::verify(password.raw(), stored) {
+            Ok(true) => Verification::Match { needs_rehash: true },
+            _ => Verification::Mismatch,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        tracing::warn!("stored password hash has an unrecognised format");
+        return Verification::Mismatch;
+    };
+    match Argon2::default().verify_password(password.normalized().as_bytes(), &parsed) {
+        Ok(()) => {
+            let current = parsed.algorithm.as_str() == "argon2id"
+                && Params::try_from(&parsed).is_ok_and(|p| {
+                    p.m_cost() == params.m_cost() && p.t_cost() == params.t_cost() && p.p_cost() == params.p_cost()
+                });
+            Verification::Match { needs_rehash: !current }
+        }
+        Err(_) => Verification::Mismatch,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cheap() -> HashParams {
+        HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 }
+    }
+
+    #[tokio::test]
+    async fn argon2id_round_trip() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let hash = h.hash(&Password::new("correct horse")).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
+        assert_eq!(
+            h.verify(&Password::new("correct horse"), Some(&hash)).await.unwrap(),
+            Verification::Match { needs_rehash: false }
+        );
+        assert_eq!(h.verify(&Password::new("correct horsE"), Some(&hash)).await.unwrap(), Verification::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn other_parameters_ask_for_a_rehash() {
+        let old = PasswordHasher::new(cheap(), 1).unwrap();
+        let hash = old.hash(&Password::new("pw-123456")).await.unwrap();
+        let new = PasswordHasher::new(HashParams { memory_kib: 2048, ..cheap() }, 1).unwrap();
+        assert_eq!(
+            new.verify(&Password::new("pw-123456"), Some(&hash)).await.unwrap(),
+            Verification::Match { needs_rehash: true }
+        );
+    }
+
+    #[tokio::test]
+    async fn bcrypt_imports_verify_and_ask_for_a_rehash() {
+        let h = PasswordHasher::new(cheap(), 1).unwrap();
+        let b = bcrypt::hash("legacy-pass", 4).unwrap();
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let variant = format!("{prefix}{}", &b[4..]);
+            assert_eq!(
+                h.verify(&Password::new("legacy-pass"), Some(&variant)).await.unwrap(),
+                Verification::Match { needs_rehash: true }
+            );
+            assert_eq!(h.verify(&Password::new("legacy-pasS"), Some(&variant)).await.unwrap(), Verification::Mismatch);
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_account_and_garbage_hash_never_match() {
+        let h = PasswordHasher::new(cheap(), 1).unwrap();
+        assert_eq!(h.verify(&Password::new("anything"), None).await.unwrap(), Verification::Mismatch);
+        assert_eq!(h.verify(&Password::new("anything"), Some("not-a-hash")).await.unwrap(), Verification::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn nfkc_equivalent_passwords_verify() {
+        let h = PasswordHasher::new(cheap(), 1).unwrap();
+        // "ﬁ" (U+FB01 LATIN SMALL LIGATURE FI) normalises to "fi" under NFKC.
+        let hash = h.hash(&Password::new("pro\u{fb01}le-secret")).await.unwrap();
+        assert!(matches!(
+            h.verify(&Password::new("profile-secret"), Some(&hash)).await.unwrap(),
+            Verification::Match { .. }
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn pool_bounds_concurrency() {
+        let h = Arc::new(PasswordHasher::new(cheap(), 2).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let h = h.clone();
+            tasks.push(tokio::spawn(async move { h.hash(&Password::new(format!("password-{i}"))).await }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let stats = h.stats();
+        assert_eq!(stats.in_flight, 0);
+        assert!(stats.peak_in_flight >= 1 && stats.peak_in_flight <= 2, "{stats:?}");
+    }
+}

@@ -1,0 +1,66 @@
+//! Storage traits, one per aggregate, implemented by `gatehouse-store` for SQLite and
+//! PostgreSQL. They are object-safe (`Arc<dyn UserStore>`): only the binary picks a backend.
+//!
+//! Contract every backend keeps (checked by the conformance suite in `gatehouse-store`):
+//! uniqueness of `users.email_key` reported as [`StoreError::Conflict`]; each method is atomic;
+//! "not found" is `None`/`false`, never an error.
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::audit::AuditEvent;
+use crate::clock::UnixTime;
+use crate::session::Session;
+use crate::user::{User, UserId, UserStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint was violated; the payload names what collided.
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    /// The database could not be reached or answered with an error.
+    #[error("database error: {0}")]
+    Unavailable(String),
+    /// A row could not be turned back into a domain value.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Look-up by [`crate::Email::key`].
+    async fn user_by_email(&self, email_key: &str) -> Result<Option<User>, StoreError>;
+    /// Users ordered by id (creation order), after the given id, at most `limit`.
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
+    async fn set_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<bool, StoreError>;
+    async fn set_user_status(&self, id: UserId, status: UserStatus, now: UnixTime) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    async fn session_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Session>, StoreError>;
+    async fn touch_session(&self, id: Uuid, last_seen_at: UnixTime) -> Result<(), StoreError>;
+    async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError>;
+    /// Deletes the session only if it belongs to `user` (no one revokes another's session).
+    async fn delete_user_session(&self, user: UserId, id: Uuid) -> Result<bool, StoreError>;
+    async fn sessions_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
+    async fn delete_sessions_for_user(&self, user: UserId) -> Result<u64, StoreError>;
+    /// Removes sessions past their absolute expiry or idle since before `idle_cutoff`.
+    async fn purge_expired_sessions(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// The newest events first, at most `limit`.
+    async fn recent_audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+#[async_trait]
+pub trait HealthCheck: Send + Sync {
+    /// Answers when the database answers a trivial query.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
