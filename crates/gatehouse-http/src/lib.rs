@@ -1,1 +1,47 @@
-//! placeholder
+//! Gatehouse's HTTP layer: one axum router per area, merged by [`app`], with the middleware
+//! every route shares (security headers, body limit, Origin check on state-changing requests).
+//!
+//! Handlers parse input, call one `gatehouse-core` service function and map the result; no SQL
+//! and no crypto here. Errors are mapped to responses once, in [`error`].
+
+mod cookies;
+pub mod error;
+mod extract;
+mod middleware;
+mod pages;
+mod routes;
+mod settings;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use gatehouse_core::{AccountService, HealthCheck};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub use settings::HttpSettings;
+
+/// Everything the handlers need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<AccountService>,
+    pub health: Arc<dyn HealthCheck>,
+    pub settings: Arc<HttpSettings>,
+    /// Renders `/metrics`; `None` answers 404 there.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// The whole application: every area's router, merged, with the shared layers.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.settings.body_limit;
+    Router::new()
+        .merge(routes::health::router())
+        .merge(routes::session::router())
+        .merge(routes::account::router())
+        .merge(routes::assets::router())
+        .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_check))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .with_state(state)
+}

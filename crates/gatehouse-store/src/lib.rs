@@ -1,1 +1,171 @@
-//! placeholder
+//! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
+//! [`AuditStore`], [`HealthCheck`]) implemented on SQLite and on PostgreSQL with sqlx.
+//!
+//! # Design
+//!
+//! - **One trait impl per backend.** `sqlite::SqliteStore` and `postgres::PgStore` each own
+//!   a typed pool and implement every trait directly. There is no `sqlx::Any` (it carries no
+//!   UUID or JSON) and no runtime `if sqlite { .. }`: the binary picks a backend once, in
+//!   [`connect`], and everything else sees `Arc<dyn Trait>`.
+//! - **Own migrations per backend.** `migrations/sqlite/` and `migrations/postgres/` are embedded
+//!   with `sqlx::migrate!` and evolve side by side, one file per version on each side. Column
+//!   names and meanings are identical; only the types differ (UUID blob vs `uuid`, JSON text vs
+//!   `jsonb`). Both keep timestamps as unix seconds in `BIGINT`.
+//! - **Rows and SQL shared.** Because the schemas agree, the statements in `sql` run unchanged
+//!   on both (`$1` placeholders work on both), and the `FromRow` structs in `rows` decode both;
+//!   they are the only place rows become domain values, and bad data there is
+//!   [`StoreError::Corrupt`], never a panic. A backend may still use its own SQL where that pays.
+//! - **Errors without data.** `error` turns sqlx errors into [`StoreError`]: a unique violation
+//!   becomes `Conflict` naming what collided; anything else becomes `Unavailable` with a message
+//!   that never repeats a bound value (emails, hashes, tokens stay out of logs).
+//!
+//! The behaviour both backends must share is pinned by the conformance suite in
+//! `tests/conformance/`, which runs every check against SQLite and, when
+//! `GATEHOUSE_TEST_POSTGRES_URL` is set, against PostgreSQL.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+#[cfg(doc)]
+use gatehouse_core::store::StoreError;
+use gatehouse_core::store::{AuditStore, HealthCheck, SessionStore, UserStore};
+use sqlx::migrate::{Migrate, MigrateError};
+
+mod error;
+mod postgres;
+mod redact;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use redact::redact_url;
+
+/// The storage backends Gatehouse runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    /// The backend a database URL names, if it names one we support.
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Why [`connect`] or [`migrate`] failed. No variant ever holds a password from the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL names no supported backend. Holds only the URL's scheme (empty if it has none):
+    /// a URL this malformed may not even have its password where a redactor would look.
+    #[error("unsupported database URL scheme `{0}`: expected sqlite:PATH, postgres://… or postgresql://…")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("cannot apply database migrations: {0}")]
+    Migrate(String),
+}
+
+/// The storage traits behind one pool, ready to hand to the services.
+#[derive(Clone)]
+pub struct Stores {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub health: Arc<dyn HealthCheck>,
+    pub backend: Backend,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stores").field("backend", &self.backend).finish_non_exhaustive()
+    }
+}
+
+impl Stores {
+    fn from_store<S>(store: S, backend: Backend) -> Self
+    where
+        S: UserStore + SessionStore + AuditStore + HealthCheck + 'static,
+    {
+        let store = Arc::new(store);
+        Self { users: store.clone(), sessions: store.clone(), audit: store.clone(), health: store, backend }
+    }
+}
+
+/// Opens a pool for `url` ("sqlite://PATH" / "sqlite:PATH", creating the file if missing;
+/// "postgres://..." or "postgresql://..."). Applies migrations when `migrate` is true.
+pub async fn connect(url: &str, migrate: bool) -> Result<Stores, ConnectError> {
+    let backend = backend_of(url)?;
+    let stores = match backend {
+        Backend::Sqlite => {
+            let store = sqlite::SqliteStore::open(url).await?;
+            if migrate {
+                log_applied(backend, store.migrate().await?);
+            }
+            Stores::from_store(store, backend)
+        }
+        Backend::Postgres => {
+            let store = postgres::PgStore::open(url).await?;
+            if migrate {
+                log_applied(backend, store.migrate().await?);
+            }
+            Stores::from_store(store, backend)
+        }
+    };
+    tracing::info!(backend = backend.as_str(), url = %redact_url(url), "database connected");
+    Ok(stores)
+}
+
+/// Applies pending migrations and returns how many were applied.
+pub async fn migrate(url: &str) -> Result<usize, ConnectError> {
+    let backend = backend_of(url)?;
+    let applied = match backend {
+        Backend::Sqlite => {
+            let store = sqlite::SqliteStore::open(url).await?;
+            let applied = store.migrate().await;
+            store.close().await;
+            applied?
+        }
+        Backend::Postgres => {
+            let store = postgres::PgStore::open(url).await?;
+            let applied = store.migrate().await;
+            store.close().await;
+            applied?
+        }
+    };
+    log_applied(backend, applied);
+    Ok(applied)
+}
+
+fn backend_of(url: &str) -> Result<Backend, ConnectError> {
+    Backend::from_url(url).ok_or_else(|| ConnectError::UnsupportedUrl(redact::scheme_of(url).to_owned()))
+}
+
+fn log_applied(backend: Backend, applied: usize) {
+    tracing::info!(backend = backend.as_str(), applied, "database migrations up to date");
+}
+
+/// The sqlx bookkeeping table (its default name), read to count what a run applied.
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// Versions recorded as applied. Read under the migration lock before and after
+/// `Migrator::run`, the difference is what this run applied, even when several nodes start
+/// at once.
+async fn applied_versions<C: Migrate>(conn: &mut C) -> Result<HashSet<i64>, MigrateError> {
+    conn.ensure_migrations_table(MIGRATIONS_TABLE).await?;
+    Ok(conn.list_applied_migrations(MIGRATIONS_TABLE).await?.into_iter().map(|m| m.version).collect())
+}

@@ -1,0 +1,65 @@
+//! The session cookie and the pre-session CSRF cookie.
+//!
+//! Session cookie: `__Host-gatehouse_session`, HttpOnly, Secure, SameSite=Lax, Path=/ (without
+//! the prefix and `Secure` when the issuer is loopback http). The pre-session cookie holds a
+//! random value that CSRF tokens of forms shown before sign-in are bound to.
+
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use gatehouse_core::{SessionToken, csrf, random};
+
+use crate::HttpSettings;
+use crate::error::ApiError;
+
+pub fn session_token(jar: &CookieJar, settings: &HttpSettings) -> Option<SessionToken> {
+    jar.get(settings.session_cookie()).map(|c| SessionToken::from_cookie(c.value()))
+}
+
+fn base(name: &'static str, value: String, settings: &HttpSettings) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .secure(settings.secure_cookies())
+        .same_site(SameSite::Lax)
+        .path("/")
+        .build()
+}
+
+pub fn session_cookie(token: &SessionToken, settings: &HttpSettings) -> Cookie<'static> {
+    base(settings.session_cookie(), token.expose().to_owned(), settings)
+}
+
+pub fn clear_session(jar: CookieJar, settings: &HttpSettings) -> CookieJar {
+    jar.remove(base(settings.session_cookie(), String::new(), settings))
+}
+
+/// The CSRF token for a form about to be rendered, and the jar to send with it: bound to the
+/// session when there is one, else to a pre-session cookie (created here when missing).
+pub fn form_token(jar: CookieJar, settings: &HttpSettings) -> Result<(CookieJar, String), ApiError> {
+    if let Some(session) = jar.get(settings.session_cookie()) {
+        let token = csrf::token_for(session.value());
+        return Ok((jar, token));
+    }
+    if let Some(pre) = jar.get(settings.csrf_cookie()) {
+        let token = csrf::token_for(pre.value());
+        return Ok((jar, token));
+    }
+    let value = random::token().map_err(|_| ApiError::internal())?;
+    let token = csrf::token_for(&value);
+    Ok((jar.add(base(settings.csrf_cookie(), value, settings)), token))
+}
+
+/// Checks a submitted form's CSRF token against the cookies this browser holds.
+pub fn check_form_token(jar: &CookieJar, settings: &HttpSettings, presented: &str) -> Result<(), ApiError> {
+    let bound = [settings.session_cookie(), settings.csrf_cookie()]
+        .into_iter()
+        .filter_map(|name| jar.get(name))
+        .any(|c| csrf::verify(c.value(), presented));
+    if bound {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "csrf_token_invalid",
+            "the form has expired or was not sent by this site; reload it and try again",
+        ))
+    }
+}

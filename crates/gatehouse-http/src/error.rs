@@ -1,0 +1,98 @@
+//! The one mapping from failures to HTTP responses.
+//!
+//! JSON APIs answer `{"error": "<code>", "error_description": "<text>"}`; pages answer an HTML
+//! error page. 5xx details are logged and never shown; every 401 carries `WWW-Authenticate`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use gatehouse_core::AccountError;
+use serde::Serialize;
+
+use crate::pages;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub description: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
+        Self { status, code, description: description.into() }
+    }
+
+    pub fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in first")
+    }
+
+    pub fn forbidden(code: &'static str, description: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, description)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server could not complete the request")
+    }
+
+    /// The same failure, rendered as an HTML page for browser forms.
+    pub fn into_page(self) -> Response {
+        let page = pages::ErrorPage { status: self.status.as_u16(), message: &self.description };
+        let mut resp = (self.status, Html(pages::render(&page))).into_response();
+        add_www_authenticate(&mut resp);
+        resp
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: self.code, error_description: &self.description };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        add_www_authenticate(&mut resp);
+        resp
+    }
+}
+
+/// RFC 9110 §15.5.2: a 401 response MUST carry `WWW-Authenticate`.
+fn add_www_authenticate(resp: &mut Response) {
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse\""));
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        use AccountError as E;
+        match e {
+            E::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid email or password")
+            }
+            E::Unauthenticated => Self::unauthenticated(),
+            E::RegistrationDisabled => Self::forbidden("registration_disabled", "registration is disabled"),
+            E::InvalidEmail(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email", e.to_string()),
+            E::WeakPassword(v) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", v.to_string()),
+            E::InvalidInput(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
+            E::EmailTaken => {
+                Self::new(StatusCode::CONFLICT, "email_taken", "an account with this email address already exists")
+            }
+            E::NotFound => Self::not_found(),
+            E::Store(_) | E::Hash(_) | E::Random(_) => {
+                tracing::error!(error = %e, "request failed");
+                Self::internal()
+            }
+        }
+    }
+}

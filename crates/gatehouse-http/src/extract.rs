@@ -1,0 +1,103 @@
+//! Extractors that answer malformed input in our own error format: wrong content type → 415,
+//! body over the limit → 413, syntax errors and invalid UTF-8 → 400, well-formed but
+//! unusable data → 422. Never a 500, never a panic.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use gatehouse_core::RequestContext;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON request body (`Content-Type: application/json`).
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_content_type(req.headers(), "application/json")?;
+        let bytes = read_body(req, state).await?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        match serde::Deserialize::deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
+            Ok(v) => Ok(Self(v)),
+            Err(e) if e.is_data() => {
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", data_error(&e)))
+            }
+            Err(_) => Err(ApiError::bad_request("request body is not valid JSON")),
+        }
+    }
+}
+
+/// An HTML form body (`application/x-www-form-urlencoded`) whose every field is valid UTF-8.
+pub struct FormBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for FormBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_content_type(req.headers(), "application/x-www-form-urlencoded")?;
+        let bytes = read_body(req, state).await?;
+        // Form decoding elsewhere replaces invalid UTF-8 with U+FFFD silently; refuse it instead.
+        for pair in bytes.split(|b| *b == b'&') {
+            let plus_decoded: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+            if percent_encoding::percent_decode(&plus_decoded).decode_utf8().is_err() {
+                return Err(ApiError::bad_request("form data is not valid UTF-8"));
+            }
+        }
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.to_string()))
+    }
+}
+
+fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
+    let actual = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = actual.split(';').next().unwrap_or_default().trim();
+    if essence.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type must be {expected}"),
+        ))
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "request body is too large")
+        } else {
+            ApiError::bad_request("request body could not be read")
+        }
+    })
+}
+
+/// serde's data errors name the field and the expected type; strip the position suffix.
+fn data_error(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg,
+    }
+}
+
+/// Client IP (the TCP peer; trusted-proxy resolution comes with the web-defences work) and
+/// user agent, for the audit log and the session list.
+pub struct Client(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(Self(RequestContext { ip, user_agent }))
+    }
+}

@@ -1,0 +1,66 @@
+//! Server-rendered pages: compile-time askama templates, auto-escaped, no inline script.
+
+use askama::Template;
+
+/// Renders a template; a render failure (not expected: templates are checked at compile time)
+/// becomes a plain error page rather than a panic.
+pub fn render(t: &impl Template) -> String {
+    t.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "template rendering failed");
+        "<!doctype html><title>Error</title><p>Something went wrong.</p>".to_owned()
+    })
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub csrf_token: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    pub registration_enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+pub struct RegisterPage<'a> {
+    pub csrf_token: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub error: Option<&'a str>,
+}
+
+pub struct SessionRow {
+    pub id: String,
+    pub created: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub user_agent: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub csrf_token: &'a str,
+    pub email: &'a str,
+    pub display_name: Option<&'a str>,
+    pub sessions: Vec<SessionRow>,
+    pub notice: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub status: u16,
+    pub message: &'a str,
+}
+
+/// `2026-11-27 12:00 UTC`, for the session list.
+pub fn format_time(t: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&format).ok())
+        .unwrap_or_else(|| t.to_string())
+}

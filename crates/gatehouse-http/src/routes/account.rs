@@ -1,0 +1,170 @@
+//! Registration (`/register`, `/api/v1/auth/register`), the account page with the user's own
+//! sessions (`/account`), and `/api/v1/me`.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use gatehouse_core::{AccountError, Password};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{UserResponse, see_other, signed_in};
+use crate::AppState;
+use crate::cookies;
+use crate::error::ApiError;
+use crate::extract::{Client, FormBody, JsonBody};
+use crate::pages::{self, AccountPage, RegisterPage, SessionRow, format_time};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { see_other("/account") }))
+        .route("/register", get(register_page).post(register_form))
+        .route("/api/v1/auth/register", post(register_json))
+        .route("/account", get(account_page))
+        .route("/account/sessions/{id}/revoke", post(revoke_session))
+        .route("/api/v1/me", get(me))
+}
+
+fn registration_open(state: &AppState) -> Result<(), ApiError> {
+    if state.accounts.settings().registration_enabled { Ok(()) } else { Err(AccountError::RegistrationDisabled.into()) }
+}
+
+async fn register_page(State(state): State<AppState>, jar: CookieJar) -> Response {
+    if let Err(e) = registration_open(&state) {
+        return e.into_page();
+    }
+    match cookies::form_token(jar, &state.settings) {
+        Ok((jar, csrf_token)) => {
+            let page = RegisterPage { csrf_token: &csrf_token, email: "", display_name: "", error: None };
+            (jar, Html(pages::render(&page))).into_response()
+        }
+        Err(e) => e.into_page(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    #[serde(default)]
+    csrf_token: String,
+    email: String,
+    password: Password,
+    #[serde(default)]
+    display_name: String,
+}
+
+async fn register_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    form: Result<FormBody<RegisterForm>, ApiError>,
+) -> Response {
+    let FormBody(form) = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_page(),
+    };
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
+        return e.into_page();
+    }
+    match state.accounts.register(&form.email, &form.password, Some(&form.display_name), &ctx).await {
+        Ok(_) => see_other("/login?notice=registered"),
+        Err(e @ AccountError::Store(_) | e @ AccountError::Hash(_) | e @ AccountError::Random(_)) => {
+            ApiError::from(e).into_page()
+        }
+        Err(e) => {
+            let error = ApiError::from(e);
+            let csrf_token = form.csrf_token;
+            let page = RegisterPage {
+                csrf_token: &csrf_token,
+                email: &form.email,
+                display_name: &form.display_name,
+                error: Some(&error.description),
+            };
+            (error.status, Html(pages::render(&page))).into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RegisterRequest {
+    email: String,
+    password: Password,
+    display_name: Option<String>,
+}
+
+/// JSON registration: 201 with the new user.
+async fn register_json(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    JsonBody(req): JsonBody<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let user = state.accounts.register(&req.email, &req.password, req.display_name.as_deref(), &ctx).await?;
+    Ok((StatusCode::CREATED, axum::Json(UserResponse::from(&user))).into_response())
+}
+
+async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Response {
+    let (current, user, _) = match signed_in(&state, &jar).await {
+        Ok(v) => v,
+        Err(_) => return see_other("/login"),
+    };
+    let sessions = match state.accounts.sessions_of(user.id).await {
+        Ok(s) => s,
+        Err(e) => return ApiError::from(e).into_page(),
+    };
+    let (jar, csrf_token) = match cookies::form_token(jar, &state.settings) {
+        Ok(v) => v,
+        Err(e) => return e.into_page(),
+    };
+    let rows = sessions
+        .into_iter()
+        .map(|s| SessionRow {
+            id: s.id.to_string(),
+            created: format_time(s.created_at),
+            last_seen: format_time(s.last_seen_at),
+            ip: s.ip.unwrap_or_else(|| "unknown".into()),
+            user_agent: s.user_agent.unwrap_or_else(|| "unknown".into()),
+            current: s.id == current.id,
+        })
+        .collect();
+    let page = AccountPage {
+        csrf_token: &csrf_token,
+        email: user.email.as_str(),
+        display_name: user.display_name.as_deref(),
+        sessions: rows,
+        notice: None,
+    };
+    (jar, Html(pages::render(&page))).into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+async fn revoke_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    form: Result<FormBody<CsrfForm>, ApiError>,
+) -> Response {
+    let result = async {
+        let FormBody(form) = form?;
+        cookies::check_form_token(&jar, &state.settings, &form.csrf_token)?;
+        let (_, user, _) = signed_in(&state, &jar).await?;
+        let id = Uuid::try_parse(&id).map_err(|_| ApiError::not_found())?;
+        state.accounts.revoke_own_session(user.id, id, &ctx).await?;
+        Ok::<_, ApiError>(see_other("/account"))
+    }
+    .await;
+    result.unwrap_or_else(ApiError::into_page)
+}
+
+/// The signed-in user, or 401 with `WWW-Authenticate`.
+async fn me(State(state): State<AppState>, jar: CookieJar) -> Result<axum::Json<UserResponse>, ApiError> {
+    let (_, user, _) = signed_in(&state, &jar).await?;
+    Ok(axum::Json(UserResponse::from(&user)))
+}

@@ -1,0 +1,18 @@
+//! The stylesheet, compiled into the binary.
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::AppState;
+
+const STYLE: &str = include_str!("../../static/style.css");
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/static/style.css", get(style))
+}
+
+async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STYLE)
+}

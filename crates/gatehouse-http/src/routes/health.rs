@@ -1,0 +1,45 @@
+//! Liveness (`/healthz`), readiness (`/readyz`: the database answers) and Prometheus `/metrics`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.health.ping().await {
+        Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable" }))).into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let Some(handle) = &state.metrics else {
+        return ApiError::not_found().into_response();
+    };
+    let stats = state.accounts.hasher().stats();
+    metrics_exporter_prometheus::PrometheusHandle::run_upkeep(handle);
+    let mut body = handle.render();
+    // Pool occupancy is read live rather than recorded, so it is exact at scrape time.
+    body.push_str(&format!(
+        "# TYPE gatehouse_password_hash_pool_size gauge\ngatehouse_password_hash_pool_size {}\n\
+         # TYPE gatehouse_password_hash_peak_in_flight gauge\ngatehouse_password_hash_peak_in_flight {}\n",
+        stats.size, stats.peak_in_flight
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

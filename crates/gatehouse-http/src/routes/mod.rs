@@ -1,0 +1,58 @@
+//! One router per area; `crate::app` merges them.
+
+pub mod account;
+pub mod assets;
+pub mod health;
+pub mod session;
+
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::CookieJar;
+use gatehouse_core::{Session, SessionToken, User};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::cookies;
+use crate::error::ApiError;
+
+/// Unknown paths answer 404 in the JSON error format.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// 303 See Other: after a form POST the browser follows with a GET.
+pub fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
+}
+
+/// The signed-in user behind the request's session cookie, or 401.
+pub async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<(Session, User, SessionToken), ApiError> {
+    let token = cookies::session_token(jar, &state.settings).ok_or_else(ApiError::unauthenticated)?;
+    let (session, user) = state.accounts.current_session(&token).await?;
+    Ok((session, user, token))
+}
+
+/// A user as the JSON APIs show it (never the password hash).
+#[derive(Serialize)]
+pub struct UserResponse {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub email_verified: bool,
+    pub status: &'static str,
+    pub created_at: i64,
+}
+
+impl From<&User> for UserResponse {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.as_str().to_owned(),
+            display_name: u.display_name.clone(),
+            email_verified: u.email_verified,
+            status: u.status.as_str(),
+            created_at: u.created_at,
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Sign-in and sign-out: the login page and form (`/login`, `/logout`) and the first-party JSON
+//! API (`/api/v1/auth/login`, `/api/v1/auth/logout`). Both create the same server-side session.
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use gatehouse_core::{AccountError, Password};
+use serde::{Deserialize, Serialize};
+
+use super::{UserResponse, see_other};
+use crate::AppState;
+use crate::cookies;
+use crate::error::ApiError;
+use crate::extract::{Client, FormBody, JsonBody};
+use crate::pages::{self, LoginPage};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login_form))
+        .route("/logout", post(logout_form))
+        .route("/api/v1/auth/login", post(login_json))
+        .route("/api/v1/auth/logout", post(logout_json))
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    notice: Option<String>,
+}
+
+/// Only known notices are shown; the query string never reaches the page as text.
+fn notice_text(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "registered" => Some("Your account was created. Sign in to continue."),
+        "signed_out" => Some("You have been signed out."),
+        _ => None,
+    }
+}
+
+async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Query<LoginQuery>) -> Response {
+    let (jar, csrf_token) = match cookies::form_token(jar, &state.settings) {
+        Ok(v) => v,
+        Err(e) => return e.into_page(),
+    };
+    let page = LoginPage {
+        csrf_token: &csrf_token,
+        email: "",
+        error: None,
+        notice: notice_text(q.notice.as_deref()),
+        registration_enabled: state.accounts.settings().registration_enabled,
+    };
+    (jar, Html(pages::render(&page))).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf_token: String,
+    email: String,
+    password: Password,
+}
+
+async fn login_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    form: Result<FormBody<LoginForm>, ApiError>,
+) -> Response {
+    let FormBody(form) = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_page(),
+    };
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
+        return e.into_page();
+    }
+    let previous = cookies::session_token(&jar, &state.settings);
+    match state.accounts.login(&form.email, &form.password, previous.as_ref(), &ctx).await {
+        Ok(signed_in) => {
+            let jar = jar.add(cookies::session_cookie(&signed_in.token, &state.settings));
+            (jar, see_other("/account")).into_response()
+        }
+        Err(AccountError::InvalidCredentials) => {
+            let (jar, csrf_token) =
+                match cookies::form_token(cookies::clear_session(jar, &state.settings), &state.settings) {
+                    Ok(v) => v,
+                    Err(e) => return e.into_page(),
+                };
+            let page = LoginPage {
+                csrf_token: &csrf_token,
+                email: &form.email,
+                error: Some("Invalid email or password."),
+                notice: None,
+                registration_enabled: state.accounts.settings().registration_enabled,
+            };
+            let mut resp = (StatusCode::UNAUTHORIZED, jar, Html(pages::render(&page))).into_response();
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"gatehouse\""),
+            );
+            resp
+        }
+        Err(e) => ApiError::from(e).into_page(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+async fn logout_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    form: Result<FormBody<LogoutForm>, ApiError>,
+) -> Response {
+    let FormBody(form) = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_page(),
+    };
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
+        return e.into_page();
+    }
+    if let Some(token) = cookies::session_token(&jar, &state.settings)
+        && let Err(e) = state.accounts.logout(&token, &ctx).await
+    {
+        return ApiError::from(e).into_page();
+    }
+    (cookies::clear_session(jar, &state.settings), see_other("/login?notice=signed_out")).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    email: String,
+    password: Password,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    user: UserResponse,
+    session: SessionInfo,
+}
+
+#[derive(Serialize)]
+struct SessionInfo {
+    id: String,
+    expires_at: i64,
+    idle_timeout: i64,
+}
+
+/// First-party JSON login: opens a server-side session and sets its cookie.
+async fn login_json(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let previous = cookies::session_token(&jar, &state.settings);
+    let signed_in = state.accounts.login(&req.email, &req.password, previous.as_ref(), &ctx).await?;
+    let body = LoginResponse {
+        user: UserResponse::from(&signed_in.user),
+        session: SessionInfo {
+            id: signed_in.session.id.to_string(),
+            expires_at: signed_in.session.expires_at,
+            idle_timeout: state.accounts.settings().session.idle_timeout,
+        },
+    };
+    let jar = jar.add(cookies::session_cookie(&signed_in.token, &state.settings));
+    Ok((jar, axum::Json(body)).into_response())
+}
+
+/// Ends the session and clears its cookie; 204 whether or not a session was open.
+async fn logout_json(State(state): State<AppState>, jar: CookieJar, Client(ctx): Client) -> Result<Response, ApiError> {
+    if let Some(token) = cookies::session_token(&jar, &state.settings) {
+        state.accounts.logout(&token, &ctx).await?;
+    }
+    Ok((cookies::clear_session(jar, &state.settings), StatusCode::NO_CONTENT).into_response())
+}

@@ -1,0 +1,73 @@
+//! sqlx errors turned into [`StoreError`], in one place.
+//!
+//! The messages end up in logs, so they must never repeat a bound value (an email address, a
+//! password hash, a token hash). SQLite builds its messages from the schema only. PostgreSQL
+//! keeps values in the error's DETAIL, which we never read, except for data exceptions
+//! (SQLSTATE class 22, e.g. `invalid input syntax for type uuid: "…"`), whose message can quote
+//! the value: for those only the code is kept.
+
+use gatehouse_core::store::StoreError;
+use sqlx::error::DatabaseError;
+use sqlx::postgres::PgDatabaseError;
+
+/// What a unique violation means for the statement that hit it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OnUnique {
+    /// Inserting a user: a clash on `email_key` is the expected "address taken".
+    User,
+    /// Inserting a session (id or token hash clash; both are random, so this is a bug or replay).
+    Session,
+    /// No unique constraint can fire; treat it like any other failure.
+    Nothing,
+}
+
+/// Maps a failed statement to a [`StoreError`].
+pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
+    if let Some(db) = err.as_database_error()
+        && db.is_unique_violation()
+    {
+        match on_unique {
+            OnUnique::User if names_email_key(db) => return StoreError::Conflict("email"),
+            OnUnique::User => return StoreError::Conflict("user id"),
+            OnUnique::Session => return StoreError::Conflict("session"),
+            OnUnique::Nothing => {}
+        }
+    }
+    match &err {
+        sqlx::Error::ColumnDecode { index, .. } => StoreError::Corrupt(format!("column {index} cannot be decoded")),
+        sqlx::Error::Decode(_) => StoreError::Corrupt("a value cannot be decoded".to_owned()),
+        _ => StoreError::Unavailable(describe(&err)),
+    }
+}
+
+/// Shorthand for statements that no unique constraint can reject.
+pub(crate) fn unavailable(err: sqlx::Error) -> StoreError {
+    store_error(err, OnUnique::Nothing)
+}
+
+/// A description of `err` that is safe to log and to show an operator (see the module doc).
+pub(crate) fn describe(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => describe_database_error(db.as_ref()),
+        sqlx::Error::ColumnDecode { index, .. } => format!("column {index} cannot be decoded"),
+        sqlx::Error::Decode(_) => "a value cannot be decoded".to_owned(),
+        sqlx::Error::Encode(_) => "a value cannot be encoded".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn describe_database_error(db: &dyn DatabaseError) -> String {
+    let code = db.code().unwrap_or_default();
+    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+        if pg.code().starts_with("22") {
+            return format!("the database rejected a value (SQLSTATE {code})");
+        }
+        return format!("{} (SQLSTATE {code})", pg.message());
+    }
+    format!("{} (code {code})", db.message())
+}
+
+/// PostgreSQL names the constraint; SQLite only says `UNIQUE constraint failed: users.email_key`.
+fn names_email_key(db: &dyn DatabaseError) -> bool {
+    db.constraint().unwrap_or_else(|| db.message()).contains("email_key")
+}

@@ -1,0 +1,129 @@
+//! Command-line interface definition.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Overrides;
+
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about = "Gatehouse identity and access server")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts; they override the config file and the environment.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Configuration file (TOML). Default: ./gatehouse.toml when it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./gatehouse-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://… (default: SQLite in the data directory).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Inspect the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+    /// Public base URL (default http://127.0.0.1:8080).
+    #[arg(long)]
+    pub issuer: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user. The password (or an imported hash) is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password_hash_stdin")]
+        password_stdin: bool,
+        /// Read an existing bcrypt or Argon2 hash from standard input (import; upgraded to
+        /// Argon2id on first login).
+        #[arg(long)]
+        password_hash_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users in creation order.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Show users created after this user id.
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user, by id or email.
+    Show {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password (read from standard input) and end all of their sessions.
+    SetPassword {
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user and end all of their sessions at once.
+    Disable {
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration, secrets redacted, after validating it.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Cli {
+    pub fn overrides(&self) -> Overrides {
+        let (bind, issuer) = match &self.command {
+            Command::Serve(s) => (s.bind, s.issuer.clone()),
+            _ => (None, None),
+        };
+        Overrides {
+            bind,
+            issuer,
+            data_dir: self.global.data_dir.clone(),
+            database_url: self.global.database_url.clone(),
+        }
+    }
+}

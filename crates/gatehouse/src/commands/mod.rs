@@ -1,0 +1,40 @@
+//! Command implementations other than `serve`. They print their results on standard output.
+#![allow(clippy::print_stdout)]
+
+pub mod users;
+
+use crate::cli::ConfigCommand;
+use crate::config::Settings;
+
+/// `gatehouse migrate`: applies pending migrations to the configured database.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    settings.validate()?;
+    if settings.database_url().starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    let applied = gatehouse_store::migrate(&settings.database_url()).await?;
+    println!("{applied} migration(s) applied to {}", gatehouse_store::redact_url(&settings.database_url()));
+    Ok(())
+}
+
+/// `gatehouse config check`: validates and prints the effective configuration.
+pub fn config_check(settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<()> {
+    let ConfigCommand::Check { json } = cmd;
+    let mut shown = settings.clone();
+    shown.database_url = gatehouse_store::redact_url(&settings.database_url());
+    let problems = settings.validate().err();
+    if json {
+        let value = serde_json::json!({
+            "settings": shown,
+            "valid": problems.is_none(),
+            "error": problems.as_ref().map(|e| format!("{e:#}")),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    }
+    match problems {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,287 @@
+//! Configuration: built-in defaults < optional `gatehouse.toml` < `GATEHOUSE_*` environment
+//! variables < command-line flags. Nested keys use `__` in the environment
+//! (`GATEHOUSE_SESSION__IDLE_TIMEOUT=900`). Secrets may come from files (`GATEHOUSE_DATABASE_URL_FILE`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use gatehouse_core::{AccountSettings, HashParams, PasswordPolicy, SessionSettings};
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address the server listens on.
+    pub bind: SocketAddr,
+    /// Public base URL of this server.
+    pub issuer: String,
+    /// Where the SQLite database (and later keys) live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/gatehouse.db`.
+    pub database_url: String,
+    /// Apply pending migrations when the server starts.
+    pub auto_migrate: bool,
+    pub registration_enabled: bool,
+    /// Maximum request body in bytes.
+    pub body_limit: usize,
+    /// `text` or `json` log lines on stderr.
+    pub log_format: LogFormat,
+    pub password: PasswordSettings,
+    pub session: SessionConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: "http://127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./gatehouse-data"),
+            database_url: String::new(),
+            auto_migrate: true,
+            registration_enabled: true,
+            body_limit: 64 * 1024,
+            log_format: LogFormat::Text,
+            password: PasswordSettings::default(),
+            session: SessionConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PasswordSettings {
+    pub min_length: usize,
+    pub max_length: usize,
+    /// Argon2id memory cost in KiB (OWASP: 19456).
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Concurrent hashes at most; 0 means one per CPU.
+    pub pool_size: usize,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        let params = HashParams::default();
+        let policy = PasswordPolicy::default();
+        Self {
+            min_length: policy.min_length,
+            max_length: policy.max_length,
+            memory_kib: params.memory_kib,
+            iterations: params.iterations,
+            parallelism: params.parallelism,
+            pool_size: 0,
+        }
+    }
+}
+
+impl PasswordSettings {
+    pub fn hash_params(&self) -> HashParams {
+        HashParams { memory_kib: self.memory_kib, iterations: self.iterations, parallelism: self.parallelism }
+    }
+
+    pub fn pool_size(&self) -> usize {
+        if self.pool_size > 0 { self.pool_size } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionConfig {
+    /// Seconds without a request after which a session ends.
+    pub idle_timeout: i64,
+    /// Seconds after sign-in after which a session ends regardless of activity.
+    pub absolute_timeout: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        let s = SessionSettings::default();
+        Self { idle_timeout: s.idle_timeout, absolute_timeout: s.absolute_timeout }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub bind: Option<SocketAddr>,
+    pub issuer: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+impl Settings {
+    /// Loads the layered configuration. `config_file` (or `GATEHOUSE_CONFIG`, or
+    /// `./gatehouse.toml` when present) is optional unless named explicitly.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let env_file = std::env::var_os("GATEHOUSE_CONFIG").map(PathBuf::from);
+        let (path, required) = match config_file.map(Path::to_path_buf).or(env_file) {
+            Some(p) => (p, true),
+            None => (PathBuf::from("gatehouse.toml"), false),
+        };
+        let env: config::Map<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("GATEHOUSE_") && !IGNORED_ENV.iter().any(|i| k.starts_with(i)))
+            .collect();
+        let built = config::Config::builder()
+            .add_source(config::File::from(path.as_path()).format(config::FileFormat::Toml).required(required))
+            .add_source(
+                config::Environment::with_prefix("GATEHOUSE")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .with_context(|| format!("reading configuration (file {})", path.display()))?;
+        let mut settings: Settings = built.try_deserialize().context("invalid configuration")?;
+        if let Ok(file) = std::env::var("GATEHOUSE_DATABASE_URL_FILE") {
+            settings.database_url = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading GATEHOUSE_DATABASE_URL_FILE {file}"))?
+                .trim()
+                .to_owned();
+        }
+        settings.apply(overrides);
+        Ok(settings)
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        if let Some(b) = o.bind {
+            self.bind = b;
+        }
+        if let Some(i) = &o.issuer {
+            self.issuer.clone_from(i);
+        }
+        if let Some(d) = &o.data_dir {
+            self.data_dir.clone_from(d);
+        }
+        if let Some(u) = &o.database_url {
+            self.database_url.clone_from(u);
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("gatehouse.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The issuer as a URL: `https`, or plain `http` on a loopback host only. RFC 8414 §2: no
+    /// query or fragment. A trailing slash is dropped.
+    pub fn issuer_url(&self) -> anyhow::Result<Url> {
+        let url = Url::parse(self.issuer.trim_end_matches('/'))
+            .with_context(|| format!("GATEHOUSE_ISSUER is not a valid URL: {:?}", self.issuer))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            bail!("GATEHOUSE_ISSUER must not have a query or fragment: {url}");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            bail!("GATEHOUSE_ISSUER must not contain credentials");
+        }
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if is_loopback(&url) => Ok(url),
+            "http" => bail!(
+                "GATEHOUSE_ISSUER {url} uses plain http on a non-loopback host; use https \
+                 (plain http is allowed only for 127.0.0.1, ::1 and localhost, for development)"
+            ),
+            other => bail!("GATEHOUSE_ISSUER must be an http(s) URL, not {other}:"),
+        }
+    }
+
+    pub fn account_settings(&self) -> AccountSettings {
+        AccountSettings {
+            registration_enabled: self.registration_enabled,
+            password_policy: PasswordPolicy {
+                min_length: self.password.min_length,
+                max_length: self.password.max_length,
+            },
+            session: SessionSettings {
+                idle_timeout: self.session.idle_timeout,
+                absolute_timeout: self.session.absolute_timeout,
+            },
+        }
+    }
+
+    /// Refuses settings that would run insecurely or not at all.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.issuer_url()?;
+        if self.password.min_length < 8 {
+            bail!("password.min_length must be at least 8 (NIST SP 800-63B)");
+        }
+        if self.password.max_length < 64 || self.password.max_length < self.password.min_length {
+            bail!("password.max_length must be at least 64 and at least password.min_length");
+        }
+        if self.session.idle_timeout <= 0 || self.session.absolute_timeout <= 0 {
+            bail!("session timeouts must be positive numbers of seconds");
+        }
+        if self.body_limit < 1024 {
+            bail!("body_limit must be at least 1024 bytes");
+        }
+        Ok(())
+    }
+}
+
+/// Variables with our prefix that are not configuration keys.
+const IGNORED_ENV: &[&str] = &[
+    "GATEHOUSE_CONFIG",
+    "GATEHOUSE_DATABASE_URL_FILE",
+    "GATEHOUSE_TEST_",
+    "GATEHOUSE_REQUIRE_SERVICES",
+    "GATEHOUSE_LOG",
+];
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_issuer(issuer: &str) -> Settings {
+        Settings { issuer: issuer.into(), ..Settings::default() }
+    }
+
+    #[test]
+    fn issuer_rules() {
+        assert!(with_issuer("http://127.0.0.1:8080").issuer_url().is_ok());
+        assert!(with_issuer("http://localhost:3000/").issuer_url().is_ok());
+        assert!(with_issuer("http://[::1]:8080").issuer_url().is_ok());
+        assert!(with_issuer("https://id.example.com").issuer_url().is_ok());
+        let err = with_issuer("http://id.example.com").issuer_url().unwrap_err().to_string();
+        assert!(err.contains("non-loopback"), "{err}");
+        assert!(with_issuer("http://127.0.0.1.nip.io").issuer_url().is_err());
+        assert!(with_issuer("https://id.example.com/?x=1").issuer_url().is_err());
+        assert!(with_issuer("ftp://id.example.com").issuer_url().is_err());
+        assert_eq!(with_issuer("https://id.example.com/").issuer_url().unwrap().as_str(), "https://id.example.com/");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let s = Settings::default();
+        assert_eq!(s.database_url(), "sqlite://./gatehouse-data/gatehouse.db");
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn overrides_win() {
+        let mut s = Settings::default();
+        s.apply(&Overrides { issuer: Some("https://a.example".into()), ..Overrides::default() });
+        assert_eq!(s.issuer, "https://a.example");
+    }
+}

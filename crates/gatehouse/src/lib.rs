@@ -1,0 +1,8 @@
+//! The `gatehouse` binary's library half: configuration, wiring a storage backend into the
+//! core services, and the server loop. `main.rs` is only the command-line front.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod server;
+pub mod telemetry;

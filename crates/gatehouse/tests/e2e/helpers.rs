@@ -1,0 +1,271 @@
+//! `TestApp`: the real server on 127.0.0.1:0 with a fresh database (a SQLite file, or a
+//! PostgreSQL database of its own when `GATEHOUSE_TEST_POSTGRES_URL` is set), a controllable
+//! clock, and a cookie-keeping HTTP client that does not follow redirects.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gatehouse::config::Settings;
+use gatehouse_core::ManualClock;
+use sqlx::Connection;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub const START: i64 = 1_800_000_000;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub database_url: String,
+    dir: PathBuf,
+    pg_database: Option<(String, String)>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A new cookie jar: one "browser".
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// The PostgreSQL admin URL, or `None` (and a note on stderr) when PostgreSQL tests are skipped.
+/// With `GATEHOUSE_REQUIRE_SERVICES=1` a missing URL fails the test instead.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("GATEHOUSE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("GATEHOUSE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "GATEHOUSE_REQUIRE_SERVICES=1 but GATEHOUSE_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipped: GATEHOUSE_TEST_POSTGRES_URL not set");
+            None
+        }
+    }
+}
+
+fn with_database(admin: &str, name: &str) -> String {
+    let mut url = url::Url::parse(admin).expect("GATEHOUSE_TEST_POSTGRES_URL is a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts a server; `tweak` adjusts its settings first. `None` when the backend is skipped.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("gatehouse-e2e-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let (database_url, pg_database) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}", dir.join("gatehouse.db").display()), None),
+            Backend::Postgres => {
+                let admin = postgres_url()?;
+                let name = format!("gatehouse_e2e_{}_{}_{n}", START_SECS.with(|s| *s), std::process::id());
+                let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL reachable");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                (with_database(&admin, &name), Some((admin, name)))
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let mut settings = Settings {
+            issuer: format!("http://{addr}"),
+            data_dir: dir.clone(),
+            database_url: database_url.clone(),
+            ..Settings::default()
+        };
+        settings.password.pool_size = 2;
+        tweak(&mut settings);
+        let clock = ManualClock::new(START);
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(gatehouse::server::run(settings, clock.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        let app = Self {
+            base: format!("http://{addr}"),
+            client: browser(),
+            clock,
+            database_url,
+            dir,
+            pg_database,
+            shutdown: Some(tx),
+            server: Some(server),
+        };
+        app.wait_ready().await;
+        Some(app)
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            if self.server.as_ref().is_some_and(|s| s.is_finished()) {
+                panic!("server exited during start-up");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("server not ready");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server gracefully and returns what `run` returned.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(h) => h.await?,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn register(&self, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/register"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("register request")
+    }
+
+    pub async fn login_with(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {
+        client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.login_with(&self.client, email, password).await
+    }
+
+    pub async fn me(&self, client: &reqwest::Client) -> reqwest::Response {
+        client.get(self.url("/api/v1/me")).send().await.expect("me request")
+    }
+
+    /// Runs the `gatehouse` binary against this server's database.
+    pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.args(args)
+            .arg("--database-url")
+            .arg(&self.database_url)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .env("GATEHOUSE_PASSWORD__POOL_SIZE", "1")
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("gatehouse binary runs");
+        if let Some(mut pipe) = child.stdin.take() {
+            if let Some(input) = stdin {
+                pipe.write_all(input.as_bytes()).await.expect("stdin");
+            }
+            drop(pipe);
+        }
+        child.wait_with_output().await.expect("gatehouse binary finishes")
+    }
+
+    /// A read-only look at a stored column, for assertions about what is at rest.
+    pub async fn stored_password_hash(&self, email_key: &str) -> String {
+        let sql = "SELECT password_hash FROM users WHERE email_key = $1";
+        if self.database_url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.database_url).await.expect("sqlite");
+            sqlx::query_scalar(sql).bind(email_key).fetch_one(&mut c).await.expect("row")
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.database_url).await.expect("pg");
+            sqlx::query_scalar(sql).bind(email_key).fetch_one(&mut c).await.expect("row")
+        }
+    }
+}
+
+impl TestApp {
+    /// `(event_type, outcome, ip, details)` of every audit event, oldest first.
+    pub async fn audit_events(&self) -> Vec<(String, String, Option<String>, String)> {
+        if self.database_url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.database_url).await.expect("sqlite");
+            sqlx::query_as("SELECT event_type, outcome, ip, details FROM audit_events ORDER BY id")
+                .fetch_all(&mut c)
+                .await
+                .expect("audit rows")
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.database_url).await.expect("pg");
+            sqlx::query_as("SELECT event_type, outcome, ip, details::text FROM audit_events ORDER BY id")
+                .fetch_all(&mut c)
+                .await
+                .expect("audit rows")
+        }
+    }
+}
+
+thread_local! {
+    static START_SECS: u64 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.abort();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((admin, name)) = self.pg_database.take() {
+            // Drop is synchronous: drop the test database from a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                rt.block_on(async {
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                        let _ =
+                            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                                .execute(&mut c)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// The value of the first `csrf_token` hidden field in a page.
+pub fn csrf_from(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("page has a csrf_token field") + marker.len();
+    let end = html[start..].find('"').expect("closing quote") + start;
+    html[start..end].to_owned()
+}
+
+/// The `Set-Cookie` headers of a response.
+pub fn set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";

@@ -1,0 +1,29 @@
+//! End-to-end tests: the real server on a random port, a fresh database per test, HTTP only.
+//! Every test runs twice: on SQLite, and on PostgreSQL when `GATEHOUSE_TEST_POSTGRES_URL` is set
+//! (skipped with a note otherwise; required when `GATEHOUSE_REQUIRE_SERVICES=1`).
+
+mod helpers;
+
+mod accounts;
+mod cli;
+mod input;
+mod pages;
+
+/// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn <name>(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
