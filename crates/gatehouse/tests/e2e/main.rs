@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on a random port, a fresh database per test, HTTP only.
 //! Every test runs twice: on SQLite, and on PostgreSQL when `GATEHOUSE_TEST_POSTGRES_URL` is set
 //! (skipped with a note otherwise; required when `GATEHOUSE_REQUIRE_SERVICES=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
 mod helpers;
 
