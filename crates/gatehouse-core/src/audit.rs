@@ -17,6 +17,10 @@ pub enum AuditEventType {
     UserDisabled,
     PasswordChanged,
     PasswordRehashed,
+    KeyRotated,
+    TokenIssued,
+    RefreshTokenReused,
+    RefreshFamilyRevoked,
 }
 
 impl AuditEventType {
@@ -31,6 +35,10 @@ impl AuditEventType {
             Self::UserDisabled => "user.disabled",
             Self::PasswordChanged => "password.changed",
             Self::PasswordRehashed => "password.rehashed",
+            Self::KeyRotated => "key.rotated",
+            Self::TokenIssued => "token.issued",
+            Self::RefreshTokenReused => "refresh_token.reuse_detected",
+            Self::RefreshFamilyRevoked => "refresh_token.family_revoked",
         }
     }
 }

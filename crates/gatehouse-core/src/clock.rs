@@ -44,6 +44,28 @@ impl Clock for ManualClock {
     }
 }
 
+/// The wall clock moved by an adjustable offset: time passes as usual and can be pushed
+/// forward. Used by end-to-end tests whose server must agree with separate processes (the CLI)
+/// on the current time while still being able to skip hours ahead.
+#[derive(Debug, Default)]
+pub struct OffsetClock(AtomicI64);
+
+impl OffsetClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(0)))
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> UnixTime {
+        SystemClock.now() + self.0.load(Ordering::SeqCst)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +76,14 @@ mod tests {
         assert_eq!(clock.now(), 1_000);
         clock.advance(61);
         assert_eq!(clock.now(), 1_061);
+    }
+
+    #[test]
+    fn offset_clock_follows_the_wall_clock() {
+        let clock = OffsetClock::new();
+        assert!((clock.now() - SystemClock.now()).abs() <= 1);
+        clock.advance(3600);
+        assert!((clock.now() - SystemClock.now() - 3600).abs() <= 1);
     }
 
     #[test]

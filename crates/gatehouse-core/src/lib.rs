@@ -10,19 +10,21 @@ pub mod audit;
 pub mod clock;
 pub mod csrf;
 pub mod email;
+pub mod keys;
 pub mod password;
 pub mod random;
 pub mod session;
 pub mod store;
+pub mod token;
 pub mod user;
 
 pub use account::{AccountError, AccountService, AccountSettings, Credential, SignedIn};
 pub use audit::{AuditEvent, RequestContext};
-pub use clock::{Clock, ManualClock, SystemClock, UnixTime};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, UnixTime};
 pub use email::Email;
 pub use password::{HashParams, Password, PasswordHasher, PasswordPolicy};
 pub use session::{Session, SessionSettings, SessionToken};
-pub use store::{AuditStore, HealthCheck, SessionStore, StoreError, UserStore};
+pub use store::{AuditStore, HealthCheck, KeyStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
 pub use user::{User, UserId, UserStatus};
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use uuid::Uuid;
 
 use crate::audit::AuditEvent;
 use crate::clock::UnixTime;
+use crate::keys::StoredKey;
 use crate::session::Session;
+use crate::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
 use crate::user::{User, UserId, UserStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -63,4 +65,44 @@ pub trait AuditStore: Send + Sync {
 pub trait HealthCheck: Send + Sync {
     /// Answers when the database answers a trivial query.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Inserts a key; `false` (and nothing written) when its `(alg, rotation_slot)` is taken.
+    async fn insert_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError>;
+    /// Every stored key, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+    async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError>;
+}
+
+/// Refresh-token families (one per login or grant) and their tokens, stored by SHA-256 only.
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    /// Creates the family and its first token in one transaction.
+    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshTokenRow) -> Result<(), StoreError>;
+    /// Atomically consumes the presented token and stores `next` in its family. Exactly one
+    /// of any number of concurrent calls with the same token gets `Rotated`; a token that was
+    /// already consumed revokes its whole family in the same transaction and gets `Reused`.
+    /// Unknown tokens, revoked or expired families and idle-expired tokens get `Invalid`.
+    /// `next.family_id` is ignored: the presented token's family is used.
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        next: &RefreshTokenRow,
+        now: UnixTime,
+    ) -> Result<RotateOutcome, StoreError>;
+    /// The family of a token, whether the token is current or already consumed.
+    async fn refresh_family_by_token(&self, token_hash: &[u8]) -> Result<Option<RefreshFamily>, StoreError>;
+    async fn refresh_family(&self, id: Uuid) -> Result<Option<RefreshFamily>, StoreError>;
+    /// Marks the family revoked (its tokens stop working); `false` if unknown or already revoked.
+    async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError>;
+    async fn revoke_refresh_families_for_user(
+        &self,
+        user: UserId,
+        now: UnixTime,
+        reason: &str,
+    ) -> Result<u64, StoreError>;
+    /// Deletes families past their absolute expiry (or revoked) before `cutoff`, with their tokens.
+    async fn purge_refresh_families(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
 }

@@ -1,7 +1,55 @@
-//! `gatehouse-guard`: the library resource servers use to accept Gatehouse credentials.
+//! `gatehouse-guard`: the library resource servers use to accept Gatehouse access tokens.
 //!
-//! So far it parses bearer credentials exactly as RFC 6750 §2.1 defines them; JWT verification
-//! against the issuer's JWKS and the axum extractors come with the token work.
+//! - [`parse_bearer`] reads `Authorization: Bearer` exactly as RFC 6750 §2.1 defines it.
+//! - [`KeySet`] holds verification keys parsed once from the issuer's JWK Set (RFC 7517).
+//! - [`verify`] checks a JWT access token strictly (RFC 9068, RFC 8725): the key decides the
+//!   algorithm, nothing in a token header can fetch anything, and `iss`, `aud`, `exp`, `nbf`,
+//!   `iat` are checked with a leeway of at most 60 seconds.
+//! - [`JwksCache`] (feature `remote`) fetches and caches `{issuer}/oauth2/jwks`, refetching on an
+//!   unknown `kid` at most once per interval.
+//! - [`Guard`], [`Authenticated`] and [`RequireScope`] (feature `axum`) answer 401/403 as RFC 6750
+//!   §3 prescribes.
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "axum", feature = "remote"))]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use axum::{Router, routing::{delete, get}};
+//! use gatehouse_guard::{Authenticated, Guard, RequireScope, define_scope};
+//!
+//! define_scope!(PostsWrite = "posts:write");
+//!
+//! async fn list(Authenticated(claims): Authenticated) -> String {
+//!     format!("hello {}", claims.sub)
+//! }
+//! async fn remove(auth: RequireScope<PostsWrite>) -> String {
+//!     format!("{} may write", auth.claims.sub)
+//! }
+//!
+//! let guard = Guard::for_issuer("https://id.example.com", "https://api.example.com")?;
+//! let app: Router = Router::new().route("/posts", get(list)).route("/posts/{id}", delete(remove)).with_state(guard);
+//! # Ok(()) }
+//! ```
+
+#[cfg(feature = "axum")]
+mod axum;
+mod claims;
+mod keys;
+#[cfg(feature = "remote")]
+mod remote;
+#[cfg(test)]
+mod test_support;
+mod verify;
+
+#[cfg(feature = "axum")]
+pub use crate::axum::{
+    AuthRejection, Authenticated, Clock, Guard, GuardBuilder, GuardConfigError, InsufficientScope, RejectionKind,
+    RequireScope, ScopeName, require_scope,
+};
+pub use claims::AccessClaims;
+pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey};
+#[cfg(feature = "remote")]
+pub use remote::{FetchError, JwksCache, JwksCacheConfig, RemoteError};
+pub use verify::{MAX_TOKEN_LEN, Validation, VerifyError, verify};
 
 /// Why an `Authorization` header did not yield a bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

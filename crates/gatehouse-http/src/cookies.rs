@@ -6,6 +6,7 @@
 
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use gatehouse_core::token::RefreshToken;
 use gatehouse_core::{SessionToken, csrf, random};
 
 use crate::HttpSettings;
@@ -62,4 +63,34 @@ pub fn check_form_token(jar: &CookieJar, settings: &HttpSettings, presented: &st
             "the form has expired or was not sent by this site; reload it and try again",
         ))
     }
+}
+
+/// Path of the refresh cookie: it is sent only to the token API.
+pub const REFRESH_PATH: &str = "/api/v1/auth";
+
+fn refresh_base(value: String, settings: &HttpSettings) -> Cookie<'static> {
+    // `__Secure-`, not `__Host-`: the latter requires `Path=/`, and this cookie must not travel
+    // with every request.
+    let name = if settings.secure_cookies() { "__Secure-gatehouse_refresh" } else { "gatehouse_refresh" };
+    Cookie::build((name, value))
+        .http_only(true)
+        .secure(settings.secure_cookies())
+        .same_site(SameSite::Strict)
+        .path(REFRESH_PATH)
+        .build()
+}
+
+pub fn refresh_cookie(token: &RefreshToken, settings: &HttpSettings, lifetime: i64) -> Cookie<'static> {
+    let mut c = refresh_base(token.expose().to_owned(), settings);
+    c.set_max_age(time::Duration::seconds(lifetime));
+    c
+}
+
+pub fn refresh_token(jar: &CookieJar, settings: &HttpSettings) -> Option<RefreshToken> {
+    let name = refresh_base(String::new(), settings).name().to_owned();
+    jar.get(&name).map(|c| RefreshToken::from_client(c.value()))
+}
+
+pub fn clear_refresh(jar: CookieJar, settings: &HttpSettings) -> CookieJar {
+    jar.remove(refresh_base(String::new(), settings))
 }

@@ -61,6 +61,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: self.code, error_description: &self.description };
         let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.code == "invalid_token" {
+            // RFC 6750 §3.1: a refused bearer token names the error in the challenge.
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"gatehouse\", error=\"invalid_token\""),
+            );
+        }
         add_www_authenticate(&mut resp);
         resp
     }
@@ -68,7 +75,7 @@ impl IntoResponse for ApiError {
 
 /// RFC 9110 §15.5.2: a 401 response MUST carry `WWW-Authenticate`.
 fn add_www_authenticate(resp: &mut Response) {
-    if resp.status() == StatusCode::UNAUTHORIZED {
+    if resp.status() == StatusCode::UNAUTHORIZED && !resp.headers().contains_key(header::WWW_AUTHENTICATE) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse\""));
     }
 }

@@ -4,6 +4,7 @@
 //! Handlers parse input, call one `gatehouse-core` service function and map the result; no SQL
 //! and no crypto here. Errors are mapped to responses once, in [`error`].
 
+mod bearer;
 mod cookies;
 pub mod error;
 mod extract;
@@ -16,15 +17,24 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use gatehouse_core::keys::KeyService;
+use gatehouse_core::token::FirstPartyTokens;
 use gatehouse_core::{AccountService, HealthCheck};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+pub use bearer::BearerVerifier;
 pub use settings::HttpSettings;
 
 /// Everything the handlers need; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub accounts: Arc<AccountService>,
+    pub keys: Arc<KeyService>,
+    pub tokens: Arc<FirstPartyTokens>,
+    /// Verifies bearer access tokens presented to our own APIs.
+    pub bearer: Arc<BearerVerifier>,
+    /// Max-Age of the refresh-token cookie (the refresh family's absolute lifetime).
+    pub refresh_lifetime: i64,
     pub health: Arc<dyn HealthCheck>,
     pub settings: Arc<HttpSettings>,
     /// Renders `/metrics`; `None` answers 404 there.
@@ -38,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::session::router())
         .merge(routes::account::router())
+        .merge(routes::token::router())
         .merge(routes::assets::router())
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_check))

@@ -47,8 +47,9 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    if !is_static {
-        // Pages and APIs carry credentials or personal data: never cache them.
+    if !is_static && !h.contains_key(header::CACHE_CONTROL) {
+        // Pages and APIs carry credentials or personal data: never cache them (a route that
+        // serves public data, like the JWKS, sets its own Cache-Control).
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp

@@ -17,6 +17,9 @@ pub(crate) enum OnUnique {
     User,
     /// Inserting a session (id or token hash clash; both are random, so this is a bug or replay).
     Session,
+    /// Inserting a refresh family or token (random ids and 256-bit token hashes, so a clash is
+    /// a bug or a replay, like a session's).
+    RefreshToken,
     /// No unique constraint can fire; treat it like any other failure.
     Nothing,
 }
@@ -30,6 +33,7 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
             OnUnique::User if names_email_key(db) => return StoreError::Conflict("email"),
             OnUnique::User => return StoreError::Conflict("user id"),
             OnUnique::Session => return StoreError::Conflict("session"),
+            OnUnique::RefreshToken => return StoreError::Conflict("refresh token"),
             OnUnique::Nothing => {}
         }
     }

@@ -1,5 +1,6 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
-//! [`AuditStore`], [`HealthCheck`]) implemented on SQLite and on PostgreSQL with sqlx.
+//! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`HealthCheck`]) implemented on SQLite
+//! and on PostgreSQL with sqlx.
 //!
 //! # Design
 //!
@@ -15,6 +16,12 @@
 //!   on both (`$1` placeholders work on both), and the `FromRow` structs in `rows` decode both;
 //!   they are the only place rows become domain values, and bad data there is
 //!   [`StoreError::Corrupt`], never a panic. A backend may still use its own SQL where that pays.
+//!   Each backend is a folder with one file per aggregate (`users`, `sessions`, `audit`,
+//!   `keys`, `refresh`).
+//! - **Transactions serialise by locks, not by hope.** Refresh-token rotation is one
+//!   transaction whose first statement is a conditional write; SQLite's write transactions
+//!   begin `IMMEDIATE`, PostgreSQL's queue on the token's row lock. The rule for what a token
+//!   that could not be consumed means lives once, in `rotation`.
 //! - **Errors without data.** `error` turns sqlx errors into [`StoreError`]: a unique violation
 //!   becomes `Conflict` naming what collided; anything else becomes `Unavailable` with a message
 //!   that never repeats a bound value (emails, hashes, tokens stay out of logs).
@@ -28,12 +35,13 @@ use std::sync::Arc;
 
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
-use gatehouse_core::store::{AuditStore, HealthCheck, SessionStore, UserStore};
+use gatehouse_core::store::{AuditStore, HealthCheck, KeyStore, RefreshTokenStore, SessionStore, UserStore};
 use sqlx::migrate::{Migrate, MigrateError};
 
 mod error;
 mod postgres;
 mod redact;
+mod rotation;
 mod rows;
 mod sql;
 mod sqlite;
@@ -72,8 +80,12 @@ impl Backend {
 pub enum ConnectError {
     /// The URL names no supported backend. Holds only the URL's scheme (empty if it has none):
     /// a URL this malformed may not even have its password where a redactor would look.
-    #[error("unsupported database URL scheme `{0}`: expected sqlite:PATH, postgres://… or postgresql://…")]
+    #[error(
+        "unsupported database URL (scheme {}): expected sqlite:PATH, sqlite://PATH, postgres://HOST/DB or postgresql://HOST/DB",
+        if .0.is_empty() { "missing".to_owned() } else { format!("`{}:`", .0) }
+    )]
     UnsupportedUrl(String),
+    /// The driver's message (which never quotes the URL).
     #[error("cannot connect to the database: {0}")]
     Connect(String),
     #[error("cannot apply database migrations: {0}")]
@@ -86,6 +98,8 @@ pub struct Stores {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub audit: Arc<dyn AuditStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub refresh: Arc<dyn RefreshTokenStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -99,10 +113,18 @@ impl std::fmt::Debug for Stores {
 impl Stores {
     fn from_store<S>(store: S, backend: Backend) -> Self
     where
-        S: UserStore + SessionStore + AuditStore + HealthCheck + 'static,
+        S: UserStore + SessionStore + AuditStore + KeyStore + RefreshTokenStore + HealthCheck + 'static,
     {
         let store = Arc::new(store);
-        Self { users: store.clone(), sessions: store.clone(), audit: store.clone(), health: store, backend }
+        Self {
+            users: store.clone(),
+            sessions: store.clone(),
+            audit: store.clone(),
+            keys: store.clone(),
+            refresh: store.clone(),
+            health: store,
+            backend,
+        }
     }
 }
 
@@ -149,6 +171,12 @@ pub async fn migrate(url: &str) -> Result<usize, ConnectError> {
     };
     log_applied(backend, applied);
     Ok(applied)
+}
+
+/// A connection failure. The URL is left out: callers name the database in their context,
+/// with [`redact_url`].
+fn connect_error(err: sqlx::Error) -> ConnectError {
+    ConnectError::Connect(error::describe(&err))
 }
 
 fn backend_of(url: &str) -> Result<Backend, ConnectError> {

@@ -19,6 +19,19 @@ macro_rules! audit_columns {
     };
 }
 
+macro_rules! key_columns {
+    () => {
+        "kid, alg, sealed_private_key, public_jwk, created_at, activates_at, rotation_slot"
+    };
+}
+
+/// Qualified with `f.`, for statements that join `refresh_tokens t`.
+macro_rules! family_columns {
+    () => {
+        "f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, f.revoked_at, f.revoked_reason"
+    };
+}
+
 // Users.
 
 pub(crate) const INSERT_USER: &str =
@@ -55,6 +68,55 @@ pub(crate) const APPEND_AUDIT_EVENT: &str =
 /// Newest first by insertion order (`id`), not by `occurred_at`: clocks on several nodes differ.
 pub(crate) const RECENT_AUDIT_EVENTS: &str =
     concat!("SELECT ", audit_columns!(), " FROM audit_events ORDER BY id DESC LIMIT $1");
+
+// Signing keys.
+
+/// A clash on the kid or on `(alg, rotation_slot)` inserts nothing and is no error: it is how
+/// nodes racing to schedule the same rotation agree on one key.
+pub(crate) const INSERT_SIGNING_KEY: &str = concat!(
+    "INSERT INTO signing_keys (",
+    key_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+);
+pub(crate) const SIGNING_KEYS: &str = concat!("SELECT ", key_columns!(), " FROM signing_keys ORDER BY created_at, kid");
+pub(crate) const DELETE_SIGNING_KEY: &str = "DELETE FROM signing_keys WHERE kid = $1";
+
+// Refresh tokens.
+
+pub(crate) const INSERT_REFRESH_FAMILY: &str = "INSERT INTO refresh_families \
+     (id, user_id, client_id, scope, created_at, expires_at, revoked_at, revoked_reason) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const INSERT_REFRESH_TOKEN: &str =
+    "INSERT INTO refresh_tokens (token_hash, family_id, created_at, idle_expires_at) VALUES ($1, $2, $3, $4)";
+/// The first statement of a rotation: a conditional write, so it takes the row's write lock
+/// (PostgreSQL) before anything is read, and of concurrent callers exactly one matches. `$2`
+/// is now.
+pub(crate) const CONSUME_REFRESH_TOKEN: &str = "UPDATE refresh_tokens SET used_at = $2 \
+     WHERE token_hash = $1 AND used_at IS NULL AND idle_expires_at > $2 \
+     AND EXISTS (SELECT 1 FROM refresh_families f \
+                 WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NULL AND f.expires_at > $2) \
+     RETURNING family_id";
+/// A token's family and the token's `used_at`, for a rotation that consumed nothing.
+pub(crate) const REFRESH_TOKEN_STATE: &str = concat!(
+    "SELECT t.used_at, ",
+    family_columns!(),
+    " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = $1"
+);
+pub(crate) const REFRESH_FAMILY_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    family_columns!(),
+    " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = $1"
+);
+pub(crate) const REFRESH_FAMILY: &str =
+    concat!("SELECT ", family_columns!(), " FROM refresh_families f WHERE f.id = $1");
+/// Revocation is one-way: a revoked family keeps its first revocation time and reason.
+pub(crate) const REVOKE_REFRESH_FAMILY: &str =
+    "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL";
+/// Live families only: expired ones already stop working and keep no revocation record.
+pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER: &str = "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
+     WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+/// Their tokens go with them (`ON DELETE CASCADE`).
+pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WHERE expires_at < $1 OR revoked_at < $1";
 
 // Health.
 

@@ -42,6 +42,30 @@ pub enum Command {
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage token-signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys with their state (next, active, retired).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new key: published now, signing after the publish delay (or at once).
+    Rotate {
+        /// ES256, EdDSA or RS256 (default: all three).
+        #[arg(long)]
+        alg: Option<String>,
+        /// Sign with the new key at once (after a suspected key compromise). Caches of the
+        /// JWKS may not know it yet, so some clients reject tokens until they refetch.
+        #[arg(long)]
+        immediately: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

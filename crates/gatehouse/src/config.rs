@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use gatehouse_core::keys::KeyPolicy;
+use gatehouse_core::token::RefreshSettings;
 use gatehouse_core::{AccountSettings, HashParams, PasswordPolicy, SessionSettings};
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
@@ -30,6 +32,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub password: PasswordSettings,
     pub session: SessionConfig,
+    pub tokens: TokenConfig,
+    pub keys: KeyConfig,
 }
 
 impl Default for Settings {
@@ -45,6 +49,8 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             password: PasswordSettings::default(),
             session: SessionConfig::default(),
+            tokens: TokenConfig::default(),
+            keys: KeyConfig::default(),
         }
     }
 }
@@ -107,6 +113,56 @@ impl Default for SessionConfig {
     fn default() -> Self {
         let s = SessionSettings::default();
         Self { idle_timeout: s.idle_timeout, absolute_timeout: s.absolute_timeout }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenConfig {
+    /// Access-token lifetime in seconds.
+    pub access_token_lifetime: i64,
+    /// `ES256` (default), `EdDSA`, `RS256`, or `HS256` (first-party only; needs
+    /// `GATEHOUSE_HS256_SECRET` or `GATEHOUSE_HS256_SECRET_FILE`).
+    pub access_token_alg: String,
+    /// Default `aud` of access tokens; empty means the issuer URL.
+    pub audience: String,
+    /// Seconds of clock skew tolerated when verifying tokens (at most 60).
+    pub leeway: i64,
+    /// Refresh tokens: seconds from login until the family ends.
+    pub refresh_absolute_lifetime: i64,
+    /// Refresh tokens: seconds without use until a token stops working.
+    pub refresh_idle_lifetime: i64,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        let r = RefreshSettings::default();
+        Self {
+            access_token_lifetime: 900,
+            access_token_alg: "ES256".into(),
+            audience: String::new(),
+            leeway: 30,
+            refresh_absolute_lifetime: r.absolute_lifetime,
+            refresh_idle_lifetime: r.idle_lifetime,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeyConfig {
+    /// Seconds a signing key signs before its successor takes over.
+    pub rotation_interval: i64,
+    /// Seconds a new key is published in the JWKS before it signs.
+    pub publish_delay: i64,
+    /// Seconds between checks for due rotations and for keys created by other nodes.
+    pub check_interval: u64,
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        let p = KeyPolicy::default();
+        Self { rotation_interval: p.rotation_interval, publish_delay: p.publish_delay, check_interval: 60 }
     }
 }
 
@@ -198,6 +254,33 @@ impl Settings {
         }
     }
 
+    /// Whether this is a development setup (loopback plain-http issuer), where a missing master
+    /// key may be generated into the data directory.
+    pub fn is_development(&self) -> bool {
+        self.issuer_url().is_ok_and(|u| u.scheme() == "http")
+    }
+
+    /// The issuer string as it appears in tokens: no trailing slash.
+    pub fn issuer_id(&self) -> String {
+        self.issuer.trim_end_matches('/').to_owned()
+    }
+
+    pub fn key_policy(&self) -> KeyPolicy {
+        KeyPolicy {
+            rotation_interval: self.keys.rotation_interval,
+            publish_delay: self.keys.publish_delay,
+            // Every token a retired key signed has expired by then (ID tokens will join here).
+            retire_after: self.tokens.access_token_lifetime + self.tokens.leeway,
+        }
+    }
+
+    pub fn refresh_settings(&self) -> RefreshSettings {
+        RefreshSettings {
+            absolute_lifetime: self.tokens.refresh_absolute_lifetime,
+            idle_lifetime: self.tokens.refresh_idle_lifetime,
+        }
+    }
+
     pub fn account_settings(&self) -> AccountSettings {
         AccountSettings {
             registration_enabled: self.registration_enabled,
@@ -223,6 +306,26 @@ impl Settings {
         }
         if self.session.idle_timeout <= 0 || self.session.absolute_timeout <= 0 {
             bail!("session timeouts must be positive numbers of seconds");
+        }
+        let t = &self.tokens;
+        if !matches!(t.access_token_alg.as_str(), "ES256" | "EdDSA" | "RS256" | "HS256") {
+            bail!("tokens.access_token_alg must be ES256, EdDSA, RS256 or HS256, not {:?}", t.access_token_alg);
+        }
+        if t.access_token_lifetime < 60 || t.access_token_lifetime > 86_400 {
+            bail!("tokens.access_token_lifetime must be between 60 and 86400 seconds");
+        }
+        if !(0..=60).contains(&t.leeway) {
+            bail!("tokens.leeway must be between 0 and 60 seconds");
+        }
+        if t.refresh_idle_lifetime <= 0 || t.refresh_absolute_lifetime <= 0 {
+            bail!("refresh-token lifetimes must be positive numbers of seconds");
+        }
+        let k = &self.keys;
+        if k.publish_delay < 60 || k.rotation_interval <= k.publish_delay {
+            bail!("keys.publish_delay must be at least 60 seconds and shorter than keys.rotation_interval");
+        }
+        if k.check_interval == 0 || k.check_interval as i64 * 2 > k.publish_delay {
+            bail!("keys.check_interval must be positive and at most half of keys.publish_delay");
         }
         if self.body_limit < 1024 {
             bail!("body_limit must be at least 1024 bytes");

@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod secrets;
 pub mod server;
 pub mod telemetry;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use gatehouse::cli::{Cli, Command};
 use gatehouse::config::Settings;
+use gatehouse::secrets::Secrets;
 use gatehouse::{commands, server, telemetry};
 use gatehouse_core::SystemClock;
 
@@ -26,6 +27,7 @@ async fn main() -> ExitCode {
         Command::Migrate => commands::migrate(&settings).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
         Command::Config(cmd) => commands::config_check(&settings, cmd),
+        Command::Keys(cmd) => commands::keys::run(&settings, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,6 +44,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
+    let secrets = Secrets::load(&settings)?;
     println!("Gatehouse listening on http://{addr} (issuer {})", settings.issuer);
-    server::run(settings, Arc::new(SystemClock), listener, server::shutdown_signal()).await
+    server::run(settings, secrets, Arc::new(SystemClock), listener, server::shutdown_signal()).await
 }

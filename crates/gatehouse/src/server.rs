@@ -7,18 +7,25 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
+use gatehouse_core::token::{
+    AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
+};
 use gatehouse_core::{AccountService, Clock, PasswordHasher};
-use gatehouse_http::{AppState, HttpSettings};
+use gatehouse_http::{AppState, BearerVerifier, HttpSettings};
 use gatehouse_store::Stores;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
+use crate::secrets::Secrets;
 
 /// The services every command works with.
 pub struct Services {
     pub stores: Stores,
     pub accounts: Arc<AccountService>,
+    pub refresh: Arc<RefreshService>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Creates the data directory (mode 0700), opens the database (applying migrations when
@@ -36,12 +43,82 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
     let accounts = Arc::new(AccountService::new(
         stores.users.clone(),
         stores.sessions.clone(),
+        stores.refresh.clone(),
         stores.audit.clone(),
         Arc::new(hasher),
-        clock,
+        clock.clone(),
         settings.account_settings(),
     ));
-    Ok(Services { stores, accounts })
+    let refresh = Arc::new(RefreshService::new(
+        stores.refresh.clone(),
+        stores.audit.clone(),
+        clock.clone(),
+        settings.refresh_settings(),
+    ));
+    Ok(Services { stores, accounts, refresh, clock })
+}
+
+/// Opens the signing keys with the master key (a wrong key stops here with a clear message)
+/// and creates the first key of each algorithm when there is none.
+pub async fn build_keys(
+    settings: &Settings,
+    services: &Services,
+    master: MasterKey,
+) -> anyhow::Result<Arc<KeyService>> {
+    let keys = KeyService::start(
+        services.stores.keys.clone(),
+        services.stores.audit.clone(),
+        master,
+        services.clock.clone(),
+        settings.key_policy(),
+    )
+    .await
+    .context("loading signing keys")?;
+    Ok(Arc::new(keys))
+}
+
+fn token_issuer(
+    settings: &Settings,
+    hs256: Option<zeroize::Zeroizing<Vec<u8>>>,
+    keys: Arc<KeyService>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<TokenIssuer> {
+    let signing = match (settings.tokens.access_token_alg.as_str(), hs256) {
+        ("HS256", Some(secret)) => SigningChoice::Hs256(Arc::new(Hs256Key::new(secret)?)),
+        ("HS256", None) => anyhow::bail!("HS256 access tokens need an HS256 secret"),
+        (other, _) => SigningChoice::Asymmetric(
+            Algorithm::parse(other).with_context(|| format!("unknown access-token algorithm {other}"))?,
+        ),
+    };
+    let audience =
+        if settings.tokens.audience.is_empty() { settings.issuer_id() } else { settings.tokens.audience.clone() };
+    Ok(TokenIssuer::new(
+        keys,
+        clock,
+        AccessTokenSettings {
+            issuer: settings.issuer_id(),
+            audience,
+            lifetime: settings.tokens.access_token_lifetime,
+            signing,
+        },
+    ))
+}
+
+/// Verification of bearer tokens presented to our own APIs: our issuer, our audience, our keys.
+fn bearer_verifier(
+    settings: &Settings,
+    issuer: &TokenIssuer,
+    hs256: Option<zeroize::Zeroizing<Vec<u8>>>,
+    keys: Arc<KeyService>,
+) -> BearerVerifier {
+    let t = issuer.settings();
+    let validation = gatehouse_guard::Validation::new(t.issuer.clone(), [t.audience.clone()])
+        .with_leeway(u64::try_from(settings.tokens.leeway).unwrap_or(30));
+    let hs256 = match (&t.signing, hs256) {
+        (SigningChoice::Hs256(key), Some(secret)) => Some((key.kid().to_owned(), secret)),
+        _ => None,
+    };
+    BearerVerifier::new(keys, validation, hs256)
 }
 
 fn create_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -64,6 +141,7 @@ fn metrics_handle() -> Option<PrometheusHandle> {
 /// Serves the application on `listener` until `shutdown` completes; in-flight requests finish.
 pub async fn run(
     settings: Settings,
+    secrets: Secrets,
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -76,14 +154,24 @@ pub async fn run(
              development only"
         );
     }
-    let services = build(&settings, clock, settings.auto_migrate).await?;
+    let services = build(&settings, clock.clone(), settings.auto_migrate).await?;
+    let keys = build_keys(&settings, &services, secrets.master_key).await?;
+    let hs256_copy = secrets.hs256.clone();
+    let issuer_service = Arc::new(token_issuer(&settings, secrets.hs256, keys.clone(), clock)?);
+    let bearer = bearer_verifier(&settings, &issuer_service, hs256_copy, keys.clone());
+    let tokens = Arc::new(FirstPartyTokens::new(services.accounts.clone(), services.refresh.clone(), issuer_service));
     let state = AppState {
         accounts: services.accounts.clone(),
+        keys: keys.clone(),
+        tokens,
+        bearer: Arc::new(bearer),
+        refresh_lifetime: settings.tokens.refresh_absolute_lifetime,
         health: services.stores.health.clone(),
         settings: Arc::new(HttpSettings::new(issuer.clone(), settings.body_limit)),
         metrics: metrics_handle(),
     };
-    let purge = tokio::spawn(purge_sessions(services.accounts.clone()));
+    let every = Duration::from_secs(settings.keys.check_interval);
+    let purge = tokio::spawn(maintenance(services.accounts.clone(), services.refresh.clone(), keys, every));
     let addr = listener.local_addr()?;
     tracing::info!(%addr, %issuer, backend = services.stores.backend.as_str(), "gatehouse listening");
     let app = gatehouse_http::app(state).into_make_service_with_connect_info::<SocketAddr>();
@@ -92,15 +180,33 @@ pub async fn run(
     served.context("server failed")
 }
 
-/// Deletes expired sessions every five minutes.
-async fn purge_sessions(accounts: Arc<AccountService>) {
-    let mut every = tokio::time::interval(Duration::from_secs(300));
-    loop {
+/// Every `period` (default a minute): rotate signing keys when due and pick up keys other
+/// nodes created; every fifth round: delete expired sessions and refresh-token families.
+async fn maintenance(
+    accounts: Arc<AccountService>,
+    refresh: Arc<RefreshService>,
+    keys: Arc<KeyService>,
+    period: Duration,
+) {
+    let mut every = tokio::time::interval(period);
+    every.tick().await;
+    for round in 1u64.. {
         every.tick().await;
+        if let Err(e) = keys.maintain().await {
+            tracing::error!(error = %e, "signing-key maintenance failed");
+        }
+        if round % 5 != 0 {
+            continue;
+        }
         match accounts.purge_expired_sessions().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        match refresh.purge().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired refresh-token families removed"),
+            Err(e) => tracing::warn!(error = %e, "purging refresh-token families failed"),
         }
     }
 }

@@ -19,10 +19,8 @@ pub struct SignedIn {
 }
 
 impl AccountService {
-    /// Checks email and password and opens a new session. Every failure — malformed or unknown
-    /// email, wrong password, disabled account — costs one password verification and returns
-    /// [`AccountError::InvalidCredentials`], so neither the answer nor its timing tells which.
-    /// A session presented with the login (`previous`) is ended: a new id on every login.
+    /// Checks email and password and opens a new session. A session presented with the login
+    /// (`previous`) is ended: a new id on every login (no session fixation).
     pub async fn login(
         &self,
         email: &str,
@@ -30,6 +28,29 @@ impl AccountService {
         previous: Option<&SessionToken>,
         ctx: &RequestContext,
     ) -> Result<SignedIn, AccountError> {
+        let user = self.authenticate(email, password, ctx).await?;
+        if let Some(previous) = previous
+            && let Some(old) = self.sessions.session_by_token_hash(&previous.hash()).await?
+        {
+            self.sessions.delete_session(old.id).await?;
+        }
+        let signed_in = self.open_session(user, ctx).await?;
+        self.record_login(&signed_in.user, ctx, json!({ "method": "session", "session_id": signed_in.session.id }))
+            .await?;
+        Ok(signed_in)
+    }
+
+    /// Checks email and password. Every failure — malformed or unknown email, wrong password,
+    /// disabled account — costs one password verification, is audited, and returns
+    /// [`AccountError::InvalidCredentials`], so neither the answer nor its timing tells which.
+    /// An outdated hash is upgraded. The caller records the success with [`Self::record_login`]
+    /// once it has created what the login is for.
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<User, AccountError> {
         let email = Email::parse(email).ok();
         let user = match &email {
             Some(e) => self.users.user_by_email(e.key()).await?,
@@ -62,23 +83,23 @@ impl AccountService {
         if needs_rehash {
             self.upgrade_hash(&user, password, ctx).await?;
         }
-        if let Some(previous) = previous
-            && let Some(old) = self.sessions.session_by_token_hash(&previous.hash()).await?
-        {
-            self.sessions.delete_session(old.id).await?;
-        }
-        let signed_in = self.open_session(user, ctx).await?;
-        self.audit
-            .record(
-                AuditEventType::LoginSucceeded,
-                Outcome::Success,
-                Some(signed_in.user.id.to_string()),
-                Some(signed_in.user.id.to_string()),
-                ctx,
-                json!({ "session_id": signed_in.session.id }),
-            )
-            .await?;
-        Ok(signed_in)
+        Ok(user)
+    }
+
+    pub async fn record_login(
+        &self,
+        user: &User,
+        ctx: &RequestContext,
+        details: serde_json::Value,
+    ) -> Result<(), AccountError> {
+        let id = Some(user.id.to_string());
+        self.audit.record(AuditEventType::LoginSucceeded, Outcome::Success, id.clone(), id, ctx, details).await?;
+        Ok(())
+    }
+
+    /// The user if it exists and is active.
+    pub async fn active_user(&self, id: UserId) -> Result<Option<User>, AccountError> {
+        Ok(self.users.user_by_id(id).await?.filter(User::is_active))
     }
 
     /// Replaces a bcrypt (or outdated Argon2) hash by an Argon2id hash with current parameters.

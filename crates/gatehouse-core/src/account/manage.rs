@@ -110,6 +110,7 @@ impl AccountService {
             return Err(AccountError::NotFound);
         }
         let ended = self.sessions.delete_sessions_for_user(id).await?;
+        let families = self.refresh.revoke_refresh_families_for_user(id, self.clock.now(), "user_disabled").await?;
         self.audit
             .record(
                 AuditEventType::UserDisabled,
@@ -117,7 +118,7 @@ impl AccountService {
                 Some(actor.to_owned()),
                 Some(id.to_string()),
                 ctx,
-                json!({ "sessions_ended": ended }),
+                json!({ "sessions_ended": ended, "refresh_families_revoked": families }),
             )
             .await?;
         Ok(ended)
@@ -136,6 +137,7 @@ impl AccountService {
         let hash = self.hasher.hash(password).await?;
         self.users.set_password_hash(id, &hash, self.clock.now()).await?;
         let ended = self.sessions.delete_sessions_for_user(id).await?;
+        let families = self.refresh.revoke_refresh_families_for_user(id, self.clock.now(), "password_changed").await?;
         self.audit
             .record(
                 AuditEventType::PasswordChanged,
@@ -143,7 +145,7 @@ impl AccountService {
                 Some(actor.to_owned()),
                 Some(id.to_string()),
                 ctx,
-                json!({ "sessions_ended": ended }),
+                json!({ "sessions_ended": ended, "refresh_families_revoked": families }),
             )
             .await?;
         Ok(())

@@ -12,7 +12,7 @@ use crate::email::EmailError;
 use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyViolation};
 use crate::random::RandomError;
 use crate::session::SessionSettings;
-use crate::store::{AuditStore, SessionStore, StoreError, UserStore};
+use crate::store::{AuditStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
 
 pub use login::SignedIn;
 pub use manage::Credential;
@@ -73,6 +73,7 @@ impl From<StoreError> for AccountError {
 pub struct AccountService {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
+    refresh: Arc<dyn RefreshTokenStore>,
     audit: Auditor,
     hasher: Arc<PasswordHasher>,
     clock: Arc<dyn Clock>,
@@ -83,13 +84,14 @@ impl AccountService {
     pub fn new(
         users: Arc<dyn UserStore>,
         sessions: Arc<dyn SessionStore>,
+        refresh: Arc<dyn RefreshTokenStore>,
         audit: Arc<dyn AuditStore>,
         hasher: Arc<PasswordHasher>,
         clock: Arc<dyn Clock>,
         settings: AccountSettings,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
-        Self { users, sessions, audit, hasher, clock, settings }
+        Self { users, sessions, refresh, audit, hasher, clock, settings }
     }
 
     pub fn settings(&self) -> &AccountSettings {

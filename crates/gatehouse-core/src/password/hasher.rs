@@ -56,6 +56,8 @@ pub struct PoolStats {
     pub size: usize,
     pub in_flight: usize,
     pub peak_in_flight: usize,
+    /// Requests waiting for a free slot.
+    pub waiting: usize,
 }
 
 pub struct PasswordHasher {
@@ -64,6 +66,7 @@ pub struct PasswordHasher {
     size: usize,
     in_flight: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    waiting: AtomicUsize,
     dummy: Arc<str>,
 }
 
@@ -82,6 +85,7 @@ impl PasswordHasher {
             size,
             in_flight: Arc::new(AtomicUsize::new(0)),
             peak: Arc::new(AtomicUsize::new(0)),
+            waiting: AtomicUsize::new(0),
             dummy: dummy.to_string().into(),
         })
     }
@@ -91,6 +95,7 @@ impl PasswordHasher {
             size: self.size,
             in_flight: self.in_flight.load(Ordering::SeqCst),
             peak_in_flight: self.peak.load(Ordering::SeqCst),
+            waiting: self.waiting.load(Ordering::SeqCst),
         }
     }
 
@@ -127,7 +132,10 @@ impl PasswordHasher {
     }
 
     async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| HashError::Join)?;
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let permit = self.permits.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = permit.map_err(|_| HashError::Join)?;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
         metrics::gauge!("gatehouse_password_hash_in_flight").set(now as f64);

@@ -3,16 +3,17 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
-use gatehouse_core::{AccountError, Password};
+use gatehouse_core::{AccountError, Password, UserId};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{UserResponse, see_other, signed_in};
 use crate::AppState;
+use crate::bearer::invalid_token;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody, JsonBody};
@@ -163,8 +164,32 @@ async fn revoke_session(
     result.unwrap_or_else(ApiError::into_page)
 }
 
-/// The signed-in user, or 401 with `WWW-Authenticate`.
-async fn me(State(state): State<AppState>, jar: CookieJar) -> Result<axum::Json<UserResponse>, ApiError> {
-    let (_, user, _) = signed_in(&state, &jar).await?;
+/// The user behind a bearer access token (RFC 6750 §2.1) or, without one, the session cookie;
+/// else 401 with `WWW-Authenticate`.
+async fn me(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<axum::Json<UserResponse>, ApiError> {
+    let now = state.accounts.clock().now();
+    let user = match state.bearer.from_headers(&headers, now) {
+        Some(claims) => {
+            let claims = claims?;
+            let user = UserId::parse(&claims.sub).ok_or_else(|| invalid_token("unknown subject"))?;
+            // The token must still belong to an active user and a login that was not revoked.
+            let live = match claims.sid.as_deref().and_then(|s| Uuid::try_parse(s).ok()) {
+                Some(family) => state.tokens.refresh_service().family_is_live(family).await.map_err(|e| {
+                    tracing::error!(error = %e, "revocation check failed");
+                    ApiError::internal()
+                })?,
+                None => true,
+            };
+            match state.accounts.active_user(user).await? {
+                Some(u) if live => u,
+                _ => return Err(invalid_token("the token has been revoked")),
+            }
+        }
+        None => signed_in(&state, &jar).await?.1,
+    };
     Ok(axum::Json(UserResponse::from(&user)))
 }

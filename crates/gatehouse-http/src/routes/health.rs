@@ -38,8 +38,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
     // Pool occupancy is read live rather than recorded, so it is exact at scrape time.
     body.push_str(&format!(
         "# TYPE gatehouse_password_hash_pool_size gauge\ngatehouse_password_hash_pool_size {}\n\
-         # TYPE gatehouse_password_hash_peak_in_flight gauge\ngatehouse_password_hash_peak_in_flight {}\n",
-        stats.size, stats.peak_in_flight
+         # TYPE gatehouse_password_hash_peak_in_flight gauge\ngatehouse_password_hash_peak_in_flight {}\n\
+         # TYPE gatehouse_password_hash_waiting gauge\ngatehouse_password_hash_waiting {}\n\
+         # TYPE gatehouse_password_hash_running gauge\ngatehouse_password_hash_running {}\n",
+        stats.size, stats.peak_in_flight, stats.waiting, stats.in_flight
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

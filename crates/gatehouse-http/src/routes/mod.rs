@@ -4,6 +4,7 @@ pub mod account;
 pub mod assets;
 pub mod health;
 pub mod session;
+pub mod token;
 
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
+use gatehouse_core::token::RefreshToken;
 use gatehouse_core::{AccountError, Password};
 use serde::{Deserialize, Serialize};
 
@@ -172,10 +173,32 @@ async fn login_json(
     Ok((jar, axum::Json(body)).into_response())
 }
 
-/// Ends the session and clears its cookie; 204 whether or not a session was open.
-async fn logout_json(State(state): State<AppState>, jar: CookieJar, Client(ctx): Client) -> Result<Response, ApiError> {
+#[derive(Deserialize)]
+struct LogoutRequest {
+    refresh_token: Option<String>,
+}
+
+/// Ends the session and revokes the refresh-token family (cookie, or `refresh_token` in a
+/// JSON body), and clears both cookies; 204 whether or not anything was open.
+async fn logout_json(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    body: Result<JsonBody<LogoutRequest>, ApiError>,
+) -> Result<Response, ApiError> {
     if let Some(token) = cookies::session_token(&jar, &state.settings) {
         state.accounts.logout(&token, &ctx).await?;
     }
-    Ok((cookies::clear_session(jar, &state.settings), StatusCode::NO_CONTENT).into_response())
+    let presented = match body {
+        Ok(JsonBody(LogoutRequest { refresh_token: Some(t) })) => Some(RefreshToken::from_client(&t)),
+        _ => cookies::refresh_token(&jar, &state.settings),
+    };
+    if let Some(refresh) = presented {
+        state.tokens.refresh_service().revoke(&refresh, "logout", &ctx).await.map_err(|e| {
+            tracing::error!(error = %e, "revoking refresh family failed");
+            ApiError::internal()
+        })?;
+    }
+    let jar = cookies::clear_refresh(cookies::clear_session(jar, &state.settings), &state.settings);
+    Ok((jar, StatusCode::NO_CONTENT).into_response())
 }

@@ -1,7 +1,10 @@
 //! Domain values for the checks, and comparisons for types without `PartialEq`.
 
 use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::keys::{Algorithm, StoredKey};
+use gatehouse_core::token::{RefreshFamily, RefreshTokenRow};
 use gatehouse_core::{Email, Session, User, UserId, UserStatus};
+use serde_json::json;
 use uuid::Uuid;
 
 pub const T0: i64 = 1_750_000_000;
@@ -59,5 +62,48 @@ pub fn event(event_type: &str, occurred_at: i64, details: serde_json::Value) -> 
         user_agent: Some("gatehouse-cli".into()),
         outcome: "success".into(),
         details,
+    }
+}
+
+/// A signing key with a JWK that exercises JSON: nesting, arrays, unicode, escapes, numbers.
+pub fn key(kid: &str, alg: Algorithm, created_at: i64, rotation_slot: Option<i64>) -> StoredKey {
+    StoredKey {
+        kid: kid.into(),
+        alg,
+        sealed_private_key: vec![0, 1, 2, 0xfe, 0xff, 0],
+        public_jwk: json!({
+            "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": alg.as_str(),
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+            "key_ops": ["verify"], "x-note": "quote \" backslash \\ ünïcødé", "x-n": 12345678901_i64, "x-f": 0.5,
+            "x-nested": { "a": [1, null, true] }
+        }),
+        created_at,
+        activates_at: created_at + 86_400,
+        rotation_slot,
+    }
+}
+
+pub fn family(user: UserId, created_at: i64, expires_at: i64) -> RefreshFamily {
+    RefreshFamily {
+        id: Uuid::now_v7(),
+        user_id: user,
+        client_id: "gatehouse-first-party".into(),
+        scope: Some("openid profile o'brien;--".into()),
+        created_at,
+        expires_at,
+        revoked_at: None,
+        revoked_reason: None,
+    }
+}
+
+/// A refresh token row whose hash is 32 bytes of `tag`; `family_id` is the nil UUID unless
+/// given, since rotation ignores it.
+pub fn refresh_token(tag: u8, family_id: Option<Uuid>, created_at: i64, idle_expires_at: i64) -> RefreshTokenRow {
+    RefreshTokenRow {
+        token_hash: vec![tag; 32],
+        family_id: family_id.unwrap_or(Uuid::nil()),
+        created_at,
+        idle_expires_at,
     }
 }

@@ -6,26 +6,32 @@
 //! Test names are `<area>::<check>::sqlite` and `<area>::<check>::postgres`, so
 //! `cargo test -p gatehouse-store sqlite` runs one backend only.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
+
 /// For each named check `c` (an `async fn c(&TestDb)` in the invoking module), generates
 /// `mod c { #[tokio::test] async fn sqlite(); #[tokio::test] async fn postgres() }`.
-/// `unmigrated:` hands the checks a database with the schema not yet applied.
+/// `unmigrated:` hands the checks a database with the schema not yet applied; `multi_thread:`
+/// runs them on a multi-threaded runtime, for checks that race tasks against each other.
 macro_rules! conformance_tests {
     (unmigrated: $($check:ident),+ $(,)?) => {
-        conformance_tests!(@gen false; $($check),+);
+        conformance_tests!(@gen false, (); $($check),+);
+    };
+    (multi_thread: $($check:ident),+ $(,)?) => {
+        conformance_tests!(@gen true, (flavor = "multi_thread", worker_threads = 4); $($check),+);
     };
     ($($check:ident),+ $(,)?) => {
-        conformance_tests!(@gen true; $($check),+);
+        conformance_tests!(@gen true, (); $($check),+);
     };
-    (@gen $migrate:literal; $($check:ident),+) => {
+    (@gen $migrate:literal, $runtime:tt; $($check:ident),+) => {
         $(
             mod $check {
-                #[tokio::test]
+                #[tokio::test $runtime]
                 async fn sqlite() {
                     let db = crate::harness::TestDb::sqlite($migrate).await;
                     super::$check(&db).await;
                 }
 
-                #[tokio::test]
+                #[tokio::test $runtime]
                 async fn postgres() {
                     let Some(db) = crate::harness::TestDb::postgres($migrate).await else { return };
                     super::$check(&db).await;
@@ -39,5 +45,7 @@ mod admin;
 mod audit;
 mod fixtures;
 mod harness;
+mod keys;
+mod refresh;
 mod sessions;
 mod users;

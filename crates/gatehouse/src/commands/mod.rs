@@ -1,6 +1,7 @@
 //! Command implementations other than `serve`. They print their results on standard output.
 #![allow(clippy::print_stdout)]
 
+pub mod keys;
 pub mod users;
 
 use crate::cli::ConfigCommand;

@@ -257,7 +257,7 @@ async fn audit_events_are_written(b: Backend) {
     app.login("ivy@example.com", "wrong password!").await;
     app.login("ivy@example.com", PASSWORD).await;
     app.client.post(app.url("/api/v1/auth/logout")).send().await.unwrap();
-    let events = app.audit_events().await;
+    let events: Vec<_> = app.audit_events().await.into_iter().filter(|e| !e.0.starts_with("key.")).collect();
     let types: Vec<&str> = events.iter().map(|(t, _, _, _)| t.as_str()).collect();
     assert_eq!(types, ["user.registered", "login.failed", "login.succeeded", "session.logout"]);
     assert_eq!(events[1].1, "failure");

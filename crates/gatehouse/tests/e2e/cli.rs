@@ -86,8 +86,21 @@ async fn shutdown_lets_in_flight_requests_finish(b: Backend) {
                 .map(|r| r.status().as_u16())
         }));
     }
-    // Eight logins through a pool of one take a while; stop the server while they queue.
-    tokio::time::sleep(Duration::from_millis(40)).await;
+    // Eight logins through a pool of one take a while; stop the server once all of them are
+    // in flight (one hashing, the rest queued for the pool).
+    let gauge = |metrics: &str, name: &str| -> usize {
+        metrics.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok()).unwrap_or(0)
+    };
+    for _ in 0..2000 {
+        let metrics = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+        let accepted = gauge(&metrics, "gatehouse_password_hash_waiting ")
+            + gauge(&metrics, "gatehouse_password_hash_running ")
+            + tasks.iter().filter(|t| t.is_finished()).count();
+        if accepted == 8 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     app.stop().await.expect("graceful shutdown");
     for t in tasks {
         assert_eq!(t.await.unwrap().expect("request completed"), 200);

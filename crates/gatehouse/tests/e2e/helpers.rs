@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use gatehouse::config::Settings;
-use gatehouse_core::ManualClock;
+use gatehouse::secrets::Secrets;
+use gatehouse_core::keys::MasterKey;
+use gatehouse_core::{Clock, OffsetClock, SystemClock};
 use sqlx::Connection;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
@@ -21,12 +23,21 @@ pub enum Backend {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-pub const START: i64 = 1_800_000_000;
+/// The HS256 secret of servers configured for HS256 access tokens (tests only).
+pub const HS256_SECRET: &str = "test-only hs256 secret, 32+ bytes long!";
+
+fn write_0600(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).expect("key file");
+    f.write_all(text.as_bytes()).expect("write key file");
+}
 
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub clock: Arc<ManualClock>,
+    pub clock: Arc<OffsetClock>,
     pub database_url: String,
     dir: PathBuf,
     pg_database: Option<(String, String)>,
@@ -75,7 +86,7 @@ impl TestApp {
             Backend::Sqlite => (format!("sqlite://{}", dir.join("gatehouse.db").display()), None),
             Backend::Postgres => {
                 let admin = postgres_url()?;
-                let name = format!("gatehouse_e2e_{}_{}_{n}", START_SECS.with(|s| *s), std::process::id());
+                let name = format!("gatehouse_e2e_{}_{}_{n}", SystemClock.now(), std::process::id());
                 let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL reachable");
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
@@ -93,10 +104,20 @@ impl TestApp {
             ..Settings::default()
         };
         settings.password.pool_size = 2;
+        settings.keys.check_interval = 1;
         tweak(&mut settings);
-        let clock = ManualClock::new(START);
+        // The master key, also written to a 0600 file for the CLI runs against this database.
+        let (master_key, text) = MasterKey::generate().expect("master key");
+        write_0600(&dir.join("test-master.key"), &text);
+        let secrets = Secrets {
+            master_key,
+            hs256: settings.tokens.access_token_alg.eq("HS256").then(|| HS256_SECRET.as_bytes().to_vec().into()),
+        };
+        // The wall clock plus an offset the test can push forward: the CLI (wall clock) and the
+        // server agree on "now" until a test skips ahead.
+        let clock = OffsetClock::new();
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(gatehouse::server::run(settings, clock.clone(), listener, async {
+        let server = tokio::spawn(gatehouse::server::run(settings, secrets, clock.clone(), listener, async {
             let _ = rx.await;
         }));
         let app = Self {
@@ -171,6 +192,10 @@ impl TestApp {
 
     /// Runs the `gatehouse` binary against this server's database.
     pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        self.run_cli(args, stdin, &[]).await
+    }
+
+    async fn run_cli(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> std::process::Output {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
         cmd.args(args)
             .arg("--database-url")
@@ -178,10 +203,18 @@ impl TestApp {
             .arg("--data-dir")
             .arg(&self.dir)
             .env("GATEHOUSE_PASSWORD__POOL_SIZE", "1")
+            .env("GATEHOUSE_MASTER_KEY_FILE", self.dir.join("test-master.key"))
             .current_dir(&self.dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (k, v) in env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
+        }
         let mut child = cmd.spawn().expect("gatehouse binary runs");
         if let Some(mut pipe) = child.stdin.take() {
             if let Some(input) = stdin {
@@ -190,6 +223,48 @@ impl TestApp {
             drop(pipe);
         }
         child.wait_with_output().await.expect("gatehouse binary finishes")
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Like [`Self::cli`] with extra environment; an empty value removes the variable.
+    pub async fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        self.run_cli(args, None, env).await
+    }
+
+    /// Waits (up to 10 s) until the JWKS text satisfies `pred`: the server reloads keys every second.
+    pub async fn wait_for_jwks(&self, pred: impl Fn(&str) -> bool) {
+        for _ in 0..100 {
+            let text =
+                self.client.get(self.url("/oauth2/jwks")).send().await.expect("jwks").text().await.expect("body");
+            if pred(&text) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("JWKS never reached the expected state");
+    }
+
+    /// Waits (up to 10 s) until access tokens for `email` are signed with `kid`.
+    pub async fn wait_for_signing_kid(&self, email: &str, kid: &str) {
+        for _ in 0..100 {
+            let r = browser()
+                .post(self.url("/api/v1/auth/token"))
+                .json(&serde_json::json!({ "email": email, "password": PASSWORD, "token_delivery": "body" }))
+                .send()
+                .await
+                .expect("token request");
+            let body: serde_json::Value = r.json().await.expect("token body");
+            let token = body["access_token"].as_str().expect("access token");
+            let header = crate::tokens::decode_part(token.split('.').next().expect("header"));
+            if header["kid"] == kid {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("tokens never got signed with {kid}");
     }
 
     /// A read-only look at a stored column, for assertions about what is at rest.
@@ -222,10 +297,6 @@ impl TestApp {
                 .expect("audit rows")
         }
     }
-}
-
-thread_local! {
-    static START_SECS: u64 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
 }
 
 impl Drop for TestApp {

@@ -7,8 +7,10 @@ mod helpers;
 
 mod accounts;
 mod cli;
+mod forgery;
 mod input;
 mod pages;
+mod tokens;
 
 /// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn <name>(Backend)`.
 #[macro_export]

@@ -1,0 +1,227 @@
+//! Refresh tokens: opaque, 256 random bits, stored as SHA-256 only, rotated on every use.
+//! Each belongs to a family (one login or one grant); presenting a token that was already
+//! rotated revokes the whole family, newest token included (RFC 9700 §4.14.2).
+
+use std::fmt;
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
+use crate::clock::{Clock, UnixTime};
+use crate::random::{self, RandomError};
+use crate::store::{AuditStore, RefreshTokenStore, StoreError};
+use crate::user::UserId;
+
+/// A refresh token as the client holds it. Never logged, never stored.
+#[derive(Clone)]
+pub struct RefreshToken(SecretString);
+
+impl RefreshToken {
+    pub fn generate() -> Result<Self, RandomError> {
+        Ok(Self(SecretString::from(random::token()?)))
+    }
+
+    pub fn from_client(value: &str) -> Self {
+        Self(SecretString::from(value.to_owned()))
+    }
+
+    pub fn hash(&self) -> Vec<u8> {
+        Sha256::digest(self.0.expose_secret().as_bytes()).to_vec()
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken([REDACTED])")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFamily {
+    pub id: Uuid,
+    pub user_id: UserId,
+    pub client_id: String,
+    pub scope: Option<String>,
+    pub created_at: UnixTime,
+    /// Absolute expiry of every token of the family.
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+    pub revoked_reason: Option<String>,
+}
+
+impl RefreshFamily {
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRow {
+    pub token_hash: Vec<u8>,
+    pub family_id: Uuid,
+    pub created_at: UnixTime,
+    /// The token stops working if not used by then.
+    pub idle_expires_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RotateOutcome {
+    Rotated(RefreshFamily),
+    /// The token had already been used: the family is now revoked.
+    Reused(RefreshFamily),
+    Invalid,
+}
+
+/// Lifetimes in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshSettings {
+    /// From the login, whatever happens (default 7 days).
+    pub absolute_lifetime: i64,
+    /// Without use (default 3 days).
+    pub idle_lifetime: i64,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        Self { absolute_lifetime: 7 * 86_400, idle_lifetime: 3 * 86_400 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Unknown, expired, revoked or reused: the client only ever learns this.
+    #[error("the refresh token is invalid, expired or revoked")]
+    Invalid,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+pub struct RefreshService {
+    store: Arc<dyn RefreshTokenStore>,
+    audit: Auditor,
+    clock: Arc<dyn Clock>,
+    settings: RefreshSettings,
+}
+
+impl RefreshService {
+    pub fn new(
+        store: Arc<dyn RefreshTokenStore>,
+        audit: Arc<dyn AuditStore>,
+        clock: Arc<dyn Clock>,
+        settings: RefreshSettings,
+    ) -> Self {
+        let audit = Auditor::new(audit, clock.clone());
+        Self { store, audit, clock, settings }
+    }
+
+    fn row(&self, token: &RefreshToken, family_id: Uuid, now: UnixTime) -> RefreshTokenRow {
+        RefreshTokenRow {
+            token_hash: token.hash(),
+            family_id,
+            created_at: now,
+            idle_expires_at: now + self.settings.idle_lifetime,
+        }
+    }
+
+    /// Starts a family for a new login or grant and returns its first token.
+    pub async fn issue(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scope: Option<&str>,
+    ) -> Result<(RefreshToken, RefreshFamily), RefreshError> {
+        let now = self.clock.now();
+        let family = RefreshFamily {
+            id: Uuid::now_v7(),
+            user_id: user,
+            client_id: client_id.to_owned(),
+            scope: scope.map(str::to_owned),
+            created_at: now,
+            expires_at: now + self.settings.absolute_lifetime,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        let token = RefreshToken::generate()?;
+        self.store.create_refresh_family(&family, &self.row(&token, family.id, now)).await?;
+        Ok((token, family))
+    }
+
+    /// Exchanges a refresh token for its successor. A reused token revokes its family and is
+    /// recorded as a security event.
+    pub async fn rotate(
+        &self,
+        presented: &RefreshToken,
+        ctx: &RequestContext,
+    ) -> Result<(RefreshToken, RefreshFamily), RefreshError> {
+        let now = self.clock.now();
+        let next = RefreshToken::generate()?;
+        match self.store.rotate_refresh_token(&presented.hash(), &self.row(&next, Uuid::nil(), now), now).await? {
+            RotateOutcome::Rotated(family) => Ok((next, family)),
+            RotateOutcome::Reused(family) => {
+                let user = Some(family.user_id.to_string());
+                self.audit
+                    .record(
+                        AuditEventType::RefreshTokenReused,
+                        Outcome::Failure,
+                        None,
+                        user,
+                        ctx,
+                        json!({ "family_id": family.id, "client_id": family.client_id, "action": "family_revoked" }),
+                    )
+                    .await?;
+                Err(RefreshError::Invalid)
+            }
+            RotateOutcome::Invalid => Err(RefreshError::Invalid),
+        }
+    }
+
+    /// Revokes the family of a presented token (logout). Unknown tokens are ignored.
+    pub async fn revoke(
+        &self,
+        presented: &RefreshToken,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), RefreshError> {
+        if let Some(family) = self.store.refresh_family_by_token(&presented.hash()).await?
+            && self.store.revoke_refresh_family(family.id, self.clock.now(), reason).await?
+        {
+            let user = Some(family.user_id.to_string());
+            self.audit
+                .record(
+                    AuditEventType::RefreshFamilyRevoked,
+                    Outcome::Success,
+                    user.clone(),
+                    user,
+                    ctx,
+                    json!({ "family_id": family.id, "reason": reason }),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes every family of a user (account disabled, password changed).
+    pub async fn revoke_for_user(&self, user: UserId, reason: &str) -> Result<u64, RefreshError> {
+        Ok(self.store.revoke_refresh_families_for_user(user, self.clock.now(), reason).await?)
+    }
+
+    /// Whether the family is still valid: the revocation check for its access tokens.
+    pub async fn family_is_live(&self, id: Uuid) -> Result<bool, RefreshError> {
+        let now = self.clock.now();
+        Ok(self.store.refresh_family(id).await?.is_some_and(|f| f.is_live(now)))
+    }
+
+    pub async fn purge(&self) -> Result<u64, RefreshError> {
+        Ok(self.store.purge_refresh_families(self.clock.now() - 86_400).await?)
+    }
+}

@@ -1,0 +1,187 @@
+//! The extractors and RFC 6750 responses, with a fixed key set and no socket.
+
+use ::axum::Router;
+use ::axum::body::{Body, to_bytes};
+use ::axum::http::{Request, StatusCode};
+use ::axum::response::IntoResponse as _;
+use ::axum::routing::get;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+use super::*;
+use crate::test_support::*;
+
+crate::define_scope!(PostsWrite = "posts:write");
+crate::define_scope!(Admin = "admin");
+
+fn clock() -> i64 {
+    NOW
+}
+
+fn guard(key: &TestKey) -> Guard {
+    Guard::builder(ISSUER).audience(AUDIENCE).realm("posts").key_set(key_set(&[key])).clock(clock).build().unwrap()
+}
+
+fn app(guard: Guard) -> Router {
+    Router::new()
+        .route("/me", get(|Authenticated(c): Authenticated| async move { c.sub }))
+        .route("/write", get(|a: RequireScope<PostsWrite>| async move { a.sub.clone() }))
+        .route("/admin", get(|a: RequireScope<Admin>| async move { a.claims.sub }))
+        .route(
+            "/maybe",
+            get(|a: Option<Authenticated>| async move { a.map_or("anonymous".to_owned(), |Authenticated(c)| c.sub) }),
+        )
+        .with_state(guard)
+}
+
+async fn call(app: &Router, path: &str, auth: &[&str]) -> (StatusCode, Option<String>, Value) {
+    let mut req = Request::get(path);
+    for a in auth {
+        req = req.header(header::AUTHORIZATION, *a);
+    }
+    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let challenge = resp.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
+    let bytes = to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, challenge, body)
+}
+
+#[tokio::test]
+async fn a_valid_token_passes() {
+    let key = TestKey::es256("k");
+    let app = app(guard(&key));
+    let bearer = format!("Bearer {}", key.token(&claims(NOW)));
+    assert_eq!(call(&app, "/me", &[&bearer]).await, (StatusCode::OK, None, json!("user-1")));
+    assert_eq!(call(&app, "/write", &[&bearer]).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "/maybe", &[&bearer]).await.2, json!("user-1"));
+}
+
+#[tokio::test]
+async fn missing_or_foreign_credentials_get_a_bare_challenge() {
+    let key = TestKey::es256("k");
+    let app = app(guard(&key));
+    for auth in [&[][..], &["Basic dXNlcjpwYXNz"], &["Bearer"]] {
+        let (status, challenge, body) = call(&app, "/me", auth).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="posts""#));
+        assert_eq!(body["error"], "unauthenticated");
+    }
+    assert_eq!(call(&app, "/maybe", &[]).await.2, json!("anonymous"));
+}
+
+#[tokio::test]
+async fn invalid_tokens_get_invalid_token() {
+    let key = TestKey::es256("k");
+    let app = app(guard(&key));
+    let expired = format!("Bearer {}", key.token(&claims(NOW - 1000)));
+    let (status, challenge, body) = call(&app, "/me", &[&expired]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge.as_deref(),
+        Some(r#"Bearer realm="posts", error="invalid_token", error_description="The access token expired""#)
+    );
+    assert_eq!(body, json!({"error": "invalid_token", "error_description": "The access token expired"}));
+    for bad in ["Bearer a.b.c", "Bearer not a token", "Bearer tok\u{e9}n"] {
+        let (status, challenge, body) = call(&app, "/write", &[bad]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
+        assert!(challenge.unwrap().contains(r#"error="invalid_token""#));
+        assert_eq!(body["error_description"], "The access token is invalid");
+    }
+    // Option<Authenticated> still refuses a bad token.
+    assert_eq!(call(&app, "/maybe", &[&expired]).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_a_bad_request() {
+    let key = TestKey::es256("k");
+    let app = app(guard(&key));
+    let bearer = format!("Bearer {}", key.token(&claims(NOW)));
+    let (status, challenge, body) = call(&app, "/me", &[&bearer, &bearer]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="posts", error="invalid_request""#));
+    assert_eq!(body["error"], "invalid_request");
+}
+
+#[tokio::test]
+async fn a_missing_scope_is_forbidden() {
+    let key = TestKey::ed25519("k");
+    let app = app(guard(&key));
+    let bearer = format!("Bearer {}", key.token(&claims(NOW)));
+    let (status, challenge, body) = call(&app, "/admin", &[&bearer]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(challenge.as_deref(), Some(r#"Bearer error="insufficient_scope", scope="admin""#));
+    assert_eq!(
+        body,
+        json!({"error": "insufficient_scope", "error_description": "The access token lacks the scope admin"})
+    );
+}
+
+#[test]
+fn require_scope_in_a_handler_body() {
+    let c: AccessClaims = serde_json::from_value(claims(NOW)).unwrap();
+    assert!(require_scope(&c, "posts:read").is_ok());
+    let err = require_scope(&c, "posts:delete").unwrap_err();
+    assert_eq!(err.scope(), "posts:delete");
+    let resp = err.into_response();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    // A scope that is not a valid scope-token is left out of the header rather than mis-quoted.
+    let resp = InsufficientScope::new("bad \"scope\"").into_response();
+    assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], r#"Bearer error="insufficient_scope""#);
+}
+
+#[test]
+fn the_builder_refuses_bad_settings() {
+    let keys = || KeySet::new();
+    let b = || Guard::builder(ISSUER).audience(AUDIENCE).key_set(keys());
+    assert!(b().build().is_ok());
+    assert_eq!(Guard::builder("").audience("a").key_set(keys()).build().unwrap_err(), GuardConfigError::Issuer);
+    let trailing = Guard::builder(format!("{ISSUER}/")).audience("a").key_set(keys()).build();
+    assert_eq!(trailing.unwrap_err(), GuardConfigError::Issuer);
+    assert_eq!(Guard::builder(ISSUER).key_set(keys()).build().unwrap_err(), GuardConfigError::NoAudience);
+    for realm in ["", "a\"b", "a\\b", "r\u{e9}alm", "line\nbreak"] {
+        assert_eq!(b().realm(realm).build().unwrap_err(), GuardConfigError::Realm, "{realm:?}");
+    }
+    let g = b().leeway_secs(600).build().unwrap();
+    assert_eq!(g.validation().leeway_secs, 60);
+    assert_eq!(g.realm(), "api");
+}
+
+#[cfg(feature = "remote")]
+#[test]
+fn a_guard_from_an_issuer_url_fetches_its_jwks() {
+    let g = Guard::for_issuer("https://id.example.com", "https://api.example.com").unwrap();
+    assert_eq!(g.jwks_cache().unwrap().url(), "https://id.example.com/oauth2/jwks");
+    assert_eq!(g.validation().issuer, "https://id.example.com");
+    assert_eq!(g.validation().audiences, ["https://api.example.com"]);
+    let plain = Guard::for_issuer("http://id.example.com", "api").unwrap_err();
+    assert!(matches!(plain, GuardConfigError::Jwks(FetchError::InsecureUrl(_))));
+}
+
+#[tokio::test]
+async fn hs256_first_party_setup() {
+    let secret = b"a shared secret of 32 bytes or more!";
+    let keys = KeySet::from_keys([crate::VerificationKey::hs256("fp", secret).unwrap()]).unwrap();
+    let g = Guard::builder(ISSUER).audience(AUDIENCE).key_set(keys).clock(clock).build().unwrap();
+    let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": "fp"});
+    assert!(g.verify(&hs256_token(&header, &claims(NOW), secret)).await.is_ok());
+    let err = g.verify(&hs256_token(&header, &claims(NOW), b"another secret of 32 bytes or more")).await.unwrap_err();
+    assert_eq!(err.kind(), &RejectionKind::InvalidToken(VerifyError::BadSignature));
+}
+
+#[tokio::test]
+async fn a_controllable_clock_decides_expiry() {
+    let key = TestKey::es256("k");
+    let now = Arc::new(std::sync::atomic::AtomicI64::new(NOW));
+    let clock = Arc::clone(&now);
+    let g = Guard::builder(ISSUER)
+        .audience(AUDIENCE)
+        .key_set(key_set(&[&key]))
+        .clock(move || clock.load(std::sync::atomic::Ordering::SeqCst))
+        .build()
+        .unwrap();
+    let token = key.token(&claims(NOW)); // exp = NOW + 900
+    assert!(g.verify(&token).await.is_ok());
+    now.store(NOW + 930, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(g.verify(&token).await.unwrap_err().kind(), &RejectionKind::InvalidToken(VerifyError::Expired));
+}

@@ -1,0 +1,165 @@
+//! The claims of a Gatehouse access token (RFC 9068 §2.2, RFC 7519 §4.1).
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+/// The verified claims of an access token.
+///
+/// RFC 9068 §2.2 makes `iss`, `exp`, `aud`, `sub`, `client_id`, `iat` and `jti` required; a token
+/// without one of them is refused. `aud` may be a string or an array on the wire and is always a
+/// list here. NumericDate values may be fractional (RFC 7519 §2); they are rounded down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    #[serde(deserialize_with = "numeric_date")]
+    pub exp: i64,
+    #[serde(deserialize_with = "numeric_date")]
+    pub iat: i64,
+    #[serde(default, deserialize_with = "optional_numeric_date", skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    pub jti: String,
+    pub client_id: String,
+    /// Space-separated scope tokens (RFC 8693 §4.2); see [`AccessClaims::scopes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, deserialize_with = "optional_numeric_date", skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+impl AccessClaims {
+    /// The granted scope tokens, in token order.
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.as_deref().unwrap_or_default().split(' ').filter(|s| !s.is_empty())
+    }
+
+    /// Whether the token grants `scope` (compared exactly, RFC 6749 §3.3).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    pub fn has_permission(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|p| p == permission)
+    }
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+struct NumericDate;
+
+impl Visitor<'_> for NumericDate {
+    type Value = i64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a NumericDate (seconds since the epoch)")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+        Ok(v)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+        i64::try_from(v).map_err(|_| E::custom("NumericDate out of range"))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+        // i64::MAX as f64 rounds up to 2^63, so the upper bound is exclusive.
+        if v.is_finite() && v >= i64::MIN as f64 && v < i64::MAX as f64 {
+            Ok(v.floor() as i64)
+        } else {
+            Err(E::custom("NumericDate out of range"))
+        }
+    }
+}
+
+fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    d.deserialize_any(NumericDate)
+}
+
+fn optional_numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    numeric_date(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> serde_json::Value {
+        json!({"iss": "https://id.example", "sub": "u1", "aud": "api", "exp": 200, "iat": 100,
+               "jti": "j", "client_id": "c"})
+    }
+
+    #[test]
+    fn aud_may_be_a_string_or_an_array() {
+        let c: AccessClaims = serde_json::from_value(base()).unwrap();
+        assert_eq!(c.aud, ["api"]);
+        let mut v = base();
+        v["aud"] = json!(["a", "b"]);
+        let c: AccessClaims = serde_json::from_value(v).unwrap();
+        assert_eq!(c.aud, ["a", "b"]);
+    }
+
+    #[test]
+    fn required_claims_are_required() {
+        for claim in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] {
+            let mut v = base();
+            v.as_object_mut().unwrap().remove(claim);
+            assert!(serde_json::from_value::<AccessClaims>(v).is_err(), "{claim}");
+        }
+    }
+
+    #[test]
+    fn numeric_dates_accept_fractions_and_refuse_strings() {
+        let mut v = base();
+        v["exp"] = json!(200.9);
+        v["nbf"] = json!(50);
+        let c: AccessClaims = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!((c.exp, c.nbf), (200, Some(50)));
+        v["exp"] = json!("200");
+        assert!(serde_json::from_value::<AccessClaims>(v.clone()).is_err());
+        v["exp"] = json!(1e300);
+        assert!(serde_json::from_value::<AccessClaims>(v).is_err());
+    }
+
+    #[test]
+    fn scopes_split_on_spaces() {
+        let mut v = base();
+        v["scope"] = json!("posts:read  posts:write openid");
+        v["roles"] = json!(["editor"]);
+        v["permissions"] = json!(["posts:delete"]);
+        let c: AccessClaims = serde_json::from_value(v).unwrap();
+        assert_eq!(c.scopes().collect::<Vec<_>>(), ["posts:read", "posts:write", "openid"]);
+        assert!(c.has_scope("posts:write"));
+        assert!(!c.has_scope("posts"));
+        assert!(!c.has_scope(""));
+        assert!(c.has_role("editor") && c.has_permission("posts:delete"));
+        let none: AccessClaims = serde_json::from_value(base()).unwrap();
+        assert_eq!(none.scopes().count(), 0);
+    }
+}

@@ -1,0 +1,164 @@
+//! `RefreshTokenStore` on PostgreSQL: families and their rotating tokens (RFC 9700 §4.14.2).
+//!
+//! Transactions run at READ COMMITTED, and row locks do the serialising: the consume is an
+//! `UPDATE` of the token's row, so concurrent rotations of one token queue on that row, and
+//! each later one re-evaluates its condition against the committed `used_at`, matches
+//! nothing, and goes on to the reuse path. Each later statement reads a fresh snapshot, so it
+//! sees what the winners committed.
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::store::{RefreshTokenStore, StoreError};
+use gatehouse_core::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
+use gatehouse_core::user::UserId;
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use super::PgStore;
+use crate::error::{OnUnique, store_error, unavailable};
+use crate::rotation::{REUSE_REASON, Unconsumed, revoked_for_reuse, unconsumed};
+use crate::rows::{FamilyRow, TokenStateRow};
+use crate::sql;
+
+#[async_trait]
+impl RefreshTokenStore for PgStore {
+    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshTokenRow) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await.map_err(unavailable)?;
+        sqlx::query(sql::INSERT_REFRESH_FAMILY)
+            .bind(family.id)
+            .bind(family.user_id.0)
+            .bind(family.client_id.as_str())
+            .bind(family.scope.as_deref())
+            .bind(family.created_at)
+            .bind(family.expires_at)
+            .bind(family.revoked_at)
+            .bind(family.revoked_reason.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| store_error(e, OnUnique::RefreshToken))?;
+        insert_token(&mut tx, first, family.id).await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        next: &RefreshTokenRow,
+        now: UnixTime,
+    ) -> Result<RotateOutcome, StoreError> {
+        let mut tx = self.begin_write().await.map_err(unavailable)?;
+        // The consume comes first and is conditional: it locks the token's row, so of
+        // concurrent callers the first matches and every later one waits, then does not.
+        let consumed: Option<Uuid> = sqlx::query_scalar(sql::CONSUME_REFRESH_TOKEN)
+            .bind(presented_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if let Some(family_id) = consumed {
+            insert_token(&mut tx, next, family_id).await?;
+            let family: FamilyRow =
+                sqlx::query_as(sql::REFRESH_FAMILY).bind(family_id).fetch_one(&mut *tx).await.map_err(unavailable)?;
+            let family = RefreshFamily::from(family);
+            // The consume checked the family in its own snapshot; a revocation committed while
+            // it ran shows only now. Refuse rather than hand out a token of a revoked family.
+            if !family.is_live(now) {
+                tx.rollback().await.map_err(unavailable)?;
+                return Ok(RotateOutcome::Invalid);
+            }
+            tx.commit().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::Rotated(family));
+        }
+        let state: Option<TokenStateRow> = sqlx::query_as(sql::REFRESH_TOKEN_STATE)
+            .bind(presented_hash)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let Unconsumed::Reuse(family) = unconsumed(state, now) else {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::Invalid);
+        };
+        let revoked = sqlx::query(sql::REVOKE_REFRESH_FAMILY)
+            .bind(family.id)
+            .bind(now)
+            .bind(REUSE_REASON)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if revoked.rows_affected() == 0 {
+            // A concurrent caller presenting the same used token revoked the family first
+            // (this statement waited for its row lock): the family is already dead, and this
+            // call reports no revocation it did not make.
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::Invalid);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(RotateOutcome::Reused(revoked_for_reuse(family, now)))
+    }
+
+    async fn refresh_family_by_token(&self, token_hash: &[u8]) -> Result<Option<RefreshFamily>, StoreError> {
+        let row: Option<FamilyRow> = sqlx::query_as(sql::REFRESH_FAMILY_BY_TOKEN)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(RefreshFamily::from))
+    }
+
+    async fn refresh_family(&self, id: Uuid) -> Result<Option<RefreshFamily>, StoreError> {
+        let row: Option<FamilyRow> =
+            sqlx::query_as(sql::REFRESH_FAMILY).bind(id).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        Ok(row.map(RefreshFamily::from))
+    }
+
+    async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::REVOKE_REFRESH_FAMILY)
+            .bind(id)
+            .bind(now)
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_refresh_families_for_user(
+        &self,
+        user: UserId,
+        now: UnixTime,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::REVOKE_REFRESH_FAMILIES_FOR_USER)
+            .bind(user.0)
+            .bind(now)
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_refresh_families(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query(sql::PURGE_REFRESH_FAMILIES).bind(cutoff).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Inserts `token` into `family_id`. The row's own `family_id` is not used: a successor joins
+/// the presented token's family (as the trait says), a first token the family created with it.
+async fn insert_token(
+    tx: &mut Transaction<'static, Postgres>,
+    token: &RefreshTokenRow,
+    family_id: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query(sql::INSERT_REFRESH_TOKEN)
+        .bind(token.token_hash.as_slice())
+        .bind(family_id)
+        .bind(token.created_at)
+        .bind(token.idle_expires_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| store_error(e, OnUnique::RefreshToken))?;
+    Ok(())
+}

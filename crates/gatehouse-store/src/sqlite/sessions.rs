@@ -1,0 +1,83 @@
+//! `SessionStore` on SQLite: browser sessions, stored by token hash only.
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::session::Session;
+use gatehouse_core::store::{SessionStore, StoreError};
+use gatehouse_core::user::UserId;
+use uuid::Uuid;
+
+use super::SqliteStore;
+use crate::error::{OnUnique, store_error, unavailable};
+use crate::rows::SessionRow;
+use crate::sql;
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_SESSION)
+            .bind(session.id)
+            .bind(session.user_id.0)
+            .bind(session.token_hash.as_slice())
+            .bind(session.created_at)
+            .bind(session.last_seen_at)
+            .bind(session.expires_at)
+            .bind(session.ip.as_deref())
+            .bind(session.user_agent.as_deref())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(e, OnUnique::Session))?;
+        Ok(())
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Session>, StoreError> {
+        let row: Option<SessionRow> = sqlx::query_as(sql::SESSION_BY_TOKEN_HASH)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(Session::from))
+    }
+
+    async fn touch_session(&self, id: Uuid, last_seen_at: UnixTime) -> Result<(), StoreError> {
+        sqlx::query(sql::TOUCH_SESSION).bind(id).bind(last_seen_at).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DELETE_SESSION).bind(id).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_user_session(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DELETE_USER_SESSION)
+            .bind(id)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn sessions_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        let rows: Vec<SessionRow> =
+            sqlx::query_as(sql::SESSIONS_FOR_USER).bind(user.0).fetch_all(&self.pool).await.map_err(unavailable)?;
+        Ok(rows.into_iter().map(Session::from).collect())
+    }
+
+    async fn delete_sessions_for_user(&self, user: UserId) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query(sql::DELETE_SESSIONS_FOR_USER).bind(user.0).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_expired_sessions(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::PURGE_EXPIRED_SESSIONS)
+            .bind(now)
+            .bind(idle_cutoff)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,77 @@
+//! `UserStore` on SQLite: accounts, looked up by id or normalised email.
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::store::{StoreError, UserStore};
+use gatehouse_core::user::{User, UserId, UserStatus};
+
+use super::SqliteStore;
+use crate::error::{OnUnique, store_error, unavailable};
+use crate::rows::UserRow;
+use crate::sql;
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_USER)
+            .bind(user.id.0)
+            .bind(user.email.as_str())
+            .bind(user.email.key())
+            .bind(user.display_name.as_deref())
+            .bind(user.password_hash.as_deref())
+            .bind(user.status.as_str())
+            .bind(user.email_verified)
+            .bind(user.created_at)
+            .bind(user.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(e, OnUnique::User))?;
+        Ok(())
+    }
+
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> =
+            sqlx::query_as(sql::USER_BY_ID).bind(id.0).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn user_by_email(&self, email_key: &str) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(sql::USER_BY_EMAIL_KEY)
+            .bind(email_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(User::try_from).transpose()
+    }
+
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let query = match after {
+            Some(after) => sqlx::query_as(sql::LIST_USERS_AFTER).bind(after.0),
+            None => sqlx::query_as(sql::LIST_USERS_FIRST),
+        };
+        let rows: Vec<UserRow> = query.bind(i64::from(limit)).fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::SET_PASSWORD_HASH)
+            .bind(id.0)
+            .bind(hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_user_status(&self, id: UserId, status: UserStatus, now: UnixTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::SET_USER_STATUS)
+            .bind(id.0)
+            .bind(status.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
