@@ -21,6 +21,10 @@ pub enum AuditEventType {
     TokenIssued,
     RefreshTokenReused,
     RefreshFamilyRevoked,
+    /// A request was refused by a rate limit (details: `limit`, `key_kind`, `retry_after`).
+    RateLimitExceeded,
+    /// Failed logins locked an account key for a while (details: `email`, `failures`, `locked_until`).
+    AccountLocked,
 }
 
 impl AuditEventType {
@@ -39,6 +43,8 @@ impl AuditEventType {
             Self::TokenIssued => "token.issued",
             Self::RefreshTokenReused => "refresh_token.reuse_detected",
             Self::RefreshFamilyRevoked => "refresh_token.family_revoked",
+            Self::RateLimitExceeded => "rate_limit.exceeded",
+            Self::AccountLocked => "account.locked",
         }
     }
 }

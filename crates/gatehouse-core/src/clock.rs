@@ -9,6 +9,12 @@ pub type UnixTime = i64;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> UnixTime;
+
+    /// Milliseconds since the Unix epoch, for what needs finer steps than a second (GCRA rate
+    /// limits). Clocks without sub-second resolution answer `now() * 1000`.
+    fn now_millis(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// The wall clock.
@@ -20,6 +26,13 @@ impl Clock for SystemClock {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+
+    fn now_millis(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     }
 }
@@ -63,6 +76,10 @@ impl OffsetClock {
 impl Clock for OffsetClock {
     fn now(&self) -> UnixTime {
         SystemClock.now() + self.0.load(Ordering::SeqCst)
+    }
+
+    fn now_millis(&self) -> i64 {
+        SystemClock.now_millis() + self.0.load(Ordering::SeqCst) * 1000
     }
 }
 

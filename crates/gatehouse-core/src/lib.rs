@@ -5,12 +5,14 @@
 //! `gatehouse-store` implements. The dependency rule "no axum, sqlx or redis here" is enforced by
 //! a test in this crate (`tests::core_has_no_web_or_sql_dependencies`).
 
+pub mod abuse;
 pub mod account;
 pub mod audit;
 pub mod clock;
 pub mod csrf;
 pub mod email;
 pub mod keys;
+pub mod oauth;
 pub mod password;
 pub mod random;
 pub mod session;
@@ -24,7 +26,10 @@ pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, UnixTime};
 pub use email::Email;
 pub use password::{HashParams, Password, PasswordHasher, PasswordPolicy};
 pub use session::{Session, SessionSettings, SessionToken};
-pub use store::{AuditStore, HealthCheck, KeyStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
+pub use store::{
+    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RefreshTokenStore,
+    SessionStore, StoreError, UserStore,
+};
 pub use user::{User, UserId, UserStatus};
 
 #[cfg(test)]

@@ -8,9 +8,11 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use crate::abuse::LoginAttemptStore;
 use crate::audit::AuditEvent;
 use crate::clock::UnixTime;
 use crate::keys::StoredKey;
+use crate::oauth::{AuthorizationCode, Client, CodeOutcome, Consent};
 use crate::session::Session;
 use crate::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
 use crate::user::{User, UserId, UserStatus};
@@ -95,6 +97,13 @@ pub trait RefreshTokenStore: Send + Sync {
     /// The family of a token, whether the token is current or already consumed.
     async fn refresh_family_by_token(&self, token_hash: &[u8]) -> Result<Option<RefreshFamily>, StoreError>;
     async fn refresh_family(&self, id: Uuid) -> Result<Option<RefreshFamily>, StoreError>;
+    /// The family of a token that is current: never used, not idle-expired, family neither
+    /// revoked nor past its absolute expiry.
+    async fn current_refresh_family(
+        &self,
+        token_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<RefreshFamily>, StoreError>;
     /// Marks the family revoked (its tokens stop working); `false` if unknown or already revoked.
     async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError>;
     async fn revoke_refresh_families_for_user(
@@ -105,4 +114,45 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> Result<u64, StoreError>;
     /// Deletes families past their absolute expiry (or revoked) before `cutoff`, with their tokens.
     async fn purge_refresh_families(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
+}
+
+/// OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// `StoreError::Conflict("client id")` when the id exists.
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError>;
+    async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError>;
+    /// All clients, oldest first.
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
+    /// Deletes the client with its codes and consents; its refresh families are revoked by the
+    /// caller first.
+    async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Authorization codes, stored by SHA-256 only.
+#[async_trait]
+pub trait AuthorizationCodeStore: Send + Sync {
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// Atomically marks the code used. Exactly one of any number of concurrent calls gets
+    /// `Redeemed`; later calls get `Replayed` (with the code's data, so the caller can revoke
+    /// what was issued from it); unknown or expired (`expires_at <= now`) codes get `Invalid`.
+    async fn redeem_code(&self, code_hash: &[u8], now: UnixTime) -> Result<CodeOutcome, StoreError>;
+    /// Deletes codes that expired before `cutoff`.
+    async fn purge_codes(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
+}
+
+/// Remembered consents, one row per (user, client).
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn consent(&self, user: UserId, client_id: &str) -> Result<Option<Consent>, StoreError>;
+    /// Stores the union of the existing and the new scopes.
+    async fn grant_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+        scopes: &[String],
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    async fn revoke_consent(&self, user: UserId, client_id: &str) -> Result<bool, StoreError>;
+    async fn consents_for_user(&self, user: UserId) -> Result<Vec<Consent>, StoreError>;
 }

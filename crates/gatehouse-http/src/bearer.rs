@@ -51,6 +51,11 @@ impl BearerVerifier {
         set
     }
 
+    /// Verifies a token presented in a request body (introspection, revocation).
+    pub fn verify(&self, token: &str, now: i64) -> Option<AccessClaims> {
+        gatehouse_guard::verify(token, &self.key_set(), &self.validation, now).ok()
+    }
+
     /// `None` when the request carries no `Authorization` header; otherwise the verified claims
     /// or a 401 with `error="invalid_token"` (RFC 6750 §3.1).
     pub fn from_headers(&self, headers: &HeaderMap, now: i64) -> Option<Result<AccessClaims, ApiError>> {

@@ -6,6 +6,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use gatehouse_core::AccountError;
+use gatehouse_core::abuse::RateLimited;
 use serde::Serialize;
 
 use crate::pages;
@@ -15,6 +16,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub description: String,
+    /// Seconds for `Retry-After` (429 answers).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -25,7 +28,20 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        Self { status, code, description: description.into() }
+        Self { status, code, description: description.into(), retry_after: None }
+    }
+
+    /// 429 with `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3).
+    pub fn rate_limited(limited: &RateLimited) -> Self {
+        let seconds = limited.retry_after.0;
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests; try again in {seconds} seconds"),
+            )
+        }
     }
 
     pub fn bad_request(description: impl Into<String>) -> Self {
@@ -53,6 +69,7 @@ impl ApiError {
         let page = pages::ErrorPage { status: self.status.as_u16(), message: &self.description };
         let mut resp = (self.status, Html(pages::render(&page))).into_response();
         add_www_authenticate(&mut resp);
+        add_retry_after(&mut resp, self.retry_after);
         resp
     }
 }
@@ -69,7 +86,14 @@ impl IntoResponse for ApiError {
             );
         }
         add_www_authenticate(&mut resp);
+        add_retry_after(&mut resp, self.retry_after);
         resp
+    }
+}
+
+fn add_retry_after(resp: &mut Response, seconds: Option<u64>) {
+    if let Some(seconds) = seconds {
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
 }
 
@@ -88,6 +112,7 @@ impl From<AccountError> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid email or password")
             }
             E::Unauthenticated => Self::unauthenticated(),
+            E::RateLimited(limited) => Self::rate_limited(&limited),
             E::RegistrationDisabled => Self::forbidden("registration_disabled", "registration is disabled"),
             E::InvalidEmail(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email", e.to_string()),
             E::WeakPassword(v) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", v.to_string()),

@@ -12,6 +12,8 @@ use gatehouse_core::RequestContext;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::limits::InputLimits;
+use crate::proxy::ClientIp;
 
 /// A JSON request body (`Content-Type: application/json`).
 pub struct JsonBody<T>(pub T);
@@ -21,7 +23,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         require_content_type(req.headers(), "application/json")?;
+        let max_depth = limits(&req).max_json_depth;
         let bytes = read_body(req, state).await?;
+        if crate::limits::json_too_deep(&bytes, max_depth) {
+            return Err(ApiError::bad_request(format!("JSON is nested deeper than {max_depth} levels")));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         match serde::Deserialize::deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
             Ok(v) => Ok(Self(v)),
@@ -41,7 +47,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for FormBody<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         require_content_type(req.headers(), "application/x-www-form-urlencoded")?;
+        let max_fields = limits(&req).max_form_fields;
         let bytes = read_body(req, state).await?;
+        if crate::limits::form_fields(&bytes) > max_fields {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the form has more than {max_fields} fields"),
+            ));
+        }
         // Form decoding elsewhere replaces invalid UTF-8 with U+FFFD silently; refuse it instead.
         for pair in bytes.split(|b| *b == b'&') {
             let plus_decoded: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
@@ -53,6 +67,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for FormBody<T> {
             .map(Self)
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.to_string()))
     }
+}
+
+/// The limits `limits::enforce` attached to the request (the defaults when it did not run).
+fn limits(req: &Request) -> InputLimits {
+    req.extensions().get::<InputLimits>().cloned().unwrap_or_default()
 }
 
 fn require_content_type(headers: &HeaderMap, expected: &str) -> Result<(), ApiError> {
@@ -88,15 +107,18 @@ fn data_error(e: &serde_json::Error) -> String {
     }
 }
 
-/// Client IP (the TCP peer; trusted-proxy resolution comes with the web-defences work) and
-/// user agent, for the audit log and the session list.
+/// Client IP (after trusted-proxy resolution, see [`ClientIp`]; the TCP peer when that layer did
+/// not run) and user agent, for the audit log and the session list.
 pub struct Client(pub RequestContext);
 
 impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let ip = match parts.extensions.get::<ClientIp>() {
+            Some(ClientIp(ip)) => Some(ip.to_string()),
+            None => parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+        };
         let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
         Ok(Self(RequestContext { ip, user_agent }))
     }

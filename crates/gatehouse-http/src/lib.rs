@@ -1,15 +1,21 @@
 //! Gatehouse's HTTP layer: one axum router per area, merged by [`app`], with the middleware
-//! every route shares (security headers, body limit, Origin check on state-changing requests).
+//! every route shares (client resolution behind trusted proxies, security headers, input
+//! limits, CORS, body limit, Origin check on state-changing requests).
 //!
 //! Handlers parse input, call one `gatehouse-core` service function and map the result; no SQL
 //! and no crypto here. Errors are mapped to responses once, in [`error`].
 
 mod bearer;
 mod cookies;
+pub mod cors;
 pub mod error;
 mod extract;
+pub mod limits;
 mod middleware;
 mod pages;
+pub mod proxy;
+mod ratelimit;
+mod redirect;
 mod routes;
 mod settings;
 
@@ -17,12 +23,18 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use gatehouse_core::abuse::RateLimits;
 use gatehouse_core::keys::KeyService;
+use gatehouse_core::oauth::OAuthService;
 use gatehouse_core::token::FirstPartyTokens;
 use gatehouse_core::{AccountService, HealthCheck};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use bearer::BearerVerifier;
+pub use cors::{CorsPolicy, OriginSource};
+pub use limits::InputLimits;
+pub use proxy::{ClientIp, HttpsRequest, ProxyHeader, TrustedProxies};
+pub use redirect::redirect_app;
 pub use settings::HttpSettings;
 
 /// Everything the handlers need; cheap to clone.
@@ -31,6 +43,7 @@ pub struct AppState {
     pub accounts: Arc<AccountService>,
     pub keys: Arc<KeyService>,
     pub tokens: Arc<FirstPartyTokens>,
+    pub oauth: Arc<OAuthService>,
     /// Verifies bearer access tokens presented to our own APIs.
     pub bearer: Arc<BearerVerifier>,
     /// Max-Age of the refresh-token cookie (the refresh family's absolute lifetime).
@@ -39,6 +52,10 @@ pub struct AppState {
     pub settings: Arc<HttpSettings>,
     /// Renders `/metrics`; `None` answers 404 there.
     pub metrics: Option<PrometheusHandle>,
+    /// Origins allowed to call the JSON API cross-origin (configuration plus pluggable sources).
+    pub cors: Arc<CorsPolicy>,
+    /// GCRA rate limits (per IP here; per account inside `accounts`, which shares them).
+    pub rate_limits: Arc<RateLimits>,
 }
 
 /// The whole application: every area's router, merged, with the shared layers.
@@ -49,10 +66,18 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::session::router())
         .merge(routes::account::router())
         .merge(routes::token::router())
+        .merge(routes::oauth::router())
+        .merge(routes::oidc::router())
         .merge(routes::assets::router())
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_check))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(middleware::security_headers))
+        // Before any body is read; inside CORS so a cross-origin app can read its 429.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::enforce))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
+        // Outermost: every layer inside (rate limits included) sees the resolved `ClientIp`.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), proxy::resolve_client))
         .with_state(state)
 }

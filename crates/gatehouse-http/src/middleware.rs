@@ -1,24 +1,36 @@
-//! Layers every route shares: security headers, and the Origin check that refuses cross-site
-//! state-changing requests (the first CSRF defence; forms also carry a token, see `pages`).
+//! Layers every route shares: security headers (HSTS per RFC 6797 when the request came over
+//! HTTPS), and the Origin check that refuses cross-site state-changing requests (the first CSRF
+//! defence; forms also carry a token, see `pages`).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::proxy::HttpsRequest;
 
 /// Refuses POST/PUT/PATCH/DELETE whose `Origin` (or, without one, `Referer`) is not the issuer's
 /// origin, and any that the browser labels `Sec-Fetch-Site: cross-site`. Requests without these
 /// headers (non-browser clients) pass; they carry no ambient browser credentials to abuse.
+/// On the JSON API an origin on the CORS allow-list passes too; form routes stay same-origin.
 pub async fn origin_check(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
-    if unsafe_method && !same_origin(req.headers(), &state.settings.origin()) {
+    if unsafe_method
+        && !COOKIELESS_ENDPOINTS.contains(&req.uri().path())
+        && !same_origin(req.headers(), &state.settings.origin())
+        && crate::cors::allowed_origin(&state, req.uri().path(), req.headers()).await.is_none()
+    {
         return ApiError::forbidden("cross_site_request", "cross-site request refused").into_response();
     }
     next.run(req).await
 }
+
+/// OAuth endpoints that authenticate with client credentials or a bearer token in the request
+/// itself, never with cookies: a cross-site request carries nothing ambient to abuse, and
+/// browser apps on other origins must reach them (CORS decides what they may read).
+const COOKIELESS_ENDPOINTS: [&str; 4] = ["/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo"];
 
 fn same_origin(headers: &axum::http::HeaderMap, ours: &str) -> bool {
     let get = |name| headers.get(name).map(|v: &HeaderValue| v.to_str().unwrap_or("\u{0}"));
@@ -37,11 +49,30 @@ fn same_origin(headers: &axum::http::HeaderMap, ours: &str) -> bool {
 const CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; \
                    frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
-/// Headers on every response, errors and static files included.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+/// RFC 6797 §6.1: one year, subdomains included; `preload` only when the operator opts in
+/// (it is hard to undo).
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+const HSTS_PRELOAD: &str = "max-age=31536000; includeSubDomains; preload";
+
+/// Headers on every response, errors and static files included. HSTS only when the request
+/// came over HTTPS (RFC 6797 §7.2: never over plain HTTP), as `proxy::resolve_client` decided.
+pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
+    let https = req.extensions().get::<HttpsRequest>().map_or(state.settings.tls, |h| h.0);
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    if https {
+        let hsts = if state.settings.hsts_preload { HSTS_PRELOAD } else { HSTS };
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(hsts));
+    }
+    add_security_headers(h, is_static);
+    resp
+}
+
+/// The headers of [`security_headers`] other than HSTS (also used by the HTTP→HTTPS redirect
+/// listener, which never sends HSTS because it speaks plain HTTP).
+pub fn add_security_headers(h: &mut HeaderMap, is_static: bool) {
+    h.remove(header::SERVER);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -52,13 +83,10 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         // serves public data, like the JWKS, sets its own Cache-Control).
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    resp
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderMap;
-
     use super::*;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -19,6 +19,8 @@ pub struct LoginPage<'a> {
     pub error: Option<&'a str>,
     pub notice: Option<&'a str>,
     pub registration_enabled: bool,
+    /// Where to continue after signing in (an authorization request).
+    pub next: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -47,6 +49,23 @@ pub struct AccountPage<'a> {
     pub display_name: Option<&'a str>,
     pub sessions: Vec<SessionRow>,
     pub notice: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub csrf_token: &'a str,
+    pub client_name: &'a str,
+    pub scopes: Vec<&'a str>,
+    /// The authorization request's parameters, sent back with the decision.
+    pub hidden: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub csrf_token: &'a str,
+    pub hidden: Vec<(String, String)>,
 }
 
 #[derive(Template)]

@@ -2,17 +2,38 @@
 
 use url::Url;
 
+use crate::limits::InputLimits;
+use crate::proxy::{ProxyHeader, TrustedProxies};
+
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     /// Public base URL; its origin is the only one allowed to send state-changing requests.
     pub issuer: Url,
     /// Maximum request body in bytes (default 64 KiB).
     pub body_limit: usize,
+    /// Our own listener terminates TLS (HSTS is sent on its responses).
+    pub tls: bool,
+    /// Add `preload` to `Strict-Transport-Security`.
+    pub hsts_preload: bool,
+    /// Peers whose forwarding headers are believed (see `proxy`).
+    pub trusted_proxies: TrustedProxies,
+    /// Which forwarding header those proxies set.
+    pub proxy_header: ProxyHeader,
+    /// Per-request input limits (see `limits`).
+    pub limits: InputLimits,
 }
 
 impl HttpSettings {
     pub fn new(issuer: Url, body_limit: usize) -> Self {
-        Self { issuer, body_limit }
+        Self {
+            issuer,
+            body_limit,
+            tls: false,
+            hsts_preload: false,
+            trusted_proxies: TrustedProxies::default(),
+            proxy_header: ProxyHeader::default(),
+            limits: InputLimits::default(),
+        }
     }
 
     /// Cookies carry `Secure` and the `__Host-` prefix only when the issuer is `https`

@@ -20,6 +20,11 @@ pub(crate) enum OnUnique {
     /// Inserting a refresh family or token (random ids and 256-bit token hashes, so a clash is
     /// a bug or a replay, like a session's).
     RefreshToken,
+    /// Registering a client: its id is taken.
+    Client,
+    /// Inserting an authorization code (a 256-bit random value's hash: a clash is a bug or a
+    /// replay, like a session's).
+    Code,
     /// No unique constraint can fire; treat it like any other failure.
     Nothing,
 }
@@ -34,6 +39,8 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
             OnUnique::User => return StoreError::Conflict("user id"),
             OnUnique::Session => return StoreError::Conflict("session"),
             OnUnique::RefreshToken => return StoreError::Conflict("refresh token"),
+            OnUnique::Client => return StoreError::Conflict("client id"),
+            OnUnique::Code => return StoreError::Conflict("authorization code"),
             OnUnique::Nothing => {}
         }
     }

@@ -1,6 +1,7 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
-//! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`HealthCheck`]) implemented on SQLite
-//! and on PostgreSQL with sqlx.
+//! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
+//! [`AuthorizationCodeStore`], [`ConsentStore`], [`HealthCheck`]) implemented on SQLite and on
+//! PostgreSQL with sqlx.
 //!
 //! # Design
 //!
@@ -17,11 +18,12 @@
 //!   they are the only place rows become domain values, and bad data there is
 //!   [`StoreError::Corrupt`], never a panic. A backend may still use its own SQL where that pays.
 //!   Each backend is a folder with one file per aggregate (`users`, `sessions`, `audit`,
-//!   `keys`, `refresh`).
-//! - **Transactions serialise by locks, not by hope.** Refresh-token rotation is one
-//!   transaction whose first statement is a conditional write; SQLite's write transactions
-//!   begin `IMMEDIATE`, PostgreSQL's queue on the token's row lock. The rule for what a token
-//!   that could not be consumed means lives once, in `rotation`.
+//!   `keys`, `refresh`, `clients`, `codes`, `consents`, `login_attempts`).
+//! - **Transactions serialise by locks, not by hope.** Refresh-token rotation, code redemption
+//!   and consent grants are each one transaction whose first statement is a write; SQLite's
+//!   write transactions begin `IMMEDIATE`, PostgreSQL's queue on the row's lock. The rules for
+//!   what a token or code that could not be consumed means live once, in `rotation` and
+//!   `oauth` (with the merging of consented scopes).
 //! - **Errors without data.** `error` turns sqlx errors into [`StoreError`]: a unique violation
 //!   becomes `Conflict` naming what collided; anything else becomes `Unavailable` with a message
 //!   that never repeats a bound value (emails, hashes, tokens stay out of logs).
@@ -33,12 +35,18 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use gatehouse_core::abuse::LoginAttemptStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
-use gatehouse_core::store::{AuditStore, HealthCheck, KeyStore, RefreshTokenStore, SessionStore, UserStore};
+use gatehouse_core::store::{
+    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RefreshTokenStore,
+    SessionStore, UserStore,
+};
 use sqlx::migrate::{Migrate, MigrateError};
 
 mod error;
+mod login_attempts;
+mod oauth;
 mod postgres;
 mod redact;
 mod rotation;
@@ -100,6 +108,11 @@ pub struct Stores {
     pub audit: Arc<dyn AuditStore>,
     pub keys: Arc<dyn KeyStore>,
     pub refresh: Arc<dyn RefreshTokenStore>,
+    pub clients: Arc<dyn ClientStore>,
+    pub codes: Arc<dyn AuthorizationCodeStore>,
+    pub consents: Arc<dyn ConsentStore>,
+    /// Failed-login counters (lockout), in the database so every node and the CLI see them.
+    pub login_attempts: Arc<dyn LoginAttemptStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -113,7 +126,17 @@ impl std::fmt::Debug for Stores {
 impl Stores {
     fn from_store<S>(store: S, backend: Backend) -> Self
     where
-        S: UserStore + SessionStore + AuditStore + KeyStore + RefreshTokenStore + HealthCheck + 'static,
+        S: UserStore
+            + SessionStore
+            + AuditStore
+            + KeyStore
+            + RefreshTokenStore
+            + ClientStore
+            + AuthorizationCodeStore
+            + ConsentStore
+            + LoginAttemptStore
+            + HealthCheck
+            + 'static,
     {
         let store = Arc::new(store);
         Self {
@@ -122,6 +145,10 @@ impl Stores {
             audit: store.clone(),
             keys: store.clone(),
             refresh: store.clone(),
+            clients: store.clone(),
+            codes: store.clone(),
+            consents: store.clone(),
+            login_attempts: store.clone(),
             health: store,
             backend,
         }

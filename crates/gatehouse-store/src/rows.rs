@@ -1,12 +1,14 @@
 //! Rows as both backends return them, and their conversion to domain values. This is the only
-//! place a row becomes a [`User`], [`Session`], [`AuditEvent`], [`StoredKey`] or
-//! [`RefreshFamily`]. A row the domain cannot represent (an unknown user status or key
-//! algorithm; undecodable JSON or ids fail earlier, in sqlx, and are mapped in `error`) is
+//! place a row becomes a [`User`], [`Session`], [`AuditEvent`], [`StoredKey`],
+//! [`RefreshFamily`], [`Client`], [`AuthorizationCode`] or [`Consent`]. A row the domain cannot
+//! represent (an unknown user status, key algorithm, grant type or client authentication
+//! method; undecodable JSON or ids fail earlier, in sqlx, and are mapped in `error`) is
 //! [`StoreError::Corrupt`], naming the row, never its data.
 
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::email::Email;
 use gatehouse_core::keys::{Algorithm, StoredKey};
+use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, Consent, GrantType};
 use gatehouse_core::session::Session;
 use gatehouse_core::store::StoreError;
 use gatehouse_core::token::RefreshFamily;
@@ -173,6 +175,119 @@ impl TokenStateRow {
     }
 }
 
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    id: String,
+    name: String,
+    secret_hash: Option<Vec<u8>>,
+    auth_method: String,
+    redirect_uris: Json<Vec<String>>,
+    post_logout_redirect_uris: Json<Vec<String>>,
+    grant_types: Json<Vec<String>>,
+    scopes: Json<Vec<String>>,
+    cors_origins: Json<Vec<String>>,
+    skip_consent: bool,
+    access_token_lifetime: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<ClientRow> for Client {
+    type Error = StoreError;
+
+    fn try_from(row: ClientRow) -> Result<Self, StoreError> {
+        // Client ids are public (they travel in every authorization request): they may name the row.
+        let auth_method = AuthMethod::parse(&row.auth_method)
+            .ok_or_else(|| StoreError::Corrupt(format!("client {}: unknown authentication method", row.id)))?;
+        let grant_types = row
+            .grant_types
+            .0
+            .iter()
+            .map(|g| GrantType::parse(g))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| StoreError::Corrupt(format!("client {}: unknown grant type", row.id)))?;
+        Ok(Client {
+            id: row.id,
+            name: row.name,
+            secret_hash: row.secret_hash,
+            auth_method,
+            redirect_uris: row.redirect_uris.0,
+            post_logout_redirect_uris: row.post_logout_redirect_uris.0,
+            grant_types,
+            scopes: row.scopes.0,
+            cors_origins: row.cors_origins.0,
+            skip_consent: row.skip_consent,
+            access_token_lifetime: row.access_token_lifetime,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// A client's grant types as stored: their RFC 6749 names, in the client's order.
+pub(crate) fn grant_type_names(client: &Client) -> Json<Vec<&'static str>> {
+    Json(client.grant_types.iter().map(|g| g.as_str()).collect())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CodeRow {
+    code_hash: Vec<u8>,
+    client_id: String,
+    user_id: Uuid,
+    redirect_uri: String,
+    scope: String,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+    grant_id: Uuid,
+}
+
+impl From<CodeRow> for AuthorizationCode {
+    fn from(row: CodeRow) -> Self {
+        AuthorizationCode {
+            code_hash: row.code_hash,
+            client_id: row.client_id,
+            user_id: UserId(row.user_id),
+            redirect_uri: row.redirect_uri,
+            scope: row.scope,
+            nonce: row.nonce,
+            code_challenge: row.code_challenge,
+            auth_time: row.auth_time,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            grant_id: row.grant_id,
+        }
+    }
+}
+
+/// A presented code that a redemption could not mark: whether it was used, and its data.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CodeStateRow {
+    used_at: Option<i64>,
+    #[sqlx(flatten)]
+    code: CodeRow,
+}
+
+impl CodeStateRow {
+    /// The code's `used_at` and the code.
+    pub(crate) fn into_parts(self) -> (Option<i64>, AuthorizationCode) {
+        (self.used_at, self.code.into())
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ConsentRow {
+    client_id: String,
+    scopes: Json<Vec<String>>,
+    granted_at: i64,
+}
+
+impl From<ConsentRow> for Consent {
+    fn from(row: ConsentRow) -> Self {
+        Consent { client_id: row.client_id, scopes: row.scopes.0, granted_at: row.granted_at }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +327,43 @@ mod tests {
         };
         let err = StoredKey::try_from(row).unwrap_err();
         assert!(matches!(&err, StoreError::Corrupt(msg) if msg.contains("k1") && !msg.contains("HS256")), "{err:?}");
+    }
+
+    fn client_row(auth_method: &str, grant_types: &[&str]) -> ClientRow {
+        let list = |items: &[&str]| Json(items.iter().map(|s| (*s).to_owned()).collect());
+        ClientRow {
+            id: "app-1".into(),
+            name: "App".into(),
+            secret_hash: None,
+            auth_method: auth_method.into(),
+            redirect_uris: list(&["https://app.example.com/cb"]),
+            post_logout_redirect_uris: list(&[]),
+            grant_types: list(grant_types),
+            scopes: list(&["openid"]),
+            cors_origins: list(&[]),
+            skip_consent: false,
+            access_token_lifetime: None,
+            created_at: 1,
+        }
+    }
+
+    #[test]
+    fn client_rows_become_clients() {
+        let client = Client::try_from(client_row("none", &["authorization_code", "refresh_token"])).unwrap();
+        assert_eq!(client.auth_method, AuthMethod::None);
+        assert_eq!(client.grant_types, [GrantType::AuthorizationCode, GrantType::RefreshToken]);
+        assert_eq!(grant_type_names(&client).0, ["authorization_code", "refresh_token"]);
+    }
+
+    #[test]
+    fn unknown_grant_types_and_auth_methods_are_corrupt_and_not_echoed() {
+        for row in [client_row("none", &["authorization_code", "s3cret-grant"]), client_row("s3cret-method", &[])] {
+            let err = Client::try_from(row).unwrap_err();
+            assert!(
+                matches!(&err, StoreError::Corrupt(msg) if msg.contains("app-1") && !msg.contains("s3cret")),
+                "{err:?}"
+            );
+        }
     }
 
     #[test]

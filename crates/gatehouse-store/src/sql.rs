@@ -32,6 +32,26 @@ macro_rules! family_columns {
     };
 }
 
+macro_rules! client_columns {
+    () => {
+        "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
+         cors_origins, skip_consent, access_token_lifetime, created_at"
+    };
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, created_at, \
+         expires_at, grant_id"
+    };
+}
+
+macro_rules! consent_columns {
+    () => {
+        "client_id, scopes, granted_at"
+    };
+}
+
 // Users.
 
 pub(crate) const INSERT_USER: &str =
@@ -107,6 +127,13 @@ pub(crate) const REFRESH_FAMILY_BY_TOKEN: &str = concat!(
     family_columns!(),
     " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = $1"
 );
+/// The family of a token that could be rotated now (introspection). `$2` is now.
+pub(crate) const CURRENT_REFRESH_FAMILY: &str = concat!(
+    "SELECT ",
+    family_columns!(),
+    " FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.token_hash = $1 \
+      AND t.used_at IS NULL AND t.idle_expires_at > $2 AND f.revoked_at IS NULL AND f.expires_at > $2"
+);
 pub(crate) const REFRESH_FAMILY: &str =
     concat!("SELECT ", family_columns!(), " FROM refresh_families f WHERE f.id = $1");
 /// Revocation is one-way: a revoked family keeps its first revocation time and reason.
@@ -117,6 +144,63 @@ pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER: &str = "UPDATE refresh_famili
      WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
 /// Their tokens go with them (`ON DELETE CASCADE`).
 pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WHERE expires_at < $1 OR revoked_at < $1";
+
+// OAuth clients.
+
+pub(crate) const INSERT_CLIENT: &str = concat!(
+    "INSERT INTO oauth_clients (",
+    client_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+);
+pub(crate) const CLIENT_BY_ID: &str = concat!("SELECT ", client_columns!(), " FROM oauth_clients WHERE id = $1");
+/// Ids break ties in byte order on both backends (SQLite BINARY, PostgreSQL `COLLATE "C"`).
+pub(crate) const LIST_CLIENTS: &str =
+    concat!("SELECT ", client_columns!(), " FROM oauth_clients ORDER BY created_at, id");
+/// Its codes and consents go with it (`ON DELETE CASCADE`).
+pub(crate) const DELETE_CLIENT: &str = "DELETE FROM oauth_clients WHERE id = $1";
+
+// Authorization codes.
+
+pub(crate) const INSERT_CODE: &str = concat!(
+    "INSERT INTO authorization_codes (",
+    code_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+/// The first statement of a redemption: a conditional write, so it takes the row's write lock
+/// (PostgreSQL) before anything is read, and of concurrent callers exactly one matches. `$2`
+/// is now.
+pub(crate) const REDEEM_CODE: &str = concat!(
+    "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+     RETURNING ",
+    code_columns!()
+);
+/// A code and its `used_at`, for a redemption that marked nothing.
+pub(crate) const CODE_STATE: &str =
+    concat!("SELECT used_at, ", code_columns!(), " FROM authorization_codes WHERE code_hash = $1");
+/// Used codes stay until they expire: until then a replay must still be recognised.
+pub(crate) const PURGE_CODES: &str = "DELETE FROM authorization_codes WHERE expires_at < $1";
+
+// Consents.
+
+pub(crate) const CONSENT: &str =
+    concat!("SELECT ", consent_columns!(), " FROM oauth_consents WHERE user_id = $1 AND client_id = $2");
+/// The first statement of a grant: creates the row with no scopes or refreshes its time, and
+/// either way holds the row's write lock (PostgreSQL; SQLite is under `BEGIN IMMEDIATE`) until
+/// the merged scopes are written, so concurrent grants merge one after the other. Returns the
+/// scopes stored before this grant. `$3` is now.
+pub(crate) const LOCK_CONSENT: &str = "INSERT INTO oauth_consents (user_id, client_id, scopes, granted_at) \
+     VALUES ($1, $2, '[]', $3) \
+     ON CONFLICT (user_id, client_id) DO UPDATE SET granted_at = excluded.granted_at \
+     RETURNING scopes";
+pub(crate) const SET_CONSENT_SCOPES: &str =
+    "UPDATE oauth_consents SET scopes = $3 WHERE user_id = $1 AND client_id = $2";
+pub(crate) const REVOKE_CONSENT: &str = "DELETE FROM oauth_consents WHERE user_id = $1 AND client_id = $2";
+/// Newest first, as an account's list of connected applications shows them.
+pub(crate) const CONSENTS_FOR_USER: &str = concat!(
+    "SELECT ",
+    consent_columns!(),
+    " FROM oauth_consents WHERE user_id = $1 ORDER BY granted_at DESC, client_id"
+);
 
 // Health.
 

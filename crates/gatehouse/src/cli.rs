@@ -45,6 +45,61 @@ pub enum Command {
     /// Manage token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage OAuth clients (applications).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client. A confidential client's secret is printed once and never again.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// authorization_code (default), refresh_token, client_credentials; repeatable.
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Exact redirect URI; repeatable.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Allowed scope; repeatable (e.g. openid, profile, email, offline_access, posts:read).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A public client (browser or native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// client_secret_basic (default) or client_secret_post.
+        #[arg(long)]
+        auth_method: Option<String>,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Browser origin allowed to call the token, userinfo and revocation endpoints.
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
+        /// First-party application: users are not asked for consent.
+        #[arg(long)]
+        skip_consent: bool,
+        /// Access-token lifetime in seconds for this client.
+        #[arg(long)]
+        access_token_lifetime: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client; its refresh tokens stop working.
+    Delete {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +131,10 @@ pub struct ServeArgs {
     /// Public base URL (default http://127.0.0.1:8080).
     #[arg(long)]
     pub issuer: Option<String>,
+    /// Serve HTTPS with a self-signed certificate for the issuer's host, generated into the data
+    /// directory on first use (development only; the issuer must be https).
+    #[arg(long)]
+    pub tls_self_signed: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,15 +198,16 @@ pub enum ConfigCommand {
 
 impl Cli {
     pub fn overrides(&self) -> Overrides {
-        let (bind, issuer) = match &self.command {
-            Command::Serve(s) => (s.bind, s.issuer.clone()),
-            _ => (None, None),
+        let (bind, issuer, tls_self_signed) = match &self.command {
+            Command::Serve(s) => (s.bind, s.issuer.clone(), s.tls_self_signed),
+            _ => (None, None, false),
         };
         Overrides {
             bind,
             issuer,
             data_dir: self.global.data_dir.clone(),
             database_url: self.global.database_url.clone(),
+            tls_self_signed,
         }
     }
 }

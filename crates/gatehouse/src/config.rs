@@ -12,6 +12,11 @@ use gatehouse_core::{AccountSettings, HashParams, PasswordPolicy, SessionSetting
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
+use crate::web_config::{CorsConfig, LimitsConfig, TlsConfig, string_or_list};
+
+mod abuse;
+pub use abuse::{LockoutConfig, RateLimitConfig};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -34,6 +39,21 @@ pub struct Settings {
     pub session: SessionConfig,
     pub tokens: TokenConfig,
     pub keys: KeyConfig,
+    /// GCRA rate limits per client IP and per account (see `config/abuse.rs`).
+    pub rate_limits: RateLimitConfig,
+    /// Progressive delay and temporary lock after failed logins.
+    pub lockout: LockoutConfig,
+    /// TLS termination (see `web_config`).
+    pub tls: TlsConfig,
+    /// CIDR networks of reverse proxies whose forwarding headers are believed.
+    #[serde(deserialize_with = "string_or_list")]
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies set: `x-forwarded-for` (with `X-Forwarded-Proto`) or `forwarded`.
+    pub proxy_header: String,
+    /// Add `preload` to `Strict-Transport-Security`.
+    pub hsts_preload: bool,
+    pub cors: CorsConfig,
+    pub limits: LimitsConfig,
 }
 
 impl Default for Settings {
@@ -51,6 +71,14 @@ impl Default for Settings {
             session: SessionConfig::default(),
             tokens: TokenConfig::default(),
             keys: KeyConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            lockout: LockoutConfig::default(),
+            tls: TlsConfig::default(),
+            trusted_proxies: Vec::new(),
+            proxy_header: "x-forwarded-for".into(),
+            hsts_preload: false,
+            cors: CorsConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -132,6 +160,11 @@ pub struct TokenConfig {
     pub refresh_absolute_lifetime: i64,
     /// Refresh tokens: seconds without use until a token stops working.
     pub refresh_idle_lifetime: i64,
+    /// ID token lifetime in seconds.
+    pub id_token_lifetime: i64,
+    /// Require PKCE from confidential OAuth clients too (public clients always need it).
+    /// Switching this off is unsafe (RFC 9700 §2.1.1) and meant only for legacy clients.
+    pub require_pkce_for_confidential_clients: bool,
 }
 
 impl Default for TokenConfig {
@@ -144,6 +177,8 @@ impl Default for TokenConfig {
             leeway: 30,
             refresh_absolute_lifetime: r.absolute_lifetime,
             refresh_idle_lifetime: r.idle_lifetime,
+            id_token_lifetime: 3600,
+            require_pkce_for_confidential_clients: true,
         }
     }
 }
@@ -173,6 +208,8 @@ pub struct Overrides {
     pub issuer: Option<String>,
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
+    /// `serve --tls-self-signed`.
+    pub tls_self_signed: bool,
 }
 
 impl Settings {
@@ -205,6 +242,12 @@ impl Settings {
                 .trim()
                 .to_owned();
         }
+        if let Some(cert) = std::env::var_os("GATEHOUSE_TLS_CERT") {
+            settings.tls.cert_file = Some(cert.into());
+        }
+        if let Some(key) = std::env::var_os("GATEHOUSE_TLS_KEY") {
+            settings.tls.key_file = Some(key.into());
+        }
         settings.apply(overrides);
         Ok(settings)
     }
@@ -221,6 +264,9 @@ impl Settings {
         }
         if let Some(u) = &o.database_url {
             self.database_url.clone_from(u);
+        }
+        if o.tls_self_signed {
+            self.tls.self_signed = true;
         }
     }
 
@@ -254,10 +300,11 @@ impl Settings {
         }
     }
 
-    /// Whether this is a development setup (loopback plain-http issuer), where a missing master
-    /// key may be generated into the data directory.
+    /// Whether this is a development setup (loopback plain-http issuer, or a loopback https
+    /// issuer with a generated self-signed certificate), where a missing master key may be
+    /// generated into the data directory.
     pub fn is_development(&self) -> bool {
-        self.issuer_url().is_ok_and(|u| u.scheme() == "http")
+        self.issuer_url().is_ok_and(|u| u.scheme() == "http" || (self.tls.self_signed && is_loopback(&u)))
     }
 
     /// The issuer string as it appears in tokens: no trailing slash.
@@ -270,7 +317,7 @@ impl Settings {
             rotation_interval: self.keys.rotation_interval,
             publish_delay: self.keys.publish_delay,
             // Every token a retired key signed has expired by then (ID tokens will join here).
-            retire_after: self.tokens.access_token_lifetime + self.tokens.leeway,
+            retire_after: self.tokens.access_token_lifetime.max(self.tokens.id_token_lifetime) + self.tokens.leeway,
         }
     }
 
@@ -317,6 +364,9 @@ impl Settings {
         if !(0..=60).contains(&t.leeway) {
             bail!("tokens.leeway must be between 0 and 60 seconds");
         }
+        if !(60..=86_400).contains(&t.id_token_lifetime) {
+            bail!("tokens.id_token_lifetime must be between 60 and 86400 seconds");
+        }
         if t.refresh_idle_lifetime <= 0 || t.refresh_absolute_lifetime <= 0 {
             bail!("refresh-token lifetimes must be positive numbers of seconds");
         }
@@ -330,7 +380,9 @@ impl Settings {
         if self.body_limit < 1024 {
             bail!("body_limit must be at least 1024 bytes");
         }
-        Ok(())
+        self.rate_limits.validate()?;
+        self.lockout.validate()?;
+        self.validate_web()
     }
 }
 
@@ -341,6 +393,8 @@ const IGNORED_ENV: &[&str] = &[
     "GATEHOUSE_TEST_",
     "GATEHOUSE_REQUIRE_SERVICES",
     "GATEHOUSE_LOG",
+    "GATEHOUSE_TLS_CERT",
+    "GATEHOUSE_TLS_KEY",
 ];
 
 fn is_loopback(url: &Url) -> bool {

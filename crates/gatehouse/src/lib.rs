@@ -4,6 +4,10 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_scan;
+pub mod listen;
 pub mod secrets;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
+pub mod web_config;

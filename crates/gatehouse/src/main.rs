@@ -8,7 +8,7 @@ use clap::Parser;
 use gatehouse::cli::{Cli, Command};
 use gatehouse::config::Settings;
 use gatehouse::secrets::Secrets;
-use gatehouse::{commands, server, telemetry};
+use gatehouse::{commands, config_scan, server, telemetry};
 use gatehouse_core::SystemClock;
 
 #[tokio::main]
@@ -22,12 +22,14 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log_format);
+    let config_file = config_scan::config_file(cli.global.config.as_deref());
     let result = match cli.command {
-        Command::Serve(_) => serve(settings).await,
+        Command::Serve(_) => serve(settings, config_file).await,
         Command::Migrate => commands::migrate(&settings).await,
         Command::Users(cmd) => commands::users::run(&settings, cmd).await,
-        Command::Config(cmd) => commands::config_check(&settings, cmd),
+        Command::Config(cmd) => commands::config_check(&settings, config_file.as_deref(), cmd),
         Command::Keys(cmd) => commands::keys::run(&settings, cmd).await,
+        Command::Clients(cmd) => commands::clients::run(&settings, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -38,13 +40,19 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+async fn serve(settings: Settings, config_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     settings.validate()?;
+    if let Some(file) = config_file {
+        for warning in config_scan::secret_warnings(&file)? {
+            tracing::warn!(file = %file.display(), "{warning}");
+        }
+    }
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
     let addr = listener.local_addr()?;
     let secrets = Secrets::load(&settings)?;
-    println!("Gatehouse listening on http://{addr} (issuer {})", settings.issuer);
+    let scheme = if settings.tls.enabled() { "https" } else { "http" };
+    println!("Gatehouse listening on {scheme}://{addr} (issuer {})", settings.issuer);
     server::run(settings, secrets, Arc::new(SystemClock), listener, server::shutdown_signal()).await
 }

@@ -89,7 +89,8 @@ pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
     Ok(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?.trim().to_owned())
 }
 
-fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+/// Creates `path` with mode 0600 (never overwriting an existing file) and writes `contents`.
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

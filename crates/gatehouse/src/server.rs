@@ -2,17 +2,18 @@
 //! a shutdown signal, letting in-flight requests finish.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
+use gatehouse_core::oauth::{OAuthService, OAuthSettings};
 use gatehouse_core::token::{
     AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
 };
 use gatehouse_core::{AccountService, Clock, PasswordHasher};
-use gatehouse_http::{AppState, BearerVerifier, HttpSettings};
+use gatehouse_http::{AppState, BearerVerifier};
 use gatehouse_store::Stores;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -25,6 +26,8 @@ pub struct Services {
     pub stores: Stores,
     pub accounts: Arc<AccountService>,
     pub refresh: Arc<RefreshService>,
+    /// GCRA rate limits, counted in this process (shared with `accounts` for the per-account one).
+    pub rate_limits: Arc<RateLimits>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -40,22 +43,34 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
         .with_context(|| format!("opening database {}", gatehouse_store::redact_url(&settings.database_url())))?;
     let hasher = PasswordHasher::new(settings.password.hash_params(), settings.password.pool_size())
         .context("invalid password hashing parameters")?;
-    let accounts = Arc::new(AccountService::new(
-        stores.users.clone(),
-        stores.sessions.clone(),
-        stores.refresh.clone(),
+    let rate_limits = Arc::new(RateLimits::new(
+        Arc::new(InProcessRateLimiter::new(clock.clone())),
+        settings.rate_limits.settings(),
         stores.audit.clone(),
-        Arc::new(hasher),
         clock.clone(),
-        settings.account_settings(),
     ));
+    // Failed-login counters live in the database: the CLI's `set-password` clears a lock the
+    // server set, and nodes sharing one PostgreSQL share the count.
+    let lockout = Lockout::new(stores.login_attempts.clone(), clock.clone(), settings.lockout.policy());
+    let accounts = Arc::new(
+        AccountService::new(
+            stores.users.clone(),
+            stores.sessions.clone(),
+            stores.refresh.clone(),
+            stores.audit.clone(),
+            Arc::new(hasher),
+            clock.clone(),
+            settings.account_settings(),
+        )
+        .with_abuse_protection(rate_limits.clone(), lockout),
+    );
     let refresh = Arc::new(RefreshService::new(
         stores.refresh.clone(),
         stores.audit.clone(),
         clock.clone(),
         settings.refresh_settings(),
     ));
-    Ok(Services { stores, accounts, refresh, clock })
+    Ok(Services { stores, accounts, refresh, rate_limits, clock })
 }
 
 /// Opens the signing keys with the master key (a wrong key stops here with a clear message)
@@ -138,7 +153,8 @@ fn metrics_handle() -> Option<PrometheusHandle> {
     HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok()).clone()
 }
 
-/// Serves the application on `listener` until `shutdown` completes; in-flight requests finish.
+/// Serves the application on `listener` (and, when `tls.redirect_bind` is set, the HTTP→HTTPS
+/// redirect listener bound here) until `shutdown` completes; in-flight requests finish.
 pub async fn run(
     settings: Settings,
     secrets: Secrets,
@@ -146,7 +162,38 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let redirect = match settings.tls.redirect_bind {
+        Some(addr) => Some(
+            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (tls.redirect_bind)"))?,
+        ),
+        None => None,
+    };
+    run_on(settings, secrets, clock, Listeners { main: listener, redirect }, shutdown).await
+}
+
+/// Sockets bound before the server starts (tests bind port 0 and read the address first).
+pub struct Listeners {
+    pub main: TcpListener,
+    /// The plain-HTTP listener that redirects to HTTPS (needs TLS).
+    pub redirect: Option<TcpListener>,
+}
+
+/// [`run`] on listeners bound by the caller.
+pub async fn run_on(
+    settings: Settings,
+    secrets: Secrets,
+    clock: Arc<dyn Clock>,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    settings.validate()?;
     let issuer = settings.issuer_url()?;
+    crate::tls::install_crypto_provider();
+    // Before any other work, so that a bad certificate or a readable key stops start-up early.
+    let tls = match crate::tls::files(&settings)? {
+        Some(files) => Some((crate::tls::server_config(&files)?, files)),
+        None => None,
+    };
     if issuer.scheme() == "http" {
         tracing::warn!(
             %issuer,
@@ -159,25 +206,54 @@ pub async fn run(
     let hs256_copy = secrets.hs256.clone();
     let issuer_service = Arc::new(token_issuer(&settings, secrets.hs256, keys.clone(), clock)?);
     let bearer = bearer_verifier(&settings, &issuer_service, hs256_copy, keys.clone());
-    let tokens = Arc::new(FirstPartyTokens::new(services.accounts.clone(), services.refresh.clone(), issuer_service));
+    let tokens =
+        Arc::new(FirstPartyTokens::new(services.accounts.clone(), services.refresh.clone(), issuer_service.clone()));
+    let oauth = Arc::new(OAuthService::new(
+        services.stores.clients.clone(),
+        services.stores.codes.clone(),
+        services.stores.consents.clone(),
+        services.accounts.clone(),
+        services.refresh.clone(),
+        issuer_service.clone(),
+        keys.clone(),
+        services.clock.clone(),
+        OAuthSettings {
+            issuer: settings.issuer_id(),
+            require_pkce: settings.tokens.require_pkce_for_confidential_clients,
+            id_token_lifetime: settings.tokens.id_token_lifetime,
+        },
+    ));
     let state = AppState {
         accounts: services.accounts.clone(),
         keys: keys.clone(),
         tokens,
+        oauth,
         bearer: Arc::new(bearer),
         refresh_lifetime: settings.tokens.refresh_absolute_lifetime,
         health: services.stores.health.clone(),
-        settings: Arc::new(HttpSettings::new(issuer.clone(), settings.body_limit)),
+        settings: Arc::new(settings.http_settings(issuer.clone(), tls.is_some())?),
         metrics: metrics_handle(),
+        rate_limits: services.rate_limits.clone(),
+        cors: Arc::new(settings.cors_policy()?),
     };
     let every = Duration::from_secs(settings.keys.check_interval);
     let purge = tokio::spawn(maintenance(services.accounts.clone(), services.refresh.clone(), keys, every));
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, %issuer, backend = services.stores.backend.as_str(), "gatehouse listening");
-    let app = gatehouse_http::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let addr = listeners.main.local_addr()?;
+    let redirect_addr = listeners.redirect.as_ref().map(TcpListener::local_addr).transpose()?;
+    tracing::info!(%addr, tls = tls.is_some(), ?redirect_addr, %issuer, backend = services.stores.backend.as_str(), "gatehouse listening");
+    let (tls, reloader) = tls.map(|(config, files)| crate::tls::reloadable(config, files)).unzip();
+    let what = crate::listen::Serve {
+        main: listeners.main,
+        app: gatehouse_http::app(state),
+        tls,
+        redirect: listeners.redirect.map(|l| (l, gatehouse_http::redirect_app(&issuer))),
+    };
+    let served = crate::listen::serve(what, &settings.limits, shutdown).await;
     purge.abort();
-    served.context("server failed")
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
+    served
 }
 
 /// Every `period` (default a minute): rotate signing keys when due and pick up keys other
@@ -202,6 +278,11 @@ async fn maintenance(
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
+        }
+        match accounts.purge_login_attempts().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired failed-login counters removed"),
+            Err(e) => tracing::warn!(error = %e, "purging failed-login counters failed"),
         }
         match refresh.purge().await {
             Ok(0) => {}

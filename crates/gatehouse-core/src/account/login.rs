@@ -4,6 +4,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{AccountError, AccountService};
+use crate::abuse::{Gate, LoginKey};
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::email::Email;
 use crate::password::{Password, Verification};
@@ -45,12 +46,30 @@ impl AccountService {
     /// [`AccountError::InvalidCredentials`], so neither the answer nor its timing tells which.
     /// An outdated hash is upgraded. The caller records the success with [`Self::record_login`]
     /// once it has created what the login is for.
+    ///
+    /// Abuse protection comes first, keyed by the normalised email whether or not an account
+    /// has it: the per-account rate limit ([`AccountError::RateLimited`]), then the lockout. A
+    /// locked key is refused with the same [`AccountError::InvalidCredentials`] before any
+    /// look-up or hashing (the `account.locked` audit event tells operators); an open one waits
+    /// its progressive delay and then verifies.
     pub async fn authenticate(
         &self,
         email: &str,
         password: &Password,
         ctx: &RequestContext,
     ) -> Result<User, AccountError> {
+        let key = LoginKey::from_input(email);
+        self.limits.check_login_account(&key, ctx).await?;
+        let attempt = match self.lockout.begin(&key).await? {
+            Gate::Open(attempt) => attempt,
+            Gate::Closed => {
+                metrics::counter!("gatehouse_login_refused_total", "reason" => "locked").increment(1);
+                return Err(AccountError::InvalidCredentials);
+            }
+        };
+        if !attempt.delay().is_zero() {
+            tokio::time::sleep(attempt.delay()).await;
+        }
         let email = Email::parse(email).ok();
         let user = match &email {
             Some(e) => self.users.user_by_email(e.key()).await?,
@@ -67,19 +86,31 @@ impl AccountService {
                     (Some(_), Verification::Match { .. }) => "account_disabled",
                 };
                 let attempted = email.as_ref().map(|e| e.key().to_owned());
+                let subject = user.map(|u| u.id.to_string());
                 self.audit
                     .record(
                         AuditEventType::LoginFailed,
                         Outcome::Failure,
                         None,
-                        user.map(|u| u.id.to_string()),
+                        subject.clone(),
                         ctx,
                         json!({ "reason": reason, "email": attempted }),
                     )
                     .await?;
+                if let Some(lock) = attempt.failed().await? {
+                    let details = json!({
+                        "email": key.normalized(),
+                        "failures": lock.failures,
+                        "locked_until": lock.until,
+                    });
+                    self.audit
+                        .record(AuditEventType::AccountLocked, Outcome::Failure, None, subject, ctx, details)
+                        .await?;
+                }
                 return Err(AccountError::InvalidCredentials);
             }
         };
+        attempt.succeeded().await?;
         if needs_rehash {
             self.upgrade_hash(&user, password, ctx).await?;
         }

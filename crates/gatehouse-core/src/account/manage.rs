@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::{AccountError, AccountService};
+use crate::abuse::LoginKey;
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::email::Email;
 use crate::password::Password;
@@ -124,7 +125,8 @@ impl AccountService {
         Ok(ended)
     }
 
-    /// Sets a new password (policy-checked) and ends every session of the user.
+    /// Sets a new password (policy-checked), ends every session of the user and lifts a login
+    /// lock on the address.
     pub async fn set_password(
         &self,
         id: UserId,
@@ -138,6 +140,7 @@ impl AccountService {
         self.users.set_password_hash(id, &hash, self.clock.now()).await?;
         let ended = self.sessions.delete_sessions_for_user(id).await?;
         let families = self.refresh.revoke_refresh_families_for_user(id, self.clock.now(), "password_changed").await?;
+        let unlocked = self.clear_login_failures(&user.email).await?;
         self.audit
             .record(
                 AuditEventType::PasswordChanged,
@@ -145,10 +148,22 @@ impl AccountService {
                 Some(actor.to_owned()),
                 Some(id.to_string()),
                 ctx,
-                json!({ "sessions_ended": ended, "refresh_families_revoked": families }),
+                json!({ "sessions_ended": ended, "refresh_families_revoked": families, "login_lock_cleared": unlocked }),
             )
             .await?;
         Ok(())
+    }
+
+    /// Forgets the failed logins of `email` and lifts its lock, if any (`true` then). Called by
+    /// every successful password change — and by password reset when it lands — since whoever
+    /// set a new password need not wait out a lock that the old one's guessers caused.
+    pub async fn clear_login_failures(&self, email: &Email) -> Result<bool, AccountError> {
+        Ok(self.lockout.clear(&LoginKey::for_email(email)).await?)
+    }
+
+    /// Deletes failed-login counters that have expired; run periodically by the server.
+    pub async fn purge_login_attempts(&self) -> Result<u64, AccountError> {
+        Ok(self.lockout.purge().await?)
     }
 }
 

@@ -6,6 +6,7 @@ mod manage;
 
 use std::sync::Arc;
 
+use crate::abuse::{Lockout, LockoutPolicy, RateLimitSettings, RateLimited, RateLimits};
 use crate::audit::Auditor;
 use crate::clock::Clock;
 use crate::email::EmailError;
@@ -53,6 +54,10 @@ pub enum AccountError {
     NotFound,
     #[error("not signed in")]
     Unauthenticated,
+    /// A rate limit refused the request (never a lockout: a locked account answers
+    /// [`Self::InvalidCredentials`], like every other failure).
+    #[error(transparent)]
+    RateLimited(#[from] RateLimited),
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -78,6 +83,8 @@ pub struct AccountService {
     hasher: Arc<PasswordHasher>,
     clock: Arc<dyn Clock>,
     settings: AccountSettings,
+    limits: Arc<RateLimits>,
+    lockout: Lockout,
 }
 
 impl AccountService {
@@ -90,8 +97,19 @@ impl AccountService {
         clock: Arc<dyn Clock>,
         settings: AccountSettings,
     ) -> Self {
+        let limits = Arc::new(RateLimits::in_process(RateLimitSettings::default(), audit.clone(), clock.clone()));
+        let lockout = Lockout::in_memory(clock.clone(), LockoutPolicy::default());
         let audit = Auditor::new(audit, clock.clone());
-        Self { users, sessions, refresh, audit, hasher, clock, settings }
+        Self { users, sessions, refresh, audit, hasher, clock, settings, limits, lockout }
+    }
+
+    /// Replaces the default abuse protection (in-memory counters with default quotas) by the
+    /// configured one: the per-account login rate limit comes from `limits`, failed-login
+    /// counting and locks from `lockout`.
+    pub fn with_abuse_protection(mut self, limits: Arc<RateLimits>, lockout: Lockout) -> Self {
+        self.limits = limits;
+        self.lockout = lockout;
+        self
     }
 
     pub fn settings(&self) -> &AccountSettings {

@@ -83,6 +83,8 @@ pub struct AccessTokenRequest {
     pub sid: Option<String>,
     pub auth_time: Option<UnixTime>,
     pub audience: Option<String>,
+    /// Seconds; `None` means the configured default (per-client lifetimes use this).
+    pub lifetime: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -127,12 +129,13 @@ impl TokenIssuer {
     /// Signs an access token (RFC 9068 §2.2 claims: iss, exp, aud, sub, client_id, iat, jti).
     pub fn issue(&self, req: &AccessTokenRequest) -> Result<IssuedAccessToken, TokenError> {
         let now = self.clock.now();
+        let lifetime = req.lifetime.unwrap_or(self.settings.lifetime);
         let jti = Uuid::new_v4().simple().to_string();
         let claims = Claims {
             iss: &self.settings.issuer,
             sub: &req.subject,
             aud: req.audience.as_deref().unwrap_or(&self.settings.audience),
-            exp: now + self.settings.lifetime,
+            exp: now + lifetime,
             iat: now,
             jti: &jti,
             client_id: &req.client_id,
@@ -146,7 +149,7 @@ impl TokenIssuer {
             }
             SigningChoice::Hs256(key) => sign_hs256(key, &claims)?,
         };
-        Ok(IssuedAccessToken { token, expires_in: self.settings.lifetime, jti })
+        Ok(IssuedAccessToken { token, expires_in: lifetime, jti })
     }
 }
 

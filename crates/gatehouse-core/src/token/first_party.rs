@@ -79,6 +79,7 @@ impl FirstPartyTokens {
             sid: Some(family.id.to_string()),
             auth_time: Some(family.created_at),
             audience: None,
+            lifetime: None,
         })
     }
 }

@@ -156,6 +156,50 @@ impl RefreshService {
         Ok((token, family))
     }
 
+    /// Starts the family of an OAuth grant under a given id (an authorization code carries it),
+    /// returning its first refresh token only when the client gets one. Without a refresh token
+    /// the family still exists: it is what access tokens name in `sid`, and what revocation and
+    /// code replay revoke.
+    pub async fn start_grant(
+        &self,
+        id: Uuid,
+        user: UserId,
+        client_id: &str,
+        scope: Option<&str>,
+        with_refresh_token: bool,
+    ) -> Result<(Option<RefreshToken>, RefreshFamily), RefreshError> {
+        let now = self.clock.now();
+        let family = RefreshFamily {
+            id,
+            user_id: user,
+            client_id: client_id.to_owned(),
+            scope: scope.map(str::to_owned),
+            created_at: now,
+            expires_at: now + self.settings.absolute_lifetime,
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        // A token the client never sees, when it gets none, keeps the family's shape uniform.
+        let token = RefreshToken::generate()?;
+        self.store.create_refresh_family(&family, &self.row(&token, family.id, now)).await?;
+        Ok((with_refresh_token.then_some(token), family))
+    }
+
+    /// The family a presented token belongs to (current or already rotated).
+    pub async fn family_of(&self, presented: &RefreshToken) -> Result<Option<RefreshFamily>, RefreshError> {
+        Ok(self.store.refresh_family_by_token(&presented.hash()).await?)
+    }
+
+    /// The family of a token that is still current: not rotated, not idle-expired, family live.
+    pub async fn current_family(&self, presented: &RefreshToken) -> Result<Option<RefreshFamily>, RefreshError> {
+        Ok(self.store.current_refresh_family(&presented.hash(), self.clock.now()).await?)
+    }
+
+    /// Revokes a family by id (code replay, token revocation). `false` if unknown or revoked.
+    pub async fn revoke_family(&self, id: Uuid, reason: &str) -> Result<bool, RefreshError> {
+        Ok(self.store.revoke_refresh_family(id, self.clock.now(), reason).await?)
+    }
+
     /// Exchanges a refresh token for its successor. A reused token revokes its family and is
     /// recorded as a security event.
     pub async fn rotate(

@@ -3,6 +3,8 @@
 pub mod account;
 pub mod assets;
 pub mod health;
+pub mod oauth;
+pub mod oidc;
 pub mod session;
 pub mod token;
 

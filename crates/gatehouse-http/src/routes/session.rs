@@ -29,6 +29,13 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct LoginQuery {
     notice: Option<String>,
+    next: Option<String>,
+    login_hint: Option<String>,
+}
+
+/// Only an authorization request of our own may be continued after sign-in: no open redirect.
+fn safe_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| n.starts_with("/oauth2/authorize?") && !n.contains(['\\', '\r', '\n']))
 }
 
 /// Only known notices are shown; the query string never reaches the page as text.
@@ -47,10 +54,11 @@ async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Que
     };
     let page = LoginPage {
         csrf_token: &csrf_token,
-        email: "",
+        email: q.login_hint.as_deref().unwrap_or_default(),
         error: None,
         notice: notice_text(q.notice.as_deref()),
         registration_enabled: state.accounts.settings().registration_enabled,
+        next: safe_next(q.next.as_deref()),
     };
     (jar, Html(pages::render(&page))).into_response()
 }
@@ -61,6 +69,7 @@ struct LoginForm {
     csrf_token: String,
     email: String,
     password: Password,
+    next: Option<String>,
 }
 
 async fn login_form(
@@ -80,7 +89,7 @@ async fn login_form(
     match state.accounts.login(&form.email, &form.password, previous.as_ref(), &ctx).await {
         Ok(signed_in) => {
             let jar = jar.add(cookies::session_cookie(&signed_in.token, &state.settings));
-            (jar, see_other("/account")).into_response()
+            (jar, see_other(safe_next(form.next.as_deref()).unwrap_or("/account"))).into_response()
         }
         Err(AccountError::InvalidCredentials) => {
             let (jar, csrf_token) =
@@ -94,6 +103,7 @@ async fn login_form(
                 error: Some("Invalid email or password."),
                 notice: None,
                 registration_enabled: state.accounts.settings().registration_enabled,
+                next: safe_next(form.next.as_deref()),
             };
             let mut resp = (StatusCode::UNAUTHORIZED, jar, Html(pages::render(&page))).into_response();
             resp.headers_mut().insert(

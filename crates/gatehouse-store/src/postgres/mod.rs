@@ -17,7 +17,11 @@ use crate::error::describe;
 use crate::{ConnectError, applied_versions, connect_error};
 
 mod audit;
+mod clients;
+mod codes;
+mod consents;
 mod keys;
+mod login_attempts;
 mod refresh;
 mod sessions;
 mod users;

@@ -111,6 +111,20 @@ impl RefreshTokenStore for PgStore {
         Ok(row.map(RefreshFamily::from))
     }
 
+    async fn current_refresh_family(
+        &self,
+        token_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        let row: Option<FamilyRow> = sqlx::query_as(sql::CURRENT_REFRESH_FAMILY)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(RefreshFamily::from))
+    }
+
     async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(sql::REVOKE_REFRESH_FAMILY)
             .bind(id)

@@ -2,6 +2,7 @@
 
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::keys::{Algorithm, StoredKey};
+use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, GrantType};
 use gatehouse_core::token::{RefreshFamily, RefreshTokenRow};
 use gatehouse_core::{Email, Session, User, UserId, UserStatus};
 use serde_json::json;
@@ -105,5 +106,59 @@ pub fn refresh_token(tag: u8, family_id: Option<Uuid>, created_at: i64, idle_exp
         family_id: family_id.unwrap_or(Uuid::nil()),
         created_at,
         idle_expires_at,
+    }
+}
+
+/// A confidential client with every list filled, a binary secret hash and a lifetime; strings
+/// that SQL or JSON could mangle survive only if every value is bound and encoded properly.
+pub fn client(id: &str, created_at: i64) -> Client {
+    Client {
+        id: id.into(),
+        name: "O'Brien's \"App\"; --ünïcødé".into(),
+        secret_hash: Some(vec![0, 0xff, 0x10, 0, 0x7f, 0x80]),
+        auth_method: AuthMethod::ClientSecretPost,
+        redirect_uris: vec!["https://app.example.com/cb?x=1&y=%20".into(), "http://127.0.0.1:8080/cb".into()],
+        post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
+        grant_types: vec![GrantType::RefreshToken, GrantType::AuthorizationCode, GrantType::ClientCredentials],
+        scopes: vec!["openid".into(), "profile".into(), "api:read".into()],
+        cors_origins: vec!["https://app.example.com".into(), "http://localhost:3000".into()],
+        skip_consent: false,
+        access_token_lifetime: Some(900),
+        created_at,
+    }
+}
+
+/// A public client: no secret, empty lists, the server's default lifetime.
+pub fn public_client(id: &str, created_at: i64) -> Client {
+    Client {
+        id: id.into(),
+        name: "SPA".into(),
+        secret_hash: None,
+        auth_method: AuthMethod::None,
+        redirect_uris: vec!["https://spa.example.com/cb".into()],
+        post_logout_redirect_uris: vec![],
+        grant_types: vec![GrantType::AuthorizationCode],
+        scopes: vec![],
+        cors_origins: vec![],
+        skip_consent: true,
+        access_token_lifetime: None,
+        created_at,
+    }
+}
+
+/// A code whose hash is 32 bytes of `tag`, issued at `expires_at - 60`.
+pub fn code(tag: u8, client_id: &str, user: UserId, expires_at: i64) -> AuthorizationCode {
+    AuthorizationCode {
+        code_hash: vec![tag; 32],
+        client_id: client_id.into(),
+        user_id: user,
+        redirect_uri: "https://app.example.com/cb?x=1&y=%20".into(),
+        scope: "openid profile o'brien;--".into(),
+        nonce: Some(format!("nonce-{tag}")),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        auth_time: expires_at - 300,
+        created_at: expires_at - 60,
+        expires_at,
+        grant_id: Uuid::now_v7(),
     }
 }

@@ -43,9 +43,13 @@ macro_rules! conformance_tests {
 
 mod admin;
 mod audit;
+mod clients;
+mod codes;
+mod consents;
 mod fixtures;
 mod harness;
 mod keys;
+mod login_attempts;
 mod refresh;
 mod sessions;
 mod users;

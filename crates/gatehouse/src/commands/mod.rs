@@ -1,6 +1,7 @@
 //! Command implementations other than `serve`. They print their results on standard output.
 #![allow(clippy::print_stdout)]
 
+pub mod clients;
 pub mod keys;
 pub mod users;
 
@@ -18,21 +19,34 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `gatehouse config check`: validates and prints the effective configuration.
-pub fn config_check(settings: &Settings, cmd: ConfigCommand) -> anyhow::Result<()> {
+/// `gatehouse config check`: validates and prints the effective configuration, and warns about
+/// secrets written into the configuration file (on stderr, or as `warnings` with `--json`).
+pub fn config_check(
+    settings: &Settings,
+    config_file: Option<&std::path::Path>,
+    cmd: ConfigCommand,
+) -> anyhow::Result<()> {
     let ConfigCommand::Check { json } = cmd;
     let mut shown = settings.clone();
     shown.database_url = gatehouse_store::redact_url(&settings.database_url());
     let problems = settings.validate().err();
+    let warnings = match config_file {
+        Some(file) => crate::config_scan::secret_warnings(file)?,
+        None => Vec::new(),
+    };
     if json {
         let value = serde_json::json!({
             "settings": shown,
             "valid": problems.is_none(),
             "error": problems.as_ref().map(|e| format!("{e:#}")),
+            "warnings": warnings,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         println!("{}", serde_json::to_string_pretty(&shown)?);
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
     }
     match problems {
         Some(e) => Err(e),

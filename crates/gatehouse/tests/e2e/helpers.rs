@@ -105,6 +105,12 @@ impl TestApp {
         };
         settings.password.pool_size = 2;
         settings.keys.check_interval = 1;
+        // Every test talks from 127.0.0.1 and many log in often: the per-IP and per-account
+        // rate limits are set out of reach here; `abuse.rs` sets small ones where it tests them.
+        // (The lockout keeps its defaults.)
+        let roomy = gatehouse_core::abuse::Quota::new(1_000_000, 60);
+        let r = &mut settings.rate_limits;
+        (r.login_ip, r.login_account, r.register_ip, r.refresh_ip, r.admin_ip) = (roomy, roomy, roomy, roomy, roomy);
         tweak(&mut settings);
         // The master key, also written to a 0600 file for the CLI runs against this database.
         let (master_key, text) = MasterKey::generate().expect("master key");
@@ -234,9 +240,9 @@ impl TestApp {
         self.run_cli(args, None, env).await
     }
 
-    /// Waits (up to 10 s) until the JWKS text satisfies `pred`: the server reloads keys every second.
+    /// Waits (up to 30 s) until the JWKS text satisfies `pred`: the server reloads keys every second.
     pub async fn wait_for_jwks(&self, pred: impl Fn(&str) -> bool) {
-        for _ in 0..100 {
+        for _ in 0..300 {
             let text =
                 self.client.get(self.url("/oauth2/jwks")).send().await.expect("jwks").text().await.expect("body");
             if pred(&text) {
@@ -247,9 +253,9 @@ impl TestApp {
         panic!("JWKS never reached the expected state");
     }
 
-    /// Waits (up to 10 s) until access tokens for `email` are signed with `kid`.
+    /// Waits (up to 30 s) until access tokens for `email` are signed with `kid`.
     pub async fn wait_for_signing_kid(&self, email: &str, kid: &str) {
-        for _ in 0..100 {
+        for _ in 0..300 {
             let r = browser()
                 .post(self.url("/api/v1/auth/token"))
                 .json(&serde_json::json!({ "email": email, "password": PASSWORD, "token_delivery": "body" }))

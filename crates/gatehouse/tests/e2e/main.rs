@@ -5,10 +5,13 @@
 
 mod helpers;
 
+mod abuse;
 mod accounts;
 mod cli;
 mod forgery;
 mod input;
+mod interop;
+mod oauth;
 mod pages;
 mod tokens;
 

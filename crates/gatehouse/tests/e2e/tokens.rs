@@ -314,12 +314,13 @@ async fn key_rotation_end_to_end(b: Backend) {
     let state = |kid: &str| listed.as_array().unwrap().iter().find(|k| k["kid"] == kid).unwrap()["state"].clone();
     assert_eq!((state(&k1), state(&k2), state(&k3)), (json!("retired"), json!("active"), json!("next")));
 
-    // Once every token of the retired key has expired (15 min + leeway), it is unpublished.
-    app.clock.advance(15 * 60 + 31);
+    // Once every token the retired key signed has expired — ID tokens live longest, 1 h — plus
+    // the leeway, it is unpublished.
+    app.clock.advance(3600 + 31);
     app.wait_for_jwks(|k| !k.contains(&k1)).await;
     assert!(verify(&app, &t1).await.is_err());
     // After the publish delay the next key takes over.
-    app.clock.advance(86_400);
+    app.clock.advance(86_400 - 3600);
     app.wait_for_signing_kid("rot@example.com", &k3).await;
     assert!(jwks(&app).await.to_string().contains(&k2), "k2 stays published while its tokens live");
 }

@@ -1,0 +1,249 @@
+//! A release `gatehouse serve` on loopback with a fresh SQLite data directory and a generated
+//! master key, plus the setup requests the workloads need (users, sessions, tokens).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use tokio::process::Command;
+
+use crate::child::{self, Proc, TempDir};
+use crate::load::{Client, Req};
+use crate::proc;
+
+/// How long a start may take before the harness gives up (the first start generates keys).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Finds the workspace and builds (or locates) `target/release/gatehouse`.
+pub struct Workspace {
+    pub root: PathBuf,
+    pub target_dir: PathBuf,
+}
+
+impl Workspace {
+    /// Asks cargo where the workspace and its target directory are (honours `CARGO_TARGET_DIR`).
+    pub fn locate() -> anyhow::Result<Self> {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let out = std::process::Command::new(cargo)
+            .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+            .output()
+            .context("running cargo metadata")?;
+        if !out.status.success() {
+            bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let path = |k: &str| meta[k].as_str().map(PathBuf::from).ok_or_else(|| anyhow::anyhow!("no {k}"));
+        Ok(Self { root: path("workspace_root")?, target_dir: path("target_directory")? })
+    }
+
+    /// `cargo build --release -p gatehouse` (quick when nothing changed), then the binary's path.
+    pub fn build_gatehouse(&self, build: bool) -> anyhow::Result<PathBuf> {
+        if build {
+            eprintln!("building: cargo build --release -p gatehouse");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "--release", "-p", "gatehouse"])
+                .current_dir(&self.root)
+                .status()
+                .context("running cargo build")?;
+            if !status.success() {
+                bail!("cargo build --release -p gatehouse failed");
+            }
+        }
+        let bin = self.target_dir.join("release").join("gatehouse");
+        if !bin.exists() {
+            bail!("{} not found; run cargo build --release -p gatehouse", bin.display());
+        }
+        Ok(bin)
+    }
+}
+
+/// Set on every server the harness starts: all load comes from 127.0.0.1 and signs in as a
+/// handful of accounts, so the per-IP and per-account rate limits (which would answer 429 within
+/// a second) are raised out of reach. The limiter still runs on every request; only its quota
+/// changes.
+pub const BENCH_ENV: &[(&str, &str)] = &[
+    ("GATEHOUSE_RATE_LIMITS__LOGIN_IP__REQUESTS", "1000000000"),
+    ("GATEHOUSE_RATE_LIMITS__LOGIN_IP__PERIOD", "1"),
+    ("GATEHOUSE_RATE_LIMITS__LOGIN_ACCOUNT__REQUESTS", "1000000000"),
+    ("GATEHOUSE_RATE_LIMITS__LOGIN_ACCOUNT__PERIOD", "1"),
+    ("GATEHOUSE_RATE_LIMITS__REGISTER_IP__REQUESTS", "1000000000"),
+    ("GATEHOUSE_RATE_LIMITS__REGISTER_IP__PERIOD", "1"),
+    ("GATEHOUSE_RATE_LIMITS__REFRESH_IP__REQUESTS", "1000000000"),
+    ("GATEHOUSE_RATE_LIMITS__REFRESH_IP__PERIOD", "1"),
+];
+
+/// Settings for one server: the access-token algorithm and extra `GATEHOUSE_*` variables.
+#[derive(Clone)]
+pub struct Options {
+    pub label: String,
+    pub alg: &'static str,
+    pub env: Vec<(String, String)>,
+}
+
+impl Options {
+    pub fn new(label: &str, alg: &'static str) -> Self {
+        Self { label: label.into(), alg, env: Vec::new() }
+    }
+}
+
+/// A running server. Dropping it kills the process and removes its data directory.
+pub struct Gatehouse {
+    pub addr: SocketAddr,
+    pub opts: Options,
+    /// Spawn → first 200 from `/readyz`.
+    pub startup: Duration,
+    /// Memory shortly after start (before any load).
+    pub idle: proc::Sample,
+    bin: PathBuf,
+    master_key: String,
+    proc: Option<Proc>,
+    // Declared last: dropped after the process is killed.
+    dir: TempDir,
+}
+
+impl Gatehouse {
+    pub async fn start(bin: &Path, opts: Options) -> anyhow::Result<Self> {
+        let dir = TempDir::new(&opts.label)?;
+        let mut key = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let master_key = base64::engine::general_purpose::STANDARD.encode(key);
+        let mut g = Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            opts,
+            startup: Duration::ZERO,
+            idle: proc::Sample::default(),
+            bin: bin.into(),
+            master_key,
+            proc: None,
+            dir,
+        };
+        g.launch().await?;
+        Ok(g)
+    }
+
+    /// Stops the server and starts it again on the same data directory (keys and migrations
+    /// already in place): the warm start-up time.
+    pub async fn restart(&mut self) -> anyhow::Result<Duration> {
+        if let Some(p) = self.proc.take() {
+            p.stop().await;
+        }
+        self.launch().await?;
+        Ok(self.startup)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let port = child::free_port()?;
+        self.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("serve")
+            .args(["--bind", &self.addr.to_string(), "--issuer", &format!("http://{}", self.addr)])
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            // No ./gatehouse.toml from wherever the harness was started.
+            .current_dir(self.dir.path());
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("GATEHOUSE_MASTER_KEY", &self.master_key).env("GATEHOUSE_TOKENS__ACCESS_TOKEN_ALG", self.opts.alg);
+        cmd.envs(BENCH_ENV.iter().copied());
+        for (k, v) in &self.opts.env {
+            cmd.env(k, v);
+        }
+        let spawned = Instant::now();
+        let log = self.dir.path().join("gatehouse.log");
+        let mut p = Proc::spawn(&format!("gatehouse ({})", self.opts.label), cmd, &log)?;
+        self.startup = child::wait_ready(&mut p, self.addr, "/readyz", spawned, START_TIMEOUT).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        self.idle = proc::sample(Some(p.pid()))?;
+        self.proc = Some(p);
+        Ok(())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.proc.as_ref().map_or(0, Proc::pid)
+    }
+
+    pub fn sample(&self) -> anyhow::Result<proc::Sample> {
+        proc::sample(Some(self.pid()))
+    }
+
+    /// Bytes of the SQLite database, its WAL and shared memory.
+    pub fn data_bytes(&self) -> u64 {
+        child::dir_size(&self.dir.path().join("data"))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(p) = self.proc.take() {
+            p.stop().await;
+        }
+    }
+
+    pub async fn client(&self) -> anyhow::Result<Client> {
+        Client::connect(self.addr).await
+    }
+}
+
+/// A seeded account.
+#[derive(Clone)]
+pub struct User {
+    pub email: String,
+    pub password: String,
+}
+
+impl User {
+    pub fn nth(i: usize) -> Self {
+        Self { email: format!("bench-{i}@example.com"), password: format!("bench-pw-{i}-q7Vx2mLk9") }
+    }
+
+    pub fn login_request(&self) -> Req {
+        Req::post_json("/api/v1/auth/login", &serde_json::json!({ "email": self.email, "password": self.password }))
+    }
+
+    pub fn token_request(&self) -> Req {
+        Req::post_json(
+            "/api/v1/auth/token",
+            &serde_json::json!({ "email": self.email, "password": self.password, "token_delivery": "body" }),
+        )
+    }
+}
+
+/// Registers `count` users through `POST /api/v1/auth/register`.
+pub async fn seed_users(g: &Gatehouse, count: usize) -> anyhow::Result<Vec<User>> {
+    let mut c = g.client().await?;
+    let mut users = Vec::with_capacity(count);
+    for i in 0..count {
+        let u = User::nth(i);
+        let req = Req::post_json(
+            "/api/v1/auth/register",
+            &serde_json::json!({ "email": u.email, "password": u.password, "display_name": format!("Bench {i}") }),
+        );
+        let resp = c.send(&req).await?;
+        if resp.status.as_u16() != 201 {
+            bail!("registering {} answered {}: {}", u.email, resp.status, String::from_utf8_lossy(&resp.body));
+        }
+        users.push(u);
+    }
+    Ok(users)
+}
+
+/// Signs `user` in and returns the session cookie (`name=value`).
+pub async fn session_cookie(c: &mut Client, user: &User) -> anyhow::Result<String> {
+    let resp = c.send(&user.login_request()).await?;
+    if resp.status.as_u16() != 200 {
+        bail!("login answered {}: {}", resp.status, String::from_utf8_lossy(&resp.body));
+    }
+    resp.cookie("gatehouse_session").ok_or_else(|| anyhow::anyhow!("login set no gatehouse_session cookie"))
+}
+
+/// `(access_token, refresh_token)` from the first-party token endpoint, refresh token in the body.
+pub async fn tokens(c: &mut Client, user: &User) -> anyhow::Result<(String, String)> {
+    let resp = c.send(&user.token_request()).await?;
+    let json = resp.json().unwrap_or_default();
+    match (json["access_token"].as_str(), json["refresh_token"].as_str()) {
+        (Some(a), Some(r)) if resp.status.as_u16() == 200 => Ok((a.to_owned(), r.to_owned())),
+        _ => bail!("token endpoint answered {}: {}", resp.status, String::from_utf8_lossy(&resp.body)),
+    }
+}

@@ -1,0 +1,307 @@
+//! `gatehouse-bench`: Gatehouse against the physical limit and against a peer server, in one run.
+//!
+//! `cargo run --release -p gatehouse-bench -- all` builds the release server, starts it on
+//! loopback (fresh SQLite, generated master key) once per signing algorithm, starts a trivial
+//! axum server (the HTTP floor) and Node's `oidc-provider` (the peer), drives load, measures
+//! server CPU per request and memory from `/proc`, and writes `bench/results/<date>.json` and
+//! `BENCHMARKS.md`. Every process it starts is killed when the run ends, fails or is interrupted.
+#![allow(clippy::print_stdout)] // a benchmark program prints its report
+
+mod child;
+mod floor;
+mod gatehouse;
+mod load;
+mod memory;
+mod micro;
+mod peer;
+mod proc;
+mod report;
+mod stats;
+mod workloads;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use gatehouse_core::HashParams;
+use gatehouse_core::keys::Algorithm;
+
+use crate::gatehouse::{Gatehouse, Options, Workspace};
+use crate::load::Limits;
+use crate::report::{Memory, Micro, PeerInfo, Report, RunInfo, Startup};
+use crate::workloads::Servers;
+
+#[derive(Parser)]
+#[command(name = "gatehouse-bench", about = "Benchmarks Gatehouse against the physical limit and a peer")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Everything: micro-benchmarks, HTTP workloads, memory, start-up; writes the report.
+    All(AllArgs),
+    /// Only the in-process micro-benchmarks (Argon2id, sign, verify); prints, writes nothing.
+    Micro,
+    /// Internal: the trivial axum server used as the HTTP floor.
+    #[command(hide = true)]
+    FloorServer {
+        #[arg(long)]
+        port: u16,
+    },
+}
+
+#[derive(Args, Clone)]
+struct AllArgs {
+    /// Measured seconds per workload and connection count.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Warm-up seconds before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Connection counts to run every workload at.
+    #[arg(long, value_delimiter = ',', default_values_t = [16, 64])]
+    connections: Vec<usize>,
+    /// Turns per workload when workloads are compared (A B A B …).
+    #[arg(long, default_value_t = 2)]
+    turns: usize,
+    /// Live-session milestones for the memory run (0 skips it), e.g. 10000,100000.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000])]
+    sessions: Vec<u64>,
+    /// Upper bound of requests in one measured window.
+    #[arg(long, default_value_t = 5_000_000)]
+    max_requests: u64,
+    /// Skip the oidc-provider peer.
+    #[arg(long)]
+    no_peer: bool,
+    /// Use target/release/gatehouse as it is instead of running cargo build first.
+    #[arg(long)]
+    no_build: bool,
+    /// Benchmark this gatehouse executable instead of building target/release/gatehouse.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_build")]
+    gatehouse_bin: Option<std::path::PathBuf>,
+    /// Print the report but write neither BENCHMARKS.md nor the JSON file.
+    #[arg(long)]
+    no_save: bool,
+    /// A short smoke run: 1 s per workload, 16 connections, 1,000 sessions; implies --no-save.
+    #[arg(long)]
+    quick: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::FloorServer { port } => floor::serve(port),
+        Command::Micro => run_async(async {
+            let m = micro_benchmarks(std::thread::available_parallelism().map_or(1, |n| n.get()))?;
+            println!("{}", serde_json::to_string_pretty(&m)?);
+            Ok(())
+        }),
+        Command::All(args) => run_async(all(args)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// One runtime thread: the load generator takes as little CPU from the servers as it can.
+/// Ctrl-C drops the running future, and with it every child process guard and scratch dir.
+fn run_async(fut: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    rt.block_on(async {
+        tokio::select! {
+            r = fut => r,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("interrupted: stopping every process this run started");
+                Err(anyhow::anyhow!("interrupted"))
+            }
+        }
+    })
+}
+
+fn micro_benchmarks(threads: usize) -> anyhow::Result<Micro> {
+    eprintln!("micro-benchmarks: Argon2id at the server's parameters");
+    let argon2 = micro::argon2(HashParams::default(), threads)?;
+    eprintln!(
+        "  {:.2} ms per hash, {:.0}/s on {threads} threads",
+        argon2.single.us_per_op / 1000.0,
+        argon2.all_cpus_per_s
+    );
+    let mut signatures = Vec::new();
+    for alg in Algorithm::ALL {
+        let s = micro::signatures(alg)?;
+        eprintln!(
+            "  {alg}: sign raw {:.0}/s, ours {:.0}/s ({:.2}); verify raw {:.0}/s, guard {:.0}/s ({:.2})",
+            s.raw_sign.ops_per_s,
+            s.ours_sign.ops_per_s,
+            s.sign_ratio,
+            s.raw_verify.ops_per_s,
+            s.ours_verify.ops_per_s,
+            s.verify_ratio
+        );
+        signatures.push(s);
+    }
+    Ok(Micro { argon2, signatures })
+}
+
+fn git(root: &Path, args: &[&str]) -> String {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+async fn all(mut args: AllArgs) -> anyhow::Result<()> {
+    if args.quick {
+        (args.duration, args.warmup, args.connections, args.sessions) = (1.0, 0.3, vec![16], vec![1_000]);
+        args.no_save = true;
+    }
+    let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc();
+    let mut machine = proc::Machine::describe();
+    let ticks = proc::clock_ticks();
+    let ws = Workspace::locate()?;
+    let bin = match &args.gatehouse_bin {
+        Some(path) => path.canonicalize().with_context(|| format!("--gatehouse-bin {}", path.display()))?,
+        None => ws.build_gatehouse(!args.no_build)?,
+    };
+    let micro = micro_benchmarks(machine.nproc)?;
+
+    eprintln!("starting servers");
+    let floor = floor::Floor::start().await?;
+    let mut gatehouses = Vec::new();
+    let mut fresh_ms = Vec::new();
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        let g = Gatehouse::start(&bin, Options::new(&alg.to_lowercase(), alg)).await?;
+        fresh_ms.push(g.startup.as_secs_f64() * 1e3);
+        gatehouses.push(g);
+    }
+    let idle = gatehouses[0].idle;
+    let mut warm_ms = Vec::new();
+    for _ in 0..3 {
+        warm_ms.push(gatehouses[0].restart().await?.as_secs_f64() * 1e3);
+    }
+    let warm_idle = gatehouses[0].idle;
+    let (peer, peer_info) = start_peer(&ws, args.no_peer).await;
+
+    let max_conns = args.connections.iter().copied().max().unwrap_or(16);
+    let mut seeded = Vec::new();
+    for g in gatehouses {
+        let users = gatehouse::seed_users(&g, max_conns).await?;
+        seeded.push((g, users));
+    }
+    let servers = Servers { gatehouse: seeded, floor, peer };
+    let limits = Limits {
+        warmup: Duration::from_secs_f64(args.warmup),
+        duration: Duration::from_secs_f64(args.duration),
+        max_requests: args.max_requests,
+    };
+    let mut http = Vec::new();
+    for &conns in &args.connections {
+        eprintln!("HTTP workloads at {conns} connections");
+        let steps = workloads::plan(&servers, conns).await?;
+        http.extend(workloads::run(&steps, conns, limits, args.turns, ticks).await?);
+    }
+    let after = servers.gatehouse[0].0.sample()?;
+    let startup = Startup {
+        fresh_ms,
+        warm_ms,
+        floor_ms: servers.floor.startup.as_secs_f64() * 1e3,
+        peer_ms: servers.peer.as_ref().map(|p| p.startup.as_secs_f64() * 1e3),
+    };
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    let mut memory = Memory {
+        idle_rss_mib: mib(idle.rss_kib),
+        idle_peak_rss_mib: mib(idle.hwm_kib),
+        warm_idle_rss_mib: mib(warm_idle.rss_kib),
+        floor_idle_rss_mib: mib(servers.floor.idle.rss_kib),
+        peer_idle_rss_mib: servers.peer.as_ref().map(|p| mib(p.idle.rss_kib)),
+        after_load_rss_mib: mib(after.rss_kib),
+        after_load_peak_rss_mib: mib(after.hwm_kib),
+        sessions: None,
+    };
+    stop(servers).await;
+
+    let milestones: Vec<u64> = args.sessions.iter().copied().filter(|n| *n > 0).collect();
+    if !milestones.is_empty() {
+        eprintln!("live sessions (cheap Argon2id parameters for this server only)");
+        memory.sessions = Some(memory::sessions(&bin, &milestones, ticks).await?);
+    }
+
+    machine.loadavg_end = proc::loadavg();
+    let date = started_at.date().to_string();
+    let mut report = Report {
+        run: RunInfo {
+            date: date.clone(),
+            started_at: format!("{} {:02}:{:02} UTC", date, started_at.hour(), started_at.minute()),
+            wall_seconds: started.elapsed().as_secs_f64(),
+            command: "cargo run --release -p gatehouse-bench -- all".into(),
+            gatehouse_commit: git(&ws.root, &["rev-parse", "--short", "HEAD"]),
+            gatehouse_dirty: !git(&ws.root, &["status", "--porcelain", "--untracked-files=no"]).is_empty(),
+            warmup_s: args.warmup,
+            duration_s: args.duration,
+            connections: args.connections.clone(),
+            turns: args.turns,
+        },
+        machine,
+        micro,
+        http,
+        startup,
+        memory,
+        peer: peer_info,
+        checks: Vec::new(),
+        not_available: report::not_available(),
+    };
+    report.compute_checks();
+    let md = report::markdown(&report);
+    println!("{md}");
+    if !args.no_save {
+        let dir = ws.root.join("bench").join("results");
+        std::fs::create_dir_all(&dir)?;
+        let json_path = dir.join(format!("{date}.json"));
+        std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")?;
+        std::fs::write(ws.root.join("BENCHMARKS.md"), &md)?;
+        eprintln!("wrote {} and {}", json_path.display(), ws.root.join("BENCHMARKS.md").display());
+    }
+    Ok(())
+}
+
+async fn start_peer(ws: &Workspace, skip: bool) -> (Option<peer::Peer>, PeerInfo) {
+    let mut info = PeerInfo { available: false, package: String::new(), node: String::new(), note: None };
+    if skip {
+        info.note = Some("skipped with --no-peer".into());
+        return (None, info);
+    }
+    match peer::Peer::start(&ws.target_dir).await {
+        Ok(p) => {
+            info.available = true;
+            info.package.clone_from(&p.package_version);
+            info.node.clone_from(&p.node_version);
+            (Some(p), info)
+        }
+        Err(e) => {
+            eprintln!("peer not available: {e:#}");
+            info.note = Some(format!("{e:#}"));
+            (None, info)
+        }
+    }
+}
+
+async fn stop(s: Servers) {
+    if let Some(p) = s.peer {
+        p.stop().await;
+    }
+    s.floor.stop().await;
+    for (g, _) in s.gatehouse {
+        g.stop().await;
+    }
+}

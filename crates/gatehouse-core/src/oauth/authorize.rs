@@ -1,0 +1,207 @@
+//! The authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OpenID Connect Core §3.1.2.1):
+//! parsing and validation, and the redirect that answers it (RFC 6749 §4.1.2, RFC 9207).
+
+use super::client::{Client, GrantType};
+use super::error::{ErrorCode, OAuthError};
+use super::pkce;
+use super::redirect::find_match;
+use super::scope::Scope;
+use super::service::OAuthService;
+
+/// OpenID Connect Core §3.1.2.1 `prompt`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone)]
+pub struct AuthorizeRequest {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub scope: Scope,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// RFC 6749 §4.1.2.1: with an unknown client or an unregistered redirect URI the user is
+    /// told, and never redirected.
+    Fatal(String),
+    /// Any other error goes back to the client's redirect URI.
+    Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
+}
+
+impl AuthorizeError {
+    fn redirect(redirect_uri: &str, state: &Option<String>, code: ErrorCode, description: &str) -> Self {
+        Self::Redirect {
+            redirect_uri: redirect_uri.to_owned(),
+            state: state.clone(),
+            error: OAuthError::new(code, description),
+        }
+    }
+}
+
+/// Parameters as received (query string or form), in order, duplicates kept.
+pub type Params = [(String, String)];
+
+pub(super) fn single<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, &'static str> {
+    let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let first = values.next();
+    if values.next().is_some() {
+        return Err("a parameter was included more than once (RFC 6749 §3.1)");
+    }
+    Ok(first.filter(|v| !v.is_empty()))
+}
+
+impl OAuthService {
+    /// Validates an authorization request. The client and redirect URI are checked first: until
+    /// both are known to be good, errors are shown to the user instead of redirected.
+    pub async fn parse_authorize(&self, params: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
+        let fatal = |m: &str| AuthorizeError::Fatal(m.to_owned());
+        let client_id =
+            single(params, "client_id").map_err(fatal)?.ok_or_else(|| fatal("the request has no client_id"))?;
+        let client =
+            self.clients.client_by_id(client_id).await.map_err(|_| fatal("the server could not look up the client"))?;
+        let client = client.ok_or_else(|| fatal("the application that sent you here is not registered"))?;
+        let redirect_uri = match single(params, "redirect_uri").map_err(fatal)? {
+            Some(requested) => find_match(&client.redirect_uris, requested)
+                .map(|_| requested.to_owned())
+                .ok_or_else(|| fatal("the redirect URI of this request is not registered for the application"))?,
+            // RFC 6749 §3.1.2.3: optional only when exactly one is registered.
+            None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+            None => return Err(fatal("the request has no redirect_uri")),
+        };
+        let state = single(params, "state").ok().flatten().map(str::to_owned);
+        let err = |code, d: &str| AuthorizeError::redirect(&redirect_uri, &state, code, d);
+        let get = |name| single(params, name).map_err(|m| err(ErrorCode::InvalidRequest, m));
+
+        if single(params, "state").is_err() {
+            return Err(err(ErrorCode::InvalidRequest, "state was included more than once"));
+        }
+        match get("response_type")? {
+            Some("code") => {}
+            Some(_) => {
+                return Err(err(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"));
+            }
+            None => return Err(err(ErrorCode::InvalidRequest, "response_type is required")),
+        }
+        if get("request")?.is_some() {
+            return Err(err(ErrorCode::RequestNotSupported, "request objects are not supported"));
+        }
+        if get("request_uri")?.is_some() {
+            return Err(err(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+        }
+        if get("response_mode")?.is_some_and(|m| m != "query") {
+            return Err(err(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
+        }
+        if !client.allows_grant(GrantType::AuthorizationCode) {
+            return Err(err(ErrorCode::UnauthorizedClient, "the client may not use the authorization code grant"));
+        }
+        let scope = Scope::parse(get("scope")?.unwrap_or_default())
+            .map_err(|e| err(ErrorCode::InvalidScope, &e.to_string()))?;
+        if !scope.is_subset_of(&client.scopes) {
+            return Err(err(ErrorCode::InvalidScope, "the requested scope is not allowed for this client"));
+        }
+        let code_challenge = match (get("code_challenge")?, get("code_challenge_method")?) {
+            (Some(_), Some(m)) if m != "S256" => {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "code_challenge_method must be S256 (plain is not supported)",
+                ));
+            }
+            (Some(_), None) => {
+                // RFC 7636 §4.3 defaults to plain, which we refuse.
+                return Err(err(ErrorCode::InvalidRequest, "code_challenge_method=S256 is required"));
+            }
+            (Some(c), Some(_)) if !pkce::valid_challenge(c) => {
+                return Err(err(ErrorCode::InvalidRequest, "code_challenge is not a valid S256 challenge"));
+            }
+            (Some(c), Some(_)) => Some(c.to_owned()),
+            (None, Some(_)) => return Err(err(ErrorCode::InvalidRequest, "code_challenge is missing")),
+            (None, None) if client.is_public() || self.settings.require_pkce => {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "PKCE is required: send code_challenge with code_challenge_method=S256",
+                ));
+            }
+            (None, None) => None,
+        };
+        let mut prompt = Prompt::default();
+        for p in get("prompt")?.unwrap_or_default().split(' ').filter(|p| !p.is_empty()) {
+            match p {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => {}
+                _ => return Err(err(ErrorCode::InvalidRequest, "unknown prompt value")),
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent) {
+            return Err(err(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
+        }
+        let max_age = match get("max_age")? {
+            Some(v) => Some(
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|v| *v >= 0)
+                    .ok_or_else(|| err(ErrorCode::InvalidRequest, "max_age must be a non-negative integer"))?,
+            ),
+            None => None,
+        };
+        let nonce = get("nonce")?.map(str::to_owned);
+        if nonce.as_ref().is_some_and(|n| n.len() > 512) {
+            return Err(err(ErrorCode::InvalidRequest, "nonce is too long"));
+        }
+        Ok(AuthorizeRequest {
+            client,
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            scope,
+            nonce,
+            code_challenge,
+            prompt,
+            max_age,
+            login_hint: get("login_hint")?.map(str::to_owned),
+            ui_locales: get("ui_locales")?.map(str::to_owned),
+        })
+    }
+}
+
+/// `redirect_uri` with parameters appended to its query (RFC 6749 §4.1.2: keep any existing
+/// query component).
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut q = url.query_pairs_mut();
+                for (k, v) in params {
+                    q.append_pair(k, v);
+                }
+            }
+            url.to_string()
+        }
+        Err(_) => redirect_uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appends_to_existing_query() {
+        assert_eq!(
+            redirect_with("https://a.example/cb?x=1", &[("code", "c d"), ("state", "s&t")]),
+            "https://a.example/cb?x=1&code=c+d&state=s%26t"
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! OAuth clients (RFC 6749 §2): registration rules, the stored record, and client secrets.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::redirect::{RedirectError, RedirectUri};
+use super::scope::{Scope, ScopeError};
+use crate::clock::UnixTime;
+use crate::random::{self, RandomError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials].into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// RFC 7591 §2 `token_endpoint_auth_method` values we support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// Public clients: no authentication, PKCE instead.
+    None,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None].into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// A registered client. Confidential clients have a secret hash; public ones do not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 of the secret (a 256-bit random value: no salt or slow hash needed).
+    pub secret_hash: Option<Vec<u8>>,
+    pub auth_method: AuthMethod,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    pub scopes: Vec<String>,
+    pub cors_origins: Vec<String>,
+    /// First-party clients skip the consent page.
+    pub skip_consent: bool,
+    /// Seconds; `None` means the server default.
+    pub access_token_lifetime: Option<i64>,
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+
+    /// Constant-time check of a presented secret.
+    pub fn secret_matches(&self, presented: &str) -> bool {
+        match &self.secret_hash {
+            Some(h) => bool::from(Sha256::digest(presented.as_bytes()).as_slice().ct_eq(h)),
+            None => false,
+        }
+    }
+}
+
+/// A client secret as shown once on creation.
+pub struct ClientSecret(SecretString);
+
+impl ClientSecret {
+    pub fn generate() -> Result<Self, RandomError> {
+        Ok(Self(SecretString::from(random::token()?)))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    pub fn hash(&self) -> Vec<u8> {
+        Sha256::digest(self.0.expose_secret().as_bytes()).to_vec()
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret([REDACTED])")
+    }
+}
+
+/// What an operator asks for when registering a client.
+#[derive(Debug, Clone, Default)]
+pub struct ClientRegistration {
+    pub name: String,
+    pub public: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub cors_origins: Vec<String>,
+    pub skip_consent: bool,
+    /// `client_secret_basic` (default for confidential clients) or `client_secret_post`.
+    pub auth_method: Option<String>,
+    pub access_token_lifetime: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistrationError {
+    #[error("name must be 1 to 100 characters without control characters")]
+    Name,
+    #[error("redirect URI {uri:?}: {reason}")]
+    RedirectUri { uri: String, reason: RedirectError },
+    #[error("unknown grant type {0:?}: use authorization_code, refresh_token or client_credentials")]
+    GrantType(String),
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
+    #[error(
+        "CORS origin {0:?} must be an origin like https://app.example.com (scheme, host, optional port; nothing else)"
+    )]
+    Origin(String),
+}
+
+impl ClientRegistration {
+    /// Checks every rule and builds the record; returns the secret for confidential clients.
+    pub fn validate(self, id: String, now: UnixTime) -> Result<(Client, Option<ClientSecret>), RegistrationError> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(RegistrationError::Name);
+        }
+        let mut grant_types = Vec::new();
+        for g in if self.grant_types.is_empty() { vec!["authorization_code".to_owned()] } else { self.grant_types } {
+            let g = GrantType::parse(&g).ok_or(RegistrationError::GrantType(g))?;
+            if !grant_types.contains(&g) {
+                grant_types.push(g);
+            }
+        }
+        let check_uris = |uris: Vec<String>| -> Result<Vec<String>, RegistrationError> {
+            uris.into_iter()
+                .map(|u| match RedirectUri::register(&u) {
+                    Ok(r) => Ok(r.as_str().to_owned()),
+                    Err(reason) => Err(RegistrationError::RedirectUri { uri: u, reason }),
+                })
+                .collect()
+        };
+        let redirect_uris = check_uris(self.redirect_uris)?;
+        let post_logout_redirect_uris = check_uris(self.post_logout_redirect_uris)?;
+        if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+            return Err(RegistrationError::Invalid("the authorization_code grant needs at least one redirect URI"));
+        }
+        if self.public && grant_types.contains(&GrantType::ClientCredentials) {
+            return Err(RegistrationError::Invalid(
+                "public clients cannot use client_credentials (they hold no secret)",
+            ));
+        }
+        let scopes = Scope::parse(&self.scopes.join(" "))?.into_vec();
+        let cors_origins = self.cors_origins.into_iter().map(validate_origin).collect::<Result<Vec<_>, _>>()?;
+        let auth_method = match (self.public, self.auth_method.as_deref()) {
+            (true, None | Some("none")) => AuthMethod::None,
+            (true, Some(_)) => {
+                return Err(RegistrationError::Invalid("public clients use token_endpoint_auth_method none"));
+            }
+            (false, None) => AuthMethod::ClientSecretBasic,
+            (false, Some(m)) => match AuthMethod::parse(m) {
+                Some(AuthMethod::None) | None => {
+                    return Err(RegistrationError::Invalid(
+                        "confidential clients use client_secret_basic or client_secret_post",
+                    ));
+                }
+                Some(m) => m,
+            },
+        };
+        if let Some(l) = self.access_token_lifetime
+            && !(60..=86_400).contains(&l)
+        {
+            return Err(RegistrationError::Invalid("access_token_lifetime must be 60 to 86400 seconds"));
+        }
+        let secret = if self.public {
+            None
+        } else {
+            Some(ClientSecret::generate().map_err(|_| RegistrationError::Invalid("randomness failed"))?)
+        };
+        let client = Client {
+            id,
+            name,
+            secret_hash: secret.as_ref().map(ClientSecret::hash),
+            auth_method,
+            redirect_uris,
+            post_logout_redirect_uris,
+            grant_types,
+            scopes,
+            cors_origins,
+            skip_consent: self.skip_consent,
+            access_token_lifetime: self.access_token_lifetime,
+            created_at: now,
+        };
+        Ok((client, secret))
+    }
+}
+
+/// A new client id: 128 random bits, base64url.
+pub fn generate_client_id() -> Result<String, RandomError> {
+    Ok(URL_SAFE_NO_PAD.encode(random::bytes::<16>()?))
+}
+
+/// An origin exactly as browsers send it: `scheme://host[:port]`, https unless loopback.
+fn validate_origin(o: String) -> Result<String, RegistrationError> {
+    let url = url::Url::parse(&o).map_err(|_| RegistrationError::Origin(o.clone()))?;
+    let serialized = url.origin().ascii_serialization();
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    let ok = !o.contains('*')
+        && serialized == o.trim_end_matches('/')
+        && (url.scheme() == "https" || (url.scheme() == "http" && loopback));
+    if ok { Ok(serialized) } else { Err(RegistrationError::Origin(o)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> ClientRegistration {
+        ClientRegistration {
+            name: "App".into(),
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            scopes: vec!["openid".into(), "profile".into()],
+            ..ClientRegistration::default()
+        }
+    }
+
+    #[test]
+    fn confidential_client_gets_a_hashed_secret() {
+        let (client, secret) = reg().validate("id".into(), 0).unwrap();
+        let secret = secret.unwrap();
+        assert!(client.secret_matches(secret.expose()));
+        assert!(!client.secret_matches("wrong"));
+        assert_eq!(client.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(client.grant_types, [GrantType::AuthorizationCode]);
+        assert!(!format!("{secret:?}").contains(secret.expose()));
+    }
+
+    #[test]
+    fn public_clients_have_no_secret_and_no_client_credentials() {
+        let (client, secret) = ClientRegistration { public: true, ..reg() }.validate("id".into(), 0).unwrap();
+        assert!(secret.is_none() && client.is_public() && !client.secret_matches(""));
+        let err = ClientRegistration { public: true, grant_types: vec!["client_credentials".into()], ..reg() }
+            .validate("id".into(), 0);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn registration_rules() {
+        assert!(matches!(
+            ClientRegistration { redirect_uris: vec![], ..reg() }.validate("i".into(), 0),
+            Err(RegistrationError::Invalid(_))
+        ));
+        assert!(matches!(
+            ClientRegistration { grant_types: vec!["implicit".into()], ..reg() }.validate("i".into(), 0),
+            Err(RegistrationError::GrantType(_))
+        ));
+        assert!(matches!(
+            ClientRegistration { name: " ".into(), ..reg() }.validate("i".into(), 0),
+            Err(RegistrationError::Name)
+        ));
+        for bad in [
+            "https://app.example.com/path",
+            "null",
+            "https://*.example.com",
+            "http://app.example.com",
+            "https://app.example.com.evil.test/x",
+        ] {
+            assert!(
+                ClientRegistration { cors_origins: vec![bad.into()], ..reg() }.validate("i".into(), 0).is_err(),
+                "{bad}"
+            );
+        }
+        let (c, _) = ClientRegistration { cors_origins: vec!["https://app.example.com".into()], ..reg() }
+            .validate("i".into(), 0)
+            .unwrap();
+        assert_eq!(c.cors_origins, ["https://app.example.com"]);
+    }
+}

@@ -1,0 +1,96 @@
+//! The authorization code grant's token request (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6).
+
+use super::{TokenResponse, param, required};
+use crate::oauth::authorize::Params;
+use crate::oauth::client::{Client, GrantType};
+use crate::oauth::code::CodeOutcome;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::id_token::IdTokenInput;
+use crate::oauth::pkce;
+use crate::oauth::scope::Scope;
+use crate::oauth::service::OAuthService;
+use crate::token::RefreshToken;
+
+impl OAuthService {
+    pub(super) async fn authorization_code_grant(
+        &self,
+        params: &Params,
+        client: &Client,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.allows_grant(GrantType::AuthorizationCode) {
+            return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
+        }
+        let code = required(params, "code")?;
+        let redirect_uri = required(params, "redirect_uri")?;
+        let verifier = param(params, "code_verifier")?;
+        let hash = RefreshToken::from_client(code).hash();
+        let code = match self.codes.redeem_code(&hash, self.clock.now()).await? {
+            CodeOutcome::Redeemed(c) => c,
+            CodeOutcome::Replayed(c) => {
+                // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+                if let Err(e) = self.refresh.revoke_family(c.grant_id, "authorization_code_replay").await {
+                    tracing::error!(error = %e, "revoking the grant of a replayed code failed");
+                }
+                tracing::warn!(client_id = %c.client_id, "authorization code replayed; its grant is revoked");
+                return Err(OAuthError::invalid_grant("the authorization code was already used"));
+            }
+            CodeOutcome::Invalid => {
+                return Err(OAuthError::invalid_grant("the authorization code is invalid or expired"));
+            }
+        };
+        if code.client_id != client.id {
+            return Err(OAuthError::invalid_grant("the authorization code was issued to another client"));
+        }
+        if code.redirect_uri != redirect_uri {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        match (&code.code_challenge, verifier) {
+            (Some(challenge), Some(v)) if pkce::verify_s256(v, challenge) => {}
+            (Some(_), _) => return Err(OAuthError::invalid_grant("code_verifier is missing or does not match")),
+            // RFC 9700 §2.1.1: a verifier without a challenge is a downgrade attempt.
+            (None, Some(_)) => {
+                return Err(OAuthError::invalid_grant("no code_challenge was sent with the authorization request"));
+            }
+            (None, None) => {}
+        }
+        let user = self.accounts.active_user(code.user_id).await.map_err(|_| OAuthError::server_error())?;
+        let Some(user) = user else {
+            return Err(OAuthError::invalid_grant("the user is no longer active"));
+        };
+        let scope = Scope::parse(&code.scope).map_err(|_| OAuthError::server_error())?;
+        let with_refresh = client.allows_grant(GrantType::RefreshToken) && scope.contains("offline_access");
+        let scope_text = scope.to_string();
+        let (refresh, family) = self
+            .refresh
+            .start_grant(code.grant_id, user.id, &client.id, Some(&scope_text), with_refresh)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "starting a grant failed");
+                OAuthError::server_error()
+            })?;
+        let subject = user.id.to_string();
+        let sid = family.id.to_string();
+        let (access_token, expires_in) =
+            self.access_token(client, &subject, &scope_text, Some(sid.clone()), Some(code.auth_time))?;
+        let id_token = if scope.contains("openid") {
+            Some(self.id_token(&IdTokenInput {
+                subject: &subject,
+                client_id: &client.id,
+                auth_time: code.auth_time,
+                nonce: code.nonce.as_deref(),
+                access_token: &access_token,
+                sid: Some(&sid),
+            })?)
+        } else {
+            None
+        };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            scope: Some(scope_text),
+            refresh_token: refresh.map(|r| r.expose().to_owned()),
+            id_token,
+        })
+    }
+}

@@ -1,0 +1,49 @@
+//! The client credentials grant (RFC 6749 §4.4): confidential clients only, no refresh token.
+
+use super::{TokenResponse, param};
+use crate::oauth::authorize::Params;
+use crate::oauth::client::{Client, GrantType};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::scope::Scope;
+use crate::oauth::service::OAuthService;
+
+/// Scopes that describe a user and mean nothing without one.
+const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+impl OAuthService {
+    pub(super) fn client_credentials_grant(
+        &self,
+        params: &Params,
+        client: &Client,
+    ) -> Result<TokenResponse, OAuthError> {
+        if client.is_public() || !client.allows_grant(GrantType::ClientCredentials) {
+            return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
+        }
+        let machine_scopes: Vec<String> =
+            client.scopes.iter().filter(|s| !USER_SCOPES.contains(&s.as_str())).cloned().collect();
+        // RFC 6749 §3.3: without a scope parameter the client's registered scopes apply.
+        let scope = match param(params, "scope")? {
+            Some(s) => {
+                let s = Scope::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+                if !s.is_subset_of(&machine_scopes) {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidScope,
+                        "the requested scope is not allowed for this client",
+                    ));
+                }
+                s
+            }
+            None => Scope::from_vec(machine_scopes),
+        };
+        let scope_text = scope.to_string();
+        let (access_token, expires_in) = self.access_token(client, &client.id, &scope_text, None, None)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            scope: (!scope_text.is_empty()).then_some(scope_text),
+            refresh_token: None,
+            id_token: None,
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6) and its response (§5.1).
+
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
+
+use serde::Serialize;
+
+use super::authorize::{Params, single};
+use super::client::Client;
+use super::error::{ErrorCode, OAuthError};
+use super::service::OAuthService;
+use crate::audit::RequestContext;
+use crate::token::AccessTokenRequest;
+
+/// RFC 6749 §5.1 successful response (plus OpenID Connect Core §3.1.3.3 `id_token`).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+pub(super) fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthError> {
+    single(params, name).map_err(OAuthError::invalid_request)
+}
+
+pub(super) fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, OAuthError> {
+    param(params, name)?.ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+impl OAuthService {
+    /// `POST /oauth2/token` for an authenticated client.
+    pub async fn token(
+        &self,
+        params: &Params,
+        client: &Client,
+        ctx: &RequestContext,
+    ) -> Result<TokenResponse, OAuthError> {
+        match required(params, "grant_type")? {
+            "authorization_code" => self.authorization_code_grant(params, client).await,
+            "refresh_token" => self.refresh_token_grant(params, client, ctx).await,
+            "client_credentials" => self.client_credentials_grant(params, client),
+            _ => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "supported grant types: authorization_code, refresh_token, client_credentials",
+            )),
+        }
+    }
+
+    fn access_token(
+        &self,
+        client: &Client,
+        subject: &str,
+        scope: &str,
+        sid: Option<String>,
+        auth_time: Option<i64>,
+    ) -> Result<(String, i64), OAuthError> {
+        let issued = self
+            .issuer
+            .issue(&AccessTokenRequest {
+                subject: subject.to_owned(),
+                client_id: client.id.clone(),
+                scope: (!scope.is_empty()).then(|| scope.to_owned()),
+                sid,
+                auth_time,
+                audience: None,
+                lifetime: client.access_token_lifetime,
+            })
+            .map_err(|e| {
+                tracing::error!(error = %e, "access token signing failed");
+                OAuthError::server_error()
+            })?;
+        Ok((issued.token, issued.expires_in))
+    }
+}

@@ -1,0 +1,74 @@
+//! Refreshing an access token (RFC 6749 §6) with rotation and reuse detection (RFC 9700
+//! §4.14.2); the scope may only narrow.
+
+use super::{TokenResponse, param, required};
+use crate::audit::RequestContext;
+use crate::oauth::authorize::Params;
+use crate::oauth::client::{Client, GrantType};
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::scope::Scope;
+use crate::oauth::service::OAuthService;
+use crate::token::{RefreshError, RefreshToken};
+
+impl OAuthService {
+    pub(super) async fn refresh_token_grant(
+        &self,
+        params: &Params,
+        client: &Client,
+        ctx: &RequestContext,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.allows_grant(GrantType::RefreshToken) {
+            return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
+        }
+        let presented = RefreshToken::from_client(required(params, "refresh_token")?);
+        let server = |e: RefreshError| {
+            tracing::error!(error = %e, "refresh failed");
+            OAuthError::server_error()
+        };
+        // Checked before rotating, so another client cannot burn (or trigger reuse detection on)
+        // a token it does not own.
+        let family = self.refresh.family_of(&presented).await.map_err(server)?;
+        if family.as_ref().is_none_or(|f| f.client_id != client.id) {
+            return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
+        }
+        let granted = Scope::parse(family.and_then(|f| f.scope).as_deref().unwrap_or_default())
+            .map_err(|_| OAuthError::server_error())?;
+        let scope = match param(params, "scope")? {
+            Some(requested) => {
+                let requested =
+                    Scope::parse(requested).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+                if !requested.is_subset_of(&granted.clone().into_vec()) {
+                    return Err(OAuthError::new(ErrorCode::InvalidScope, "the scope may only narrow on refresh"));
+                }
+                requested
+            }
+            None => granted,
+        };
+        let (next, family) = match self.refresh.rotate(&presented, ctx).await {
+            Ok(v) => v,
+            Err(RefreshError::Invalid) => {
+                return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
+            }
+            Err(e) => return Err(server(e)),
+        };
+        if self.accounts.active_user(family.user_id).await.map_err(|_| OAuthError::server_error())?.is_none() {
+            return Err(OAuthError::invalid_grant("the user is no longer active"));
+        }
+        let scope_text = scope.to_string();
+        let (access_token, expires_in) = self.access_token(
+            client,
+            &family.user_id.to_string(),
+            &scope_text,
+            Some(family.id.to_string()),
+            Some(family.created_at),
+        )?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            scope: Some(scope_text),
+            refresh_token: Some(next.expose().to_owned()),
+            id_token: None,
+        })
+    }
+}

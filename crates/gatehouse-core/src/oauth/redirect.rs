@@ -1,0 +1,165 @@
+//! Redirect URIs: strict rules at registration, exact matching at the authorization endpoint
+//! (RFC 9700 §4.1.3, RFC 6749 §3.1.2), with the RFC 8252 §7.3 loopback port exception.
+
+use std::fmt;
+
+use url::{Host, Url};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectError {
+    NotAbsolute,
+    Fragment,
+    Wildcard,
+    Userinfo,
+    Scheme,
+    NotCanonical,
+}
+
+impl fmt::Display for RedirectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotAbsolute => "must be an absolute URL",
+            Self::Fragment => "must not contain a fragment (RFC 6749 §3.1.2)",
+            Self::Wildcard => "must not contain wildcards",
+            Self::Userinfo => "must not contain a user name or password",
+            Self::Scheme => "must use https (plain http only for loopback hosts)",
+            Self::NotCanonical => "must be written in canonical form (lower-case scheme and host, no default port, normalised path and escapes)",
+        })
+    }
+}
+
+impl std::error::Error for RedirectError {}
+
+/// A redirect URI that passed the registration rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(String);
+
+impl RedirectUri {
+    /// Registration rules: absolute, canonical, `https` (or `http` on a loopback host), no
+    /// fragment, no wildcard, no userinfo. Any other scheme (`javascript:`, `data:`, custom
+    /// schemes) is refused.
+    pub fn register(raw: &str) -> Result<Self, RedirectError> {
+        if raw.contains('*') {
+            return Err(RedirectError::Wildcard);
+        }
+        let url = Url::parse(raw).map_err(|_| RedirectError::NotAbsolute)?;
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err(RedirectError::Fragment);
+        }
+        if !url.username().is_empty() || url.password().is_some() || raw.contains('@') {
+            return Err(RedirectError::Userinfo);
+        }
+        match url.scheme() {
+            "https" if url.host().is_some() => {}
+            "http" if is_loopback(&url) => {}
+            _ => return Err(RedirectError::Scheme),
+        }
+        if url.as_str() != raw {
+            return Err(RedirectError::NotCanonical);
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d == "localhost",
+        None => false,
+    }
+}
+
+fn is_loopback_ip(url: &Url) -> bool {
+    matches!(url.host(), Some(Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(Host::Ipv6(ip)) if ip.is_loopback())
+}
+
+/// The registered URI that `requested` matches exactly, if any. For `http` loopback IP literals
+/// any port matches (RFC 8252 §7.3); nothing else is relaxed — no prefix, case, path or query
+/// tolerance.
+pub fn find_match<'a>(registered: &'a [String], requested: &str) -> Option<&'a str> {
+    if let Some(r) = registered.iter().find(|r| r.as_str() == requested) {
+        return Some(r);
+    }
+    let req = Url::parse(requested).ok()?;
+    if req.as_str() != requested || req.scheme() != "http" || !is_loopback_ip(&req) {
+        return None;
+    }
+    let without_port = |u: &Url| {
+        let mut u = u.clone();
+        u.set_port(None).ok()?;
+        Some(u.to_string())
+    };
+    let wanted = without_port(&req)?;
+    registered
+        .iter()
+        .find(|r| {
+            Url::parse(r).ok().filter(is_loopback_ip_ref).and_then(|u| without_port(&u)).as_deref() == Some(&wanted)
+        })
+        .map(String::as_str)
+}
+
+fn is_loopback_ip_ref(u: &Url) -> bool {
+    is_loopback_ip(u)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_rules() {
+        assert!(RedirectUri::register("https://app.example.com/callback").is_ok());
+        assert!(RedirectUri::register("http://127.0.0.1/callback").is_ok());
+        assert!(RedirectUri::register("http://[::1]:8080/cb").is_ok());
+        assert!(RedirectUri::register("http://localhost:3000/cb").is_ok());
+        let cases = [
+            ("/relative", RedirectError::NotAbsolute),
+            ("https://app.example.com/cb#frag", RedirectError::Fragment),
+            ("https://*.example.com/cb", RedirectError::Wildcard),
+            ("https://user:pw@app.example.com/cb", RedirectError::Userinfo),
+            ("https://evil.test@app.example.com/cb", RedirectError::Userinfo),
+            ("http://app.example.com/cb", RedirectError::Scheme),
+            ("javascript:alert(1)", RedirectError::Scheme),
+            ("data:text/html,hi", RedirectError::Scheme),
+            ("com.example.app:/cb", RedirectError::Scheme),
+            ("HTTPS://App.Example.com/cb", RedirectError::NotCanonical),
+            ("https://app.example.com:443/cb", RedirectError::NotCanonical),
+            ("https://app.example.com/a/../cb", RedirectError::NotCanonical),
+            ("https://app.example.com", RedirectError::NotCanonical),
+        ];
+        for (uri, err) in cases {
+            assert_eq!(RedirectUri::register(uri), Err(err), "{uri}");
+        }
+    }
+
+    #[test]
+    fn matching_is_exact_except_loopback_ports() {
+        let reg = vec!["https://app.example.com/cb".to_owned(), "http://127.0.0.1/native".to_owned()];
+        assert_eq!(find_match(&reg, "https://app.example.com/cb"), Some("https://app.example.com/cb"));
+        // RFC 9700 §4.1.1 tricks: suffix, traversal, case, port, userinfo, encoding, query.
+        for bad in [
+            "https://app.example.com/cb/extra",
+            "https://app.example.com/cb/../cb",
+            "https://app.example.com/CB",
+            "https://APP.example.com/cb",
+            "https://app.example.com:8443/cb",
+            "https://evil.test@app.example.com/cb",
+            "https://app.example.com/c%62",
+            "https://app.example.com/cb?x=1",
+            "https://app.example.com.evil.test/cb",
+            "https://app.example.com/cb#x",
+            "http://app.example.com/cb",
+        ] {
+            assert_eq!(find_match(&reg, bad), None, "{bad}");
+        }
+        assert_eq!(find_match(&reg, "http://127.0.0.1:51234/native"), Some("http://127.0.0.1/native"));
+        assert_eq!(find_match(&reg, "http://127.0.0.1:51234/native2"), None);
+        assert_eq!(find_match(&reg, "http://localhost:51234/native"), None, "only IP literals get the port rule");
+    }
+}

@@ -1,0 +1,183 @@
+//! `OAuthService`: the authorization server's state and its non-grant operations — client
+//! authentication, consent, authorization codes.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use uuid::Uuid;
+
+use super::authorize::AuthorizeRequest;
+use super::client::{AuthMethod, Client};
+use super::code::{AuthorizationCode, CODE_LIFETIME};
+use super::error::OAuthError;
+use crate::account::AccountService;
+use crate::clock::{Clock, UnixTime};
+use crate::keys::KeyService;
+use crate::random;
+use crate::store::{AuthorizationCodeStore, ClientStore, ConsentStore};
+use crate::token::{RefreshService, TokenIssuer};
+use crate::user::UserId;
+
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// The issuer identifier (`iss`), no trailing slash.
+    pub issuer: String,
+    /// Require PKCE from confidential clients too (default true; RFC 9700 §2.1.1).
+    pub require_pkce: bool,
+    /// ID token lifetime in seconds.
+    pub id_token_lifetime: i64,
+}
+
+pub struct OAuthService {
+    pub(super) clients: Arc<dyn ClientStore>,
+    pub(super) codes: Arc<dyn AuthorizationCodeStore>,
+    pub(super) consents: Arc<dyn ConsentStore>,
+    pub(super) accounts: Arc<AccountService>,
+    pub(super) refresh: Arc<RefreshService>,
+    pub(super) issuer: Arc<TokenIssuer>,
+    pub(super) keys: Arc<KeyService>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) settings: OAuthSettings,
+}
+
+/// How a client presented its credentials at the token, revocation or introspection endpoint.
+#[derive(Debug, Default)]
+pub struct ClientCredentials {
+    /// From `Authorization: Basic` (RFC 6749 §2.3.1), already form-decoded.
+    pub basic: Option<(String, String)>,
+    /// `client_id` form parameter.
+    pub client_id: Option<String>,
+    /// `client_secret` form parameter.
+    pub client_secret: Option<String>,
+}
+
+impl OAuthService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        clients: Arc<dyn ClientStore>,
+        codes: Arc<dyn AuthorizationCodeStore>,
+        consents: Arc<dyn ConsentStore>,
+        accounts: Arc<AccountService>,
+        refresh: Arc<RefreshService>,
+        issuer: Arc<TokenIssuer>,
+        keys: Arc<KeyService>,
+        clock: Arc<dyn Clock>,
+        settings: OAuthSettings,
+    ) -> Self {
+        Self { clients, codes, consents, accounts, refresh, issuer, keys, clock, settings }
+    }
+
+    pub fn settings(&self) -> &OAuthSettings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    pub async fn client(&self, id: &str) -> Result<Option<Client>, OAuthError> {
+        Ok(self.clients.client_by_id(id).await?)
+    }
+
+    /// RFC 6749 §2.3: exactly one authentication method, the one the client registered.
+    /// Every failure is `invalid_client`, with no hint of which part was wrong.
+    pub async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<Client, OAuthError> {
+        let (id, secret, method) = match (&creds.basic, &creds.client_id, &creds.client_secret) {
+            (Some(_), _, Some(_)) => {
+                return Err(OAuthError::invalid_request("use only one client authentication method"));
+            }
+            (Some((id, secret)), form_id, None) => {
+                if form_id.as_ref().is_some_and(|f| f != id) {
+                    return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
+                }
+                (id.as_str(), Some(secret.as_str()), AuthMethod::ClientSecretBasic)
+            }
+            (None, Some(id), Some(secret)) => (id.as_str(), Some(secret.as_str()), AuthMethod::ClientSecretPost),
+            (None, Some(id), None) => (id.as_str(), None, AuthMethod::None),
+            (None, None, _) => return Err(OAuthError::invalid_client()),
+        };
+        let client = self.clients.client_by_id(id).await?.ok_or_else(OAuthError::invalid_client)?;
+        let ok = client.auth_method == method
+            && (method == AuthMethod::None || secret.is_some_and(|s| client.secret_matches(s)));
+        if ok { Ok(client) } else { Err(OAuthError::invalid_client()) }
+    }
+
+    /// Whether the user must be asked (again) for the requested scopes.
+    pub async fn needs_consent(&self, user: UserId, req: &AuthorizeRequest) -> Result<bool, OAuthError> {
+        if req.client.skip_consent && !req.prompt.consent {
+            return Ok(false);
+        }
+        if req.prompt.consent {
+            return Ok(true);
+        }
+        let granted = self.consents.consent(user, &req.client.id).await?;
+        Ok(!granted.is_some_and(|c| req.scope.is_subset_of(&c.scopes)))
+    }
+
+    pub async fn grant_consent(&self, user: UserId, req: &AuthorizeRequest) -> Result<(), OAuthError> {
+        let scopes: Vec<String> = req.scope.iter().map(str::to_owned).collect();
+        Ok(self.consents.grant_consent(user, &req.client.id, &scopes, self.clock.now()).await?)
+    }
+
+    pub async fn consents_of(&self, user: UserId) -> Result<Vec<super::code::Consent>, OAuthError> {
+        Ok(self.consents.consents_for_user(user).await?)
+    }
+
+    pub async fn revoke_consent(&self, user: UserId, client_id: &str) -> Result<bool, OAuthError> {
+        Ok(self.consents.revoke_consent(user, client_id).await?)
+    }
+
+    /// Issues a single-use authorization code for a consented request (RFC 6749 §4.1.2).
+    pub async fn issue_code(
+        &self,
+        req: &AuthorizeRequest,
+        user: UserId,
+        auth_time: UnixTime,
+    ) -> Result<String, OAuthError> {
+        let code = random::token().map_err(|_| OAuthError::server_error())?;
+        let now = self.clock.now();
+        let record = AuthorizationCode {
+            code_hash: crate::token::RefreshToken::from_client(&code).hash(),
+            client_id: req.client.id.clone(),
+            user_id: user,
+            redirect_uri: req.redirect_uri.clone(),
+            scope: req.scope.to_string(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            auth_time,
+            created_at: now,
+            expires_at: now + CODE_LIFETIME,
+            grant_id: Uuid::now_v7(),
+        };
+        self.codes.insert_code(&record).await?;
+        Ok(code)
+    }
+}
+
+/// Decodes `Authorization: Basic` per RFC 6749 §2.3.1: base64 of
+/// `urlencode(client_id) ":" urlencode(client_secret)`.
+pub fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, value) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(value.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape =
+        |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    Some((unescape(id)?, unescape(secret)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let h = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret+x"));
+        assert_eq!(parse_basic(&h), Some(("my client".into(), "s:cret x".into())));
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+    }
+}

@@ -1,0 +1,183 @@
+//! Input limits enforced per request: URL length (414), header count (431), JSON nesting depth
+//! and form field count (checked by the body extractors), and a deadline for the whole request
+//! (408 when the client was still sending its body, else 503). The connection-level limits —
+//! header bytes, header read timeout (slowloris), concurrent connections — are set on the
+//! listener by the binary. Every limit answers in our JSON error format; none hangs or panics.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body::{Frame, SizeHint};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Per-request limits (the defaults are the documented configuration defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputLimits {
+    /// Longest accepted path plus query, in bytes.
+    pub max_url_length: usize,
+    /// Most request headers (HTTP/1 is also capped by the listener; this covers HTTP/2).
+    pub max_headers: usize,
+    /// Deepest nesting of JSON arrays and objects (serde_json alone would allow 128).
+    pub max_json_depth: usize,
+    /// Most fields in an `application/x-www-form-urlencoded` body.
+    pub max_form_fields: usize,
+    /// Time from the request head to the response head.
+    pub request_timeout: Duration,
+}
+
+impl Default for InputLimits {
+    fn default() -> Self {
+        Self {
+            max_url_length: 8 * 1024,
+            max_headers: 64,
+            max_json_depth: 32,
+            max_form_fields: 64,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Checks URL length and header count, makes the limits available to the body extractors (as a
+/// request extension), and bounds the request's total time.
+pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let limits = &state.settings.limits;
+    let url_length = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if url_length > limits.max_url_length {
+        return ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", "the request URL is too long").into_response();
+    }
+    if req.headers().len() > limits.max_headers {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_fields_too_large",
+            "the request has too many header fields",
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(limits.clone());
+    let body_done = Arc::new(AtomicBool::new(false));
+    let req = req.map(|body| {
+        if body.is_end_stream() {
+            body_done.store(true, Ordering::Relaxed);
+        }
+        Body::new(Tracked { inner: body, done: body_done.clone() })
+    });
+    match tokio::time::timeout(limits.request_timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) if !body_done.load(Ordering::Relaxed) => {
+            // The client has not finished sending: RFC 9110 §15.5.9, and close the connection
+            // so that the rest of a slow body is not read as the next request.
+            let mut resp =
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body arrived too slowly")
+                    .into_response();
+            resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?limits.request_timeout, "request timed out in the server");
+            let mut resp = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the server is too busy to answer in time; try again later",
+            )
+            .into_response();
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            resp
+        }
+    }
+}
+
+/// A request body that records when it has been read to the end.
+struct Tracked {
+    inner: Body,
+    done: Arc<AtomicBool>,
+}
+
+impl HttpBody for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.done.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Whether JSON text nests arrays/objects deeper than `max`. Checked before parsing, so that
+/// deep input costs one linear scan and never reaches the recursive parser.
+pub fn json_too_deep(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Number of `name=value` pairs in a urlencoded body.
+pub fn form_fields(bytes: &[u8]) -> usize {
+    bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_depth() {
+        assert!(!json_too_deep(b"{\"a\":[1,{\"b\":[]}]}", 4));
+        assert!(json_too_deep(b"{\"a\":[1,{\"b\":[]}]}", 3));
+        assert!(!json_too_deep(b"\"[[[[[[[[\"", 1), "brackets inside strings do not count");
+        assert!(!json_too_deep(b"{\"a\\\"[[[\":1}", 1), "escaped quotes stay inside the string");
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        assert!(json_too_deep(deep.as_bytes(), 32));
+        assert!(!json_too_deep(deep.as_bytes(), 33));
+    }
+
+    #[test]
+    fn form_field_count() {
+        assert_eq!(form_fields(b""), 0);
+        assert_eq!(form_fields(b"a=1&b=2&&c"), 3);
+    }
+}

@@ -1,0 +1,315 @@
+//! The OAuth 2.0 endpoints: authorization (RFC 6749 §4.1.1, with the consent page), token
+//! (§3.2, §5), revocation (RFC 7009 §2) and introspection (RFC 7662 §2).
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum_extra::extract::CookieJar;
+use gatehouse_core::oauth::{
+    AuthorizeError, AuthorizeRequest, ClientCredentials, ErrorCode, OAuthError, TokenClaims, parse_basic, redirect_with,
+};
+use gatehouse_guard::AccessClaims;
+use serde::Serialize;
+
+use super::{see_other, signed_in};
+use crate::AppState;
+use crate::cookies;
+use crate::error::ApiError;
+use crate::extract::{Client, FormBody};
+use crate::pages::{self, ConsentPage};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth2/authorize", get(authorize_get).post(authorize_post))
+        .route("/oauth2/consent", post(consent))
+        .route("/oauth2/token", post(token))
+        .route("/oauth2/revoke", post(revoke))
+        .route("/oauth2/introspect", post(introspect))
+}
+
+type Pairs = Vec<(String, String)>;
+
+fn query_pairs(raw: Option<String>) -> Pairs {
+    url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+/// RFC 6749 §4.1.1: GET with the query string.
+async fn authorize_get(State(state): State<AppState>, jar: CookieJar, RawQuery(raw): RawQuery) -> Response {
+    authorize(state, jar, query_pairs(raw)).await
+}
+
+/// OpenID Connect Core §3.1.2.1: POST with a form body is allowed too.
+async fn authorize_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Response {
+    match form {
+        Ok(FormBody(pairs)) => authorize(state, jar, pairs).await,
+        Err(e) => e.into_page(),
+    }
+}
+
+/// The error redirect of RFC 6749 §4.1.2.1 with the RFC 9207 `iss` parameter.
+fn error_redirect(state: &AppState, redirect_uri: &str, st: Option<&str>, error: &OAuthError) -> Response {
+    let issuer = state.oauth.settings().issuer.clone();
+    let mut params = vec![("error", error.code.as_str()), ("error_description", error.description.as_str())];
+    if let Some(s) = st {
+        params.push(("state", s));
+    }
+    params.push(("iss", &issuer));
+    see_other(&redirect_with(redirect_uri, &params))
+}
+
+fn fail(state: &AppState, req: &AuthorizeRequest, code: ErrorCode, description: &str) -> Response {
+    error_redirect(state, &req.redirect_uri, req.state.as_deref(), &OAuthError::new(code, description))
+}
+
+/// The path and query to come back to after signing in; `prompt=login` is dropped so that the
+/// fresh sign-in is not demanded again.
+fn return_path(pairs: &Pairs) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if k == "prompt" {
+            let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
+            if !rest.is_empty() {
+                ser.append_pair(k, &rest.join(" "));
+            }
+        } else {
+            ser.append_pair(k, v);
+        }
+    }
+    format!("/oauth2/authorize?{}", ser.finish())
+}
+
+async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
+    let req = match state.oauth.parse_authorize(&pairs).await {
+        Ok(r) => r,
+        Err(AuthorizeError::Fatal(message)) => return ApiError::bad_request(message).into_page(),
+        Err(AuthorizeError::Redirect { redirect_uri, state: st, error }) => {
+            return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
+        }
+    };
+    let now = state.oauth.now();
+    let session = signed_in(&state, &jar).await.ok();
+    let fresh_enough = |created: i64| req.max_age.is_none_or(|m| now - created <= m);
+    let (session, user) = match session {
+        Some((s, u, _)) if !req.prompt.login && fresh_enough(s.created_at) => (s, u),
+        _ if req.prompt.none => return fail(&state, &req, ErrorCode::LoginRequired, "the user is not signed in"),
+        _ => {
+            let mut to = url::form_urlencoded::Serializer::new(String::from("/login?"));
+            to.append_pair("next", &return_path(&pairs));
+            if let Some(hint) = &req.login_hint {
+                to.append_pair("login_hint", hint);
+            }
+            return see_other(&to.finish());
+        }
+    };
+    match state.oauth.needs_consent(user.id, &req).await {
+        Ok(false) => redirect_with_code(&state, &req, &user, session.created_at).await,
+        Ok(true) if req.prompt.none => fail(&state, &req, ErrorCode::ConsentRequired, "the user has not consented"),
+        Ok(true) => consent_page(&state, jar, &req, &pairs),
+        Err(_) => fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request"),
+    }
+}
+
+async fn redirect_with_code(
+    state: &AppState,
+    req: &AuthorizeRequest,
+    user: &gatehouse_core::User,
+    auth_time: i64,
+) -> Response {
+    match state.oauth.issue_code(req, user.id, auth_time).await {
+        Ok(code) => {
+            let issuer = state.oauth.settings().issuer.clone();
+            let mut params = vec![("code", code.as_str())];
+            if let Some(s) = &req.state {
+                params.push(("state", s));
+            }
+            params.push(("iss", &issuer));
+            see_other(&redirect_with(&req.redirect_uri, &params))
+        }
+        Err(_) => fail(state, req, ErrorCode::ServerError, "the server could not complete the request"),
+    }
+}
+
+fn consent_page(state: &AppState, jar: CookieJar, req: &AuthorizeRequest, pairs: &Pairs) -> Response {
+    let (jar, csrf_token) = match cookies::form_token(jar, &state.settings) {
+        Ok(v) => v,
+        Err(e) => return e.into_page(),
+    };
+    let hidden: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "prompt").cloned().collect();
+    let scopes: Vec<&str> = req.scope.iter().collect();
+    let page = ConsentPage { csrf_token: &csrf_token, client_name: &req.client.name, scopes, hidden };
+    (jar, Html(pages::render(&page))).into_response()
+}
+
+/// The consent form's answer: allow issues a code, deny redirects with `access_denied`.
+async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<FormBody<Pairs>, ApiError>) -> Response {
+    let FormBody(pairs) = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_page(),
+    };
+    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, field("csrf_token")) {
+        return e.into_page();
+    }
+    let decision = field("decision").to_owned();
+    let params: Pairs = pairs.iter().filter(|(k, _)| k != "csrf_token" && k != "decision").cloned().collect();
+    let req = match state.oauth.parse_authorize(&params).await {
+        Ok(r) => r,
+        Err(AuthorizeError::Fatal(m)) => return ApiError::bad_request(m).into_page(),
+        Err(AuthorizeError::Redirect { redirect_uri, state: st, error }) => {
+            return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
+        }
+    };
+    let Ok((session, user, _)) = signed_in(&state, &jar).await else {
+        return see_other("/login");
+    };
+    if decision != "allow" {
+        return fail(&state, &req, ErrorCode::AccessDenied, "the user denied the request");
+    }
+    if state.oauth.grant_consent(user.id, &req).await.is_err() {
+        return fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request");
+    }
+    redirect_with_code(&state, &req, &user, session.created_at).await
+}
+
+/// RFC 6749 §5.2 error response: 401 with a challenge for `invalid_client`, 500 for
+/// `server_error`, else 400; never cached.
+pub fn oauth_error(e: &OAuthError) -> Response {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        error: &'a str,
+        error_description: &'a str,
+    }
+    let status = match e.code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut resp =
+        (status, axum::Json(Body { error: e.code.as_str(), error_description: &e.description })).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\""));
+    }
+    no_store(resp)
+}
+
+/// RFC 6749 §5.1: responses with tokens carry `Cache-Control: no-store` and `Pragma: no-cache`.
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn credentials(headers: &HeaderMap, pairs: &Pairs) -> Result<ClientCredentials, OAuthError> {
+    let one = |name: &str| -> Result<Option<String>, OAuthError> {
+        let mut v = pairs.iter().filter(|(k, _)| k == name);
+        let first = v.next().map(|(_, v)| v.clone());
+        if v.next().is_some() {
+            return Err(OAuthError::invalid_request(format!("{name} was included more than once")));
+        }
+        Ok(first)
+    };
+    let basic = match headers.get(header::AUTHORIZATION) {
+        Some(h) => Some(h.to_str().ok().and_then(parse_basic).ok_or_else(OAuthError::invalid_client)?),
+        None => None,
+    };
+    Ok(ClientCredentials { basic, client_id: one("client_id")?, client_secret: one("client_secret")? })
+}
+
+/// Parses the form and authenticates the client; every failure is already an OAuth error.
+async fn authenticated(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Result<(gatehouse_core::oauth::Client, Pairs), Response> {
+    let FormBody(pairs) = form.map_err(|e| oauth_error(&OAuthError::invalid_request(e.description)))?;
+    let creds = credentials(headers, &pairs).map_err(|e| oauth_error(&e))?;
+    let client = state.oauth.authenticate_client(&creds).await.map_err(|e| oauth_error(&e))?;
+    Ok((client, pairs))
+}
+
+/// RFC 6749 §3.2: the token endpoint.
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Response {
+    let (client, pairs) = match authenticated(&state, &headers, form).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match state.oauth.token(&pairs, &client, &ctx).await {
+        Ok(body) => no_store(axum::Json(body).into_response()),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+fn token_param(pairs: &Pairs) -> Result<&str, OAuthError> {
+    let mut v = pairs.iter().filter(|(k, _)| k == "token");
+    match (v.next(), v.next()) {
+        (Some((_, t)), None) if !t.is_empty() => Ok(t),
+        _ => Err(OAuthError::invalid_request("exactly one token parameter is required")),
+    }
+}
+
+pub fn token_claims(c: AccessClaims) -> TokenClaims {
+    TokenClaims {
+        iss: c.iss,
+        sub: c.sub,
+        aud: c.aud,
+        client_id: c.client_id,
+        scope: c.scope,
+        exp: c.exp,
+        iat: c.iat,
+        jti: c.jti,
+        sid: c.sid,
+    }
+}
+
+/// RFC 7009 §2.1: revocation. 200 for unknown tokens; never 200 when storage failed.
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Response {
+    let (client, pairs) = match authenticated(&state, &headers, form).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let token = match token_param(&pairs) {
+        Ok(t) => t,
+        Err(e) => return oauth_error(&e),
+    };
+    let jwt = state.bearer.verify(token, state.oauth.now()).map(token_claims);
+    match state.oauth.revoke(&client, token, jwt).await {
+        Ok(()) => no_store(StatusCode::OK.into_response()),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// RFC 7662 §2: introspection, for authenticated clients only.
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Response {
+    let (client, pairs) = match authenticated(&state, &headers, form).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let token = match token_param(&pairs) {
+        Ok(t) => t,
+        Err(e) => return oauth_error(&e),
+    };
+    let jwt = state.bearer.verify(token, state.oauth.now()).map(token_claims);
+    match state.oauth.introspect(&client, token, jwt).await {
+        Ok(body) => no_store(axum::Json(body).into_response()),
+        Err(e) => oauth_error(&e),
+    }
+}

@@ -1,0 +1,186 @@
+//! OpenID Connect endpoints: discovery (OpenID Connect Discovery 1.0 §4, RFC 8414 §3),
+//! UserInfo (Core §5.3) and RP-initiated logout (RP-Initiated Logout 1.0 §2-3).
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum_extra::extract::CookieJar;
+use gatehouse_core::oauth::redirect_with;
+use serde_json::{Value, json};
+
+use super::oauth::token_claims;
+use super::see_other;
+use crate::AppState;
+use crate::bearer::invalid_token;
+use crate::cookies;
+use crate::error::ApiError;
+use crate::extract::{Client, FormBody};
+use crate::pages::{self, LogoutPage};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/.well-known/oauth-authorization-server", get(discovery))
+        .route("/oauth2/userinfo", get(userinfo).post(userinfo))
+        .route("/oauth2/logout", get(logout_get).post(logout_post))
+}
+
+/// The provider metadata: exactly what works, nothing more.
+pub fn metadata(issuer: &str) -> Value {
+    let e = |path: &str| format!("{issuer}{path}");
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": e("/oauth2/authorize"),
+        "token_endpoint": e("/oauth2/token"),
+        "jwks_uri": e("/oauth2/jwks"),
+        "userinfo_endpoint": e("/oauth2/userinfo"),
+        "revocation_endpoint": e("/oauth2/revoke"),
+        "introspection_endpoint": e("/oauth2/introspect"),
+        "end_session_endpoint": e("/oauth2/logout"),
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "sid", "email", "email_verified", "name", "updated_at"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "authorization_response_iss_parameter_supported": true,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    })
+}
+
+async fn discovery(State(state): State<AppState>) -> Response {
+    let mut resp = axum::Json(metadata(&state.oauth.settings().issuer)).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    resp
+}
+
+/// Core §5.3.1: a bearer access token with the `openid` scope; claims filtered by scope.
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let now = state.oauth.now();
+    let claims = match state.bearer.from_headers(&headers, now) {
+        Some(c) => c?,
+        None => return Err(ApiError::unauthenticated()),
+    };
+    let claims = token_claims(claims);
+    if !claims.scope.as_deref().unwrap_or_default().split(' ').any(|s| s == "openid") {
+        let mut resp =
+            ApiError::forbidden("insufficient_scope", "the access token lacks the openid scope").into_response();
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"openid\""),
+        );
+        return Ok(resp);
+    }
+    match state.oauth.userinfo(&claims).await {
+        Ok(Some(body)) => Ok(axum::Json(body).into_response()),
+        Ok(None) => Err(invalid_token("the token has been revoked")),
+        Err(_) => Err(ApiError::internal()),
+    }
+}
+
+type Pairs = Vec<(String, String)>;
+
+fn field<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+}
+
+async fn logout_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let pairs: Pairs = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
+    logout(state, jar, ctx, pairs, false).await
+}
+
+async fn logout_post(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Response {
+    match form {
+        Ok(FormBody(pairs)) => {
+            let confirmed = field(&pairs, "confirm") == Some("yes");
+            if confirmed
+                && let Err(e) =
+                    cookies::check_form_token(&jar, &state.settings, field(&pairs, "csrf_token").unwrap_or_default())
+            {
+                return e.into_page();
+            }
+            logout(state, jar, ctx, pairs, confirmed).await
+        }
+        Err(e) => e.into_page(),
+    }
+}
+
+/// RP-Initiated Logout 1.0 §2-3: `post_logout_redirect_uri` only when registered for the client
+/// named by `id_token_hint` (or `client_id`); without a valid hint for the signed-in user the
+/// user confirms first, so that no third party can sign them out.
+async fn logout(
+    state: AppState,
+    jar: CookieJar,
+    ctx: gatehouse_core::RequestContext,
+    pairs: Pairs,
+    confirmed: bool,
+) -> Response {
+    let hint = field(&pairs, "id_token_hint").map(|t| state.oauth.verify_id_token_hint(t));
+    if matches!(hint, Some(None)) {
+        return ApiError::bad_request("id_token_hint is not a valid ID token from this server").into_page();
+    }
+    let hint = hint.flatten();
+    let client_id =
+        hint.as_ref().map(|h| h.client_id.clone()).or_else(|| field(&pairs, "client_id").map(str::to_owned));
+    if let (Some(h), Some(c)) = (&hint, field(&pairs, "client_id"))
+        && h.client_id != c
+    {
+        return ApiError::bad_request("client_id does not match id_token_hint").into_page();
+    }
+    let redirect = match (field(&pairs, "post_logout_redirect_uri"), &client_id) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return ApiError::bad_request("post_logout_redirect_uri needs id_token_hint or client_id").into_page();
+        }
+        (Some(uri), Some(cid)) => match state.oauth.client(cid).await {
+            Ok(Some(c)) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => Some(uri.to_owned()),
+            Ok(_) => {
+                return ApiError::bad_request("post_logout_redirect_uri is not registered for this client").into_page();
+            }
+            Err(_) => return ApiError::internal().into_page(),
+        },
+    };
+    let session = super::signed_in(&state, &jar).await.ok();
+    let hint_matches = matches!((&hint, &session), (Some(h), Some((_, u, _))) if h.sub == u.id.to_string());
+    if session.is_some() && !hint_matches && !confirmed {
+        let (jar, csrf_token) = match cookies::form_token(jar, &state.settings) {
+            Ok(v) => v,
+            Err(e) => return e.into_page(),
+        };
+        let hidden: Pairs = pairs.into_iter().filter(|(k, _)| k != "csrf_token" && k != "confirm").collect();
+        return (jar, Html(pages::render(&LogoutPage { csrf_token: &csrf_token, hidden }))).into_response();
+    }
+    if let Some((_, _, token)) = &session
+        && state.accounts.logout(token, &ctx).await.is_err()
+    {
+        return ApiError::internal().into_page();
+    }
+    let jar = cookies::clear_session(jar, &state.settings);
+    match redirect {
+        Some(uri) => {
+            let params: Vec<(&str, &str)> = field(&pairs, "state").map(|s| vec![("state", s)]).unwrap_or_default();
+            (jar, see_other(&redirect_with(&uri, &params))).into_response()
+        }
+        None => (jar, see_other("/login?notice=signed_out")).into_response(),
+    }
+}

@@ -1,0 +1,51 @@
+//! `ClientStore` on SQLite: registered OAuth clients (RFC 6749 §2), their lists as JSON arrays.
+
+use async_trait::async_trait;
+use gatehouse_core::oauth::Client;
+use gatehouse_core::store::{ClientStore, StoreError};
+use sqlx::types::Json;
+
+use super::SqliteStore;
+use crate::error::{OnUnique, store_error, unavailable};
+use crate::rows::{ClientRow, grant_type_names};
+use crate::sql;
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_CLIENT)
+            .bind(client.id.as_str())
+            .bind(client.name.as_str())
+            .bind(client.secret_hash.as_deref())
+            .bind(client.auth_method.as_str())
+            .bind(Json(&client.redirect_uris))
+            .bind(Json(&client.post_logout_redirect_uris))
+            .bind(grant_type_names(client))
+            .bind(Json(&client.scopes))
+            .bind(Json(&client.cors_origins))
+            .bind(client.skip_consent)
+            .bind(client.access_token_lifetime)
+            .bind(client.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(e, OnUnique::Client))?;
+        Ok(())
+    }
+
+    async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let row: Option<ClientRow> =
+            sqlx::query_as(sql::CLIENT_BY_ID).bind(id).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.map(Client::try_from).transpose()
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        let rows: Vec<ClientRow> =
+            sqlx::query_as(sql::LIST_CLIENTS).fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.into_iter().map(Client::try_from).collect()
+    }
+
+    async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DELETE_CLIENT).bind(id).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+}

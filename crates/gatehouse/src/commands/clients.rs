@@ -1,0 +1,108 @@
+//! `gatehouse clients create|list|show|delete`.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use gatehouse_core::oauth::{Client, ClientRegistration, generate_client_id};
+use gatehouse_core::{Clock, SystemClock};
+use serde_json::{Value, json};
+
+use crate::cli::ClientsCommand;
+use crate::config::Settings;
+use crate::server;
+
+pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()> {
+    let services = server::build(settings, Arc::new(SystemClock), settings.auto_migrate).await?;
+    let clients = services.stores.clients.clone();
+    match cmd {
+        ClientsCommand::Create {
+            name,
+            grant_types,
+            redirect_uris,
+            scopes,
+            public,
+            auth_method,
+            post_logout_redirect_uris,
+            cors_origins,
+            skip_consent,
+            access_token_lifetime,
+            json,
+        } => {
+            let registration = ClientRegistration {
+                name,
+                public,
+                redirect_uris,
+                post_logout_redirect_uris,
+                grant_types,
+                scopes,
+                cors_origins,
+                skip_consent,
+                auth_method,
+                access_token_lifetime,
+            };
+            let id = generate_client_id().context("generating a client id")?;
+            let (client, secret) = registration.validate(id, SystemClock.now())?;
+            clients.insert_client(&client).await?;
+            let mut out = client_json(&client);
+            if let Some(s) = &secret {
+                out["client_secret"] = json!(s.expose());
+            }
+            if json {
+                println!("{out}");
+            } else {
+                println!("client_id:     {}", client.id);
+                if let Some(s) = &secret {
+                    println!("client_secret: {}   (shown once: store it now)", s.expose());
+                }
+            }
+        }
+        ClientsCommand::List { json } => {
+            let all = clients.list_clients().await?;
+            if json {
+                println!("{}", Value::Array(all.iter().map(client_json).collect()));
+            } else {
+                for c in &all {
+                    let kind = if c.is_public() { "public" } else { "confidential" };
+                    println!("{}  {:<12}  {}", c.id, kind, c.name);
+                }
+            }
+        }
+        ClientsCommand::Show { client_id, json } => {
+            let Some(c) = clients.client_by_id(&client_id).await? else { bail!("no client {client_id:?}") };
+            if json {
+                println!("{}", client_json(&c));
+            } else {
+                println!("{}", serde_json::to_string_pretty(&client_json(&c))?);
+            }
+        }
+        ClientsCommand::Delete { client_id, json } => {
+            if !clients.delete_client(&client_id).await? {
+                bail!("no client {client_id:?}");
+            }
+            if json {
+                println!("{}", json!({ "client_id": client_id, "deleted": true }));
+            } else {
+                println!("client {client_id} deleted");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything about a client except its secret hash.
+fn client_json(c: &Client) -> Value {
+    json!({
+        "client_id": c.id,
+        "name": c.name,
+        "public": c.is_public(),
+        "token_endpoint_auth_method": c.auth_method.as_str(),
+        "redirect_uris": c.redirect_uris,
+        "post_logout_redirect_uris": c.post_logout_redirect_uris,
+        "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        "scopes": c.scopes,
+        "cors_origins": c.cors_origins,
+        "skip_consent": c.skip_consent,
+        "access_token_lifetime": c.access_token_lifetime,
+        "created_at": c.created_at,
+    })
+}

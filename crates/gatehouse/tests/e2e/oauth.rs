@@ -1,0 +1,742 @@
+//! The OAuth 2.0 authorization server and OpenID Connect provider end to end: the code flow for
+//! confidential and public clients, client credentials, refresh, revocation, introspection,
+//! userinfo, discovery and logout, and the negative cases of RFC 6749, RFC 7636 and RFC 9700.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{Backend, PASSWORD, TestApp, browser, csrf_from};
+use crate::on_both_backends;
+use crate::tokens::decode_part;
+
+on_both_backends!(
+    confidential_client_code_flow_with_consent,
+    public_client_code_flow_with_pkce,
+    redirect_uri_tricks_never_redirect,
+    pkce_is_enforced,
+    replayed_code_fails_and_revokes_its_tokens,
+    parallel_redemptions_of_one_code_let_one_win,
+    codes_are_bound_to_client_and_expire,
+    prompt_none_and_denied_consent_redirect_with_errors,
+    token_endpoint_errors_follow_rfc6749_5_2,
+    client_credentials_grant,
+    discovery_advertises_exactly_what_works,
+    rp_initiated_logout,
+);
+
+pub const REDIRECT: &str = "https://app.example.com/callback";
+
+pub async fn create_client(app: &TestApp, extra: &[&str]) -> Value {
+    let mut args = vec!["clients", "create", "--name", "Example App", "--json"];
+    args.extend_from_slice(extra);
+    let out = app.cli(&args, None).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn web_client(app: &TestApp, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "--grant-type",
+        "authorization_code",
+        "--grant-type",
+        "refresh_token",
+        "--redirect-uri",
+        REDIRECT,
+        "--scope",
+        "openid",
+        "--scope",
+        "profile",
+        "--scope",
+        "email",
+        "--scope",
+        "offline_access",
+    ];
+    args.extend_from_slice(extra);
+    create_client(app, &args).await
+}
+
+pub fn pkce() -> (String, String) {
+    let verifier = URL_SAFE_NO_PAD.encode(rand_bytes());
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut b = [0u8; 32];
+    for (i, x) in uuid::Uuid::new_v4().as_bytes().iter().chain(uuid::Uuid::new_v4().as_bytes()).enumerate() {
+        b[i] = *x;
+    }
+    b
+}
+
+fn authorize_url(app: &TestApp, client_id: &str, challenge: Option<&str>, extra: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code").append_pair("client_id", client_id).append_pair("redirect_uri", REDIRECT);
+    q.append_pair("scope", "openid profile email offline_access")
+        .append_pair("state", "st&=ä")
+        .append_pair("nonce", "n-0S6_WzA2Mj");
+    if let Some(c) = challenge {
+        q.append_pair("code_challenge", c).append_pair("code_challenge_method", "S256");
+    }
+    for (k, v) in extra {
+        q.append_pair(k, v);
+    }
+    app.url(&format!("/oauth2/authorize?{}", q.finish()))
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
+}
+
+/// Signs in through the login form when asked to, answers the consent page with `decision`,
+/// and returns the final redirect to the client.
+pub async fn authorize_as(app: &TestApp, client: &reqwest::Client, url: &str, email: &str, decision: &str) -> String {
+    let mut r = client.get(url).send().await.unwrap();
+    for _ in 0..5 {
+        if r.status() == 303 {
+            let to = location(&r);
+            if !to.starts_with('/') {
+                return to;
+            }
+            if to.starts_with("/login") {
+                let page = client.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+                let next = query_of(&app.url(&to))["next"].clone();
+                r = client
+                    .post(app.url("/login"))
+                    .form(&[
+                        ("csrf_token", csrf_from(&page).as_str()),
+                        ("email", email),
+                        ("password", PASSWORD),
+                        ("next", &next),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                r = client.get(app.url(&to)).send().await.unwrap();
+            }
+        } else if r.status() == 200 {
+            let page = r.text().await.unwrap();
+            assert!(page.contains("/oauth2/consent"), "expected the consent page: {page}");
+            let mut form: Vec<(String, String)> = Vec::new();
+            for chunk in page.split("<input type=\"hidden\" name=\"").skip(1) {
+                let (name, rest) = chunk.split_once('"').unwrap();
+                let value = rest.split_once("value=\"").unwrap().1.split_once('"').unwrap().0;
+                form.push((name.to_owned(), html_unescape(value)));
+            }
+            form.push(("decision".into(), decision.into()));
+            r = client.post(app.url("/oauth2/consent")).form(&form).send().await.unwrap();
+        } else {
+            panic!("unexpected {} during authorization: {}", r.status(), r.text().await.unwrap());
+        }
+    }
+    panic!("authorization did not finish");
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+}
+
+async fn token_request(app: &TestApp, client: &Value, form: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = reqwest::Client::new().post(app.url("/oauth2/token"));
+    let id = client["client_id"].as_str().unwrap();
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    match client["client_secret"].as_str() {
+        Some(secret) => req = req.basic_auth(id, Some(secret)),
+        None => form.push(("client_id", id)),
+    }
+    req.form(&form).send().await.unwrap()
+}
+
+async fn client_post(app: &TestApp, path: &str, client: &Value, form: &[(&str, &str)]) -> reqwest::Response {
+    let id = client["client_id"].as_str().unwrap();
+    reqwest::Client::new()
+        .post(app.url(path))
+        .basic_auth(id, client["client_secret"].as_str())
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn setup(app: &TestApp, extra: &[&str]) -> Value {
+    assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), 201);
+    web_client(app, extra).await
+}
+
+/// Runs the whole flow and returns the token response.
+async fn code_flow(app: &TestApp, client: &Value) -> Value {
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let callback = authorize_as(app, &browser(), &url, "ada@example.com", "allow").await;
+    let code = query_of(&callback)["code"].clone();
+    let r = token_request(
+        app,
+        client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn confidential_client_code_flow_with_consent(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &[]).await;
+    let user = browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let callback = authorize_as(&app, &user, &url, "ada@example.com", "allow").await;
+    // RFC 6749 §4.1.2 + RFC 9207: code, the exact state, and iss.
+    assert!(callback.starts_with(REDIRECT));
+    let q = query_of(&callback);
+    assert_eq!(q["state"], "st&=ä");
+    assert_eq!(q["iss"], app.base);
+    assert_eq!(q["code"].len(), 43, "256 random bits");
+
+    let r = token_request(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert_eq!(r.headers()["pragma"], "no-cache");
+    let tokens: Value = r.json().await.unwrap();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "openid profile email offline_access");
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().expect("offline_access gives a refresh token");
+
+    // OpenID Connect Core §2 / §3.1.3.6 ID token claims.
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let header = decode_part(id_token.split('.').next().unwrap());
+    assert_eq!(header["alg"], "RS256");
+    let claims = decode_part(id_token.split('.').nth(1).unwrap());
+    let mut names: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["amr", "at_hash", "aud", "auth_time", "azp", "exp", "iat", "iss", "nonce", "sid", "sub"]);
+    assert_eq!(claims["iss"], app.base.as_str());
+    assert_eq!(claims["aud"], client["client_id"]);
+    assert_eq!(claims["azp"], client["client_id"]);
+    assert_eq!(claims["nonce"], "n-0S6_WzA2Mj");
+    let digest = Sha256::digest(access.as_bytes());
+    assert_eq!(claims["at_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+
+    // UserInfo (Core §5.3): scope-filtered claims, same sub.
+    let info: Value = reqwest::Client::new()
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], claims["sub"]);
+    assert_eq!(info["email"], "ada@example.com");
+    assert_eq!(info["email_verified"], false);
+
+    // Introspection (RFC 7662) of both tokens, refresh (rotation), revocation (RFC 7009).
+    let i: Value = client_post(&app, "/oauth2/introspect", &client, &[("token", access)]).await.json().await.unwrap();
+    assert_eq!(i["active"], true);
+    assert_eq!(i["client_id"], client["client_id"]);
+    let i: Value = client_post(&app, "/oauth2/introspect", &client, &[("token", refresh)]).await.json().await.unwrap();
+    assert_eq!(i["active"], true);
+    let r = token_request(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh), ("scope", "openid email")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let refreshed: Value = r.json().await.unwrap();
+    assert_eq!(refreshed["scope"], "openid email", "scope may narrow");
+    let i: Value = client_post(&app, "/oauth2/introspect", &client, &[("token", refresh)]).await.json().await.unwrap();
+    assert_eq!(i, json!({ "active": false }), "a rotated refresh token is inactive");
+    let r = token_request(
+        &app,
+        &client,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refreshed["refresh_token"].as_str().unwrap()),
+            ("scope", "openid admin"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
+    let new_refresh = refreshed["refresh_token"].as_str().unwrap();
+    assert_eq!(client_post(&app, "/oauth2/revoke", &client, &[("token", new_refresh)]).await.status(), 200);
+    let i: Value =
+        client_post(&app, "/oauth2/introspect", &client, &[("token", refreshed["access_token"].as_str().unwrap())])
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(i, json!({ "active": false }), "revoking the refresh token revokes the grant's access tokens");
+    assert_eq!(
+        client_post(&app, "/oauth2/revoke", &client, &[("token", "unknown-token")]).await.status(),
+        200,
+        "RFC 7009 §2.2"
+    );
+
+    // Consent is remembered: the next authorization goes straight back with a code.
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let r = user.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with(REDIRECT) && query_of(&location(&r)).contains_key("code"));
+}
+
+async fn public_client_code_flow_with_pkce(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &["--public", "--skip-consent"]).await;
+    assert!(client.get("client_secret").is_none());
+    let tokens = code_flow(&app, &client).await;
+    assert!(tokens["id_token"].is_string());
+    // A public client cannot use client_credentials, and client authentication with a made-up
+    // secret fails.
+    let r = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .basic_auth(client["client_id"].as_str().unwrap(), Some("guess"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+async fn redirect_uri_tricks_never_redirect(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &[]).await;
+    let id = client["client_id"].as_str().unwrap();
+    let (_, challenge) = pkce();
+    // RFC 9700 §4.1: every variation of the registered URI is refused with an error page.
+    for bad in [
+        "https://app.example.com/callback/extra",
+        "https://app.example.com/callback/../callback",
+        "https://app.example.com/CALLBACK",
+        "https://APP.example.com/callback",
+        "https://app.example.com:8443/callback",
+        "https://evil.test@app.example.com/callback",
+        "https://app.example.com/callbac%6B",
+        "https://app.example.com/callback?extra=1",
+        "https://app.example.com.evil.test/callback",
+        "http://app.example.com/callback",
+        "https://evil.test/callback",
+    ] {
+        let mut url = authorize_url(&app, id, Some(&challenge), &[]);
+        url = url.replace(
+            &url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+            &url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>(),
+        );
+        let r = browser().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{bad}");
+        assert!(r.headers().get("location").is_none(), "{bad} redirected");
+    }
+    let r = browser().get(authorize_url(&app, "no-such-client", Some(&challenge), &[])).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
+}
+
+async fn pkce_is_enforced(b: Backend) {
+    let Some(app) = TestApp::spawn_with(b, |s| s.tokens.require_pkce_for_confidential_clients = false).await else {
+        return;
+    };
+    let confidential = setup(&app, &["--skip-consent"]).await;
+    let public = web_client(&app, &["--public", "--skip-consent"]).await;
+    let user = browser();
+    // Public client without a challenge; `plain`; a malformed challenge → invalid_request.
+    for (client, extra) in [
+        (&public, vec![]),
+        (
+            &public,
+            vec![("code_challenge", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopq"), ("code_challenge_method", "plain")],
+        ),
+        (&public, vec![("code_challenge", "short"), ("code_challenge_method", "S256")]),
+        (&public, vec![("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")]),
+    ] {
+        let url = authorize_url(&app, client["client_id"].as_str().unwrap(), None, &extra);
+        let callback = authorize_as(&app, &user, &url, "ada@example.com", "allow").await;
+        let q = query_of(&callback);
+        assert_eq!(q["error"], "invalid_request", "{extra:?}");
+        assert_eq!(q["state"], "st&=ä");
+        assert_eq!(q["iss"], app.base);
+    }
+    // Wrong verifier → invalid_grant.
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, public["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let code = query_of(&authorize_as(&app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
+    let (other_verifier, _) = pkce();
+    let r = token_request(
+        &app,
+        &public,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &other_verifier),
+        ],
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // Downgrade (RFC 9700 §2.1.1): no challenge at authorization, a verifier at the token endpoint.
+    let url = authorize_url(&app, confidential["client_id"].as_str().unwrap(), None, &[]);
+    let code = query_of(&authorize_as(&app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
+    let r = token_request(
+        &app,
+        &confidential,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &other_verifier),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}
+
+async fn replayed_code_fails_and_revokes_its_tokens(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &["--skip-consent"]).await;
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let code = query_of(&authorize_as(&app, &browser(), &url, "ada@example.com", "allow").await)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", &verifier),
+    ];
+    let first: Value = token_request(&app, &client, &form).await.json().await.unwrap();
+    let access = first["access_token"].as_str().unwrap();
+    assert_eq!(
+        reqwest::Client::new().get(app.url("/oauth2/userinfo")).bearer_auth(access).send().await.unwrap().status(),
+        200
+    );
+    let r = token_request(&app, &client, &form).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // Everything issued from the code is revoked (RFC 6749 §4.1.2).
+    assert_eq!(
+        reqwest::Client::new().get(app.url("/oauth2/userinfo")).bearer_auth(access).send().await.unwrap().status(),
+        401
+    );
+    let r = token_request(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}
+
+async fn parallel_redemptions_of_one_code_let_one_win(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &["--skip-consent"]).await;
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let code = query_of(&authorize_as(&app, &browser(), &url, "ada@example.com", "allow").await)["code"].clone();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (url, id, secret, code, verifier) = (
+            app.url("/oauth2/token"),
+            client["client_id"].as_str().unwrap().to_owned(),
+            client["client_secret"].as_str().unwrap().to_owned(),
+            code.clone(),
+            verifier.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                    ("code_verifier", &verifier),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let s = t.await.unwrap();
+        assert!(s == 200 || s == 400, "{s}");
+        ok += usize::from(s == 200);
+    }
+    assert_eq!(ok, 1);
+}
+
+async fn codes_are_bound_to_client_and_expire(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &["--skip-consent"]).await;
+    let other = web_client(&app, &["--skip-consent"]).await;
+    let user = browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let code = query_of(&authorize_as(&app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", &verifier),
+    ];
+    let r = token_request(&app, &other, &form).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant", "code of another client");
+    // A wrong redirect_uri at the token endpoint.
+    let code = query_of(&authorize_as(&app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
+    let r = token_request(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "https://app.example.com/other"),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // Expired after 60 seconds.
+    let code = query_of(&authorize_as(&app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
+    app.clock.advance(61);
+    let r = token_request(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+}
+
+async fn prompt_none_and_denied_consent_redirect_with_errors(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &[]).await;
+    let (_, challenge) = pkce();
+    let id = client["client_id"].as_str().unwrap();
+    let r = browser().get(authorize_url(&app, id, Some(&challenge), &[("prompt", "none")])).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let q = query_of(&location(&r));
+    assert_eq!(
+        (q["error"].as_str(), q["state"].as_str(), q["iss"].as_str()),
+        ("login_required", "st&=ä", app.base.as_str())
+    );
+    let user = browser();
+    let callback =
+        authorize_as(&app, &user, &authorize_url(&app, id, Some(&challenge), &[]), "ada@example.com", "deny").await;
+    assert_eq!(query_of(&callback)["error"], "access_denied");
+    // Signed in but without consent: prompt=none → consent_required.
+    let r = user.get(authorize_url(&app, id, Some(&challenge), &[("prompt", "none")])).send().await.unwrap();
+    assert_eq!(query_of(&location(&r))["error"], "consent_required");
+    // Implicit and hybrid flows are not supported.
+    let url = authorize_url(&app, id, Some(&challenge), &[]).replace("response_type=code", "response_type=token");
+    let r = user.get(&url).send().await.unwrap();
+    assert_eq!(query_of(&location(&r))["error"], "unsupported_response_type");
+}
+
+async fn token_endpoint_errors_follow_rfc6749_5_2(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &[]).await;
+    let id = client["client_id"].as_str().unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    let post = |form: Vec<(&'static str, &'static str)>, auth: Option<(&str, &str)>| {
+        let mut req = reqwest::Client::new().post(app.url("/oauth2/token")).form(&form);
+        if let Some((i, s)) = auth {
+            req = req.basic_auth(i, Some(s));
+        }
+        req.send()
+    };
+    let check = |r: reqwest::Response, status: u16, error: &'static str| async move {
+        assert_eq!(r.status(), status, "{error}");
+        if status == 401 {
+            assert!(r.headers().contains_key("www-authenticate"));
+        }
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], error);
+        assert!(body["error_description"].is_string());
+    };
+    check(post(vec![("grant_type", "client_credentials")], Some((id, "wrong"))).await.unwrap(), 401, "invalid_client")
+        .await;
+    check(
+        post(vec![("grant_type", "client_credentials")], Some(("nobody", "x"))).await.unwrap(),
+        401,
+        "invalid_client",
+    )
+    .await;
+    check(post(vec![("grant_type", "client_credentials")], None).await.unwrap(), 401, "invalid_client").await;
+    check(post(vec![("grant_type", "password")], Some((id, secret))).await.unwrap(), 400, "unsupported_grant_type")
+        .await;
+    check(post(vec![], Some((id, secret))).await.unwrap(), 400, "invalid_request").await;
+    check(
+        post(vec![("grant_type", "client_credentials")], Some((id, secret))).await.unwrap(),
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    check(
+        post(
+            vec![("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", REDIRECT)],
+            Some((id, secret)),
+        )
+        .await
+        .unwrap(),
+        400,
+        "invalid_grant",
+    )
+    .await;
+    check(
+        post(vec![("grant_type", "authorization_code"), ("grant_type", "authorization_code")], Some((id, secret)))
+            .await
+            .unwrap(),
+        400,
+        "invalid_request",
+    )
+    .await;
+    // client_secret_basic client presenting its secret in the body: not its registered method.
+    let r = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", id), ("client_secret", secret)])
+        .send()
+        .await
+        .unwrap();
+    check(r, 401, "invalid_client").await;
+}
+
+async fn client_credentials_grant(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client =
+        create_client(&app, &["--grant-type", "client_credentials", "--scope", "posts:read", "--scope", "posts:write"])
+            .await;
+    let r = token_request(&app, &client, &[("grant_type", "client_credentials"), ("scope", "posts:read")]).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none() && body.get("id_token").is_none());
+    let claims = decode_part(body["access_token"].as_str().unwrap().split('.').nth(1).unwrap());
+    assert_eq!(claims["sub"], client["client_id"]);
+    assert_eq!(claims["scope"], "posts:read");
+    let r = token_request(&app, &client, &[("grant_type", "client_credentials"), ("scope", "admin")]).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
+    let r = token_request(&app, &client, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["scope"], "posts:read posts:write", "default: the registered scopes");
+}
+
+async fn discovery_advertises_exactly_what_works(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        let d: Value = app.client.get(app.url(path)).send().await.unwrap().json().await.unwrap();
+        let text = d.to_string().replace(&app.base, "{issuer}");
+        let expected = json!({
+            "issuer": "{issuer}",
+            "authorization_endpoint": "{issuer}/oauth2/authorize",
+            "token_endpoint": "{issuer}/oauth2/token",
+            "jwks_uri": "{issuer}/oauth2/jwks",
+            "userinfo_endpoint": "{issuer}/oauth2/userinfo",
+            "revocation_endpoint": "{issuer}/oauth2/revoke",
+            "introspection_endpoint": "{issuer}/oauth2/introspect",
+            "end_session_endpoint": "{issuer}/oauth2/logout",
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "sid", "email", "email_verified", "name", "updated_at"],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+        });
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), expected, "{path}");
+    }
+}
+
+async fn rp_initiated_logout(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &["--skip-consent", "--post-logout-redirect-uri", "https://app.example.com/bye"]).await;
+    let user = browser();
+    let (verifier, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let code = query_of(&authorize_as(&app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
+    let tokens: Value = token_request(
+        &app,
+        &client,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let hint = tokens["id_token"].as_str().unwrap();
+    // An unregistered post_logout_redirect_uri is refused, and the session survives.
+    let r = user
+        .get(
+            app.url(&format!(
+                "/oauth2/logout?id_token_hint={hint}&post_logout_redirect_uri=https%3A%2F%2Fevil.test%2F"
+            )),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(app.me(&user).await.status(), 200);
+    let r = user
+        .get(app.url(&format!(
+            "/oauth2/logout?id_token_hint={hint}&post_logout_redirect_uri=https%3A%2F%2Fapp.example.com%2Fbye&state=xyz"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "https://app.example.com/bye?state=xyz");
+    assert_eq!(app.me(&user).await.status(), 401, "signed out");
+}
