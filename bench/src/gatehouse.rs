@@ -49,7 +49,10 @@ impl Workspace {
                 .status()
                 .context("running cargo build")?;
             if !status.success() {
-                bail!("cargo build --release -p gatehouse failed");
+                bail!(
+                    "cargo build --release -p gatehouse failed; fix the build, or benchmark an existing binary \
+                     with --no-build (target/release/gatehouse) or --gatehouse-bin PATH"
+                );
             }
         }
         let bin = self.target_dir.join("release").join("gatehouse");
@@ -134,16 +137,11 @@ impl Gatehouse {
         Ok(self.startup)
     }
 
-    async fn launch(&mut self) -> anyhow::Result<()> {
-        let port = child::free_port()?;
-        self.addr = SocketAddr::from(([127, 0, 0, 1], port));
+    /// `gatehouse --data-dir <ours>` with this server's environment, run in the scratch directory
+    /// (so no `./gatehouse.toml` from wherever the harness was started is read).
+    fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
-        cmd.arg("serve")
-            .args(["--bind", &self.addr.to_string(), "--issuer", &format!("http://{}", self.addr)])
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"))
-            // No ./gatehouse.toml from wherever the harness was started.
-            .current_dir(self.dir.path());
+        cmd.arg("--data-dir").arg(self.dir.path().join("data")).current_dir(self.dir.path());
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {
             cmd.env_remove(k);
         }
@@ -152,6 +150,14 @@ impl Gatehouse {
         for (k, v) in &self.opts.env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let port = child::free_port()?;
+        self.addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut cmd = self.command();
+        cmd.arg("serve").args(["--bind", &self.addr.to_string(), "--issuer", &format!("http://{}", self.addr)]);
         let spawned = Instant::now();
         let log = self.dir.path().join("gatehouse.log");
         let mut p = Proc::spawn(&format!("gatehouse ({})", self.opts.label), cmd, &log)?;
@@ -183,6 +189,57 @@ impl Gatehouse {
 
     pub async fn client(&self) -> anyhow::Result<Client> {
         Client::connect(self.addr).await
+    }
+
+    /// Registers a confidential `client_credentials` client with scope `api` through the CLI
+    /// (`gatehouse clients create`), beside the running server.
+    pub async fn create_oauth_client(&self) -> anyhow::Result<OAuthClient> {
+        let mut cmd = self.command();
+        cmd.args(["clients", "create", "--name", "bench", "--grant-type", "client_credentials", "--scope", "api"])
+            .arg("--json")
+            .env("GATEHOUSE_LOG", "error")
+            .kill_on_drop(true);
+        let out = cmd.output().await.context("running gatehouse clients create")?;
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        match (json["client_id"].as_str(), json["client_secret"].as_str()) {
+            (Some(id), Some(secret)) if out.status.success() => {
+                Ok(OAuthClient { id: id.to_owned(), secret: secret.to_owned() })
+            }
+            _ => bail!("gatehouse clients create failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        }
+    }
+}
+
+/// A confidential client (`client_secret_basic`).
+#[derive(Clone)]
+pub struct OAuthClient {
+    pub id: String,
+    pub secret: String,
+}
+
+impl OAuthClient {
+    fn basic(&self) -> String {
+        let pair = format!("{}:{}", self.id, self.secret);
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+    }
+
+    /// RFC 6749 §4.4.2: `client_credentials` at `/oauth2/token`.
+    pub fn token_request(&self) -> Req {
+        Req::post_form("/oauth2/token", "grant_type=client_credentials&scope=api")
+            .header("authorization", &self.basic())
+    }
+
+    /// RFC 7662 §2.1: introspection of `token`, authenticated as this client.
+    pub fn introspection_request(&self, token: &str) -> Req {
+        Req::post_form("/oauth2/introspect", &format!("token={token}")).header("authorization", &self.basic())
+    }
+
+    pub async fn mint(&self, c: &mut Client) -> anyhow::Result<String> {
+        let resp = c.send(&self.token_request()).await?;
+        let json = resp.json().unwrap_or_default();
+        json["access_token"].as_str().map(str::to_owned).ok_or_else(|| {
+            anyhow::anyhow!("/oauth2/token answered {}: {}", resp.status, String::from_utf8_lossy(&resp.body))
+        })
     }
 }
 

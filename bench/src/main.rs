@@ -68,7 +68,7 @@ struct AllArgs {
     #[arg(long, default_value_t = 2)]
     turns: usize,
     /// Live-session milestones for the memory run (0 skips it), e.g. 10000,100000.
-    #[arg(long, value_delimiter = ',', default_values_t = [10_000])]
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000, 100_000])]
     sessions: Vec<u64>,
     /// Upper bound of requests in one measured window.
     #[arg(long, default_value_t = 5_000_000)]
@@ -197,7 +197,14 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
     let mut seeded = Vec::new();
     for g in gatehouses {
         let users = gatehouse::seed_users(&g, max_conns).await?;
-        seeded.push((g, users));
+        let client = match g.create_oauth_client().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("client_credentials not available ({}): {e:#}", g.opts.alg);
+                None
+            }
+        };
+        seeded.push(workloads::Instance { g, users, client });
     }
     let servers = Servers { gatehouse: seeded, floor, peer };
     let limits = Limits {
@@ -211,7 +218,7 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
         let steps = workloads::plan(&servers, conns).await?;
         http.extend(workloads::run(&steps, conns, limits, args.turns, ticks).await?);
     }
-    let after = servers.gatehouse[0].0.sample()?;
+    let after = servers.gatehouse[0].g.sample()?;
     let startup = Startup {
         fresh_ms,
         warm_ms,
@@ -247,6 +254,7 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
             command: "cargo run --release -p gatehouse-bench -- all".into(),
             gatehouse_commit: git(&ws.root, &["rev-parse", "--short", "HEAD"]),
             gatehouse_dirty: !git(&ws.root, &["status", "--porcelain", "--untracked-files=no"]).is_empty(),
+            gatehouse_binary: describe_binary(&bin),
             warmup_s: args.warmup,
             duration_s: args.duration,
             connections: args.connections.clone(),
@@ -259,7 +267,7 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
         memory,
         peer: peer_info,
         checks: Vec::new(),
-        not_available: report::not_available(),
+        not_available: Vec::new(),
     };
     report.compute_checks();
     let md = report::markdown(&report);
@@ -273,6 +281,17 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
         eprintln!("wrote {} and {}", json_path.display(), ws.root.join("BENCHMARKS.md").display());
     }
     Ok(())
+}
+
+/// `path (built <UTC time>)` from the file's modification time.
+fn describe_binary(bin: &Path) -> String {
+    let built = std::fs::metadata(bin)
+        .and_then(|m| m.modified())
+        .ok()
+        .map(time::OffsetDateTime::from)
+        .map(|t| format!(" (built {} {:02}:{:02} UTC)", t.date(), t.hour(), t.minute()))
+        .unwrap_or_default();
+    format!("{}{built}", bin.display())
 }
 
 async fn start_peer(ws: &Workspace, skip: bool) -> (Option<peer::Peer>, PeerInfo) {
@@ -301,7 +320,7 @@ async fn stop(s: Servers) {
         p.stop().await;
     }
     s.floor.stop().await;
-    for (g, _) in s.gatehouse {
-        g.stop().await;
+    for i in s.gatehouse {
+        i.g.stop().await;
     }
 }

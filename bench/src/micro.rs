@@ -3,7 +3,8 @@
 //! Gatehouse's own token signing (`KeyMaterial::sign_jws`) and `gatehouse_guard::verify`.
 //!
 //! Plain timing loops: a warm-up, then several runs timed by the thread's own CPU clock (so a
-//! compiler running next door slows the wall clock but not the figure), and the median run.
+//! compiler running next door slows the wall clock but not the figure), and the median run;
+//! raw and ours alternate run by run, and their ratio is the median of the per-pair ratios.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -25,7 +26,7 @@ use serde::Serialize;
 use crate::proc;
 use crate::stats::median;
 
-const RUNS: usize = 5;
+const RUNS: usize = 7;
 
 /// Operations per CPU-second, median of [`RUNS`] runs.
 #[derive(Debug, Clone, Serialize)]
@@ -47,8 +48,8 @@ fn cpu_since(start: (Instant, Option<u64>)) -> f64 {
     }
 }
 
-/// Times `f`: 0.1 s warm-up, then [`RUNS`] runs of about `run` CPU time each.
-pub fn measure(run: Duration, mut f: impl FnMut()) -> Rate {
+/// Warms `f` up for 0.1 s and returns how many calls take about `run` of CPU time.
+fn calibrate(run: Duration, f: &mut impl FnMut()) -> u64 {
     let warm = Instant::now();
     let mut n = 0u64;
     let t = now_cpu();
@@ -57,17 +58,44 @@ pub fn measure(run: Duration, mut f: impl FnMut()) -> Rate {
         n += 1;
     }
     let per_op = cpu_since(t).max(1e-9) / n as f64;
-    let iters = ((run.as_secs_f64() / per_op) as u64).max(1);
-    let mut runs = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let t = now_cpu();
-        for _ in 0..iters {
-            f();
-        }
-        runs.push(iters as f64 / cpu_since(t).max(1e-9));
+    ((run.as_secs_f64() / per_op) as u64).max(1)
+}
+
+/// Calls per CPU-second over one run of `iters` calls.
+fn one_run(iters: u64, f: &mut impl FnMut()) -> f64 {
+    let t = now_cpu();
+    for _ in 0..iters {
+        f();
     }
-    let ops_per_s = median(&runs).unwrap_or(0.0);
-    Rate { ops_per_s, us_per_op: 1e6 / ops_per_s.max(1e-9), runs }
+    iters as f64 / cpu_since(t).max(1e-9)
+}
+
+impl Rate {
+    fn from_runs(runs: Vec<f64>) -> Self {
+        let ops_per_s = median(&runs).unwrap_or(0.0);
+        Self { ops_per_s, us_per_op: 1e6 / ops_per_s.max(1e-9), runs }
+    }
+}
+
+/// Times `f`: 0.1 s warm-up, then [`RUNS`] runs of about `run` CPU time each.
+pub fn measure(run: Duration, mut f: impl FnMut()) -> Rate {
+    let iters = calibrate(run, &mut f);
+    Rate::from_runs((0..RUNS).map(|_| one_run(iters, &mut f)).collect())
+}
+
+/// Times `a` and `b` in alternating runs (A B A B …) so that drift on a shared machine hits both;
+/// returns both rates and the median of the per-pair ratios `b ÷ a`.
+pub fn measure_ab(run: Duration, mut a: impl FnMut(), mut b: impl FnMut()) -> (Rate, Rate, f64) {
+    let (na, nb) = (calibrate(run, &mut a), calibrate(run, &mut b));
+    let (mut ra, mut rb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let x = one_run(na, &mut a);
+        let y = one_run(nb, &mut b);
+        ratios.push(y / x);
+        ra.push(x);
+        rb.push(y);
+    }
+    (Rate::from_runs(ra), Rate::from_runs(rb), median(&ratios).unwrap_or(0.0))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +193,7 @@ pub struct SignatureResult {
     pub raw_verify: Rate,
     /// `gatehouse_guard::verify`: parse, header checks, verify, claims checks.
     pub ours_verify: Rate,
+    /// Median over alternating runs of (ours ÷ raw).
     pub sign_ratio: f64,
     pub verify_ratio: f64,
 }
@@ -247,20 +276,25 @@ pub fn signatures(alg: Algorithm) -> anyhow::Result<SignatureResult> {
     let run = Duration::from_millis(250);
     let rng = SystemRandom::new();
     let mut out = Vec::with_capacity(512);
-    let mut ok = true;
-    let raw_sign = measure(run, || ok &= raw.sign(&rng, black_box(input.as_bytes()), &mut out));
-    let ours_sign = measure(run, || ok &= key.sign_jws("at+jwt", black_box(&claims)).is_ok());
-    let raw_verify = measure(run, || ok &= public.verify_sig(black_box(input.as_bytes()), &signature).is_ok());
-    let ours_verify =
-        measure(run, || ok &= gatehouse_guard::verify(black_box(&token), &keys, &validation, now).is_ok());
-    if !ok {
+    let ok = std::cell::Cell::new(true);
+    let (raw_sign, ours_sign, sign_ratio) = measure_ab(
+        run,
+        || ok.set(ok.get() & raw.sign(&rng, black_box(input.as_bytes()), &mut out)),
+        || ok.set(ok.get() & key.sign_jws("at+jwt", black_box(&claims)).is_ok()),
+    );
+    let (raw_verify, ours_verify, verify_ratio) = measure_ab(
+        run,
+        || ok.set(ok.get() & public.verify_sig(black_box(input.as_bytes()), &signature).is_ok()),
+        || ok.set(ok.get() & gatehouse_guard::verify(black_box(&token), &keys, &validation, now).is_ok()),
+    );
+    if !ok.get() {
         bail!("{alg}: an operation failed while being timed");
     }
     Ok(SignatureResult {
         alg: alg.as_str().into(),
         token_bytes: token.len(),
-        sign_ratio: ours_sign.ops_per_s / raw_sign.ops_per_s,
-        verify_ratio: ours_verify.ops_per_s / raw_verify.ops_per_s,
+        sign_ratio,
+        verify_ratio,
         raw_sign,
         ours_sign,
         raw_verify,

@@ -9,20 +9,28 @@ use anyhow::bail;
 use serde::Serialize;
 
 use crate::floor::Floor;
-use crate::gatehouse::{self, Gatehouse, User};
+use crate::gatehouse::{self, Gatehouse, OAuthClient, User};
 use crate::load::{self, Factory, Limits, Measurement, Req, Resp, Scenario};
 use crate::peer::Peer;
+
+/// One Gatehouse server with what was seeded into it.
+pub struct Instance {
+    pub g: Gatehouse,
+    pub users: Vec<User>,
+    /// `None` when the binary has no `clients` command (the OAuth provider not built).
+    pub client: Option<OAuthClient>,
+}
 
 /// Every server of one run: Gatehouse once per signing algorithm, the floor, and the peer.
 pub struct Servers {
     /// Index 0 is ES256 (the default), then EdDSA, RS256.
-    pub gatehouse: Vec<(Gatehouse, Vec<User>)>,
+    pub gatehouse: Vec<Instance>,
     pub floor: Floor,
     pub peer: Option<Peer>,
 }
 
 impl Servers {
-    fn default_gatehouse(&self) -> anyhow::Result<&(Gatehouse, Vec<User>)> {
+    fn default_gatehouse(&self) -> anyhow::Result<&Instance> {
         self.gatehouse.first().ok_or_else(|| anyhow::anyhow!("no Gatehouse server"))
     }
 }
@@ -69,10 +77,11 @@ fn on_peer(p: &Peer, id: &str, title: &str, factory: Factory) -> Workload {
 /// refresh-token chains) before anything is measured.
 pub async fn plan(s: &Servers, conns: usize) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
-    let (g, users) = s.default_gatehouse()?;
+    let Instance { g, users, client } = s.default_gatehouse()?;
     let per_conn = |f: &dyn Fn(&User) -> Req| (0..conns).map(|i| f(&users[i % users.len()])).collect::<Vec<_>>();
 
     // The HTTP floor: a trivial axum handler against our /healthz (every middleware layer).
+    let healthz = || load::fixed(vec![Req::get("/healthz")], 200);
     steps.push(Step::Alternate(vec![
         Workload {
             id: "floor.axum".into(),
@@ -80,48 +89,43 @@ pub async fn plan(s: &Servers, conns: usize) -> anyhow::Result<Vec<Step>> {
             server: "axum floor".into(),
             addr: s.floor.addr,
             pid: s.floor.pid(),
-            factory: load::fixed(vec![Req::get("/healthz")], 200),
+            factory: healthz(),
         },
-        on_gatehouse(g, "floor.healthz", "GET /healthz", load::fixed(vec![Req::get("/healthz")], 200)),
+        on_gatehouse(g, "floor.healthz", "GET /healthz", healthz()),
     ]));
 
-    steps.push(Step::Single(on_gatehouse(
-        g,
-        "login",
-        "Password login (POST /api/v1/auth/login)",
-        load::fixed(per_conn(&User::login_request), 200),
-    )));
+    let title = "Password login (POST /api/v1/auth/login)";
+    steps.push(Step::Single(on_gatehouse(g, "login", title, load::fixed(per_conn(&User::login_request), 200))));
 
-    for (g, users) in &s.gatehouse {
-        let alg = g.opts.alg;
-        let reqs = (0..conns).map(|i| users[i % users.len()].token_request()).collect();
-        let title = format!("First-party token, password + {alg} (POST /api/v1/auth/token)");
-        steps.push(Step::Single(on_gatehouse(g, &format!("token.{alg}"), &title, load::fixed(reqs, 200))));
-    }
-
-    // Refresh rotation (no password: a DB write and a signature, the nearest thing to
-    // client_credentials today), alternated with the peer's client_credentials JWT.
-    for (g, users) in &s.gatehouse {
-        let alg = g.opts.alg;
-        let mut group = vec![on_gatehouse(
-            g,
-            &format!("refresh.{alg}"),
-            &format!("Refresh-token rotation, {alg} (POST /api/v1/auth/refresh)"),
-            refresh_chains(g, users, conns).await?,
-        )];
+    // client_credentials against the peer's, same algorithm, alternated (DESIGN §8).
+    for i in &s.gatehouse {
+        let alg = i.g.opts.alg;
+        let mut group = Vec::new();
+        if let Some(c) = &i.client {
+            let title = format!("client_credentials, JWT {alg} (POST /oauth2/token)");
+            group.push(on_gatehouse(&i.g, &format!("cc.{alg}"), &title, load::fixed(vec![c.token_request()], 200)));
+        }
         if let Some(p) = &s.peer {
             let title = format!("Peer client_credentials, JWT {alg}");
-            group.push(on_peer(
-                p,
-                &format!("peer.cc.{alg}"),
-                &title,
-                load::fixed(vec![Peer::token_request(Some(alg))], 200),
-            ));
+            let req = Peer::token_request(Some(alg));
+            group.push(on_peer(p, &format!("peer.cc.{alg}"), &title, load::fixed(vec![req], 200)));
         }
-        steps.push(Step::Alternate(group));
+        if !group.is_empty() {
+            steps.push(Step::Alternate(group));
+        }
     }
 
-    // Protected routes, alternated with the peer's introspection (the DESIGN §8 yardstick).
+    for i in &s.gatehouse {
+        let alg = i.g.opts.alg;
+        let reqs = (0..conns).map(|n| i.users[n % i.users.len()].token_request()).collect();
+        let title = format!("First-party token, password + {alg} (POST /api/v1/auth/token)");
+        steps.push(Step::Single(on_gatehouse(&i.g, &format!("token.{alg}"), &title, load::fixed(reqs, 200))));
+        let title = format!("Refresh-token rotation, {alg} (POST /api/v1/auth/refresh)");
+        let chains = refresh_chains(&i.g, &i.users, conns).await?;
+        steps.push(Step::Single(on_gatehouse(&i.g, &format!("refresh.{alg}"), &title, chains)));
+    }
+
+    // Protected routes and introspection, alternated with the peer's introspection (DESIGN §8).
     let mut c = g.client().await?;
     let mut cookies = Vec::with_capacity(conns);
     for i in 0..conns {
@@ -131,26 +135,40 @@ pub async fn plan(s: &Servers, conns: usize) -> anyhow::Result<Vec<Step>> {
     let mut group =
         vec![on_gatehouse(g, "me.cookie", "GET /api/v1/me with a session cookie", load::fixed(cookies, 200))];
     let mut singles = Vec::new();
-    for (g, users) in &s.gatehouse {
-        let alg = g.opts.alg;
-        let mut c = g.client().await?;
-        let (access, _) = gatehouse::tokens(&mut c, &users[0]).await?;
+    for i in &s.gatehouse {
+        let alg = i.g.opts.alg;
+        let mut c = i.g.client().await?;
+        let (access, _) = gatehouse::tokens(&mut c, &i.users[0]).await?;
         let req = Req::get("/api/v1/me").header("authorization", &format!("Bearer {access}"));
         let title = format!("GET /api/v1/me with a {alg} bearer token");
-        let w = on_gatehouse(g, &format!("me.bearer.{alg}"), &title, load::fixed(vec![req], 200));
+        let w = on_gatehouse(&i.g, &format!("me.bearer.{alg}"), &title, load::fixed(vec![req], 200));
         if alg == "ES256" { group.push(w) } else { singles.push(Step::Single(w)) }
+    }
+    if let Some(client) = client {
+        let jwt = client.mint(&mut c).await?;
+        let req = client.introspection_request(&jwt);
+        let title = "Introspection of a JWT access token (POST /oauth2/introspect)";
+        group.push(on_gatehouse(g, "introspect.jwt", title, load::fixed(vec![req], 200)));
+        // A refresh token is the opaque token there is; it belongs to the first-party client, so
+        // the answer is `active: false` after the same lookup an owner's token would get.
+        let (_, refresh) = gatehouse::tokens(&mut c, &users[0]).await?;
+        let req = client.introspection_request(&refresh);
+        let title = "Introspection of an opaque token (another client's refresh token: looked up, inactive)";
+        singles.push(Step::Single(on_gatehouse(g, "introspect.opaque", title, load::fixed(vec![req], 200))));
     }
     if let Some(p) = &s.peer {
         let req = Peer::introspection_request(&p.mint(None).await?);
         group.push(on_peer(p, "peer.introspect", "Peer introspection, opaque token", load::fixed(vec![req], 200)));
+        let title = "Peer client_credentials, opaque token";
+        singles.push(Step::Single(on_peer(
+            p,
+            "peer.cc.opaque",
+            title,
+            load::fixed(vec![Peer::token_request(None)], 200),
+        )));
     }
     steps.push(Step::Alternate(group));
     steps.extend(singles);
-    if let Some(p) = &s.peer {
-        let req = Peer::token_request(None);
-        let title = "Peer client_credentials, opaque token";
-        steps.push(Step::Single(on_peer(p, "peer.cc.opaque", title, load::fixed(vec![req], 200))));
-    }
     Ok(steps)
 }
 

@@ -25,6 +25,26 @@ pub enum AuditEventType {
     RateLimitExceeded,
     /// Failed logins locked an account key for a while (details: `email`, `failures`, `locked_until`).
     AccountLocked,
+    UserUpdated,
+    UserEnabled,
+    UserDeleted,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+    PermissionCreated,
+    PermissionUpdated,
+    PermissionDeleted,
+    /// A permission was granted to a role (subject: the role; details: `permission`).
+    PermissionGranted,
+    PermissionRevoked,
+    /// A role was granted to a user (subject: the user; details: `role`).
+    RoleGranted,
+    RoleRevoked,
+    /// A role was granted to a client (subject: `client:<id>`; details: `role`).
+    ClientRoleGranted,
+    ClientRoleRevoked,
+    ClientCreated,
+    ClientDeleted,
 }
 
 impl AuditEventType {
@@ -45,6 +65,23 @@ impl AuditEventType {
             Self::RefreshFamilyRevoked => "refresh_token.family_revoked",
             Self::RateLimitExceeded => "rate_limit.exceeded",
             Self::AccountLocked => "account.locked",
+            Self::UserUpdated => "user.updated",
+            Self::UserEnabled => "user.enabled",
+            Self::UserDeleted => "user.deleted",
+            Self::RoleCreated => "role.created",
+            Self::RoleUpdated => "role.updated",
+            Self::RoleDeleted => "role.deleted",
+            Self::PermissionCreated => "permission.created",
+            Self::PermissionUpdated => "permission.updated",
+            Self::PermissionDeleted => "permission.deleted",
+            Self::PermissionGranted => "role.permission_granted",
+            Self::PermissionRevoked => "role.permission_revoked",
+            Self::RoleGranted => "user.role_granted",
+            Self::RoleRevoked => "user.role_revoked",
+            Self::ClientRoleGranted => "client.role_granted",
+            Self::ClientRoleRevoked => "client.role_revoked",
+            Self::ClientCreated => "client.created",
+            Self::ClientDeleted => "client.deleted",
         }
     }
 }
@@ -76,6 +113,28 @@ pub struct AuditEvent {
     pub user_agent: Option<String>,
     pub outcome: String,
     pub details: serde_json::Value,
+}
+
+/// A filter over the audit trail (admin API). Every field narrows; `None` means "any".
+/// Results are newest first (by insertion id); `before_id` continues after a previous page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// `occurred_at >= from`.
+    pub from: Option<UnixTime>,
+    /// `occurred_at < until`.
+    pub until: Option<UnixTime>,
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+/// A stored event with its insertion id (the pagination cursor).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub event: AuditEvent,
 }
 
 /// Where a request came from, for the audit trail and the session list.

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod oauth;
 pub mod password;
 pub mod random;
+pub mod rbac;
 pub mod session;
 pub mod store;
 pub mod token;
@@ -27,7 +28,7 @@ pub use email::Email;
 pub use password::{HashParams, Password, PasswordHasher, PasswordPolicy};
 pub use session::{Session, SessionSettings, SessionToken};
 pub use store::{
-    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RefreshTokenStore,
+    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RbacStore, RefreshTokenStore,
     SessionStore, StoreError, UserStore,
 };
 pub use user::{User, UserId, UserStatus};

@@ -9,10 +9,11 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use crate::abuse::LoginAttemptStore;
-use crate::audit::AuditEvent;
+use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::clock::UnixTime;
 use crate::keys::StoredKey;
 use crate::oauth::{AuthorizationCode, Client, CodeOutcome, Consent};
+pub use crate::rbac::RbacStore;
 use crate::session::Session;
 use crate::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
 use crate::user::{User, UserId, UserStatus};
@@ -40,6 +41,16 @@ pub trait UserStore: Send + Sync {
     async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
     async fn set_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<bool, StoreError>;
     async fn set_user_status(&self, id: UserId, status: UserStatus, now: UnixTime) -> Result<bool, StoreError>;
+    /// Like [`Self::list_users`], keeping only users whose `email_key` contains
+    /// `email_contains` (matched literally: `%` and `_` are not wildcards).
+    async fn search_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+        email_contains: Option<&str>,
+    ) -> Result<Vec<User>, StoreError>;
+    async fn set_display_name(&self, id: UserId, display_name: Option<&str>, now: UnixTime)
+    -> Result<bool, StoreError>;
 }
 
 #[async_trait]
@@ -61,6 +72,8 @@ pub trait AuditStore: Send + Sync {
     async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// The newest events first, at most `limit`.
     async fn recent_audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Events matching `query`, newest first by insertion order, at most `query.limit`.
+    async fn query_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 #[async_trait]

@@ -19,8 +19,20 @@ use crate::AppState;
 use crate::error::ApiError;
 
 /// Paths that answer cross-origin requests from allowed origins. HTML pages and form routes are
-/// not among them: they stay same-origin only. (The OAuth endpoints join when they land.)
+/// not among them: they stay same-origin only.
 pub const CORS_PATHS: &[&str] = &["/api/"];
+
+/// The OAuth endpoints a browser app calls directly (token, userinfo, revocation, discovery,
+/// JWKS). Their allow-list ([`AppState::oauth_cors`]) adds the registered origins of public
+/// clients; those origins do not reach the first-party API under `/api/`.
+pub const OAUTH_CORS_PATHS: &[&str] = &[
+    "/oauth2/token",
+    "/oauth2/userinfo",
+    "/oauth2/revoke",
+    "/oauth2/jwks",
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+];
 
 /// Methods a preflight may ask for.
 const ALLOWED_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -104,7 +116,7 @@ pub fn normalize_origin(text: &str) -> Result<String, String> {
 }
 
 fn is_cors_path(path: &str) -> bool {
-    CORS_PATHS.iter().any(|p| path.starts_with(p))
+    CORS_PATHS.iter().any(|p| path.starts_with(p)) || OAUTH_CORS_PATHS.contains(&path)
 }
 
 /// The request's `Origin` when it is a CORS path and the origin is on the allow-list. The Origin
@@ -114,7 +126,8 @@ pub async fn allowed_origin(state: &AppState, path: &str, headers: &HeaderMap) -
         return None;
     }
     let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
-    state.cors.allows(origin).await.then(|| origin.to_owned())
+    let policy = if OAUTH_CORS_PATHS.contains(&path) { &state.oauth_cors } else { &state.cors };
+    policy.allows(origin).await.then(|| origin.to_owned())
 }
 
 fn refused() {

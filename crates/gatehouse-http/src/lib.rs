@@ -6,6 +6,7 @@
 //! and no crypto here. Errors are mapped to responses once, in [`error`].
 
 mod bearer;
+mod client_origins;
 mod cookies;
 pub mod cors;
 pub mod error;
@@ -31,6 +32,7 @@ use gatehouse_core::{AccountService, HealthCheck};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use bearer::BearerVerifier;
+pub use client_origins::ClientOrigins;
 pub use cors::{CorsPolicy, OriginSource};
 pub use limits::InputLimits;
 pub use proxy::{ClientIp, HttpsRequest, ProxyHeader, TrustedProxies};
@@ -44,6 +46,8 @@ pub struct AppState {
     pub keys: Arc<KeyService>,
     pub tokens: Arc<FirstPartyTokens>,
     pub oauth: Arc<OAuthService>,
+    /// The admin API's service; its methods need the capability `routes::admin::Admin` extracts.
+    pub admin: Arc<gatehouse_core::rbac::AdminService>,
     /// Verifies bearer access tokens presented to our own APIs.
     pub bearer: Arc<BearerVerifier>,
     /// Max-Age of the refresh-token cookie (the refresh family's absolute lifetime).
@@ -54,6 +58,9 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Origins allowed to call the JSON API cross-origin (configuration plus pluggable sources).
     pub cors: Arc<CorsPolicy>,
+    /// The allow-list of the OAuth endpoints: the configured origins plus those registered by
+    /// public clients ([`cors::OAUTH_CORS_PATHS`]).
+    pub oauth_cors: Arc<CorsPolicy>,
     /// GCRA rate limits (per IP here; per account inside `accounts`, which shares them).
     pub rate_limits: Arc<RateLimits>,
 }
@@ -68,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::token::router())
         .merge(routes::oauth::router())
         .merge(routes::oidc::router())
+        .merge(routes::admin::router())
         .merge(routes::assets::router())
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_check))

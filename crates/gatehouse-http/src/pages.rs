@@ -41,6 +41,13 @@ pub struct SessionRow {
     pub current: bool,
 }
 
+pub struct ConsentRow {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: String,
+    pub granted: String,
+}
+
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage<'a> {
@@ -48,6 +55,7 @@ pub struct AccountPage<'a> {
     pub email: &'a str,
     pub display_name: Option<&'a str>,
     pub sessions: Vec<SessionRow>,
+    pub consents: Vec<ConsentRow>,
     pub notice: Option<&'a str>,
 }
 

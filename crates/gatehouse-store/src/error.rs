@@ -25,6 +25,10 @@ pub(crate) enum OnUnique {
     /// Inserting an authorization code (a 256-bit random value's hash: a clash is a bug or a
     /// replay, like a session's).
     Code,
+    /// Creating a role: its name is taken.
+    Role,
+    /// Creating a permission: its name is taken.
+    Permission,
     /// No unique constraint can fire; treat it like any other failure.
     Nothing,
 }
@@ -41,6 +45,8 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
             OnUnique::RefreshToken => return StoreError::Conflict("refresh token"),
             OnUnique::Client => return StoreError::Conflict("client id"),
             OnUnique::Code => return StoreError::Conflict("authorization code"),
+            OnUnique::Role => return StoreError::Conflict("role"),
+            OnUnique::Permission => return StoreError::Conflict("permission"),
             OnUnique::Nothing => {}
         }
     }

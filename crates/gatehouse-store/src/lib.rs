@@ -1,6 +1,6 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
-//! [`AuthorizationCodeStore`], [`ConsentStore`], [`HealthCheck`]) implemented on SQLite and on
+//! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`HealthCheck`]) implemented on SQLite and on
 //! PostgreSQL with sqlx.
 //!
 //! # Design
@@ -18,7 +18,7 @@
 //!   they are the only place rows become domain values, and bad data there is
 //!   [`StoreError::Corrupt`], never a panic. A backend may still use its own SQL where that pays.
 //!   Each backend is a folder with one file per aggregate (`users`, `sessions`, `audit`,
-//!   `keys`, `refresh`, `clients`, `codes`, `consents`, `login_attempts`).
+//!   `keys`, `refresh`, `clients`, `codes`, `consents`, `login_attempts`, `rbac`).
 //! - **Transactions serialise by locks, not by hope.** Refresh-token rotation, code redemption
 //!   and consent grants are each one transaction whose first statement is a write; SQLite's
 //!   write transactions begin `IMMEDIATE`, PostgreSQL's queue on the row's lock. The rules for
@@ -39,7 +39,7 @@ use gatehouse_core::abuse::LoginAttemptStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::{
-    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RefreshTokenStore,
+    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RbacStore, RefreshTokenStore,
     SessionStore, UserStore,
 };
 use sqlx::migrate::{Migrate, MigrateError};
@@ -48,6 +48,7 @@ mod error;
 mod login_attempts;
 mod oauth;
 mod postgres;
+mod rbac;
 mod redact;
 mod rotation;
 mod rows;
@@ -113,6 +114,8 @@ pub struct Stores {
     pub consents: Arc<dyn ConsentStore>,
     /// Failed-login counters (lockout), in the database so every node and the CLI see them.
     pub login_attempts: Arc<dyn LoginAttemptStore>,
+    /// Roles, permissions and their grants to users and clients.
+    pub rbac: Arc<dyn RbacStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -135,6 +138,7 @@ impl Stores {
             + AuthorizationCodeStore
             + ConsentStore
             + LoginAttemptStore
+            + RbacStore
             + HealthCheck
             + 'static,
     {
@@ -149,6 +153,7 @@ impl Stores {
             codes: store.clone(),
             consents: store.clone(),
             login_attempts: store.clone(),
+            rbac: store.clone(),
             health: store,
             backend,
         }

@@ -5,10 +5,11 @@
 //! method; undecodable JSON or ids fail earlier, in sqlx, and are mapped in `error`) is
 //! [`StoreError::Corrupt`], naming the row, never its data.
 
-use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::audit::{AuditEvent, AuditRecord};
 use gatehouse_core::email::Email;
 use gatehouse_core::keys::{Algorithm, StoredKey};
 use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, Consent, GrantType};
+use gatehouse_core::rbac::{Permission, PermissionName, Role, RoleName};
 use gatehouse_core::session::Session;
 use gatehouse_core::store::StoreError;
 use gatehouse_core::token::RefreshFamily;
@@ -100,6 +101,78 @@ impl From<AuditRow> for AuditEvent {
             details: row.details.0,
         }
     }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AuditRecordRow {
+    id: i64,
+    #[sqlx(flatten)]
+    event: AuditRow,
+}
+
+impl From<AuditRecordRow> for AuditRecord {
+    fn from(row: AuditRecordRow) -> Self {
+        AuditRecord { id: row.id, event: row.event.into() }
+    }
+}
+
+/// The LIKE pattern for "contains `needle`" (everything when `None`), with the needle's
+/// `\\`, `%` and `_` escaped (`ESCAPE '\\'` in the statements), so they match literally.
+pub(crate) fn like_pattern(needle: Option<&str>) -> String {
+    let mut pattern = String::from("%");
+    for c in needle.unwrap_or_default().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// A row of `roles` or `permissions` (same columns).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct NamedRow {
+    name: String,
+    description: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<NamedRow> for Role {
+    type Error = StoreError;
+
+    fn try_from(row: NamedRow) -> Result<Self, StoreError> {
+        Ok(Role {
+            name: role_name(row.name)?,
+            description: row.description,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+impl TryFrom<NamedRow> for Permission {
+    type Error = StoreError;
+
+    fn try_from(row: NamedRow) -> Result<Self, StoreError> {
+        Ok(Permission {
+            name: permission_name(row.name)?,
+            description: row.description,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// Names are validated on the way in; one that no longer parses is corrupt (and is public
+/// data, so it may be named).
+pub(crate) fn role_name(name: String) -> Result<RoleName, StoreError> {
+    RoleName::parse(&name).map_err(|_| StoreError::Corrupt(format!("role {name:?}: invalid name")))
+}
+
+pub(crate) fn permission_name(name: String) -> Result<PermissionName, StoreError> {
+    PermissionName::parse(&name).map_err(|_| StoreError::Corrupt(format!("permission {name:?}: invalid name")))
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -65,6 +65,16 @@ pub(crate) const LIST_USERS_AFTER: &str =
     concat!("SELECT ", user_columns!(), " FROM users WHERE id > $1 ORDER BY id LIMIT $2");
 pub(crate) const SET_PASSWORD_HASH: &str = "UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1";
 pub(crate) const SET_USER_STATUS: &str = "UPDATE users SET status = $2, updated_at = $3 WHERE id = $1";
+/// `$1` is a LIKE pattern whose `%`, `_` and `\` inside the needle are escaped with `\`.
+pub(crate) const SEARCH_USERS_FIRST: &str =
+    concat!("SELECT ", user_columns!(), " FROM users WHERE email_key LIKE $1 ESCAPE '\\' ORDER BY id LIMIT $2");
+pub(crate) const SEARCH_USERS_AFTER: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users WHERE email_key LIKE $1 ESCAPE '\\' AND id > $3 ORDER BY id LIMIT $2"
+);
+pub(crate) const SET_DISPLAY_NAME: &str = "UPDATE users SET display_name = $2, updated_at = $3 WHERE id = $1";
+pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 
 // Sessions.
 
@@ -88,6 +98,16 @@ pub(crate) const APPEND_AUDIT_EVENT: &str =
 /// Newest first by insertion order (`id`), not by `occurred_at`: clocks on several nodes differ.
 pub(crate) const RECENT_AUDIT_EVENTS: &str =
     concat!("SELECT ", audit_columns!(), " FROM audit_events ORDER BY id DESC LIMIT $1");
+
+/// The admin API's filter: each `NULL` parameter matches everything. Newest first by `id`;
+/// `$6` continues after a previous page.
+pub(crate) const QUERY_AUDIT_EVENTS: &str = concat!(
+    "SELECT id, ",
+    audit_columns!(),
+    " FROM audit_events WHERE ($1 IS NULL OR occurred_at >= $1) AND ($2 IS NULL OR occurred_at < $2) \
+     AND ($3 IS NULL OR event_type = $3) AND ($4 IS NULL OR actor = $4) AND ($5 IS NULL OR subject = $5) \
+     AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+);
 
 // Signing keys.
 
@@ -201,6 +221,50 @@ pub(crate) const CONSENTS_FOR_USER: &str = concat!(
     consent_columns!(),
     " FROM oauth_consents WHERE user_id = $1 ORDER BY granted_at DESC, client_id"
 );
+
+// Roles and permissions (RBAC). Lists are in name order (byte order on both backends).
+
+pub(crate) const INSERT_ROLE: &str =
+    "INSERT INTO roles (name, description, created_at, updated_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const ROLE: &str = "SELECT name, description, created_at, updated_at FROM roles WHERE name = $1";
+pub(crate) const LIST_ROLES: &str = "SELECT name, description, created_at, updated_at FROM roles ORDER BY name";
+pub(crate) const SET_ROLE_DESCRIPTION: &str = "UPDATE roles SET description = $2, updated_at = $3 WHERE name = $1";
+pub(crate) const DELETE_ROLE: &str = "DELETE FROM roles WHERE name = $1";
+pub(crate) const INSERT_PERMISSION: &str =
+    "INSERT INTO permissions (name, description, created_at, updated_at) VALUES ($1, $2, $3, $4)";
+pub(crate) const PERMISSION: &str = "SELECT name, description, created_at, updated_at FROM permissions WHERE name = $1";
+pub(crate) const LIST_PERMISSIONS: &str =
+    "SELECT name, description, created_at, updated_at FROM permissions ORDER BY name";
+pub(crate) const SET_PERMISSION_DESCRIPTION: &str =
+    "UPDATE permissions SET description = $2, updated_at = $3 WHERE name = $1";
+pub(crate) const DELETE_PERMISSION: &str = "DELETE FROM permissions WHERE name = $1";
+pub(crate) const GRANT_PERMISSION: &str = "INSERT INTO role_permissions (role_name, permission_name, granted_at) \
+     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+pub(crate) const REVOKE_PERMISSION: &str = "DELETE FROM role_permissions WHERE role_name = $1 AND permission_name = $2";
+pub(crate) const ROLE_PERMISSIONS: &str =
+    "SELECT permission_name FROM role_permissions WHERE role_name = $1 ORDER BY permission_name";
+pub(crate) const GRANT_USER_ROLE: &str =
+    "INSERT INTO user_roles (user_id, role_name, granted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+pub(crate) const REVOKE_USER_ROLE: &str = "DELETE FROM user_roles WHERE user_id = $1 AND role_name = $2";
+pub(crate) const USER_ROLES: &str = "SELECT role_name FROM user_roles WHERE user_id = $1 ORDER BY role_name";
+pub(crate) const USER_PERMISSIONS: &str = "SELECT DISTINCT rp.permission_name FROM user_roles ur \
+     JOIN role_permissions rp ON rp.role_name = ur.role_name WHERE ur.user_id = $1 ORDER BY rp.permission_name";
+pub(crate) const ROLE_MEMBERS: &str = "SELECT user_id FROM user_roles WHERE role_name = $1 ORDER BY user_id";
+pub(crate) const GRANT_CLIENT_ROLE: &str =
+    "INSERT INTO client_roles (client_id, role_name, granted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+pub(crate) const REVOKE_CLIENT_ROLE: &str = "DELETE FROM client_roles WHERE client_id = $1 AND role_name = $2";
+pub(crate) const CLIENT_ROLES: &str = "SELECT role_name FROM client_roles WHERE client_id = $1 ORDER BY role_name";
+/// A user's status, whether they hold role `$2`, and whether they hold the admin role `$3`.
+pub(crate) const USER_GUARD_STATE: &str = "SELECT u.status, \
+     EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_name = $2) AS has_role, \
+     EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_name = $3) AS is_admin \
+     FROM users u WHERE u.id = $1";
+/// PostgreSQL only: serialises guarded changes on the admin role's row. `NO KEY UPDATE` does
+/// not block grants (their foreign-key check takes `KEY SHARE`).
+pub(crate) const LOCK_ADMIN_ROLE: &str = "SELECT name FROM roles WHERE name = $1 FOR NO KEY UPDATE";
+/// Active holders of the admin role `$2` other than user `$1`.
+pub(crate) const OTHER_ACTIVE_ADMINS: &str = "SELECT COUNT(*) FROM user_roles r JOIN users u ON u.id = r.user_id \
+     WHERE r.role_name = $2 AND u.status = 'active' AND u.id <> $1";
 
 // Health.
 

@@ -9,11 +9,12 @@ use anyhow::Context;
 use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
 use gatehouse_core::oauth::{OAuthService, OAuthSettings};
+use gatehouse_core::rbac::{AdminService, AdminStores, RbacService};
 use gatehouse_core::token::{
     AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
 };
 use gatehouse_core::{AccountService, Clock, PasswordHasher};
-use gatehouse_http::{AppState, BearerVerifier};
+use gatehouse_http::{AppState, BearerVerifier, ClientOrigins};
 use gatehouse_store::Stores;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -28,6 +29,8 @@ pub struct Services {
     pub refresh: Arc<RefreshService>,
     /// GCRA rate limits, counted in this process (shared with `accounts` for the per-account one).
     pub rate_limits: Arc<RateLimits>,
+    /// Roles, permissions and grants (the admin API and the `roles`/`permissions` commands).
+    pub rbac: Arc<RbacService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -70,7 +73,14 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
         clock.clone(),
         settings.refresh_settings(),
     ));
-    Ok(Services { stores, accounts, refresh, rate_limits, clock })
+    let rbac = Arc::new(RbacService::new(
+        stores.rbac.clone(),
+        stores.users.clone(),
+        stores.clients.clone(),
+        stores.audit.clone(),
+        clock.clone(),
+    ));
+    Ok(Services { stores, accounts, refresh, rate_limits, rbac, clock })
 }
 
 /// Opens the signing keys with the master key (a wrong key stops here with a clear message)
@@ -223,11 +233,25 @@ pub async fn run_on(
             id_token_lifetime: settings.tokens.id_token_lifetime,
         },
     ));
+    let admin = Arc::new(AdminService::new(
+        services.rbac.clone(),
+        services.accounts.clone(),
+        keys.clone(),
+        AdminStores {
+            users: services.stores.users.clone(),
+            sessions: services.stores.sessions.clone(),
+            refresh: services.stores.refresh.clone(),
+            audit: services.stores.audit.clone(),
+            clients: services.stores.clients.clone(),
+        },
+        services.clock.clone(),
+    ));
     let state = AppState {
+        admin,
         accounts: services.accounts.clone(),
         keys: keys.clone(),
         tokens,
-        oauth,
+        oauth: oauth.clone(),
         bearer: Arc::new(bearer),
         refresh_lifetime: settings.tokens.refresh_absolute_lifetime,
         health: services.stores.health.clone(),
@@ -235,6 +259,7 @@ pub async fn run_on(
         metrics: metrics_handle(),
         rate_limits: services.rate_limits.clone(),
         cors: Arc::new(settings.cors_policy()?),
+        oauth_cors: Arc::new(settings.cors_policy()?.with_source(Arc::new(ClientOrigins(oauth.clone())))),
     };
     let every = Duration::from_secs(settings.keys.check_interval);
     let purge = tokio::spawn(maintenance(services.accounts.clone(), services.refresh.clone(), keys, every));

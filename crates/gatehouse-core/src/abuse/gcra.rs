@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use governor::middleware::NoOpMiddleware;
-use governor::state::keyed::DashMapStateStore;
+use governor::state::keyed::HashMapStateStore;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
@@ -79,7 +79,7 @@ impl governor::clock::Clock for ClockAdapter {
     }
 }
 
-type Keyed = governor::RateLimiter<String, DashMapStateStore<String>, ClockAdapter, NoOpMiddleware<Duration>>;
+type Keyed = governor::RateLimiter<String, HashMapStateStore<String>, ClockAdapter, NoOpMiddleware<Duration>>;
 
 /// How often keys whose budget is full again are dropped (a fresh key behaves the same).
 const SWEEP_EVERY_MILLIS: i64 = 60_000;
@@ -108,7 +108,7 @@ impl InProcessRateLimiter {
         match all.get(limit) {
             Some((q, l)) if *q == quota => Some(l.clone()),
             _ => {
-                let limiter = Arc::new(Keyed::dashmap_with_clock(quota.governor()?, ClockAdapter(self.clock.clone())));
+                let limiter = Arc::new(Keyed::hashmap_with_clock(quota.governor()?, ClockAdapter(self.clock.clone())));
                 all.insert(limit, (quota, limiter.clone()));
                 Some(limiter)
             }

@@ -80,6 +80,17 @@ impl OAuthService {
         Ok(self.clients.client_by_id(id).await?)
     }
 
+    /// Whether a public client registered `origin` for browser calls (CORS).
+    pub async fn origin_registered(&self, origin: &str) -> bool {
+        match self.clients.list_clients().await {
+            Ok(clients) => clients.iter().any(|c| c.is_public() && c.cors_origins.iter().any(|o| o == origin)),
+            Err(e) => {
+                tracing::warn!(error = %e, "client origins unavailable");
+                false
+            }
+        }
+    }
+
     /// RFC 6749 §2.3: exactly one authentication method, the one the client registered.
     /// Every failure is `invalid_client`, with no hint of which part was wrong.
     pub async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<Client, OAuthError> {

@@ -17,7 +17,7 @@ use crate::bearer::invalid_token;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody, JsonBody};
-use crate::pages::{self, AccountPage, RegisterPage, SessionRow, format_time};
+use crate::pages::{self, AccountPage, ConsentRow, RegisterPage, SessionRow, format_time};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/auth/register", post(register_json))
         .route("/account", get(account_page))
         .route("/account/sessions/{id}/revoke", post(revoke_session))
+        .route("/account/consents/{client_id}/revoke", post(revoke_consent))
         .route("/api/v1/me", get(me))
 }
 
@@ -129,11 +130,25 @@ async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Response
             current: s.id == current.id,
         })
         .collect();
+    let mut consents = Vec::new();
+    for c in state.oauth.consents_of(user.id).await.unwrap_or_default() {
+        let name = match state.oauth.client(&c.client_id).await {
+            Ok(Some(client)) => client.name,
+            _ => c.client_id.clone(),
+        };
+        consents.push(ConsentRow {
+            client_id: c.client_id,
+            client_name: name,
+            scopes: c.scopes.join(" "),
+            granted: format_time(c.granted_at),
+        });
+    }
     let page = AccountPage {
         csrf_token: &csrf_token,
         email: user.email.as_str(),
         display_name: user.display_name.as_deref(),
         sessions: rows,
+        consents,
         notice: None,
     };
     (jar, Html(pages::render(&page))).into_response()
@@ -159,6 +174,27 @@ async fn revoke_session(
         let id = Uuid::try_parse(&id).map_err(|_| ApiError::not_found())?;
         state.accounts.revoke_own_session(user.id, id, &ctx).await?;
         Ok::<_, ApiError>(see_other("/account"))
+    }
+    .await;
+    result.unwrap_or_else(ApiError::into_page)
+}
+
+/// Withdraws a consent given to an application (it must ask again next time).
+async fn revoke_consent(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Path(client_id): Path<String>,
+    form: Result<FormBody<CsrfForm>, ApiError>,
+) -> Response {
+    let result = async {
+        let FormBody(form) = form?;
+        cookies::check_form_token(&jar, &state.settings, &form.csrf_token)?;
+        let (_, user, _) = signed_in(&state, &jar).await?;
+        match state.oauth.revoke_consent(user.id, &client_id).await {
+            Ok(true) => Ok::<_, ApiError>(see_other("/account")),
+            Ok(false) => Err(ApiError::not_found()),
+            Err(_) => Err(ApiError::internal()),
+        }
     }
     .await;
     result.unwrap_or_else(ApiError::into_page)

@@ -1,6 +1,7 @@
 //! One router per area; `crate::app` merges them.
 
 pub mod account;
+pub mod admin;
 pub mod assets;
 pub mod health;
 pub mod oauth;

@@ -299,7 +299,9 @@ async fn introspect(
     headers: HeaderMap,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
+    // A public client proves nothing by sending its id: introspection is for confidential ones.
     let (client, pairs) = match authenticated(&state, &headers, form).await {
+        Ok((c, _)) if c.is_public() => return oauth_error(&OAuthError::invalid_client()),
         Ok(v) => v,
         Err(r) => return r,
     };

@@ -7,7 +7,7 @@ use gatehouse_core::user::{User, UserId, UserStatus};
 
 use super::PgStore;
 use crate::error::{OnUnique, store_error, unavailable};
-use crate::rows::UserRow;
+use crate::rows::{UserRow, like_pattern};
 use crate::sql;
 
 #[async_trait]
@@ -68,6 +68,37 @@ impl UserStore for PgStore {
         let done = sqlx::query(sql::SET_USER_STATUS)
             .bind(id.0)
             .bind(status.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn search_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+        email_contains: Option<&str>,
+    ) -> Result<Vec<User>, StoreError> {
+        let pattern = like_pattern(email_contains);
+        let query = match after {
+            Some(after) => sqlx::query_as(sql::SEARCH_USERS_AFTER).bind(pattern).bind(i64::from(limit)).bind(after.0),
+            None => sqlx::query_as(sql::SEARCH_USERS_FIRST).bind(pattern).bind(i64::from(limit)),
+        };
+        let rows: Vec<UserRow> = query.fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.into_iter().map(User::try_from).collect()
+    }
+
+    async fn set_display_name(
+        &self,
+        id: UserId,
+        display_name: Option<&str>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::SET_DISPLAY_NAME)
+            .bind(id.0)
+            .bind(display_name)
             .bind(now)
             .execute(&self.pool)
             .await

@@ -1,13 +1,13 @@
 //! `AuditStore` and `HealthCheck` on SQLite: the append-only audit trail, and a ping.
 
 use async_trait::async_trait;
-use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::audit::{AuditEvent, AuditQuery, AuditRecord};
 use gatehouse_core::store::{AuditStore, HealthCheck, StoreError};
 use sqlx::types::Json;
 
 use super::SqliteStore;
 use crate::error::unavailable;
-use crate::rows::AuditRow;
+use crate::rows::{AuditRecordRow, AuditRow};
 use crate::sql;
 
 #[async_trait]
@@ -35,6 +35,21 @@ impl AuditStore for SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
+    }
+
+    async fn query_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows: Vec<AuditRecordRow> = sqlx::query_as(sql::QUERY_AUDIT_EVENTS)
+            .bind(query.from)
+            .bind(query.until)
+            .bind(query.event_type.as_deref())
+            .bind(query.actor.as_deref())
+            .bind(query.subject.as_deref())
+            .bind(query.before_id)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().map(AuditRecord::from).collect())
     }
 }
 

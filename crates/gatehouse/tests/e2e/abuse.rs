@@ -40,6 +40,7 @@ on_sqlite!(
     registration_refresh_and_admin_limits_per_ip,
     login_limit_per_account_normalises_the_address,
     forwarded_for_from_an_untrusted_peer_does_not_change_the_key,
+    behind_a_trusted_proxy_the_forwarded_client_is_the_key,
 );
 
 const WRONG: &str = "not the right password";
@@ -219,6 +220,32 @@ async fn forwarded_for_from_an_untrusted_peer_does_not_change_the_key(b: Backend
     let events = app.audit_events().await;
     assert!(events.iter().any(|e| e.0 == "rate_limit.exceeded"));
     assert!(events.iter().all(|e| e.2.as_deref().is_none_or(|ip| ip == "127.0.0.1")), "{events:?}");
+}
+
+async fn behind_a_trusted_proxy_the_forwarded_client_is_the_key(b: Backend) {
+    let Some(app) = spawn_with(b, |s| {
+        s.rate_limits.login_ip = Quota::new(2, 60);
+        s.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let attempt = |client: &'static str| {
+        browser()
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", client)
+            .json(&json!({ "email": "someone@example.com", "password": WRONG }))
+            .send()
+    };
+    assert_eq!(attempt("198.51.100.1").await.unwrap().status(), 401);
+    assert_eq!(attempt("198.51.100.1").await.unwrap().status(), 401);
+    assert_eq!(attempt("198.51.100.1").await.unwrap().status(), 429);
+    // Another client behind the same proxy has a budget of its own.
+    assert_eq!(attempt("198.51.100.2").await.unwrap().status(), 401);
+    let exceeded = events(&app, "rate_limit.exceeded").await;
+    assert_eq!(exceeded.len(), 1);
+    assert_eq!(exceeded[0].0.as_deref(), Some("198.51.100.1"));
 }
 
 async fn lock_after_failures_refuses_the_right_password_until_it_expires(b: Backend) {

@@ -5,7 +5,7 @@
 //! Node's openid-client (the scripts in `tests/interop/`), and the Rust `openidconnect` crate
 //! here. A missing Python or Node library skips with a note on stderr, unless
 //! `GATEHOUSE_REQUIRE_SERVICES=1`. Nothing is downloaded here: `.ci/run` installs the libraries
-//! (`npm ci --prefix crates/gatehouse/tests/interop`, `pip install authlib requests`).
+//! (`npm ci --prefix crates/gatehouse/tests/interop`, `pip install 'authlib>=1.9,<2' requests`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -136,7 +136,7 @@ async fn authlib_code_flow(b: Backend) {
         "python3",
         &["-c", "import authlib, joserfc, requests"],
         "Python authlib",
-        "pip install authlib requests",
+        "pip install 'authlib>=1.9,<2' requests",
     ) {
         return;
     }
@@ -149,7 +149,8 @@ async fn authlib_code_flow(b: Backend) {
     }
 }
 
-/// Node openid-client v6: discovery, PKCE, state, nonce and RFC 9207 `iss` checks by the library.
+/// Node openid-client v6: discovery, PKCE, state, nonce and RFC 9207 `iss` checks by the
+/// library, on success and on error redirects (`prompt=none` without a session, consent denied).
 async fn openid_client_code_flow(b: Backend) {
     let install = "npm ci --prefix crates/gatehouse/tests/interop";
     if !available(
@@ -165,6 +166,10 @@ async fn openid_client_code_flow(b: Backend) {
     for client in &clients {
         let summary = run_script(&app, "node", "openid_client_flow.mjs", client).await;
         assert_summary(&summary, client, &user_id);
+        // Error redirects passed the library's state and `iss` checks before it reported them.
+        for error in ["login_required", "access_denied"] {
+            assert_eq!(summary["error_responses"][error], "AuthorizationResponseError", "{summary:#}");
+        }
     }
 }
 

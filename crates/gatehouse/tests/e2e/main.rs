@@ -11,9 +11,12 @@ mod cli;
 mod forgery;
 mod input;
 mod interop;
+mod limits;
 mod oauth;
 mod pages;
+mod tls;
 mod tokens;
+mod web_defences;
 
 /// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn <name>(Backend)`.
 #[macro_export]

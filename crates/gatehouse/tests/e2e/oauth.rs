@@ -24,6 +24,8 @@ on_both_backends!(
     client_credentials_grant,
     discovery_advertises_exactly_what_works,
     rp_initiated_logout,
+    browser_apps_get_cors_on_oauth_endpoints_only,
+    consents_are_listed_and_revocable_on_the_account_page,
 );
 
 pub const REDIRECT: &str = "https://app.example.com/callback";
@@ -739,4 +741,64 @@ async fn rp_initiated_logout(b: Backend) {
     assert_eq!(r.status(), 303);
     assert_eq!(location(&r), "https://app.example.com/bye?state=xyz");
     assert_eq!(app.me(&user).await.status(), 401, "signed out");
+}
+
+async fn browser_apps_get_cors_on_oauth_endpoints_only(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    setup(&app, &["--public", "--cors-origin", "https://spa.example.com"]).await;
+    let preflight = |path: &'static str, origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+    };
+    for path in ["/oauth2/token", "/oauth2/revoke", "/oauth2/userinfo", "/.well-known/openid-configuration"] {
+        let r = preflight(path, "https://spa.example.com").await.unwrap();
+        assert_eq!(
+            r.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()),
+            Some("https://spa.example.com"),
+            "{path}"
+        );
+        assert_ne!(r.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()), Some("*"));
+        let r = preflight(path, "https://evil.test").await.unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}: unregistered origin");
+    }
+    // A client's registered origin does not open the first-party cookie API.
+    let r = preflight("/api/v1/auth/login", "https://spa.example.com").await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    // The token endpoint answers a cross-origin POST (no cookies involved) with CORS headers.
+    let r = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .header("origin", "https://spa.example.com")
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", REDIRECT),
+            ("client_id", "nobody"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://spa.example.com");
+}
+
+async fn consents_are_listed_and_revocable_on_the_account_page(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &[]).await;
+    let user = browser();
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    authorize_as(&app, &user, &url, "ada@example.com", "allow").await;
+    let page = user.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Example App") && page.contains("openid profile email offline_access"));
+    let action = format!("/account/consents/{}/revoke", client["client_id"].as_str().unwrap());
+    assert!(page.contains(&action));
+    let r = user.post(app.url(&action)).form(&[("csrf_token", csrf_from(&page))]).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    // Without the remembered consent the next authorization asks again.
+    let r = user.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("/oauth2/consent"));
 }

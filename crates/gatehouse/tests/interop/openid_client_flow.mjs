@@ -109,9 +109,9 @@ class Browser {
   }
 }
 
-/** Follows our own redirects, signs in, allows on the consent page, and stops at the redirect to
- * the client's redirect URI (which need not exist). */
-async function browseToCallback(start, o, seen) {
+/** Follows our own redirects, signs in, answers the consent page with `decision`, and stops at
+ * the redirect to the client's redirect URI (which need not exist). */
+async function browseToCallback(start, o, seen, decision = 'allow') {
   const browser = new Browser()
   let url = start.href
   let resp = await browser.request(url)
@@ -139,9 +139,9 @@ async function browseToCallback(start, o, seen) {
       resp = await browser.post(url, [...fields, ['email', o.email], ['password', o.password]])
     } else if (consent) {
       seen.push('consent page')
-      check(consent.buttons.some((b) => b.name === 'decision' && b.value === 'allow'), 'no allow button')
+      check(consent.buttons.some((b) => b.name === 'decision' && b.value === decision), `no ${decision} button`)
       url = new URL(consent.action, url).href
-      resp = await browser.post(url, [...hidden(consent), ['decision', 'allow']])
+      resp = await browser.post(url, [...hidden(consent), ['decision', decision]])
     } else {
       throw new Failed(`a page with neither a sign-in nor a consent form at ${url}: ${html.slice(0, 300)}`)
     }
@@ -240,6 +240,30 @@ async function run(o, out) {
   check(uiErr && uiErr.status === 401, `userinfo with a revoked grant: ${uiErr ? `${uiErr.name}: ${uiErr.message}` : 'succeeded'}`)
   const rtErr = await rejected(client.refreshTokenGrant(config, refresh))
   check(rtErr && rtErr.error === 'invalid_grant', `refresh after revocation: ${rtErr ? `${rtErr.name}: ${rtErr.message}` : 'succeeded'}`)
+
+  // Error redirects (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6) must pass the library's
+  // state and RFC 9207 iss checks before it reports the error code.
+  out.step = 'error responses'
+  out.error_responses = {}
+  for (const [expected, extra, decision] of [
+    ['login_required', { prompt: 'none' }, 'allow'],
+    ['access_denied', { prompt: 'consent' }, 'deny'],
+  ]) {
+    const verifier = client.randomPKCECodeVerifier()
+    const expectedState = client.randomState()
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: o.redirectUri,
+      scope: 'openid',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: expectedState,
+      ...extra,
+    })
+    const cb = await browseToCallback(url, o, [], decision)
+    const e = await rejected(client.authorizationCodeGrant(config, new URL(cb), { pkceCodeVerifier: verifier, expectedState }))
+    check(e instanceof client.AuthorizationResponseError && e.error === expected, `${expected}: ${e ? `${e.name}: ${e.message}` : 'succeeded'}`)
+    out.error_responses[expected] = e.name
+  }
   out.step = null
 }
 

@@ -1,0 +1,329 @@
+//! `AdminService`: the one door to Gatehouse's administration (users, sessions, audit trail,
+//! keys, clients, and — through [`AdminService::rbac`] — roles and permissions). It hands out
+//! the [`AdminCapability`] every other method requires, after checking the caller.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, GuardOutcome, GuardedChange, Principal, RbacError, RbacService,
+};
+use crate::account::{AccountError, AccountService, Credential};
+use crate::audit::{AuditEventType, AuditQuery, AuditRecord, Auditor, Outcome, RequestContext};
+use crate::clock::Clock;
+use crate::keys::{Algorithm, KeyInfo, KeyService};
+use crate::oauth::{Client, ClientRegistration, ClientSecret, generate_client_id};
+use crate::password::Password;
+use crate::session::Session;
+use crate::store::{AuditStore, ClientStore, RefreshTokenStore, SessionStore, UserStore};
+use crate::token::FIRST_PARTY_CLIENT;
+use crate::user::{User, UserId, UserStatus, parse_display_name};
+
+/// A page of results and the cursor of the next one (`None` on the last page).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// `GET /admin/v1/users`: users in id (creation) order after `after`, optionally only those
+/// whose normalised email contains `email_contains`.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub after: Option<UserId>,
+    pub limit: u32,
+    pub email_contains: Option<String>,
+}
+
+pub struct AdminService {
+    rbac: Arc<RbacService>,
+    accounts: Arc<AccountService>,
+    users: Arc<dyn UserStore>,
+    sessions: Arc<dyn SessionStore>,
+    refresh: Arc<dyn RefreshTokenStore>,
+    audit_store: Arc<dyn AuditStore>,
+    clients: Arc<dyn ClientStore>,
+    keys: Arc<KeyService>,
+    audit: Auditor,
+    clock: Arc<dyn Clock>,
+}
+
+/// The stores the admin service reads and writes besides those inside its services.
+pub struct AdminStores {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub refresh: Arc<dyn RefreshTokenStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub clients: Arc<dyn ClientStore>,
+}
+
+const MAX_PAGE: u32 = 500;
+
+impl AdminService {
+    pub fn new(
+        rbac: Arc<RbacService>,
+        accounts: Arc<AccountService>,
+        keys: Arc<KeyService>,
+        stores: AdminStores,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let audit = Auditor::new(stores.audit.clone(), clock.clone());
+        Self {
+            rbac,
+            accounts,
+            users: stores.users,
+            sessions: stores.sessions,
+            refresh: stores.refresh,
+            audit_store: stores.audit,
+            clients: stores.clients,
+            keys,
+            audit,
+            clock,
+        }
+    }
+
+    /// The admin check, the only place it is made. A client acting for itself needs the
+    /// `gatehouse:admin` scope or the `admin` role, and must still be registered. A user needs
+    /// the `admin` role and an active account, and the token must be Gatehouse's own
+    /// first-party token or carry `gatehouse:admin` — so a third-party application an admin
+    /// signed in to for something else cannot use that token on the admin API.
+    pub async fn authorize(&self, principal: &Principal) -> Result<AdminCapability, RbacError> {
+        const DENIED: RbacError = RbacError::Forbidden("this token does not grant access to the admin API");
+        let store = self.rbac.store();
+        match principal {
+            Principal::Client { id, scopes } => {
+                if self.clients.client_by_id(id).await?.is_none() {
+                    return Err(DENIED);
+                }
+                let admin = scopes.iter().any(|s| s == ADMIN_SCOPE)
+                    || store.client_roles(id).await?.iter().any(|r| r.as_str() == ADMIN_ROLE);
+                if admin { Ok(AdminCapability::granted(Actor::Client(id.clone()))) } else { Err(DENIED) }
+            }
+            Principal::User { id, client_id, scopes } => {
+                let delegated = client_id == FIRST_PARTY_CLIENT || scopes.iter().any(|s| s == ADMIN_SCOPE);
+                if !delegated {
+                    return Err(DENIED);
+                }
+                let active = self.users.user_by_id(*id).await?.is_some_and(|u| u.is_active());
+                if active && store.user_roles(*id).await?.iter().any(|r| r.as_str() == ADMIN_ROLE) {
+                    Ok(AdminCapability::granted(Actor::User(*id)))
+                } else {
+                    Err(DENIED)
+                }
+            }
+        }
+    }
+
+    pub fn rbac(&self) -> &RbacService {
+        &self.rbac
+    }
+
+    async fn record(
+        &self,
+        event: AuditEventType,
+        cap: &AdminCapability,
+        subject: String,
+        ctx: &RequestContext,
+        details: serde_json::Value,
+    ) -> Result<(), RbacError> {
+        Ok(self
+            .audit
+            .record(event, Outcome::Success, Some(cap.actor().to_string()), Some(subject), ctx, details)
+            .await?)
+    }
+
+    // Users.
+
+    pub async fn list_users(&self, _: &AdminCapability, filter: &UserFilter) -> Result<Page<User>, RbacError> {
+        let limit = filter.limit.clamp(1, MAX_PAGE);
+        let needle = filter.email_contains.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_lowercase);
+        // One more than asked: whether it exists says if there is a next page.
+        let mut items = self.users.search_users(filter.after, limit + 1, needle.as_deref()).await?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|u| u.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    pub async fn user(&self, _: &AdminCapability, id: UserId) -> Result<User, RbacError> {
+        self.users.user_by_id(id).await?.ok_or(RbacError::NotFound("user"))
+    }
+
+    pub async fn create_user(
+        &self,
+        cap: &AdminCapability,
+        email: &str,
+        password: &Password,
+        display_name: Option<&str>,
+        ctx: &RequestContext,
+    ) -> Result<User, AccountError> {
+        let actor = cap.actor().to_string();
+        self.accounts.create_user(email, Credential::Password(password), display_name, &actor, ctx).await
+    }
+
+    /// Sets the display name (`Some(None)` clears it) and/or the status. Disabling goes
+    /// through [`Self::disable_user`]'s rules.
+    pub async fn update_user(
+        &self,
+        cap: &AdminCapability,
+        id: UserId,
+        display_name: Option<Option<&str>>,
+        status: Option<UserStatus>,
+        ctx: &RequestContext,
+    ) -> Result<User, RbacError> {
+        let user = self.user(cap, id).await?;
+        if let Some(name) = display_name {
+            let name = parse_display_name(name).map_err(|m| RbacError::Invalid(m.to_owned()))?;
+            if name != user.display_name {
+                self.users.set_display_name(id, name.as_deref(), self.clock.now()).await?;
+                self.record(AuditEventType::UserUpdated, cap, id.to_string(), ctx, json!({ "display_name": name }))
+                    .await?;
+            }
+        }
+        match status {
+            Some(UserStatus::Disabled) if user.is_active() => self.disable_user(cap, id, ctx).await?,
+            Some(UserStatus::Active) if !user.is_active() => {
+                self.users.set_user_status(id, UserStatus::Active, self.clock.now()).await?;
+                self.record(AuditEventType::UserEnabled, cap, id.to_string(), ctx, json!({})).await?;
+            }
+            _ => {}
+        }
+        self.user(cap, id).await
+    }
+
+    /// Disables the account and ends its sessions and refresh tokens; refused for the last
+    /// active admin.
+    pub async fn disable_user(&self, cap: &AdminCapability, id: UserId, ctx: &RequestContext) -> Result<(), RbacError> {
+        let now = self.clock.now();
+        match self.rbac.store().change_user_guarded(id, &GuardedChange::Disable, now).await? {
+            GuardOutcome::Applied => {}
+            GuardOutcome::NotFound => return Err(RbacError::NotFound("user")),
+            GuardOutcome::LastAdmin => return Err(RbacError::LastAdmin),
+        }
+        let ended = self.sessions.delete_sessions_for_user(id).await?;
+        let families = self.refresh.revoke_refresh_families_for_user(id, now, "user_disabled").await?;
+        let details = json!({ "sessions_ended": ended, "refresh_families_revoked": families });
+        self.record(AuditEventType::UserDisabled, cap, id.to_string(), ctx, details).await
+    }
+
+    /// Deletes the account with its sessions, tokens, consents and role grants (the audit
+    /// trail keeps its history); refused for the last active admin.
+    pub async fn delete_user(&self, cap: &AdminCapability, id: UserId, ctx: &RequestContext) -> Result<(), RbacError> {
+        match self.rbac.store().change_user_guarded(id, &GuardedChange::Delete, self.clock.now()).await? {
+            GuardOutcome::Applied => {}
+            GuardOutcome::NotFound => return Err(RbacError::NotFound("user")),
+            GuardOutcome::LastAdmin => return Err(RbacError::LastAdmin),
+        }
+        self.record(AuditEventType::UserDeleted, cap, id.to_string(), ctx, json!({})).await
+    }
+
+    // Sessions.
+
+    pub async fn sessions(&self, cap: &AdminCapability, user: UserId) -> Result<Vec<Session>, RbacError> {
+        self.user(cap, user).await?;
+        Ok(self.sessions.sessions_for_user(user).await?)
+    }
+
+    /// Ends one session of `user`; a session id of another user is "not found".
+    pub async fn revoke_session(
+        &self,
+        cap: &AdminCapability,
+        user: UserId,
+        session: Uuid,
+        ctx: &RequestContext,
+    ) -> Result<(), RbacError> {
+        if !self.sessions.delete_user_session(user, session).await? {
+            return Err(RbacError::NotFound("session"));
+        }
+        let details = json!({ "session_id": session, "by": "admin" });
+        self.record(AuditEventType::SessionRevoked, cap, user.to_string(), ctx, details).await
+    }
+
+    pub async fn revoke_all_sessions(
+        &self,
+        cap: &AdminCapability,
+        user: UserId,
+        ctx: &RequestContext,
+    ) -> Result<u64, RbacError> {
+        self.user(cap, user).await?;
+        let ended = self.sessions.delete_sessions_for_user(user).await?;
+        let details = json!({ "sessions_ended": ended, "by": "admin" });
+        self.record(AuditEventType::SessionRevoked, cap, user.to_string(), ctx, details).await?;
+        Ok(ended)
+    }
+
+    // Audit trail.
+
+    /// Newest first; `next` is the id to pass as `before_id` for the following page.
+    pub async fn audit_events(&self, _: &AdminCapability, query: &AuditQuery) -> Result<Page<AuditRecord>, RbacError> {
+        let limit = query.limit.clamp(1, MAX_PAGE);
+        let mut items = self.audit_store.query_audit_events(&AuditQuery { limit: limit + 1, ..query.clone() }).await?;
+        let next = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|r| r.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    // Keys.
+
+    pub fn keys(&self, _: &AdminCapability) -> Vec<KeyInfo> {
+        self.keys.list()
+    }
+
+    pub async fn rotate_key(
+        &self,
+        cap: &AdminCapability,
+        alg: Algorithm,
+        immediately: bool,
+        ctx: &RequestContext,
+    ) -> Result<String, RbacError> {
+        let kid = self.keys.rotate(alg, immediately).await.map_err(|e| RbacError::Internal(e.to_string()))?;
+        let details = json!({ "alg": alg.as_str(), "immediately": immediately, "by": "admin" });
+        self.record(AuditEventType::KeyRotated, cap, kid.clone(), ctx, details).await?;
+        Ok(kid)
+    }
+
+    // Clients.
+
+    pub async fn clients(&self, _: &AdminCapability) -> Result<Vec<Client>, RbacError> {
+        Ok(self.clients.list_clients().await?)
+    }
+
+    pub async fn client(&self, _: &AdminCapability, id: &str) -> Result<Client, RbacError> {
+        self.clients.client_by_id(id).await?.ok_or(RbacError::NotFound("client"))
+    }
+
+    /// Registers a client; the secret (confidential clients) is returned once.
+    pub async fn create_client(
+        &self,
+        cap: &AdminCapability,
+        registration: ClientRegistration,
+        ctx: &RequestContext,
+    ) -> Result<(Client, Option<ClientSecret>), RbacError> {
+        let id = generate_client_id().map_err(|e| RbacError::Internal(e.to_string()))?;
+        let (client, secret) =
+            registration.validate(id, self.clock.now()).map_err(|e| RbacError::Invalid(e.to_string()))?;
+        self.clients.insert_client(&client).await?;
+        let details = json!({ "name": client.name, "scopes": client.scopes });
+        self.record(AuditEventType::ClientCreated, cap, format!("client:{}", client.id), ctx, details).await?;
+        Ok((client, secret))
+    }
+
+    pub async fn delete_client(&self, cap: &AdminCapability, id: &str, ctx: &RequestContext) -> Result<(), RbacError> {
+        if matches!(cap.actor(), Actor::Client(me) if me == id) {
+            return Err(RbacError::Forbidden("a client cannot delete itself"));
+        }
+        if !self.clients.delete_client(id).await? {
+            return Err(RbacError::NotFound("client"));
+        }
+        self.record(AuditEventType::ClientDeleted, cap, format!("client:{id}"), ctx, json!({})).await
+    }
+}

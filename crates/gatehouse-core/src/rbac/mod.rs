@@ -1,0 +1,75 @@
+//! Role-based access control in the classic schema (users, roles, permissions,
+//! role_permissions, user_roles, plus client_roles for machine identities), and the admin
+//! capability that gates Gatehouse's own admin API.
+//!
+//! Authorization cannot be skipped: every admin operation ([`RbacService`], [`AdminService`])
+//! takes an [`AdminCapability`], a value only [`AdminService::authorize`] hands out after the
+//! check (and [`AdminCapability::operator_cli`] for the command line, which the HTTP crate never
+//! calls — a test there checks). A handler that forgets the check has no capability to pass, so
+//! it does not compile.
+
+mod admin;
+mod capability;
+mod names;
+mod service;
+mod store;
+
+use crate::clock::UnixTime;
+use crate::store::StoreError;
+
+pub use admin::{AdminService, AdminStores, Page, UserFilter};
+pub use capability::{ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, Principal};
+pub use names::{NameError, PermissionName, RoleName, parse_description};
+pub use service::RbacService;
+pub use store::{GuardOutcome, GuardedChange, RbacStore};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub name: RoleName,
+    pub description: Option<String>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    pub name: PermissionName,
+    pub description: Option<String>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RbacError {
+    /// The caller is who they say, but may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    /// The change would leave no active user holding the `admin` role.
+    #[error("the last active admin cannot lose the admin role, be disabled or be deleted")]
+    LastAdmin,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for RbacError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<NameError> for RbacError {
+    fn from(e: NameError) -> Self {
+        Self::Invalid(e.0.to_owned())
+    }
+}

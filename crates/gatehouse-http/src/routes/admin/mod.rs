@@ -1,0 +1,138 @@
+//! The admin API under `/admin/v1/` (DESIGN.md §3): users, sessions, roles, permissions and
+//! their grants, the audit trail, signing keys and clients.
+//!
+//! Authorization happens in one place, the [`Admin`] extractor: it verifies the bearer token
+//! (RFC 6750 §2.1) and asks `AdminService::authorize` for an [`AdminCapability`]. Every admin
+//! operation in `gatehouse-core` takes that capability, so a handler without the extractor has
+//! nothing to pass and does not compile. Request bodies are explicit DTOs with
+//! `deny_unknown_fields`: no field a caller adds can reach a model (no mass assignment).
+
+mod ops;
+mod rbac;
+mod users;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use gatehouse_core::rbac::{AdminCapability, Principal, RbacError};
+use gatehouse_core::user::UserId;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().merge(users::router()).merge(rbac::router()).merge(ops::router())
+}
+
+/// The capability to use the admin API, extracted from `Authorization: Bearer …`.
+/// No token or a bad one: 401 with `WWW-Authenticate`; a valid token without admin rights: 403.
+pub struct Admin(pub AdminCapability);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let now = state.accounts.clock().now();
+        let claims = match state.bearer.from_headers(&parts.headers, now) {
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "the admin API needs a bearer access token",
+                ));
+            }
+            Some(result) => result?,
+        };
+        let scopes: Vec<String> = claims.scopes().map(str::to_owned).collect();
+        let principal = if claims.sub == claims.client_id {
+            Principal::Client { id: claims.client_id.clone(), scopes }
+        } else if let Some(id) = UserId::parse(&claims.sub) {
+            Principal::User { id, client_id: claims.client_id.clone(), scopes }
+        } else {
+            return Err(forbidden());
+        };
+        match state.admin.authorize(&principal).await {
+            Ok(cap) => Ok(Self(cap)),
+            Err(RbacError::Forbidden(_)) => Err(forbidden()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn forbidden() -> ApiError {
+    ApiError::forbidden("forbidden", "this token does not grant access to the admin API")
+}
+
+impl From<RbacError> for ApiError {
+    fn from(e: RbacError) -> Self {
+        match e {
+            RbacError::Forbidden(m) => ApiError::forbidden("forbidden", m),
+            RbacError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m),
+            RbacError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
+            RbacError::Conflict(what) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", format!("this {what} already exists"))
+            }
+            RbacError::LastAdmin => ApiError::new(StatusCode::CONFLICT, "last_admin", e.to_string()),
+            RbacError::Store(_) | RbacError::Internal(_) => {
+                tracing::error!(error = %e, "admin request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// Query parameters, with unknown ones refused (400) in our error format.
+pub struct AdminQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for AdminQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("invalid query: {e}")))
+    }
+}
+
+pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    UserId::parse(raw).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))
+}
+
+/// A list and the cursor of the next page (absent on the last page).
+#[derive(Serialize)]
+pub struct ListResponse<T> {
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// For `Option<Option<T>>` fields: absent = `None` (leave alone), `null` = `Some(None)` (clear).
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    /// The CLI's capability must never be minted by the HTTP layer.
+    #[test]
+    fn http_never_uses_the_cli_capability() {
+        let needle = ["operator", "_cli"].concat();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(d).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert!(!text.contains(&needle), "{} mints the CLI capability", path.display());
+                }
+            }
+        }
+    }
+}

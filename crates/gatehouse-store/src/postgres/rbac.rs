@@ -1,0 +1,258 @@
+//! `RbacStore` on PostgreSQL: roles, permissions and their grants. Guarded user changes first take
+//! a lock on the admin role's row, so the last-admin check and the change see no other guarded change.
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::rbac::{
+    ADMIN_ROLE, GuardOutcome, GuardedChange, Permission, PermissionName, RbacStore, Role, RoleName,
+};
+use gatehouse_core::store::StoreError;
+use gatehouse_core::user::{UserId, UserStatus};
+use uuid::Uuid;
+
+use super::PgStore;
+use crate::error::{OnUnique, store_error, unavailable};
+use crate::rbac::{UserGuardState, refusal};
+use crate::rows::{NamedRow, permission_name, role_name};
+use crate::sql;
+
+#[async_trait]
+impl RbacStore for PgStore {
+    async fn insert_role(&self, role: &Role) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_ROLE)
+            .bind(role.name.as_str())
+            .bind(role.description.as_deref())
+            .bind(role.created_at)
+            .bind(role.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(e, OnUnique::Role))?;
+        Ok(())
+    }
+
+    async fn role(&self, name: &RoleName) -> Result<Option<Role>, StoreError> {
+        let row: Option<NamedRow> =
+            sqlx::query_as(sql::ROLE).bind(name.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.map(Role::try_from).transpose()
+    }
+
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        let rows: Vec<NamedRow> = sqlx::query_as(sql::LIST_ROLES).fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.into_iter().map(Role::try_from).collect()
+    }
+
+    async fn set_role_description(
+        &self,
+        name: &RoleName,
+        description: Option<&str>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::SET_ROLE_DESCRIPTION)
+            .bind(name.as_str())
+            .bind(description)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_role(&self, name: &RoleName) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::DELETE_ROLE).bind(name.as_str()).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_permission(&self, permission: &Permission) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_PERMISSION)
+            .bind(permission.name.as_str())
+            .bind(permission.description.as_deref())
+            .bind(permission.created_at)
+            .bind(permission.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_error(e, OnUnique::Permission))?;
+        Ok(())
+    }
+
+    async fn permission(&self, name: &PermissionName) -> Result<Option<Permission>, StoreError> {
+        let row: Option<NamedRow> = sqlx::query_as(sql::PERMISSION)
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(Permission::try_from).transpose()
+    }
+
+    async fn list_permissions(&self) -> Result<Vec<Permission>, StoreError> {
+        let rows: Vec<NamedRow> =
+            sqlx::query_as(sql::LIST_PERMISSIONS).fetch_all(&self.pool).await.map_err(unavailable)?;
+        rows.into_iter().map(Permission::try_from).collect()
+    }
+
+    async fn set_permission_description(
+        &self,
+        name: &PermissionName,
+        description: Option<&str>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::SET_PERMISSION_DESCRIPTION)
+            .bind(name.as_str())
+            .bind(description)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_permission(&self, name: &PermissionName) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query(sql::DELETE_PERMISSION).bind(name.as_str()).execute(&self.pool).await.map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn grant_permission(
+        &self,
+        role: &RoleName,
+        permission: &PermissionName,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::GRANT_PERMISSION)
+            .bind(role.as_str())
+            .bind(permission.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_permission(&self, role: &RoleName, permission: &PermissionName) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::REVOKE_PERMISSION)
+            .bind(role.as_str())
+            .bind(permission.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn role_permissions(&self, role: &RoleName) -> Result<Vec<PermissionName>, StoreError> {
+        let names: Vec<String> = sqlx::query_scalar(sql::ROLE_PERMISSIONS)
+            .bind(role.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        names.into_iter().map(permission_name).collect()
+    }
+
+    async fn grant_user_role(&self, user: UserId, role: &RoleName, now: UnixTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::GRANT_USER_ROLE)
+            .bind(user.0)
+            .bind(role.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn user_roles(&self, user: UserId) -> Result<Vec<RoleName>, StoreError> {
+        let names: Vec<String> =
+            sqlx::query_scalar(sql::USER_ROLES).bind(user.0).fetch_all(&self.pool).await.map_err(unavailable)?;
+        names.into_iter().map(role_name).collect()
+    }
+
+    async fn user_permissions(&self, user: UserId) -> Result<Vec<PermissionName>, StoreError> {
+        let names: Vec<String> =
+            sqlx::query_scalar(sql::USER_PERMISSIONS).bind(user.0).fetch_all(&self.pool).await.map_err(unavailable)?;
+        names.into_iter().map(permission_name).collect()
+    }
+
+    async fn role_members(&self, role: &RoleName) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(sql::ROLE_MEMBERS)
+            .bind(role.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(ids.into_iter().map(UserId).collect())
+    }
+
+    async fn grant_client_role(&self, client_id: &str, role: &RoleName, now: UnixTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::GRANT_CLIENT_ROLE)
+            .bind(client_id)
+            .bind(role.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_client_role(&self, client_id: &str, role: &RoleName) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::REVOKE_CLIENT_ROLE)
+            .bind(client_id)
+            .bind(role.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn client_roles(&self, client_id: &str) -> Result<Vec<RoleName>, StoreError> {
+        let names: Vec<String> =
+            sqlx::query_scalar(sql::CLIENT_ROLES).bind(client_id).fetch_all(&self.pool).await.map_err(unavailable)?;
+        names.into_iter().map(role_name).collect()
+    }
+
+    async fn change_user_guarded(
+        &self,
+        user: UserId,
+        change: &GuardedChange,
+        now: UnixTime,
+    ) -> Result<GuardOutcome, StoreError> {
+        let mut tx = self.begin_write().await.map_err(unavailable)?;
+        // Every guarded change queues here first: the check below and the change are then
+        // one step for all of them. (Grants only add admins, so they need not wait.)
+        sqlx::query(sql::LOCK_ADMIN_ROLE).bind(ADMIN_ROLE).execute(&mut *tx).await.map_err(unavailable)?;
+        let revoked = match change {
+            GuardedChange::RevokeRole(role) => role.as_str(),
+            _ => ADMIN_ROLE,
+        };
+        let row: Option<(String, bool, bool)> = sqlx::query_as(sql::USER_GUARD_STATE)
+            .bind(user.0)
+            .bind(revoked)
+            .bind(ADMIN_ROLE)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let state = row.map(|(status, has_role, is_admin)| UserGuardState {
+            active: status == UserStatus::Active.as_str(),
+            has_role,
+            is_admin,
+        });
+        let others: i64 = if state.as_ref().is_some_and(|s| s.is_admin && s.active) {
+            sqlx::query_scalar(sql::OTHER_ACTIVE_ADMINS)
+                .bind(user.0)
+                .bind(ADMIN_ROLE)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?
+        } else {
+            0
+        };
+        if let Some(refused) = refusal(change, state.as_ref(), || others) {
+            return Ok(refused);
+        }
+        let statement = match change {
+            GuardedChange::RevokeRole(role) => sqlx::query(sql::REVOKE_USER_ROLE).bind(user.0).bind(role.as_str()),
+            GuardedChange::Disable => {
+                sqlx::query(sql::SET_USER_STATUS).bind(user.0).bind(UserStatus::Disabled.as_str()).bind(now)
+            }
+            GuardedChange::Delete => sqlx::query(sql::DELETE_USER).bind(user.0),
+        };
+        statement.execute(&mut *tx).await.map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(GuardOutcome::Applied)
+    }
+}
