@@ -252,8 +252,14 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
             started_at: format!("{} {:02}:{:02} UTC", date, started_at.hour(), started_at.minute()),
             wall_seconds: started.elapsed().as_secs_f64(),
             command: "cargo run --release -p gatehouse-bench -- all".into(),
-            gatehouse_commit: git(&ws.root, &["rev-parse", "--short", "HEAD"]),
-            gatehouse_dirty: !git(&ws.root, &["status", "--porcelain", "--untracked-files=no"]).is_empty(),
+            // A binary given with --gatehouse-bin may have been built from anything.
+            gatehouse_commit: if args.gatehouse_bin.is_some() {
+                "unknown (--gatehouse-bin)".into()
+            } else {
+                git(&ws.root, &["rev-parse", "--short", "HEAD"])
+            },
+            gatehouse_dirty: args.gatehouse_bin.is_none()
+                && !git(&ws.root, &["status", "--porcelain", "--untracked-files=no"]).is_empty(),
             gatehouse_binary: describe_binary(&bin),
             warmup_s: args.warmup,
             duration_s: args.duration,

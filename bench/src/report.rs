@@ -325,7 +325,7 @@ pub fn markdown(r: &Report) -> String {
     let dirty = if r.run.gatehouse_dirty { " + uncommitted changes" } else { "" };
     let _ = writeln!(
         s,
-        "| Gatehouse | work tree at `{}`{dirty}; release binary `{}`; SQLite |",
+        "| Gatehouse | source: `{}`{dirty}; release binary `{}`; SQLite |",
         r.run.gatehouse_commit, r.run.gatehouse_binary
     );
     let peer = if r.peer.available {
@@ -346,6 +346,16 @@ pub fn markdown(r: &Report) -> String {
         r.run.warmup_s, r.run.duration_s, r.run.turns
     );
 
+    let busy =
+        |l: &str| l.split_whitespace().next().and_then(|x| x.parse::<f64>().ok()).is_some_and(|x| x > m.nproc as f64);
+    if busy(&m.loadavg_start) || busy(&m.loadavg_end) {
+        let _ = writeln!(
+            s,
+            "> **The machine was busy during this run** (load average above the number of CPUs: other work was \
+             running). CPU time per request is still comparable; req/s and latencies (p99 above all) are not \
+             representative.\n"
+        );
+    }
     let _ = writeln!(s, "## Targets (DESIGN.md §8)\n\n| Target | Goal | Measured | Status |\n|---|---|---|---|");
     for c in &r.checks {
         let mark = match c.status.as_str() {

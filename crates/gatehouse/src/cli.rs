@@ -48,6 +48,81 @@ pub enum Command {
     /// Manage OAuth clients (applications).
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage roles and who holds them (users and clients).
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Manage permissions (`resource:action`) and which roles have them.
+    #[command(subcommand)]
+    Permissions(PermissionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// Create a role (name: a-z, 0-9, '_', '.', '-').
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List roles with their permissions.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Grant a role to a user (id or email) or a client.
+    Grant {
+        role: String,
+        #[arg(long, required_unless_present = "client", conflicts_with = "client")]
+        user: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a role away from a user or a client (never from the last active admin).
+    Revoke {
+        role: String,
+        #[arg(long, required_unless_present = "client", conflicts_with = "client")]
+        user: Option<String>,
+        #[arg(long)]
+        client: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PermissionsCommand {
+    /// Create a permission named resource:action (e.g. posts:delete).
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a permission to a role.
+    Grant {
+        permission: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a permission away from a role.
+    Revoke {
+        permission: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -185,6 +185,8 @@ pub trait LoginAttemptStore: Send + Sync {
         key: &str,
         change: &(dyn Fn(Option<LoginAttempts>) -> Option<LoginAttempts> + Send + Sync),
     ) -> Result<Option<LoginAttempts>, StoreError>;
+    /// The counters of `key` as they are now (a plain read, no lock).
+    async fn login_attempts(&self, key: &str) -> Result<Option<LoginAttempts>, StoreError>;
     /// Deletes the counters whose `expires_at` is at or before `now`.
     async fn purge_login_attempts(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
@@ -203,8 +205,12 @@ pub enum Gate {
     Closed,
 }
 
-/// How long an attempt waits for a slot held by attempts in flight before it is refused.
-const BUSY_WAIT: Duration = Duration::from_secs(10);
+/// How long an attempt waits for a slot held by attempts in flight before it is refused. Waiting
+/// for a slot is like waiting for the hashing pool: a burst of correct logins passes one by one,
+/// however loaded the pool, and the request timeout (30 s by default) normally ends a wait before
+/// this does. This bound only matters for slots leaked by a node that died mid-verification
+/// (their count expires with the window) and for callers without a request timeout.
+const BUSY_WAIT: Duration = Duration::from_secs(60);
 
 /// The lockout rules over a [`LoginAttemptStore`].
 #[derive(Clone)]
@@ -231,10 +237,9 @@ impl Lockout {
     /// Reserves an attempt for `key`, waiting (bounded) while attempts in flight hold every slot.
     pub async fn begin(&self, key: &LoginKey) -> Result<Gate, StoreError> {
         let started = tokio::time::Instant::now();
-        let mut pause = Duration::from_millis(20);
+        let policy = self.policy;
         loop {
             let now = self.clock.now();
-            let policy = self.policy;
             let seen = self.store.update_login_attempts(key.as_str(), &|s| reserve(s, now, &policy)).await?;
             match reservation(&LoginAttempts::current(seen, now, &policy), &policy) {
                 Reservation::Granted { failures } => {
@@ -245,13 +250,31 @@ impl Lockout {
                         finished: false,
                     }));
                 }
-                Reservation::Busy if started.elapsed() + pause < BUSY_WAIT => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(200));
+                Reservation::Locked => return Ok(Gate::Closed),
+                Reservation::Busy => {
+                    if !self.wait_for_slot(key, started).await? {
+                        return Ok(Gate::Closed);
+                    }
                 }
-                Reservation::Busy | Reservation::Locked => return Ok(Gate::Closed),
             }
         }
+    }
+
+    /// Waits until the counters of `key` show a free slot or a lock (`true`: try again), or
+    /// until [`BUSY_WAIT`] has passed since `started` (`false`). It only reads, so waiting
+    /// attempts do not compete for the write lock with the attempts they wait for.
+    async fn wait_for_slot(&self, key: &LoginKey, started: tokio::time::Instant) -> Result<bool, StoreError> {
+        let mut pause = Duration::from_millis(10);
+        while started.elapsed() + pause < BUSY_WAIT {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
+            let now = self.clock.now();
+            let seen = self.store.login_attempts(key.as_str()).await?;
+            if reservation(&LoginAttempts::current(seen, now, &self.policy), &self.policy) != Reservation::Busy {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Forgets the failures of `key` and lifts its lock; `true` if a lock was in force.
@@ -339,6 +362,10 @@ impl LoginAttemptStore for MemoryLoginAttempts {
             None => all.remove(key),
         };
         Ok(seen)
+    }
+
+    async fn login_attempts(&self, key: &str) -> Result<Option<LoginAttempts>, StoreError> {
+        Ok(self.0.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied())
     }
 
     async fn purge_login_attempts(&self, now: UnixTime) -> Result<u64, StoreError> {

@@ -56,6 +56,12 @@ impl LoginAttemptStore for PgStore {
         Err(StoreError::Unavailable("login_attempts: too much contention on one key".to_owned()))
     }
 
+    async fn login_attempts(&self, key: &str) -> Result<Option<LoginAttempts>, StoreError> {
+        let row: Option<LoginAttemptsRow> =
+            sqlx::query_as(sql::SELECT).bind(key).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.map(LoginAttempts::try_from).transpose()
+    }
+
     async fn purge_login_attempts(&self, now: UnixTime) -> Result<u64, StoreError> {
         let done = sqlx::query(sql::PURGE).bind(now).execute(&self.pool).await.map_err(unavailable)?;
         Ok(done.rows_affected())

@@ -28,7 +28,10 @@ async fn update_round_trips_and_deletes(s: &TestDb) {
     // An unchanged state, and another key alongside.
     assert_eq!(store.update_login_attempts("k1", &|seen| seen).await.unwrap(), Some(b));
     assert_eq!(store.update_login_attempts("k2", &|_| Some(a)).await.unwrap(), None);
+    assert_eq!(store.login_attempts("k1").await.unwrap(), Some(b));
+    assert_eq!(store.login_attempts("k3").await.unwrap(), None);
     assert_eq!(store.update_login_attempts("k1", &|_| None).await.unwrap(), Some(b));
+    assert_eq!(store.login_attempts("k1").await.unwrap(), None);
     assert_eq!(store.update_login_attempts("k1", &|seen| seen).await.unwrap(), None);
     assert_eq!(store.update_login_attempts("k2", &|seen| seen).await.unwrap(), Some(a));
 }

@@ -165,10 +165,11 @@ async fn registration_refresh_and_admin_limits_per_ip(b: Backend) {
     assert_eq!(r.status(), 429);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "rate_limited");
 
-    // The admin prefix is limited as a whole, whatever exists under it (nothing yet: 404).
+    // The admin prefix is limited as a whole, whatever exists under it (the API answers 401
+    // without a token; unknown paths would answer 404).
     let admin = |path: &'static str| app.client.get(app.url(path)).send();
-    assert_eq!(admin("/admin/v1/users").await.unwrap().status(), 404);
-    assert_eq!(admin("/admin/v1/clients").await.unwrap().status(), 404);
+    assert_eq!(admin("/admin/v1/users").await.unwrap().status(), 401);
+    assert_eq!(admin("/admin/v1/clients").await.unwrap().status(), 401);
     assert_eq!(admin("/admin/anything").await.unwrap().status(), 429);
     assert_eq!(admin("/administrators").await.unwrap().status(), 404, "only the /admin/ prefix");
 

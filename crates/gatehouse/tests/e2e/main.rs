@@ -7,6 +7,7 @@ mod helpers;
 
 mod abuse;
 mod accounts;
+mod admin;
 mod cli;
 mod forgery;
 mod input;

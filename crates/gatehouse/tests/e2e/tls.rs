@@ -316,17 +316,41 @@ async fn sighup_reloads_the_certificate_without_dropping_connections() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readable_tls_keys_are_refused() {
+async fn readable_key_files_are_refused() {
     let dir = scratch_dir("keymode");
+    let refused = |out: std::process::Output, what: &str| {
+        assert!(!out.status.success(), "{what} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("readable by other users"), "{what}: {stderr}");
+    };
     let (cert, key) = certificate();
     write_file(&dir.join("cert.pem"), cert.as_bytes(), 0o644);
     for mode in [0o644, 0o640, 0o604] {
         write_file(&dir.join("key.pem"), key.as_bytes(), mode);
-        let out = serve_with_files(&dir).output().await.unwrap();
-        assert!(!out.status.success(), "mode {mode:o} accepted");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("readable by other users"), "{stderr}");
+        refused(serve_with_files(&dir).output().await.unwrap(), &format!("TLS key mode {mode:o}"));
     }
+    write_file(&dir.join("key.pem"), key.as_bytes(), 0o600);
+
+    // The master key and the HS256 secret follow the same rule.
+    let master = dir.join("master.key");
+    write_file(&master, MasterKey::generate().unwrap().1.as_bytes(), 0o640);
+    let out = gatehouse(&dir)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("GATEHOUSE_MASTER_KEY_FILE", &master)
+        .output()
+        .await
+        .unwrap();
+    refused(out, "master key mode 640");
+    let secret = dir.join("hs256.secret");
+    write_file(&secret, b"0123456789abcdef0123456789abcdef-hs256", 0o644);
+    let out = gatehouse(&dir)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("GATEHOUSE_TOKENS__ACCESS_TOKEN_ALG", "HS256")
+        .env("GATEHOUSE_HS256_SECRET_FILE", &secret)
+        .output()
+        .await
+        .unwrap();
+    refused(out, "HS256 secret mode 644");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

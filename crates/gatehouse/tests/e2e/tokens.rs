@@ -20,6 +20,7 @@ on_both_backends!(
     jwks_publishes_public_keys_with_cache_headers,
     key_rotation_end_to_end,
     wrong_or_missing_master_key_stops_start_up,
+    hs256_when_explicitly_configured,
 );
 
 pub fn decode_part(part: &str) -> Value {
@@ -391,4 +392,25 @@ async fn pyjwt_verifies_our_access_tokens() {
             .unwrap();
         assert!(!out.status.success(), "{alg}: PyJWT accepted a tampered signature");
     }
+}
+
+async fn hs256_when_explicitly_configured(b: Backend) {
+    let Some(app) = TestApp::spawn_with(b, |s| s.tokens.access_token_alg = "HS256".into()).await else { return };
+    let (body, _) = user_with_tokens(&app, "hs@example.com").await;
+    let token = body["access_token"].as_str().unwrap();
+    let header = decode_part(token.split('.').next().unwrap());
+    assert_eq!(header["alg"], "HS256");
+    assert_eq!(header["typ"], "at+jwt");
+    // The shared secret never appears in the JWKS, and our API accepts the token.
+    let jwks = jwks(&app).await.to_string();
+    assert!(!jwks.contains("HS256") && !jwks.contains("\"oct\""));
+    let r = reqwest::Client::new().get(app.url("/api/v1/me")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // A token signed with another secret is refused.
+    let (input, _) = token.rsplit_once('.').unwrap();
+    let tag =
+        aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[7u8; 32]), input.as_bytes());
+    let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+    let r = reqwest::Client::new().get(app.url("/api/v1/me")).bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(r.status(), 401);
 }

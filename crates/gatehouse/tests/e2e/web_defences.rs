@@ -27,7 +27,7 @@ pub fn assert_security_headers(r: &reqwest::Response, what: &str) {
 /// Slow Argon2 (unknown-user logins verify a dummy hash with these parameters), one hashing
 /// thread and a one-second deadline: a few parallel logins are bound to run out of time.
 fn slow_hashing(s: &mut gatehouse::config::Settings) {
-    s.password.iterations = 40;
+    s.password.iterations = 60;
     s.password.pool_size = 1;
     s.limits.request_timeout = 1;
 }
@@ -260,7 +260,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(b: Backend) {
     assert_eq!(ip("6.6.6.6, 203.0.113.8, 10.1.2.3").await.as_deref(), Some("203.0.113.8"));
     assert_eq!(ip("not-an-ip, 10.1.2.3").await.as_deref(), Some("10.1.2.3"), "garbage is never believed");
     assert_eq!(
-        failed_login_ip(&proxied, &[("forwarded", "for=198.51.100.1")]).await.as_deref(),
+        failed_login_ip(proxied, &[("forwarded", "for=198.51.100.1")]).await.as_deref(),
         Some("127.0.0.1"),
         "only the configured header counts"
     );

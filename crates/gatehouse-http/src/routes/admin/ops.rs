@@ -178,8 +178,9 @@ async fn rotate_key(
     Client(ctx): Client,
     JsonBody(req): JsonBody<RotateRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let alg = Algorithm::parse(&req.alg)
-        .ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "alg must be ES256, EdDSA or RS256"))?;
+    let alg = Algorithm::parse(&req.alg).ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", "alg must be ES256, EdDSA or RS256")
+    })?;
     let kid = state.admin.rotate_key(&cap, alg, req.immediately, &ctx).await?;
     Ok((StatusCode::CREATED, Json(RotateResponse { kid })))
 }

@@ -81,7 +81,10 @@ pub struct UpdateRequest {
 }
 
 /// `GET /admin/v1/roles`
-async fn list_roles(Admin(cap): Admin, State(state): State<AppState>) -> Result<Json<ListResponse<RoleResponse>>, ApiError> {
+async fn list_roles(
+    Admin(cap): Admin,
+    State(state): State<AppState>,
+) -> Result<Json<ListResponse<RoleResponse>>, ApiError> {
     let roles = state.admin.rbac().list_roles(&cap).await?;
     Ok(Json(ListResponse { items: roles.iter().map(RoleResponse::from).collect(), next_cursor: None }))
 }

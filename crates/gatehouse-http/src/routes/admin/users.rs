@@ -1,10 +1,10 @@
 //! Admin API: users and their sessions and roles (`/admin/v1/users…`).
 
+use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::Json;
 use axum::routing::{delete, get, post, put};
 use gatehouse_core::Password;
 use gatehouse_core::rbac::UserFilter;
@@ -76,7 +76,11 @@ pub struct UserDetailResponse {
     roles: Vec<String>,
 }
 
-async fn detail(state: &AppState, cap: &gatehouse_core::rbac::AdminCapability, user: &User) -> Result<UserDetailResponse, ApiError> {
+async fn detail(
+    state: &AppState,
+    cap: &gatehouse_core::rbac::AdminCapability,
+    user: &User,
+) -> Result<UserDetailResponse, ApiError> {
     let roles = state.admin.rbac().user_roles(cap, user.id).await?;
     Ok(UserDetailResponse {
         user: UserResponse::from(user),
