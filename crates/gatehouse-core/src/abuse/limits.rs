@@ -24,6 +24,9 @@ pub enum LimitKind {
     RefreshIp,
     /// Admin API requests per client IP.
     AdminIp,
+    /// OAuth token requests per presented `client_id` (checked before the client authenticates,
+    /// so guessing a client's secret is limited too).
+    TokenClient,
 }
 
 impl LimitKind {
@@ -34,6 +37,7 @@ impl LimitKind {
             Self::RegisterIp => "register_ip",
             Self::RefreshIp => "refresh_ip",
             Self::AdminIp => "admin_ip",
+            Self::TokenClient => "token_client",
         }
     }
 
@@ -41,6 +45,7 @@ impl LimitKind {
     pub fn key_kind(self) -> &'static str {
         match self {
             Self::LoginAccount => "account",
+            Self::TokenClient => "client",
             _ => "ip",
         }
     }
@@ -53,6 +58,7 @@ impl LimitKind {
             Self::RegisterIp => "audit:register_ip",
             Self::RefreshIp => "audit:refresh_ip",
             Self::AdminIp => "audit:admin_ip",
+            Self::TokenClient => "audit:token_client",
         }
     }
 }
@@ -65,6 +71,7 @@ pub struct RateLimitSettings {
     pub register_ip: Quota,
     pub refresh_ip: Quota,
     pub admin_ip: Quota,
+    pub token_client: Quota,
 }
 
 impl Default for RateLimitSettings {
@@ -75,6 +82,7 @@ impl Default for RateLimitSettings {
             register_ip: Quota::new(10, 3600),
             refresh_ip: Quota::new(120, 60),
             admin_ip: Quota::new(300, 60),
+            token_client: Quota::new(6000, 60),
         }
     }
 }
@@ -87,6 +95,7 @@ impl RateLimitSettings {
             LimitKind::RegisterIp => self.register_ip,
             LimitKind::RefreshIp => self.refresh_ip,
             LimitKind::AdminIp => self.admin_ip,
+            LimitKind::TokenClient => self.token_client,
         }
     }
 }

@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -231,9 +229,10 @@ impl ClientRegistration {
     }
 }
 
-/// A new client id: 128 random bits, base64url.
+/// A new client id: 128 random bits, lower-case hex (never starts with `-`, so it is safe as a
+/// command-line argument, and needs no escaping anywhere).
 pub fn generate_client_id() -> Result<String, RandomError> {
-    Ok(URL_SAFE_NO_PAD.encode(random::bytes::<16>()?))
+    Ok(random::bytes::<16>()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// An origin exactly as browsers send it: `scheme://host[:port]`, https unless loopback.

@@ -19,6 +19,7 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody};
 use crate::pages::{self, ConsentPage};
+use gatehouse_core::abuse::LimitKind;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -225,10 +226,18 @@ fn credentials(headers: &HeaderMap, pairs: &Pairs) -> Result<ClientCredentials, 
 async fn authenticated(
     state: &AppState,
     headers: &HeaderMap,
+    ctx: &gatehouse_core::RequestContext,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Result<(gatehouse_core::oauth::Client, Pairs), Response> {
     let FormBody(pairs) = form.map_err(|e| oauth_error(&OAuthError::invalid_request(e.description)))?;
     let creds = credentials(headers, &pairs).map_err(|e| oauth_error(&e))?;
+    // Per client (issue: "per client on the token endpoint"), before the secret is checked.
+    let presented = creds.basic.as_ref().map(|(id, _)| id.as_str()).or(creds.client_id.as_deref());
+    if let Some(id) = presented
+        && let Err(limited) = state.rate_limits.check(LimitKind::TokenClient, id, ctx).await
+    {
+        return Err(ApiError::rate_limited(&limited).into_response());
+    }
     let client = state.oauth.authenticate_client(&creds).await.map_err(|e| oauth_error(&e))?;
     Ok((client, pairs))
 }
@@ -240,7 +249,7 @@ async fn token(
     Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
-    let (client, pairs) = match authenticated(&state, &headers, form).await {
+    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -276,9 +285,10 @@ pub fn token_claims(c: AccessClaims) -> TokenClaims {
 async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
-    let (client, pairs) = match authenticated(&state, &headers, form).await {
+    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -297,10 +307,11 @@ async fn revoke(
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
+    Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
     // A public client proves nothing by sending its id: introspection is for confidential ones.
-    let (client, pairs) = match authenticated(&state, &headers, form).await {
+    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
         Ok((c, _)) if c.is_public() => return oauth_error(&OAuthError::invalid_client()),
         Ok(v) => v,
         Err(r) => return r,

@@ -21,6 +21,8 @@ pub struct RateLimitConfig {
     pub refresh_ip: Quota,
     /// Everything under `/admin/` per client IP.
     pub admin_ip: Quota,
+    /// `/oauth2/token` per presented `client_id`.
+    pub token_client: Quota,
 }
 
 impl Default for RateLimitConfig {
@@ -32,6 +34,7 @@ impl Default for RateLimitConfig {
             register_ip: d.register_ip,
             refresh_ip: d.refresh_ip,
             admin_ip: d.admin_ip,
+            token_client: d.token_client,
         }
     }
 }
@@ -44,6 +47,7 @@ impl RateLimitConfig {
             register_ip: self.register_ip,
             refresh_ip: self.refresh_ip,
             admin_ip: self.admin_ip,
+            token_client: self.token_client,
         }
     }
 
@@ -54,6 +58,7 @@ impl RateLimitConfig {
             ("register_ip", self.register_ip),
             ("refresh_ip", self.refresh_ip),
             ("admin_ip", self.admin_ip),
+            ("token_client", self.token_client),
         ] {
             if let Err(e) = q.validate() {
                 bail!("rate_limits.{name}: {e}");

@@ -86,10 +86,17 @@ async fn run_script(app: &TestApp, program: &str, script: &str, client: &Registe
     let script = Path::new(INTEROP_DIR).join(script);
     let mut cmd = tokio::process::Command::new(program);
     cmd.arg(&script).current_dir(INTEROP_DIR).kill_on_drop(true);
-    cmd.args(["--issuer", &app.base, "--client-id", &client.id, "--email", EMAIL, "--redirect-uri", REDIRECT]);
+    // `--name=value`: a client id or secret may start with `-` (base64url), which an argument
+    // parser would take for an option.
+    cmd.args([
+        &format!("--issuer={}", app.base),
+        &format!("--client-id={}", client.id),
+        &format!("--email={EMAIL}"),
+        &format!("--redirect-uri={REDIRECT}"),
+    ]);
     cmd.args(["--password", PASSWORD]);
     if let Some(secret) = &client.secret {
-        cmd.args(["--client-secret", secret]);
+        cmd.arg(format!("--client-secret={secret}"));
     }
     let out =
         tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("script finished in 60 s").unwrap();

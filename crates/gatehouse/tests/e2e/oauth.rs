@@ -26,6 +26,7 @@ on_both_backends!(
     rp_initiated_logout,
     browser_apps_get_cors_on_oauth_endpoints_only,
     consents_are_listed_and_revocable_on_the_account_page,
+    token_endpoint_is_rate_limited_per_client,
 );
 
 pub const REDIRECT: &str = "https://app.example.com/callback";
@@ -801,4 +802,33 @@ async fn consents_are_listed_and_revocable_on_the_account_page(b: Backend) {
     let r = user.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("/oauth2/consent"));
+}
+
+async fn token_endpoint_is_rate_limited_per_client(b: Backend) {
+    let quota = gatehouse_core::abuse::Quota::new(2, 60);
+    let Some(app) = TestApp::spawn_with(b, |s| s.rate_limits.token_client = quota).await else { return };
+    let worker = create_client(&app, &["--grant-type", "client_credentials", "--scope", "jobs:run"]).await;
+    let other = create_client(&app, &["--grant-type", "client_credentials", "--scope", "jobs:run"]).await;
+    for _ in 0..2 {
+        assert_eq!(token_request(&app, &worker, &[("grant_type", "client_credentials")]).await.status(), 200);
+    }
+    let r = token_request(&app, &worker, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // Guessing the secret counts against the same client id.
+    let r = reqwest::Client::new()
+        .post(app.url("/oauth2/token"))
+        .basic_auth(worker["client_id"].as_str().unwrap(), Some("guess"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(
+        token_request(&app, &other, &[("grant_type", "client_credentials")]).await.status(),
+        200,
+        "other clients are unaffected"
+    );
+    app.clock.advance(31);
+    assert_eq!(token_request(&app, &worker, &[("grant_type", "client_credentials")]).await.status(), 200, "refilled");
 }
