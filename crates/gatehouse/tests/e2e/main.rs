@@ -15,6 +15,7 @@ mod interop;
 mod limits;
 mod oauth;
 mod pages;
+mod secrets_scan;
 mod tls;
 mod tokens;
 mod web_defences;
