@@ -121,6 +121,11 @@ impl From<AccountError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "email_taken", "an account with this email address already exists")
             }
             E::NotFound => Self::not_found(),
+            E::LastAdmin => Self::new(
+                StatusCode::CONFLICT,
+                "last_admin",
+                "the last active admin cannot lose the admin role, be disabled or be deleted",
+            ),
             E::Store(_) | E::Hash(_) | E::Random(_) => {
                 tracing::error!(error = %e, "request failed");
                 Self::internal()

@@ -60,6 +60,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
             stores.users.clone(),
             stores.sessions.clone(),
             stores.refresh.clone(),
+            stores.rbac.clone(),
             stores.audit.clone(),
             Arc::new(hasher),
             clock.clone(),
@@ -240,7 +241,6 @@ pub async fn run_on(
         AdminStores {
             users: services.stores.users.clone(),
             sessions: services.stores.sessions.clone(),
-            refresh: services.stores.refresh.clone(),
             audit: services.stores.audit.clone(),
             clients: services.stores.clients.clone(),
         },

@@ -7,6 +7,7 @@ use crate::abuse::LoginKey;
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::email::Email;
 use crate::password::Password;
+use crate::rbac::{GuardOutcome, GuardedChange};
 use crate::user::{User, UserId, UserStatus, parse_display_name};
 
 /// How a new account gets its credential.
@@ -105,10 +106,13 @@ impl AccountService {
         Ok(self.users.list_users(after, limit.clamp(1, 1000)).await?)
     }
 
-    /// Disables the account and ends all of its sessions at once.
+    /// Disables the account and ends all of its sessions and refresh tokens at once; refused
+    /// for the last active admin (the same guarded write the admin API uses).
     pub async fn disable_user(&self, id: UserId, actor: &str, ctx: &RequestContext) -> Result<u64, AccountError> {
-        if !self.users.set_user_status(id, UserStatus::Disabled, self.clock.now()).await? {
-            return Err(AccountError::NotFound);
+        match self.guard.change_user_guarded(id, &GuardedChange::Disable, self.clock.now()).await? {
+            GuardOutcome::Applied => {}
+            GuardOutcome::NotFound => return Err(AccountError::NotFound),
+            GuardOutcome::LastAdmin => return Err(AccountError::LastAdmin),
         }
         let ended = self.sessions.delete_sessions_for_user(id).await?;
         let families = self.refresh.revoke_refresh_families_for_user(id, self.clock.now(), "user_disabled").await?;

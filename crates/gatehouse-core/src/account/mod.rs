@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::email::EmailError;
 use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyViolation};
 use crate::random::RandomError;
+use crate::rbac::RbacStore;
 use crate::session::SessionSettings;
 use crate::store::{AuditStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
 
@@ -54,6 +55,9 @@ pub enum AccountError {
     NotFound,
     #[error("not signed in")]
     Unauthenticated,
+    /// The change would leave no active user holding the `admin` role.
+    #[error("the last active admin cannot be disabled")]
+    LastAdmin,
     /// A rate limit refused the request (never a lockout: a locked account answers
     /// [`Self::InvalidCredentials`], like every other failure).
     #[error(transparent)]
@@ -79,6 +83,8 @@ pub struct AccountService {
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
     refresh: Arc<dyn RefreshTokenStore>,
+    /// Status changes that could remove the last admin go through its guarded write.
+    guard: Arc<dyn RbacStore>,
     audit: Auditor,
     hasher: Arc<PasswordHasher>,
     clock: Arc<dyn Clock>,
@@ -92,6 +98,7 @@ impl AccountService {
         users: Arc<dyn UserStore>,
         sessions: Arc<dyn SessionStore>,
         refresh: Arc<dyn RefreshTokenStore>,
+        guard: Arc<dyn RbacStore>,
         audit: Arc<dyn AuditStore>,
         hasher: Arc<PasswordHasher>,
         clock: Arc<dyn Clock>,
@@ -100,7 +107,7 @@ impl AccountService {
         let limits = Arc::new(RateLimits::in_process(RateLimitSettings::default(), audit.clone(), clock.clone()));
         let lockout = Lockout::in_memory(clock.clone(), LockoutPolicy::default());
         let audit = Auditor::new(audit, clock.clone());
-        Self { users, sessions, refresh, audit, hasher, clock, settings, limits, lockout }
+        Self { users, sessions, refresh, guard, audit, hasher, clock, settings, limits, lockout }
     }
 
     /// Replaces the default abuse protection (in-memory counters with default quotas) by the

@@ -17,7 +17,7 @@ use crate::keys::{Algorithm, KeyInfo, KeyService};
 use crate::oauth::{Client, ClientRegistration, ClientSecret, generate_client_id};
 use crate::password::Password;
 use crate::session::Session;
-use crate::store::{AuditStore, ClientStore, RefreshTokenStore, SessionStore, UserStore};
+use crate::store::{AuditStore, ClientStore, SessionStore, UserStore};
 use crate::token::FIRST_PARTY_CLIENT;
 use crate::user::{User, UserId, UserStatus, parse_display_name};
 
@@ -42,7 +42,6 @@ pub struct AdminService {
     accounts: Arc<AccountService>,
     users: Arc<dyn UserStore>,
     sessions: Arc<dyn SessionStore>,
-    refresh: Arc<dyn RefreshTokenStore>,
     audit_store: Arc<dyn AuditStore>,
     clients: Arc<dyn ClientStore>,
     keys: Arc<KeyService>,
@@ -54,7 +53,6 @@ pub struct AdminService {
 pub struct AdminStores {
     pub users: Arc<dyn UserStore>,
     pub sessions: Arc<dyn SessionStore>,
-    pub refresh: Arc<dyn RefreshTokenStore>,
     pub audit: Arc<dyn AuditStore>,
     pub clients: Arc<dyn ClientStore>,
 }
@@ -75,7 +73,6 @@ impl AdminService {
             accounts,
             users: stores.users,
             sessions: stores.sessions,
-            refresh: stores.refresh,
             audit_store: stores.audit,
             clients: stores.clients,
             keys,
@@ -197,18 +194,14 @@ impl AdminService {
     }
 
     /// Disables the account and ends its sessions and refresh tokens; refused for the last
-    /// active admin.
+    /// active admin. One implementation with the command line: [`AccountService::disable_user`].
     pub async fn disable_user(&self, cap: &AdminCapability, id: UserId, ctx: &RequestContext) -> Result<(), RbacError> {
-        let now = self.clock.now();
-        match self.rbac.store().change_user_guarded(id, &GuardedChange::Disable, now).await? {
-            GuardOutcome::Applied => {}
-            GuardOutcome::NotFound => return Err(RbacError::NotFound("user")),
-            GuardOutcome::LastAdmin => return Err(RbacError::LastAdmin),
+        match self.accounts.disable_user(id, &cap.actor().to_string(), ctx).await {
+            Ok(_) => Ok(()),
+            Err(AccountError::NotFound) => Err(RbacError::NotFound("user")),
+            Err(AccountError::LastAdmin) => Err(RbacError::LastAdmin),
+            Err(e) => Err(RbacError::Internal(e.to_string())),
         }
-        let ended = self.sessions.delete_sessions_for_user(id).await?;
-        let families = self.refresh.revoke_refresh_families_for_user(id, now, "user_disabled").await?;
-        let details = json!({ "sessions_ended": ended, "refresh_families_revoked": families });
-        self.record(AuditEventType::UserDisabled, cap, id.to_string(), ctx, details).await
     }
 
     /// Deletes the account with its sessions, tokens, consents and role grants (the audit

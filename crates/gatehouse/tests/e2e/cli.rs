@@ -205,3 +205,20 @@ async fn migrate_applies_once() {
     assert!(String::from_utf8_lossy(&second.stdout).starts_with("0 migration(s)"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `gatehouse users disable` goes through the same last-admin guard as the admin API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_cannot_disable_the_last_admin() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.register("boss@example.com", PASSWORD).await;
+    let out = app.cli(&["roles", "grant", "admin", "--user", "boss@example.com"], None).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = app.cli(&["users", "disable", "boss@example.com"], None).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last active admin"));
+    assert_eq!(app.login("boss@example.com", PASSWORD).await.status(), 200, "still active");
+    // With a second admin the first can be disabled.
+    app.register("deputy@example.com", PASSWORD).await;
+    assert!(app.cli(&["roles", "grant", "admin", "--user", "deputy@example.com"], None).await.status.success());
+    assert!(app.cli(&["users", "disable", "boss@example.com"], None).await.status.success());
+}
