@@ -21,7 +21,7 @@ pub mod store;
 pub mod token;
 pub mod user;
 
-pub use account::{AccountError, AccountService, AccountSettings, Credential, SignedIn};
+pub use account::{AccountError, AccountService, AccountSettings, AccountStores, Credential, SignedIn};
 pub use audit::{AuditEvent, RequestContext};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, UnixTime};
 pub use email::Email;

@@ -30,7 +30,18 @@ pub async fn origin_check(State(state): State<AppState>, req: Request, next: Nex
 /// OAuth endpoints that authenticate with client credentials or a bearer token in the request
 /// itself, never with cookies: a cross-site request carries nothing ambient to abuse, and
 /// browser apps on other origins must reach them (CORS decides what they may read).
-const COOKIELESS_ENDPOINTS: [&str; 4] = ["/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo"];
+/// `/oauth2/authorize` and `/oauth2/logout` must accept cross-site POSTs from relying parties
+/// (OpenID Connect Core §3.1.2.1, RP-Initiated Logout §2); neither changes anything on its
+/// own: consent and a logout without a matching `id_token_hint` need a same-site form with a
+/// CSRF token, and the `SameSite=Lax` session cookie is not sent with a cross-site POST.
+const COOKIELESS_ENDPOINTS: [&str; 6] = [
+    "/oauth2/token",
+    "/oauth2/revoke",
+    "/oauth2/introspect",
+    "/oauth2/userinfo",
+    "/oauth2/authorize",
+    "/oauth2/logout",
+];
 
 fn same_origin(headers: &axum::http::HeaderMap, ours: &str) -> bool {
     let get = |name| headers.get(name).map(|v: &HeaderValue| v.to_str().unwrap_or("\u{0}"));

@@ -13,7 +13,7 @@ use gatehouse_core::rbac::{AdminService, AdminStores, RbacService};
 use gatehouse_core::token::{
     AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
 };
-use gatehouse_core::{AccountService, Clock, PasswordHasher};
+use gatehouse_core::{AccountService, AccountStores, Clock, PasswordHasher};
 use gatehouse_http::{AppState, BearerVerifier, ClientOrigins};
 use gatehouse_store::Stores;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -57,11 +57,13 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
     let lockout = Lockout::new(stores.login_attempts.clone(), clock.clone(), settings.lockout.policy());
     let accounts = Arc::new(
         AccountService::new(
-            stores.users.clone(),
-            stores.sessions.clone(),
-            stores.refresh.clone(),
-            stores.rbac.clone(),
-            stores.audit.clone(),
+            AccountStores {
+                users: stores.users.clone(),
+                sessions: stores.sessions.clone(),
+                refresh: stores.refresh.clone(),
+                guard: stores.rbac.clone(),
+                audit: stores.audit.clone(),
+            },
             Arc::new(hasher),
             clock.clone(),
             settings.account_settings(),

@@ -93,17 +93,24 @@ pub struct AccountService {
     lockout: Lockout,
 }
 
+/// The stores accounts are kept in.
+pub struct AccountStores {
+    pub users: Arc<dyn UserStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub refresh: Arc<dyn RefreshTokenStore>,
+    /// Its guarded write keeps the last admin from being disabled.
+    pub guard: Arc<dyn RbacStore>,
+    pub audit: Arc<dyn AuditStore>,
+}
+
 impl AccountService {
     pub fn new(
-        users: Arc<dyn UserStore>,
-        sessions: Arc<dyn SessionStore>,
-        refresh: Arc<dyn RefreshTokenStore>,
-        guard: Arc<dyn RbacStore>,
-        audit: Arc<dyn AuditStore>,
+        stores: AccountStores,
         hasher: Arc<PasswordHasher>,
         clock: Arc<dyn Clock>,
         settings: AccountSettings,
     ) -> Self {
+        let AccountStores { users, sessions, refresh, guard, audit } = stores;
         let limits = Arc::new(RateLimits::in_process(RateLimitSettings::default(), audit.clone(), clock.clone()));
         let lockout = Lockout::in_memory(clock.clone(), LockoutPolicy::default());
         let audit = Auditor::new(audit, clock.clone());

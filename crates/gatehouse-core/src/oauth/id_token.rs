@@ -102,6 +102,10 @@ impl OAuthService {
         if header.get("alg")?.as_str()? != "RS256" {
             return None;
         }
+        // Our ID tokens say `typ: JWT`; an access token (`at+jwt`) is not a logout hint.
+        if header.get("typ").and_then(|t| t.as_str()) != Some("JWT") {
+            return None;
+        }
         let kid = header.get("kid")?.as_str()?;
         let jwks: serde_json::Value = serde_json::from_slice(&self.keys.jwks().json).ok()?;
         let jwk = jwks.get("keys")?.as_array()?.iter().find(|k| k.get("kid").and_then(|v| v.as_str()) == Some(kid))?;

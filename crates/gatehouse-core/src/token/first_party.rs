@@ -63,6 +63,12 @@ impl FirstPartyTokens {
 
     /// Rotates the refresh token and issues a new access token. The user must still be active.
     pub async fn refresh(&self, presented: &RefreshToken, ctx: &RequestContext) -> Result<TokenPair, FirstPartyError> {
+        // Only first-party families: an OAuth client's refresh token is redeemed at the token
+        // endpoint, with that client's authentication (RFC 6749 §6), never here. Checked before
+        // rotating, so a foreign token is neither consumed nor taken for a replay.
+        if self.refresh.family_of(presented).await?.is_none_or(|f| f.client_id != FIRST_PARTY_CLIENT) {
+            return Err(RefreshError::Invalid.into());
+        }
         let (refresh, family) = self.refresh.rotate(presented, ctx).await?;
         if self.accounts.active_user(family.user_id).await?.is_none() {
             return Err(RefreshError::Invalid.into());

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
+use gatehouse_core::token::FIRST_PARTY_CLIENT;
 use gatehouse_core::{AccountError, Password, UserId};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -211,6 +212,11 @@ async fn me(
     let user = match state.bearer.from_headers(&headers, now) {
         Some(claims) => {
             let claims = claims?;
+            // Our own first-party API: tokens of OAuth clients get `/oauth2/userinfo`, which
+            // shows only what their scopes allow.
+            if claims.client_id != FIRST_PARTY_CLIENT {
+                return Err(invalid_token("this API accepts first-party access tokens only"));
+            }
             let user = UserId::parse(&claims.sub).ok_or_else(|| invalid_token("unknown subject"))?;
             // The token must still belong to an active user and a login that was not revoked.
             let live = match claims.sid.as_deref().and_then(|s| Uuid::try_parse(s).ok()) {

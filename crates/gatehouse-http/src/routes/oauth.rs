@@ -100,12 +100,12 @@ async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
         Some((s, u, _)) if !req.prompt.login && fresh_enough(s.created_at) => (s, u),
         _ if req.prompt.none => return fail(&state, &req, ErrorCode::LoginRequired, "the user is not signed in"),
         _ => {
-            let mut to = url::form_urlencoded::Serializer::new(String::from("/login?"));
+            let mut to = url::form_urlencoded::Serializer::new(String::new());
             to.append_pair("next", &return_path(&pairs));
             if let Some(hint) = &req.login_hint {
                 to.append_pair("login_hint", hint);
             }
-            return see_other(&to.finish());
+            return see_other(&format!("/login?{}", to.finish()));
         }
     };
     match state.oauth.needs_consent(user.id, &req).await {
@@ -233,8 +233,11 @@ async fn authenticated(
     let creds = credentials(headers, &pairs).map_err(|e| oauth_error(&e))?;
     // Per client (issue: "per client on the token endpoint"), before the secret is checked.
     let presented = creds.basic.as_ref().map(|(id, _)| id.as_str()).or(creds.client_id.as_deref());
-    if let Some(id) = presented
-        && let Err(limited) = state.rate_limits.check(LimitKind::TokenClient, id, ctx).await
+    // Keyed by the claimed client id *and* the caller's address: client ids are public, so a
+    // key of the id alone would let anyone exhaust a victim client's budget.
+    let key = presented.map(|id| format!("{id} {}", crate::ratelimit::client_key(ctx)));
+    if let Some(key) = key
+        && let Err(limited) = state.rate_limits.check(LimitKind::TokenClient, &key, ctx).await
     {
         return Err(ApiError::rate_limited(&limited).into_response());
     }

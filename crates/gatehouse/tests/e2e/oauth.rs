@@ -27,6 +27,8 @@ on_both_backends!(
     browser_apps_get_cors_on_oauth_endpoints_only,
     consents_are_listed_and_revocable_on_the_account_page,
     token_endpoint_is_rate_limited_per_client,
+    relying_parties_may_post_cross_site_to_authorize,
+    revoked_admin_tokens_stop_working_at_once,
 );
 
 pub const REDIRECT: &str = "https://app.example.com/callback";
@@ -296,6 +298,25 @@ async fn confidential_client_code_flow_with_consent(b: Backend) {
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
     let new_refresh = refreshed["refresh_token"].as_str().unwrap();
+    // An OAuth client's tokens do not work on the first-party API: neither the refresh token
+    // (which stays usable at the token endpoint, not consumed) nor the access token.
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/refresh"))
+        .json(&json!({ "refresh_token": new_refresh }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let i: Value =
+        client_post(&app, "/oauth2/introspect", &client, &[("token", new_refresh)]).await.json().await.unwrap();
+    assert_eq!(i["active"], true, "the refused attempt did not consume the token");
     assert_eq!(client_post(&app, "/oauth2/revoke", &client, &[("token", new_refresh)]).await.status(), 200);
     let i: Value =
         client_post(&app, "/oauth2/introspect", &client, &[("token", refreshed["access_token"].as_str().unwrap())])
@@ -831,4 +852,49 @@ async fn token_endpoint_is_rate_limited_per_client(b: Backend) {
     );
     app.clock.advance(31);
     assert_eq!(token_request(&app, &worker, &[("grant_type", "client_credentials")]).await.status(), 200, "refilled");
+}
+
+async fn relying_parties_may_post_cross_site_to_authorize(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &[]).await;
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let query = url.split_once('?').unwrap().1.to_owned();
+    // OpenID Connect Core §3.1.2.1: the authorization endpoint accepts POST, from the RP's site.
+    let r = browser()
+        .post(app.url("/oauth2/authorize"))
+        .header("origin", "https://app.example.com")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("/login?next="), "{}", location(&r));
+}
+
+async fn revoked_admin_tokens_stop_working_at_once(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    app.register("root@example.com", PASSWORD).await;
+    assert!(app.cli(&["roles", "grant", "admin", "--user", "root@example.com"], None).await.status.success());
+    let t: Value = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({ "email": "root@example.com", "password": PASSWORD, "token_delivery": "body" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = t["access_token"].as_str().unwrap();
+    let users = |token: String| reqwest::Client::new().get(app.url("/admin/v1/users")).bearer_auth(token).send();
+    assert_eq!(users(access.to_owned()).await.unwrap().status(), 200);
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/auth/logout"))
+        .json(&json!({ "refresh_token": t["refresh_token"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(users(access.to_owned()).await.unwrap().status(), 401, "the logout revoked the token's login");
 }
