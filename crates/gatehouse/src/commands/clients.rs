@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use gatehouse_core::audit::{AuditEventType, Auditor, Outcome};
 use gatehouse_core::oauth::{Client, ClientRegistration, generate_client_id};
-use gatehouse_core::{Clock, SystemClock};
+use gatehouse_core::{Clock, RequestContext, SystemClock};
 use serde_json::{Value, json};
 
 use crate::cli::ClientsCommand;
@@ -14,6 +15,14 @@ use crate::server;
 pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()> {
     let services = server::build(settings, Arc::new(SystemClock), settings.auto_migrate).await?;
     let clients = services.stores.clients.clone();
+    // Client changes are security events (DESIGN.md §1 "Audit"), from the CLI too.
+    let audit = Auditor::new(services.stores.audit.clone(), Arc::new(SystemClock));
+    let record = |event, id: String, details: Value| {
+        let audit = audit.clone();
+        async move {
+            audit.record(event, Outcome::Success, Some("cli".into()), Some(id), &RequestContext::cli(), details).await
+        }
+    };
     match cmd {
         ClientsCommand::Create {
             name,
@@ -43,6 +52,12 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             let id = generate_client_id().context("generating a client id")?;
             let (client, secret) = registration.validate(id, SystemClock.now())?;
             clients.insert_client(&client).await?;
+            record(
+                AuditEventType::ClientCreated,
+                client.id.clone(),
+                json!({ "name": client.name, "public": client.is_public() }),
+            )
+            .await?;
             let mut out = client_json(&client);
             if let Some(s) = &secret {
                 out["client_secret"] = json!(s.expose());
@@ -79,6 +94,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             if !clients.delete_client(&client_id).await? {
                 bail!("no client {client_id:?}");
             }
+            record(AuditEventType::ClientDeleted, client_id.clone(), json!({})).await?;
             if json {
                 println!("{}", json!({ "client_id": client_id, "deleted": true }));
             } else {

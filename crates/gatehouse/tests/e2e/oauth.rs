@@ -682,6 +682,18 @@ async fn client_credentials_grant(b: Backend) {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
     let r = token_request(&app, &client, &[("grant_type", "client_credentials")]).await;
     assert_eq!(r.json::<Value>().await.unwrap()["scope"], "posts:read posts:write", "default: the registered scopes");
+    // Registering a client is a security event, from the CLI too.
+    let events = app.audit_events().await;
+    let created = events.iter().find(|e| e.0 == "client.created").expect("client.created audited");
+    assert!(created.3.contains("\"public\":false"), "{}", created.3);
+    let out = app.cli(&["clients", "delete", client["client_id"].as_str().unwrap()], None).await;
+    assert!(out.status.success());
+    assert!(app.audit_events().await.iter().any(|e| e.0 == "client.deleted"));
+    assert_eq!(
+        token_request(&app, &client, &[("grant_type", "client_credentials")]).await.status(),
+        401,
+        "deleted clients cannot authenticate"
+    );
 }
 
 async fn discovery_advertises_exactly_what_works(b: Backend) {
