@@ -146,10 +146,11 @@ pub trait ClientStore: Send + Sync {
 #[async_trait]
 pub trait AuthorizationCodeStore: Send + Sync {
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
-    /// Atomically marks the code used. Exactly one of any number of concurrent calls gets
-    /// `Redeemed`; later calls get `Replayed` (with the code's data, so the caller can revoke
-    /// what was issued from it); unknown or expired (`expires_at <= now`) codes get `Invalid`.
-    async fn redeem_code(&self, code_hash: &[u8], now: UnixTime) -> Result<CodeOutcome, StoreError>;
+    /// Atomically marks the code used, if it was issued to `client_id`. Exactly one of any
+    /// number of concurrent calls gets `Redeemed`; later calls get `Replayed` (with the code's
+    /// data, so the caller can revoke what was issued from it); unknown or expired
+    /// (`expires_at <= now`) codes, and codes of another client (left untouched), get `Invalid`.
+    async fn redeem_code(&self, code_hash: &[u8], client_id: &str, now: UnixTime) -> Result<CodeOutcome, StoreError>;
     /// Deletes codes that expired before `cutoff`.
     async fn purge_codes(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
 }

@@ -11,8 +11,11 @@ use crate::rows::CodeStateRow;
 /// Classifies a code the conditional redeem did not match, as read inside the redemption's
 /// transaction. A used code is a replay even once expired: until it is purged, a second use
 /// still says someone holds a copy. An unused code the redeem did not match is expired.
-pub(crate) fn unredeemed(state: Option<CodeStateRow>) -> CodeOutcome {
+/// A code issued to another client is `Invalid` and stays untouched: presenting someone else's
+/// code neither burns it nor reveals whether it was used.
+pub(crate) fn unredeemed(state: Option<CodeStateRow>, client_id: &str) -> CodeOutcome {
     match state.map(CodeStateRow::into_parts) {
+        Some((_, code)) if code.client_id != client_id => CodeOutcome::Invalid,
         Some((Some(_used_at), code)) => CodeOutcome::Replayed(code),
         Some((None, _)) | None => CodeOutcome::Invalid,
     }
@@ -47,6 +50,6 @@ mod tests {
 
     #[test]
     fn an_unknown_code_is_invalid() {
-        assert_eq!(unredeemed(None), CodeOutcome::Invalid);
+        assert_eq!(unredeemed(None, "app"), CodeOutcome::Invalid);
     }
 }

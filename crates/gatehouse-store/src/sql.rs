@@ -190,7 +190,8 @@ pub(crate) const INSERT_CODE: &str = concat!(
 /// (PostgreSQL) before anything is read, and of concurrent callers exactly one matches. `$2`
 /// is now.
 pub(crate) const REDEEM_CODE: &str = concat!(
-    "UPDATE authorization_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+    "UPDATE authorization_codes SET used_at = $2 \
+     WHERE code_hash = $1 AND client_id = $3 AND used_at IS NULL AND expires_at > $2 \
      RETURNING ",
     code_columns!()
 );

@@ -38,13 +38,14 @@ impl AuthorizationCodeStore for PgStore {
         Ok(())
     }
 
-    async fn redeem_code(&self, code_hash: &[u8], now: UnixTime) -> Result<CodeOutcome, StoreError> {
+    async fn redeem_code(&self, code_hash: &[u8], client_id: &str, now: UnixTime) -> Result<CodeOutcome, StoreError> {
         let mut tx = self.begin_write().await.map_err(unavailable)?;
         // The mark comes first and is conditional: it locks the code's row, so of concurrent
         // callers the first matches and every later one waits, then does not.
         let redeemed: Option<CodeRow> = sqlx::query_as(sql::REDEEM_CODE)
             .bind(code_hash)
             .bind(now)
+            .bind(client_id)
             .fetch_optional(&mut *tx)
             .await
             .map_err(unavailable)?;
@@ -56,7 +57,7 @@ impl AuthorizationCodeStore for PgStore {
             sqlx::query_as(sql::CODE_STATE).bind(code_hash).fetch_optional(&mut *tx).await.map_err(unavailable)?;
         // Nothing was written: end the transaction without a commit.
         tx.rollback().await.map_err(unavailable)?;
-        Ok(unredeemed(state))
+        Ok(unredeemed(state, client_id))
     }
 
     async fn purge_codes(&self, cutoff: UnixTime) -> Result<u64, StoreError> {

@@ -92,10 +92,10 @@ async fn deleting_a_client_deletes_its_codes_and_consents(s: &TestDb) {
 
     assert_eq!(s.clients.client_by_id("gone").await.unwrap(), None);
     assert_eq!(s.clients.list_clients().await.unwrap(), [stays]);
-    assert_eq!(s.codes.redeem_code(&[1; 32], T0).await.unwrap(), CodeOutcome::Invalid, "its code is gone");
+    assert_eq!(s.codes.redeem_code(&[1; 32], "gone", T0).await.unwrap(), CodeOutcome::Invalid, "its code is gone");
     assert_eq!(s.consents.consent(owner.id, "gone").await.unwrap(), None, "its consent is gone");
     // The other client's code and consent are untouched.
-    assert_eq!(s.codes.redeem_code(&[2; 32], T0).await.unwrap(), CodeOutcome::Redeemed(kept_code));
+    assert_eq!(s.codes.redeem_code(&[2; 32], "stays", T0).await.unwrap(), CodeOutcome::Redeemed(kept_code));
     let listed: Vec<String> =
         s.consents.consents_for_user(owner.id).await.unwrap().into_iter().map(|c| c.client_id).collect();
     assert_eq!(listed, ["stays"]);

@@ -41,12 +41,14 @@ async fn new_code(s: &Stores, owner: &User, tag: u8, expires_at: i64) -> Authori
 }
 
 async fn redeem(s: &Stores, tag: u8, now: i64) -> CodeOutcome {
-    s.codes.redeem_code(&[tag; 32], now).await.unwrap()
+    s.codes.redeem_code(&[tag; 32], "app", now).await.unwrap()
 }
 
 async fn a_code_redeems_once_then_replays(s: &TestDb) {
     let owner = setup(s).await;
     let c = new_code(s, &owner, 1, EXPIRES).await;
+    // Presented by another client: invalid, and the code is neither burned nor reported used.
+    assert_eq!(s.codes.redeem_code(&[1; 32], "intruder", T0).await.unwrap(), CodeOutcome::Invalid);
     let other = new_code(s, &owner, 2, EXPIRES).await;
 
     assert_eq!(redeem(s, 1, T0 + 5).await, CodeOutcome::Redeemed(c.clone()));
@@ -88,8 +90,12 @@ async fn an_unknown_code_is_invalid(s: &TestDb) {
     let owner = setup(s).await;
     new_code(s, &owner, 1, EXPIRES).await;
     assert_eq!(redeem(s, 9, T0).await, CodeOutcome::Invalid);
-    assert_eq!(s.codes.redeem_code(&[1; 31], T0).await.unwrap(), CodeOutcome::Invalid, "a prefix is not the code");
-    assert_eq!(s.codes.redeem_code(&[], T0).await.unwrap(), CodeOutcome::Invalid);
+    assert_eq!(
+        s.codes.redeem_code(&[1; 31], "app", T0).await.unwrap(),
+        CodeOutcome::Invalid,
+        "a prefix is not the code"
+    );
+    assert_eq!(s.codes.redeem_code(&[], "app", T0).await.unwrap(), CodeOutcome::Invalid);
     assert!(matches!(redeem(s, 1, T0).await, CodeOutcome::Redeemed(_)), "the real code is unaffected");
 }
 
@@ -162,7 +168,7 @@ async fn concurrent_redemptions_of_one_code_let_exactly_one_win(s: &TestDb) {
             let (store, barrier) = (s.codes.clone(), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                store.redeem_code(&[1; 32], T0 + 1).await
+                store.redeem_code(&[1; 32], "app", T0 + 1).await
             })
         })
         .collect();

@@ -24,7 +24,7 @@ impl OAuthService {
         let redirect_uri = required(params, "redirect_uri")?;
         let verifier = param(params, "code_verifier")?;
         let hash = RefreshToken::from_client(code).hash();
-        let code = match self.codes.redeem_code(&hash, self.clock.now()).await? {
+        let code = match self.codes.redeem_code(&hash, &client.id, self.clock.now()).await? {
             CodeOutcome::Redeemed(c) => c,
             CodeOutcome::Replayed(c) => {
                 // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
