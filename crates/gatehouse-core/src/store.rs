@@ -125,6 +125,14 @@ pub trait RefreshTokenStore: Send + Sync {
         now: UnixTime,
         reason: &str,
     ) -> Result<u64, StoreError>;
+    /// Revokes the live families of one user with one client (a withdrawn consent).
+    async fn revoke_refresh_families_for_user_client(
+        &self,
+        user: UserId,
+        client_id: &str,
+        now: UnixTime,
+        reason: &str,
+    ) -> Result<u64, StoreError>;
     /// Deletes families past their absolute expiry (or revoked) before `cutoff`, with their tokens.
     async fn purge_refresh_families(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
 }

@@ -162,6 +162,9 @@ pub(crate) const REVOKE_REFRESH_FAMILY: &str =
 /// Live families only: expired ones already stop working and keep no revocation record.
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER: &str = "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
      WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
+pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER_CLIENT: &str = "UPDATE refresh_families \
+     SET revoked_at = $2, revoked_reason = $3 \
+     WHERE user_id = $1 AND client_id = $4 AND revoked_at IS NULL AND expires_at > $2";
 /// Their tokens go with them (`ON DELETE CASCADE`).
 pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WHERE expires_at < $1 OR revoked_at < $1";
 

@@ -135,8 +135,22 @@ impl OAuthService {
         Ok(self.consents.consents_for_user(user).await?)
     }
 
-    pub async fn revoke_consent(&self, user: UserId, client_id: &str) -> Result<bool, OAuthError> {
-        Ok(self.consents.revoke_consent(user, client_id).await?)
+    /// Withdraws a consent and ends what it allowed: every grant (refresh and access tokens) the
+    /// user gave that client. `false` when there was no consent.
+    pub async fn revoke_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+        ctx: &crate::audit::RequestContext,
+    ) -> Result<bool, OAuthError> {
+        if !self.consents.revoke_consent(user, client_id).await? {
+            return Ok(false);
+        }
+        self.refresh.revoke_for_user_client(user, client_id, "consent_revoked", ctx).await.map_err(|e| {
+            tracing::error!(error = %e, "revoking the grants of a withdrawn consent failed");
+            OAuthError::server_error()
+        })?;
+        Ok(true)
     }
 
     /// Issues a single-use authorization code for a consented request (RFC 6749 §4.1.2).

@@ -259,6 +259,29 @@ impl RefreshService {
         Ok(self.store.revoke_refresh_families_for_user(user, self.clock.now(), reason).await?)
     }
 
+    /// Revokes every live family of a user with one client (a withdrawn consent), audited.
+    pub async fn revoke_for_user_client(
+        &self,
+        user: UserId,
+        client_id: &str,
+        reason: &str,
+        ctx: &RequestContext,
+    ) -> Result<u64, RefreshError> {
+        let n = self.store.revoke_refresh_families_for_user_client(user, client_id, self.clock.now(), reason).await?;
+        let actor = Some(user.to_string());
+        self.audit
+            .record(
+                AuditEventType::RefreshFamilyRevoked,
+                Outcome::Success,
+                actor.clone(),
+                actor,
+                ctx,
+                json!({ "client_id": client_id, "reason": reason, "families": n }),
+            )
+            .await?;
+        Ok(n)
+    }
+
     /// Whether the family is still valid: the revocation check for its access tokens.
     pub async fn family_is_live(&self, id: Uuid) -> Result<bool, RefreshError> {
         let now = self.clock.now();

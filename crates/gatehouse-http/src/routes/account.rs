@@ -184,6 +184,7 @@ async fn revoke_session(
 async fn revoke_consent(
     State(state): State<AppState>,
     jar: CookieJar,
+    Client(ctx): Client,
     Path(client_id): Path<String>,
     form: Result<FormBody<CsrfForm>, ApiError>,
 ) -> Response {
@@ -191,7 +192,7 @@ async fn revoke_consent(
         let FormBody(form) = form?;
         cookies::check_form_token(&jar, &state.settings, &form.csrf_token)?;
         let (_, user, _) = signed_in(&state, &jar).await?;
-        match state.oauth.revoke_consent(user.id, &client_id).await {
+        match state.oauth.revoke_consent(user.id, &client_id, &ctx).await {
             Ok(true) => Ok::<_, ApiError>(see_other("/account")),
             Ok(false) => Err(ApiError::not_found()),
             Err(_) => Err(ApiError::internal()),

@@ -126,6 +126,24 @@ impl RefreshTokenStore for SqliteStore {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn revoke_refresh_families_for_user_client(
+        &self,
+        user: UserId,
+        client_id: &str,
+        now: UnixTime,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::REVOKE_REFRESH_FAMILIES_FOR_USER_CLIENT)
+            .bind(user.0)
+            .bind(now)
+            .bind(reason)
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected())
+    }
+
     async fn revoke_refresh_families_for_user(
         &self,
         user: UserId,

@@ -21,6 +21,7 @@ conformance_tests!(
     an_unknown_token_is_invalid,
     a_revoked_family_is_invalid,
     revoke_for_user_counts_only_their_live_families,
+    revoke_for_user_client_touches_only_that_client,
     purge_removes_expired_and_revoked_families_with_their_tokens,
     creating_a_family_is_atomic,
     a_failed_rotation_consumes_nothing,
@@ -172,6 +173,21 @@ async fn revoke_for_user_counts_only_their_live_families(s: &TestDb) {
         s.refresh.revoke_refresh_families_for_user(gatehouse_core::UserId::generate(), NOW, "x").await.unwrap(),
         0
     );
+}
+
+async fn revoke_for_user_client_touches_only_that_client(s: &TestDb) {
+    let alice = new_user(s, "alice@example.com").await;
+    let with_app = RefreshFamily { client_id: "app".into(), ..family(alice.id, T0, T0 + 7 * DAY) };
+    s.refresh.create_refresh_family(&with_app, &refresh_token(1, Some(with_app.id), T0, T0 + 3 * DAY)).await.unwrap();
+    let other = new_family(s, &alice, 2).await;
+    assert_eq!(
+        s.refresh.revoke_refresh_families_for_user_client(alice.id, "app", NOW, "consent_revoked").await.unwrap(),
+        1
+    );
+    let stored = s.refresh.refresh_family(with_app.id).await.unwrap().unwrap();
+    assert_eq!(stored.revoked_reason.as_deref(), Some("consent_revoked"));
+    assert_eq!(s.refresh.refresh_family(other.id).await.unwrap(), Some(other), "another client's family is untouched");
+    assert_eq!(s.refresh.revoke_refresh_families_for_user_client(alice.id, "app", NOW, "again").await.unwrap(), 0);
 }
 
 async fn purge_removes_expired_and_revoked_families_with_their_tokens(s: &TestDb) {

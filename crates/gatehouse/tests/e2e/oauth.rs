@@ -824,15 +824,37 @@ async fn consents_are_listed_and_revocable_on_the_account_page(b: Backend) {
     let Some(app) = TestApp::spawn(b).await else { return };
     let client = setup(&app, &[]).await;
     let user = browser();
-    let (_, challenge) = pkce();
+    let (verifier, challenge) = pkce();
     let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
-    authorize_as(&app, &user, &url, "ada@example.com", "allow").await;
+    let code = query_of(&authorize_as(&app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", &verifier),
+    ];
+    let tokens: Value = token_request(&app, &client, &form).await.json().await.unwrap();
     let page = user.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Example App") && page.contains("openid profile email offline_access"));
     let action = format!("/account/consents/{}/revoke", client["client_id"].as_str().unwrap());
     assert!(page.contains(&action));
     let r = user.post(app.url(&action)).form(&[("csrf_token", csrf_from(&page))]).send().await.unwrap();
     assert_eq!(r.status(), 303);
+    // What the consent allowed ends with it: the refresh token and the access token.
+    let r = token_request(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let r = reqwest::Client::new()
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
     // Without the remembered consent the next authorization asks again.
     let r = user.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
