@@ -14,6 +14,7 @@ mod input;
 mod interop;
 mod limits;
 mod oauth;
+mod oauth_attacks;
 mod pages;
 mod secrets_scan;
 mod tls;
