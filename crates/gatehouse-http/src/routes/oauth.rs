@@ -95,17 +95,11 @@ async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
     };
     let now = state.oauth.now();
     let session = signed_in(&state, &jar).await.ok();
-    let fresh_enough = |created: i64| req.max_age.is_none_or(|m| now - created <= m);
     let (session, user) = match session {
-        Some((s, u, _)) if !req.prompt.login && fresh_enough(s.created_at) => (s, u),
+        Some((s, u, _)) if !req.prompt.login && fresh_enough(&req, s.created_at, now) => (s, u),
         _ if req.prompt.none => return fail(&state, &req, ErrorCode::LoginRequired, "the user is not signed in"),
         _ => {
-            let mut to = url::form_urlencoded::Serializer::new(String::new());
-            to.append_pair("next", &return_path(&pairs));
-            if let Some(hint) = &req.login_hint {
-                to.append_pair("login_hint", hint);
-            }
-            return see_other(&format!("/login?{}", to.finish()));
+            return see_other(&login_redirect(&req, &pairs));
         }
     };
     match state.oauth.needs_consent(user.id, &req).await {
@@ -114,6 +108,21 @@ async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
         Ok(true) => consent_page(&state, jar, &req, &pairs),
         Err(_) => fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request"),
     }
+}
+
+/// OpenID Connect Core §3.1.2.1 `max_age`: the sign-in is recent enough.
+fn fresh_enough(req: &AuthorizeRequest, signed_in_at: i64, now: i64) -> bool {
+    req.max_age.is_none_or(|m| now - signed_in_at <= m)
+}
+
+/// The login page, continuing with this authorization request afterwards.
+fn login_redirect(req: &AuthorizeRequest, pairs: &Pairs) -> String {
+    let mut to = url::form_urlencoded::Serializer::new(String::new());
+    to.append_pair("next", &return_path(pairs));
+    if let Some(hint) = &req.login_hint {
+        to.append_pair("login_hint", hint);
+    }
+    format!("/login?{}", to.finish())
 }
 
 async fn redirect_with_code(
@@ -166,8 +175,12 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
             return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
         }
     };
-    let Ok((session, user, _)) = signed_in(&state, &jar).await else {
-        return see_other("/login");
+    // The same session rules as the authorization request: a consent page left open must not
+    // issue a code for a sign-in that has since grown older than `max_age`.
+    let session =
+        signed_in(&state, &jar).await.ok().filter(|(s, _, _)| fresh_enough(&req, s.created_at, state.oauth.now()));
+    let Some((session, user, _)) = session else {
+        return see_other(&login_redirect(&req, &params));
     };
     if decision != "allow" {
         return fail(&state, &req, ErrorCode::AccessDenied, "the user denied the request");

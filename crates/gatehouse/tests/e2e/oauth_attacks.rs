@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestApp, browser};
+use crate::helpers::{Backend, PASSWORD, TestApp, browser};
 use crate::oauth::{
     REDIRECT, authorize_as, authorize_url, create_client, location, pkce, query_of, setup, token_request, web_client,
 };
@@ -21,6 +21,7 @@ on_both_backends!(
     token_endpoint_errors_follow_rfc6749_5_2,
     token_endpoint_is_rate_limited_per_client,
     relying_parties_may_post_cross_site_to_authorize,
+    a_consent_page_left_open_respects_max_age,
 );
 
 async fn redirect_uri_tricks_never_redirect(b: Backend) {
@@ -377,6 +378,30 @@ async fn relying_parties_may_post_cross_site_to_authorize(b: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("/login?next="), "{}", location(&r));
+}
+
+async fn a_consent_page_left_open_respects_max_age(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &[]).await;
+    let user = browser();
+    assert_eq!(app.login_with(&user, "ada@example.com", PASSWORD).await.status(), 200);
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[("max_age", "300")]);
+    let page = user.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("/oauth2/consent"));
+    let mut form: Vec<(String, String)> = Vec::new();
+    for chunk in page.split("<input type=\"hidden\" name=\"").skip(1) {
+        let (name, rest) = chunk.split_once('"').unwrap();
+        let value = rest.split_once("value=\"").unwrap().1.split_once('"').unwrap().0;
+        form.push((name.to_owned(), value.replace("&#38;", "&").replace("&amp;", "&")));
+    }
+    form.push(("decision".into(), "allow".into()));
+    // The user leaves the page open past max_age: allowing now asks for a fresh sign-in
+    // instead of issuing a code.
+    app.clock.advance(400);
+    let r = user.post(app.url("/oauth2/consent")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with("/login?next="), "{}", location(&r));
 }
