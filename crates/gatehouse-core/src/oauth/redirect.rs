@@ -98,14 +98,8 @@ pub fn find_match<'a>(registered: &'a [String], requested: &str) -> Option<&'a s
     let wanted = without_port(&req)?;
     registered
         .iter()
-        .find(|r| {
-            Url::parse(r).ok().filter(is_loopback_ip_ref).and_then(|u| without_port(&u)).as_deref() == Some(&wanted)
-        })
+        .find(|r| Url::parse(r).ok().filter(is_loopback_ip).and_then(|u| without_port(&u)).as_deref() == Some(&wanted))
         .map(String::as_str)
-}
-
-fn is_loopback_ip_ref(u: &Url) -> bool {
-    is_loopback_ip(u)
 }
 
 #[cfg(test)]

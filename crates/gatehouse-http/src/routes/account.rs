@@ -209,8 +209,7 @@ async fn me(
     jar: CookieJar,
     headers: HeaderMap,
 ) -> Result<axum::Json<UserResponse>, ApiError> {
-    let now = state.accounts.clock().now();
-    let user = match state.bearer.from_headers(&headers, now) {
+    let user = match super::live_bearer(&state, &headers).await {
         Some(claims) => {
             let claims = claims?;
             // Our own first-party API: tokens of OAuth clients get `/oauth2/userinfo`, which
@@ -219,18 +218,8 @@ async fn me(
                 return Err(invalid_token("this API accepts first-party access tokens only"));
             }
             let user = UserId::parse(&claims.sub).ok_or_else(|| invalid_token("unknown subject"))?;
-            // The token must still belong to an active user and a login that was not revoked.
-            let live = match claims.sid.as_deref().and_then(|s| Uuid::try_parse(s).ok()) {
-                Some(family) => state.tokens.refresh_service().family_is_live(family).await.map_err(|e| {
-                    tracing::error!(error = %e, "revocation check failed");
-                    ApiError::internal()
-                })?,
-                None => true,
-            };
-            match state.accounts.active_user(user).await? {
-                Some(u) if live => u,
-                _ => return Err(invalid_token("the token has been revoked")),
-            }
+            // The token must still belong to an active user.
+            state.accounts.active_user(user).await?.ok_or_else(|| invalid_token("the token has been revoked"))?
         }
         None => signed_in(&state, &jar).await?.1,
     };

@@ -9,11 +9,12 @@ pub mod oidc;
 pub mod session;
 pub mod token;
 
-use axum::http::StatusCode;
 use axum::http::header::LOCATION;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::{Session, SessionToken, User};
+use gatehouse_guard::AccessClaims;
 use serde::Serialize;
 
 use crate::AppState;
@@ -35,6 +36,29 @@ pub async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<(Session, Us
     let token = cookies::session_token(jar, &state.settings).ok_or_else(ApiError::unauthenticated)?;
     let (session, user) = state.accounts.current_session(&token).await?;
     Ok((session, user, token))
+}
+
+/// The verified claims of the request's bearer token whose login or grant (`sid`) is still
+/// live: a token revoked by logout, RFC 7009 revocation or refresh reuse stops at once, not only
+/// when it expires. `None` without an `Authorization` header.
+pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result<AccessClaims, ApiError>> {
+    let claims = match state.bearer.from_headers(headers, state.accounts.clock().now())? {
+        Ok(c) => c,
+        Err(e) => return Some(Err(e)),
+    };
+    let live = match claims.sid.as_deref().map(uuid::Uuid::try_parse) {
+        None => Ok(true),
+        Some(Err(_)) => Ok(false),
+        Some(Ok(id)) => state.tokens.refresh_service().family_is_live(id).await.map_err(|e| {
+            tracing::error!(error = %e, "revocation check failed");
+            ApiError::internal()
+        }),
+    };
+    Some(match live {
+        Ok(true) => Ok(claims),
+        Ok(false) => Err(crate::bearer::invalid_token("the token has been revoked")),
+        Err(e) => Err(e),
+    })
 }
 
 /// A user as the JSON APIs show it (never the password hash).

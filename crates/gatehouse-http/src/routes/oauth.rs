@@ -32,7 +32,8 @@ pub fn router() -> Router<AppState> {
 
 type Pairs = Vec<(String, String)>;
 
-fn query_pairs(raw: Option<String>) -> Pairs {
+/// A query string as parameter pairs, in order, duplicates kept.
+pub(super) fn query_pairs(raw: Option<String>) -> Pairs {
     url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect()
 }
 

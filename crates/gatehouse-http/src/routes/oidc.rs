@@ -100,8 +100,7 @@ async fn logout_get(
     Client(ctx): Client,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    let pairs: Pairs = url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned().collect();
-    logout(state, jar, ctx, pairs, false).await
+    logout(state, jar, ctx, super::oauth::query_pairs(raw), false).await
 }
 
 async fn logout_post(

@@ -35,8 +35,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let now = state.accounts.clock().now();
-        let claims = match state.bearer.from_headers(&parts.headers, now) {
+        let claims = match super::live_bearer(state, &parts.headers).await {
             None => {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -46,20 +45,6 @@ impl FromRequestParts<AppState> for Admin {
             }
             Some(result) => result?,
         };
-        // A token whose login or grant was revoked (logout, RFC 7009, refresh reuse) stops here,
-        // not only when it expires.
-        if let Some(sid) = claims.sid.as_deref() {
-            let live = match uuid::Uuid::try_parse(sid) {
-                Ok(id) => state.tokens.refresh_service().family_is_live(id).await.map_err(|e| {
-                    tracing::error!(error = %e, "revocation check failed");
-                    ApiError::internal()
-                })?,
-                Err(_) => false,
-            };
-            if !live {
-                return Err(crate::bearer::invalid_token("the token has been revoked"));
-            }
-        }
         let scopes: Vec<String> = claims.scopes().map(str::to_owned).collect();
         let principal = if claims.sub == claims.client_id {
             Principal::Client { id: claims.client_id.clone(), scopes }
