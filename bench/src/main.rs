@@ -10,6 +10,7 @@
 mod child;
 mod floor;
 mod gatehouse;
+mod hit;
 mod load;
 mod memory;
 mod micro;
@@ -45,6 +46,9 @@ enum Command {
     All(AllArgs),
     /// Only the in-process micro-benchmarks (Argon2id, sign, verify); prints, writes nothing.
     Micro,
+    /// Load one route of a running server and print req/s, latency and its CPU per request
+    /// (for profiling one workload).
+    Hit(hit::HitArgs),
     /// Internal: the trivial axum server used as the HTTP floor.
     #[command(hide = true)]
     FloorServer {
@@ -100,6 +104,7 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }),
         Command::All(args) => run_async(all(args)),
+        Command::Hit(args) => run_async(hit::run(args)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -15,6 +15,17 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// `(utime, stime)` of a process in clock ticks.
+pub fn cpu_split(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let parse = || -> Option<(u64, u64)> {
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let mut fields = rest.split_whitespace().skip(11);
+        Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+    };
+    parse().ok_or_else(|| anyhow::anyhow!("cannot parse /proc/{pid}/stat"))
+}
+
 /// A `kB` value of `/proc/<pid>/status` such as `VmRSS` or `VmHWM`, in KiB.
 pub fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
     status.lines().find_map(|line| {

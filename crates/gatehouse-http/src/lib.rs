@@ -39,9 +39,28 @@ pub use proxy::{ClientIp, HttpsRequest, ProxyHeader, TrustedProxies};
 pub use redirect::redirect_app;
 pub use settings::HttpSettings;
 
-/// Everything the handlers need; cheap to clone.
+/// Everything the handlers need, behind one `Arc`: every middleware layer and handler clones
+/// the state per request, and one reference count is cheaper than a dozen (a profile showed
+/// the clones and drops of the field-by-field state at about 3% of a token request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct AppStateInner {
     pub accounts: Arc<AccountService>,
     pub keys: Arc<KeyService>,
     pub tokens: Arc<FirstPartyTokens>,

@@ -8,13 +8,13 @@ use std::time::Duration;
 use anyhow::Context;
 use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
-use gatehouse_core::oauth::{OAuthService, OAuthSettings};
+use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
 use gatehouse_core::rbac::{AdminService, AdminStores, RbacService};
 use gatehouse_core::token::{
     AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
 };
 use gatehouse_core::{AccountService, AccountStores, Clock, PasswordHasher};
-use gatehouse_http::{AppState, BearerVerifier, ClientOrigins};
+use gatehouse_http::{AppState, AppStateInner, BearerVerifier, ClientOrigins};
 use gatehouse_store::Stores;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -41,9 +41,12 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
     if settings.database_url().starts_with("sqlite:") {
         create_data_dir(&settings.data_dir)?;
     }
-    let stores = gatehouse_store::connect(&settings.database_url(), migrate)
+    let mut stores = gatehouse_store::connect(&settings.database_url(), migrate)
         .await
         .with_context(|| format!("opening database {}", gatehouse_store::redact_url(&settings.database_url())))?;
+    // Every service shares this one cache, so a client deleted through this node is gone at
+    // once; changes from elsewhere arrive within `CLIENT_CACHE_TTL` seconds.
+    stores.clients = Arc::new(CachedClientStore::new(stores.clients, clock.clone()));
     let hasher = PasswordHasher::new(settings.password.hash_params(), settings.password.pool_size())
         .context("invalid password hashing parameters")?;
     let rate_limits = Arc::new(RateLimits::new(
@@ -248,7 +251,7 @@ pub async fn run_on(
         },
         services.clock.clone(),
     ));
-    let state = AppState {
+    let state = AppState::new(AppStateInner {
         admin,
         accounts: services.accounts.clone(),
         keys: keys.clone(),
@@ -262,7 +265,7 @@ pub async fn run_on(
         rate_limits: services.rate_limits.clone(),
         cors: Arc::new(settings.cors_policy()?),
         oauth_cors: Arc::new(settings.cors_policy()?.with_source(Arc::new(ClientOrigins(oauth.clone())))),
-    };
+    });
     let every = Duration::from_secs(settings.keys.check_interval);
     let purge = tokio::spawn(maintenance(services.accounts.clone(), services.refresh.clone(), keys, every));
     let addr = listeners.main.local_addr()?;

@@ -3,6 +3,7 @@
 
 mod authorize;
 mod client;
+mod client_cache;
 mod code;
 mod error;
 mod grant;
@@ -17,6 +18,7 @@ pub use authorize::{AuthorizeError, AuthorizeRequest, Params, Prompt, redirect_w
 pub use client::{
     AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, RegistrationError, generate_client_id,
 };
+pub use client_cache::{CLIENT_CACHE_TTL, CachedClientStore};
 pub use code::{AuthorizationCode, CODE_LIFETIME, CodeOutcome, Consent};
 pub use error::{ErrorCode, OAuthError};
 pub use grant::TokenResponse;

@@ -372,6 +372,9 @@ async fn client_credentials_grant(b: Backend) {
     let out = app.cli(&["clients", "delete", client["client_id"].as_str().unwrap()], None).await;
     assert!(out.status.success());
     assert!(app.audit_events().await.iter().any(|e| e.0 == "client.deleted"));
+    // The server caches clients; a deletion by another process (the CLI, another node) reaches
+    // it within CLIENT_CACHE_TTL seconds (README, "Running several nodes").
+    app.clock.advance(gatehouse_core::oauth::CLIENT_CACHE_TTL);
     assert_eq!(
         token_request(&app, &client, &[("grant_type", "client_credentials")]).await.status(),
         401,

@@ -1,0 +1,193 @@
+//! A read-through cache of registered clients in front of a [`ClientStore`].
+//!
+//! Every token, revocation and introspection request authenticates a client, and the lookup was
+//! the only database round trip of a `client_credentials` grant: a profile of that workload
+//! (bench/README.md, "Profiles") showed about half of the server's CPU time in the kernel,
+//! switching between the runtime's workers and the SQLite connection thread. Clients change
+//! rarely, so they are kept in memory for a few seconds.
+//!
+//! Consistency: a change made through this node (the admin API) takes effect at once, because
+//! the cache forgets the client on delete. A change made elsewhere — the `gatehouse clients`
+//! command, another node — reaches this node within [`CLIENT_CACHE_TTL`] seconds. Unknown ids
+//! are never cached (a later registration is seen at once), and the cache holds at most
+//! [`MAX_ENTRIES`] clients, so made-up ids cannot grow it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+
+use super::Client;
+use crate::clock::{Clock, UnixTime};
+use crate::store::{ClientStore, StoreError};
+
+/// Seconds a cached client is served before it is read again.
+pub const CLIENT_CACHE_TTL: i64 = 5;
+/// Upper bound of cached clients; when full, expired entries go, or else all of them.
+pub const MAX_ENTRIES: usize = 10_000;
+
+pub struct CachedClientStore {
+    inner: Arc<dyn ClientStore>,
+    clock: Arc<dyn Clock>,
+    entries: Mutex<HashMap<String, (UnixTime, Client)>>,
+}
+
+impl CachedClientStore {
+    pub fn new(inner: Arc<dyn ClientStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { inner, clock, entries: Mutex::new(HashMap::new()) }
+    }
+
+    fn cached(&self, id: &str, now: UnixTime) -> Option<Client> {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.get(id).filter(|(at, _)| now - at < CLIENT_CACHE_TTL && now >= *at).map(|(_, c)| c.clone())
+    }
+
+    fn remember(&self, client: &Client, now: UnixTime) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&client.id) {
+            entries.retain(|_, (at, _)| now - *at < CLIENT_CACHE_TTL);
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        entries.insert(client.id.clone(), (now, client.clone()));
+    }
+
+    fn forget(&self, id: &str) {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+    }
+}
+
+#[async_trait]
+impl ClientStore for CachedClientStore {
+    async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        self.forget(&client.id);
+        self.inner.insert_client(client).await
+    }
+
+    async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        let now = self.clock.now();
+        if let Some(client) = self.cached(id, now) {
+            return Ok(Some(client));
+        }
+        let found = self.inner.client_by_id(id).await?;
+        if let Some(client) = &found {
+            self.remember(client, now);
+        }
+        Ok(found)
+    }
+
+    async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.inner.list_clients().await
+    }
+
+    async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+        // Forget before and after: a lookup racing the delete cannot leave the client cached.
+        self.forget(id);
+        let deleted = self.inner.delete_client(id).await;
+        self.forget(id);
+        deleted
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::oauth::{ClientRegistration, generate_client_id};
+
+    /// Counts reads, so the tests see which lookups reached the store.
+    #[derive(Default)]
+    struct Counting {
+        clients: Mutex<HashMap<String, Client>>,
+        reads: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ClientStore for Counting {
+        async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+            self.clients.lock().unwrap().insert(client.id.clone(), client.clone());
+            Ok(())
+        }
+        async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.clients.lock().unwrap().get(id).cloned())
+        }
+        async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+            Ok(self.clients.lock().unwrap().values().cloned().collect())
+        }
+        async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+            Ok(self.clients.lock().unwrap().remove(id).is_some())
+        }
+    }
+
+    fn client() -> Client {
+        let reg = ClientRegistration {
+            name: "svc".into(),
+            grant_types: vec!["client_credentials".into()],
+            scopes: vec!["api".into()],
+            ..ClientRegistration::default()
+        };
+        reg.validate(generate_client_id().unwrap(), 0).unwrap().0
+    }
+
+    fn setup() -> (Arc<Counting>, Arc<ManualClock>, CachedClientStore) {
+        let store = Arc::new(Counting::default());
+        let clock = ManualClock::new(1_000);
+        let cache = CachedClientStore::new(store.clone(), clock.clone());
+        (store, clock, cache)
+    }
+
+    #[tokio::test]
+    async fn serves_from_memory_until_the_ttl_passes() {
+        let (store, clock, cache) = setup();
+        let c = client();
+        store.insert_client(&c).await.unwrap();
+        assert_eq!(cache.client_by_id(&c.id).await.unwrap().unwrap().id, c.id);
+        assert_eq!(cache.client_by_id(&c.id).await.unwrap().unwrap().id, c.id);
+        assert_eq!(store.reads.load(Ordering::SeqCst), 1, "the second lookup came from memory");
+        // Deleted elsewhere (another node, the CLI): seen once the entry expires.
+        store.delete_client(&c.id).await.unwrap();
+        clock.advance(CLIENT_CACHE_TTL - 1);
+        assert!(cache.client_by_id(&c.id).await.unwrap().is_some());
+        clock.advance(1);
+        assert!(cache.client_by_id(&c.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_delete_through_the_cache_takes_effect_at_once() {
+        let (store, _clock, cache) = setup();
+        let c = client();
+        store.insert_client(&c).await.unwrap();
+        assert!(cache.client_by_id(&c.id).await.unwrap().is_some());
+        assert!(cache.delete_client(&c.id).await.unwrap());
+        assert!(cache.client_by_id(&c.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_ids_are_not_cached_and_cannot_grow_it() {
+        let (store, _clock, cache) = setup();
+        assert!(cache.client_by_id("nobody").await.unwrap().is_none());
+        let c = client();
+        store.insert_client(&c).await.unwrap();
+        assert!(cache.client_by_id(&c.id).await.unwrap().is_some(), "registered later: seen at once");
+        for i in 0..MAX_ENTRIES + 10 {
+            cache.client_by_id(&format!("made-up-{i}")).await.unwrap();
+        }
+        assert_eq!(cache.entries.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_clock_moving_back_does_not_extend_an_entry() {
+        let (store, clock, cache) = setup();
+        let c = client();
+        store.insert_client(&c).await.unwrap();
+        cache.client_by_id(&c.id).await.unwrap();
+        clock.advance(-60);
+        cache.client_by_id(&c.id).await.unwrap();
+        assert_eq!(store.reads.load(Ordering::SeqCst), 2);
+    }
+}
