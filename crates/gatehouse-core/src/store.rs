@@ -57,6 +57,9 @@ pub trait UserStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
     async fn session_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Session>, StoreError>;
+    /// The session and its user in one round trip: every request behind a session cookie asks
+    /// for both, and on SQLite each round trip costs two thread hand-offs.
+    async fn session_with_user(&self, token_hash: &[u8]) -> Result<Option<(Session, User)>, StoreError>;
     async fn touch_session(&self, id: Uuid, last_seen_at: UnixTime) -> Result<(), StoreError>;
     async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError>;
     /// Deletes the session only if it belongs to `user` (no one revokes another's session).

@@ -76,6 +76,40 @@ impl From<SessionRow> for Session {
     }
 }
 
+/// A session joined with its user ([`crate::sql::SESSION_WITH_USER`]).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SessionUserRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    user_email: String,
+    user_email_key: String,
+    user_display_name: Option<String>,
+    user_password_hash: Option<String>,
+    user_status: String,
+    user_email_verified: bool,
+    user_created_at: i64,
+    user_updated_at: i64,
+}
+
+impl TryFrom<SessionUserRow> for (Session, User) {
+    type Error = StoreError;
+
+    fn try_from(row: SessionUserRow) -> Result<Self, StoreError> {
+        let user = User::try_from(UserRow {
+            id: row.session.user_id,
+            email: row.user_email,
+            email_key: row.user_email_key,
+            display_name: row.user_display_name,
+            password_hash: row.user_password_hash,
+            status: row.user_status,
+            email_verified: row.user_email_verified,
+            created_at: row.user_created_at,
+            updated_at: row.user_updated_at,
+        })?;
+        Ok((Session::from(row.session), user))
+    }
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct AuditRow {
     occurred_at: i64,

@@ -172,7 +172,7 @@ impl AccountService {
     /// The live session and active user behind a session cookie. An expired session is deleted
     /// on sight; a session of a disabled user is refused.
     pub async fn current_session(&self, token: &SessionToken) -> Result<(Session, User), AccountError> {
-        let Some(mut session) = self.sessions.session_by_token_hash(&token.hash()).await? else {
+        let Some((mut session, user)) = self.sessions.session_with_user(&token.hash()).await? else {
             return Err(AccountError::Unauthenticated);
         };
         let now = self.clock.now();
@@ -180,9 +180,9 @@ impl AccountService {
             self.sessions.delete_session(session.id).await?;
             return Err(AccountError::Unauthenticated);
         }
-        let Some(user) = self.users.user_by_id(session.user_id).await?.filter(User::is_active) else {
+        if !user.is_active() {
             return Err(AccountError::Unauthenticated);
-        };
+        }
         if session.needs_touch(now) {
             self.sessions.touch_session(session.id, now).await?;
             session.last_seen_at = now;

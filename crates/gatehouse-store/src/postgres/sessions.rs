@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::session::Session;
 use gatehouse_core::store::{SessionStore, StoreError};
-use gatehouse_core::user::UserId;
+use gatehouse_core::user::{User, UserId};
 use uuid::Uuid;
 
 use super::PgStore;
 use crate::error::{OnUnique, store_error, unavailable};
-use crate::rows::SessionRow;
+use crate::rows::{SessionRow, SessionUserRow};
 use crate::sql;
 
 #[async_trait]
@@ -37,6 +37,15 @@ impl SessionStore for PgStore {
             .await
             .map_err(unavailable)?;
         Ok(row.map(Session::from))
+    }
+
+    async fn session_with_user(&self, token_hash: &[u8]) -> Result<Option<(Session, User)>, StoreError> {
+        let row: Option<SessionUserRow> = sqlx::query_as(sql::SESSION_WITH_USER)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(TryFrom::try_from).transpose()
     }
 
     async fn touch_session(&self, id: Uuid, last_seen_at: UnixTime) -> Result<(), StoreError> {

@@ -30,6 +30,23 @@ async fn session_lifecycle(s: &TestDb) {
     assert_eq!(s.sessions.session_by_token_hash(&[1; 32]).await.unwrap(), Some(sess.clone()));
     assert_eq!(s.sessions.session_by_token_hash(&[2; 32]).await.unwrap(), None);
     assert_eq!(s.sessions.session_by_token_hash(&[1; 31]).await.unwrap(), None);
+    let (joined, joined_user) = s.sessions.session_with_user(&[1; 32]).await.unwrap().unwrap();
+    assert_eq!(joined, sess);
+    let fields = |u: &User| {
+        (
+            u.id,
+            u.email.as_str().to_owned(),
+            u.email.key().to_owned(),
+            u.display_name.clone(),
+            u.password_hash.clone(),
+            u.status,
+            u.email_verified,
+            u.created_at,
+            u.updated_at,
+        )
+    };
+    assert_eq!(fields(&joined_user), fields(&owner), "every user field comes back");
+    assert!(s.sessions.session_with_user(&[2; 32]).await.unwrap().is_none());
 
     s.sessions.touch_session(sess.id, T0 + 120).await.unwrap();
     sess.last_seen_at = T0 + 120;
@@ -40,6 +57,7 @@ async fn session_lifecycle(s: &TestDb) {
     assert!(s.sessions.delete_session(sess.id).await.unwrap());
     assert!(!s.sessions.delete_session(sess.id).await.unwrap());
     assert_eq!(s.sessions.session_by_token_hash(&[1; 32]).await.unwrap(), None);
+    assert!(s.sessions.session_with_user(&[1; 32]).await.unwrap().is_none());
 }
 
 async fn delete_user_session_is_scoped_to_its_owner(s: &TestDb) {
