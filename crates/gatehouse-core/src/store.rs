@@ -150,6 +150,24 @@ pub trait ClientStore: Send + Sync {
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
 }
 
+/// The `jti`s of accepted `private_key_jwt` client assertions (RFC 7523 §3 point 7), shared by
+/// every node so that an assertion is accepted once across the cluster.
+#[async_trait]
+pub trait AssertionReplayStore: Send + Sync {
+    /// Records `(client_id, jti_hash)` until `expires_at`. Atomic insert-if-absent: `true` for
+    /// the first of any number of concurrent calls, `false` (nothing changed) while a record
+    /// with `expires_at > now` exists — a replay. A record that has expired is replaced.
+    async fn record_assertion_jti(
+        &self,
+        client_id: &str,
+        jti_hash: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes records with `expires_at <= now`; returns how many.
+    async fn purge_assertion_jtis(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
+
 /// Authorization codes, stored by SHA-256 only.
 #[async_trait]
 pub trait AuthorizationCodeStore: Send + Sync {

@@ -53,4 +53,6 @@ mod login_attempts;
 mod rbac;
 mod refresh;
 mod sessions;
+mod private_key_jwt;
+mod upgrade_0006;
 mod users;
