@@ -39,8 +39,8 @@ use gatehouse_core::abuse::LoginAttemptStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::{
-    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RbacStore, RefreshTokenStore,
-    SessionStore, UserStore,
+    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore,
+    RbacStore, RefreshTokenStore, SessionStore, UserStore,
 };
 use sqlx::migrate::{Migrate, MigrateError};
 

@@ -342,7 +342,10 @@ mod tests {
         let pkjwt = || ClientRegistration { auth_method: Some("private_key_jwt".into()), ..reg() };
         let (c, secret) = ClientRegistration { jwks: Some(jwks.clone()), ..pkjwt() }.validate("i".into(), 0).unwrap();
         assert!(secret.is_none() && c.secret_hash.is_none() && !c.secret_matches(""));
-        assert_eq!((c.auth_method, c.jwks.map(|j| j.as_json().clone())), (AuthMethod::PrivateKeyJwt, Some(jwks.clone())));
+        assert_eq!(
+            (c.auth_method, c.jwks.map(|j| j.as_json().clone())),
+            (AuthMethod::PrivateKeyJwt, Some(jwks.clone()))
+        );
         assert!(matches!(pkjwt().validate("i".into(), 0), Err(RegistrationError::Invalid(_))));
         assert!(matches!(
             ClientRegistration { jwks: Some(jwks), ..reg() }.validate("i".into(), 0),

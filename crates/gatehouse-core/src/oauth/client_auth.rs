@@ -101,7 +101,8 @@ impl OAuthService {
         let now = self.clock.now();
         let accepted = verify_assertion(assertion, &client, &[issuer, &token_endpoint], now).map_err(|e| refuse(&e))?;
         // RFC 7523 §3 point 7: single use, across every node.
-        if !self.assertion_jtis.record_assertion_jti(&client.id, &accepted.jti_hash, accepted.replay_until, now).await? {
+        if !self.assertion_jtis.record_assertion_jti(&client.id, &accepted.jti_hash, accepted.replay_until, now).await?
+        {
             return Err(refuse(&super::AssertionError::Replayed));
         }
         if self.assertions_seen.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == 0

@@ -42,9 +42,7 @@ impl ClientJwks {
             let kid = obj.get("kid").and_then(Value::as_str);
             let name = kid.map_or_else(|| format!("key {i}"), |k| format!("key {k:?}"));
             if let Some(member) = PRIVATE_MEMBERS.into_iter().find(|m| obj.contains_key(*m)) {
-                return Err(format!(
-                    "{name} contains the private member \"{member}\": register the public key only"
-                ));
+                return Err(format!("{name} contains the private member \"{member}\": register the public key only"));
             }
             let alg = obj.get("alg").and_then(Value::as_str);
             if !alg.and_then(Algorithm::from_name).is_some_and(|a| a != Algorithm::Hs256) {

@@ -24,6 +24,7 @@ pub use client_assertion::{
     ASSERTION_ALGORITHMS, ASSERTION_LEEWAY, AcceptedAssertion, AssertionError, CLIENT_ASSERTION_TYPE,
     MAX_ASSERTION_LIFETIME, claimed_client_id, verify_assertion,
 };
+pub use client_auth::ClientCredentials;
 pub use client_jwks::{ClientJwks, MAX_CLIENT_KEYS, MAX_JWKS_BYTES};
 pub use code::{AuthorizationCode, CODE_LIFETIME, CodeOutcome, Consent};
 pub use error::{ErrorCode, OAuthError};
@@ -32,5 +33,4 @@ pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};
 pub use redirect::{RedirectError, RedirectUri, find_match};
 pub use scope::{Scope, ScopeError};
-pub use client_auth::ClientCredentials;
 pub use service::{OAuthService, OAuthSettings, parse_basic};

@@ -54,7 +54,10 @@ async fn clients_with_codes_consents_and_roles_survive_migration_0006(s: &TestDb
     assert!(gatehouse_store::migrate(&s.url).await.unwrap() >= 1, "0006 applied");
 
     let old = s.clients.client_by_id("old-app").await.unwrap().expect("the client survived");
-    assert_eq!((old.auth_method, old.jwks, old.access_token_lifetime), (AuthMethod::ClientSecretBasic, None, Some(600)));
+    assert_eq!(
+        (old.auth_method, old.jwks, old.access_token_lifetime),
+        (AuthMethod::ClientSecretBasic, None, Some(600))
+    );
     assert_eq!(old.redirect_uris, ["https://app.example.com/cb"]);
     assert!(s.consents.consent(owner.id, "old-app").await.unwrap().is_some(), "the consent survived");
     assert_eq!(s.rbac.client_roles("old-app").await.unwrap(), [admin], "the role grant survived");
