@@ -105,7 +105,7 @@ impl OAuthService {
         {
             return Err(refuse(&super::AssertionError::Replayed));
         }
-        if self.assertions_seen.fetch_add(1, Ordering::Relaxed) % PURGE_EVERY == 0
+        if self.assertions_seen.fetch_add(1, Ordering::Relaxed).is_multiple_of(PURGE_EVERY)
             && let Err(e) = self.assertion_jtis.purge_assertion_jtis(now).await
         {
             tracing::warn!(error = %e, "purging expired client assertion jtis failed");
