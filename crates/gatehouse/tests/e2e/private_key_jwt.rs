@@ -19,6 +19,7 @@ on_both_backends!(
     authorization_code_exchange_with_an_assertion,
     every_bad_assertion_is_invalid_client,
     registration_refuses_private_keys_and_admin_api_registers_keys,
+    authlib_private_key_jwt_client_credentials,
 );
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -332,4 +333,47 @@ async fn registration_refuses_private_keys_and_admin_api_registers_keys(b: Backe
     assert_eq!(created["jwks"], jwks_of(&[&svc_key]));
     let svc_id = created["client_id"].as_str().unwrap();
     assert_eq!(client_credentials(&app, &sign(&svc_key, &claims(&app, svc_id))).await.status(), 200);
+}
+
+/// Interop: Python authlib's `PrivateKeyJWT` (tests/interop/authlib_private_key_jwt.py) gets a
+/// client-credentials token and introspects it; its replay is refused, and so is its default
+/// one-hour assertion (longer than the 5 minutes allowed here).
+async fn authlib_private_key_jwt_client_credentials(b: Backend) {
+    use crate::interop::{INTEROP_DIR, available};
+    if !available(
+        "python3",
+        &["-c", "import authlib, joserfc, requests"],
+        "Python authlib",
+        "pip install 'authlib>=1.9,<2' requests",
+    ) {
+        return;
+    }
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let (key, der) = KeyMaterial::generate(Algorithm::ES256).unwrap();
+    let client = key_client(&app, &[&key], &["--grant-type", "client_credentials", "--scope", "introspect"]).await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&der[..]);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"));
+    let key_file = std::env::temp_dir().join(format!("{}-authlib.pem", app.base.replace([':', '/', '.'], "_")));
+    std::fs::write(&key_file, pem).unwrap();
+    let out = tokio::process::Command::new("python3")
+        .arg(std::path::Path::new(INTEROP_DIR).join("authlib_private_key_jwt.py"))
+        .arg(format!("--issuer={}", app.base))
+        .arg(format!("--client-id={}", client["client_id"].as_str().unwrap()))
+        .arg(format!("--key-file={}", key_file.display()))
+        .arg("--alg=ES256")
+        .current_dir(INTEROP_DIR)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&key_file);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(summary["ok"], true, "{summary:#}");
+    assert_eq!(summary["token_type"], "Bearer");
+    assert_eq!(summary["replay_refused"], true);
+    assert_eq!(summary["introspection"]["active"], true, "{summary:#}");
+    assert_eq!(summary["default_lifetime_refused"], true, "{summary:#}");
 }
