@@ -28,8 +28,8 @@ pub use email::Email;
 pub use password::{HashParams, Password, PasswordHasher, PasswordPolicy};
 pub use session::{Session, SessionSettings, SessionToken};
 pub use store::{
-    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RbacStore, RefreshTokenStore,
-    SessionStore, StoreError, UserStore,
+    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore,
+    RbacStore, RefreshTokenStore, SessionStore, StoreError, UserStore,
 };
 pub use user::{User, UserId, UserStatus};
 

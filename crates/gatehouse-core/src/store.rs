@@ -122,6 +122,17 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> Result<Option<RefreshFamily>, StoreError>;
     /// Marks the family revoked (its tokens stop working); `false` if unknown or already revoked.
     async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError>;
+    /// Revokes family `family.id` like [`Self::revoke_refresh_family`]; when no such family
+    /// exists yet, inserts `family` (already revoked, with no tokens) in one atomic statement,
+    /// so that a later [`Self::create_refresh_family`] with that id fails with `Conflict`: a
+    /// grant whose code was replayed before the grant was written is never born live.
+    /// `false` if the family was already revoked.
+    async fn revoke_or_preempt_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        now: UnixTime,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
     async fn revoke_refresh_families_for_user(
         &self,
         user: UserId,
@@ -151,6 +162,24 @@ pub trait ClientStore: Send + Sync {
     /// Deletes the client with its codes and consents; its refresh families are revoked by the
     /// caller first.
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// The `jti`s of accepted `private_key_jwt` client assertions (RFC 7523 §3 point 7), shared by
+/// every node so that an assertion is accepted once across the cluster.
+#[async_trait]
+pub trait AssertionReplayStore: Send + Sync {
+    /// Records `(client_id, jti_hash)` until `expires_at`. Atomic insert-if-absent: `true` for
+    /// the first of any number of concurrent calls, `false` (nothing changed) while a record
+    /// with `expires_at > now` exists — a replay. A record that has expired is replaced.
+    async fn record_assertion_jti(
+        &self,
+        client_id: &str,
+        jti_hash: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes records with `expires_at <= now`; returns how many.
+    async fn purge_assertion_jtis(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
 
 /// Authorization codes, stored by SHA-256 only.

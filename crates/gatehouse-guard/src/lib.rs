@@ -49,7 +49,7 @@ pub use claims::AccessClaims;
 pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey};
 #[cfg(feature = "remote")]
 pub use remote::{FetchError, JwksCache, JwksCacheConfig, RemoteError};
-pub use verify::{MAX_TOKEN_LEN, Validation, VerifyError, verify};
+pub use verify::{MAX_TOKEN_LEN, Validation, VerifyError, verify, verify_jws};
 
 /// Why an `Authorization` header did not yield a bearer token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -190,10 +190,10 @@ struct Prepared<'t, 'b> {
 }
 
 /// Structure, encoding and header checks. The decoded header and signature live in the caller's
-/// stack buffers.
+/// stack buffers. With a [`Validation`] (access tokens), `typ` and `kid` are required too.
 fn prepare<'t, 'b>(
     token: &'t str,
-    v: &Validation,
+    v: Option<&Validation>,
     header_buf: &'b mut [u8; MAX_HEADER_LEN],
     signature_buf: &'b mut [u8; MAX_SIGNATURE_LEN],
 ) -> Result<Prepared<'t, 'b>, VerifyError> {
@@ -216,12 +216,15 @@ fn prepare<'t, 'b>(
     if header.alg.eq_ignore_ascii_case("none") {
         return Err(VerifyError::NoneAlgorithm);
     }
-    if !header.typ.as_deref().is_some_and(|t| v.typ_ok(t)) {
+    if v.is_some_and(|v| !header.typ.as_deref().is_some_and(|t| v.typ_ok(t))) {
         return Err(VerifyError::WrongType);
     }
-    let kid = header.kid.as_deref().ok_or(VerifyError::MissingKid)?;
-    if kid.is_empty() || kid.len() > MAX_KID_LEN {
-        return Err(VerifyError::Malformed("kid is empty or too long"));
+    match header.kid.as_deref() {
+        None if v.is_some() => return Err(VerifyError::MissingKid),
+        Some(kid) if kid.is_empty() || kid.len() > MAX_KID_LEN => {
+            return Err(VerifyError::Malformed("kid is empty or too long"));
+        }
+        _ => {}
     }
 
     let signature = decode_into(signature_b64, signature_buf, Part::Signature)?;
@@ -242,7 +245,7 @@ fn prepare<'t, 'b>(
 #[cfg(feature = "remote")]
 pub(crate) fn precheck(token: &str, v: &Validation) -> Result<(), VerifyError> {
     let (mut header_buf, mut signature_buf) = ([0u8; MAX_HEADER_LEN], [0u8; MAX_SIGNATURE_LEN]);
-    prepare(token, v, &mut header_buf, &mut signature_buf).map(drop)
+    prepare(token, Some(v), &mut header_buf, &mut signature_buf).map(drop)
 }
 
 /// Verifies a JWS compact access token against `keys` and `v` at time `now_unix` (seconds).
@@ -251,7 +254,7 @@ pub(crate) fn precheck(token: &str, v: &Validation) -> Result<(), VerifyError> {
 /// decoded payload and the returned claims.
 pub fn verify(token: &str, keys: &KeySet, v: &Validation, now_unix: i64) -> Result<AccessClaims, VerifyError> {
     let (mut header_buf, mut signature_buf) = ([0u8; MAX_HEADER_LEN], [0u8; MAX_SIGNATURE_LEN]);
-    let t = prepare(token, v, &mut header_buf, &mut signature_buf)?;
+    let t = prepare(token, Some(v), &mut header_buf, &mut signature_buf)?;
 
     let key = t.key_for(keys)?;
     if !key.verify_signature(t.signing_input, t.signature) {
@@ -264,6 +267,32 @@ pub fn verify(token: &str, keys: &KeySet, v: &Validation, now_unix: i64) -> Resu
     let claims: AccessClaims = serde_json::from_slice(&payload).map_err(|e| VerifyError::Claims(e.to_string()))?;
     check_claims(&claims, v, now_unix)?;
     Ok(claims)
+}
+
+/// Verifies the signature of any JWS compact serialization (RFC 7515 §5.2) and returns its
+/// decoded payload, which is checked to be a JSON object but otherwise left to the caller (for
+/// example a client assertion, RFC 7523 §3). `select` picks the key from the header's `alg` and
+/// `kid` (`None` when absent); the header's `alg` must then be exactly that key's algorithm.
+/// The same header rules as [`verify`] apply (`none`, `jku`, `jwk`, `x5u`, `x5c`, `crit`, `b64`
+/// refused), except that `typ` and `kid` are optional.
+pub fn verify_jws<'k>(
+    token: &str,
+    select: impl FnOnce(&str, Option<&str>) -> Option<&'k VerificationKey>,
+) -> Result<Vec<u8>, VerifyError> {
+    let (mut header_buf, mut signature_buf) = ([0u8; MAX_HEADER_LEN], [0u8; MAX_SIGNATURE_LEN]);
+    let t = prepare(token, None, &mut header_buf, &mut signature_buf)?;
+    let kid = t.header.kid.as_deref();
+    let key = select(&t.header.alg, kid).ok_or_else(|| VerifyError::UnknownKid(kid.unwrap_or_default().to_owned()))?;
+    if t.header.alg != key.algorithm().as_str() {
+        return Err(VerifyError::AlgorithmMismatch { key: key.algorithm(), token: t.header.alg.to_string() });
+    }
+    if !key.verify_signature(t.signing_input, t.signature) {
+        return Err(VerifyError::BadSignature);
+    }
+    let payload =
+        URL_SAFE_NO_PAD.decode(t.payload_b64).map_err(|_| VerifyError::Malformed("payload is not base64url"))?;
+    json_object(&payload, "the payload is not a JSON object")?;
+    Ok(payload)
 }
 
 impl Prepared<'_, '_> {

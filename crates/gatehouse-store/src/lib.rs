@@ -1,6 +1,6 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
-//! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`HealthCheck`]) implemented on SQLite and on
+//! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`HealthCheck`]) implemented on SQLite and on
 //! PostgreSQL with sqlx.
 //!
 //! # Design
@@ -39,8 +39,8 @@ use gatehouse_core::abuse::LoginAttemptStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::{
-    AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore, RbacStore, RefreshTokenStore,
-    SessionStore, UserStore,
+    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore,
+    RbacStore, RefreshTokenStore, SessionStore, UserStore,
 };
 use sqlx::migrate::{Migrate, MigrateError};
 
@@ -116,6 +116,8 @@ pub struct Stores {
     pub login_attempts: Arc<dyn LoginAttemptStore>,
     /// Roles, permissions and their grants to users and clients.
     pub rbac: Arc<dyn RbacStore>,
+    /// `jti`s of accepted private_key_jwt client assertions (replay protection).
+    pub assertion_jtis: Arc<dyn AssertionReplayStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -139,6 +141,7 @@ impl Stores {
             + ConsentStore
             + LoginAttemptStore
             + RbacStore
+            + AssertionReplayStore
             + HealthCheck
             + 'static,
     {
@@ -154,6 +157,7 @@ impl Stores {
             consents: store.clone(),
             login_attempts: store.clone(),
             rbac: store.clone(),
+            assertion_jtis: store.clone(),
             health: store,
             backend,
         }

@@ -8,7 +8,7 @@
 use gatehouse_core::audit::{AuditEvent, AuditRecord};
 use gatehouse_core::email::Email;
 use gatehouse_core::keys::{Algorithm, StoredKey};
-use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, Consent, GrantType};
+use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, Consent, GrantType};
 use gatehouse_core::rbac::{Permission, PermissionName, Role, RoleName};
 use gatehouse_core::session::Session;
 use gatehouse_core::store::StoreError;
@@ -296,6 +296,7 @@ pub(crate) struct ClientRow {
     skip_consent: bool,
     access_token_lifetime: Option<i64>,
     created_at: i64,
+    jwks: Option<Json<serde_json::Value>>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -325,6 +326,7 @@ impl TryFrom<ClientRow> for Client {
             skip_consent: row.skip_consent,
             access_token_lifetime: row.access_token_lifetime,
             created_at: row.created_at,
+            jwks: row.jwks.map(|j| ClientJwks::from_stored(j.0)),
         })
     }
 }
@@ -451,6 +453,7 @@ mod tests {
             skip_consent: false,
             access_token_lifetime: None,
             created_at: 1,
+            jwks: None,
         }
     }
 

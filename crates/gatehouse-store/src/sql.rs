@@ -35,7 +35,7 @@ macro_rules! family_columns {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-         cors_origins, skip_consent, access_token_lifetime, created_at"
+         cors_origins, skip_consent, access_token_lifetime, created_at, jwks"
     };
 }
 
@@ -167,6 +167,13 @@ pub(crate) const REFRESH_FAMILY: &str =
 /// Revocation is one-way: a revoked family keeps its first revocation time and reason.
 pub(crate) const REVOKE_REFRESH_FAMILY: &str =
     "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL";
+/// Revoke, or insert as revoked when absent (`$7` now, `$8` reason): one statement, serialised
+/// with `INSERT_REFRESH_FAMILY` on the primary key.
+pub(crate) const REVOKE_OR_PREEMPT_REFRESH_FAMILY: &str = "INSERT INTO refresh_families \
+     (id, user_id, client_id, scope, created_at, expires_at, revoked_at, revoked_reason) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason \
+     WHERE refresh_families.revoked_at IS NULL";
 /// Live families only: expired ones already stop working and keep no revocation record.
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER: &str = "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
      WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";
@@ -181,7 +188,7 @@ pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WH
 pub(crate) const INSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 pub(crate) const CLIENT_BY_ID: &str = concat!("SELECT ", client_columns!(), " FROM oauth_clients WHERE id = $1");
 /// Ids break ties in byte order on both backends (SQLite BINARY, PostgreSQL `COLLATE "C"`).
@@ -189,6 +196,17 @@ pub(crate) const LIST_CLIENTS: &str =
     concat!("SELECT ", client_columns!(), " FROM oauth_clients ORDER BY created_at, id");
 /// Its codes and consents go with it (`ON DELETE CASCADE`).
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM oauth_clients WHERE id = $1";
+
+// Client assertion jtis (private_key_jwt replay protection).
+
+/// Insert-if-absent in one statement: a live row (`expires_at > $4`, now) is left alone and
+/// nothing is affected (a replay); an expired one is taken over. Concurrent callers serialise
+/// on the primary key, so exactly one affects a row.
+pub(crate) const RECORD_ASSERTION_JTI: &str = "INSERT INTO client_assertion_jtis (client_id, jti_hash, expires_at) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (client_id, jti_hash) DO UPDATE SET expires_at = excluded.expires_at \
+     WHERE client_assertion_jtis.expires_at <= $4";
+pub(crate) const PURGE_ASSERTION_JTIS: &str = "DELETE FROM client_assertion_jtis WHERE expires_at <= $1";
 
 // Authorization codes.
 

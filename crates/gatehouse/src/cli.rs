@@ -143,9 +143,12 @@ pub enum ClientsCommand {
         /// A public client (browser or native app): no secret, PKCE required.
         #[arg(long)]
         public: bool,
-        /// client_secret_basic (default) or client_secret_post.
+        /// client_secret_basic (default), client_secret_post or private_key_jwt (needs --jwks-file).
         #[arg(long)]
         auth_method: Option<String>,
+        /// The client's public JWK Set (a JSON file `{"keys": [...]}`), for private_key_jwt.
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
         /// Browser origin allowed to call the token, userinfo and revocation endpoints.

@@ -6,6 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::client_jwks::ClientJwks;
 use super::redirect::{RedirectError, RedirectUri};
 use super::scope::{Scope, ScopeError};
 use crate::clock::UnixTime;
@@ -39,6 +40,8 @@ impl GrantType {
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with one of the client's registered keys (RFC 7523 §2.2, OIDC Core §9).
+    PrivateKeyJwt,
     /// Public clients: no authentication, PKCE instead.
     None,
 }
@@ -48,16 +51,20 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None].into_iter().find(|m| m.as_str() == s)
+        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::PrivateKeyJwt, Self::None]
+            .into_iter()
+            .find(|m| m.as_str() == s)
     }
 }
 
-/// A registered client. Confidential clients have a secret hash; public ones do not.
+/// A registered client. `client_secret_*` clients have a secret hash, `private_key_jwt` clients
+/// a JWK Set; public ones neither.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
     pub id: String,
@@ -75,6 +82,8 @@ pub struct Client {
     /// Seconds; `None` means the server default.
     pub access_token_lifetime: Option<i64>,
     pub created_at: UnixTime,
+    /// The public keys of a `private_key_jwt` client; `None` for every other method.
+    pub jwks: Option<ClientJwks>,
 }
 
 impl Client {
@@ -129,9 +138,12 @@ pub struct ClientRegistration {
     pub scopes: Vec<String>,
     pub cors_origins: Vec<String>,
     pub skip_consent: bool,
-    /// `client_secret_basic` (default for confidential clients) or `client_secret_post`.
+    /// `client_secret_basic` (default for confidential clients), `client_secret_post` or
+    /// `private_key_jwt` (which needs `jwks`).
     pub auth_method: Option<String>,
     pub access_token_lifetime: Option<i64>,
+    /// The public JWK Set of a `private_key_jwt` client (RFC 7591 §2 `jwks`).
+    pub jwks: Option<serde_json::Value>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -146,6 +158,8 @@ pub enum RegistrationError {
     Invalid(&'static str),
     #[error(transparent)]
     Scope(#[from] ScopeError),
+    #[error("jwks: {0}")]
+    Jwks(String),
     #[error(
         "CORS origin {0:?} must be an origin like https://app.example.com (scheme, host, optional port; nothing else)"
     )]
@@ -195,7 +209,7 @@ impl ClientRegistration {
             (false, Some(m)) => match AuthMethod::parse(m) {
                 Some(AuthMethod::None) | None => {
                     return Err(RegistrationError::Invalid(
-                        "confidential clients use client_secret_basic or client_secret_post",
+                        "confidential clients use client_secret_basic, client_secret_post or private_key_jwt",
                     ));
                 }
                 Some(m) => m,
@@ -206,7 +220,16 @@ impl ClientRegistration {
         {
             return Err(RegistrationError::Invalid("access_token_lifetime must be 60 to 86400 seconds"));
         }
-        let secret = if self.public {
+        // A private_key_jwt client authenticates with its keys only: it gets no secret.
+        let jwks = match (auth_method, self.jwks) {
+            (AuthMethod::PrivateKeyJwt, Some(jwks)) => Some(ClientJwks::parse(jwks).map_err(RegistrationError::Jwks)?),
+            (AuthMethod::PrivateKeyJwt, None) => {
+                return Err(RegistrationError::Invalid("private_key_jwt clients need a JWK Set (jwks)"));
+            }
+            (_, Some(_)) => return Err(RegistrationError::Invalid("jwks is only for private_key_jwt clients")),
+            (_, None) => None,
+        };
+        let secret = if self.public || jwks.is_some() {
             None
         } else {
             Some(ClientSecret::generate().map_err(|_| RegistrationError::Invalid("randomness failed"))?)
@@ -224,6 +247,7 @@ impl ClientRegistration {
             skip_consent: self.skip_consent,
             access_token_lifetime: self.access_token_lifetime,
             created_at: now,
+            jwks,
         };
         Ok((client, secret))
     }
@@ -309,5 +333,29 @@ mod tests {
             .validate("i".into(), 0)
             .unwrap();
         assert_eq!(c.cors_origins, ["https://app.example.com"]);
+    }
+
+    #[test]
+    fn private_key_jwt_clients_register_keys_and_get_no_secret() {
+        use crate::oauth::client_jwks::tests::{ec_jwk, ec_pair};
+        let jwks = serde_json::json!({"keys": [ec_jwk("k", &ec_pair())]});
+        let pkjwt = || ClientRegistration { auth_method: Some("private_key_jwt".into()), ..reg() };
+        let (c, secret) = ClientRegistration { jwks: Some(jwks.clone()), ..pkjwt() }.validate("i".into(), 0).unwrap();
+        assert!(secret.is_none() && c.secret_hash.is_none() && !c.secret_matches(""));
+        assert_eq!(
+            (c.auth_method, c.jwks.map(|j| j.as_json().clone())),
+            (AuthMethod::PrivateKeyJwt, Some(jwks.clone()))
+        );
+        assert!(matches!(pkjwt().validate("i".into(), 0), Err(RegistrationError::Invalid(_))));
+        assert!(matches!(
+            ClientRegistration { jwks: Some(jwks), ..reg() }.validate("i".into(), 0),
+            Err(RegistrationError::Invalid(_))
+        ));
+        let mut private = ec_jwk("k", &ec_pair());
+        private["d"] = serde_json::json!("AAAA");
+        let err = ClientRegistration { jwks: Some(serde_json::json!({"keys": [private]})), ..pkjwt() }
+            .validate("i".into(), 0)
+            .unwrap_err();
+        assert!(matches!(err, RegistrationError::Jwks(_)) && err.to_string().contains("\"d\""), "{err}");
     }
 }

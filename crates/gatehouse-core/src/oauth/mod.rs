@@ -3,7 +3,10 @@
 
 mod authorize;
 mod client;
+mod client_assertion;
+mod client_auth;
 mod client_cache;
+mod client_jwks;
 mod code;
 mod error;
 mod grant;
@@ -18,7 +21,13 @@ pub use authorize::{AuthorizeError, AuthorizeRequest, Params, Prompt, redirect_w
 pub use client::{
     AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, RegistrationError, generate_client_id,
 };
+pub use client_assertion::{
+    ASSERTION_ALGORITHMS, ASSERTION_LEEWAY, AcceptedAssertion, AssertionError, CLIENT_ASSERTION_TYPE,
+    MAX_ASSERTION_LIFETIME, claimed_client_id, verify_assertion,
+};
+pub use client_auth::ClientCredentials;
 pub use client_cache::{CLIENT_CACHE_TTL, CachedClientStore};
+pub use client_jwks::{ClientJwks, MAX_CLIENT_KEYS, MAX_JWKS_BYTES};
 pub use code::{AuthorizationCode, CODE_LIFETIME, CodeOutcome, Consent};
 pub use error::{ErrorCode, OAuthError};
 pub use grant::TokenResponse;
@@ -26,4 +35,4 @@ pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};
 pub use redirect::{RedirectError, RedirectUri, find_match};
 pub use scope::{Scope, ScopeError};
-pub use service::{ClientCredentials, OAuthService, OAuthSettings, parse_basic};
+pub use service::{OAuthService, OAuthSettings, parse_basic};

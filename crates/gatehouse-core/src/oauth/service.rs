@@ -1,21 +1,22 @@
-//! `OAuthService`: the authorization server's state and its non-grant operations — client
-//! authentication, consent, authorization codes.
+//! `OAuthService`: the authorization server's state and its non-grant operations — consent,
+//! authorization codes (client authentication is in `client_auth`).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use uuid::Uuid;
 
 use super::authorize::AuthorizeRequest;
-use super::client::{AuthMethod, Client};
+use super::client::Client;
 use super::code::{AuthorizationCode, CODE_LIFETIME};
 use super::error::OAuthError;
 use crate::account::AccountService;
 use crate::clock::{Clock, UnixTime};
 use crate::keys::KeyService;
 use crate::random;
-use crate::store::{AuthorizationCodeStore, ClientStore, ConsentStore};
+use crate::store::{AssertionReplayStore, AuthorizationCodeStore, ClientStore, ConsentStore};
 use crate::token::{RefreshService, TokenIssuer};
 use crate::user::UserId;
 
@@ -39,17 +40,10 @@ pub struct OAuthService {
     pub(super) keys: Arc<KeyService>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settings: OAuthSettings,
-}
-
-/// How a client presented its credentials at the token, revocation or introspection endpoint.
-#[derive(Debug, Default)]
-pub struct ClientCredentials {
-    /// From `Authorization: Basic` (RFC 6749 §2.3.1), already form-decoded.
-    pub basic: Option<(String, String)>,
-    /// `client_id` form parameter.
-    pub client_id: Option<String>,
-    /// `client_secret` form parameter.
-    pub client_secret: Option<String>,
+    /// The `jti`s of accepted client assertions (private_key_jwt).
+    pub(super) assertion_jtis: Arc<dyn AssertionReplayStore>,
+    /// Accepted client assertions, counted to purge expired `jti`s now and then.
+    pub(super) assertions_seen: AtomicU64,
 }
 
 impl OAuthService {
@@ -64,8 +58,21 @@ impl OAuthService {
         keys: Arc<KeyService>,
         clock: Arc<dyn Clock>,
         settings: OAuthSettings,
+        assertion_jtis: Arc<dyn AssertionReplayStore>,
     ) -> Self {
-        Self { clients, codes, consents, accounts, refresh, issuer, keys, clock, settings }
+        Self {
+            clients,
+            codes,
+            consents,
+            accounts,
+            refresh,
+            issuer,
+            keys,
+            clock,
+            settings,
+            assertion_jtis,
+            assertions_seen: AtomicU64::new(0),
+        }
     }
 
     pub fn settings(&self) -> &OAuthSettings {
@@ -89,29 +96,6 @@ impl OAuthService {
                 false
             }
         }
-    }
-
-    /// RFC 6749 §2.3: exactly one authentication method, the one the client registered.
-    /// Every failure is `invalid_client`, with no hint of which part was wrong.
-    pub async fn authenticate_client(&self, creds: &ClientCredentials) -> Result<Client, OAuthError> {
-        let (id, secret, method) = match (&creds.basic, &creds.client_id, &creds.client_secret) {
-            (Some(_), _, Some(_)) => {
-                return Err(OAuthError::invalid_request("use only one client authentication method"));
-            }
-            (Some((id, secret)), form_id, None) => {
-                if form_id.as_ref().is_some_and(|f| f != id) {
-                    return Err(OAuthError::invalid_request("client_id does not match the Authorization header"));
-                }
-                (id.as_str(), Some(secret.as_str()), AuthMethod::ClientSecretBasic)
-            }
-            (None, Some(id), Some(secret)) => (id.as_str(), Some(secret.as_str()), AuthMethod::ClientSecretPost),
-            (None, Some(id), None) => (id.as_str(), None, AuthMethod::None),
-            (None, None, _) => return Err(OAuthError::invalid_client()),
-        };
-        let client = self.clients.client_by_id(id).await?.ok_or_else(OAuthError::invalid_client)?;
-        let ok = client.auth_method == method
-            && (method == AuthMethod::None || secret.is_some_and(|s| client.secret_matches(s)));
-        if ok { Ok(client) } else { Err(OAuthError::invalid_client()) }
     }
 
     /// Whether the user must be asked (again) for the requested scopes.

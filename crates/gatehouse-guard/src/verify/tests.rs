@@ -348,3 +348,33 @@ fn header_strings_are_borrowed_not_copied() {
     assert_eq!(h.kid.as_deref(), Some("k1"));
     assert!(validation().typ_ok(h.typ.as_deref().unwrap()));
 }
+
+/// `verify_jws` (client assertions, RFC 7523 §3): the same header rules as access tokens, but
+/// `typ` and `kid` are optional and the caller picks the key.
+#[test]
+fn verify_jws_checks_signature_and_header_but_leaves_claims_to_the_caller() {
+    let (key, other) = (TestKey::es256("k"), TestKey::ed25519("o"));
+    let vk = key.verification_key();
+    let body = json!({"iss": "client", "anything": 1});
+    let plain = key.token_with(&json!({"alg": "ES256"}), &body);
+    let mut asked = None;
+    let payload = verify_jws(&plain, |alg, kid| {
+        asked = Some((alg.to_owned(), kid.map(str::to_owned)));
+        Some(&vk)
+    })
+    .unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&payload).unwrap(), body);
+    assert_eq!(asked, Some(("ES256".to_owned(), None)));
+    // No key chosen, a key of another algorithm, a foreign signature, `none`, key-carrying headers.
+    assert!(matches!(verify_jws(&plain, |_, _| None), Err(VerifyError::UnknownKid(_))));
+    let ovk = other.verification_key();
+    assert!(matches!(verify_jws(&plain, |_, _| Some(&ovk)), Err(VerifyError::AlgorithmMismatch { .. })));
+    let forged = other.token_with(&json!({"alg": "ES256", "kid": "k"}), &body);
+    assert_eq!(verify_jws(&forged, |_, _| Some(&vk)).unwrap_err(), VerifyError::BadSignature);
+    let unsigned = format!("{}.{}.", b64(r#"{"alg":"none"}"#), b64(body.to_string()));
+    assert_eq!(verify_jws(&unsigned, |_, _| Some(&vk)).unwrap_err(), VerifyError::NoneAlgorithm);
+    let jku = key.token_with(&json!({"alg": "ES256", "jku": "https://evil.example/jwks"}), &body);
+    assert_eq!(verify_jws(&jku, |_, _| Some(&vk)).unwrap_err(), VerifyError::ForbiddenHeader("jku"));
+    let array = key.token_with(&json!({"alg": "ES256"}), &json!([1]));
+    assert!(matches!(verify_jws(&array, |_, _| Some(&vk)), Err(VerifyError::Malformed(_))));
+}

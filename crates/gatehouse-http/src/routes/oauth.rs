@@ -233,7 +233,13 @@ fn credentials(headers: &HeaderMap, pairs: &Pairs) -> Result<ClientCredentials, 
         Some(h) => Some(h.to_str().ok().and_then(parse_basic).ok_or_else(OAuthError::invalid_client)?),
         None => None,
     };
-    Ok(ClientCredentials { basic, client_id: one("client_id")?, client_secret: one("client_secret")? })
+    Ok(ClientCredentials {
+        basic,
+        client_id: one("client_id")?,
+        client_secret: one("client_secret")?,
+        client_assertion_type: one("client_assertion_type")?,
+        client_assertion: one("client_assertion")?,
+    })
 }
 
 /// Parses the form and authenticates the client; every failure is already an OAuth error.
@@ -246,7 +252,7 @@ async fn authenticated(
     let FormBody(pairs) = form.map_err(|e| oauth_error(&OAuthError::invalid_request(e.description)))?;
     let creds = credentials(headers, &pairs).map_err(|e| oauth_error(&e))?;
     // Per client (issue: "per client on the token endpoint"), before the secret is checked.
-    let presented = creds.basic.as_ref().map(|(id, _)| id.as_str()).or(creds.client_id.as_deref());
+    let presented = creds.claimed_id();
     // Keyed by the claimed client id *and* the caller's address: client ids are public, so a
     // key of the id alone would let anyone exhaust a victim client's budget.
     let key = presented.map(|id| format!("{id} {}", crate::ratelimit::client_key(ctx)));

@@ -16,6 +16,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::error::describe;
 use crate::{ConnectError, applied_versions, connect_error};
 
+mod assertion_jtis;
 mod audit;
 mod clients;
 mod codes;

@@ -125,6 +125,27 @@ impl RefreshTokenStore for PgStore {
         Ok(row.map(RefreshFamily::from))
     }
 
+    async fn revoke_or_preempt_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        now: UnixTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(sql::REVOKE_OR_PREEMPT_REFRESH_FAMILY)
+            .bind(family.id)
+            .bind(family.user_id.0)
+            .bind(family.client_id.as_str())
+            .bind(family.scope.as_deref())
+            .bind(family.created_at)
+            .bind(family.expires_at)
+            .bind(now)
+            .bind(reason)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(sql::REVOKE_REFRESH_FAMILY)
             .bind(id)

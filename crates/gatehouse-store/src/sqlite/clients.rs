@@ -26,6 +26,7 @@ impl ClientStore for SqliteStore {
             .bind(client.skip_consent)
             .bind(client.access_token_lifetime)
             .bind(client.created_at)
+            .bind(client.jwks.as_ref().map(|j| Json(j.as_json())))
             .execute(&self.pool)
             .await
             .map_err(|e| store_error(e, OnUnique::Client))?;

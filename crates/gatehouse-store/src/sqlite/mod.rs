@@ -19,6 +19,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use crate::error::describe;
 use crate::{ConnectError, applied_versions, connect_error};
 
+mod assertion_jtis;
 mod audit;
 mod clients;
 mod codes;

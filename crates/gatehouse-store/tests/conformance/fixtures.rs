@@ -2,7 +2,7 @@
 
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::keys::{Algorithm, StoredKey};
-use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, GrantType};
+use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, GrantType};
 use gatehouse_core::token::{RefreshFamily, RefreshTokenRow};
 use gatehouse_core::{Email, Session, User, UserId, UserStatus};
 use serde_json::json;
@@ -125,6 +125,23 @@ pub fn client(id: &str, created_at: i64) -> Client {
         skip_consent: false,
         access_token_lifetime: Some(900),
         created_at,
+        jwks: None,
+    }
+}
+
+/// A private_key_jwt client: no secret, a JWK Set with one EC key (a public key from RFC 7515
+/// Appendix A.3, so the set parses as registration would require).
+pub fn key_client(id: &str, created_at: i64) -> Client {
+    let jwks = serde_json::json!({"keys": [{
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "k-1 \"quoted\"",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
+    }]});
+    Client {
+        secret_hash: None,
+        auth_method: AuthMethod::PrivateKeyJwt,
+        jwks: Some(ClientJwks::parse(jwks).expect("the fixture JWK Set registers")),
+        ..client(id, created_at)
     }
 }
 
@@ -143,6 +160,7 @@ pub fn public_client(id: &str, created_at: i64) -> Client {
         skip_consent: true,
         access_token_lifetime: None,
         created_at,
+        jwks: None,
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use gatehouse_core::audit::{AuditEventType, Auditor, Outcome};
-use gatehouse_core::oauth::{Client, ClientRegistration, generate_client_id};
+use gatehouse_core::oauth::{Client, ClientRegistration, MAX_JWKS_BYTES, generate_client_id};
 use gatehouse_core::{Clock, RequestContext, SystemClock};
 use serde_json::{Value, json};
 
@@ -31,12 +31,14 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             scopes,
             public,
             auth_method,
+            jwks_file,
             post_logout_redirect_uris,
             cors_origins,
             skip_consent,
             access_token_lifetime,
             json,
         } => {
+            let jwks = jwks_file.as_deref().map(read_jwks).transpose()?;
             let registration = ClientRegistration {
                 name,
                 public,
@@ -48,6 +50,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 skip_consent,
                 auth_method,
                 access_token_lifetime,
+                jwks,
             };
             let id = generate_client_id().context("generating a client id")?;
             let (client, secret) = registration.validate(id, SystemClock.now())?;
@@ -120,5 +123,16 @@ fn client_json(c: &Client) -> Value {
         "skip_consent": c.skip_consent,
         "access_token_lifetime": c.access_token_lifetime,
         "created_at": c.created_at,
+        "jwks": c.jwks.as_ref().map(|j| j.as_json()),
     })
+}
+
+/// Reads a JWK Set file; its rules are checked by the registration.
+fn read_jwks(path: &std::path::Path) -> anyhow::Result<Value> {
+    let len = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+    if len > MAX_JWKS_BYTES as u64 * 2 {
+        bail!("{}: a JWK Set file must be under {} bytes", path.display(), MAX_JWKS_BYTES);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
 }

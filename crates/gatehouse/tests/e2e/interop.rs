@@ -32,7 +32,7 @@ on_both_backends!(authlib_code_flow, openid_client_code_flow, openidconnect_code
 const EMAIL: &str = "interop@example.com";
 /// Never contacted: the libraries are handed the redirect to it.
 const REDIRECT: &str = "https://rp.example.com/callback";
-const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
+pub(crate) const INTEROP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop");
 
 /// A registered client as `gatehouse clients create --json` printed it.
 struct Registered {
@@ -63,7 +63,7 @@ async fn setup(app: &TestApp) -> (String, [Registered; 2]) {
 
 /// Whether `program args…` (run in the interop folder) succeeds; otherwise skip with a note, or
 /// fail when `GATEHOUSE_REQUIRE_SERVICES=1`.
-fn available(program: &str, args: &[&str], what: &str, install: &str) -> bool {
+pub(crate) fn available(program: &str, args: &[&str], what: &str, install: &str) -> bool {
     let ok = std::process::Command::new(program)
         .args(args)
         .current_dir(INTEROP_DIR)

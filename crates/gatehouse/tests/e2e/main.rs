@@ -16,6 +16,7 @@ mod limits;
 mod oauth;
 mod oauth_attacks;
 mod pages;
+mod private_key_jwt;
 mod secrets_scan;
 mod tls;
 mod tokens;

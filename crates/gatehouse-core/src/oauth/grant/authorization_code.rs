@@ -9,7 +9,8 @@ use crate::oauth::id_token::IdTokenInput;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
-use crate::token::RefreshToken;
+use crate::store::StoreError;
+use crate::token::{RefreshError, RefreshToken};
 
 impl OAuthService {
     pub(super) async fn authorization_code_grant(
@@ -27,8 +28,9 @@ impl OAuthService {
         let code = match self.codes.redeem_code(&hash, &client.id, self.clock.now()).await? {
             CodeOutcome::Redeemed(c) => c,
             CodeOutcome::Replayed(c) => {
-                // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
-                if let Err(e) = self.refresh.revoke_family(c.grant_id, "authorization_code_replay").await {
+                // RFC 6749 §4.1.2: a code used twice revokes what was issued from it — also
+                // when the first redemption has not written its grant yet (it is then born revoked).
+                if let Err(e) = self.refresh.revoke_grant_of_replayed_code(&c, "authorization_code_replay").await {
                     tracing::error!(error = %e, "revoking the grant of a replayed code failed");
                 }
                 tracing::warn!(client_id = %c.client_id, "authorization code replayed; its grant is revoked");
@@ -64,9 +66,16 @@ impl OAuthService {
             .refresh
             .start_grant(code.grant_id, user.id, &client.id, Some(&scope_text), with_refresh)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "starting a grant failed");
-                OAuthError::server_error()
+            .map_err(|e| match e {
+                // A replay of this code raced us and revoked the grant before it was written.
+                RefreshError::Store(StoreError::Conflict(_)) => {
+                    tracing::warn!(client_id = %client.id, "authorization code replayed during its redemption");
+                    OAuthError::invalid_grant("the authorization code was already used")
+                }
+                e => {
+                    tracing::error!(error = %e, "starting a grant failed");
+                    OAuthError::server_error()
+                }
             })?;
         let subject = user.id.to_string();
         let sid = family.id.to_string();

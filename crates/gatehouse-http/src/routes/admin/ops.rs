@@ -199,6 +199,9 @@ pub struct ClientResponse {
     skip_consent: bool,
     access_token_lifetime: Option<i64>,
     created_at: i64,
+    /// The public JWK Set of a private_key_jwt client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<serde_json::Value>,
     /// Only in the answer to a create, once.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<String>,
@@ -219,6 +222,7 @@ impl From<&OAuthClient> for ClientResponse {
             skip_consent: c.skip_consent,
             access_token_lifetime: c.access_token_lifetime,
             created_at: c.created_at,
+            jwks: c.jwks.as_ref().map(|j| j.as_json().clone()),
             client_secret: None,
         }
     }
@@ -253,6 +257,8 @@ pub struct CreateClientRequest {
     skip_consent: bool,
     token_endpoint_auth_method: Option<String>,
     access_token_lifetime: Option<i64>,
+    /// The client's public JWK Set, for `token_endpoint_auth_method` private_key_jwt (RFC 7591 §2).
+    jwks: Option<serde_json::Value>,
 }
 
 /// `POST /admin/v1/clients`: the secret of a confidential client is in this answer only.
@@ -273,6 +279,7 @@ async fn create_client(
         skip_consent: req.skip_consent,
         auth_method: req.token_endpoint_auth_method,
         access_token_lifetime: req.access_token_lifetime,
+        jwks: req.jwks,
     };
     let (client, secret) = state.admin.create_client(&cap, registration, &ctx).await?;
     let mut out = ClientResponse::from(&client);
