@@ -50,6 +50,7 @@ mod fixtures;
 mod harness;
 mod keys;
 mod login_attempts;
+mod policies;
 mod rbac;
 mod refresh;
 mod sessions;
