@@ -16,6 +16,7 @@ mod limits;
 mod oauth;
 mod oauth_attacks;
 mod pages;
+mod policies;
 mod secrets_scan;
 mod tls;
 mod tokens;
