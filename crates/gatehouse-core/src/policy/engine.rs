@@ -114,3 +114,97 @@ fn cedar(
     let errors = response.diagnostics().errors().map(ToString::to_string).collect();
     Ok((response.decision(), reasons, errors))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::policy::{ActiveDocuments, DocumentKind, PolicyVersion};
+
+    fn compiled(policies: &[(&str, &str)]) -> Compiled {
+        let policies = policies
+            .iter()
+            .map(|(name, body)| PolicyVersion {
+                revision: 1,
+                kind: DocumentKind::Policy,
+                name: (*name).into(),
+                version: 1,
+                body: Some((*body).into()),
+                author: "test".into(),
+                created_at: 0,
+            })
+            .collect();
+        let c = Compiled::from_documents(&ActiveDocuments { revision: 1, schema: None, policies });
+        assert!(c.broken.is_none(), "{:?}", c.broken);
+        c
+    }
+
+    fn request(action: &str, resource: serde_json::Value) -> DecisionRequest {
+        serde_json::from_value(json!({ "subject": { "type": "user", "id": "u1" }, "action": { "name": action },
+                                       "resource": resource }))
+        .unwrap()
+    }
+
+    fn reader() -> SubjectFacts {
+        SubjectFacts { roles: vec![("reader".into(), vec!["doc:read".into()])] }
+    }
+
+    #[test]
+    fn deny_by_default_rbac_or_permit_allows_forbid_wins() {
+        let none = compiled(&[]);
+        let doc = json!({ "type": "doc", "id": "1" });
+        let d = evaluate(&none, &request("read", doc.clone()), SubjectKind::User, &SubjectFacts::default(), 0);
+        assert_eq!((d.allowed, d.basis()), (false, "default"));
+        let d = evaluate(&none, &request("read", doc.clone()), SubjectKind::User, &reader(), 0);
+        assert_eq!((d.allowed, d.basis()), (true, "rbac"));
+        assert_eq!(d.explanation.granted_by_roles, ["reader"]);
+
+        let c = compiled(&[
+            ("share", r#"permit(principal, action == Gatehouse::Action::"share", resource);"#),
+            (
+                "no-read",
+                r#"forbid(principal, action == Gatehouse::Action::"read", resource) when { resource.kind == "doc" };"#,
+            ),
+        ]);
+        let d = evaluate(&c, &request("share", doc.clone()), SubjectKind::User, &SubjectFacts::default(), 0);
+        assert_eq!((d.allowed, d.explanation.permitted_by.clone()), (true, vec!["share".to_owned()]));
+        let d = evaluate(&c, &request("read", doc), SubjectKind::User, &reader(), 0);
+        assert_eq!((d.allowed, d.basis()), (false, "forbid"), "a forbid overrides RBAC");
+        assert_eq!(d.explanation.forbidden_by, ["no-read"]);
+    }
+
+    #[test]
+    fn an_evaluation_error_denies_even_what_rbac_allows() {
+        let c = compiled(&[(
+            "level",
+            r#"permit(principal, action == Gatehouse::Action::"read", resource) when { resource has level && resource.level > 2 };"#,
+        )]);
+        let bad = request("read", json!({ "type": "doc", "id": "1", "properties": { "level": "high" } }));
+        let d = evaluate(&c, &bad, SubjectKind::User, &reader(), 0);
+        assert_eq!((d.allowed, d.basis()), (false, "error"));
+        assert!(d.explanation.errors[0].contains("level"), "{:?}", d.explanation.errors);
+    }
+
+    #[test]
+    fn a_store_that_no_longer_compiles_denies_everything() {
+        let docs = ActiveDocuments {
+            revision: 3,
+            schema: Some(PolicyVersion {
+                revision: 3,
+                kind: DocumentKind::Schema,
+                name: "schema".into(),
+                version: 1,
+                body: Some("namespace {".into()),
+                author: "test".into(),
+                created_at: 0,
+            }),
+            policies: Vec::new(),
+        };
+        let c = Compiled::from_documents(&docs);
+        let d = evaluate(&c, &request("read", json!({ "type": "doc", "id": "1" })), SubjectKind::User, &reader(), 0);
+        assert!(!d.allowed);
+        assert!(d.explanation.errors[0].contains("schema"));
+    }
+}

@@ -1,11 +1,12 @@
 //! The decision API: OpenID AuthZEN Authorization API 1.0, `POST /access/v1/evaluation` (§6)
-//! and `POST /access/v1/evaluations` (§7), HTTPS binding (§10 in the final text).
+//! and `POST /access/v1/evaluations` (§7), in the spec's HTTPS binding (section "Transport").
 //!
 //! Callers are clients acting for themselves (client credentials) whose access token carries
-//! `gatehouse:evaluate` (§11.2 leaves PEP authentication to the PDP; OAuth is RECOMMENDED).
+//! `gatehouse:evaluate` ("Model": authorizing the API itself is out of scope, OAuth 2.0 is
+//! RECOMMENDED; "Security Considerations": the PDP SHOULD authenticate the PEP).
 //! A decision is always `200` with `{"decision": …}`; 400/401/403/500 are errors about the
 //! payload or the caller, never about the decision. `?explain=true` adds a Reason Object
-//! (§6.2.2) and Gatehouse's structured explanation under the response's `context`.
+//! (§6.2, "Additional Context in a Response") and Gatehouse's structured explanation under the response's `context`.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -119,7 +120,7 @@ fn response_body(decision: &Decision, explain: bool) -> Value {
     })
 }
 
-/// §10.1.x: the PEP's `X-Request-ID`, echoed.
+/// Transport, "Request Identification in a Response": the PEP's `X-Request-ID` MUST be echoed.
 fn with_request_id(headers: &HeaderMap, body: Value) -> Response {
     let mut resp = Json(body).into_response();
     if let Some(id) = headers.get(X_REQUEST_ID) {

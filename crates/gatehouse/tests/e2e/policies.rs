@@ -231,7 +231,7 @@ async fn explanations_and_evaluation_errors(b: Backend) {
     assert_eq!(put_policy(&app, &admin, "level-gate", level).await.status(), 201);
     let explain = "/access/v1/evaluation?explain=true";
 
-    // RBAC decided: the role is named (AuthZEN §6.2.2 reason object plus our details).
+    // RBAC decided: the role is named (AuthZEN §6.2 Reason Object plus our details).
     let v = evaluate(&app, &ev, explain, &req(user(&alice, json!({})), "read", doc("1", json!({})))).await;
     assert_eq!(v["decision"], true);
     assert_eq!(v["context"]["id"], "rbac");
@@ -281,7 +281,7 @@ async fn authzen_shapes_batches_and_callers(b: Backend) {
     cli_ok(&app, &["roles", "grant", "reader", "--user", "alice@example.com"]).await;
 
     // §6.1's example request (subject, resource, action with properties, context): accepted;
-    // §6.2.1: the response is exactly `{"decision": bool}`. The example's subject is not a
+    // §6.2: the response is exactly `{"decision": bool}`. The example's subject is not a
     // Gatehouse user, so the decision is false.
     let example = json!({
         "subject": { "type": "user", "id": "alice@acmecorp.com" },
@@ -290,7 +290,7 @@ async fn authzen_shapes_batches_and_callers(b: Backend) {
         "context": { "time_of_request": "1985-10-26T01:22-07:00" }
     });
     assert_eq!(evaluate(&app, &ev, "/access/v1/evaluation", &example).await, json!({ "decision": false }));
-    // §10.1.x: X-Request-ID is echoed.
+    // Transport, "Request Identification in a Response": X-Request-ID is echoed.
     let r = browser()
         .post(app.url("/access/v1/evaluation"))
         .bearer_auth(&ev)
@@ -355,7 +355,7 @@ async fn authzen_shapes_batches_and_callers(b: Backend) {
                          "resource": { "type": "document", "id": "1" } });
     assert_eq!(evaluate(&app, &ev, "/access/v1/evaluations", &single).await, json!({ "decision": true }));
 
-    // Payload errors: 400 with a JSON error (§10.x error table).
+    // Payload errors: 400 with a JSON error (Transport, "Error Responses").
     for (path, body) in [
         ("/access/v1/evaluation", json!({ "subject": { "type": "user", "id": alice }, "action": { "name": "x" } })),
         (
@@ -454,8 +454,23 @@ async fn cli_manages_and_tests_policies(b: Backend) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("decision: deny") && text.contains("business-hours"), "{text}");
 
+    // Another process (the CLI, like another node) changes the policies: the server, whose
+    // compiled copy is already warm, follows the store's revision within about a second.
+    app.clock.advance(shift_to(app.clock_now(), 2, 20));
+    let (_, ev) = client_token(&app, &["gatehouse:evaluate"]).await;
+    let body: Value = serde_json::from_str(&request).unwrap();
+    assert!(!decide(&app, &ev, body.clone()).await, "business hours apply at 20:00");
     let out = app.cli(&["policies", "delete", "business-hours"], None).await;
     assert!(out.status.success());
+    let mut allowed = false;
+    for _ in 0..30 {
+        if decide(&app, &ev, body.clone()).await {
+            allowed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(allowed, "the server did not pick up the deletion");
     let out = app.cli(&["policies", "delete", "business-hours"], None).await;
     assert!(!out.status.success(), "deleting twice fails");
     let out = app.cli(&["policies", "test", "--at", night, "--json"], Some(&request)).await;
