@@ -141,7 +141,7 @@ impl Gatehouse {
 
     /// `gatehouse --data-dir <ours>` with this server's environment, run in the scratch directory
     /// (so no `./gatehouse.toml` from wherever the harness was started is read).
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--data-dir").arg(self.dir.path().join("data")).current_dir(self.dir.path());
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {

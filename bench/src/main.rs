@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout)] // a benchmark program prints its report
 
 mod child;
+mod decisions;
 mod floor;
 mod gatehouse;
 mod hit;
@@ -49,12 +50,27 @@ enum Command {
     /// Load one route of a running server and print req/s, latency and its CPU per request
     /// (for profiling one workload).
     Hit(hit::HitArgs),
+    /// Only the decision benchmarks: RBAC and Cedar decisions in-process, then
+    /// `POST /access/v1/evaluation` over HTTP; prints, writes nothing.
+    Decisions(DecisionArgs),
     /// Internal: the trivial axum server used as the HTTP floor.
     #[command(hide = true)]
     FloorServer {
         #[arg(long)]
         port: u16,
     },
+}
+
+#[derive(Args, Clone)]
+struct DecisionArgs {
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Measured seconds per workload.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Use this gatehouse executable instead of building target/release/gatehouse.
+    #[arg(long, value_name = "PATH")]
+    gatehouse_bin: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -105,6 +121,21 @@ fn main() -> std::process::ExitCode {
         }),
         Command::All(args) => run_async(all(args)),
         Command::Hit(args) => run_async(hit::run(args)),
+        Command::Decisions(args) => run_async(async move {
+            let ws = Workspace::locate()?;
+            let bin = match &args.gatehouse_bin {
+                Some(path) => path.clone(),
+                None => ws.build_gatehouse(true)?,
+            };
+            let limits = Limits {
+                warmup: Duration::from_secs(1),
+                duration: Duration::from_secs_f64(args.duration),
+                max_requests: 5_000_000,
+            };
+            let (micro, http) = decisions::run(&bin, args.connections, limits, proc::clock_ticks()).await?;
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "micro": micro, "http": http }))?);
+            Ok(())
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

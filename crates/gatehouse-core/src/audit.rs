@@ -45,6 +45,15 @@ pub enum AuditEventType {
     ClientRoleRevoked,
     ClientCreated,
     ClientDeleted,
+    /// A new version of a Cedar policy was stored (subject: the policy name; details: `version`).
+    PolicyPut,
+    /// A Cedar policy was deleted (a deletion version; details: `version`).
+    PolicyDeleted,
+    /// A new version of the Cedar schema was stored (details: `version`).
+    PolicySchemaPut,
+    /// A decision on Gatehouse's own resources (`gatehouse`, `gatehouse.*`) through the
+    /// decision API (subject: `<type>:<id>`; details: action, resource, decision, basis).
+    AccessDecision,
 }
 
 impl AuditEventType {
@@ -82,6 +91,10 @@ impl AuditEventType {
             Self::ClientRoleRevoked => "client.role_revoked",
             Self::ClientCreated => "client.created",
             Self::ClientDeleted => "client.deleted",
+            Self::PolicyPut => "policy.put",
+            Self::PolicyDeleted => "policy.deleted",
+            Self::PolicySchemaPut => "policy.schema_put",
+            Self::AccessDecision => "access.decision",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod email;
 pub mod keys;
 pub mod oauth;
 pub mod password;
+pub mod policy;
 pub mod random;
 pub mod rbac;
 pub mod session;

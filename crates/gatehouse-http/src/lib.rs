@@ -67,6 +67,9 @@ pub struct AppStateInner {
     pub oauth: Arc<OAuthService>,
     /// The admin API's service; its methods need the capability `routes::admin::Admin` extracts.
     pub admin: Arc<gatehouse_core::rbac::AdminService>,
+    /// Cedar policies and decisions: the AuthZEN API (`routes::authzen`) and the admin
+    /// policy routes (which pass the admin capability).
+    pub policies: Arc<gatehouse_core::policy::PolicyService>,
     /// Verifies bearer access tokens presented to our own APIs.
     pub bearer: Arc<BearerVerifier>,
     /// Max-Age of the refresh-token cookie (the refresh family's absolute lifetime).
@@ -95,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::oauth::router())
         .merge(routes::oidc::router())
         .merge(routes::admin::router())
+        .merge(routes::authzen::router())
         .merge(routes::assets::router())
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_check))

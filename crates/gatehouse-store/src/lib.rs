@@ -1,6 +1,7 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
-//! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`HealthCheck`]) implemented on SQLite and on
+//! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`],
+//! [`HealthCheck`]) implemented on SQLite and on
 //! PostgreSQL with sqlx.
 //!
 //! # Design
@@ -18,7 +19,7 @@
 //!   they are the only place rows become domain values, and bad data there is
 //!   [`StoreError::Corrupt`], never a panic. A backend may still use its own SQL where that pays.
 //!   Each backend is a folder with one file per aggregate (`users`, `sessions`, `audit`,
-//!   `keys`, `refresh`, `clients`, `codes`, `consents`, `login_attempts`, `rbac`).
+//!   `keys`, `refresh`, `clients`, `codes`, `consents`, `login_attempts`, `rbac`, `policies`).
 //! - **Transactions serialise by locks, not by hope.** Refresh-token rotation, code redemption
 //!   and consent grants are each one transaction whose first statement is a write; SQLite's
 //!   write transactions begin `IMMEDIATE`, PostgreSQL's queue on the row's lock. The rules for
@@ -36,6 +37,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gatehouse_core::abuse::LoginAttemptStore;
+use gatehouse_core::policy::PolicyStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::{
@@ -47,6 +49,7 @@ use sqlx::migrate::{Migrate, MigrateError};
 mod error;
 mod login_attempts;
 mod oauth;
+mod policies;
 mod postgres;
 mod rbac;
 mod redact;
@@ -118,6 +121,8 @@ pub struct Stores {
     pub rbac: Arc<dyn RbacStore>,
     /// `jti`s of accepted private_key_jwt client assertions (replay protection).
     pub assertion_jtis: Arc<dyn AssertionReplayStore>,
+    /// Cedar policies and schema, versioned.
+    pub policies: Arc<dyn PolicyStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -142,6 +147,7 @@ impl Stores {
             + LoginAttemptStore
             + RbacStore
             + AssertionReplayStore
+            + PolicyStore
             + HealthCheck
             + 'static,
     {
@@ -158,6 +164,7 @@ impl Stores {
             login_attempts: store.clone(),
             rbac: store.clone(),
             assertion_jtis: store.clone(),
+            policies: store.clone(),
             health: store,
             backend,
         }

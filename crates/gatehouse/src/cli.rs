@@ -54,6 +54,9 @@ pub enum Command {
     /// Manage permissions (`resource:action`) and which roles have them.
     #[command(subcommand)]
     Permissions(PermissionsCommand),
+    /// Manage Cedar policies and the Cedar schema; test a decision locally.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +123,61 @@ pub enum PermissionsCommand {
         permission: String,
         #[arg(long)]
         role: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoliciesCommand {
+    /// Store a new version of a named policy (Cedar text from FILE, or standard input).
+    /// Refused, with Cedar's message, when it does not parse or validate against the schema.
+    Put {
+        name: String,
+        file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The active policies (latest version of each).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A policy's current text and its versions.
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a policy (its history stays).
+    Delete {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate an AuthZEN evaluation request (JSON from FILE, or standard input) against the
+    /// stored roles and policies, and print the decision with its explanation.
+    Test {
+        file: Option<std::path::PathBuf>,
+        /// Evaluate as if the time were this Unix timestamp (for `context.hour` and friends).
+        #[arg(long)]
+        at: Option<i64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Cedar schema the policies are validated against.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Print the schema in force (the built-in default until one is stored).
+    Get,
+    /// Store a new schema (from FILE, or standard input); refused when it does not parse or
+    /// would invalidate a stored policy.
+    Put {
+        file: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },

@@ -32,6 +32,7 @@ async fn main() -> ExitCode {
         Command::Clients(cmd) => commands::clients::run(&settings, cmd).await,
         Command::Roles(cmd) => commands::roles::run_roles(&settings, cmd).await,
         Command::Permissions(cmd) => commands::roles::run_permissions(&settings, cmd).await,
+        Command::Policies(cmd) => commands::policies::run(&settings, cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use anyhow::Context;
 use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
 use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
+use gatehouse_core::policy::{PolicyService, PolicyStores};
 use gatehouse_core::rbac::{AdminService, AdminStores, RbacService};
 use gatehouse_core::token::{
     AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
@@ -31,6 +32,8 @@ pub struct Services {
     pub rate_limits: Arc<RateLimits>,
     /// Roles, permissions and grants (the admin API and the `roles`/`permissions` commands).
     pub rbac: Arc<RbacService>,
+    /// Cedar policies and decisions (the AuthZEN API and the `policies` command).
+    pub policies: Arc<PolicyService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -86,7 +89,17 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
         stores.audit.clone(),
         clock.clone(),
     ));
-    Ok(Services { stores, accounts, refresh, rate_limits, rbac, clock })
+    let policies = Arc::new(PolicyService::new(
+        PolicyStores {
+            policies: stores.policies.clone(),
+            rbac: stores.rbac.clone(),
+            users: stores.users.clone(),
+            clients: stores.clients.clone(),
+            audit: stores.audit.clone(),
+        },
+        clock.clone(),
+    ));
+    Ok(Services { stores, accounts, refresh, rate_limits, rbac, policies, clock })
 }
 
 /// Opens the signing keys with the master key (a wrong key stops here with a clear message)
@@ -254,6 +267,7 @@ pub async fn run_on(
     ));
     let state = AppState::new(AppStateInner {
         admin,
+        policies: services.policies.clone(),
         accounts: services.accounts.clone(),
         keys: keys.clone(),
         tokens,

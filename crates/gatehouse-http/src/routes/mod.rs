@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod assets;
+pub mod authzen;
 pub mod health;
 pub mod oauth;
 pub mod oidc;

@@ -26,6 +26,7 @@ mod codes;
 mod consents;
 mod keys;
 mod login_attempts;
+mod policies;
 mod rbac;
 mod refresh;
 mod sessions;

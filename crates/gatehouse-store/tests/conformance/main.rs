@@ -51,6 +51,7 @@ mod harness;
 mod keys;
 mod login_attempts;
 mod private_key_jwt;
+mod policies;
 mod rbac;
 mod refresh;
 mod sessions;

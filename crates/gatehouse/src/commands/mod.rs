@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod keys;
+pub mod policies;
 pub mod roles;
 pub mod users;
 

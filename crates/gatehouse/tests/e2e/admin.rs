@@ -17,14 +17,14 @@ on_both_backends!(
 );
 
 /// Registers a user and returns `(id, first-party access token)`.
-async fn user_with_token(app: &TestApp, email: &str) -> (String, String) {
+pub(crate) async fn user_with_token(app: &TestApp, email: &str) -> (String, String) {
     let r = app.register(email, PASSWORD).await;
     assert!(r.status().is_success(), "register {email}: {}", r.status());
     let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
     (id, token(app, email).await)
 }
 
-async fn token(app: &TestApp, email: &str) -> String {
+pub(crate) async fn token(app: &TestApp, email: &str) -> String {
     let r = browser()
         .post(app.url("/api/v1/auth/token"))
         .json(&json!({ "email": email, "password": PASSWORD, "token_delivery": "body" }))
@@ -35,14 +35,14 @@ async fn token(app: &TestApp, email: &str) -> String {
     r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn cli_ok(app: &TestApp, args: &[&str]) -> String {
+pub(crate) async fn cli_ok(app: &TestApp, args: &[&str]) -> String {
     let out = app.cli(args, None).await;
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// A client-credentials token for a new client with `scopes`.
-async fn client_token(app: &TestApp, scopes: &[&str]) -> (String, String) {
+pub(crate) async fn client_token(app: &TestApp, scopes: &[&str]) -> (String, String) {
     let mut args = vec!["--grant-type", "client_credentials"];
     for s in scopes {
         args.extend_from_slice(&["--scope", s]);
@@ -60,7 +60,7 @@ async fn client_token(app: &TestApp, scopes: &[&str]) -> (String, String) {
     (id.to_owned(), r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned())
 }
 
-async fn call(
+pub(crate) async fn call(
     app: &TestApp,
     token: Option<&str>,
     method: Method,
@@ -77,7 +77,7 @@ async fn call(
     req.send().await.unwrap()
 }
 
-async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
+pub(crate) async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     let r = call(app, Some(token), Method::GET, path, None).await;
     assert_eq!(r.status(), 200, "GET {path}");
     r.json().await.unwrap()
@@ -90,6 +90,7 @@ struct Targets {
     role: String,
     permission: String,
     client: String,
+    policy: String,
 }
 
 /// Creates the targets through the API (as `admin`), with a live session for the user.
@@ -116,12 +117,18 @@ async fn targets(app: &TestApp, admin: &str, tag: &str) -> Targets {
     let r = call(app, Some(admin), Method::POST, "/admin/v1/clients", Some(&body)).await;
     assert_eq!(r.status(), 201);
     let client = r.json::<Value>().await.unwrap()["client_id"].as_str().unwrap().to_owned();
-    Targets { user, session, role, permission, client }
+    let policy = format!("pol-{tag}");
+    let body = json!({ "body": crate::policies::DEPARTMENT });
+    let r = call(app, Some(admin), Method::PUT, &format!("/admin/v1/policies/{policy}"), Some(&body)).await;
+    assert_eq!(r.status(), 201);
+    Targets { user, session, role, permission, client, policy }
 }
 
 /// Every admin route, in an order where each succeeds for an admin, with its success status.
 fn routes(t: &Targets, tag: &str) -> Vec<(Method, String, Option<Value>, u16)> {
-    let (u, s, r, p, c) = (&t.user, &t.session, &t.role, &t.permission, &t.client);
+    let (u, s, r, p, c, pol) = (&t.user, &t.session, &t.role, &t.permission, &t.client, &t.policy);
+    let policy = json!({ "body": crate::policies::MFA });
+    let schema = json!({ "body": gatehouse_core::policy::DEFAULT_SCHEMA });
     let new_user = json!({ "email": format!("new-{tag}@example.com"), "password": PASSWORD });
     let new_client = json!({ "name": "new", "grant_types": ["client_credentials"], "scopes": ["x:y"] });
     vec![
@@ -157,6 +164,12 @@ fn routes(t: &Targets, tag: &str) -> Vec<(Method, String, Option<Value>, u16)> {
         (Method::PUT, format!("/admin/v1/clients/{c}/roles/{r}"), None, 201),
         (Method::DELETE, format!("/admin/v1/clients/{c}/roles/{r}"), None, 204),
         (Method::DELETE, format!("/admin/v1/clients/{c}"), None, 204),
+        (Method::GET, "/admin/v1/policies".into(), None, 200),
+        (Method::GET, format!("/admin/v1/policies/{pol}"), None, 200),
+        (Method::PUT, format!("/admin/v1/policies/{pol}"), Some(policy), 200),
+        (Method::GET, "/admin/v1/policy-schema".into(), None, 200),
+        (Method::PUT, "/admin/v1/policy-schema".into(), Some(schema), 200),
+        (Method::DELETE, format!("/admin/v1/policies/{pol}"), None, 204),
         (Method::DELETE, format!("/admin/v1/permissions/{p}"), None, 204),
         (Method::DELETE, format!("/admin/v1/roles/{r}"), None, 204),
         (Method::POST, format!("/admin/v1/users/{u}/disable"), None, 204),
@@ -177,6 +190,9 @@ async fn snapshot(app: &TestApp, admin: &str, t: &Targets) -> Value {
         "/admin/v1/clients".to_owned(),
         format!("/admin/v1/clients/{}/roles", t.client),
         "/admin/v1/keys".to_owned(),
+        "/admin/v1/policies".to_owned(),
+        format!("/admin/v1/policies/{}", t.policy),
+        "/admin/v1/policy-schema".to_owned(),
     ] {
         out[path.clone()] = get_json(app, admin, &path).await;
     }

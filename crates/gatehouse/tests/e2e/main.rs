@@ -17,6 +17,7 @@ mod oauth;
 mod oauth_attacks;
 mod pages;
 mod private_key_jwt;
+mod policies;
 mod secrets_scan;
 mod tls;
 mod tokens;

@@ -1,5 +1,5 @@
 //! The admin API under `/admin/v1/` (DESIGN.md §3): users, sessions, roles, permissions and
-//! their grants, the audit trail, signing keys and clients.
+//! their grants, the audit trail, signing keys, clients, and Cedar policies.
 //!
 //! Authorization happens in one place, the [`Admin`] extractor: it verifies the bearer token
 //! (RFC 6750 §2.1) and asks `AdminService::authorize` for an [`AdminCapability`]. Every admin
@@ -8,6 +8,7 @@
 //! `deny_unknown_fields`: no field a caller adds can reach a model (no mass assignment).
 
 mod ops;
+mod policies;
 mod rbac;
 mod users;
 
@@ -24,7 +25,7 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(users::router()).merge(rbac::router()).merge(ops::router())
+    Router::new().merge(users::router()).merge(rbac::router()).merge(ops::router()).merge(policies::router())
 }
 
 /// The capability to use the admin API, extracted from `Authorization: Bearer …`.

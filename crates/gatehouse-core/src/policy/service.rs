@@ -1,0 +1,346 @@
+//! `PolicyService`: the policy documents (admin operations, each audited with its actor) and
+//! decisions (RBAC facts from the store, the compiled policy set from an in-memory cache that
+//! follows the store's revision, checked at most once per `reload_interval`).
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::compiled::{Compiled, parse_policies, parse_schema, validate};
+use super::engine::{Decision, Explanation, evaluate};
+use super::request::{DecisionRequest, SubjectFacts, SubjectKind};
+use super::schema::DEFAULT_SCHEMA;
+use super::store::{ActiveDocuments, DocumentKind, NewPolicyVersion, PolicyStore, PolicyVersion, SCHEMA_NAME};
+use super::{EVALUATE_SCOPE, MAX_DOCUMENT, PolicyError, check_name};
+use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
+use crate::clock::Clock;
+use crate::rbac::{Actor, AdminCapability, Principal, RbacStore};
+use crate::store::{AuditStore, ClientStore, UserStore};
+use crate::user::UserId;
+
+/// How often a node asks the store whether the policies changed (other nodes' writes).
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// Appends retried when another change slips in between validation and write.
+const WRITE_ATTEMPTS: usize = 3;
+
+/// The schema in force: the stored one, or the built-in default (`version` `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaDocument {
+    pub text: String,
+    pub version: Option<PolicyVersion>,
+}
+
+pub struct PolicyService {
+    store: Arc<dyn PolicyStore>,
+    rbac: Arc<dyn RbacStore>,
+    users: Arc<dyn UserStore>,
+    clients: Arc<dyn ClientStore>,
+    audit: Auditor,
+    clock: Arc<dyn Clock>,
+    cache: RwLock<Option<Arc<Compiled>>>,
+    checked_at: Mutex<Option<Instant>>,
+    reload_interval: Duration,
+}
+
+/// The stores the policy service reads besides its own.
+pub struct PolicyStores {
+    pub policies: Arc<dyn PolicyStore>,
+    pub rbac: Arc<dyn RbacStore>,
+    pub users: Arc<dyn UserStore>,
+    pub clients: Arc<dyn ClientStore>,
+    pub audit: Arc<dyn AuditStore>,
+}
+
+fn schema_text(docs: &ActiveDocuments) -> &str {
+    docs.schema.as_ref().and_then(|s| s.body.as_deref()).unwrap_or(DEFAULT_SCHEMA)
+}
+
+fn document_size(body: &str) -> Result<(), PolicyError> {
+    if body.len() > MAX_DOCUMENT {
+        return Err(PolicyError::Invalid(format!("documents are at most {MAX_DOCUMENT} bytes")));
+    }
+    Ok(())
+}
+
+impl PolicyService {
+    pub fn new(stores: PolicyStores, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store: stores.policies,
+            rbac: stores.rbac,
+            users: stores.users,
+            clients: stores.clients,
+            audit: Auditor::new(stores.audit, clock.clone()),
+            clock,
+            cache: RwLock::new(None),
+            checked_at: Mutex::new(None),
+            reload_interval: DEFAULT_RELOAD_INTERVAL,
+        }
+    }
+
+    pub fn with_reload_interval(mut self, interval: Duration) -> Self {
+        self.reload_interval = interval;
+        self
+    }
+
+    /// The compiled documents, reloaded when the store's revision moved.
+    pub async fn current(&self) -> Result<Arc<Compiled>, PolicyError> {
+        let cached = self.cache.read().ok().and_then(|c| c.clone());
+        let fresh = self.checked_at.lock().ok().and_then(|t| *t).is_some_and(|t| t.elapsed() < self.reload_interval);
+        if let Some(c) = &cached {
+            if fresh {
+                return Ok(c.clone());
+            }
+            if self.store.policy_revision().await? == c.revision {
+                self.mark_checked();
+                return Ok(c.clone());
+            }
+        }
+        let compiled = Arc::new(Compiled::from_documents(&self.store.active_policy_documents().await?));
+        if let Ok(mut slot) = self.cache.write() {
+            *slot = Some(compiled.clone());
+        }
+        self.mark_checked();
+        Ok(compiled)
+    }
+
+    fn mark_checked(&self) {
+        if let Ok(mut t) = self.checked_at.lock() {
+            *t = Some(Instant::now());
+        }
+    }
+
+    /// After a write on this node: the next decision reloads at once.
+    fn invalidate(&self) {
+        if let Ok(mut slot) = self.cache.write() {
+            *slot = None;
+        }
+    }
+
+    async fn record(
+        &self,
+        event: AuditEventType,
+        actor: &Actor,
+        subject: String,
+        outcome: Outcome,
+        ctx: &RequestContext,
+        details: serde_json::Value,
+    ) -> Result<(), PolicyError> {
+        Ok(self.audit.record(event, outcome, Some(actor.to_string()), Some(subject), ctx, details).await?)
+    }
+
+    // Documents.
+
+    /// The active policies (latest version of each, deleted ones left out), by name.
+    pub async fn list(&self, _: &AdminCapability) -> Result<Vec<PolicyVersion>, PolicyError> {
+        Ok(self.store.active_policy_documents().await?.policies)
+    }
+
+    /// Every version of the policy, oldest first, deletions included.
+    pub async fn versions(&self, _: &AdminCapability, name: &str) -> Result<Vec<PolicyVersion>, PolicyError> {
+        check_name(name)?;
+        let versions = self.store.policy_versions(DocumentKind::Policy, name).await?;
+        if versions.is_empty() {
+            return Err(PolicyError::NotFound("policy"));
+        }
+        Ok(versions)
+    }
+
+    /// Stores `body` as the next version of `name` if it parses and validates against the
+    /// schema in force; otherwise nothing is stored and the error carries Cedar's message.
+    pub async fn put(
+        &self,
+        cap: &AdminCapability,
+        name: &str,
+        body: &str,
+        ctx: &RequestContext,
+    ) -> Result<PolicyVersion, PolicyError> {
+        check_name(name)?;
+        document_size(body)?;
+        let set = parse_policies(name, body).map_err(PolicyError::Invalid)?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let docs = self.store.active_policy_documents().await?;
+            let schema = parse_schema(schema_text(&docs)).map_err(PolicyError::Invalid)?;
+            validate(&schema, &set).map_err(PolicyError::Invalid)?;
+            let author = cap.actor().to_string();
+            let doc = NewPolicyVersion {
+                kind: DocumentKind::Policy,
+                name,
+                body: Some(body),
+                author: &author,
+                created_at: self.clock.now(),
+            };
+            if let Some(v) = self.store.append_policy_version(&doc, docs.revision).await? {
+                self.invalidate();
+                let details = json!({ "version": v.version });
+                self.record(AuditEventType::PolicyPut, cap.actor(), name.to_owned(), Outcome::Success, ctx, details)
+                    .await?;
+                return Ok(v);
+            }
+        }
+        Err(PolicyError::Conflict)
+    }
+
+    pub async fn delete(&self, cap: &AdminCapability, name: &str, ctx: &RequestContext) -> Result<(), PolicyError> {
+        check_name(name)?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let docs = self.store.active_policy_documents().await?;
+            if !docs.policies.iter().any(|p| p.name == name) {
+                return Err(PolicyError::NotFound("policy"));
+            }
+            let author = cap.actor().to_string();
+            let doc = NewPolicyVersion {
+                kind: DocumentKind::Policy,
+                name,
+                body: None,
+                author: &author,
+                created_at: self.clock.now(),
+            };
+            if let Some(v) = self.store.append_policy_version(&doc, docs.revision).await? {
+                self.invalidate();
+                let details = json!({ "version": v.version });
+                return self
+                    .record(AuditEventType::PolicyDeleted, cap.actor(), name.to_owned(), Outcome::Success, ctx, details)
+                    .await;
+            }
+        }
+        Err(PolicyError::Conflict)
+    }
+
+    pub async fn schema(&self, _: &AdminCapability) -> Result<SchemaDocument, PolicyError> {
+        let docs = self.store.active_policy_documents().await?;
+        Ok(SchemaDocument { text: schema_text(&docs).to_owned(), version: docs.schema })
+    }
+
+    /// Replaces the schema, unless it does not parse or a stored policy would no longer
+    /// validate against it (each such policy is named in the error).
+    pub async fn put_schema(
+        &self,
+        cap: &AdminCapability,
+        body: &str,
+        ctx: &RequestContext,
+    ) -> Result<PolicyVersion, PolicyError> {
+        document_size(body)?;
+        let schema = parse_schema(body).map_err(PolicyError::Invalid)?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let docs = self.store.active_policy_documents().await?;
+            let broken: Vec<String> = docs
+                .policies
+                .iter()
+                .filter_map(|p| {
+                    let body = p.body.as_deref()?;
+                    let checked = parse_policies(&p.name, body).and_then(|set| validate(&schema, &set));
+                    checked.err().map(|e| format!("policy {}: {e}", p.name))
+                })
+                .collect();
+            if !broken.is_empty() {
+                return Err(PolicyError::Invalid(format!(
+                    "the schema would invalidate stored policies:\n{}",
+                    broken.join("\n")
+                )));
+            }
+            let author = cap.actor().to_string();
+            let doc = NewPolicyVersion {
+                kind: DocumentKind::Schema,
+                name: SCHEMA_NAME,
+                body: Some(body),
+                author: &author,
+                created_at: self.clock.now(),
+            };
+            if let Some(v) = self.store.append_policy_version(&doc, docs.revision).await? {
+                self.invalidate();
+                let details = json!({ "version": v.version });
+                self.record(
+                    AuditEventType::PolicySchemaPut,
+                    cap.actor(),
+                    SCHEMA_NAME.into(),
+                    Outcome::Success,
+                    ctx,
+                    details,
+                )
+                .await?;
+                return Ok(v);
+            }
+        }
+        Err(PolicyError::Conflict)
+    }
+
+    // Decisions.
+
+    /// Who may ask for decisions: a client acting for itself (client credentials) with the
+    /// `gatehouse:evaluate` scope, still registered.
+    pub async fn authorize_evaluator(&self, principal: &Principal) -> Result<Actor, PolicyError> {
+        const DENIED: PolicyError = PolicyError::Forbidden("this token does not grant access to the decision API");
+        match principal {
+            Principal::Client { id, scopes } if scopes.iter().any(|s| s == EVALUATE_SCOPE) => {
+                if self.clients.client_by_id(id).await?.is_some() { Ok(Actor::Client(id.clone())) } else { Err(DENIED) }
+            }
+            _ => Err(DENIED),
+        }
+    }
+
+    /// One decision for `caller`. Decisions on Gatehouse's own resources are audited; all
+    /// are counted in `gatehouse_decisions_total`.
+    pub async fn decide(
+        &self,
+        caller: &Actor,
+        req: &DecisionRequest,
+        ctx: &RequestContext,
+    ) -> Result<Decision, PolicyError> {
+        let kind = req.check().map_err(PolicyError::BadRequest)?;
+        let compiled = self.current().await?;
+        let decision = match self.facts(kind, &req.subject.id).await? {
+            Some(facts) => evaluate(&compiled, req, kind, &facts, self.clock.now()),
+            None => Decision {
+                allowed: false,
+                explanation: Explanation {
+                    permission: req.permission(),
+                    errors: vec!["the subject's account is disabled".to_owned()],
+                    policy_revision: compiled.revision,
+                    ..Explanation::default()
+                },
+            },
+        };
+        let verdict = if decision.allowed { "allow" } else { "deny" };
+        metrics::counter!("gatehouse_decisions_total", "decision" => verdict, "basis" => decision.basis()).increment(1);
+        if req.is_admin_relevant() {
+            let outcome = if decision.allowed { Outcome::Success } else { Outcome::Failure };
+            let details = json!({
+                "action": req.action.name,
+                "resource": { "type": req.resource.kind, "id": req.resource.id },
+                "decision": decision.allowed,
+                "basis": decision.basis(),
+            });
+            let subject = format!("{}:{}", req.subject.kind, req.subject.id);
+            self.record(AuditEventType::AccessDecision, caller, subject, outcome, ctx, details).await?;
+        }
+        Ok(decision)
+    }
+
+    /// The subject's roles and their permissions; `None` for a disabled user. An unknown
+    /// subject holds no roles (Cedar policies may still permit on attributes).
+    async fn facts(&self, kind: SubjectKind, id: &str) -> Result<Option<SubjectFacts>, PolicyError> {
+        let roles = match kind {
+            SubjectKind::User => {
+                let Some(uid) = UserId::parse(id) else { return Ok(Some(SubjectFacts::default())) };
+                match self.users.user_by_id(uid).await? {
+                    None => return Ok(Some(SubjectFacts::default())),
+                    Some(u) if !u.is_active() => return Ok(None),
+                    Some(_) => self.rbac.user_roles(uid).await?,
+                }
+            }
+            SubjectKind::Client => {
+                if self.clients.client_by_id(id).await?.is_none() {
+                    return Ok(Some(SubjectFacts::default()));
+                }
+                self.rbac.client_roles(id).await?
+            }
+        };
+        let mut facts = SubjectFacts::default();
+        for role in roles {
+            let permissions = self.rbac.role_permissions(&role).await?;
+            facts.roles.push((role.to_string(), permissions.iter().map(ToString::to_string).collect()));
+        }
+        Ok(Some(facts))
+    }
+}

@@ -1,0 +1,17 @@
+-- Cedar policies and the Cedar schema, versioned (PostgreSQL). Every change appends a row: the
+-- next version of a named document, or its deletion (body NULL). The largest id is the store's
+-- revision, which nodes compare to know whether their compiled copy is current; writers take a
+-- table lock, so ids grow in commit order.
+
+CREATE TABLE policy_versions (
+    id              BIGINT  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind            TEXT    COLLATE "C" NOT NULL CHECK (kind IN ('policy', 'schema')),
+    name            TEXT    COLLATE "C" NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+    version         BIGINT  NOT NULL CHECK (version >= 1),
+    body            TEXT    NULL,
+    author          TEXT    NOT NULL,
+    created_at      BIGINT  NOT NULL,
+    UNIQUE (kind, name, version)
+);
+
+CREATE INDEX policy_versions_latest_idx ON policy_versions (kind, name, id);
