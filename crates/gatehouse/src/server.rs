@@ -235,6 +235,7 @@ pub async fn run_on(
             require_pkce: settings.tokens.require_pkce_for_confidential_clients,
             id_token_lifetime: settings.tokens.id_token_lifetime,
         },
+        services.stores.rbac.clone(),
     ));
     let admin = Arc::new(AdminService::new(
         services.rbac.clone(),

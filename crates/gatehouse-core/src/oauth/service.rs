@@ -15,6 +15,7 @@ use crate::account::AccountService;
 use crate::clock::{Clock, UnixTime};
 use crate::keys::KeyService;
 use crate::random;
+use crate::rbac::RbacStore;
 use crate::store::{AuthorizationCodeStore, ClientStore, ConsentStore};
 use crate::token::{RefreshService, TokenIssuer};
 use crate::user::UserId;
@@ -39,6 +40,8 @@ pub struct OAuthService {
     pub(super) keys: Arc<KeyService>,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) settings: OAuthSettings,
+    /// Roles and permissions for the `roles` / `permissions` token claims.
+    pub(super) rbac: Arc<dyn RbacStore>,
 }
 
 /// How a client presented its credentials at the token, revocation or introspection endpoint.
@@ -64,8 +67,9 @@ impl OAuthService {
         keys: Arc<KeyService>,
         clock: Arc<dyn Clock>,
         settings: OAuthSettings,
+        rbac: Arc<dyn RbacStore>,
     ) -> Self {
-        Self { clients, codes, consents, accounts, refresh, issuer, keys, clock, settings }
+        Self { clients, codes, consents, accounts, refresh, issuer, keys, clock, settings, rbac }
     }
 
     pub fn settings(&self) -> &OAuthSettings {

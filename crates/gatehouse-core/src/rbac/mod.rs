@@ -39,6 +39,34 @@ pub struct Permission {
     pub updated_at: UnixTime,
 }
 
+/// The roles a user or client holds and the effective permissions they grant (the union over
+/// the roles), both sorted by name and without duplicates. What access tokens carry in their
+/// `roles` and `permissions` claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    pub roles: Vec<RoleName>,
+    pub permissions: Vec<PermissionName>,
+}
+
+impl Access {
+    /// Folds `(role, permission)` rows, as one `LEFT JOIN` of grants to role permissions
+    /// returns them (permission `None` for a role without permissions), into sorted sets.
+    pub fn from_rows(rows: impl IntoIterator<Item = (RoleName, Option<PermissionName>)>) -> Self {
+        let mut out = Self::default();
+        for (role, permission) in rows {
+            if out.roles.last() != Some(&role) {
+                out.roles.push(role);
+            }
+            out.permissions.extend(permission);
+        }
+        out.roles.sort();
+        out.roles.dedup();
+        out.permissions.sort();
+        out.permissions.dedup();
+        out
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RbacError {
     /// The caller is who they say, but may not do this.

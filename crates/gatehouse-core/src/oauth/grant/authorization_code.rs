@@ -9,7 +9,7 @@ use crate::oauth::id_token::IdTokenInput;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
-use crate::token::RefreshToken;
+use crate::token::{Holder, RefreshToken};
 
 impl OAuthService {
     pub(super) async fn authorization_code_grant(
@@ -71,7 +71,7 @@ impl OAuthService {
         let subject = user.id.to_string();
         let sid = family.id.to_string();
         let (access_token, expires_in) =
-            self.access_token(client, &subject, &scope_text, Some(sid.clone()), Some(code.auth_time))?;
+            self.access_token(client, Holder::User(user.id), &scope, Some(sid.clone()), Some(code.auth_time)).await?;
         let id_token = if scope.contains("openid") {
             Some(self.id_token(&IdTokenInput {
                 subject: &subject,

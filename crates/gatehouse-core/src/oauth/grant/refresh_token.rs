@@ -8,7 +8,7 @@ use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
-use crate::token::{RefreshError, RefreshToken};
+use crate::token::{Holder, RefreshError, RefreshToken};
 
 impl OAuthService {
     pub(super) async fn refresh_token_grant(
@@ -54,14 +54,17 @@ impl OAuthService {
         if self.accounts.active_user(family.user_id).await.map_err(|_| OAuthError::server_error())?.is_none() {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         }
+        // Roles and permissions are read again now: a role revoked since is not in this token.
+        let (access_token, expires_in) = self
+            .access_token(
+                client,
+                Holder::User(family.user_id),
+                &scope,
+                Some(family.id.to_string()),
+                Some(family.created_at),
+            )
+            .await?;
         let scope_text = scope.to_string();
-        let (access_token, expires_in) = self.access_token(
-            client,
-            &family.user_id.to_string(),
-            &scope_text,
-            Some(family.id.to_string()),
-            Some(family.created_at),
-        )?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
