@@ -8,6 +8,7 @@ mod helpers;
 mod abuse;
 mod accounts;
 mod admin;
+mod claims;
 mod cli;
 mod forgery;
 mod input;
