@@ -16,6 +16,7 @@ mod interop;
 mod limits;
 mod oauth;
 mod oauth_attacks;
+mod openapi;
 mod pages;
 mod secrets_scan;
 mod tls;
