@@ -55,21 +55,25 @@ impl OAuthService {
         }
     }
 
-    /// Signs an access token for `holder` (the user, or the client itself). The `roles` and
-    /// `permissions` claims are read from the RBAC store now, when `scope` asks for them
-    /// (RFC 9068 §2.2.3.1), so every refresh reflects the current grants.
-    async fn access_token(
+    /// The `roles` and `permissions` claims of `holder`, read from the RBAC store now when
+    /// `scope` asks for them (RFC 9068 §2.2.3.1), so every issuance reflects the current grants.
+    async fn rbac_claims(&self, holder: Holder<'_>, scope: &Scope) -> Result<RbacClaims, OAuthError> {
+        RbacClaims::for_scope(self.rbac.as_ref(), holder, scope).await.map_err(|e| {
+            tracing::error!(error = %e, "reading roles and permissions for a token failed");
+            OAuthError::server_error()
+        })
+    }
+
+    /// Signs an access token for `holder` (the user, or the client itself).
+    fn access_token(
         &self,
         client: &Client,
         holder: Holder<'_>,
         scope: &Scope,
+        rbac: RbacClaims,
         sid: Option<String>,
         auth_time: Option<i64>,
     ) -> Result<(String, i64), OAuthError> {
-        let rbac = RbacClaims::for_scope(self.rbac.as_ref(), holder, scope).await.map_err(|e| {
-            tracing::error!(error = %e, "reading roles and permissions for a token failed");
-            OAuthError::server_error()
-        })?;
         let subject = match holder {
             Holder::User(id) => id.to_string(),
             Holder::Client(id) => id.to_owned(),
