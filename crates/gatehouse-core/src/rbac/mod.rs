@@ -67,6 +67,28 @@ impl Access {
     }
 }
 
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+
+    #[test]
+    fn access_rows_fold_into_sorted_unique_sets() {
+        let r = |s: &str| RoleName::parse(s).unwrap();
+        let p = |s: &str| PermissionName::parse(s).unwrap();
+        let rows = vec![
+            (r("viewer"), Some(p("posts:read"))),
+            (r("editor"), Some(p("posts:write"))),
+            (r("editor"), Some(p("posts:read"))),
+            (r("empty"), None),
+            (r("viewer"), None),
+        ];
+        let access = Access::from_rows(rows);
+        assert_eq!(access.roles, [r("editor"), r("empty"), r("viewer")]);
+        assert_eq!(access.permissions, [p("posts:read"), p("posts:write")]);
+        assert_eq!(Access::from_rows(Vec::new()), Access::default());
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RbacError {
     /// The caller is who they say, but may not do this.
