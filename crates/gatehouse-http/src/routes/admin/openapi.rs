@@ -7,7 +7,8 @@
 //! security scheme (RFC 6750 §2.1) as the document's default requirement, and the error
 //! responses of the one admin extractor and body/query parsers: 401 (no or bad token), 403 (no
 //! admin rights), 429 (the per-address limit on `/admin`), and for operations with a body or
-//! query 400 (malformed) and 422 (a body that does not fit its DTO). Handlers list only their own outcomes (200/201/204, 404, 409, 422).
+//! query 400 (malformed) and 422 (a body that does not fit its DTO). Handlers list only their
+//! own outcomes (200/201/204, 404, 409, 422).
 //!
 //! The document itself is public (like discovery documents): it describes the API's shape,
 //! not its data, and every operation in it still needs an admin token.

@@ -89,16 +89,21 @@ const EXPORT_MAX: usize = 100_000;
 
 /// `GET /admin/v1/audit-events?from=&until=&type=&actor=&subject=&cursor=&limit=&format=`
 #[utoipa::path(
-get, path = "/admin/v1/audit-events", tag = "audit", params(AuditEventsQuery),
-    responses((
-        status = 200,
-        description = "format=json: a page of events, newest first; format=jsonl: every matching event, one JSON \
-                       object per line",
-        content(
-            (ListResponse<AuditEventResponse> = "application/json"),
-            (String = "application/jsonl"),
+    get,
+    path = "/admin/v1/audit-events",
+    tag = "audit",
+    params(AuditEventsQuery),
+    responses(
+        (
+            status = 200,
+            description = "format=json: a page of events, newest first; format=jsonl: every matching event, \
+                           one JSON object per line",
+            content(
+                (ListResponse<AuditEventResponse> = "application/json"),
+                (String = "application/jsonl"),
+            ),
         ),
-    ))
+    ),
 )]
 async fn audit_events(
     Admin(cap): Admin,
@@ -162,8 +167,10 @@ pub struct KeyResponse {
 
 /// `GET /admin/v1/keys`
 #[utoipa::path(
-get, path = "/admin/v1/keys", tag = "keys",
-    responses((status = 200, description = "Signing keys and their states", body = ListResponse<KeyResponse>))
+    get,
+    path = "/admin/v1/keys",
+    tag = "keys",
+    responses((status = 200, description = "Signing keys and their states", body = ListResponse<KeyResponse>)),
 )]
 async fn keys(Admin(cap): Admin, State(state): State<AppState>) -> Json<ListResponse<KeyResponse>> {
     let items = state
@@ -199,8 +206,11 @@ pub struct RotateResponse {
 
 /// `POST /admin/v1/keys/rotate`
 #[utoipa::path(
-post, path = "/admin/v1/keys/rotate", tag = "keys", request_body = RotateRequest,
-    responses((status = 201, description = "A new key; published now, signing once active", body = RotateResponse))
+    post,
+    path = "/admin/v1/keys/rotate",
+    tag = "keys",
+    request_body = RotateRequest,
+    responses((status = 201, description = "A new key; published now, signing once active", body = RotateResponse)),
 )]
 async fn rotate_key(
     Admin(cap): Admin,
@@ -256,8 +266,10 @@ impl From<&OAuthClient> for ClientResponse {
 
 /// `GET /admin/v1/clients`
 #[utoipa::path(
-get, path = "/admin/v1/clients", tag = "clients",
-    responses((status = 200, description = "All clients", body = ListResponse<ClientResponse>))
+    get,
+    path = "/admin/v1/clients",
+    tag = "clients",
+    responses((status = 200, description = "All clients", body = ListResponse<ClientResponse>)),
 )]
 async fn list_clients(
     Admin(cap): Admin,
@@ -291,8 +303,17 @@ pub struct CreateClientRequest {
 
 /// `POST /admin/v1/clients`: the secret of a confidential client is in this answer only.
 #[utoipa::path(
-post, path = "/admin/v1/clients", tag = "clients", request_body = CreateClientRequest,
-    responses((status = 201, description = "Created; a confidential client's secret is in this answer only", body = ClientResponse))
+    post,
+    path = "/admin/v1/clients",
+    tag = "clients",
+    request_body = CreateClientRequest,
+    responses(
+        (
+            status = 201,
+            description = "Created; a confidential client's secret is in this answer only",
+            body = ClientResponse,
+        ),
+    ),
 )]
 async fn create_client(
     Admin(cap): Admin,
@@ -320,8 +341,14 @@ async fn create_client(
 
 /// `GET /admin/v1/clients/{id}`
 #[utoipa::path(
-get, path = "/admin/v1/clients/{id}", tag = "clients", params(("id" = String, Path, description = "Client id")),
-    responses((status = 200, description = "The client (never its secret)", body = ClientResponse), (status = 404, description = "No such client", body = ErrorResponse))
+    get,
+    path = "/admin/v1/clients/{id}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, description = "The client (never its secret)", body = ClientResponse),
+        (status = 404, description = "No such client", body = ErrorResponse),
+    ),
 )]
 async fn show_client(
     Admin(cap): Admin,
@@ -333,8 +360,14 @@ async fn show_client(
 
 /// `DELETE /admin/v1/clients/{id}`
 #[utoipa::path(
-delete, path = "/admin/v1/clients/{id}", tag = "clients", params(("id" = String, Path, description = "Client id")),
-    responses((status = 204, description = "Deleted with its grants and tokens"), (status = 404, description = "No such client", body = ErrorResponse))
+    delete,
+    path = "/admin/v1/clients/{id}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 204, description = "Deleted with its grants and tokens"),
+        (status = 404, description = "No such client", body = ErrorResponse),
+    ),
 )]
 async fn delete_client(
     Admin(cap): Admin,
@@ -353,8 +386,14 @@ pub struct ClientRolesResponse {
 
 /// `GET /admin/v1/clients/{id}/roles`
 #[utoipa::path(
-get, path = "/admin/v1/clients/{id}/roles", tag = "clients", params(("id" = String, Path, description = "Client id")),
-    responses((status = 200, description = "The client's roles", body = ClientRolesResponse), (status = 404, description = "No such client", body = ErrorResponse))
+    get,
+    path = "/admin/v1/clients/{id}/roles",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, description = "The client's roles", body = ClientRolesResponse),
+        (status = 404, description = "No such client", body = ErrorResponse),
+    ),
 )]
 async fn client_roles(
     Admin(cap): Admin,
@@ -367,13 +406,16 @@ async fn client_roles(
 
 /// `PUT /admin/v1/clients/{id}/roles/{role}`
 #[utoipa::path(
-put, path = "/admin/v1/clients/{id}/roles/{role}", tag = "clients", params(("id" = String, Path, description = "Client id"), ("role" = String, Path, description = "Role name")),
+    put,
+    path = "/admin/v1/clients/{id}/roles/{role}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id"), ("role" = String, Path, description = "Role name")),
     responses(
         (status = 201, description = "Granted now"),
         (status = 200, description = "The client already held it"),
         (status = 404, description = "No such client or role", body = ErrorResponse),
         (status = 422, description = "Invalid role name", body = ErrorResponse),
-    )
+    ),
 )]
 async fn grant_client_role(
     Admin(cap): Admin,
@@ -387,12 +429,15 @@ async fn grant_client_role(
 
 /// `DELETE /admin/v1/clients/{id}/roles/{role}`
 #[utoipa::path(
-delete, path = "/admin/v1/clients/{id}/roles/{role}", tag = "clients", params(("id" = String, Path, description = "Client id"), ("role" = String, Path, description = "Role name")),
+    delete,
+    path = "/admin/v1/clients/{id}/roles/{role}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id"), ("role" = String, Path, description = "Role name")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "The client does not hold the role", body = ErrorResponse),
         (status = 422, description = "Invalid role name", body = ErrorResponse),
-    )
+    ),
 )]
 async fn revoke_client_role(
     Admin(cap): Admin,

@@ -88,8 +88,10 @@ pub struct UpdateRequest {
 
 /// `GET /admin/v1/roles`
 #[utoipa::path(
-get, path = "/admin/v1/roles", tag = "roles",
-    responses((status = 200, description = "All roles, by name", body = ListResponse<RoleResponse>))
+    get,
+    path = "/admin/v1/roles",
+    tag = "roles",
+    responses((status = 200, description = "All roles, by name", body = ListResponse<RoleResponse>)),
 )]
 async fn list_roles(
     Admin(cap): Admin,
@@ -101,11 +103,14 @@ async fn list_roles(
 
 /// `POST /admin/v1/roles`
 #[utoipa::path(
-post, path = "/admin/v1/roles", tag = "roles", request_body = CreateRequest,
+    post,
+    path = "/admin/v1/roles",
+    tag = "roles",
+    request_body = CreateRequest,
     responses(
         (status = 201, description = "Created", body = RoleResponse),
         (status = 409, description = "A role with this name exists", body = ErrorResponse),
-    )
+    ),
 )]
 async fn create_role(
     Admin(cap): Admin,
@@ -119,8 +124,15 @@ async fn create_role(
 
 /// `GET /admin/v1/roles/{name}`: with its permissions.
 #[utoipa::path(
-get, path = "/admin/v1/roles/{name}", tag = "roles", params(("name" = String, Path, description = "Role name")),
-    responses((status = 200, description = "The role with its permissions", body = RoleResponse), (status = 404, description = "No such role", body = ErrorResponse), (status = 422, description = "Invalid name", body = ErrorResponse))
+    get,
+    path = "/admin/v1/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "Role name")),
+    responses(
+        (status = 200, description = "The role with its permissions", body = RoleResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
 )]
 async fn show_role(
     Admin(cap): Admin,
@@ -135,8 +147,15 @@ async fn show_role(
 
 /// `PATCH /admin/v1/roles/{name}`: the description only (names are keys).
 #[utoipa::path(
-patch, path = "/admin/v1/roles/{name}", tag = "roles", params(("name" = String, Path, description = "Role name")), request_body = UpdateRequest,
-    responses((status = 200, description = "Updated", body = RoleResponse), (status = 404, description = "No such role", body = ErrorResponse))
+    patch,
+    path = "/admin/v1/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "Role name")),
+    request_body = UpdateRequest,
+    responses(
+        (status = 200, description = "Updated", body = RoleResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+    ),
 )]
 async fn update_role(
     Admin(cap): Admin,
@@ -155,12 +174,16 @@ async fn update_role(
 
 /// `DELETE /admin/v1/roles/{name}`: 403 for the built-in `admin` role.
 #[utoipa::path(
-delete, path = "/admin/v1/roles/{name}", tag = "roles", params(("name" = String, Path, description = "Role name")),
+    delete,
+    path = "/admin/v1/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "Role name")),
     responses(
         (status = 204, description = "Deleted with its grants"),
         (status = 403, description = "The built-in admin role cannot be deleted", body = ErrorResponse),
-        (status = 404, description = "No such role", body = ErrorResponse), (status = 422, description = "Invalid name", body = ErrorResponse),
-    )
+        (status = 404, description = "No such role", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
 )]
 async fn delete_role(
     Admin(cap): Admin,
@@ -179,8 +202,15 @@ pub struct MembersResponse {
 
 /// `GET /admin/v1/roles/{name}/members`
 #[utoipa::path(
-get, path = "/admin/v1/roles/{name}/members", tag = "roles", params(("name" = String, Path, description = "Role name")),
-    responses((status = 200, description = "Ids of the users holding the role", body = MembersResponse), (status = 404, description = "No such role", body = ErrorResponse), (status = 422, description = "Invalid name", body = ErrorResponse))
+    get,
+    path = "/admin/v1/roles/{name}/members",
+    tag = "roles",
+    params(("name" = String, Path, description = "Role name")),
+    responses(
+        (status = 200, description = "Ids of the users holding the role", body = MembersResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
 )]
 async fn role_members(
     Admin(cap): Admin,
@@ -193,14 +223,19 @@ async fn role_members(
 
 /// `PUT /admin/v1/roles/{name}/permissions/{permission}`: 201 when granted now, 200 when held.
 #[utoipa::path(
-put, path = "/admin/v1/roles/{name}/permissions/{permission}", tag = "roles",
-    params(("name" = String, Path, description = "Role name"), ("permission" = String, Path, description = "Permission name")),
+    put,
+    path = "/admin/v1/roles/{name}/permissions/{permission}",
+    tag = "roles",
+    params(
+        ("name" = String, Path, description = "Role name"),
+        ("permission" = String, Path, description = "Permission name"),
+    ),
     responses(
         (status = 201, description = "Granted now"),
         (status = 200, description = "The role already had it"),
         (status = 404, description = "No such role or permission", body = ErrorResponse),
         (status = 422, description = "Invalid name", body = ErrorResponse),
-    )
+    ),
 )]
 async fn grant_permission(
     Admin(cap): Admin,
@@ -214,13 +249,18 @@ async fn grant_permission(
 
 /// `DELETE /admin/v1/roles/{name}/permissions/{permission}`
 #[utoipa::path(
-delete, path = "/admin/v1/roles/{name}/permissions/{permission}", tag = "roles",
-    params(("name" = String, Path, description = "Role name"), ("permission" = String, Path, description = "Permission name")),
+    delete,
+    path = "/admin/v1/roles/{name}/permissions/{permission}",
+    tag = "roles",
+    params(
+        ("name" = String, Path, description = "Role name"),
+        ("permission" = String, Path, description = "Permission name"),
+    ),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "The role does not have this permission", body = ErrorResponse),
         (status = 422, description = "Invalid name", body = ErrorResponse),
-    )
+    ),
 )]
 async fn revoke_permission(
     Admin(cap): Admin,
@@ -234,8 +274,10 @@ async fn revoke_permission(
 
 /// `GET /admin/v1/permissions`
 #[utoipa::path(
-get, path = "/admin/v1/permissions", tag = "permissions",
-    responses((status = 200, description = "All permissions, by name", body = ListResponse<PermissionResponse>))
+    get,
+    path = "/admin/v1/permissions",
+    tag = "permissions",
+    responses((status = 200, description = "All permissions, by name", body = ListResponse<PermissionResponse>)),
 )]
 async fn list_permissions(
     Admin(cap): Admin,
@@ -247,11 +289,14 @@ async fn list_permissions(
 
 /// `POST /admin/v1/permissions`
 #[utoipa::path(
-post, path = "/admin/v1/permissions", tag = "permissions", request_body = CreateRequest,
+    post,
+    path = "/admin/v1/permissions",
+    tag = "permissions",
+    request_body = CreateRequest,
     responses(
         (status = 201, description = "Created", body = PermissionResponse),
         (status = 409, description = "A permission with this name exists", body = ErrorResponse),
-    )
+    ),
 )]
 async fn create_permission(
     Admin(cap): Admin,
@@ -265,8 +310,15 @@ async fn create_permission(
 
 /// `GET /admin/v1/permissions/{name}`
 #[utoipa::path(
-get, path = "/admin/v1/permissions/{name}", tag = "permissions", params(("name" = String, Path, description = "Permission name, resource:action")),
-    responses((status = 200, description = "The permission", body = PermissionResponse), (status = 404, description = "No such permission", body = ErrorResponse), (status = 422, description = "Invalid name", body = ErrorResponse))
+    get,
+    path = "/admin/v1/permissions/{name}",
+    tag = "permissions",
+    params(("name" = String, Path, description = "Permission name, resource:action")),
+    responses(
+        (status = 200, description = "The permission", body = PermissionResponse),
+        (status = 404, description = "No such permission", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
 )]
 async fn show_permission(
     Admin(cap): Admin,
@@ -279,8 +331,15 @@ async fn show_permission(
 
 /// `PATCH /admin/v1/permissions/{name}`: the description only.
 #[utoipa::path(
-patch, path = "/admin/v1/permissions/{name}", tag = "permissions", params(("name" = String, Path, description = "Permission name, resource:action")), request_body = UpdateRequest,
-    responses((status = 200, description = "Updated", body = PermissionResponse), (status = 404, description = "No such permission", body = ErrorResponse))
+    patch,
+    path = "/admin/v1/permissions/{name}",
+    tag = "permissions",
+    params(("name" = String, Path, description = "Permission name, resource:action")),
+    request_body = UpdateRequest,
+    responses(
+        (status = 200, description = "Updated", body = PermissionResponse),
+        (status = 404, description = "No such permission", body = ErrorResponse),
+    ),
 )]
 async fn update_permission(
     Admin(cap): Admin,
@@ -299,8 +358,15 @@ async fn update_permission(
 
 /// `DELETE /admin/v1/permissions/{name}`
 #[utoipa::path(
-delete, path = "/admin/v1/permissions/{name}", tag = "permissions", params(("name" = String, Path, description = "Permission name, resource:action")),
-    responses((status = 204, description = "Deleted with its grants"), (status = 404, description = "No such permission", body = ErrorResponse), (status = 422, description = "Invalid name", body = ErrorResponse))
+    delete,
+    path = "/admin/v1/permissions/{name}",
+    tag = "permissions",
+    params(("name" = String, Path, description = "Permission name, resource:action")),
+    responses(
+        (status = 204, description = "Deleted with its grants"),
+        (status = 404, description = "No such permission", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
 )]
 async fn delete_permission(
     Admin(cap): Admin,

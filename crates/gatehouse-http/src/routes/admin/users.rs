@@ -44,8 +44,11 @@ pub struct ListUsersQuery {
 
 /// `GET /admin/v1/users?after=&limit=&q=`
 #[utoipa::path(
-get, path = "/admin/v1/users", tag = "users", params(ListUsersQuery),
-    responses((status = 200, description = "A page of users in id order", body = ListResponse<UserResponse>))
+    get,
+    path = "/admin/v1/users",
+    tag = "users",
+    params(ListUsersQuery),
+    responses((status = 200, description = "A page of users in id order", body = ListResponse<UserResponse>)),
 )]
 async fn list_users(
     Admin(cap): Admin,
@@ -70,11 +73,14 @@ pub struct CreateUserRequest {
 
 /// `POST /admin/v1/users`
 #[utoipa::path(
-post, path = "/admin/v1/users", tag = "users", request_body = CreateUserRequest,
+    post,
+    path = "/admin/v1/users",
+    tag = "users",
+    request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created", body = UserResponse),
         (status = 409, description = "An account with this email address exists", body = ErrorResponse),
-    )
+    ),
 )]
 async fn create_user(
     Admin(cap): Admin,
@@ -109,8 +115,14 @@ async fn detail(
 
 /// `GET /admin/v1/users/{id}`
 #[utoipa::path(
-get, path = "/admin/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id (UUID)")),
-    responses((status = 200, description = "The user with their roles", body = UserDetailResponse), (status = 404, description = "No such user", body = ErrorResponse))
+    get,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "The user with their roles", body = UserDetailResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
 )]
 async fn show_user(
     Admin(cap): Admin,
@@ -140,8 +152,16 @@ enum StatusValue {
 
 /// `PATCH /admin/v1/users/{id}`: display name and status only.
 #[utoipa::path(
-patch, path = "/admin/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id (UUID)")), request_body = UpdateUserRequest,
-    responses((status = 200, description = "Updated", body = UserDetailResponse), (status = 404, description = "No such user", body = ErrorResponse), (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse))
+    patch,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "Updated", body = UserDetailResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+        (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse),
+    ),
 )]
 async fn update_user(
     Admin(cap): Admin,
@@ -161,8 +181,15 @@ async fn update_user(
 
 /// `POST /admin/v1/users/{id}/disable`: also ends the user's sessions and refresh tokens.
 #[utoipa::path(
-post, path = "/admin/v1/users/{id}/disable", tag = "users", params(("id" = String, Path, description = "User id (UUID)")),
-    responses((status = 204, description = "Disabled; sessions and refresh tokens ended"), (status = 404, description = "No such user", body = ErrorResponse), (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse))
+    post,
+    path = "/admin/v1/users/{id}/disable",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 204, description = "Disabled; sessions and refresh tokens ended"),
+        (status = 404, description = "No such user", body = ErrorResponse),
+        (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse),
+    ),
 )]
 async fn disable_user(
     Admin(cap): Admin,
@@ -176,8 +203,15 @@ async fn disable_user(
 
 /// `DELETE /admin/v1/users/{id}`
 #[utoipa::path(
-delete, path = "/admin/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "User id (UUID)")),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "No such user", body = ErrorResponse), (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse))
+    delete,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such user", body = ErrorResponse),
+        (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse),
+    ),
 )]
 async fn delete_user(
     Admin(cap): Admin,
@@ -196,8 +230,14 @@ pub struct RolesResponse {
 
 /// `GET /admin/v1/users/{id}/roles`
 #[utoipa::path(
-get, path = "/admin/v1/users/{id}/roles", tag = "users", params(("id" = String, Path, description = "User id (UUID)")),
-    responses((status = 200, description = "The user's roles", body = RolesResponse), (status = 404, description = "No such user", body = ErrorResponse))
+    get,
+    path = "/admin/v1/users/{id}/roles",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "The user's roles", body = RolesResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
 )]
 async fn user_roles(
     Admin(cap): Admin,
@@ -210,15 +250,20 @@ async fn user_roles(
 
 /// `PUT /admin/v1/users/{id}/roles/{role}`: 201 when granted now, 200 when already held.
 #[utoipa::path(
-put, path = "/admin/v1/users/{id}/roles/{role}", tag = "users",
-    params(("id" = String, Path, description = "User id (UUID)"), ("role" = String, Path, description = "Role name")),
+    put,
+    path = "/admin/v1/users/{id}/roles/{role}",
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id (UUID)"),
+        ("role" = String, Path, description = "Role name"),
+    ),
     responses(
         (status = 201, description = "Granted now"),
         (status = 200, description = "The user already held it"),
         (status = 403, description = "Nobody grants a role to themselves", body = ErrorResponse),
         (status = 404, description = "No such user or role", body = ErrorResponse),
         (status = 422, description = "Invalid role name", body = ErrorResponse),
-    )
+    ),
 )]
 async fn grant_role(
     Admin(cap): Admin,
@@ -232,14 +277,19 @@ async fn grant_role(
 
 /// `DELETE /admin/v1/users/{id}/roles/{role}`: 409 `last_admin` for the last active admin.
 #[utoipa::path(
-delete, path = "/admin/v1/users/{id}/roles/{role}", tag = "users",
-    params(("id" = String, Path, description = "User id (UUID)"), ("role" = String, Path, description = "Role name")),
+    delete,
+    path = "/admin/v1/users/{id}/roles/{role}",
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id (UUID)"),
+        ("role" = String, Path, description = "Role name"),
+    ),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "The user does not hold the role", body = ErrorResponse),
         (status = 409, description = "The last active admin keeps the admin role", body = ErrorResponse),
         (status = 422, description = "Invalid role name", body = ErrorResponse),
-    )
+    ),
 )]
 async fn revoke_role(
     Admin(cap): Admin,
@@ -263,8 +313,14 @@ pub struct SessionResponse {
 
 /// `GET /admin/v1/users/{id}/sessions`
 #[utoipa::path(
-get, path = "/admin/v1/users/{id}/sessions", tag = "users", params(("id" = String, Path, description = "User id (UUID)")),
-    responses((status = 200, description = "The user's live sessions", body = ListResponse<SessionResponse>), (status = 404, description = "No such user", body = ErrorResponse))
+    get,
+    path = "/admin/v1/users/{id}/sessions",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "The user's live sessions", body = ListResponse<SessionResponse>),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
 )]
 async fn sessions(
     Admin(cap): Admin,
@@ -288,12 +344,17 @@ async fn sessions(
 
 /// `DELETE /admin/v1/users/{id}/sessions/{session_id}`: a session of another user is 404.
 #[utoipa::path(
-delete, path = "/admin/v1/users/{id}/sessions/{session_id}", tag = "users",
-    params(("id" = String, Path, description = "User id (UUID)"), ("session_id" = String, Path, description = "Session id (UUID)")),
+    delete,
+    path = "/admin/v1/users/{id}/sessions/{session_id}",
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id (UUID)"),
+        ("session_id" = String, Path, description = "Session id (UUID)"),
+    ),
     responses(
         (status = 204, description = "Ended"),
         (status = 404, description = "No such session of this user", body = ErrorResponse),
-    )
+    ),
 )]
 async fn revoke_session(
     Admin(cap): Admin,
@@ -313,8 +374,14 @@ pub struct RevokedResponse {
 
 /// `DELETE /admin/v1/users/{id}/sessions`: ends every session of the user.
 #[utoipa::path(
-delete, path = "/admin/v1/users/{id}/sessions", tag = "users", params(("id" = String, Path, description = "User id (UUID)")),
-    responses((status = 200, description = "How many sessions were ended", body = RevokedResponse), (status = 404, description = "No such user", body = ErrorResponse))
+    delete,
+    path = "/admin/v1/users/{id}/sessions",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "How many sessions were ended", body = RevokedResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
 )]
 async fn revoke_all_sessions(
     Admin(cap): Admin,
