@@ -1,5 +1,5 @@
-//! axum integration: [`Guard`], the [`Authenticated`] and [`RequireScope`] extractors, and the
-//! error responses of RFC 6750 §3.
+//! axum integration: [`Guard`], the [`Authenticated`], [`RequireScope`], [`RequirePermission`]
+//! and [`RequireRole`] extractors, and the error responses of RFC 6750 §3.
 //!
 //! The extractors find the [`Guard`] through axum state (`Guard: FromRef<S>`): use it as the
 //! router's state, or implement `FromRef<AppState> for Guard` for a larger state.
@@ -10,6 +10,7 @@
 //! | token invalid, expired, forged              | 401, `Bearer realm="…", error="invalid_token", …`              |
 //! | two `Authorization` headers                 | 400, `Bearer realm="…", error="invalid_request"`               |
 //! | valid token without the scope (§3.1)        | 403, `Bearer error="insufficient_scope", scope="…"`            |
+//! | valid token without the permission / role   | 403, body `insufficient_permission` / `insufficient_role`      |
 //! | no key set could be fetched at all          | 503 (the token is not blamed, so clients do not drop it)        |
 //!
 //! Bodies are `{"error": "...", "error_description": "..."}`; the description never says more than
@@ -29,9 +30,13 @@ use crate::verify::{Validation, VerifyError, verify};
 use crate::{BearerError, parse_bearer};
 
 mod extract;
+mod grants;
 
 pub use extract::{
     AuthRejection, Authenticated, InsufficientScope, RejectionKind, RequireScope, ScopeName, require_scope,
+};
+pub use grants::{
+    MissingGrant, PermissionName, RequirePermission, RequireRole, RoleName, require_permission, require_role,
 };
 
 /// Seconds since the Unix epoch; replaceable for tests with a controllable clock.
@@ -256,7 +261,7 @@ impl Guard {
         }
     }
 
-    fn reject(&self, kind: RejectionKind) -> AuthRejection {
+    pub(crate) fn reject(&self, kind: RejectionKind) -> AuthRejection {
         AuthRejection::new(kind, Arc::clone(&self.inner.realm))
     }
 }

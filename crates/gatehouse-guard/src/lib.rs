@@ -8,7 +8,8 @@
 //! - [`JwksCache`] (feature `remote`) fetches and caches `{issuer}/oauth2/jwks`, refetching on an
 //!   unknown `kid` at most once per interval.
 //! - [`Guard`], [`Authenticated`] and [`RequireScope`] (feature `axum`) answer 401/403 as RFC 6750
-//!   §3 prescribes.
+//!   §3 prescribes; [`RequirePermission`] and [`RequireRole`] answer 403 when the token's
+//!   `permissions` / `roles` claim (RFC 9068 §2.2.3.1) lacks what the route needs.
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "axum", feature = "remote"))]
@@ -42,8 +43,9 @@ mod verify;
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{
-    AuthRejection, Authenticated, Clock, Guard, GuardBuilder, GuardConfigError, InsufficientScope, RejectionKind,
-    RequireScope, ScopeName, require_scope,
+    AuthRejection, Authenticated, Clock, Guard, GuardBuilder, GuardConfigError, InsufficientScope, MissingGrant,
+    PermissionName, RejectionKind, RequirePermission, RequireRole, RequireScope, RoleName, ScopeName,
+    require_permission, require_role, require_scope,
 };
 pub use claims::AccessClaims;
 pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey};

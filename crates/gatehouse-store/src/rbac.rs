@@ -1,7 +1,11 @@
 //! The rule behind `RbacStore::change_user_guarded`, shared by both backends: what a guarded
-//! change may do, given the user's state read inside the transaction.
+//! change may do, given the user's state read inside the transaction; and the folding of
+//! `sql::USER_ACCESS` / `sql::CLIENT_ACCESS` rows into an [`Access`].
 
-use gatehouse_core::rbac::{ADMIN_ROLE, GuardOutcome, GuardedChange};
+use gatehouse_core::rbac::{ADMIN_ROLE, Access, GuardOutcome, GuardedChange};
+use gatehouse_core::store::StoreError;
+
+use crate::rows::{permission_name, role_name};
 
 /// The user's state as `sql::USER_GUARD_STATE` reads it (under the transaction's lock).
 pub(crate) struct UserGuardState {
@@ -29,4 +33,13 @@ pub(crate) fn refusal(
         GuardedChange::Disable | GuardedChange::Delete => true,
     };
     (removes_admin && state.is_admin && state.active && other_active_admins() == 0).then_some(GuardOutcome::LastAdmin)
+}
+
+/// `(role, permission)` rows of `sql::USER_ACCESS` or `sql::CLIENT_ACCESS`.
+pub(crate) fn access(rows: Vec<(String, Option<String>)>) -> Result<Access, StoreError> {
+    let parsed = rows
+        .into_iter()
+        .map(|(role, permission)| Ok((role_name(role)?, permission.map(permission_name).transpose()?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Access::from_rows(parsed))
 }

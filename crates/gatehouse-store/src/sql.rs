@@ -279,11 +279,19 @@ pub(crate) const REVOKE_USER_ROLE: &str = "DELETE FROM user_roles WHERE user_id 
 pub(crate) const USER_ROLES: &str = "SELECT role_name FROM user_roles WHERE user_id = $1 ORDER BY role_name";
 pub(crate) const USER_PERMISSIONS: &str = "SELECT DISTINCT rp.permission_name FROM user_roles ur \
      JOIN role_permissions rp ON rp.role_name = ur.role_name WHERE ur.user_id = $1 ORDER BY rp.permission_name";
+/// A user's roles with their permissions (NULL for a role without any), for `Access::from_rows`.
+pub(crate) const USER_ACCESS: &str = "SELECT ur.role_name, rp.permission_name FROM user_roles ur \
+     LEFT JOIN role_permissions rp ON rp.role_name = ur.role_name WHERE ur.user_id = $1 \
+     ORDER BY ur.role_name, rp.permission_name";
 pub(crate) const ROLE_MEMBERS: &str = "SELECT user_id FROM user_roles WHERE role_name = $1 ORDER BY user_id";
 pub(crate) const GRANT_CLIENT_ROLE: &str =
     "INSERT INTO client_roles (client_id, role_name, granted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 pub(crate) const REVOKE_CLIENT_ROLE: &str = "DELETE FROM client_roles WHERE client_id = $1 AND role_name = $2";
 pub(crate) const CLIENT_ROLES: &str = "SELECT role_name FROM client_roles WHERE client_id = $1 ORDER BY role_name";
+/// A client's roles with their permissions (NULL for a role without any).
+pub(crate) const CLIENT_ACCESS: &str = "SELECT cr.role_name, rp.permission_name FROM client_roles cr \
+     LEFT JOIN role_permissions rp ON rp.role_name = cr.role_name WHERE cr.client_id = $1 \
+     ORDER BY cr.role_name, rp.permission_name";
 /// A user's status, whether they hold role `$2`, and whether they hold the admin role `$3`.
 pub(crate) const USER_GUARD_STATE: &str = "SELECT u.status, \
      EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_name = $2) AS has_role, \

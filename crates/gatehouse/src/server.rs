@@ -252,6 +252,7 @@ pub async fn run_on(
             id_token_lifetime: settings.tokens.id_token_lifetime,
         },
         services.stores.assertion_jtis.clone(),
+        services.stores.rbac.clone(),
     ));
     let admin = Arc::new(AdminService::new(
         services.rbac.clone(),

@@ -1,17 +1,20 @@
 //! guarded-api: a small resource server whose routes are protected by `gatehouse-guard`.
 //!
 //! `GET /` is public, `GET /posts` needs a valid Gatehouse access token (RFC 6750 §2.1 bearer),
-//! `DELETE /posts/{id}` also needs the scope `posts:write`. Configured by `GATEHOUSE_ISSUER`,
-//! `GUARD_AUDIENCE` and `BIND`.
+//! `DELETE /posts/{id}` also needs the scope `posts:write`, `POST /posts/{id}/publish` the
+//! permission `posts:publish` and `GET /stats` the role `editor` (the `permissions` and `roles`
+//! claims, RFC 9068 §2.2.3.1). Configured by `GATEHOUSE_ISSUER`, `GUARD_AUDIENCE` and `BIND`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use gatehouse_guard::{Authenticated, Guard, RequireScope, define_scope};
+use gatehouse_guard::{
+    Authenticated, Guard, RequirePermission, RequireRole, RequireScope, define_permission, define_role, define_scope,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -20,10 +23,21 @@ define_scope!(
     PostsWrite = "posts:write"
 );
 
+define_permission!(
+    /// Needed to publish a post (an RBAC permission, granted to a role in Gatehouse).
+    PostsPublish = "posts:publish"
+);
+
+define_role!(
+    /// Needed to read the statistics.
+    Editor = "editor"
+);
+
 #[derive(Debug, Clone, Serialize)]
 struct Post {
     id: u64,
     title: String,
+    published: bool,
 }
 
 type Posts = Arc<Mutex<BTreeMap<u64, Post>>>;
@@ -43,7 +57,7 @@ impl FromRef<AppState> for Guard {
 
 fn sample_posts() -> Posts {
     let posts = [(1, "Hello from a guarded API"), (2, "Tokens are checked against the JWKS")]
-        .map(|(id, title)| (id, Post { id, title: title.into() }));
+        .map(|(id, title)| (id, Post { id, title: title.into(), published: false }));
     Arc::new(Mutex::new(posts.into()))
 }
 
@@ -54,6 +68,8 @@ pub fn app(guard: Guard) -> Router {
         .route("/", get(index))
         .route("/posts", get(list_posts))
         .route("/posts/{id}", delete(delete_post))
+        .route("/posts/{id}/publish", post(publish_post))
+        .route("/stats", get(stats))
         .with_state(state)
 }
 
@@ -79,6 +95,26 @@ async fn delete_post(State(state): State<AppState>, auth: RequireScope<PostsWrit
     }
 }
 
+/// A valid access token whose `permissions` claim holds `posts:publish`.
+async fn publish_post(
+    State(state): State<AppState>,
+    auth: RequirePermission<PostsPublish>,
+    Path(id): Path<u64>,
+) -> Result<Json<Post>, StatusCode> {
+    let mut posts = state.posts.lock().unwrap_or_else(PoisonError::into_inner);
+    let post = posts.get_mut(&id).ok_or(StatusCode::NOT_FOUND)?;
+    post.published = true;
+    tracing::info!(post = id, sub = %auth.sub, "post published");
+    Ok(Json(post.clone()))
+}
+
+/// A valid access token whose `roles` claim holds `editor`.
+async fn stats(State(state): State<AppState>, auth: RequireRole<Editor>) -> Json<Value> {
+    let posts = state.posts.lock().unwrap_or_else(PoisonError::into_inner);
+    let published = posts.values().filter(|p| p.published).count();
+    Json(json!({"viewer": auth.sub, "posts": posts.len(), "published": published}))
+}
+
 #[cfg(test)]
 mod tests {
     use aws_lc_rs::hmac;
@@ -100,11 +136,16 @@ mod tests {
     }
 
     fn token(scope: &str) -> String {
+        token_with(scope, &[], &[])
+    }
+
+    fn token_with(scope: &str, roles: &[&str], permissions: &[&str]) -> String {
         let b64 = |v: Value| URL_SAFE_NO_PAD.encode(v.to_string());
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": "k1"});
         let claims = json!({"iss": ISSUER, "sub": "u1", "aud": "posts-api", "exp": now + 60, "iat": now,
-                            "jti": "j", "client_id": "c", "scope": scope});
+                            "jti": "j", "client_id": "c", "scope": scope, "roles": roles,
+                            "permissions": permissions});
         let input = format!("{}.{}", b64(header), b64(claims));
         let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SECRET), input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
@@ -129,5 +170,18 @@ mod tests {
         let writer = token("posts:read posts:write");
         assert_eq!(status(&app, Method::DELETE, "/posts/1", Some(&writer)).await, StatusCode::NO_CONTENT);
         assert_eq!(status(&app, Method::DELETE, "/posts/1", Some(&writer)).await, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn permission_and_role_routes_read_the_claims() {
+        let app = app(guard());
+        assert_eq!(status(&app, Method::POST, "/posts/2/publish", None).await, StatusCode::UNAUTHORIZED);
+        let plain = token("posts:read posts:write");
+        assert_eq!(status(&app, Method::POST, "/posts/2/publish", Some(&plain)).await, StatusCode::FORBIDDEN);
+        assert_eq!(status(&app, Method::GET, "/stats", Some(&plain)).await, StatusCode::FORBIDDEN);
+        let editor = token_with("permissions roles", &["editor"], &["posts:publish"]);
+        assert_eq!(status(&app, Method::POST, "/posts/2/publish", Some(&editor)).await, StatusCode::OK);
+        assert_eq!(status(&app, Method::GET, "/stats", Some(&editor)).await, StatusCode::OK);
+        assert_eq!(status(&app, Method::POST, "/posts/9/publish", Some(&editor)).await, StatusCode::NOT_FOUND);
     }
 }

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use gatehouse::cli::RolesCommand;
 use gatehouse::config::Settings;
 use gatehouse::secrets::Secrets;
 use gatehouse_core::SystemClock;
@@ -21,14 +22,19 @@ async fn serve(router: axum::Router) -> String {
     format!("http://{addr}")
 }
 
+fn settings(issuer: &str, dir: &tempdir::Dir) -> Settings {
+    let mut settings = Settings { issuer: issuer.to_owned(), data_dir: dir.path.clone(), ..Settings::default() };
+    settings.tokens.audience = AUDIENCE.into();
+    settings.password.pool_size = 1;
+    settings
+}
+
 /// Starts Gatehouse with tokens for `posts-api` and returns its issuer URL and a user's token.
 async fn gatehouse() -> (String, String, tempdir::Dir) {
     let dir = tempdir::Dir::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
-    let mut settings = Settings { issuer: issuer.clone(), data_dir: dir.path.clone(), ..Settings::default() };
-    settings.tokens.audience = AUDIENCE.into();
-    settings.password.pool_size = 1;
+    let settings = settings(&issuer, &dir);
     let secrets = Secrets { master_key: MasterKey::generate().unwrap().0, hs256: None };
     tokio::spawn(gatehouse::server::run(settings, secrets, Arc::new(SystemClock), listener, std::future::pending()));
     let client = reqwest::Client::new();
@@ -98,6 +104,82 @@ async fn tokens_from_another_issuer_or_for_another_audience_are_refused() {
     let other = serve(guarded_api::app(Guard::for_issuer(&issuer_a, "billing-api").unwrap())).await;
     let r = client.get(format!("{other}/posts")).bearer_auth(&token_a).send().await.unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// `RequirePermission` / `RequireRole` with real Gatehouse tokens: a client holding the role
+/// `editor` (which has `posts:publish`) asks for the scopes `roles` / `permissions` (RFC 9068
+/// §2.2.3.1 claims); set up through the admin API by a user made admin with the CLI command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_and_role_routes_with_real_gatehouse_tokens() {
+    let (issuer, admin, dir) = gatehouse().await;
+    let grant =
+        RolesCommand::Grant { role: "admin".into(), user: Some("ada@example.com".into()), client: None, json: false };
+    gatehouse::commands::roles::run_roles(&settings(&issuer, &dir), grant).await.unwrap();
+    let http = reqwest::Client::new();
+    let admin_call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = http.request(method, format!("{issuer}/admin/v1/{path}")).bearer_auth(&admin);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send()
+    };
+    use reqwest::Method;
+    assert_eq!(admin_call(Method::POST, "roles", Some(json!({"name": "editor"}))).await.unwrap().status(), 201);
+    let r = admin_call(Method::POST, "permissions", Some(json!({"name": "posts:publish"}))).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = admin_call(Method::PUT, "roles/editor/permissions/posts:publish", None).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let client: Value = admin_call(
+        Method::POST,
+        "clients",
+        Some(json!({"name": "publisher", "grant_types": ["client_credentials"], "scopes": ["roles", "permissions"]})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    assert_eq!(admin_call(Method::PUT, &format!("clients/{id}/roles/editor"), None).await.unwrap().status(), 201);
+    let token = |scope: &'static str| {
+        let http = http.clone();
+        let url = format!("{issuer}/oauth2/token");
+        async move {
+            let r = http
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let both = token("roles permissions").await;
+    let roles_only = token("roles").await;
+
+    let api = serve(guarded_api::app(Guard::for_issuer(&issuer, AUDIENCE).unwrap())).await;
+    let publish = |t: String| http.post(format!("{api}/posts/1/publish")).bearer_auth(t).send();
+    let stats = |t: String| http.get(format!("{api}/stats")).bearer_auth(t).send();
+    let r = publish(both.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["published"], true);
+    assert_eq!(stats(both).await.unwrap().status(), 200);
+    // Without the `permissions` scope the token carries no permissions: 403 with a JSON error.
+    let r = publish(roles_only.clone()).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "insufficient_permission");
+    assert_eq!(stats(roles_only).await.unwrap().status(), 200);
+    // The first-party user token has neither claim.
+    let r = stats(admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "insufficient_role");
+    // Claims are read at issuance: after the permission is taken from the role, the next token
+    // no longer passes.
+    let r = admin_call(Method::DELETE, "roles/editor/permissions/posts:publish", None).await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(publish(token("roles permissions").await).await.unwrap().status(), 403);
 }
 
 mod tempdir {

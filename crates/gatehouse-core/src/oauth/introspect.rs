@@ -24,6 +24,10 @@ pub struct TokenClaims {
     pub iat: i64,
     pub jti: String,
     pub sid: Option<String>,
+    /// RFC 9068 §2.2.3.1 `roles`, present when the token carries it.
+    pub roles: Option<Vec<String>>,
+    /// Gatehouse's `permissions` claim, present when the token carries it.
+    pub permissions: Option<Vec<String>>,
 }
 
 /// RFC 7662 §2.2. Inactive tokens answer `{"active": false}` and nothing else.
@@ -48,6 +52,11 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// RFC 7662 §2.2 allows further claims: the token's `roles` and `permissions`, as signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<String>>,
 }
 
 /// A client may introspect tokens issued to it; resource servers registered with the scope
@@ -90,6 +99,8 @@ impl OAuthService {
                 aud: Some(c.aud),
                 iss: Some(c.iss),
                 jti: Some(c.jti),
+                roles: c.roles,
+                permissions: c.permissions,
             });
         }
         let presented = RefreshToken::from_client(token);

@@ -16,6 +16,7 @@ use crate::account::AccountService;
 use crate::clock::{Clock, UnixTime};
 use crate::keys::KeyService;
 use crate::random;
+use crate::rbac::RbacStore;
 use crate::store::{AssertionReplayStore, AuthorizationCodeStore, ClientStore, ConsentStore};
 use crate::token::{RefreshService, TokenIssuer};
 use crate::user::UserId;
@@ -44,6 +45,8 @@ pub struct OAuthService {
     pub(super) assertion_jtis: Arc<dyn AssertionReplayStore>,
     /// Accepted client assertions, counted to purge expired `jti`s now and then.
     pub(super) assertions_seen: AtomicU64,
+    /// Roles and permissions for the `roles` / `permissions` token claims.
+    pub(super) rbac: Arc<dyn RbacStore>,
 }
 
 impl OAuthService {
@@ -59,6 +62,7 @@ impl OAuthService {
         clock: Arc<dyn Clock>,
         settings: OAuthSettings,
         assertion_jtis: Arc<dyn AssertionReplayStore>,
+        rbac: Arc<dyn RbacStore>,
     ) -> Self {
         Self {
             clients,
@@ -72,6 +76,7 @@ impl OAuthService {
             settings,
             assertion_jtis,
             assertions_seen: AtomicU64::new(0),
+            rbac,
         }
     }
 

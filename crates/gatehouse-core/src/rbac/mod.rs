@@ -39,6 +39,56 @@ pub struct Permission {
     pub updated_at: UnixTime,
 }
 
+/// The roles a user or client holds and the effective permissions they grant (the union over
+/// the roles), both sorted by name and without duplicates. What access tokens carry in their
+/// `roles` and `permissions` claims.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    pub roles: Vec<RoleName>,
+    pub permissions: Vec<PermissionName>,
+}
+
+impl Access {
+    /// Folds `(role, permission)` rows, as one `LEFT JOIN` of grants to role permissions
+    /// returns them (permission `None` for a role without permissions), into sorted sets.
+    pub fn from_rows(rows: impl IntoIterator<Item = (RoleName, Option<PermissionName>)>) -> Self {
+        let mut out = Self::default();
+        for (role, permission) in rows {
+            if out.roles.last() != Some(&role) {
+                out.roles.push(role);
+            }
+            out.permissions.extend(permission);
+        }
+        out.roles.sort();
+        out.roles.dedup();
+        out.permissions.sort();
+        out.permissions.dedup();
+        out
+    }
+}
+
+#[cfg(test)]
+mod access_tests {
+    use super::*;
+
+    #[test]
+    fn access_rows_fold_into_sorted_unique_sets() {
+        let r = |s: &str| RoleName::parse(s).unwrap();
+        let p = |s: &str| PermissionName::parse(s).unwrap();
+        let rows = vec![
+            (r("viewer"), Some(p("posts:read"))),
+            (r("editor"), Some(p("posts:write"))),
+            (r("editor"), Some(p("posts:read"))),
+            (r("empty"), None),
+            (r("viewer"), None),
+        ];
+        let access = Access::from_rows(rows);
+        assert_eq!(access.roles, [r("editor"), r("empty"), r("viewer")]);
+        assert_eq!(access.permissions, [p("posts:read"), p("posts:write")]);
+        assert_eq!(Access::from_rows(Vec::new()), Access::default());
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RbacError {
     /// The caller is who they say, but may not do this.

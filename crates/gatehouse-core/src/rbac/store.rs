@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::{Permission, PermissionName, Role, RoleName};
+use super::{Access, Permission, PermissionName, Role, RoleName};
 use crate::clock::UnixTime;
 use crate::store::StoreError;
 use crate::user::UserId;
@@ -69,6 +69,8 @@ pub trait RbacStore: Send + Sync {
     async fn user_roles(&self, user: UserId) -> Result<Vec<RoleName>, StoreError>;
     /// The union of the permissions of the user's roles.
     async fn user_permissions(&self, user: UserId) -> Result<Vec<PermissionName>, StoreError>;
+    /// The user's roles and effective permissions in one query (read at every token issuance).
+    async fn user_access(&self, user: UserId) -> Result<Access, StoreError>;
     /// Users holding the role, in id order.
     async fn role_members(&self, role: &RoleName) -> Result<Vec<UserId>, StoreError>;
 
@@ -76,6 +78,8 @@ pub trait RbacStore: Send + Sync {
     async fn grant_client_role(&self, client_id: &str, role: &RoleName, now: UnixTime) -> Result<bool, StoreError>;
     async fn revoke_client_role(&self, client_id: &str, role: &RoleName) -> Result<bool, StoreError>;
     async fn client_roles(&self, client_id: &str) -> Result<Vec<RoleName>, StoreError>;
+    /// The client's roles and effective permissions in one query (client credentials tokens).
+    async fn client_access(&self, client_id: &str) -> Result<Access, StoreError>;
 
     /// Applies `change` to `user` in one transaction, unless the user is an active holder of
     /// the `admin` role, the change takes that away, and no other active user holds it. All

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::RbacClaims;
 use crate::clock::{Clock, UnixTime};
 use crate::keys::{Algorithm, KeyService, KeyServiceError};
 
@@ -85,6 +86,8 @@ pub struct AccessTokenRequest {
     pub audience: Option<String>,
     /// Seconds; `None` means the configured default (per-client lifetimes use this).
     pub lifetime: Option<i64>,
+    /// RFC 9068 §2.2.3.1 `roles` and Gatehouse's `permissions`, when the scope asked for them.
+    pub rbac: RbacClaims,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +112,10 @@ struct Claims<'a> {
     sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permissions: Option<&'a [String]>,
 }
 
 pub struct TokenIssuer {
@@ -126,7 +133,8 @@ impl TokenIssuer {
         &self.settings
     }
 
-    /// Signs an access token (RFC 9068 §2.2 claims: iss, exp, aud, sub, client_id, iat, jti).
+    /// Signs an access token (RFC 9068 §2.2 claims: iss, exp, aud, sub, client_id, iat, jti; and
+    /// §2.2.3.1 `roles` plus our `permissions` when the request carries them).
     pub fn issue(&self, req: &AccessTokenRequest) -> Result<IssuedAccessToken, TokenError> {
         let now = self.clock.now();
         let lifetime = req.lifetime.unwrap_or(self.settings.lifetime);
@@ -142,6 +150,8 @@ impl TokenIssuer {
             scope: req.scope.as_deref(),
             sid: req.sid.as_deref(),
             auth_time: req.auth_time,
+            roles: req.rbac.roles.as_deref(),
+            permissions: req.rbac.permissions.as_deref(),
         };
         let token = match &self.settings.signing {
             SigningChoice::Asymmetric(alg) => {
@@ -183,11 +193,18 @@ mod tests {
             scope: None,
             sid: None,
             auth_time: None,
+            roles: Some(&["editor".to_owned()]),
+            permissions: None,
         };
         let token = sign_hs256(&key, &claims).unwrap();
         let (input, sig) = token.rsplit_once('.').unwrap();
         let check = hmac::Key::new(hmac::HMAC_SHA256, &[7; 32]);
         assert!(hmac::verify(&check, input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).unwrap()).is_ok());
         assert!(!key.kid().contains("BwcH"), "the kid does not reveal the secret");
+        // RFC 9068 §2.2.3.1: `roles` is an array when asked for; an unrequested claim is absent.
+        let payload: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(input.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(payload["roles"], json!(["editor"]));
+        assert!(payload.get("permissions").is_none());
     }
 }

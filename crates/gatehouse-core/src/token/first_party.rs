@@ -86,6 +86,8 @@ impl FirstPartyTokens {
             auth_time: Some(family.created_at),
             audience: None,
             lifetime: None,
+            // The first-party API has no scopes, so no `roles`/`permissions` claims.
+            rbac: Default::default(),
         })
     }
 }

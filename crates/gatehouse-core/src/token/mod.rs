@@ -3,12 +3,14 @@
 
 mod access;
 mod first_party;
+mod rbac_claims;
 mod refresh;
 
 pub use access::{
     AccessTokenRequest, AccessTokenSettings, Hs256Key, IssuedAccessToken, SigningChoice, TokenError, TokenIssuer,
 };
 pub use first_party::{FIRST_PARTY_CLIENT, FirstPartyError, FirstPartyTokens, TokenPair};
+pub use rbac_claims::{Holder, PERMISSIONS_SCOPE, ROLES_SCOPE, RbacClaims};
 pub use refresh::{
     RefreshError, RefreshFamily, RefreshService, RefreshSettings, RefreshToken, RefreshTokenRow, RotateOutcome,
 };

@@ -13,6 +13,7 @@ use ::axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::Guard;
+use super::grants::MissingGrant;
 use crate::claims::AccessClaims;
 use crate::verify::VerifyError;
 
@@ -27,6 +28,8 @@ pub enum RejectionKind {
     InvalidToken(VerifyError),
     /// 403 `insufficient_scope`.
     InsufficientScope(InsufficientScope),
+    /// 403 `insufficient_permission` / `insufficient_role`.
+    MissingGrant(MissingGrant),
     /// 503: no keys to check the token with.
     Unavailable,
 }
@@ -38,12 +41,14 @@ impl fmt::Display for RejectionKind {
             Self::InvalidRequest(why) => write!(f, "invalid request: {why}"),
             Self::InvalidToken(e) => write!(f, "invalid token: {e}"),
             Self::InsufficientScope(e) => write!(f, "insufficient scope: {} required", e.scope()),
+            Self::MissingGrant(e) => e.fmt(f),
             Self::Unavailable => f.write_str("no verification keys available"),
         }
     }
 }
 
-/// The rejection of [`Authenticated`] and [`RequireScope`]; renders the RFC 6750 §3 response.
+/// The rejection of [`Authenticated`], [`RequireScope`], `RequirePermission` and `RequireRole`;
+/// renders the RFC 6750 §3 response.
 #[derive(Debug, Clone)]
 pub struct AuthRejection {
     kind: RejectionKind,
@@ -51,7 +56,7 @@ pub struct AuthRejection {
 }
 
 impl AuthRejection {
-    pub(super) fn new(kind: RejectionKind, realm: Arc<str>) -> Self {
+    pub(crate) fn new(kind: RejectionKind, realm: Arc<str>) -> Self {
         Self { kind, realm }
     }
 
@@ -63,7 +68,7 @@ impl AuthRejection {
         match self.kind {
             RejectionKind::MissingToken | RejectionKind::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             RejectionKind::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            RejectionKind::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            RejectionKind::InsufficientScope(_) | RejectionKind::MissingGrant(_) => StatusCode::FORBIDDEN,
             RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -81,7 +86,12 @@ struct ErrorBody<'a> {
     error_description: &'a str,
 }
 
-fn error_response(status: StatusCode, challenge: Option<String>, error: &str, description: &str) -> Response {
+pub(super) fn error_response(
+    status: StatusCode,
+    challenge: Option<String>,
+    error: &str,
+    description: &str,
+) -> Response {
     let mut resp = (status, Json(ErrorBody { error, error_description: description })).into_response();
     if let Some(challenge) = challenge {
         // The realm is checked when the guard is built and the other parts are constants.
@@ -113,6 +123,7 @@ impl IntoResponse for AuthRejection {
                 error_response(status, Some(challenge), code, description)
             }
             RejectionKind::InsufficientScope(e) => e.clone().into_response(),
+            RejectionKind::MissingGrant(e) => e.clone().into_response(),
             RejectionKind::Unavailable => {
                 error_response(status, None, "temporarily_unavailable", "The access token cannot be checked right now")
             }

@@ -185,3 +185,88 @@ async fn a_controllable_clock_decides_expiry() {
     now.store(NOW + 930, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(g.verify(&token).await.unwrap_err().kind(), &RejectionKind::InvalidToken(VerifyError::Expired));
 }
+
+crate::define_permission!(PostsDelete = "posts:delete");
+crate::define_role!(Editor = "editor");
+
+fn grants_app(guard: Guard) -> Router {
+    Router::new()
+        .route("/delete", get(|a: RequirePermission<PostsDelete>| async move { a.sub.clone() }))
+        .route("/edit", get(|a: RequireRole<Editor>| async move { a.claims.sub }))
+        .with_state(guard)
+}
+
+/// RFC 9068 §2.2.3.1 `roles` and Gatehouse's `permissions` claim decide, exactly compared.
+#[tokio::test]
+async fn require_permission_and_role_follow_the_claims() {
+    let key = TestKey::es256("k");
+    let app = grants_app(guard(&key));
+    let mut with = claims(NOW);
+    with["roles"] = json!(["editor", "viewer"]);
+    with["permissions"] = json!(["posts:delete", "posts:read"]);
+    let granted = format!("Bearer {}", key.token(&with));
+    assert_eq!(call(&app, "/delete", &[&granted]).await, (StatusCode::OK, None, json!("user-1")));
+    assert_eq!(call(&app, "/edit", &[&granted]).await, (StatusCode::OK, None, json!("user-1")));
+
+    // Near misses and a token without the claims at all are refused with 403 and a JSON error.
+    let mut near = claims(NOW);
+    near["roles"] = json!(["Editor", "editors"]);
+    near["permissions"] = json!(["posts:Delete", "posts:delete:all", "posts"]);
+    for token in [key.token(&near), key.token(&claims(NOW))] {
+        let bearer = format!("Bearer {token}");
+        let (status, challenge, body) = call(&app, "/delete", &[&bearer]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(challenge, None, "RFC 6750 defines no challenge for a missing permission");
+        assert_eq!(
+            body,
+            json!({"error": "insufficient_permission",
+                   "error_description": "The access token lacks the permission posts:delete"})
+        );
+        let (status, _, body) = call(&app, "/edit", &[&bearer]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(body["error"], "insufficient_role");
+        assert_eq!(body["error_description"], "The access token lacks the role editor");
+    }
+}
+
+#[tokio::test]
+async fn require_permission_and_role_need_a_valid_token_first() {
+    let key = TestKey::es256("k");
+    let app = grants_app(guard(&key));
+    let (status, challenge, body) = call(&app, "/delete", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="posts""#));
+    assert_eq!(body["error"], "unauthenticated");
+    // An expired token that would carry the grant is still 401, not 403 and not 200.
+    let mut old = claims(NOW - 1000);
+    old["permissions"] = json!(["posts:delete"]);
+    old["roles"] = json!(["editor"]);
+    let expired = format!("Bearer {}", key.token(&old));
+    for path in ["/delete", "/edit"] {
+        let (status, challenge, _) = call(&app, path, &[&expired]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(challenge.unwrap().contains(r#"error="invalid_token""#));
+    }
+    // A token signed by another key does not get a grant either.
+    let stranger = TestKey::es256("k");
+    let forged = format!("Bearer {}", stranger.token(&old));
+    assert_eq!(call(&app, "/edit", &[&forged]).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn require_permission_and_role_in_a_handler_body() {
+    let mut v = claims(NOW);
+    v["permissions"] = json!(["posts:read"]);
+    v["roles"] = json!(["viewer"]);
+    let c: AccessClaims = serde_json::from_value(v).unwrap();
+    assert!(require_permission(&c, "posts:read").is_ok());
+    assert!(require_role(&c, "viewer").is_ok());
+    let err = require_permission(&c, "posts:write").unwrap_err();
+    assert_eq!(err, MissingGrant::Permission("posts:write".into()));
+    assert_eq!(err.to_string(), "the permission posts:write is required");
+    assert_eq!(err.into_response().status(), StatusCode::FORBIDDEN);
+    let err = require_role(&c, "admin").unwrap_err();
+    assert_eq!(err.error_code(), "insufficient_role");
+    let rejection = AuthRejection::new(RejectionKind::MissingGrant(err), "api".into());
+    assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
+}

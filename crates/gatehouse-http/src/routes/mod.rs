@@ -63,7 +63,7 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
 }
 
 /// A user as the JSON APIs show it (never the password hash).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserResponse {
     pub id: String,
     pub email: String,

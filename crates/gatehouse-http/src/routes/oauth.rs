@@ -10,6 +10,7 @@ use axum_extra::extract::CookieJar;
 use gatehouse_core::oauth::{
     AuthorizeError, AuthorizeRequest, ClientCredentials, ErrorCode, OAuthError, TokenClaims, parse_basic, redirect_with,
 };
+use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_guard::AccessClaims;
 use serde::Serialize;
 
@@ -290,7 +291,12 @@ fn token_param(pairs: &Pairs) -> Result<&str, OAuthError> {
     }
 }
 
+/// The verified claims as core sees them. `roles` / `permissions` are present exactly when the
+/// token's scope asked for them (the guard reads an absent claim as an empty list).
 pub fn token_claims(c: AccessClaims) -> TokenClaims {
+    let (want_roles, want_permissions) = (c.has_scope(ROLES_SCOPE), c.has_scope(PERMISSIONS_SCOPE));
+    let roles = want_roles.then_some(c.roles);
+    let permissions = want_permissions.then_some(c.permissions);
     TokenClaims {
         iss: c.iss,
         sub: c.sub,
@@ -301,6 +307,8 @@ pub fn token_claims(c: AccessClaims) -> TokenClaims {
         iat: c.iat,
         jti: c.jti,
         sid: c.sid,
+        roles,
+        permissions,
     }
 }
 

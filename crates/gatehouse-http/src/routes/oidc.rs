@@ -39,7 +39,7 @@ pub fn metadata(issuer: &str) -> Value {
         "revocation_endpoint": e("/oauth2/revoke"),
         "introspection_endpoint": e("/oauth2/introspect"),
         "end_session_endpoint": e("/oauth2/logout"),
-        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access", "roles", "permissions"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::rbac::{
-    ADMIN_ROLE, GuardOutcome, GuardedChange, Permission, PermissionName, RbacStore, Role, RoleName,
+    ADMIN_ROLE, Access, GuardOutcome, GuardedChange, Permission, PermissionName, RbacStore, Role, RoleName,
 };
 use gatehouse_core::store::StoreError;
 use gatehouse_core::user::{UserId, UserStatus};
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::SqliteStore;
 use crate::error::{OnUnique, store_error, unavailable};
-use crate::rbac::{UserGuardState, refusal};
+use crate::rbac::{UserGuardState, access, refusal};
 use crate::rows::{NamedRow, permission_name, role_name};
 use crate::sql;
 
@@ -169,6 +169,12 @@ impl RbacStore for SqliteStore {
         names.into_iter().map(permission_name).collect()
     }
 
+    async fn user_access(&self, user: UserId) -> Result<Access, StoreError> {
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as(sql::USER_ACCESS).bind(user.0).fetch_all(&self.pool).await.map_err(unavailable)?;
+        access(rows)
+    }
+
     async fn role_members(&self, role: &RoleName) -> Result<Vec<UserId>, StoreError> {
         let ids: Vec<Uuid> = sqlx::query_scalar(sql::ROLE_MEMBERS)
             .bind(role.as_str())
@@ -203,6 +209,12 @@ impl RbacStore for SqliteStore {
         let names: Vec<String> =
             sqlx::query_scalar(sql::CLIENT_ROLES).bind(client_id).fetch_all(&self.pool).await.map_err(unavailable)?;
         names.into_iter().map(role_name).collect()
+    }
+
+    async fn client_access(&self, client_id: &str) -> Result<Access, StoreError> {
+        let rows: Vec<(String, Option<String>)> =
+            sqlx::query_as(sql::CLIENT_ACCESS).bind(client_id).fetch_all(&self.pool).await.map_err(unavailable)?;
+        access(rows)
     }
 
     async fn change_user_guarded(

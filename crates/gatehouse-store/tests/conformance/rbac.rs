@@ -3,7 +3,7 @@
 //! the audit-trail filter the admin API relies on.
 
 use gatehouse_core::audit::AuditQuery;
-use gatehouse_core::rbac::{GuardOutcome, GuardedChange, Permission, PermissionName, Role, RoleName};
+use gatehouse_core::rbac::{Access, GuardOutcome, GuardedChange, Permission, PermissionName, Role, RoleName};
 use gatehouse_core::store::StoreError;
 use gatehouse_core::user::{UserId, UserStatus};
 use serde_json::json;
@@ -15,6 +15,7 @@ conformance_tests!(
     roles_round_trip_and_conflict,
     permissions_and_grants_cascade,
     user_and_client_roles,
+    access_of_users_and_clients,
     last_admin_is_guarded,
     guarded_changes_apply,
     user_search_is_literal_and_paged,
@@ -128,6 +129,46 @@ async fn user_and_client_roles(s: &TestDb) {
     s.rbac.grant_client_role("svc", &rn("admin"), T0).await.unwrap();
     assert!(s.clients.delete_client("svc").await.unwrap());
     assert!(s.rbac.client_roles("svc").await.unwrap().is_empty());
+}
+
+/// `user_access` / `client_access`: roles (also those without permissions) and the union of
+/// their permissions, sorted and without duplicates; what a revocation removes is gone at once.
+async fn access_of_users_and_clients(s: &TestDb) {
+    for r in ["editor", "viewer", "empty"] {
+        s.rbac.insert_role(&role(r)).await.unwrap();
+    }
+    for p in ["posts:delete", "posts:read", "posts:write"] {
+        s.rbac.insert_permission(&perm(p)).await.unwrap();
+    }
+    for (r, p) in [("editor", "posts:write"), ("editor", "posts:read"), ("viewer", "posts:read")] {
+        s.rbac.grant_permission(&rn(r), &pn(p), T0).await.unwrap();
+    }
+    let u = new_user(s, "acc@example.com").await;
+    let other = new_user(s, "other@example.com").await;
+    assert_eq!(s.rbac.user_access(u).await.unwrap(), Access::default());
+    for r in ["viewer", "editor", "empty"] {
+        s.rbac.grant_user_role(u, &rn(r), T0).await.unwrap();
+    }
+    s.rbac.grant_user_role(other, &rn("admin"), T0).await.unwrap();
+    let access = s.rbac.user_access(u).await.unwrap();
+    assert_eq!(access.roles, [rn("editor"), rn("empty"), rn("viewer")]);
+    assert_eq!(access.permissions, [pn("posts:read"), pn("posts:write")], "posts:read once");
+    assert_eq!(access.permissions, s.rbac.user_permissions(u).await.unwrap(), "agrees with user_permissions");
+
+    s.rbac.revoke_permission(&rn("editor"), &pn("posts:write")).await.unwrap();
+    assert!(s.rbac.change_user_guarded(u, &GuardedChange::RevokeRole(rn("viewer")), T0).await.is_ok());
+    let access = s.rbac.user_access(u).await.unwrap();
+    assert_eq!(access.roles, [rn("editor"), rn("empty")]);
+    assert_eq!(access.permissions, [pn("posts:read")]);
+
+    s.clients.insert_client(&client("svc", T0)).await.unwrap();
+    assert_eq!(s.rbac.client_access("svc").await.unwrap(), Access::default());
+    s.rbac.grant_client_role("svc", &rn("viewer"), T0).await.unwrap();
+    s.rbac.grant_client_role("svc", &rn("empty"), T0).await.unwrap();
+    let access = s.rbac.client_access("svc").await.unwrap();
+    assert_eq!(access.roles, [rn("empty"), rn("viewer")]);
+    assert_eq!(access.permissions, [pn("posts:read")]);
+    assert_eq!(s.rbac.client_access("ghost").await.unwrap(), Access::default());
 }
 
 async fn last_admin_is_guarded(s: &TestDb) {

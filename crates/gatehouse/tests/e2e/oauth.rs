@@ -396,7 +396,7 @@ async fn discovery_advertises_exactly_what_works(b: Backend) {
             "revocation_endpoint": "{issuer}/oauth2/revoke",
             "introspection_endpoint": "{issuer}/oauth2/introspect",
             "end_session_endpoint": "{issuer}/oauth2/logout",
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access", "roles", "permissions"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -10,7 +10,7 @@ use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
 use crate::store::StoreError;
-use crate::token::{RefreshError, RefreshToken};
+use crate::token::{Holder, RefreshError, RefreshToken};
 
 impl OAuthService {
     pub(super) async fn authorization_code_grant(
@@ -60,6 +60,8 @@ impl OAuthService {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         };
         let scope = Scope::parse(&code.scope).map_err(|_| OAuthError::server_error())?;
+        // Before the grant is started, so a storage failure leaves no half-made grant behind.
+        let rbac = self.rbac_claims(Holder::User(user.id), &scope).await?;
         let with_refresh = client.allows_grant(GrantType::RefreshToken) && scope.contains("offline_access");
         let scope_text = scope.to_string();
         let (refresh, family) = self
@@ -80,7 +82,7 @@ impl OAuthService {
         let subject = user.id.to_string();
         let sid = family.id.to_string();
         let (access_token, expires_in) =
-            self.access_token(client, &subject, &scope_text, Some(sid.clone()), Some(code.auth_time))?;
+            self.access_token(client, Holder::User(user.id), &scope, rbac, Some(sid.clone()), Some(code.auth_time))?;
         let id_token = if scope.contains("openid") {
             Some(self.id_token(&IdTokenInput {
                 subject: &subject,

@@ -6,12 +6,13 @@ use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
+use crate::token::Holder;
 
 /// Scopes that describe a user and mean nothing without one.
 const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 impl OAuthService {
-    pub(super) fn client_credentials_grant(
+    pub(super) async fn client_credentials_grant(
         &self,
         params: &Params,
         client: &Client,
@@ -35,8 +36,11 @@ impl OAuthService {
             }
             None => Scope::from_vec(machine_scopes),
         };
+        // The client's own roles (`client_roles`) when it asks for `roles` / `permissions`.
+        let holder = Holder::Client(&client.id);
+        let rbac = self.rbac_claims(holder, &scope).await?;
+        let (access_token, expires_in) = self.access_token(client, holder, &scope, rbac, None, None)?;
         let scope_text = scope.to_string();
-        let (access_token, expires_in) = self.access_token(client, &client.id, &scope_text, None, None)?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",

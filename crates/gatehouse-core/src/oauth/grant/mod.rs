@@ -9,9 +9,10 @@ use serde::Serialize;
 use super::authorize::{Params, single};
 use super::client::Client;
 use super::error::{ErrorCode, OAuthError};
+use super::scope::Scope;
 use super::service::OAuthService;
 use crate::audit::RequestContext;
-use crate::token::AccessTokenRequest;
+use crate::token::{AccessTokenRequest, Holder, RbacClaims};
 
 /// RFC 6749 §5.1 successful response (plus OpenID Connect Core §3.1.3.3 `id_token`).
 #[derive(Debug, Serialize)]
@@ -46,7 +47,7 @@ impl OAuthService {
         match required(params, "grant_type")? {
             "authorization_code" => self.authorization_code_grant(params, client).await,
             "refresh_token" => self.refresh_token_grant(params, client, ctx).await,
-            "client_credentials" => self.client_credentials_grant(params, client),
+            "client_credentials" => self.client_credentials_grant(params, client).await,
             _ => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "supported grant types: authorization_code, refresh_token, client_credentials",
@@ -54,24 +55,41 @@ impl OAuthService {
         }
     }
 
+    /// The `roles` and `permissions` claims of `holder`, read from the RBAC store now when
+    /// `scope` asks for them (RFC 9068 §2.2.3.1), so every issuance reflects the current grants.
+    async fn rbac_claims(&self, holder: Holder<'_>, scope: &Scope) -> Result<RbacClaims, OAuthError> {
+        RbacClaims::for_scope(self.rbac.as_ref(), holder, scope).await.map_err(|e| {
+            tracing::error!(error = %e, "reading roles and permissions for a token failed");
+            OAuthError::server_error()
+        })
+    }
+
+    /// Signs an access token for `holder` (the user, or the client itself).
     fn access_token(
         &self,
         client: &Client,
-        subject: &str,
-        scope: &str,
+        holder: Holder<'_>,
+        scope: &Scope,
+        rbac: RbacClaims,
         sid: Option<String>,
         auth_time: Option<i64>,
     ) -> Result<(String, i64), OAuthError> {
+        let subject = match holder {
+            Holder::User(id) => id.to_string(),
+            Holder::Client(id) => id.to_owned(),
+        };
+        let scope = scope.to_string();
         let issued = self
             .issuer
             .issue(&AccessTokenRequest {
-                subject: subject.to_owned(),
+                subject,
                 client_id: client.id.clone(),
                 scope: (!scope.is_empty()).then(|| scope.to_owned()),
                 sid,
                 auth_time,
                 audience: None,
                 lifetime: client.access_token_lifetime,
+                rbac,
             })
             .map_err(|e| {
                 tracing::error!(error = %e, "access token signing failed");

@@ -8,7 +8,7 @@ use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
-use crate::token::{RefreshError, RefreshToken};
+use crate::token::{Holder, RefreshError, RefreshToken};
 
 impl OAuthService {
     pub(super) async fn refresh_token_grant(
@@ -28,11 +28,11 @@ impl OAuthService {
         // Checked before rotating, so another client cannot burn (or trigger reuse detection on)
         // a token it does not own.
         let family = self.refresh.family_of(&presented).await.map_err(server)?;
-        if family.as_ref().is_none_or(|f| f.client_id != client.id) {
+        let Some(current) = family.filter(|f| f.client_id == client.id) else {
             return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
-        }
-        let granted = Scope::parse(family.and_then(|f| f.scope).as_deref().unwrap_or_default())
-            .map_err(|_| OAuthError::server_error())?;
+        };
+        let granted =
+            Scope::parse(current.scope.as_deref().unwrap_or_default()).map_err(|_| OAuthError::server_error())?;
         let scope = match param(params, "scope")? {
             Some(requested) => {
                 let requested =
@@ -44,6 +44,9 @@ impl OAuthService {
             }
             None => granted,
         };
+        // Roles and permissions are read again for every refresh (a role revoked since is not in
+        // the new token), and before rotating: a storage failure must not consume the token.
+        let rbac = self.rbac_claims(Holder::User(current.user_id), &scope).await?;
         let (next, family) = match self.refresh.rotate(&presented, ctx).await {
             Ok(v) => v,
             Err(RefreshError::Invalid) => {
@@ -54,14 +57,15 @@ impl OAuthService {
         if self.accounts.active_user(family.user_id).await.map_err(|_| OAuthError::server_error())?.is_none() {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         }
-        let scope_text = scope.to_string();
         let (access_token, expires_in) = self.access_token(
             client,
-            &family.user_id.to_string(),
-            &scope_text,
+            Holder::User(family.user_id),
+            &scope,
+            rbac,
             Some(family.id.to_string()),
             Some(family.created_at),
         )?;
+        let scope_text = scope.to_string();
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",

@@ -6,7 +6,12 @@
 //! operation in `gatehouse-core` takes that capability, so a handler without the extractor has
 //! nothing to pass and does not compile. Request bodies are explicit DTOs with
 //! `deny_unknown_fields`: no field a caller adds can reach a model (no mass assignment).
+//!
+//! Routes are registered with `utoipa_axum::routes!` from handlers annotated with
+//! `#[utoipa::path]`, which also builds the OpenAPI 3.1 document at `/admin/v1/openapi.json`
+//! ([`openapi`]): a route and its documentation are one registration.
 
+mod openapi;
 mod ops;
 mod policies;
 mod rbac;
@@ -20,13 +25,23 @@ use gatehouse_core::rbac::{AdminCapability, Principal, RbacError};
 use gatehouse_core::user::UserId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(users::router()).merge(rbac::router()).merge(ops::router()).merge(policies::router())
+    Router::from(routes()).merge(policies::router())
 }
+
+/// Every admin route with its OpenAPI operation (see [`openapi`]). A new area adds its
+/// `router()` (an `OpenApiRouter` built with `routes!`) here.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().merge(users::router()).merge(rbac::router()).merge(ops::router()).merge(openapi::router())
+}
+
+pub use openapi::ErrorResponse;
 
 /// The capability to use the admin API, extracted from `Authorization: Bearer …`.
 /// No token or a bad one: 401 with `WWW-Authenticate`; a valid token without admin rights: 403.
@@ -102,7 +117,7 @@ pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
 }
 
 /// A list and the cursor of the next page (absent on the last page).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ListResponse<T> {
     pub items: Vec<T>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,51 +1,58 @@
 //! Admin API: the audit trail (`/admin/v1/audit-events`, JSON or JSON lines), signing keys
 //! (`/admin/v1/keys`) and OAuth clients with their roles (`/admin/v1/clients…`).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use gatehouse_core::audit::{AuditQuery, AuditRecord};
 use gatehouse_core::keys::Algorithm;
 use gatehouse_core::oauth::{Client as OAuthClient, ClientRegistration};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Admin, AdminQuery, ListResponse};
+use super::{Admin, AdminQuery, ErrorResponse, ListResponse};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/v1/audit-events", get(audit_events))
-        .route("/admin/v1/keys", get(keys))
-        .route("/admin/v1/keys/rotate", post(rotate_key))
-        .route("/admin/v1/clients", get(list_clients).post(create_client))
-        .route("/admin/v1/clients/{id}", get(show_client).delete(delete_client))
-        .route("/admin/v1/clients/{id}/roles", get(client_roles))
-        .route("/admin/v1/clients/{id}/roles/{role}", put(grant_client_role).delete(revoke_client_role))
+/// One `routes!` per path: each handler's `#[utoipa::path]` gives its method and path.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(audit_events))
+        .routes(routes!(keys))
+        .routes(routes!(rotate_key))
+        .routes(routes!(list_clients, create_client))
+        .routes(routes!(show_client, delete_client))
+        .routes(routes!(client_roles))
+        .routes(routes!(grant_client_role, revoke_client_role))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditEventsQuery {
     /// Unix seconds, inclusive.
     from: Option<i64>,
     /// Unix seconds, exclusive.
     until: Option<i64>,
+    /// Event type, e.g. `login.succeeded`.
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     event_type: Option<String>,
     actor: Option<String>,
     subject: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page size (default 100).
     limit: Option<u32>,
     /// `json` (default) or `jsonl` (every matching event, one JSON object per line).
     format: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AuditEventResponse {
     id: i64,
     occurred_at: i64,
@@ -56,6 +63,7 @@ pub struct AuditEventResponse {
     ip: Option<String>,
     user_agent: Option<String>,
     outcome: String,
+    #[schema(value_type = Object)]
     details: serde_json::Value,
 }
 
@@ -80,6 +88,23 @@ impl From<AuditRecord> for AuditEventResponse {
 const EXPORT_MAX: usize = 100_000;
 
 /// `GET /admin/v1/audit-events?from=&until=&type=&actor=&subject=&cursor=&limit=&format=`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit-events",
+    tag = "audit",
+    params(AuditEventsQuery),
+    responses(
+        (
+            status = 200,
+            description = "format=json: a page of events, newest first; format=jsonl: every matching event, \
+                           one JSON object per line",
+            content(
+                (ListResponse<AuditEventResponse> = "application/json"),
+                (String = "application/jsonl"),
+            ),
+        ),
+    ),
+)]
 async fn audit_events(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -130,7 +155,7 @@ async fn audit_events(
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct KeyResponse {
     kid: String,
     alg: &'static str,
@@ -141,6 +166,12 @@ pub struct KeyResponse {
 }
 
 /// `GET /admin/v1/keys`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/keys",
+    tag = "keys",
+    responses((status = 200, description = "Signing keys and their states", body = ListResponse<KeyResponse>)),
+)]
 async fn keys(Admin(cap): Admin, State(state): State<AppState>) -> Json<ListResponse<KeyResponse>> {
     let items = state
         .admin
@@ -158,20 +189,29 @@ async fn keys(Admin(cap): Admin, State(state): State<AppState>) -> Json<ListResp
     Json(ListResponse { items, next_cursor: None })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
+    /// ES256, EdDSA or RS256.
     alg: String,
+    /// Sign with the new key at once instead of after the publication delay.
     #[serde(default)]
     immediately: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RotateResponse {
     kid: String,
 }
 
 /// `POST /admin/v1/keys/rotate`
+#[utoipa::path(
+    post,
+    path = "/admin/v1/keys/rotate",
+    tag = "keys",
+    request_body = RotateRequest,
+    responses((status = 201, description = "A new key; published now, signing once active", body = RotateResponse)),
+)]
 async fn rotate_key(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -185,7 +225,7 @@ async fn rotate_key(
     Ok((StatusCode::CREATED, Json(RotateResponse { kid })))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ClientResponse {
     client_id: String,
     name: String,
@@ -229,6 +269,12 @@ impl From<&OAuthClient> for ClientResponse {
 }
 
 /// `GET /admin/v1/clients`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/clients",
+    tag = "clients",
+    responses((status = 200, description = "All clients", body = ListResponse<ClientResponse>)),
+)]
 async fn list_clients(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -237,7 +283,7 @@ async fn list_clients(
     Ok(Json(ListResponse { items: all.iter().map(ClientResponse::from).collect(), next_cursor: None }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClientRequest {
     name: String,
@@ -262,6 +308,19 @@ pub struct CreateClientRequest {
 }
 
 /// `POST /admin/v1/clients`: the secret of a confidential client is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/clients",
+    tag = "clients",
+    request_body = CreateClientRequest,
+    responses(
+        (
+            status = 201,
+            description = "Created; a confidential client's secret is in this answer only",
+            body = ClientResponse,
+        ),
+    ),
+)]
 async fn create_client(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -288,6 +347,16 @@ async fn create_client(
 }
 
 /// `GET /admin/v1/clients/{id}`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/clients/{id}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, description = "The client (never its secret)", body = ClientResponse),
+        (status = 404, description = "No such client", body = ErrorResponse),
+    ),
+)]
 async fn show_client(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -297,6 +366,16 @@ async fn show_client(
 }
 
 /// `DELETE /admin/v1/clients/{id}`
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/clients/{id}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 204, description = "Deleted with its grants and tokens"),
+        (status = 404, description = "No such client", body = ErrorResponse),
+    ),
+)]
 async fn delete_client(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -307,22 +386,44 @@ async fn delete_client(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-pub struct RolesResponse {
+#[derive(Serialize, ToSchema)]
+pub struct ClientRolesResponse {
     roles: Vec<String>,
 }
 
 /// `GET /admin/v1/clients/{id}/roles`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/clients/{id}/roles",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id")),
+    responses(
+        (status = 200, description = "The client's roles", body = ClientRolesResponse),
+        (status = 404, description = "No such client", body = ErrorResponse),
+    ),
+)]
 async fn client_roles(
     Admin(cap): Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RolesResponse>, ApiError> {
+) -> Result<Json<ClientRolesResponse>, ApiError> {
     let roles = state.admin.rbac().client_roles(&cap, &id).await?;
-    Ok(Json(RolesResponse { roles: roles.iter().map(ToString::to_string).collect() }))
+    Ok(Json(ClientRolesResponse { roles: roles.iter().map(ToString::to_string).collect() }))
 }
 
 /// `PUT /admin/v1/clients/{id}/roles/{role}`
+#[utoipa::path(
+    put,
+    path = "/admin/v1/clients/{id}/roles/{role}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id"), ("role" = String, Path, description = "Role name")),
+    responses(
+        (status = 201, description = "Granted now"),
+        (status = 200, description = "The client already held it"),
+        (status = 404, description = "No such client or role", body = ErrorResponse),
+        (status = 422, description = "Invalid role name", body = ErrorResponse),
+    ),
+)]
 async fn grant_client_role(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -334,6 +435,17 @@ async fn grant_client_role(
 }
 
 /// `DELETE /admin/v1/clients/{id}/roles/{role}`
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/clients/{id}/roles/{role}",
+    tag = "clients",
+    params(("id" = String, Path, description = "Client id"), ("role" = String, Path, description = "Role name")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "The client does not hold the role", body = ErrorResponse),
+        (status = 422, description = "Invalid role name", body = ErrorResponse),
+    ),
+)]
 async fn revoke_client_role(
     Admin(cap): Admin,
     State(state): State<AppState>,

@@ -1,35 +1,39 @@
 //! Admin API: roles, permissions and role ↔ permission grants (`/admin/v1/roles…`,
 //! `/admin/v1/permissions…`).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use gatehouse_core::rbac::{Permission, Role};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Admin, ListResponse, present};
+use super::{Admin, ErrorResponse, ListResponse, present};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/v1/roles", get(list_roles).post(create_role))
-        .route("/admin/v1/roles/{name}", get(show_role).patch(update_role).delete(delete_role))
-        .route("/admin/v1/roles/{name}/members", get(role_members))
-        .route("/admin/v1/roles/{name}/permissions/{permission}", put(grant_permission).delete(revoke_permission))
-        .route("/admin/v1/permissions", get(list_permissions).post(create_permission))
-        .route("/admin/v1/permissions/{name}", get(show_permission).patch(update_permission).delete(delete_permission))
+/// One `routes!` per path: each handler's `#[utoipa::path]` gives its method and path.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_roles, create_role))
+        .routes(routes!(show_role, update_role, delete_role))
+        .routes(routes!(role_members))
+        .routes(routes!(grant_permission, revoke_permission))
+        .routes(routes!(list_permissions, create_permission))
+        .routes(routes!(show_permission, update_permission, delete_permission))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RoleResponse {
     name: String,
     description: Option<String>,
     created_at: i64,
     updated_at: i64,
+    /// Only when showing one role.
     #[serde(skip_serializing_if = "Option::is_none")]
     permissions: Option<Vec<String>>,
 }
@@ -46,7 +50,7 @@ impl From<&Role> for RoleResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PermissionResponse {
     name: String,
     description: Option<String>,
@@ -65,22 +69,30 @@ impl From<&Permission> for PermissionResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRequest {
+    /// Roles: a-z, 0-9, '_', '.', '-'; permissions: resource:action.
     name: String,
     description: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRequest {
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
 }
 
 /// `GET /admin/v1/roles`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/roles",
+    tag = "roles",
+    responses((status = 200, description = "All roles, by name", body = ListResponse<RoleResponse>)),
+)]
 async fn list_roles(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -90,6 +102,16 @@ async fn list_roles(
 }
 
 /// `POST /admin/v1/roles`
+#[utoipa::path(
+    post,
+    path = "/admin/v1/roles",
+    tag = "roles",
+    request_body = CreateRequest,
+    responses(
+        (status = 201, description = "Created", body = RoleResponse),
+        (status = 409, description = "A role with this name exists", body = ErrorResponse),
+    ),
+)]
 async fn create_role(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -101,6 +123,17 @@ async fn create_role(
 }
 
 /// `GET /admin/v1/roles/{name}`: with its permissions.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "Role name")),
+    responses(
+        (status = 200, description = "The role with its permissions", body = RoleResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
+)]
 async fn show_role(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -113,6 +146,17 @@ async fn show_role(
 }
 
 /// `PATCH /admin/v1/roles/{name}`: the description only (names are keys).
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "Role name")),
+    request_body = UpdateRequest,
+    responses(
+        (status = 200, description = "Updated", body = RoleResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+    ),
+)]
 async fn update_role(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -129,6 +173,18 @@ async fn update_role(
 }
 
 /// `DELETE /admin/v1/roles/{name}`: 403 for the built-in `admin` role.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/roles/{name}",
+    tag = "roles",
+    params(("name" = String, Path, description = "Role name")),
+    responses(
+        (status = 204, description = "Deleted with its grants"),
+        (status = 403, description = "The built-in admin role cannot be deleted", body = ErrorResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
+)]
 async fn delete_role(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -139,12 +195,23 @@ async fn delete_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MembersResponse {
     users: Vec<String>,
 }
 
 /// `GET /admin/v1/roles/{name}/members`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/roles/{name}/members",
+    tag = "roles",
+    params(("name" = String, Path, description = "Role name")),
+    responses(
+        (status = 200, description = "Ids of the users holding the role", body = MembersResponse),
+        (status = 404, description = "No such role", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
+)]
 async fn role_members(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -155,6 +222,21 @@ async fn role_members(
 }
 
 /// `PUT /admin/v1/roles/{name}/permissions/{permission}`: 201 when granted now, 200 when held.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/roles/{name}/permissions/{permission}",
+    tag = "roles",
+    params(
+        ("name" = String, Path, description = "Role name"),
+        ("permission" = String, Path, description = "Permission name"),
+    ),
+    responses(
+        (status = 201, description = "Granted now"),
+        (status = 200, description = "The role already had it"),
+        (status = 404, description = "No such role or permission", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
+)]
 async fn grant_permission(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -166,6 +248,20 @@ async fn grant_permission(
 }
 
 /// `DELETE /admin/v1/roles/{name}/permissions/{permission}`
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/roles/{name}/permissions/{permission}",
+    tag = "roles",
+    params(
+        ("name" = String, Path, description = "Role name"),
+        ("permission" = String, Path, description = "Permission name"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "The role does not have this permission", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
+)]
 async fn revoke_permission(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -177,6 +273,12 @@ async fn revoke_permission(
 }
 
 /// `GET /admin/v1/permissions`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/permissions",
+    tag = "permissions",
+    responses((status = 200, description = "All permissions, by name", body = ListResponse<PermissionResponse>)),
+)]
 async fn list_permissions(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -186,6 +288,16 @@ async fn list_permissions(
 }
 
 /// `POST /admin/v1/permissions`
+#[utoipa::path(
+    post,
+    path = "/admin/v1/permissions",
+    tag = "permissions",
+    request_body = CreateRequest,
+    responses(
+        (status = 201, description = "Created", body = PermissionResponse),
+        (status = 409, description = "A permission with this name exists", body = ErrorResponse),
+    ),
+)]
 async fn create_permission(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -197,6 +309,17 @@ async fn create_permission(
 }
 
 /// `GET /admin/v1/permissions/{name}`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/permissions/{name}",
+    tag = "permissions",
+    params(("name" = String, Path, description = "Permission name, resource:action")),
+    responses(
+        (status = 200, description = "The permission", body = PermissionResponse),
+        (status = 404, description = "No such permission", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
+)]
 async fn show_permission(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -207,6 +330,17 @@ async fn show_permission(
 }
 
 /// `PATCH /admin/v1/permissions/{name}`: the description only.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/permissions/{name}",
+    tag = "permissions",
+    params(("name" = String, Path, description = "Permission name, resource:action")),
+    request_body = UpdateRequest,
+    responses(
+        (status = 200, description = "Updated", body = PermissionResponse),
+        (status = 404, description = "No such permission", body = ErrorResponse),
+    ),
+)]
 async fn update_permission(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -223,6 +357,17 @@ async fn update_permission(
 }
 
 /// `DELETE /admin/v1/permissions/{name}`
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/permissions/{name}",
+    tag = "permissions",
+    params(("name" = String, Path, description = "Permission name, resource:action")),
+    responses(
+        (status = 204, description = "Deleted with its grants"),
+        (status = 404, description = "No such permission", body = ErrorResponse),
+        (status = 422, description = "Invalid name", body = ErrorResponse),
+    ),
+)]
 async fn delete_permission(
     Admin(cap): Admin,
     State(state): State<AppState>,

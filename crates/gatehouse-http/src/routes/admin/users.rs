@@ -1,43 +1,55 @@
 //! Admin API: users and their sessions and roles (`/admin/v1/users…`).
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
 use gatehouse_core::Password;
 use gatehouse_core::rbac::UserFilter;
 use gatehouse_core::user::{User, UserStatus};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Admin, AdminQuery, ListResponse, present, user_id};
+use super::{Admin, AdminQuery, ErrorResponse, ListResponse, present, user_id};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
 use crate::routes::UserResponse;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/v1/users", get(list_users).post(create_user))
-        .route("/admin/v1/users/{id}", get(show_user).patch(update_user).delete(delete_user))
-        .route("/admin/v1/users/{id}/disable", post(disable_user))
-        .route("/admin/v1/users/{id}/roles", get(user_roles))
-        .route("/admin/v1/users/{id}/roles/{role}", put(grant_role).delete(revoke_role))
-        .route("/admin/v1/users/{id}/sessions", get(sessions).delete(revoke_all_sessions))
-        .route("/admin/v1/users/{id}/sessions/{session_id}", delete(revoke_session))
+/// One `routes!` per path: each handler's `#[utoipa::path]` gives its method and path.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(show_user, update_user, delete_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(user_roles))
+        .routes(routes!(grant_role, revoke_role))
+        .routes(routes!(sessions, revoke_all_sessions))
+        .routes(routes!(revoke_session))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListUsersQuery {
+    /// The `next_cursor` of the previous page.
     after: Option<String>,
+    /// Page size (default 50).
     limit: Option<u32>,
     /// Part of the email address (case-insensitive).
     q: Option<String>,
 }
 
 /// `GET /admin/v1/users?after=&limit=&q=`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/users",
+    tag = "users",
+    params(ListUsersQuery),
+    responses((status = 200, description = "A page of users in id order", body = ListResponse<UserResponse>)),
+)]
 async fn list_users(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -49,15 +61,27 @@ async fn list_users(
     Ok(Json(ListResponse { items: page.items.iter().map(UserResponse::from).collect(), next_cursor: page.next }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     email: String,
+    /// Checked against the password policy (length, common passwords).
+    #[schema(value_type = String, format = Password)]
     password: Password,
     display_name: Option<String>,
 }
 
 /// `POST /admin/v1/users`
+#[utoipa::path(
+    post,
+    path = "/admin/v1/users",
+    tag = "users",
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, description = "Created", body = UserResponse),
+        (status = 409, description = "An account with this email address exists", body = ErrorResponse),
+    ),
+)]
 async fn create_user(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -68,7 +92,7 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(UserResponse::from(&user))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserDetailResponse {
     #[serde(flatten)]
     user: UserResponse,
@@ -90,6 +114,16 @@ async fn detail(
 }
 
 /// `GET /admin/v1/users/{id}`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "The user with their roles", body = UserDetailResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
+)]
 async fn show_user(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -99,16 +133,17 @@ async fn show_user(
     Ok(Json(detail(&state, &cap, &user).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     display_name: Option<Option<String>>,
     status: Option<StatusValue>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum StatusValue {
     Active,
@@ -116,6 +151,18 @@ enum StatusValue {
 }
 
 /// `PATCH /admin/v1/users/{id}`: display name and status only.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, description = "Updated", body = UserDetailResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+        (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse),
+    ),
+)]
 async fn update_user(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -133,6 +180,17 @@ async fn update_user(
 }
 
 /// `POST /admin/v1/users/{id}/disable`: also ends the user's sessions and refresh tokens.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/users/{id}/disable",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 204, description = "Disabled; sessions and refresh tokens ended"),
+        (status = 404, description = "No such user", body = ErrorResponse),
+        (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse),
+    ),
+)]
 async fn disable_user(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -144,6 +202,17 @@ async fn disable_user(
 }
 
 /// `DELETE /admin/v1/users/{id}`
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such user", body = ErrorResponse),
+        (status = 409, description = "The last active admin cannot be disabled or deleted", body = ErrorResponse),
+    ),
+)]
 async fn delete_user(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -154,12 +223,22 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RolesResponse {
     roles: Vec<String>,
 }
 
 /// `GET /admin/v1/users/{id}/roles`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/users/{id}/roles",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "The user's roles", body = RolesResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
+)]
 async fn user_roles(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -170,6 +249,22 @@ async fn user_roles(
 }
 
 /// `PUT /admin/v1/users/{id}/roles/{role}`: 201 when granted now, 200 when already held.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/users/{id}/roles/{role}",
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id (UUID)"),
+        ("role" = String, Path, description = "Role name"),
+    ),
+    responses(
+        (status = 201, description = "Granted now"),
+        (status = 200, description = "The user already held it"),
+        (status = 403, description = "Nobody grants a role to themselves", body = ErrorResponse),
+        (status = 404, description = "No such user or role", body = ErrorResponse),
+        (status = 422, description = "Invalid role name", body = ErrorResponse),
+    ),
+)]
 async fn grant_role(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -181,6 +276,21 @@ async fn grant_role(
 }
 
 /// `DELETE /admin/v1/users/{id}/roles/{role}`: 409 `last_admin` for the last active admin.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/users/{id}/roles/{role}",
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id (UUID)"),
+        ("role" = String, Path, description = "Role name"),
+    ),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "The user does not hold the role", body = ErrorResponse),
+        (status = 409, description = "The last active admin keeps the admin role", body = ErrorResponse),
+        (status = 422, description = "Invalid role name", body = ErrorResponse),
+    ),
+)]
 async fn revoke_role(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -191,7 +301,7 @@ async fn revoke_role(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionResponse {
     id: String,
     created_at: i64,
@@ -202,6 +312,16 @@ pub struct SessionResponse {
 }
 
 /// `GET /admin/v1/users/{id}/sessions`
+#[utoipa::path(
+    get,
+    path = "/admin/v1/users/{id}/sessions",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "The user's live sessions", body = ListResponse<SessionResponse>),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
+)]
 async fn sessions(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -223,6 +343,19 @@ async fn sessions(
 }
 
 /// `DELETE /admin/v1/users/{id}/sessions/{session_id}`: a session of another user is 404.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/users/{id}/sessions/{session_id}",
+    tag = "users",
+    params(
+        ("id" = String, Path, description = "User id (UUID)"),
+        ("session_id" = String, Path, description = "Session id (UUID)"),
+    ),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "No such session of this user", body = ErrorResponse),
+    ),
+)]
 async fn revoke_session(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -234,12 +367,22 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RevokedResponse {
     sessions_ended: u64,
 }
 
 /// `DELETE /admin/v1/users/{id}/sessions`: ends every session of the user.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/users/{id}/sessions",
+    tag = "users",
+    params(("id" = String, Path, description = "User id (UUID)")),
+    responses(
+        (status = 200, description = "How many sessions were ended", body = RevokedResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
+)]
 async fn revoke_all_sessions(
     Admin(cap): Admin,
     State(state): State<AppState>,

@@ -1,0 +1,269 @@
+//! The OpenAPI 3.1 document of the admin API, `GET /admin/v1/openapi.json`, generated from the
+//! code: every admin handler carries a `#[utoipa::path]` and is registered with
+//! `utoipa_axum::routes!`, which adds the route and its operation together, so a route without
+//! a document cannot be registered that way (and a test refuses any other way in `admin/`).
+//!
+//! What holds for every route is added here once, not repeated on each handler: the bearer
+//! security scheme (RFC 6750 §2.1) as the document's default requirement, and the error
+//! responses of the one admin extractor and body/query parsers: 401 (no or bad token), 403 (no
+//! admin rights), 429 (the per-address limit on `/admin`), and for operations with a body or
+//! query 400 (malformed) and 422 (a body that does not fit its DTO). Handlers list only their
+//! own outcomes (200/201/204, 404, 409, 422).
+//!
+//! The document itself is public (like discovery documents): it describes the API's shape,
+//! not its data, and every operation in it still needs an admin token.
+
+use std::sync::OnceLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The security scheme's name in `components.securitySchemes`.
+pub const BEARER: &str = "bearer";
+
+/// Every JSON error of the admin API (DESIGN.md §3).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorResponse {
+    /// A short machine-readable code, e.g. `not_found`, `conflict`, `last_admin`.
+    error: String,
+    /// Human-readable text; never internal details.
+    error_description: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Gatehouse admin API",
+        description = "Users, sessions, roles, permissions, clients, signing keys and the audit trail. \
+                       Every operation needs `Authorization: Bearer <access token>` with the scope \
+                       `gatehouse:admin` or of a user holding the role `admin`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    components(schemas(ErrorResponse)),
+    tags(
+        (name = "users", description = "Accounts, their roles and sessions"),
+        (name = "roles", description = "Roles and their permissions"),
+        (name = "permissions", description = "Permissions named resource:action"),
+        (name = "clients", description = "OAuth clients and their roles"),
+        (name = "keys", description = "Token signing keys"),
+        (name = "audit", description = "The audit trail"),
+        (name = "meta", description = "This document"),
+    )
+)]
+struct ApiDoc;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
+}
+
+/// The document for `routes` (the admin API's registrations), with the shared conventions.
+pub fn document(routes: OpenApiRouter<AppState>) -> OpenApiDoc {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(routes.into_openapi());
+    let components = doc.components.get_or_insert_with(Default::default);
+    let scheme = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("JWT")
+        .description(Some("An access token (RFC 9068) with the scope gatehouse:admin, or of an admin user"));
+    components.add_security_scheme(BEARER, SecurityScheme::Http(scheme.build()));
+    doc.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+    for item in doc.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            add_shared_responses(op);
+        }
+    }
+    doc
+}
+
+fn error(description: &str) -> utoipa::openapi::Response {
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorResponse"))).build();
+    ResponseBuilder::new().description(description).content("application/json", content).build()
+}
+
+fn add_shared_responses(op: &mut Operation) {
+    let responses = &mut op.responses.responses;
+    let mut add = |status: &str, description: &str| {
+        responses.entry(status.to_owned()).or_insert_with(|| error(description).into());
+    };
+    // The whole `/admin` prefix is rate limited per client address.
+    add("429", "Too many requests from this address; see Retry-After");
+    // An operation that overrides `security` (the document itself) is public.
+    if op.security.is_some() {
+        return;
+    }
+    add("401", "No bearer token, or an invalid, expired or revoked one (RFC 6750 §3.1; WWW-Authenticate)");
+    add("403", "The token does not grant access to the admin API");
+    let has_query = op.parameters.iter().flatten().any(|p| p.parameter_in == ParameterIn::Query);
+    if op.request_body.is_some() || has_query {
+        add("400", "Malformed JSON, or an unknown or malformed query parameter");
+    }
+    if op.request_body.is_some() {
+        add("422", "The body does not fit the request (unknown field, wrong type, invalid value)");
+    }
+}
+
+/// The serialised document, built once.
+fn cached() -> Result<&'static str, ApiError> {
+    static DOC: OnceLock<Option<String>> = OnceLock::new();
+    DOC.get_or_init(|| match document(super::routes()).to_json() {
+        Ok(json) => Some(json),
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document does not serialise");
+            None
+        }
+    })
+    .as_deref()
+    .ok_or_else(ApiError::internal)
+}
+
+/// `GET /admin/v1/openapi.json`: this document (OpenAPI 3.1). Public.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/openapi.json",
+    tag = "meta",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of the admin API", body = Object))
+)]
+async fn openapi_json() -> Result<Response, ApiError> {
+    let body = cached()?;
+    let mut resp = ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    Ok(resp)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+
+    fn doc() -> Value {
+        serde_json::from_str(&document(super::super::routes()).to_json().unwrap()).unwrap()
+    }
+
+    fn admin_sources() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes/admin");
+        let mut out: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                // Only the code, not the tests below it (this file's test names the bypasses).
+                let code = text.split("#[cfg(test)]").next().unwrap().to_owned();
+                (e.file_name().to_string_lossy().into_owned(), code)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Handler names inside `routes!(…)` calls of a source file.
+    fn registered(source: &str) -> BTreeSet<String> {
+        source
+            .split("routes!(")
+            .skip(1)
+            .flat_map(|rest| rest.split(')').next().unwrap_or_default().split(','))
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect()
+    }
+
+    /// Names of the functions that carry a `#[utoipa::path(…)]`.
+    fn documented(source: &str) -> BTreeSet<String> {
+        source
+            .split("#[utoipa::path(")
+            .skip(1)
+            .map(|rest| {
+                let after = rest.split("\nasync fn ").nth(1).expect("a handler follows the attribute");
+                after.split('(').next().unwrap().trim().to_owned()
+            })
+            .collect()
+    }
+
+    /// Coverage, from the registrations themselves: in `admin/`, routes are added only through
+    /// `routes!` (which takes method and path from the handler's `#[utoipa::path]`), never by a
+    /// plain axum call that would bypass the document; every documented handler is registered.
+    #[test]
+    fn every_admin_route_is_registered_with_its_document() {
+        let bypasses = [".route(", ".route_service(", ".nest(", ".nest_service(", ".fallback(", " Router::new("];
+        let mut all_registered = BTreeSet::new();
+        for (file, source) in admin_sources() {
+            for b in bypasses {
+                assert!(!source.contains(b), "{file} registers a route with {b}: use routes!() and #[utoipa::path]");
+            }
+            let (reg, doc) = (registered(&source), documented(&source));
+            assert_eq!(reg, doc, "{file}: registered handlers and documented handlers differ");
+            all_registered.extend(reg);
+        }
+        // The operation ids are the handler names: the document holds every registered handler.
+        let doc = doc();
+        let mut ids = BTreeSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                assert!(ids.insert(op["operationId"].as_str().unwrap().to_owned()), "duplicate operationId");
+            }
+        }
+        assert_eq!(ids, all_registered);
+        assert!(ids.len() >= 36, "{} operations", ids.len());
+    }
+
+    /// OpenAPI 3.1 §4.8.12: every templated path parameter is declared; responses and schemas
+    /// follow the conventions (bearer security, shared errors, refs that resolve).
+    #[test]
+    fn the_document_follows_the_conventions() {
+        let doc = doc();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["security"], serde_json::json!([{ BEARER: [] }]));
+        assert_eq!(doc["components"]["securitySchemes"][BEARER]["scheme"], "bearer");
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let text = doc.to_string();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "dangling $ref {name}");
+        }
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            assert!(path.starts_with("/admin/v1/"), "{path}");
+            let templated: BTreeSet<&str> = path.split('{').skip(1).map(|p| p.split('}').next().unwrap()).collect();
+            for (method, op) in item.as_object().unwrap() {
+                let declared: BTreeSet<&str> = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                assert_eq!(declared, templated, "{method} {path}");
+                assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path} has no tag");
+                let responses = op["responses"].as_object().unwrap();
+                assert!(responses.keys().any(|s| s.starts_with('2')), "{method} {path}: no success response");
+                if path == "/admin/v1/openapi.json" {
+                    assert_eq!(op["security"], serde_json::json!([{}]), "the document is public");
+                    continue;
+                }
+                for status in ["401", "403"] {
+                    assert!(responses.contains_key(status), "{method} {path} lacks {status}");
+                }
+                if op.get("requestBody").is_some() {
+                    assert!(responses.contains_key("422"), "{method} {path} lacks 422");
+                }
+                if !templated.is_empty() && method != "put" {
+                    assert!(responses.contains_key("404"), "{method} {path} lacks 404");
+                }
+            }
+        }
+    }
+}
