@@ -33,6 +33,8 @@ const POLICIES: [(&str, &str); 4] = [
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DecisionMicro {
+    /// Allowed by a role's permission, no policies stored (Cedar is not run).
+    pub rbac_only: Rate,
     /// Allowed by a role's permission (the Cedar policies are evaluated too, none matches).
     pub rbac: Rate,
     /// Allowed by the department-match `permit`, with the four example policies loaded.
@@ -89,14 +91,18 @@ pub fn micro() -> anyhow::Result<DecisionMicro> {
             bail!("benchmark request decided {} by {}, expected an allow by {expect}", d.allowed, d.basis());
         }
     }
+    let empty = Compiled::from_documents(&ActiveDocuments::default());
     let run = Duration::from_millis(300);
+    let rbac_only = micro::measure(run, || {
+        black_box(evaluate(&empty, black_box(&rbac), SubjectKind::User, &facts, now));
+    });
     let rbac = micro::measure(run, || {
         black_box(evaluate(&c, black_box(&rbac), SubjectKind::User, &facts, now));
     });
     let cedar = micro::measure(run, || {
         black_box(evaluate(&c, black_box(&cedar), SubjectKind::User, &facts, now));
     });
-    Ok(DecisionMicro { rbac, cedar })
+    Ok(DecisionMicro { rbac_only, rbac, cedar })
 }
 
 /// Runs `gatehouse <args>` beside the server, with `stdin`; the parsed `--json` output.
@@ -196,6 +202,7 @@ pub async fn run(
 ) -> anyhow::Result<(DecisionMicro, Vec<LoadResult>)> {
     eprintln!("in-process decisions");
     let m = micro()?;
+    eprintln!("  RBAC decision, no policies {:>8.2} µs ({:.0}/s)", m.rbac_only.us_per_op, m.rbac_only.ops_per_s);
     eprintln!("  RBAC decision  {:>8.2} µs ({:.0}/s)", m.rbac.us_per_op, m.rbac.ops_per_s);
     eprintln!("  Cedar decision {:>8.2} µs ({:.0}/s)", m.cedar.us_per_op, m.cedar.ops_per_s);
     let g = Gatehouse::start(bin, Options::new("decisions", "ES256")).await?;

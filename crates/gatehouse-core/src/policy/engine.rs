@@ -74,6 +74,11 @@ pub fn evaluate(
         explanation.errors.push(broken.clone());
         return Decision { allowed: false, explanation };
     }
+    // Without policies Cedar can only say "no permit, no forbid": RBAC alone decides.
+    if compiled.policies.is_empty() {
+        let allowed = !explanation.granted_by_roles.is_empty();
+        return Decision { allowed, explanation };
+    }
     match cedar(compiled, req, kind, facts, now) {
         Ok((decision, reasons, errors)) => {
             explanation.errors = errors;
