@@ -32,13 +32,18 @@ use crate::AppState;
 use crate::error::ApiError;
 
 pub fn router() -> Router<AppState> {
-    Router::from(routes()).merge(policies::router())
+    routes().into()
 }
 
 /// Every admin route with its OpenAPI operation (see [`openapi`]). A new area adds its
 /// `router()` (an `OpenApiRouter` built with `routes!`) here.
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(users::router()).merge(rbac::router()).merge(ops::router()).merge(openapi::router())
+    OpenApiRouter::new()
+        .merge(users::router())
+        .merge(rbac::router())
+        .merge(ops::router())
+        .merge(policies::router())
+        .merge(openapi::router())
 }
 
 pub use openapi::ErrorResponse;

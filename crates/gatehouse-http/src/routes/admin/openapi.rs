@@ -44,7 +44,8 @@ pub struct ErrorResponse {
 #[openapi(
     info(
         title = "Gatehouse admin API",
-        description = "Users, sessions, roles, permissions, clients, signing keys and the audit trail. \
+        description = "Users, sessions, roles, permissions, clients, signing keys, the audit trail and \
+                       Cedar policies. \
                        Every operation needs `Authorization: Bearer <access token>` with the scope \
                        `gatehouse:admin` or of a user holding the role `admin`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
@@ -57,6 +58,7 @@ pub struct ErrorResponse {
         (name = "clients", description = "OAuth clients and their roles"),
         (name = "keys", description = "Token signing keys"),
         (name = "audit", description = "The audit trail"),
+        (name = "policies", description = "Cedar policies and their schema, versioned"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -2,28 +2,31 @@
 //! `/admin/v1/policy-schema`). A document that does not parse or validate is refused with
 //! Cedar's message (422) and never stored; every stored change is a new version.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
 use gatehouse_core::policy::PolicyVersion;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{Admin, ListResponse};
+use super::{Admin, ErrorResponse, ListResponse};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/v1/policies", get(list_policies))
-        .route("/admin/v1/policies/{name}", get(show_policy).put(put_policy).delete(delete_policy))
-        .route("/admin/v1/policy-schema", get(show_schema).put(put_schema))
+/// One `routes!` per path: each handler's `#[utoipa::path]` gives its method and path.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_policies))
+        .routes(routes!(show_policy, put_policy, delete_policy))
+        .routes(routes!(show_schema, put_schema))
 }
 
 /// One version of a policy (or of the schema). `body` is absent on a deletion.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct VersionResponse {
     name: String,
     version: i64,
@@ -50,14 +53,14 @@ impl From<&PolicyVersion> for VersionResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DocumentRequest {
     /// Cedar text.
     body: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PolicyResponse {
     #[serde(flatten)]
     current: VersionResponse,
@@ -65,6 +68,12 @@ pub struct PolicyResponse {
 }
 
 /// `GET /admin/v1/policies`: the active policies, latest version of each.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/policies",
+    tag = "policies",
+    responses((status = 200, description = "The active policies", body = ListResponse<VersionResponse>)),
+)]
 async fn list_policies(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -74,6 +83,16 @@ async fn list_policies(
 }
 
 /// `GET /admin/v1/policies/{name}`: the latest version and every version, oldest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/policies/{name}",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy name")),
+    responses(
+        (status = 200, description = "The latest version and the history", body = PolicyResponse),
+        (status = 404, description = "No such policy", body = ErrorResponse),
+    ),
+)]
 async fn show_policy(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -85,6 +104,19 @@ async fn show_policy(
 }
 
 /// `PUT /admin/v1/policies/{name}`: stores the next version (201 the first time, 200 after).
+#[utoipa::path(
+    put,
+    path = "/admin/v1/policies/{name}",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy name")),
+    request_body = DocumentRequest,
+    responses(
+        (status = 200, description = "A new version", body = VersionResponse),
+        (status = 201, description = "The first version", body = VersionResponse),
+        (status = 409, description = "A concurrent change won; retry", body = ErrorResponse),
+        (status = 422, description = "The document does not parse or validate (Cedar's message)", body = ErrorResponse),
+    ),
+)]
 async fn put_policy(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -98,6 +130,16 @@ async fn put_policy(
 }
 
 /// `DELETE /admin/v1/policies/{name}`: a deletion version; the history stays.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/policies/{name}",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy name")),
+    responses(
+        (status = 204, description = "Deleted (the history stays)"),
+        (status = 404, description = "No such policy", body = ErrorResponse),
+    ),
+)]
 async fn delete_policy(
     Admin(cap): Admin,
     State(state): State<AppState>,
@@ -108,7 +150,7 @@ async fn delete_policy(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SchemaResponse {
     body: String,
     /// `true` while no schema was stored and the built-in one applies.
@@ -117,7 +159,13 @@ pub struct SchemaResponse {
     version: Option<i64>,
 }
 
-/// `GET /admin/v1/policy-schema`
+/// `GET /admin/v1/policy-schema`: the stored Cedar schema, or the built-in one.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/policy-schema",
+    tag = "policies",
+    responses((status = 200, description = "The schema in force", body = SchemaResponse)),
+)]
 async fn show_schema(Admin(cap): Admin, State(state): State<AppState>) -> Result<Json<SchemaResponse>, ApiError> {
     let doc = state.policies.schema(&cap).await?;
     Ok(Json(SchemaResponse { body: doc.text, default: doc.version.is_none(), version: doc.version.map(|v| v.version) }))
@@ -125,6 +173,17 @@ async fn show_schema(Admin(cap): Admin, State(state): State<AppState>) -> Result
 
 /// `PUT /admin/v1/policy-schema`: refused (422) when it does not parse or would invalidate a
 /// stored policy.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/policy-schema",
+    tag = "policies",
+    request_body = DocumentRequest,
+    responses(
+        (status = 200, description = "A new schema version", body = VersionResponse),
+        (status = 409, description = "A concurrent change won; retry", body = ErrorResponse),
+        (status = 422, description = "The document does not parse or validate (Cedar's message)", body = ErrorResponse),
+    ),
+)]
 async fn put_schema(
     Admin(cap): Admin,
     State(state): State<AppState>,
