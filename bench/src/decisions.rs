@@ -193,6 +193,19 @@ fn base64_pair(id: &str, secret: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
 }
 
+/// The HTTP decision workloads on a server of their own, at each connection count (for `all`).
+pub async fn http(bin: &Path, connections: &[usize], limits: Limits, ticks: u64) -> anyhow::Result<Vec<LoadResult>> {
+    let g = Gatehouse::start(bin, Options::new("decisions", "ES256")).await?;
+    let steps: Vec<Step> = workloads(&g).await?.into_iter().map(Step::Single).collect();
+    let mut out = Vec::new();
+    for &conns in connections {
+        eprintln!("HTTP decisions at {conns} connections");
+        out.extend(workloads::run(&steps, conns, limits, 1, ticks).await?);
+    }
+    g.stop().await;
+    Ok(out)
+}
+
 /// The micro-benchmarks, then the HTTP workloads at `conns` connections; prints both.
 pub async fn run(
     bin: &Path,

@@ -183,7 +183,9 @@ fn micro_benchmarks(threads: usize) -> anyhow::Result<Micro> {
         );
         signatures.push(s);
     }
-    Ok(Micro { argon2, signatures })
+    eprintln!("micro-benchmarks: RBAC and Cedar decisions");
+    let decisions = decisions::micro()?;
+    Ok(Micro { argon2, signatures, decisions: Some(decisions) })
 }
 
 fn git(root: &Path, args: &[&str]) -> String {
@@ -255,6 +257,7 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
         http.extend(workloads::run(&steps, conns, limits, args.turns, ticks).await?);
     }
     let after = servers.gatehouse[0].g.sample()?;
+    http.extend(decisions::http(&bin, &args.connections, limits, ticks).await?);
     let startup = Startup {
         fresh_ms,
         warm_ms,
