@@ -179,7 +179,12 @@ impl Report {
         match &self.micro.decisions {
             Some(d) => {
                 let us = d.rbac_only.us_per_op;
-                c.push(check("RBAC decision in-process (no policies stored)", "≤ 1 µs", format!("{us:.2} µs"), us <= 1.0));
+                c.push(check(
+                    "RBAC decision in-process (no policies stored)",
+                    "≤ 1 µs",
+                    format!("{us:.2} µs"),
+                    us <= 1.0,
+                ));
                 c.push(info(
                     "RBAC-allowed decision with the four example Cedar policies loaded",
                     "(microseconds)",

@@ -29,32 +29,53 @@ pub const MAX_ENTRIES: usize = 10_000;
 pub struct CachedClientStore {
     inner: Arc<dyn ClientStore>,
     clock: Arc<dyn Clock>,
-    entries: Mutex<HashMap<String, (UnixTime, Client)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    clients: HashMap<String, (UnixTime, Client)>,
+    /// Bumped by every delete: a lookup that read the database before a delete finished must
+    /// not put what it read back into the cache afterwards.
+    deletions: u64,
 }
 
 impl CachedClientStore {
     pub fn new(inner: Arc<dyn ClientStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { inner, clock, entries: Mutex::new(HashMap::new()) }
+        Self { inner, clock, entries: Mutex::new(Entries::default()) }
     }
 
-    fn cached(&self, id: &str, now: UnixTime) -> Option<Client> {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.get(id).filter(|(at, _)| now - at < CLIENT_CACHE_TTL && now >= *at).map(|(_, c)| c.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn remember(&self, client: &Client, now: UnixTime) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&client.id) {
-            entries.retain(|_, (at, _)| now - *at < CLIENT_CACHE_TTL);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+    /// The cached client (if fresh), and the deletion count to hand to [`Self::remember`].
+    fn cached(&self, id: &str, now: UnixTime) -> (Option<Client>, u64) {
+        let entries = self.lock();
+        let hit = entries.clients.get(id).filter(|(at, _)| now - at < CLIENT_CACHE_TTL && now >= *at);
+        (hit.map(|(_, c)| c.clone()), entries.deletions)
+    }
+
+    /// Caches `client`, read from the store when the deletion count was `seen`; skipped when a
+    /// delete happened in between.
+    fn remember(&self, client: &Client, now: UnixTime, seen: u64) {
+        let mut entries = self.lock();
+        if entries.deletions != seen {
+            return;
+        }
+        if entries.clients.len() >= MAX_ENTRIES && !entries.clients.contains_key(&client.id) {
+            entries.clients.retain(|_, (at, _)| now - *at < CLIENT_CACHE_TTL);
+            if entries.clients.len() >= MAX_ENTRIES {
+                entries.clients.clear();
             }
         }
-        entries.insert(client.id.clone(), (now, client.clone()));
+        entries.clients.insert(client.id.clone(), (now, client.clone()));
     }
 
     fn forget(&self, id: &str) {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        let mut entries = self.lock();
+        entries.clients.remove(id);
+        entries.deletions = entries.deletions.wrapping_add(1);
     }
 }
 
@@ -67,12 +88,13 @@ impl ClientStore for CachedClientStore {
 
     async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError> {
         let now = self.clock.now();
-        if let Some(client) = self.cached(id, now) {
-            return Ok(Some(client));
+        let (hit, seen) = self.cached(id, now);
+        if hit.is_some() {
+            return Ok(hit);
         }
         let found = self.inner.client_by_id(id).await?;
         if let Some(client) = &found {
-            self.remember(client, now);
+            self.remember(client, now, seen);
         }
         Ok(found)
     }
@@ -82,7 +104,8 @@ impl ClientStore for CachedClientStore {
     }
 
     async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
-        // Forget before and after: a lookup racing the delete cannot leave the client cached.
+        // Forget before and after, each time bumping the deletion count: a lookup that read the
+        // client before the delete committed does not cache it once the delete is done.
         self.forget(id);
         let deleted = self.inner.delete_client(id).await;
         self.forget(id);
@@ -168,6 +191,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lookup_racing_a_delete_does_not_cache_the_deleted_client() {
+        let (store, _clock, cache) = setup();
+        let c = client();
+        store.insert_client(&c).await.unwrap();
+        // The lookup has read the row (deletion count `seen`) when the delete runs…
+        let (_, seen) = cache.cached(&c.id, 1_000);
+        assert!(cache.delete_client(&c.id).await.unwrap());
+        // …and only then tries to cache what it read.
+        cache.remember(&c, 1_000, seen);
+        assert!(cache.client_by_id(&c.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
     async fn unknown_ids_are_not_cached_and_cannot_grow_it() {
         let (store, _clock, cache) = setup();
         assert!(cache.client_by_id("nobody").await.unwrap().is_none());
@@ -177,7 +213,7 @@ mod tests {
         for i in 0..MAX_ENTRIES + 10 {
             cache.client_by_id(&format!("made-up-{i}")).await.unwrap();
         }
-        assert_eq!(cache.entries.lock().unwrap().len(), 1);
+        assert_eq!(cache.entries.lock().unwrap().clients.len(), 1);
     }
 
     #[tokio::test]

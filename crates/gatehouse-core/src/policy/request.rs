@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::clock::UnixTime;
+use crate::user::UserId;
 
 /// The Cedar namespace of the entity types and actions Gatehouse builds.
 pub const NAMESPACE: &str = "Gatehouse";
@@ -100,6 +101,19 @@ impl DecisionRequest {
             if v.is_empty() || v.len() > MAX_ID {
                 return Err(format!("{field} must be 1-{MAX_ID} bytes"));
             }
+        }
+        // Cedar compares entity ids as strings: a user id has exactly one spelling, or a
+        // `forbid` naming a user could be dodged by spelling the same UUID differently (upper
+        // case, no hyphens, braces) while Gatehouse still finds the user's roles.
+        if kind == SubjectKind::User
+            && UserId::parse(&self.subject.id).is_some_and(|id| id.to_string() != self.subject.id)
+        {
+            return Err("subject.id: a user id is written in lower case with hyphens".to_owned());
+        }
+        // The resource's entity id is `<type>/<id>`: a `/` in the type would make two
+        // different resources one entity.
+        if self.resource.kind.contains('/') {
+            return Err("resource.type must not contain '/'".to_owned());
         }
         properties("subject.properties", &self.subject.properties, &SUBJECT_RESERVED)?;
         properties("resource.properties", &self.resource.properties, &RESOURCE_RESERVED)?;
@@ -235,9 +249,22 @@ mod tests {
         let mut r = req(base.clone());
         r.resource.properties.insert("owner".into(), json!({ "__entity": { "type": "X", "id": "y" } }));
         assert!(r.check().unwrap_err().contains("__"));
-        let mut r = req(base);
+        let mut r = req(base.clone());
         r.subject.kind = "group".into();
         assert!(r.check().is_err());
+        // One spelling per user id (a forbid naming the user must not be dodged).
+        let id = "0190a1b2-0000-7000-8000-00000000000a";
+        for other in [id.to_uppercase(), id.replace('-', ""), format!("{{{id}}}"), format!("urn:uuid:{id}")] {
+            let mut r = req(base.clone());
+            r.subject.id = other.clone();
+            assert!(r.check().unwrap_err().contains("lower case"), "{other}");
+        }
+        let mut r = req(base.clone());
+        r.subject.id = id.into();
+        assert_eq!(r.check(), Ok(SubjectKind::User));
+        let mut r = req(base);
+        r.resource.kind = "a/b".into();
+        assert!(r.check().unwrap_err().contains("'/'"));
     }
 
     #[test]

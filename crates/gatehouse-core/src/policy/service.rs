@@ -295,7 +295,7 @@ impl PolicyService {
                 allowed: false,
                 explanation: Explanation {
                     permission: req.permission(),
-                    errors: vec!["the subject's account is disabled".to_owned()],
+                    errors: vec!["the subject's account is disabled or deleted".to_owned()],
                     policy_revision: compiled.revision,
                     ..Explanation::default()
                 },
@@ -317,14 +317,16 @@ impl PolicyService {
         Ok(decision)
     }
 
-    /// The subject's roles and their permissions; `None` for a disabled user. An unknown
-    /// subject holds no roles (Cedar policies may still permit on attributes).
+    /// The subject's roles and their permissions; `None` for a disabled or deleted Gatehouse
+    /// user. A subject that is not a Gatehouse account (an id that is no user id) holds no
+    /// roles (Cedar policies may still permit on attributes).
     async fn facts(&self, kind: SubjectKind, id: &str) -> Result<Option<SubjectFacts>, PolicyError> {
         let roles = match kind {
             SubjectKind::User => {
                 let Some(uid) = UserId::parse(id) else { return Ok(Some(SubjectFacts::default())) };
                 match self.users.user_by_id(uid).await? {
-                    None => return Ok(Some(SubjectFacts::default())),
+                    // Deleted: denied like a disabled account, never more access than that.
+                    None => return Ok(None),
                     Some(u) if !u.is_active() => return Ok(None),
                     Some(_) => self.rbac.user_roles(uid).await?,
                 }

@@ -215,6 +215,20 @@ async fn example_policies_decide(b: Backend) {
     // A disabled user is denied even what RBAC grants.
     cli_ok(&app, &["users", "disable", "bob@example.com"]).await;
     assert!(!decide(&app, &ev, req(user(&bob, json!({})), "delete", doc("d4", json!({})))).await);
+
+    // A deleted user is denied like a disabled one, even where an attribute policy permits
+    // (deleting an account must never grant more than disabling it).
+    let sales = user(&alice, json!({ "department": "sales" }));
+    assert!(decide(&app, &ev, req(sales.clone(), "read", report("sales"))).await);
+    let admin = token(&app, "admin@example.com").await; // the first one expired with the clock jumps
+    let r = call(&app, Some(&admin), Method::DELETE, &format!("/admin/v1/users/{alice}"), None).await;
+    assert_eq!(r.status(), 204);
+    assert!(!decide(&app, &ev, req(sales, "read", report("sales"))).await, "deleted user");
+
+    // One spelling per user id: another spelling of a UUID would dodge a forbid naming it.
+    let shouted = req(user(&alice.to_uppercase(), json!({})), "read", report("sales"));
+    let r = call(&app, Some(&ev), Method::POST, "/access/v1/evaluation", Some(&shouted)).await;
+    assert_eq!(r.status(), 400);
 }
 
 async fn explanations_and_evaluation_errors(b: Backend) {
