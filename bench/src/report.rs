@@ -225,6 +225,9 @@ impl Report {
                     .to_owned(),
             );
         }
+        if !has("decision.") {
+            v.push("The AuthZEN endpoint (POST /access/v1/evaluation): not measured in this run.".to_owned());
+        }
         if !has("introspect.") {
             v.push("Gatehouse introspection (POST /oauth2/introspect): not available in this binary.".to_owned());
         }
@@ -243,7 +246,6 @@ impl Report {
             [
                 "userinfo (GET /oauth2/userinfo): needs an access token with the openid scope, i.e. an \
                  authorization-code login with consent; not automated yet.",
-                "RBAC and Cedar decisions in-process, and the AuthZEN endpoint: not built yet.",
                 "PostgreSQL + Redis variant: the harness runs SQLite only for now.",
                 "Peer introspection of a JWT: oidc-provider refuses to introspect structured (JWT) access tokens, so \
                  the peer's introspection figure is for an opaque token.",
