@@ -58,10 +58,19 @@ impl OAuthService {
     /// The `roles` and `permissions` claims of `holder`, read from the RBAC store now when
     /// `scope` asks for them (RFC 9068 §2.2.3.1), so every issuance reflects the current grants.
     async fn rbac_claims(&self, holder: Holder<'_>, scope: &Scope) -> Result<RbacClaims, OAuthError> {
-        RbacClaims::for_scope(self.rbac.as_ref(), holder, scope).await.map_err(|e| {
+        let claims = RbacClaims::for_scope(self.rbac.as_ref(), holder, scope).await.map_err(|e| {
             tracing::error!(error = %e, "reading roles and permissions for a token failed");
             OAuthError::server_error()
-        })
+        })?;
+        // A token too large for any verifier to accept is refused here, not at every API.
+        if !claims.fits() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "the holder has too many roles or permissions to carry them in a token; \
+                 ask without the roles/permissions scope",
+            ));
+        }
+        Ok(claims)
     }
 
     /// Signs an access token for `holder` (the user, or the client itself).
