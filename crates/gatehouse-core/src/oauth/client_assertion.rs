@@ -115,7 +115,7 @@ pub fn verify_assertion(
     let mut alg_allowed = true;
     let payload = gatehouse_guard::verify_jws(assertion, |alg, kid| {
         alg_allowed = ASSERTION_ALGORITHMS.contains(&alg);
-        if alg_allowed { select_key(&keys, alg, kid) } else { None }
+        if alg_allowed { select_key(keys, alg, kid) } else { None }
     });
     let payload = match payload {
         Ok(p) => p,

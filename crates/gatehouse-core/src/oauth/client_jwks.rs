@@ -6,6 +6,8 @@
 //! ES256 (P-256), EdDSA (Ed25519) and RS256 (2048–8192 bits). Symmetric keys (`oct`, HS256)
 //! are refused: a client authenticating with a shared secret uses `client_secret_*`.
 
+use std::sync::Arc;
+
 use gatehouse_guard::{Algorithm, VerificationKey};
 use serde_json::Value;
 
@@ -16,9 +18,21 @@ pub const MAX_JWKS_BYTES: usize = 16 * 1024;
 /// JWK members only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-/// A client's registered JWK Set, `{"keys": [...]}`, as the operator sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientJwks(Value);
+/// A client's registered JWK Set, `{"keys": [...]}`, as the operator sent it, with its keys
+/// parsed once (a client is cached for a few seconds, so an assertion does not parse keys).
+#[derive(Debug, Clone)]
+pub struct ClientJwks {
+    json: Value,
+    keys: Arc<[VerificationKey]>,
+}
+
+impl PartialEq for ClientJwks {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json
+    }
+}
+
+impl Eq for ClientJwks {}
 
 impl ClientJwks {
     /// Checks a JWK Set for registration. The error says what to fix; it never repeats key
@@ -54,27 +68,32 @@ impl ClientJwks {
             }
             kids.push(kid.unwrap_or_default());
         }
-        Ok(Self(jwks))
+        Ok(Self::from_stored(jwks))
     }
 
     /// A JWK Set read back from storage (it passed [`Self::parse`] when it was registered).
-    pub fn from_stored(jwks: Value) -> Self {
-        Self(jwks)
+    pub fn from_stored(json: Value) -> Self {
+        let keys = parse_keys(&json).into();
+        Self { json, keys }
     }
 
     pub fn as_json(&self) -> &Value {
-        &self.0
+        &self.json
     }
 
     /// The verification keys. A key that no longer parses (it could not have been registered)
     /// is left out, so it can never verify anything.
-    pub fn keys(&self) -> Vec<VerificationKey> {
-        let keys = self.0.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-        keys.iter()
-            .filter_map(|jwk| VerificationKey::from_jwk(jwk).ok())
-            .filter(|k| k.algorithm() != Algorithm::Hs256)
-            .collect()
+    pub fn keys(&self) -> &[VerificationKey] {
+        &self.keys
     }
+}
+
+fn parse_keys(json: &Value) -> Vec<VerificationKey> {
+    let keys = json.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    keys.iter()
+        .filter_map(|jwk| VerificationKey::from_jwk(jwk).ok())
+        .filter(|k| k.algorithm() != Algorithm::Hs256)
+        .collect()
 }
 
 /// RFC 7515 §4.1.4: the key named by `kid`; without a `kid`, the one key of the header's
@@ -123,9 +142,9 @@ pub(crate) mod tests {
         let set = ClientJwks::parse(json!({"keys": [ec_jwk("a", &ec_pair()), ed_jwk("b", &ed)]})).unwrap();
         let keys = set.keys();
         assert_eq!(keys.len(), 2);
-        assert_eq!(select_key(&keys, "EdDSA", None).map(|k| k.kid()), Some("b"));
-        assert_eq!(select_key(&keys, "ES256", Some("a")).map(|k| k.kid()), Some("a"));
-        assert!(select_key(&keys, "ES256", Some("zz")).is_none());
+        assert_eq!(select_key(keys, "EdDSA", None).map(|k| k.kid()), Some("b"));
+        assert_eq!(select_key(keys, "ES256", Some("a")).map(|k| k.kid()), Some("a"));
+        assert!(select_key(keys, "ES256", Some("zz")).is_none());
     }
 
     #[test]
