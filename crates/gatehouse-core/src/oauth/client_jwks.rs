@@ -150,7 +150,7 @@ pub(crate) mod tests {
     #[test]
     fn kid_free_selection_needs_exactly_one_key_of_the_algorithm() {
         let set = ClientJwks::parse(json!({"keys": [ec_jwk("a", &ec_pair()), ec_jwk("b", &ec_pair())]})).unwrap();
-        assert!(select_key(&set.keys(), "ES256", None).is_none());
+        assert!(select_key(set.keys(), "ES256", None).is_none());
     }
 
     #[test]
