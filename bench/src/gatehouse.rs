@@ -78,6 +78,8 @@ pub const BENCH_ENV: &[(&str, &str)] = &[
     ("GATEHOUSE_RATE_LIMITS__REFRESH_IP__PERIOD", "1"),
     ("GATEHOUSE_RATE_LIMITS__TOKEN_CLIENT__REQUESTS", "1000000000"),
     ("GATEHOUSE_RATE_LIMITS__TOKEN_CLIENT__PERIOD", "1"),
+    ("GATEHOUSE_RATE_LIMITS__DECISION_IP__REQUESTS", "1000000000"),
+    ("GATEHOUSE_RATE_LIMITS__DECISION_IP__PERIOD", "1"),
 ];
 
 /// Settings for one server: the access-token algorithm and extra `GATEHOUSE_*` variables.

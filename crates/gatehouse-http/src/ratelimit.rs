@@ -19,11 +19,16 @@ use crate::extract::Client;
 
 /// Prefix of the admin API and console; limited as a whole, whatever routes exist under it.
 const ADMIN_PREFIX: &str = "/admin";
+/// Prefix of the decision API (AuthZEN `/access/v1/…`).
+const DECISION_PREFIX: &str = "/access/";
 
 /// The limit a request counts against, and whether it is an HTML form route.
 fn rule(method: &Method, path: &str) -> Option<(LimitKind, bool)> {
     if path == ADMIN_PREFIX || path.strip_prefix(ADMIN_PREFIX).is_some_and(|rest| rest.starts_with('/')) {
         return Some((LimitKind::AdminIp, false));
+    }
+    if path.starts_with(DECISION_PREFIX) {
+        return Some((LimitKind::DecisionIp, false));
     }
     if method != Method::POST {
         return None;
@@ -73,6 +78,8 @@ mod tests {
         assert_eq!(rule(&Method::DELETE, "/admin"), Some((LimitKind::AdminIp, false)));
         assert_eq!(rule(&Method::GET, "/administrator"), None);
         assert_eq!(rule(&post, "/api/v1/auth/logout"), None);
+        assert_eq!(rule(&post, "/access/v1/evaluation"), Some((LimitKind::DecisionIp, false)));
+        assert_eq!(rule(&post, "/access/v1/evaluations"), Some((LimitKind::DecisionIp, false)));
     }
 
     #[test]

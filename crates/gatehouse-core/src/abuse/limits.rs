@@ -27,6 +27,9 @@ pub enum LimitKind {
     /// OAuth token requests per presented `client_id` (checked before the client authenticates,
     /// so guessing a client's secret is limited too).
     TokenClient,
+    /// Decision API (`/access/…`, AuthZEN) requests per client IP: a decision reads the RBAC
+    /// store several times, so a runaway caller is stopped before it starves the others.
+    DecisionIp,
 }
 
 impl LimitKind {
@@ -38,6 +41,7 @@ impl LimitKind {
             Self::RefreshIp => "refresh_ip",
             Self::AdminIp => "admin_ip",
             Self::TokenClient => "token_client",
+            Self::DecisionIp => "decision_ip",
         }
     }
 
@@ -59,6 +63,7 @@ impl LimitKind {
             Self::RefreshIp => "audit:refresh_ip",
             Self::AdminIp => "audit:admin_ip",
             Self::TokenClient => "audit:token_client",
+            Self::DecisionIp => "audit:decision_ip",
         }
     }
 }
@@ -72,6 +77,7 @@ pub struct RateLimitSettings {
     pub refresh_ip: Quota,
     pub admin_ip: Quota,
     pub token_client: Quota,
+    pub decision_ip: Quota,
 }
 
 impl Default for RateLimitSettings {
@@ -83,6 +89,7 @@ impl Default for RateLimitSettings {
             refresh_ip: Quota::new(120, 60),
             admin_ip: Quota::new(300, 60),
             token_client: Quota::new(6000, 60),
+            decision_ip: Quota::new(60_000, 60),
         }
     }
 }
@@ -96,6 +103,7 @@ impl RateLimitSettings {
             LimitKind::RefreshIp => self.refresh_ip,
             LimitKind::AdminIp => self.admin_ip,
             LimitKind::TokenClient => self.token_client,
+            LimitKind::DecisionIp => self.decision_ip,
         }
     }
 }

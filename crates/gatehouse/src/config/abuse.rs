@@ -23,6 +23,8 @@ pub struct RateLimitConfig {
     pub admin_ip: Quota,
     /// `/oauth2/token` per presented `client_id`.
     pub token_client: Quota,
+    /// The decision API (`/access/…`) per client IP.
+    pub decision_ip: Quota,
 }
 
 impl Default for RateLimitConfig {
@@ -35,6 +37,7 @@ impl Default for RateLimitConfig {
             refresh_ip: d.refresh_ip,
             admin_ip: d.admin_ip,
             token_client: d.token_client,
+            decision_ip: d.decision_ip,
         }
     }
 }
@@ -48,6 +51,7 @@ impl RateLimitConfig {
             refresh_ip: self.refresh_ip,
             admin_ip: self.admin_ip,
             token_client: self.token_client,
+            decision_ip: self.decision_ip,
         }
     }
 
@@ -59,6 +63,7 @@ impl RateLimitConfig {
             ("refresh_ip", self.refresh_ip),
             ("admin_ip", self.admin_ip),
             ("token_client", self.token_client),
+            ("decision_ip", self.decision_ip),
         ] {
             if let Err(e) = q.validate() {
                 bail!("rate_limits.{name}: {e}");

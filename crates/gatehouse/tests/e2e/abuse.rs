@@ -142,6 +142,7 @@ async fn registration_refresh_and_admin_limits_per_ip(b: Backend) {
         s.rate_limits.register_ip = Quota::new(2, 3600);
         s.rate_limits.refresh_ip = Quota::new(2, 60);
         s.rate_limits.admin_ip = Quota::new(2, 60);
+        s.rate_limits.decision_ip = Quota::new(2, 60);
     })
     .await
     else {
@@ -173,12 +174,20 @@ async fn registration_refresh_and_admin_limits_per_ip(b: Backend) {
     assert_eq!(admin("/admin/anything").await.unwrap().status(), 429);
     assert_eq!(admin("/administrators").await.unwrap().status(), 404, "only the /admin/ prefix");
 
+    // The decision API (AuthZEN) per caller address, before the caller is authenticated.
+    let decide = |path: &'static str| app.client.post(app.url(path)).json(&json!({})).send();
+    assert_eq!(decide("/access/v1/evaluation").await.unwrap().status(), 401);
+    assert_eq!(decide("/access/v1/evaluations").await.unwrap().status(), 401);
+    let r = decide("/access/v1/evaluation").await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!((1..=30).contains(&retry_after(&r)));
+
     let limits: Vec<String> = events(&app, "rate_limit.exceeded")
         .await
         .into_iter()
         .map(|(_, d)| d["limit"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(limits, ["register_ip", "refresh_ip", "admin_ip"]);
+    assert_eq!(limits, ["register_ip", "refresh_ip", "admin_ip", "decision_ip"]);
 }
 
 async fn login_limit_per_account_normalises_the_address(b: Backend) {

@@ -110,8 +110,8 @@ impl TestApp {
         // (The lockout keeps its defaults.)
         let roomy = gatehouse_core::abuse::Quota::new(1_000_000, 60);
         let r = &mut settings.rate_limits;
-        (r.login_ip, r.login_account, r.register_ip, r.refresh_ip, r.admin_ip, r.token_client) =
-            (roomy, roomy, roomy, roomy, roomy, roomy);
+        (r.login_ip, r.login_account, r.register_ip, r.refresh_ip, r.admin_ip, r.token_client, r.decision_ip) =
+            (roomy, roomy, roomy, roomy, roomy, roomy, roomy);
         tweak(&mut settings);
         // The master key, also written to a 0600 file for the CLI runs against this database.
         let (master_key, text) = MasterKey::generate().expect("master key");
