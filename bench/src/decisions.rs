@@ -218,10 +218,5 @@ pub async fn run(
     eprintln!("  RBAC decision, no policies {:>8.2} µs ({:.0}/s)", m.rbac_only.us_per_op, m.rbac_only.ops_per_s);
     eprintln!("  RBAC decision  {:>8.2} µs ({:.0}/s)", m.rbac.us_per_op, m.rbac.ops_per_s);
     eprintln!("  Cedar decision {:>8.2} µs ({:.0}/s)", m.cedar.us_per_op, m.cedar.ops_per_s);
-    let g = Gatehouse::start(bin, Options::new("decisions", "ES256")).await?;
-    let steps: Vec<Step> = workloads(&g).await?.into_iter().map(Step::Single).collect();
-    eprintln!("HTTP decisions at {conns} connections");
-    let results = workloads::run(&steps, conns, limits, 1, ticks).await;
-    g.stop().await;
-    Ok((m, results?))
+    Ok((m, http(bin, &[conns], limits, ticks).await?))
 }

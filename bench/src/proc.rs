@@ -8,22 +8,20 @@ use serde::Serialize;
 /// `utime + stime` in clock ticks: fields 14 and 15 of `/proc/<pid>/stat`. The command name
 /// (field 2) may contain spaces and parentheses, so fields are counted after its last `)`.
 pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    parse_stat_cpu_split(stat).map(|(utime, stime)| utime + stime)
+}
+
+/// `(utime, stime)` in clock ticks, from the text of `/proc/<pid>/stat`.
+fn parse_stat_cpu_split(stat: &str) -> Option<(u64, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace().skip(11); // field 3 is the first after ')'
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
 }
 
 /// `(utime, stime)` of a process in clock ticks.
 pub fn cpu_split(pid: u32) -> anyhow::Result<(u64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let parse = || -> Option<(u64, u64)> {
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let mut fields = rest.split_whitespace().skip(11);
-        Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-    };
-    parse().ok_or_else(|| anyhow::anyhow!("cannot parse /proc/{pid}/stat"))
+    parse_stat_cpu_split(&stat).ok_or_else(|| anyhow::anyhow!("cannot parse /proc/{pid}/stat"))
 }
 
 /// A `kB` value of `/proc/<pid>/status` such as `VmRSS` or `VmHWM`, in KiB.
