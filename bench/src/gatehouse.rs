@@ -11,7 +11,7 @@ use tokio::process::Command;
 
 use crate::child::{self, Proc, TempDir};
 use crate::load::{Client, Req};
-use crate::proc;
+use crate::{pg, proc};
 
 /// How long a start may take before the harness gives up (the first start generates keys).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -108,6 +108,8 @@ pub struct Gatehouse {
     master_key: String,
     proc: Option<Proc>,
     // Declared last: dropped after the process is killed.
+    /// With `--postgres`: the server's scratch database.
+    db: Option<pg::Database>,
     dir: TempDir,
 }
 
@@ -117,6 +119,7 @@ impl Gatehouse {
         let mut key = [0u8; 32];
         aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("no randomness"))?;
         let master_key = base64::engine::general_purpose::STANDARD.encode(key);
+        let db = pg::server().map(|url| pg::Database::create(url, &opts.label)).transpose()?;
         let mut g = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             opts,
@@ -125,6 +128,7 @@ impl Gatehouse {
             bin: bin.into(),
             master_key,
             proc: None,
+            db,
             dir,
         };
         g.launch().await?;
@@ -151,6 +155,9 @@ impl Gatehouse {
         }
         cmd.env("GATEHOUSE_MASTER_KEY", &self.master_key).env("GATEHOUSE_TOKENS__ACCESS_TOKEN_ALG", self.opts.alg);
         cmd.envs(BENCH_ENV.iter().copied());
+        if let Some(db) = &self.db {
+            cmd.env("GATEHOUSE_DATABASE_URL", &db.url);
+        }
         for (k, v) in &self.opts.env {
             cmd.env(k, v);
         }
@@ -198,11 +205,30 @@ impl Gatehouse {
     /// Registers a confidential `client_credentials` client with scope `api` through the CLI
     /// (`gatehouse clients create`), beside the running server.
     pub async fn create_oauth_client(&self) -> anyhow::Result<OAuthClient> {
+        self.create_client(&["--name=bench", "--grant-type=client_credentials", "--scope=api"]).await
+    }
+
+    /// Registers a confidential first-party web application for the authorization-code flow
+    /// (consent skipped, scopes `openid profile email offline_access`).
+    pub async fn create_rp_client(&self) -> anyhow::Result<OAuthClient> {
+        let redirect = format!("--redirect-uri={}", crate::code_flow::REDIRECT_URI);
+        self.create_client(&[
+            "--name=bench-rp",
+            "--grant-type=authorization_code",
+            "--grant-type=refresh_token",
+            &redirect,
+            "--scope=openid",
+            "--scope=profile",
+            "--scope=email",
+            "--scope=offline_access",
+            "--skip-consent",
+        ])
+        .await
+    }
+
+    async fn create_client(&self, args: &[&str]) -> anyhow::Result<OAuthClient> {
         let mut cmd = self.command();
-        cmd.args(["clients", "create", "--name", "bench", "--grant-type", "client_credentials", "--scope", "api"])
-            .arg("--json")
-            .env("GATEHOUSE_LOG", "error")
-            .kill_on_drop(true);
+        cmd.args(["clients", "create"]).args(args).arg("--json").env("GATEHOUSE_LOG", "error").kill_on_drop(true);
         let out = cmd.output().await.context("running gatehouse clients create")?;
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         match (json["client_id"].as_str(), json["client_secret"].as_str()) {
@@ -222,7 +248,7 @@ pub struct OAuthClient {
 }
 
 impl OAuthClient {
-    fn basic(&self) -> String {
+    pub fn basic(&self) -> String {
         let pair = format!("{}:{}", self.id, self.secret);
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
     }

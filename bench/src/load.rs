@@ -121,6 +121,35 @@ pub fn fixed(reqs: Vec<Req>, expect: u16) -> Factory {
     })
 }
 
+/// Connection `i` of `n` sends `reqs[i]`, `reqs[i + n]`, `reqs[i + 2n]` … round and round: every
+/// request differs from the last ones sent (distinct tokens, no cache can help).
+struct Cycle {
+    reqs: Arc<Vec<Req>>,
+    next: usize,
+    step: usize,
+    expect: StatusCode,
+}
+
+impl Scenario for Cycle {
+    fn request(&mut self) -> Req {
+        let len = self.reqs.len().max(1);
+        let req = self.reqs.get(self.next % len).cloned().unwrap_or_else(|| Req::get("/"));
+        self.next = (self.next + self.step) % len;
+        req
+    }
+    fn response(&mut self, resp: &Resp) -> bool {
+        resp.status == self.expect
+    }
+}
+
+pub fn cycle(reqs: Vec<Req>, connections: usize, expect: u16) -> Factory {
+    let expect = StatusCode::from_u16(expect).unwrap_or(StatusCode::OK);
+    let reqs = Arc::new(reqs);
+    Arc::new(move |i| {
+        Box::new(Cycle { reqs: reqs.clone(), next: i, step: connections.max(1), expect }) as Box<dyn Scenario>
+    })
+}
+
 /// A single connection for setup requests (seeding users, minting tokens).
 pub struct Client {
     sender: SendRequest<Full<Bytes>>,

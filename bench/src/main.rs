@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout)] // a benchmark program prints its report
 
 mod child;
+mod code_flow;
 mod decisions;
 mod floor;
 mod gatehouse;
@@ -16,6 +17,7 @@ mod load;
 mod memory;
 mod micro;
 mod peer;
+mod pg;
 mod proc;
 mod report;
 mod stats;
@@ -108,6 +110,11 @@ struct AllArgs {
     /// A short smoke run: 1 s per workload, 16 connections, 1,000 sessions; implies --no-save.
     #[arg(long)]
     quick: bool,
+    /// Run every Gatehouse on PostgreSQL instead of SQLite: each server gets a fresh database on
+    /// this server (e.g. postgres://postgres@127.0.0.1:5432/postgres), dropped afterwards. The
+    /// report goes to bench/results/<date>-postgres.{json,md}; BENCHMARKS.md stays the SQLite run.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -203,6 +210,10 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
         (args.duration, args.warmup, args.connections, args.sessions) = (1.0, 0.3, vec![16], vec![1_000]);
         args.no_save = true;
     }
+    if let Some(url) = &args.postgres {
+        pg::use_server(url)?;
+    }
+    let backend = if args.postgres.is_some() { "postgres" } else { "sqlite" };
     let started = Instant::now();
     let started_at = time::OffsetDateTime::now_utc();
     let mut machine = proc::Machine::describe();
@@ -242,7 +253,14 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
                 None
             }
         };
-        seeded.push(workloads::Instance { g, users, client });
+        let rp = match g.create_rp_client().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("authorization-code client not available ({}): {e:#}", g.opts.alg);
+                None
+            }
+        };
+        seeded.push(workloads::Instance { g, users, client, rp });
     }
     let servers = Servers { gatehouse: seeded, floor, peer };
     let limits = Limits {
@@ -290,7 +308,10 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
             date: date.clone(),
             started_at: format!("{} {:02}:{:02} UTC", date, started_at.hour(), started_at.minute()),
             wall_seconds: started.elapsed().as_secs_f64(),
-            command: "cargo run --release -p gatehouse-bench -- all".into(),
+            command: match &args.postgres {
+                Some(url) => format!("cargo run --release -p gatehouse-bench -- all --postgres {}", pg::redact(url)),
+                None => "cargo run --release -p gatehouse-bench -- all".into(),
+            },
             // A binary given with --gatehouse-bin may have been built from anything.
             gatehouse_commit: if args.gatehouse_bin.is_some() {
                 "unknown (--gatehouse-bin)".into()
@@ -304,6 +325,7 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
             duration_s: args.duration,
             connections: args.connections.clone(),
             turns: args.turns,
+            backend: backend.into(),
         },
         machine,
         micro,
@@ -320,10 +342,16 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
     if !args.no_save {
         let dir = ws.root.join("bench").join("results");
         std::fs::create_dir_all(&dir)?;
-        let json_path = dir.join(format!("{date}.json"));
+        let suffix = if args.postgres.is_some() { "-postgres" } else { "" };
+        let json_path = dir.join(format!("{date}{suffix}.json"));
         std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")?;
-        std::fs::write(ws.root.join("BENCHMARKS.md"), &md)?;
-        eprintln!("wrote {} and {}", json_path.display(), ws.root.join("BENCHMARKS.md").display());
+        let md_path = if args.postgres.is_some() {
+            dir.join(format!("{date}{suffix}.md"))
+        } else {
+            ws.root.join("BENCHMARKS.md")
+        };
+        std::fs::write(&md_path, &md)?;
+        eprintln!("wrote {} and {}", json_path.display(), md_path.display());
     }
     Ok(())
 }

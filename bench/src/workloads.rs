@@ -8,10 +8,14 @@ use std::sync::{Arc, Mutex};
 use anyhow::bail;
 use serde::Serialize;
 
+use crate::code_flow;
 use crate::floor::Floor;
 use crate::gatehouse::{self, Gatehouse, OAuthClient, User};
 use crate::load::{self, Factory, Limits, Measurement, Req, Resp, Scenario};
 use crate::peer::Peer;
+
+/// Tokens minted for `introspect.jwt.distinct`: twice what the server's verified-token cache holds.
+const DISTINCT_TOKENS: usize = 20_000;
 
 /// One Gatehouse server with what was seeded into it.
 pub struct Instance {
@@ -19,6 +23,8 @@ pub struct Instance {
     pub users: Vec<User>,
     /// `None` when the binary has no `clients` command (the OAuth provider not built).
     pub client: Option<OAuthClient>,
+    /// The authorization-code web application (userinfo, owned opaque-token introspection).
+    pub rp: Option<OAuthClient>,
 }
 
 /// Every server of one run: Gatehouse once per signing algorithm, the floor, and the peer.
@@ -77,7 +83,7 @@ fn on_peer(p: &Peer, id: &str, title: &str, factory: Factory) -> Workload {
 /// refresh-token chains) before anything is measured.
 pub async fn plan(s: &Servers, conns: usize) -> anyhow::Result<Vec<Step>> {
     let mut steps = Vec::new();
-    let Instance { g, users, client } = s.default_gatehouse()?;
+    let Instance { g, users, client, rp } = s.default_gatehouse()?;
     let per_conn = |f: &dyn Fn(&User) -> Req| (0..conns).map(|i| f(&users[i % users.len()])).collect::<Vec<_>>();
 
     // The HTTP floor: a trivial axum handler against our /healthz (every middleware layer).
@@ -142,18 +148,46 @@ pub async fn plan(s: &Servers, conns: usize) -> anyhow::Result<Vec<Step>> {
         let req = Req::get("/api/v1/me").header("authorization", &format!("Bearer {access}"));
         let title = format!("GET /api/v1/me with a {alg} bearer token");
         let w = on_gatehouse(&i.g, &format!("me.bearer.{alg}"), &title, load::fixed(vec![req], 200));
-        if alg == "ES256" { group.push(w) } else { singles.push(Step::Single(w)) }
+        if alg == "ES256" {
+            group.push(w)
+        } else {
+            singles.push(Step::Single(w))
+        }
+        // OpenID Connect Core §5.3: an access token from an authorization-code login.
+        if let Some(rp) = &i.rp {
+            let cookie = gatehouse::session_cookie(&mut c, &i.users[0]).await?;
+            let tokens = code_flow::login(&mut c, rp, &cookie).await?;
+            let req = Req::get("/oauth2/userinfo").header("authorization", &format!("Bearer {}", tokens.access_token));
+            let title = format!("GET /oauth2/userinfo with a {alg} bearer token");
+            let w = on_gatehouse(&i.g, &format!("userinfo.{alg}"), &title, load::fixed(vec![req], 200));
+            if alg == "ES256" { group.push(w) } else { singles.push(Step::Single(w)) }
+        }
     }
     if let Some(client) = client {
         let jwt = client.mint(&mut c).await?;
         let req = client.introspection_request(&jwt);
         let title = "Introspection of a JWT access token (POST /oauth2/introspect)";
         group.push(on_gatehouse(g, "introspect.jwt", title, load::fixed(vec![req], 200)));
-        // A refresh token is the opaque token there is; it belongs to the first-party client, so
-        // the answer is `active: false` after the same lookup an owner's token would get.
-        let (_, refresh) = gatehouse::tokens(&mut c, &users[0]).await?;
-        let req = client.introspection_request(&refresh);
-        let title = "Introspection of an opaque token (another client's refresh token: looked up, inactive)";
+        // Without the verified-token cache: more distinct tokens than it holds, each presented
+        // once per round, so every request pays its signature check.
+        let mut reqs = Vec::with_capacity(DISTINCT_TOKENS);
+        for _ in 0..DISTINCT_TOKENS {
+            reqs.push(client.introspection_request(&client.mint(&mut c).await?));
+        }
+        let title = "Introspection of a JWT access token, a different token every request";
+        singles.push(Step::Single(on_gatehouse(g, "introspect.jwt.distinct", title, load::cycle(reqs, conns, 200))));
+    }
+    // Gatehouse's opaque tokens are refresh tokens: the web application introspects its own
+    // (RFC 7662 §2.2, `active: true`).
+    if let Some(rp) = rp {
+        let cookie = gatehouse::session_cookie(&mut c, &users[0]).await?;
+        let tokens = code_flow::login(&mut c, rp, &cookie).await?;
+        let req = rp.introspection_request(&tokens.refresh_token);
+        let answer = c.send(&req).await?.json().unwrap_or_default();
+        if answer["active"] != serde_json::Value::Bool(true) {
+            bail!("introspecting the web application's own refresh token answered {answer}");
+        }
+        let title = "Introspection of an opaque token (the client's own refresh token, active)";
         singles.push(Step::Single(on_gatehouse(g, "introspect.opaque", title, load::fixed(vec![req], 200))));
     }
     if let Some(p) = &s.peer {

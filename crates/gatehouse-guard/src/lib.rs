@@ -5,6 +5,8 @@
 //! - [`verify`] checks a JWT access token strictly (RFC 9068, RFC 8725): the key decides the
 //!   algorithm, nothing in a token header can fetch anything, and `iss`, `aud`, `exp`, `nbf`,
 //!   `iat` are checked with a leeway of at most 60 seconds.
+//! - [`VerifiedTokens`] remembers tokens that verified (by SHA-256, per key-set generation), so a
+//!   token presented again skips its signature check; the claim checks still run every time.
 //! - [`JwksCache`] (feature `remote`) fetches and caches `{issuer}/oauth2/jwks`, refetching on an
 //!   unknown `kid` at most once per interval.
 //! - [`Guard`], [`Authenticated`] and [`RequireScope`] (feature `axum`) answer 401/403 as RFC 6750
@@ -39,6 +41,7 @@ mod keys;
 mod remote;
 #[cfg(test)]
 mod test_support;
+mod verified;
 mod verify;
 
 #[cfg(feature = "axum")]
@@ -51,6 +54,7 @@ pub use claims::AccessClaims;
 pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey};
 #[cfg(feature = "remote")]
 pub use remote::{FetchError, JwksCache, JwksCacheConfig, RemoteError};
+pub use verified::VerifiedTokens;
 pub use verify::{MAX_TOKEN_LEN, Validation, VerifyError, verify, verify_jws};
 
 /// Why an `Authorization` header did not yield a bearer token.

@@ -58,7 +58,7 @@ impl Validation {
         self
     }
 
-    fn leeway(&self) -> i64 {
+    pub(crate) fn leeway(&self) -> i64 {
         // Capped here too, because the field is public.
         self.leeway_secs.min(Self::MAX_LEEWAY_SECS) as i64
     }
@@ -307,7 +307,7 @@ impl Prepared<'_, '_> {
     }
 }
 
-fn check_claims(c: &AccessClaims, v: &Validation, now: i64) -> Result<(), VerifyError> {
+pub(crate) fn check_claims(c: &AccessClaims, v: &Validation, now: i64) -> Result<(), VerifyError> {
     if c.iss != v.issuer {
         return Err(VerifyError::WrongIssuer);
     }

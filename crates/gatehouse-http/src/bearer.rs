@@ -1,12 +1,13 @@
 //! Bearer access tokens presented to Gatehouse's own APIs (RFC 6750 §2.1), verified with the
 //! same strict rules as `gatehouse-guard` against our own keys — read from memory, never
-//! fetched.
+//! fetched. A token presented again is answered from `gatehouse_guard::VerifiedTokens` (its
+//! signature verified once per version of our JWKS; the claim checks run on every request).
 
 use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use gatehouse_core::keys::KeyService;
-use gatehouse_guard::{AccessClaims, KeySet, Validation, VerificationKey, parse_bearer};
+use gatehouse_guard::{AccessClaims, KeySet, Validation, VerificationKey, VerifiedTokens, parse_bearer};
 
 use crate::error::ApiError;
 
@@ -17,7 +18,13 @@ pub struct BearerVerifier {
     hs256: Option<(String, zeroize::Zeroizing<Vec<u8>>)>,
     /// The key set parsed from the JWKS of the given version.
     cache: RwLock<(u64, Arc<KeySet>)>,
+    /// Tokens that verified against the key set of a JWKS version.
+    verified: VerifiedTokens,
 }
+
+/// Verified tokens remembered: one per active client or browser session is plenty; about 4 MB
+/// when full.
+const VERIFIED_TOKENS: usize = 10_000;
 
 impl BearerVerifier {
     pub fn new(
@@ -25,15 +32,22 @@ impl BearerVerifier {
         validation: Validation,
         hs256: Option<(String, zeroize::Zeroizing<Vec<u8>>)>,
     ) -> Self {
-        Self { keys, validation, hs256, cache: RwLock::new((u64::MAX, Arc::new(KeySet::new()))) }
+        Self {
+            keys,
+            validation,
+            hs256,
+            cache: RwLock::new((u64::MAX, Arc::new(KeySet::new()))),
+            verified: VerifiedTokens::new(VERIFIED_TOKENS),
+        }
     }
 
-    fn key_set(&self) -> Arc<KeySet> {
+    /// Our key set and the JWKS version it was parsed from.
+    fn key_set(&self) -> (u64, Arc<KeySet>) {
         let jwks = self.keys.jwks();
         if let Ok(cached) = self.cache.read()
             && cached.0 == jwks.version
         {
-            return cached.1.clone();
+            return (cached.0, cached.1.clone());
         }
         let mut set = KeySet::from_jwks(&jwks.json).unwrap_or_else(|e| {
             tracing::error!(error = %e, "our own JWKS does not parse");
@@ -48,12 +62,17 @@ impl BearerVerifier {
         if let Ok(mut w) = self.cache.write() {
             *w = (jwks.version, set.clone());
         }
-        set
+        (jwks.version, set)
+    }
+
+    fn check(&self, token: &str, now: i64) -> Result<AccessClaims, gatehouse_guard::VerifyError> {
+        let (version, keys) = self.key_set();
+        self.verified.verify(token, &keys, version, &self.validation, now)
     }
 
     /// Verifies a token presented in a request body (introspection, revocation).
     pub fn verify(&self, token: &str, now: i64) -> Option<AccessClaims> {
-        gatehouse_guard::verify(token, &self.key_set(), &self.validation, now).ok()
+        self.check(token, now).ok()
     }
 
     /// `None` when the request carries no `Authorization` header; otherwise the verified claims
@@ -63,7 +82,7 @@ impl BearerVerifier {
         let token = value.to_str().ok().and_then(|v| parse_bearer(v).ok());
         Some(match token {
             None => Err(invalid_token("the Authorization header is not a Bearer token")),
-            Some(t) => gatehouse_guard::verify(t, &self.key_set(), &self.validation, now).map_err(|e| {
+            Some(t) => self.check(t, now).map_err(|e| {
                 tracing::debug!(error = %e, "bearer token refused");
                 invalid_token(e.client_description())
             }),

@@ -19,15 +19,15 @@ use uuid::Uuid;
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct UserRow {
-    id: Uuid,
-    email: String,
-    email_key: String,
-    display_name: Option<String>,
-    password_hash: Option<String>,
-    status: String,
-    email_verified: bool,
-    created_at: i64,
-    updated_at: i64,
+    pub(crate) id: Uuid,
+    pub(crate) email: String,
+    pub(crate) email_key: String,
+    pub(crate) display_name: Option<String>,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) status: String,
+    pub(crate) email_verified: bool,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 impl TryFrom<UserRow> for User {
@@ -51,14 +51,14 @@ impl TryFrom<UserRow> for User {
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct SessionRow {
-    id: Uuid,
-    user_id: Uuid,
-    token_hash: Vec<u8>,
-    created_at: i64,
-    last_seen_at: i64,
-    expires_at: i64,
-    ip: Option<String>,
-    user_agent: Option<String>,
+    pub(crate) id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) token_hash: Vec<u8>,
+    pub(crate) created_at: i64,
+    pub(crate) last_seen_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
 }
 
 impl From<SessionRow> for Session {
@@ -80,15 +80,15 @@ impl From<SessionRow> for Session {
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct SessionUserRow {
     #[sqlx(flatten)]
-    session: SessionRow,
-    user_email: String,
-    user_email_key: String,
-    user_display_name: Option<String>,
-    user_password_hash: Option<String>,
-    user_status: String,
-    user_email_verified: bool,
-    user_created_at: i64,
-    user_updated_at: i64,
+    pub(crate) session: SessionRow,
+    pub(crate) user_email: String,
+    pub(crate) user_email_key: String,
+    pub(crate) user_display_name: Option<String>,
+    pub(crate) user_password_hash: Option<String>,
+    pub(crate) user_status: String,
+    pub(crate) user_email_verified: bool,
+    pub(crate) user_created_at: i64,
+    pub(crate) user_updated_at: i64,
 }
 
 impl TryFrom<SessionUserRow> for (Session, User) {
@@ -241,14 +241,14 @@ impl TryFrom<KeyRow> for StoredKey {
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct FamilyRow {
-    id: Uuid,
-    user_id: Uuid,
-    client_id: String,
-    scope: Option<String>,
-    created_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-    revoked_reason: Option<String>,
+    pub(crate) id: Uuid,
+    pub(crate) user_id: Uuid,
+    pub(crate) client_id: String,
+    pub(crate) scope: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) revoked_at: Option<i64>,
+    pub(crate) revoked_reason: Option<String>,
 }
 
 impl From<FamilyRow> for RefreshFamily {

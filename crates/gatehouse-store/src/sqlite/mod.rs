@@ -28,6 +28,7 @@ mod keys;
 mod login_attempts;
 mod policies;
 mod rbac;
+mod reader;
 mod refresh;
 mod sessions;
 mod users;
@@ -39,6 +40,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    /// The hot single-row reads on the calling thread ([`reader`]); none for in-memory databases.
+    reader: Option<reader::Reader>,
 }
 
 impl SqliteStore {
@@ -51,7 +54,9 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal);
-        let pool = if is_in_memory(url) {
+        let in_memory = is_in_memory(url);
+        let reader = (!in_memory).then(|| reader::Reader::new(options.get_filename().to_path_buf()));
+        let pool = if in_memory {
             // An in-memory database lives as long as its last connection: keep exactly one,
             // forever, or an idle pool would silently drop every table.
             SqlitePoolOptions::new().max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None)
@@ -59,7 +64,7 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         };
         let pool = pool.connect_with(options).await.map_err(connect_error)?;
-        Ok(Self { pool })
+        Ok(Self { pool, reader })
     }
 
     /// Applies pending migrations; returns how many this call applied.

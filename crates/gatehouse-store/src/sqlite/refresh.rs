@@ -96,6 +96,9 @@ impl RefreshTokenStore for SqliteStore {
     }
 
     async fn refresh_family(&self, id: Uuid) -> Result<Option<RefreshFamily>, StoreError> {
+        if let Some(row) = self.reader.as_ref().and_then(|r| r.refresh_family(id)) {
+            return Ok(row.map(RefreshFamily::from));
+        }
         let row: Option<FamilyRow> =
             sqlx::query_as(sql::REFRESH_FAMILY).bind(id).fetch_optional(&self.pool).await.map_err(unavailable)?;
         Ok(row.map(RefreshFamily::from))
@@ -106,6 +109,9 @@ impl RefreshTokenStore for SqliteStore {
         token_hash: &[u8],
         now: UnixTime,
     ) -> Result<Option<RefreshFamily>, StoreError> {
+        if let Some(row) = self.reader.as_ref().and_then(|r| r.current_refresh_family(token_hash, now)) {
+            return Ok(row.map(RefreshFamily::from));
+        }
         let row: Option<FamilyRow> = sqlx::query_as(sql::CURRENT_REFRESH_FAMILY)
             .bind(token_hash)
             .bind(now)

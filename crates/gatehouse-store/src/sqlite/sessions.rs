@@ -40,6 +40,9 @@ impl SessionStore for SqliteStore {
     }
 
     async fn session_with_user(&self, token_hash: &[u8]) -> Result<Option<(Session, User)>, StoreError> {
+        if let Some(row) = self.reader.as_ref().and_then(|r| r.session_with_user(token_hash)) {
+            return row.map(TryFrom::try_from).transpose();
+        }
         let row: Option<SessionUserRow> = sqlx::query_as(sql::SESSION_WITH_USER)
             .bind(token_hash)
             .fetch_optional(&self.pool)

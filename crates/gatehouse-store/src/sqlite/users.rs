@@ -30,6 +30,9 @@ impl UserStore for SqliteStore {
     }
 
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        if let Some(row) = self.reader.as_ref().and_then(|r| r.user_by_id(id.0)) {
+            return row.map(User::try_from).transpose();
+        }
         let row: Option<UserRow> =
             sqlx::query_as(sql::USER_BY_ID).bind(id.0).fetch_optional(&self.pool).await.map_err(unavailable)?;
         row.map(User::try_from).transpose()
