@@ -4,13 +4,20 @@
 //! logins could exhaust memory; a semaphore caps concurrent hashes at the pool size and further
 //! requests queue. Unknown accounts are verified against a dummy hash with the same parameters
 //! so that response time does not reveal whether an account exists.
+//!
+//! Verification reuses one Argon2 memory buffer per pool slot ([`MemoryPool`]). Allocating
+//! `m_cost` KiB per hash (19 MiB by default) cost a zeroing `calloc` and, for fresh pages, a page
+//! fault per 4 KiB on every login, and each blocking thread's malloc arena kept its own copy
+//! (a login profile and the benchmark's RSS after load showed both; bench/README.md "Profiles").
+//! With the pool, the memory held for hashing is at most `pool size × m_cost`, allocated once.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use argon2::password_hash::PasswordHasher as _;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use super::Password;
@@ -68,6 +75,33 @@ pub struct PasswordHasher {
     peak: Arc<AtomicUsize>,
     waiting: AtomicUsize,
     dummy: Arc<str>,
+    memory: Arc<MemoryPool>,
+}
+
+/// Argon2 working memory for the configured parameters, one buffer per pool slot, reused.
+struct MemoryPool {
+    blocks: usize,
+    free: Mutex<Vec<Vec<Block>>>,
+    max: usize,
+}
+
+impl MemoryPool {
+    /// A buffer of `blocks` blocks: a pooled one for the configured parameters, else a new one
+    /// (a stored hash made with other parameters, which is rehashed on success).
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        let pooled =
+            if blocks == self.blocks { self.free.lock().unwrap_or_else(PoisonError::into_inner).pop() } else { None };
+        pooled.unwrap_or_else(|| vec![Block::new(); blocks])
+    }
+
+    fn put(&self, buffer: Vec<Block>) {
+        if buffer.len() == self.blocks {
+            let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+            if free.len() < self.max {
+                free.push(buffer);
+            }
+        }
+    }
 }
 
 impl PasswordHasher {
@@ -75,10 +109,11 @@ impl PasswordHasher {
     pub fn new(params: HashParams, pool_size: usize) -> Result<Self, HashError> {
         let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| HashError::Params(e.to_string()))?;
+        let size = pool_size.max(1);
+        let memory = Arc::new(MemoryPool { blocks: params.block_count(), free: Mutex::new(Vec::new()), max: size });
         let dummy_password = crate::random::token().map_err(|e| HashError::Hash(e.to_string()))?;
         let dummy =
             argon2id(&params).hash_password(dummy_password.as_bytes()).map_err(|e| HashError::Hash(e.to_string()))?;
-        let size = pool_size.max(1);
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(size)),
@@ -87,6 +122,7 @@ impl PasswordHasher {
             peak: Arc::new(AtomicUsize::new(0)),
             waiting: AtomicUsize::new(0),
             dummy: dummy.to_string().into(),
+            memory,
         })
     }
 
@@ -121,8 +157,9 @@ impl PasswordHasher {
             Some(h) => (h.into(), true),
             None => (self.dummy.clone(), false),
         };
+        let memory = self.memory.clone();
         self.run(move || {
-            let verdict = verify_blocking(&params, &password, &hash);
+            let verdict = verify_blocking(&params, &password, &hash, &memory);
             match verdict {
                 Verification::Match { .. } if !real => Verification::Mismatch,
                 v => v,
@@ -161,7 +198,7 @@ fn argon2id(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
 }
 
-fn verify_blocking(params: &Params, password: &Password, stored: &str) -> Verification {
+fn verify_blocking(params: &Params, password: &Password, stored: &str, memory: &MemoryPool) -> Verification {
     if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
         // Imported bcrypt hashes were made from the password bytes exactly as typed.
         return match bcrypt::verify(password.raw(), stored) {
@@ -173,20 +210,49 @@ fn verify_blocking(params: &Params, password: &Password, stored: &str) -> Verifi
         tracing::warn!("stored password hash has an unrecognised format");
         return Verification::Mismatch;
     };
-    match Argon2::default().verify_password(password.normalized().as_bytes(), &parsed) {
-        Ok(()) => {
-            let current = parsed.algorithm.as_str() == "argon2id"
-                && Params::try_from(&parsed).is_ok_and(|p| {
-                    p.m_cost() == params.m_cost() && p.t_cost() == params.t_cost() && p.p_cost() == params.p_cost()
-                });
-            Verification::Match { needs_rehash: !current }
-        }
-        Err(_) => Verification::Mismatch,
+    if verify_argon2(&parsed, password.normalized().as_bytes(), memory) {
+        let current = parsed.algorithm.as_str() == "argon2id"
+            && Params::try_from(&parsed).is_ok_and(|p| {
+                p.m_cost() == params.m_cost() && p.t_cost() == params.t_cost() && p.p_cost() == params.p_cost()
+            });
+        Verification::Match { needs_rehash: !current }
+    } else {
+        Verification::Mismatch
     }
+}
+
+/// What `argon2`'s `PasswordVerifier` does (recompute with the stored algorithm, version,
+/// parameters and salt; compare the output in constant time), with pooled working memory.
+fn verify_argon2(parsed: &PasswordHash, password: &[u8], memory: &MemoryPool) -> bool {
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map(Version::try_from).transpose() else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(parsed) else {
+        return false;
+    };
+    let expected: &[u8] = expected.as_ref();
+    let mut buffer = [0u8; 64];
+    let Some(out) = buffer.get_mut(..expected.len()) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    let mut working = memory.take(blocks);
+    let computed = argon.hash_password_into_with_memory(password, salt.as_ref(), out, &mut working[..]);
+    memory.put(working);
+    computed.is_ok() && bool::from(out.ct_eq(expected))
 }
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::PasswordVerifier as _;
+
     use super::*;
 
     fn cheap() -> HashParams {
@@ -203,6 +269,32 @@ mod tests {
             Verification::Match { needs_rehash: false }
         );
         assert_eq!(h.verify(&Password::new("correct horsE"), Some(&hash)).await.unwrap(), Verification::Mismatch);
+    }
+
+    /// The pooled verification agrees with the `argon2` crate's own, for hashes it made with
+    /// other algorithms and versions too, and keeps at most one buffer per pool slot.
+    #[tokio::test]
+    async fn pooled_verification_matches_the_argon2_crate() {
+        let h = PasswordHasher::new(cheap(), 2).unwrap();
+        let p = Params::new(1024, 1, 1, None).unwrap();
+        for (alg, version) in [
+            (Algorithm::Argon2id, Version::V0x13),
+            (Algorithm::Argon2i, Version::V0x13),
+            (Algorithm::Argon2d, Version::V0x10),
+        ] {
+            let stored = Argon2::new(alg, version, p.clone()).hash_password(b"pw-pooled-1").unwrap().to_string();
+            assert!(Argon2::default().verify_password(b"pw-pooled-1", &PasswordHash::new(&stored).unwrap()).is_ok());
+            let ok = h.verify(&Password::new("pw-pooled-1"), Some(&stored)).await.unwrap();
+            assert_eq!(ok, Verification::Match { needs_rehash: alg != Algorithm::Argon2id }, "{stored}");
+            let bad = h.verify(&Password::new("pw-pooled-2"), Some(&stored)).await.unwrap();
+            assert_eq!(bad, Verification::Mismatch, "{stored}");
+        }
+        // A truncated hash output or a missing salt never matches.
+        let stored = h.hash(&Password::new("pw-pooled-3")).await.unwrap();
+        let cut = &stored[..stored.len() - 4];
+        assert_eq!(h.verify(&Password::new("pw-pooled-3"), Some(cut)).await.unwrap(), Verification::Mismatch);
+        assert!(h.memory.free.lock().unwrap().len() <= 2);
+        assert!(h.memory.free.lock().unwrap().iter().all(|b| b.len() == h.memory.blocks));
     }
 
     #[tokio::test]
