@@ -77,6 +77,17 @@ impl IssuerRule {
         }
     }
 
+    /// RFC 9207 §2.4: the `iss` parameter of an authorization response must be the issuer we
+    /// sent the user to (for the tenant template: that template with some tenant id in it).
+    pub fn accepts_response_iss(&self, iss: &str) -> bool {
+        match self {
+            Self::Exact(expected) => iss == expected,
+            Self::MicrosoftTenant { template } => template.split_once(TENANT_PLACEHOLDER).is_some_and(|(pre, post)| {
+                iss.strip_prefix(pre).and_then(|rest| rest.strip_suffix(post)).is_some_and(is_guid)
+            }),
+        }
+    }
+
     /// An exact issuer the library verifier can check itself; `None` for a template.
     pub fn exact(&self) -> Option<&str> {
         match self {
@@ -291,6 +302,9 @@ mod tests {
             common.issuer_rule.accepts_discovered(&common.issuer, "https://login.microsoftonline.com/{tenantid}/v2.0")
         );
         assert!(!common.issuer_rule.accepts_discovered(&common.issuer, "https://evil.example/{tenantid}/v2.0"));
+        assert!(common.issuer_rule.accepts_response_iss(&good));
+        assert!(!common.issuer_rule.accepts_response_iss("https://login.microsoftonline.com/evil/v2.0"));
+        assert!(!common.issuer_rule.accepts_response_iss("https://evil.example/v2.0"));
 
         let single =
             ProviderConfig::build(ProviderInput { tenant: Some(tid.to_uppercase()), ..input("microsoft") }).unwrap();
