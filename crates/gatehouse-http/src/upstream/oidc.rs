@@ -14,12 +14,12 @@ use gatehouse_core::federation::claims::map_claims;
 use gatehouse_core::federation::{FlowSecrets, LoginState, UpstreamIdentity};
 use openidconnect::core::{
     CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreIdTokenVerifier, CoreJsonWebKeySet,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
 };
 use openidconnect::{
     AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    TokenResponse,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope,
+    SignatureVerificationError, TokenResponse,
 };
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -184,7 +184,7 @@ impl OidcUpstream {
             .id_token()
             .ok_or_else(|| UpstreamError::rejected("id_token_missing", "the token response has no ID token"))?;
         let mut retried = false;
-        loop {
+        let subject = loop {
             let verifier = verifier(up, &d, now);
             let nonce_check = |got: Option<&Nonce>| -> Result<(), String> {
                 // §3.1.3.7 step 11, compared in constant time.
@@ -194,7 +194,7 @@ impl OidcUpstream {
                 }
             };
             match id_token.claims(&verifier, nonce_check) {
-                Ok(_) => break,
+                Ok(claims) => break claims.subject().clone(),
                 Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey))
                     if !retried =>
                 {
@@ -208,11 +208,27 @@ impl OidcUpstream {
                 }
                 Err(e) => return Err(claims_error(e)),
             }
-        }
+        };
         // The signature is valid: the payload can be read as plain JSON for the remaining checks
         // and the claim mapping (which may name claims the library does not model).
-        let payload = payload(&id_token.to_string())?;
+        let mut payload = payload(&id_token.to_string())?;
         extra_checks(up, &payload, state)?;
+        // OIDC Core §5.3: providers that keep the email out of the ID token (Gatehouse itself
+        // does) serve it from UserInfo; the library checks its `sub` is the ID token's (§5.3.2).
+        let wants_userinfo = payload.get(&up.config.claims.email).is_none();
+        if wants_userinfo && d.metadata.userinfo_endpoint().is_some() {
+            let info: CoreUserInfoClaims = client
+                .user_info(token.access_token().clone(), Some(subject))
+                .map_err(|e| unavailable("userinfo", e))?
+                .request_async(&up.http)
+                .await
+                .map_err(|e| UpstreamError::rejected("userinfo_invalid", e.to_string()))?;
+            if let (Some(map), Ok(Value::Object(extra))) = (payload.as_object_mut(), serde_json::to_value(&info)) {
+                for (k, v) in extra {
+                    map.entry(k).or_insert(v);
+                }
+            }
+        }
         map_claims(&up.config.id, &payload, &up.config.claims)
             .map_err(|e| UpstreamError::rejected("id_token_no_subject", e.to_string()))
     }

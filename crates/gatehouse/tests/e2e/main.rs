@@ -10,6 +10,8 @@ mod accounts;
 mod admin;
 mod claims;
 mod cli;
+mod federation;
+mod federation_harness;
 mod forgery;
 mod input;
 mod interop;
