@@ -119,8 +119,8 @@ fn build_federation(settings: &Settings, services: &Services) -> anyhow::Result<
         services.clock.clone(),
         settings.federation.provisioning()?,
     ));
-    let upstreams =
-        Upstreams::new(providers, &settings.issuer_id()).context("building the HTTP client for upstream providers")?;
+    let upstreams = Upstreams::new(providers, &settings.issuer_id(), services.clock.clone())
+        .context("building the HTTP client for upstream providers")?;
     Ok(Some(Arc::new(Federation { service, upstreams })))
 }
 

@@ -46,6 +46,7 @@ pub struct Upstream {
     redirect_uri: String,
     http: Http,
     oidc: OidcUpstream,
+    clock: Arc<dyn gatehouse_core::Clock>,
 }
 
 impl Upstream {
@@ -105,13 +106,24 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// `issuer` is ours: callbacks are `<issuer>/login/<id>/callback`.
-    pub fn new(providers: Vec<(ProviderConfig, SecretString)>, issuer: &str) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        providers: Vec<(ProviderConfig, SecretString)>,
+        issuer: &str,
+        clock: Arc<dyn gatehouse_core::Clock>,
+    ) -> Result<Self, reqwest::Error> {
         let http = Http::new()?;
         let mut me = Self::default();
         for (config, secret) in providers {
             let redirect_uri = config.redirect_uri(issuer);
             me.order.push(config.id.clone());
-            let upstream = Upstream { config, secret, redirect_uri, http: http.clone(), oidc: OidcUpstream::default() };
+            let upstream = Upstream {
+                config,
+                secret,
+                redirect_uri,
+                http: http.clone(),
+                oidc: OidcUpstream::default(),
+                clock: clock.clone(),
+            };
             me.by_id.insert(upstream.config.id.clone(), Arc::new(upstream));
         }
         Ok(me)

@@ -29,9 +29,9 @@ use super::{Upstream, UpstreamError};
 
 /// How long a discovery document (and its JWKS) is used before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(3600);
-/// An unknown `kid` refetches the JWKS at most this often (a flood of forged tokens cannot
-/// turn into a flood of requests to the upstream).
-const JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// An unknown `kid` refetches the JWKS at most this often, in seconds of the server clock (a
+/// flood of forged tokens cannot turn into a flood of requests to the upstream).
+const JWKS_REFRESH_INTERVAL: i64 = 10;
 /// ID tokens issued further in the future than this (clock skew) are refused.
 const IAT_LEEWAY: i64 = 60;
 /// ID tokens issued longer ago than this are refused (OIDC Core §3.1.3.7 step 10).
@@ -43,7 +43,8 @@ struct Discovered {
     iss_parameter_supported: bool,
     jwks: CoreJsonWebKeySet,
     fetched: Instant,
-    jwks_fetched: Instant,
+    /// Server-clock seconds of the last JWKS fetch.
+    jwks_fetched: i64,
 }
 
 #[derive(Default)]
@@ -80,15 +81,20 @@ impl OidcUpstream {
             doc.get("authorization_response_iss_parameter_supported").and_then(Value::as_bool) == Some(true);
         let metadata: CoreProviderMetadata = serde_json::from_value(doc).map_err(|e| unavailable("discovery", e))?;
         let jwks = fetch_jwks(up, &metadata).await?;
-        let now = Instant::now();
-        let d = Arc::new(Discovered { metadata, iss_parameter_supported, jwks, fetched: now, jwks_fetched: now });
+        let d = Arc::new(Discovered {
+            metadata,
+            iss_parameter_supported,
+            jwks,
+            fetched: Instant::now(),
+            jwks_fetched: up.clock.now(),
+        });
         self.store(d.clone());
         Ok(d)
     }
 
     /// A fresh JWKS, unless one was fetched within [`JWKS_REFRESH_INTERVAL`].
     async fn refresh_jwks(&self, up: &Upstream, d: &Discovered) -> Result<Option<Arc<Discovered>>, UpstreamError> {
-        if d.jwks_fetched.elapsed() < JWKS_REFRESH_INTERVAL {
+        if up.clock.now() - d.jwks_fetched < JWKS_REFRESH_INTERVAL {
             return Ok(None);
         }
         let jwks = fetch_jwks(up, &d.metadata).await?;
@@ -97,7 +103,7 @@ impl OidcUpstream {
             iss_parameter_supported: d.iss_parameter_supported,
             jwks,
             fetched: d.fetched,
-            jwks_fetched: Instant::now(),
+            jwks_fetched: up.clock.now(),
         });
         self.store(fresh.clone());
         Ok(Some(fresh))

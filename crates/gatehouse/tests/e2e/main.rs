@@ -11,6 +11,7 @@ mod admin;
 mod claims;
 mod cli;
 mod federation;
+mod federation_attacks;
 mod federation_harness;
 mod forgery;
 mod input;
