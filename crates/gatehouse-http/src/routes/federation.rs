@@ -59,9 +59,11 @@ fn page(status: StatusCode, provider: &str, message: &str, detail: Option<&str>)
     (status, Html(pages::render(&p))).into_response()
 }
 
-fn lookup(state: &AppState, provider: &str) -> Result<(Arc<Federation>, Arc<Upstream>), Response> {
-    let fed = state.federation.clone().ok_or_else(|| ApiError::not_found().into_page())?;
-    let upstream = fed.upstreams.get(provider).ok_or_else(|| ApiError::not_found().into_page())?;
+/// The federation and the named provider; `Err` is the 404 page to answer.
+fn lookup(state: &AppState, provider: &str) -> Result<(Arc<Federation>, Arc<Upstream>), Box<Response>> {
+    let not_found = || Box::new(ApiError::not_found().into_page());
+    let fed = state.federation.clone().ok_or_else(not_found)?;
+    let upstream = fed.upstreams.get(provider).ok_or_else(not_found)?;
     Ok((fed, upstream))
 }
 
@@ -80,7 +82,7 @@ async fn start(
 ) -> Response {
     let (fed, upstream) = match lookup(&state, &provider) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     // Only a path on our own origin; anything else is dropped, never followed.
     let return_to = q.return_to.as_deref().and_then(ReturnTo::parse);
@@ -140,7 +142,7 @@ async fn callback(
 ) -> Response {
     let (fed, upstream) = match lookup(&state, &provider) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let name = upstream.config.display_name.clone();
     let params = super::oauth::query_pairs(raw);
@@ -256,7 +258,7 @@ async fn link(
 ) -> Response {
     let (fed, upstream) = match lookup(&state, &provider) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let FormBody(form) = match form {
         Ok(f) => f,
@@ -279,7 +281,7 @@ async fn unlink(
 ) -> Response {
     let (fed, upstream) = match lookup(&state, &provider) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let FormBody(form) = match form {
         Ok(f) => f,

@@ -77,7 +77,7 @@ impl<'c> AsyncHttpClient<'c> for Http {
             for (name, value) in response.headers() {
                 builder = builder.header(name, value);
             }
-            let body = read_capped(response).await.map_err(|e| HttpClientError::Other(e))?;
+            let body = read_capped(response).await.map_err(HttpClientError::Other)?;
             Ok(builder.body(body)?)
         })
     }

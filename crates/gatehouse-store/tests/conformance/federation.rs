@@ -26,7 +26,7 @@ fn state(tag: u8, link_user: Option<UserId>, expires_at: i64) -> LoginState {
         provider: "google".into(),
         return_to: Some("/oauth2/authorize?client_id=a&x='--".into()),
         link_user,
-        force_login: tag % 2 == 0,
+        force_login: tag.is_multiple_of(2),
         created_at: expires_at - 600,
         expires_at,
     }

@@ -145,13 +145,16 @@ async fn with_fake(b: Backend) -> Option<(FakeOp, TestApp)> {
     Some((fake, app))
 }
 
+/// Builds a forged ID token for the nonce Gatehouse sent.
+type Forge<'a> = Box<dyn Fn(&str) -> String + 'a>;
+
 async fn forged_id_tokens_and_mix_up_are_refused(b: Backend) {
     let Some((fake, app)) = with_fake(b).await else { return };
     let issuer = fake.issuer().to_owned();
     let other_key = KeyMaterial::generate(Algorithm::RS256).unwrap().0;
     let sign = |k: &KeyMaterial, c: &Value| k.sign_jws("JWT", c).unwrap();
     // (name, expected audit reason, forged ID token for the nonce Gatehouse sent)
-    let cases: Vec<(&str, &str, Box<dyn Fn(&str) -> String>)> = vec![
+    let cases: Vec<(&str, &str, Forge)> = vec![
         (
             "wrong aud (§3.1.3.7 step 3)",
             "id_token_wrong_audience",
