@@ -12,6 +12,7 @@ mod claims;
 mod cli;
 mod federation;
 mod federation_attacks;
+mod federation_github;
 mod federation_harness;
 mod forgery;
 mod input;
