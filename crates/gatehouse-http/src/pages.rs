@@ -47,6 +47,14 @@ pub struct FederationErrorPage<'a> {
     pub provider: &'a str,
     pub message: &'a str,
     pub upstream_detail: Option<&'a str>,
+    /// The form that links with the local account's password, when that is possible.
+    pub password_link: Option<PasswordLink<'a>>,
+}
+
+pub struct PasswordLink<'a> {
+    pub provider_id: &'a str,
+    pub csrf_token: &'a str,
+    pub token: &'a str,
 }
 
 #[derive(Template)]

@@ -37,6 +37,10 @@ fn rule(method: &Method, path: &str) -> Option<(LimitKind, bool)> {
     if method != Method::POST {
         return None;
     }
+    // Linking an upstream identity with the local password is a password attempt.
+    if path.starts_with("/login/") && path.ends_with("/link") {
+        return Some((LimitKind::LoginIp, true));
+    }
     match path {
         "/login" => Some((LimitKind::LoginIp, true)),
         "/api/v1/auth/login" | "/api/v1/auth/token" => Some((LimitKind::LoginIp, false)),
@@ -75,6 +79,7 @@ mod tests {
         assert_eq!(rule(&Method::GET, "/login"), None, "showing the form is not an attempt");
         assert_eq!(rule(&Method::GET, "/login/google"), Some((LimitKind::LoginIp, true)), "a federated login starts");
         assert_eq!(rule(&Method::GET, "/login/google/callback"), None);
+        assert_eq!(rule(&post, "/login/google/link"), Some((LimitKind::LoginIp, true)));
         assert_eq!(rule(&post, "/api/v1/auth/login"), Some((LimitKind::LoginIp, false)));
         assert_eq!(rule(&post, "/api/v1/auth/token"), Some((LimitKind::LoginIp, false)));
         assert_eq!(rule(&post, "/register"), Some((LimitKind::RegisterIp, true)));

@@ -518,12 +518,23 @@ pub(crate) struct LoginStateRow {
     return_to: Option<String>,
     link_user: Option<Uuid>,
     force_login: bool,
+    pending_subject: Option<String>,
+    pending_user: Option<Uuid>,
+    pending_email: Option<String>,
     created_at: i64,
     expires_at: i64,
 }
 
 impl From<LoginStateRow> for gatehouse_core::federation::LoginState {
     fn from(row: LoginStateRow) -> Self {
+        let pending = match (row.pending_subject, row.pending_user) {
+            (Some(subject), Some(user)) => Some(gatehouse_core::federation::PendingLink {
+                subject,
+                user_id: UserId(user),
+                email: row.pending_email,
+            }),
+            _ => None,
+        };
         Self {
             state_hash: row.state_hash,
             binding_hash: row.binding_hash,
@@ -531,6 +542,7 @@ impl From<LoginStateRow> for gatehouse_core::federation::LoginState {
             return_to: row.return_to,
             link_user: row.link_user.map(UserId),
             force_login: row.force_login,
+            pending,
             created_at: row.created_at,
             expires_at: row.expires_at,
         }

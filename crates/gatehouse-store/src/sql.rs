@@ -318,12 +318,16 @@ macro_rules! identity_columns {
 
 macro_rules! login_state_columns {
     () => {
-        "state_hash, binding_hash, provider, return_to, link_user, force_login, created_at, expires_at"
+        "state_hash, binding_hash, provider, return_to, link_user, force_login, pending_subject, pending_user, \
+         pending_email, created_at, expires_at"
     };
 }
 
-pub(crate) const INSERT_LOGIN_STATE: &str =
-    concat!("INSERT INTO federation_states (", login_state_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+pub(crate) const INSERT_LOGIN_STATE: &str = concat!(
+    "INSERT INTO federation_states (",
+    login_state_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
 /// Single use: the row is deleted by the statement that reads it, so of concurrent callbacks
 /// with one `state` exactly one gets it.
 pub(crate) const TAKE_LOGIN_STATE: &str =

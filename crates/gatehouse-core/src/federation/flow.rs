@@ -38,8 +38,20 @@ pub struct LoginState {
     pub link_user: Option<UserId>,
     /// `prompt=login` was sent upstream: the upstream `auth_time` must be from this login.
     pub force_login: bool,
+    /// Set on the record of a verified upstream identity waiting for the local password
+    /// (not a login at the upstream: its "state" is the token of the password form).
+    pub pending: Option<PendingLink>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+}
+
+/// An upstream identity (verified, with a verified email) whose email belongs to a local
+/// account: it is linked once the browser that brought it proves that account's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingLink {
+    pub subject: String,
+    pub user_id: UserId,
+    pub email: Option<String>,
 }
 
 /// The random value of the browser's federation cookie. Never logged, never stored.

@@ -23,7 +23,7 @@ use crate::store::StoreError;
 use crate::user::{User, UserId};
 
 pub use claims::{ClaimMapping, UpstreamIdentity};
-pub use flow::{BrowserBinding, FlowSecrets, LoginState, ReturnTo};
+pub use flow::{BrowserBinding, FlowSecrets, LoginState, PendingLink, ReturnTo};
 pub use policy::{Decision, Provisioning, Refusal};
 pub use provider::{IssuerRule, ProviderConfig, ProviderKind};
 pub use service::{FederatedSignIn, FederationError, FederationService};

@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::flow::{BrowserBinding, FlowSecrets, LOGIN_STATE_LIFETIME, LoginState, state_hash};
+use super::flow::{BrowserBinding, FlowSecrets, LOGIN_STATE_LIFETIME, LoginState, PendingLink, state_hash};
 use super::policy::{Decision, Provisioning, Refusal, decide};
 use super::{FederatedIdentity, FederationStore, UnlinkOutcome, UpstreamIdentity};
 use crate::account::{AccountError, AccountService, SignedIn};
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
+use crate::password::Password;
 use crate::random::{self, RandomError};
 use crate::session::SessionToken;
 use crate::store::{AuditStore, StoreError, UserStore};
@@ -28,6 +29,10 @@ pub enum FederationError {
     InvalidState,
     #[error("sign-in refused: {}", .0.as_str())]
     Refused(Refusal),
+    /// A verified upstream email belongs to a local account: the identity waits (single use,
+    /// bound to this browser, 10 minutes) under `token` for that account's password.
+    #[error("the local account's password is needed to link")]
+    PasswordNeeded { token: String },
     #[error("no such link")]
     NotLinked,
     #[error("this is the account's only way to sign in")]
@@ -93,6 +98,7 @@ impl FederationService {
             return_to,
             link_user,
             force_login,
+            pending: None,
             created_at: now,
             expires_at: now + LOGIN_STATE_LIFETIME,
         };
@@ -113,12 +119,88 @@ impl FederationService {
         let stored = self.store.take_login_state(&state_hash(state)).await?.ok_or(FederationError::InvalidState)?;
         let binding = binding.ok_or(FederationError::InvalidState)?;
         let fresh = self.clock.now() < stored.expires_at;
-        // Constant-time comparison of the binding; the provider is public.
-        if !binding.matches(&stored.binding_hash) || !fresh || stored.provider != provider {
+        // Constant-time comparison of the binding; the provider is public. A pending link's
+        // token is not a `state`, and the reverse.
+        if !binding.matches(&stored.binding_hash) || !fresh || stored.provider != provider || stored.pending.is_some() {
             return Err(FederationError::InvalidState);
         }
         let secrets = binding.secrets(state);
         Ok((stored, secrets))
+    }
+
+    /// Consumes a pending link (the token of the password form), with the same rules as a
+    /// `state`: single use, unexpired, this provider, this browser.
+    pub async fn take_pending(
+        &self,
+        provider: &str,
+        token: Option<&str>,
+        binding: Option<&BrowserBinding>,
+    ) -> Result<(LoginState, PendingLink), FederationError> {
+        let token = token.filter(|s| !s.is_empty() && s.len() <= 512).ok_or(FederationError::InvalidState)?;
+        let stored = self.store.take_login_state(&state_hash(token)).await?.ok_or(FederationError::InvalidState)?;
+        let binding = binding.ok_or(FederationError::InvalidState)?;
+        let fresh = self.clock.now() < stored.expires_at;
+        match stored.pending.clone() {
+            Some(p) if binding.matches(&stored.binding_hash) && fresh && stored.provider == provider => Ok((stored, p)),
+            _ => Err(FederationError::InvalidState),
+        }
+    }
+
+    /// Remembers a verified identity whose email names `owner`, for the password form.
+    async fn park(
+        &self,
+        state: &LoginState,
+        identity: &UpstreamIdentity,
+        owner: UserId,
+    ) -> Result<String, FederationError> {
+        let token = random::token()?;
+        let now = self.clock.now();
+        let record = LoginState {
+            state_hash: state_hash(&token),
+            binding_hash: state.binding_hash.clone(),
+            provider: identity.provider.clone(),
+            return_to: state.return_to.clone(),
+            link_user: None,
+            force_login: false,
+            pending: Some(PendingLink {
+                subject: identity.subject.clone(),
+                user_id: owner,
+                email: identity.email.as_ref().map(|e| e.as_str().to_owned()),
+            }),
+            created_at: now,
+            expires_at: now + LOGIN_STATE_LIFETIME,
+        };
+        self.store.insert_login_state(&record).await?;
+        Ok(token)
+    }
+
+    /// Links a pending identity once the local account's password is proven, and signs in.
+    /// A wrong password spends the pending link (and counts against the account's lockout
+    /// like any failed sign-in): the user starts again at the provider.
+    pub async fn complete_with_password(
+        &self,
+        state: &LoginState,
+        pending: PendingLink,
+        password: &Password,
+        previous: Option<&SessionToken>,
+        ctx: &RequestContext,
+    ) -> Result<FederatedSignIn, FederationError> {
+        let identity = UpstreamIdentity {
+            provider: state.provider.clone(),
+            subject: pending.subject.clone(),
+            email: pending.email.as_deref().and_then(|e| crate::email::Email::parse(e).ok()),
+            email_verified: true,
+            name: None,
+        };
+        let Some(owner) = self.accounts.active_user(pending.user_id).await? else {
+            return self.refuse(&identity, Refusal::AccountDisabled, ctx).await;
+        };
+        let proven = self.accounts.authenticate(owner.email.as_str(), password, ctx).await?;
+        if proven.id != owner.id {
+            return self.refuse(&identity, Refusal::LinkRequiresSignIn, ctx).await;
+        }
+        self.link(owner.id, &identity, ctx).await?;
+        self.sign_in(owner.id, &identity, false, previous, ctx).await
     }
 
     /// Records a failed federated sign-in (`federation.login_failed`).
@@ -163,6 +245,13 @@ impl FederationService {
             Decision::SignIn(user) => self.sign_in(user, &identity, false, previous, ctx).await,
             Decision::Link(user) => self.link(user, &identity, ctx).await,
             Decision::Create => self.create(&identity, previous, ctx).await,
+            // Verified email of a local account, no session: the password can prove control.
+            Decision::Refuse(Refusal::LinkRequiresSignIn) if let Some(owner) = email_owner => {
+                let why = Refusal::LinkRequiresSignIn;
+                let details = json!({ "subject": identity.subject, "email_verified": identity.email_verified });
+                self.record_failure(&identity.provider, why.as_str(), ctx, details).await?;
+                Err(FederationError::PasswordNeeded { token: self.park(state, &identity, owner).await? })
+            }
             Decision::Refuse(why) => self.refuse(&identity, why, ctx).await,
         }
     }

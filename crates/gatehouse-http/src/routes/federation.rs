@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/login/{provider}", get(start))
         .route("/login/{provider}/callback", get(callback))
+        .route("/login/{provider}/link", post(link_with_password))
         .route("/account/providers/{provider}/link", post(link))
         .route("/account/providers/{provider}/unlink", post(unlink))
 }
@@ -55,7 +56,7 @@ pub(super) fn buttons(state: &AppState, next: Option<&str>, prompt_login: bool) 
 }
 
 fn page(status: StatusCode, provider: &str, message: &str, detail: Option<&str>) -> Response {
-    let p = FederationErrorPage { provider, message, upstream_detail: detail };
+    let p = FederationErrorPage { provider, message, upstream_detail: detail, password_link: None };
     (status, Html(pages::render(&p))).into_response()
 }
 
@@ -197,6 +198,76 @@ async fn callback(
         }
         Ok(FederatedSignIn::Linked { .. }) => see_other("/account?notice=provider_linked"),
         Err(FederationError::Refused(why)) => page(StatusCode::FORBIDDEN, &name, &refusal_text(why, &name), None),
+        Err(FederationError::PasswordNeeded { token }) => password_page(&state, jar, &provider, &name, &token),
+        Err(e) => internal(&e),
+    }
+}
+
+/// The refusal, with a form to prove the local account by its password (same words as every
+/// refusal; the form appears only for an email the upstream verified).
+fn password_page(state: &AppState, jar: CookieJar, provider_id: &str, name: &str, token: &str) -> Response {
+    let (jar, csrf_token) = match cookies::form_token(jar, &state.settings) {
+        Ok(v) => v,
+        Err(e) => return e.into_page(),
+    };
+    let message = refusal_text(Refusal::LinkRequiresSignIn, name);
+    let link = pages::PasswordLink { provider_id, csrf_token: &csrf_token, token };
+    let p = FederationErrorPage { provider: name, message: &message, upstream_detail: None, password_link: Some(link) };
+    (StatusCode::FORBIDDEN, jar, Html(pages::render(&p))).into_response()
+}
+
+#[derive(Deserialize)]
+struct PasswordLinkForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    pending: String,
+    password: gatehouse_core::Password,
+}
+
+/// Links a verified upstream identity to the local account with its email, once the browser
+/// that brought it proves the account's password; then signs in.
+async fn link_with_password(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    Path(provider): Path<String>,
+    form: Result<FormBody<PasswordLinkForm>, ApiError>,
+) -> Response {
+    let (fed, upstream) = match lookup(&state, &provider) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let FormBody(form) = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_page(),
+    };
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
+        return e.into_page();
+    }
+    let name = upstream.config.display_name.as_str();
+    let binding = cookies::federation_cookie(&jar, &state.settings);
+    let (login, pending) = match fed.service.take_pending(&provider, Some(&form.pending), binding.as_ref()).await {
+        Ok(v) => v,
+        Err(FederationError::InvalidState) => {
+            let msg = format!("This form has expired or was already used. Sign in with {name} again.");
+            return page(StatusCode::BAD_REQUEST, name, &msg, None);
+        }
+        Err(e) => return internal(&e),
+    };
+    let previous = cookies::session_token(&jar, &state.settings);
+    match fed.service.complete_with_password(&login, pending, &form.password, previous.as_ref(), &ctx).await {
+        Ok(FederatedSignIn::SignedIn { signed_in, .. }) => {
+            let jar = jar.add(cookies::session_cookie(&signed_in.token, &state.settings));
+            (jar, see_other(login.return_to.as_deref().unwrap_or("/account"))).into_response()
+        }
+        Ok(FederatedSignIn::Linked { .. }) => see_other("/account?notice=provider_linked"),
+        Err(FederationError::Account(gatehouse_core::AccountError::InvalidCredentials)) => {
+            let msg = format!("That password is not right. Sign in with {name} again to retry.");
+            page(StatusCode::UNAUTHORIZED, name, &msg, None)
+        }
+        Err(FederationError::Account(e)) => ApiError::from(e).into_page(),
+        Err(FederationError::Refused(why)) => page(StatusCode::FORBIDDEN, name, &refusal_text(why, name), None),
         Err(e) => internal(&e),
     }
 }

@@ -25,6 +25,11 @@ CREATE TABLE federation_states (
     return_to       TEXT    NULL,
     link_user       UUID    NULL REFERENCES users (id) ON DELETE CASCADE,
     force_login     BOOLEAN NOT NULL,
+    -- A verified upstream identity waiting for the password of the local account with its
+    -- email (all three set, or none).
+    pending_subject TEXT    NULL,
+    pending_user    UUID    NULL REFERENCES users (id) ON DELETE CASCADE,
+    pending_email   TEXT    NULL,
     created_at      BIGINT  NOT NULL,
     expires_at      BIGINT  NOT NULL
 );

@@ -4,7 +4,7 @@
 //! codes.
 
 use gatehouse_core::StoreError;
-use gatehouse_core::federation::{FederatedIdentity, LoginState, UnlinkOutcome};
+use gatehouse_core::federation::{FederatedIdentity, LoginState, PendingLink, UnlinkOutcome};
 use gatehouse_core::user::UserId;
 
 use crate::fixtures::{T0, code, session, user};
@@ -27,6 +27,7 @@ fn state(tag: u8, link_user: Option<UserId>, expires_at: i64) -> LoginState {
         return_to: Some("/oauth2/authorize?client_id=a&x='--".into()),
         link_user,
         force_login: tag.is_multiple_of(2),
+        pending: None,
         created_at: expires_at - 600,
         expires_at,
     }
@@ -46,7 +47,8 @@ fn link(provider: &str, subject: &str, user: UserId) -> FederatedIdentity {
 async fn a_login_state_is_taken_once(s: &TestDb) {
     let u = user("linker@example.com");
     s.users.insert_user(&u).await.unwrap();
-    let st = state(2, Some(u.id), T0 + 600);
+    let mut st = state(2, Some(u.id), T0 + 600);
+    st.pending = Some(PendingLink { subject: "sub-p".into(), user_id: u.id, email: Some("linker@example.com".into()) });
     s.federation.insert_login_state(&st).await.unwrap();
     s.federation.insert_login_state(&state(3, None, T0 + 600)).await.unwrap();
     assert_eq!(s.federation.take_login_state(&st.state_hash).await.unwrap(), Some(st.clone()));

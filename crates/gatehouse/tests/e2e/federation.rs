@@ -25,6 +25,7 @@ on_both_backends!(
     downstream_app_sees_federated_user_and_prompt_login_is_fresh_upstream,
     second_gatehouse_upstream_and_linking_with_proof,
     linking_refused_for_unverified_email_and_without_proof,
+    linking_with_the_local_password,
     upstream_access_denied_is_a_friendly_escaped_page,
     state_missing_reused_expired_or_from_another_browser,
     return_to_never_leaves_our_origin,
@@ -237,6 +238,8 @@ async fn linking_refused_for_unverified_email_and_without_proof(b: Backend) {
         assert_eq!(landed.status, 403, "{}", landed.body);
         assert_eq!(browser.me(&app).await.0, 401, "not signed in to the victim's account");
         texts.push(landed.body.split("role=\"alert\">").nth(1).unwrap().split('<').next().unwrap().to_owned());
+        // The password form is offered only when the upstream verified the address.
+        assert_eq!(landed.body.contains("name=\"pending\""), verified);
     }
     assert_eq!(texts[0], texts[1], "one message: the page does not tell whether the address is verified");
     assert_eq!(failure_reasons(&app).await, ["email_not_verified", "link_requires_sign_in"]);
@@ -245,6 +248,55 @@ async fn linking_refused_for_unverified_email_and_without_proof(b: Backend) {
     assert_eq!(app.login_with(&browser.client, victim, PASSWORD).await.status(), 200);
     let page = browser.client.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Not connected") && !page.contains(">Connected<"), "{page}");
+}
+
+/// The password form on the refusal page: only for a verified upstream email, single use, bound
+/// to the browser; a wrong password spends it; the right one links and signs in.
+async fn linking_with_the_local_password(b: Backend) {
+    let Some((op, app)) = with_op(b).await else { return };
+    let email = "dora@example.com";
+    let local: Value = app.register(email, PASSWORD).await.json().await.unwrap();
+    op.set_user(json!({ "sub": "dora-upstream", "email": email, "email_verified": true })).await;
+    let form_of = |body: &str| {
+        let pending = body.split("name=\"pending\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        (csrf_from(body), pending)
+    };
+
+    let browser = Browser::new();
+    let refused = browser.follow(&app.url("/login/op")).await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.body.contains("action=\"/login/op/link\""), "{}", refused.body);
+    let (_, pending) = form_of(&refused.body);
+    let post = |b: &Browser, csrf: String, pending: String, password: &'static str| {
+        let c = b.client.clone();
+        let url = app.url("/login/op/link");
+        async move {
+            let form = [("csrf_token", csrf), ("pending", pending), ("password", password.to_owned())];
+            c.post(url).form(&form).send().await.unwrap().status().as_u16()
+        }
+    };
+    // Another browser cannot use the form (bound to the browser that came back from upstream).
+    let other = Browser::new();
+    let other_page = other.client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(post(&other, csrf_from(&other_page), pending.clone(), PASSWORD).await, 400);
+
+    // That spent the pending link; a fresh one, and a wrong password: 401, spent again.
+    let refused = browser.follow(&app.url("/login/op")).await;
+    let (csrf, pending) = form_of(&refused.body);
+    assert_eq!(post(&browser, csrf.clone(), pending.clone(), "not the password at all").await, 401);
+    assert_eq!(post(&browser, csrf, pending, PASSWORD).await, 400, "single use");
+    assert_eq!(browser.me(&app).await.0, 401);
+
+    // The right password links and signs in.
+    let refused = browser.follow(&app.url("/login/op")).await;
+    let (csrf, pending) = form_of(&refused.body);
+    assert_eq!(post(&browser, csrf, pending, PASSWORD).await, 303);
+    assert_eq!(browser.me(&app).await.1["id"], local["id"]);
+    assert!(event_types(&app).await.iter().any(|t| t == "federation.linked"));
+    // From now on the upstream alone signs in to that account.
+    let fresh = Browser::new();
+    assert_signed_in(&fresh.follow(&app.url("/login/op")).await);
+    assert_eq!(fresh.me(&app).await.1["id"], local["id"]);
 }
 
 async fn upstream_access_denied_is_a_friendly_escaped_page(b: Backend) {
