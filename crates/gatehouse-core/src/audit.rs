@@ -54,6 +54,16 @@ pub enum AuditEventType {
     /// A decision on Gatehouse's own resources (`gatehouse`, `gatehouse.*`) through the
     /// decision API (subject: `<type>:<id>`; details: action, resource, decision, basis).
     AccessDecision,
+    /// A sign-in through an upstream provider opened a session (details: `provider`, `session_id`).
+    FederatedLoginSucceeded,
+    /// A sign-in through an upstream provider was refused (details: `provider`, `reason`).
+    FederatedLoginFailed,
+    /// An account was created just in time for an upstream identity (details: `provider`).
+    FederatedAccountCreated,
+    /// An upstream identity was linked to an account (details: `provider`).
+    FederatedLinked,
+    /// An upstream identity was unlinked from an account (details: `provider`).
+    FederatedUnlinked,
 }
 
 impl AuditEventType {
@@ -95,6 +105,11 @@ impl AuditEventType {
             Self::PolicyDeleted => "policy.deleted",
             Self::PolicySchemaPut => "policy.schema_put",
             Self::AccessDecision => "access.decision",
+            Self::FederatedLoginSucceeded => "federation.login_succeeded",
+            Self::FederatedLoginFailed => "federation.login_failed",
+            Self::FederatedAccountCreated => "federation.account_created",
+            Self::FederatedLinked => "federation.linked",
+            Self::FederatedUnlinked => "federation.unlinked",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod clock;
 pub mod csrf;
 pub mod email;
+pub mod federation;
 pub mod keys;
 pub mod oauth;
 pub mod password;

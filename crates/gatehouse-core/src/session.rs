@@ -53,6 +53,8 @@ pub struct Session {
     pub expires_at: UnixTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// How the user signed in (RFC 8176 `amr` value): `pwd`, or `fed` through an upstream.
+    pub amr: String,
 }
 
 /// Session lifetimes in seconds.
@@ -96,6 +98,7 @@ mod tests {
             expires_at: created + 100,
             ip: None,
             user_agent: None,
+            amr: "pwd".into(),
         }
     }
 

@@ -65,6 +65,31 @@ pub fn check_form_token(jar: &CookieJar, settings: &HttpSettings, presented: &st
     }
 }
 
+/// The federation binding cookie and the jar to send: the existing one (several tabs may sign
+/// in at once), else a new random value. SameSite=Lax, so that it comes back with the
+/// top-level redirect from the upstream; it lives as long as a login state.
+pub fn federation_binding(
+    jar: CookieJar,
+    settings: &HttpSettings,
+) -> Result<(CookieJar, gatehouse_core::federation::BrowserBinding), ApiError> {
+    use gatehouse_core::federation::BrowserBinding;
+    if let Some(c) = jar.get(settings.federation_cookie()) {
+        let binding = BrowserBinding::from_cookie(c.value());
+        return Ok((jar, binding));
+    }
+    let binding = BrowserBinding::generate().map_err(|_| ApiError::internal())?;
+    let mut cookie = base(settings.federation_cookie(), binding.expose().to_owned(), settings);
+    cookie.set_max_age(time::Duration::seconds(gatehouse_core::federation::flow::LOGIN_STATE_LIFETIME));
+    Ok((jar.add(cookie), binding))
+}
+
+pub fn federation_cookie(
+    jar: &CookieJar,
+    settings: &HttpSettings,
+) -> Option<gatehouse_core::federation::BrowserBinding> {
+    jar.get(settings.federation_cookie()).map(|c| gatehouse_core::federation::BrowserBinding::from_cookie(c.value()))
+}
+
 /// Path of the refresh cookie: it is sent only to the token API.
 pub const REFRESH_PATH: &str = "/api/v1/auth";
 

@@ -19,6 +19,7 @@ mod ratelimit;
 mod redirect;
 mod routes;
 mod settings;
+pub mod upstream;
 
 use std::sync::Arc;
 
@@ -85,6 +86,8 @@ pub struct AppStateInner {
     pub oauth_cors: Arc<CorsPolicy>,
     /// GCRA rate limits (per IP here; per account inside `accounts`, which shares them).
     pub rate_limits: Arc<RateLimits>,
+    /// Sign-in through upstream providers; `None` when none is configured.
+    pub federation: Option<Arc<upstream::Federation>>,
 }
 
 /// The whole application: every area's router, merged, with the shared layers.
@@ -93,6 +96,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
         .merge(routes::session::router())
+        .merge(routes::federation::router())
         .merge(routes::account::router())
         .merge(routes::token::router())
         .merge(routes::oauth::router())

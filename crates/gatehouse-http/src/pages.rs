@@ -21,6 +21,40 @@ pub struct LoginPage<'a> {
     pub registration_enabled: bool,
     /// Where to continue after signing in (an authorization request).
     pub next: Option<&'a str>,
+    /// "Sign in with …" links, one per configured upstream provider.
+    pub providers: Vec<ProviderButton>,
+}
+
+/// A "Sign in with …" link on the login page.
+pub struct ProviderButton {
+    pub name: String,
+    /// `/login/<id>?return_to=…`, built and encoded in Rust.
+    pub href: String,
+}
+
+/// An upstream provider on the account page.
+pub struct ProviderRow {
+    pub id: String,
+    pub name: String,
+    pub linked: bool,
+}
+
+/// A federated sign-in that did not complete. `upstream_detail` is the upstream's
+/// `error_description`, shown escaped and shortened, never trusted.
+#[derive(Template)]
+#[template(path = "federation_error.html")]
+pub struct FederationErrorPage<'a> {
+    pub provider: &'a str,
+    pub message: &'a str,
+    pub upstream_detail: Option<&'a str>,
+    /// The form that links with the local account's password, when that is possible.
+    pub password_link: Option<PasswordLink<'a>>,
+}
+
+pub struct PasswordLink<'a> {
+    pub provider_id: &'a str,
+    pub csrf_token: &'a str,
+    pub token: &'a str,
 }
 
 #[derive(Template)]
@@ -57,6 +91,8 @@ pub struct AccountPage<'a> {
     pub sessions: Vec<SessionRow>,
     pub consents: Vec<ConsentRow>,
     pub notice: Option<&'a str>,
+    /// Upstream providers, linked or not (empty when none is configured).
+    pub providers: Vec<ProviderRow>,
 }
 
 #[derive(Template)]

@@ -30,8 +30,16 @@ fn rule(method: &Method, path: &str) -> Option<(LimitKind, bool)> {
     if path.starts_with(DECISION_PREFIX) {
         return Some((LimitKind::DecisionIp, false));
     }
+    // Starting a federated login writes a login state: counted like a login attempt.
+    if method == Method::GET && path.strip_prefix("/login/").is_some_and(|p| !p.is_empty() && !p.contains('/')) {
+        return Some((LimitKind::LoginIp, true));
+    }
     if method != Method::POST {
         return None;
+    }
+    // Linking an upstream identity with the local password is a password attempt.
+    if path.starts_with("/login/") && path.ends_with("/link") {
+        return Some((LimitKind::LoginIp, true));
     }
     match path {
         "/login" => Some((LimitKind::LoginIp, true)),
@@ -69,6 +77,9 @@ mod tests {
         let post = Method::POST;
         assert_eq!(rule(&post, "/login"), Some((LimitKind::LoginIp, true)));
         assert_eq!(rule(&Method::GET, "/login"), None, "showing the form is not an attempt");
+        assert_eq!(rule(&Method::GET, "/login/google"), Some((LimitKind::LoginIp, true)), "a federated login starts");
+        assert_eq!(rule(&Method::GET, "/login/google/callback"), None);
+        assert_eq!(rule(&post, "/login/google/link"), Some((LimitKind::LoginIp, true)));
         assert_eq!(rule(&post, "/api/v1/auth/login"), Some((LimitKind::LoginIp, false)));
         assert_eq!(rule(&post, "/api/v1/auth/token"), Some((LimitKind::LoginIp, false)));
         assert_eq!(rule(&post, "/register"), Some((LimitKind::RegisterIp, true)));

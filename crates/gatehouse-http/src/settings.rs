@@ -50,6 +50,11 @@ impl HttpSettings {
         if self.secure_cookies() { "__Host-gatehouse_csrf" } else { "gatehouse_csrf" }
     }
 
+    /// The browser binding of federated logins (`state`, `nonce` and PKCE verifier derive from it).
+    pub fn federation_cookie(&self) -> &'static str {
+        if self.secure_cookies() { "__Host-gatehouse_federation" } else { "gatehouse_federation" }
+    }
+
     /// `scheme://host[:port]` of the issuer, as browsers send it in `Origin`.
     pub fn origin(&self) -> String {
         self.issuer.origin().ascii_serialization()

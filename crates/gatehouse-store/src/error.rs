@@ -29,6 +29,9 @@ pub(crate) enum OnUnique {
     Role,
     /// Creating a permission: its name is taken.
     Permission,
+    /// Linking an upstream identity: the (provider, subject) pair or the user's link to that
+    /// provider exists.
+    Federation,
     /// No unique constraint can fire; treat it like any other failure.
     Nothing,
 }
@@ -47,6 +50,7 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
             OnUnique::Code => return StoreError::Conflict("authorization code"),
             OnUnique::Role => return StoreError::Conflict("role"),
             OnUnique::Permission => return StoreError::Conflict("permission"),
+            OnUnique::Federation => return StoreError::Conflict("federated identity"),
             OnUnique::Nothing => {}
         }
     }

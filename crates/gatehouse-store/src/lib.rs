@@ -1,6 +1,6 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
-//! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`],
+//! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`], [`FederationStore`],
 //! [`HealthCheck`]) implemented on SQLite and on
 //! PostgreSQL with sqlx.
 //!
@@ -37,6 +37,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gatehouse_core::abuse::LoginAttemptStore;
+use gatehouse_core::federation::FederationStore;
 use gatehouse_core::policy::PolicyStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
@@ -123,6 +124,8 @@ pub struct Stores {
     pub assertion_jtis: Arc<dyn AssertionReplayStore>,
     /// Cedar policies and schema, versioned.
     pub policies: Arc<dyn PolicyStore>,
+    /// Links to upstream identity providers and federated logins in progress.
+    pub federation: Arc<dyn FederationStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -148,6 +151,7 @@ impl Stores {
             + RbacStore
             + AssertionReplayStore
             + PolicyStore
+            + FederationStore
             + HealthCheck
             + 'static,
     {
@@ -165,6 +169,7 @@ impl Stores {
             rbac: store.clone(),
             assertion_jtis: store.clone(),
             policies: store.clone(),
+            federation: store.clone(),
             health: store,
             backend,
         }

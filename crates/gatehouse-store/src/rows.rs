@@ -59,6 +59,7 @@ pub(crate) struct SessionRow {
     pub(crate) expires_at: i64,
     pub(crate) ip: Option<String>,
     pub(crate) user_agent: Option<String>,
+    pub(crate) amr: String,
 }
 
 impl From<SessionRow> for Session {
@@ -72,6 +73,7 @@ impl From<SessionRow> for Session {
             expires_at: row.expires_at,
             ip: row.ip,
             user_agent: row.user_agent,
+            amr: row.amr,
         }
     }
 }
@@ -349,6 +351,7 @@ pub(crate) struct CodeRow {
     created_at: i64,
     expires_at: i64,
     grant_id: Uuid,
+    amr: String,
 }
 
 impl From<CodeRow> for AuthorizationCode {
@@ -365,6 +368,7 @@ impl From<CodeRow> for AuthorizationCode {
             created_at: row.created_at,
             expires_at: row.expires_at,
             grant_id: row.grant_id,
+            amr: row.amr,
         }
     }
 }
@@ -480,5 +484,67 @@ mod tests {
     fn an_unknown_status_is_corrupt_and_not_echoed() {
         let err = User::try_from(user_row("s3cret-status")).unwrap_err();
         assert!(matches!(&err, StoreError::Corrupt(msg) if !msg.contains("s3cret")), "{err:?}");
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct IdentityRow {
+    provider: String,
+    subject: String,
+    user_id: Uuid,
+    email: Option<String>,
+    created_at: i64,
+    last_login_at: i64,
+}
+
+impl From<IdentityRow> for gatehouse_core::federation::FederatedIdentity {
+    fn from(row: IdentityRow) -> Self {
+        Self {
+            provider: row.provider,
+            subject: row.subject,
+            user_id: UserId(row.user_id),
+            email: row.email,
+            created_at: row.created_at,
+            last_login_at: row.last_login_at,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LoginStateRow {
+    state_hash: Vec<u8>,
+    binding_hash: Vec<u8>,
+    provider: String,
+    return_to: Option<String>,
+    link_user: Option<Uuid>,
+    force_login: bool,
+    pending_subject: Option<String>,
+    pending_user: Option<Uuid>,
+    pending_email: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl From<LoginStateRow> for gatehouse_core::federation::LoginState {
+    fn from(row: LoginStateRow) -> Self {
+        let pending = match (row.pending_subject, row.pending_user) {
+            (Some(subject), Some(user)) => Some(gatehouse_core::federation::PendingLink {
+                subject,
+                user_id: UserId(user),
+                email: row.pending_email,
+            }),
+            _ => None,
+        };
+        Self {
+            state_hash: row.state_hash,
+            binding_hash: row.binding_hash,
+            provider: row.provider,
+            return_to: row.return_to,
+            link_user: row.link_user.map(UserId),
+            force_login: row.force_login,
+            pending,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        }
     }
 }

@@ -9,7 +9,7 @@ macro_rules! user_columns {
 
 macro_rules! session_columns {
     () => {
-        "id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent"
+        "id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, amr"
     };
 }
 
@@ -42,7 +42,7 @@ macro_rules! client_columns {
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, created_at, \
-         expires_at, grant_id"
+         expires_at, grant_id, amr"
     };
 }
 
@@ -79,7 +79,7 @@ pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 // Sessions.
 
 pub(crate) const INSERT_SESSION: &str =
-    concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+    concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
 pub(crate) const SESSION_BY_TOKEN_HASH: &str =
     concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1");
 /// The session and its user; user columns other than the id get a `user_` prefix.
@@ -87,7 +87,8 @@ pub(crate) const SESSION_WITH_USER: &str = concat!(
     "SELECT s.id, s.user_id, s.token_hash, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent, ",
     "u.email AS user_email, u.email_key AS user_email_key, u.display_name AS user_display_name, ",
     "u.password_hash AS user_password_hash, u.status AS user_status, u.email_verified AS user_email_verified, ",
-    "u.created_at AS user_created_at, u.updated_at AS user_updated_at ",
+    // `amr` (0008) last: readers that map columns by position keep their indices.
+    "u.created_at AS user_created_at, u.updated_at AS user_updated_at, s.amr ",
     "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
 );
 pub(crate) const TOUCH_SESSION: &str = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1";
@@ -213,7 +214,7 @@ pub(crate) const PURGE_ASSERTION_JTIS: &str = "DELETE FROM client_assertion_jtis
 pub(crate) const INSERT_CODE: &str = concat!(
     "INSERT INTO authorization_codes (",
     code_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 /// The first statement of a redemption: a conditional write, so it takes the row's write lock
 /// (PostgreSQL) before anything is read, and of concurrent callers exactly one matches. `$2`
@@ -307,3 +308,47 @@ pub(crate) const OTHER_ACTIVE_ADMINS: &str = "SELECT COUNT(*) FROM user_roles r 
 // Health.
 
 pub(crate) const PING: &str = "SELECT 1";
+
+// Federation (upstream identities and logins in progress).
+
+macro_rules! identity_columns {
+    () => {
+        "provider, subject, user_id, email, created_at, last_login_at"
+    };
+}
+
+macro_rules! login_state_columns {
+    () => {
+        "state_hash, binding_hash, provider, return_to, link_user, force_login, pending_subject, pending_user, \
+         pending_email, created_at, expires_at"
+    };
+}
+
+pub(crate) const INSERT_LOGIN_STATE: &str = concat!(
+    "INSERT INTO federation_states (",
+    login_state_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+);
+/// Single use: the row is deleted by the statement that reads it, so of concurrent callbacks
+/// with one `state` exactly one gets it.
+pub(crate) const TAKE_LOGIN_STATE: &str =
+    concat!("DELETE FROM federation_states WHERE state_hash = $1 RETURNING ", login_state_columns!());
+pub(crate) const PURGE_LOGIN_STATES: &str = "DELETE FROM federation_states WHERE expires_at <= $1";
+pub(crate) const INSERT_IDENTITY: &str =
+    concat!("INSERT INTO federated_identities (", identity_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6)");
+pub(crate) const IDENTITY: &str =
+    concat!("SELECT ", identity_columns!(), " FROM federated_identities WHERE provider = $1 AND subject = $2");
+pub(crate) const IDENTITIES_FOR_USER: &str = concat!(
+    "SELECT ",
+    identity_columns!(),
+    " FROM federated_identities WHERE user_id = $1 ORDER BY created_at, provider"
+);
+pub(crate) const TOUCH_IDENTITY: &str =
+    "UPDATE federated_identities SET email = $3, last_login_at = $4 WHERE provider = $1 AND subject = $2";
+/// Deletes the link only while the account keeps another way to sign in (a password or a
+/// second link), decided inside the one statement.
+pub(crate) const UNLINK_IDENTITY: &str = "DELETE FROM federated_identities \
+     WHERE user_id = $1 AND provider = $2 AND ( \
+       EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL) \
+       OR (SELECT count(*) FROM federated_identities WHERE user_id = $1) > 1)";
+pub(crate) const HAS_IDENTITY: &str = "SELECT count(*) FROM federated_identities WHERE user_id = $1 AND provider = $2";

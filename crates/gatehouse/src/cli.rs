@@ -57,6 +57,18 @@ pub enum Command {
     /// Manage Cedar policies and the Cedar schema; test a decision locally.
     #[command(subcommand)]
     Policies(PoliciesCommand),
+    /// Upstream identity providers ("Sign in with …") from the configuration.
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// List the configured providers with the redirect URI to register at each.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

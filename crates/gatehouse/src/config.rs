@@ -15,7 +15,9 @@ use url::{Host, Url};
 use crate::web_config::{CorsConfig, LimitsConfig, TlsConfig, string_or_list};
 
 mod abuse;
+mod federation;
 pub use abuse::{LockoutConfig, RateLimitConfig};
+pub use federation::{FederationConfig, ProviderEntry};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -54,6 +56,8 @@ pub struct Settings {
     pub hsts_preload: bool,
     pub cors: CorsConfig,
     pub limits: LimitsConfig,
+    /// Sign-in through upstream identity providers (see `config/federation.rs`).
+    pub federation: FederationConfig,
 }
 
 impl Default for Settings {
@@ -79,6 +83,7 @@ impl Default for Settings {
             hsts_preload: false,
             cors: CorsConfig::default(),
             limits: LimitsConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -382,6 +387,7 @@ impl Settings {
         }
         self.rate_limits.validate()?;
         self.lockout.validate()?;
+        self.federation.validate()?;
         self.validate_web()
     }
 }

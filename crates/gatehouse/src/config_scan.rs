@@ -77,10 +77,15 @@ fn walk(path: &str, value: &Value, known: &BTreeSet<String>, out: &mut Vec<Strin
             }
         }
         _ => {
-            let bare = path.split('[').next().unwrap_or(path);
-            let leaf = bare.rsplit('.').next().unwrap_or(bare).to_ascii_lowercase();
-            let secret = ALWAYS_SECRET.iter().any(|w| leaf.contains(w))
-                || (MAYBE_SECRET.iter().any(|w| leaf.contains(w)) && !known.contains(bare));
+            // `a.list[2].b` is checked as `a.list.b`: keys inside arrays of tables (such as
+            // `[[federation.providers]]`) are scanned like any other.
+            let bare: String = path.split('.').map(|p| p.split('[').next().unwrap_or(p)).collect::<Vec<_>>().join(".");
+            let leaf = bare.rsplit('.').next().unwrap_or(&bare).to_ascii_lowercase();
+            // `*_env` / `*_file` name where a secret is (a variable, a path), not the secret.
+            let pointer = leaf.ends_with("_env") || leaf.ends_with("_file");
+            let secret = !pointer
+                && (ALWAYS_SECRET.iter().any(|w| leaf.contains(w))
+                    || (MAYBE_SECRET.iter().any(|w| leaf.contains(w)) && !known.contains(&bare)));
             if secret {
                 out.push(format!(
                     "{path} looks like a secret: secrets are never read from the configuration file; \
@@ -116,6 +121,15 @@ mod tests {
         }
         assert!(!text.contains("hunter2") && !text.contains("AAAA"), "values are never shown");
         assert!(!text.contains("access_token_lifetime") && !text.contains("key_file"));
+        std::fs::write(
+            &file,
+            "[[federation.providers]]\nid = \"g\"\nclient_secret = \"s3cr3t\"\nclient_secret_env = \"G\"\n\
+             client_secret_file = \"/run/g\"\n",
+        )
+        .unwrap();
+        let w = secret_warnings(&file).unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("federation.providers[0].client_secret ") && !w[0].contains("s3cr3t"), "{w:?}");
         std::fs::write(&file, "database_url = \"postgres://gh@db/gh\"\n").unwrap();
         assert!(secret_warnings(&file).unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);

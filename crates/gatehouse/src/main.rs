@@ -33,6 +33,7 @@ async fn main() -> ExitCode {
         Command::Roles(cmd) => commands::roles::run_roles(&settings, cmd).await,
         Command::Permissions(cmd) => commands::roles::run_permissions(&settings, cmd).await,
         Command::Policies(cmd) => commands::policies::run(&settings, cmd).await,
+        Command::Providers(cmd) => commands::providers::run(&settings, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
+use gatehouse_core::federation::FederationService;
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
 use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
@@ -15,6 +16,7 @@ use gatehouse_core::token::{
     AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
 };
 use gatehouse_core::{AccountService, AccountStores, Clock, PasswordHasher};
+use gatehouse_http::upstream::{Federation, Upstreams};
 use gatehouse_http::{AppState, AppStateInner, BearerVerifier, ClientOrigins};
 use gatehouse_store::Stores;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -100,6 +102,26 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
         clock.clone(),
     ));
     Ok(Services { stores, accounts, refresh, rate_limits, rbac, policies, clock })
+}
+
+/// Sign-in through upstream providers, when any is configured: their secrets are read here
+/// (environment or 0600 file), so a missing secret stops start-up with a clear message.
+fn build_federation(settings: &Settings, services: &Services) -> anyhow::Result<Option<Arc<Federation>>> {
+    let providers = settings.federation.load()?;
+    if providers.is_empty() {
+        return Ok(None);
+    }
+    let service = Arc::new(FederationService::new(
+        services.stores.federation.clone(),
+        services.stores.users.clone(),
+        services.accounts.clone(),
+        services.stores.audit.clone(),
+        services.clock.clone(),
+        settings.federation.provisioning()?,
+    ));
+    let upstreams = Upstreams::new(providers, &settings.issuer_id(), services.clock.clone())
+        .context("building the HTTP client for upstream providers")?;
+    Ok(Some(Arc::new(Federation { service, upstreams })))
 }
 
 /// Opens the signing keys with the master key (a wrong key stops here with a clear message)
@@ -266,6 +288,7 @@ pub async fn run_on(
         },
         services.clock.clone(),
     ));
+    let federation = build_federation(&settings, &services)?;
     let state = AppState::new(AppStateInner {
         admin,
         policies: services.policies.clone(),
@@ -281,9 +304,12 @@ pub async fn run_on(
         rate_limits: services.rate_limits.clone(),
         cors: Arc::new(settings.cors_policy()?),
         oauth_cors: Arc::new(settings.cors_policy()?.with_source(Arc::new(ClientOrigins(oauth.clone())))),
+        federation: federation.clone(),
     });
     let every = Duration::from_secs(settings.keys.check_interval);
-    let purge = tokio::spawn(maintenance(services.accounts.clone(), services.refresh.clone(), keys, every));
+    let fed_service = federation.as_ref().map(|f| f.service.clone());
+    let purge =
+        tokio::spawn(maintenance(services.accounts.clone(), services.refresh.clone(), keys, fed_service, every));
     let addr = listeners.main.local_addr()?;
     let redirect_addr = listeners.redirect.as_ref().map(TcpListener::local_addr).transpose()?;
     tracing::info!(%addr, tls = tls.is_some(), ?redirect_addr, %issuer, backend = services.stores.backend.as_str(), "gatehouse listening");
@@ -308,6 +334,7 @@ async fn maintenance(
     accounts: Arc<AccountService>,
     refresh: Arc<RefreshService>,
     keys: Arc<KeyService>,
+    federation: Option<Arc<FederationService>>,
     period: Duration,
 ) {
     let mut every = tokio::time::interval(period);
@@ -329,6 +356,13 @@ async fn maintenance(
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired failed-login counters removed"),
             Err(e) => tracing::warn!(error = %e, "purging failed-login counters failed"),
+        }
+        if let Some(federation) = &federation {
+            match federation.purge().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "expired federated login states removed"),
+                Err(e) => tracing::warn!(error = %e, "purging federated login states failed"),
+            }
         }
         match refresh.purge().await {
             Ok(0) => {}

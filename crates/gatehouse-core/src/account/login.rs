@@ -35,7 +35,7 @@ impl AccountService {
         {
             self.sessions.delete_session(old.id).await?;
         }
-        let signed_in = self.open_session(user, ctx).await?;
+        let signed_in = self.open_session(user, "pwd", ctx).await?;
         self.record_login(&signed_in.user, ctx, json!({ "method": "session", "session_id": signed_in.session.id }))
             .await?;
         Ok(signed_in)
@@ -152,7 +152,27 @@ impl AccountService {
         Ok(())
     }
 
-    async fn open_session(&self, user: User, ctx: &RequestContext) -> Result<SignedIn, AccountError> {
+    /// Opens a session for a user authenticated elsewhere (an upstream provider), ending the
+    /// session presented with the sign-in (a new id on every login) and recording the login.
+    pub async fn sign_in_as(
+        &self,
+        user: User,
+        previous: Option<&SessionToken>,
+        amr: &str,
+        ctx: &RequestContext,
+        details: serde_json::Value,
+    ) -> Result<SignedIn, AccountError> {
+        if let Some(previous) = previous
+            && let Some(old) = self.sessions.session_by_token_hash(&previous.hash()).await?
+        {
+            self.sessions.delete_session(old.id).await?;
+        }
+        let signed_in = self.open_session(user, amr, ctx).await?;
+        self.record_login(&signed_in.user, ctx, details).await?;
+        Ok(signed_in)
+    }
+
+    async fn open_session(&self, user: User, amr: &str, ctx: &RequestContext) -> Result<SignedIn, AccountError> {
         let now = self.clock.now();
         let token = SessionToken::generate()?;
         let session = Session {
@@ -164,6 +184,7 @@ impl AccountService {
             expires_at: now + self.settings.session.absolute_timeout,
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.as_deref().map(truncate_user_agent),
+            amr: amr.to_owned(),
         };
         self.sessions.insert_session(&session).await?;
         Ok(SignedIn { token, session, user })

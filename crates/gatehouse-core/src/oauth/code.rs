@@ -26,6 +26,8 @@ pub struct AuthorizationCode {
     /// The grant created when the code is redeemed: every token issued from the code belongs to
     /// it, so a replayed code can revoke them all (RFC 6749 §4.1.2, RFC 9700 §4.5).
     pub grant_id: Uuid,
+    /// How the user signed in (`pwd`, `fed`): the ID token's `amr` (OIDC Core §2).
+    pub amr: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,7 +23,7 @@ struct IdTokenClaims<'a> {
     nonce: Option<&'a str>,
     at_hash: String,
     azp: &'a str,
-    amr: [&'static str; 1],
+    amr: [&'a str; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
 }
@@ -35,6 +35,8 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     pub access_token: &'a str,
     pub sid: Option<&'a str>,
+    /// The code's `amr` value (`pwd`, or `fed` for a sign-in through an upstream provider).
+    pub amr: &'a str,
 }
 
 /// §3.1.3.6: the base64url of the left-most half of the hash of the access token, with the
@@ -57,7 +59,7 @@ impl OAuthService {
             nonce: input.nonce,
             at_hash: at_hash(input.access_token),
             azp: input.client_id,
-            amr: ["pwd"],
+            amr: [input.amr],
             sid: input.sid,
         };
         let key = self.keys.signing_key(Algorithm::RS256).map_err(|e| {

@@ -148,6 +148,7 @@ impl OAuthService {
         req: &AuthorizeRequest,
         user: UserId,
         auth_time: UnixTime,
+        amr: &str,
     ) -> Result<String, OAuthError> {
         let code = random::token().map_err(|_| OAuthError::server_error())?;
         let now = self.clock.now();
@@ -163,6 +164,7 @@ impl OAuthService {
             created_at: now,
             expires_at: now + CODE_LIFETIME,
             grant_id: Uuid::now_v7(),
+            amr: amr.to_owned(),
         };
         self.codes.insert_code(&record).await?;
         Ok(code)

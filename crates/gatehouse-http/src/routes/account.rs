@@ -18,7 +18,7 @@ use crate::bearer::invalid_token;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody, JsonBody};
-use crate::pages::{self, AccountPage, ConsentRow, RegisterPage, SessionRow, format_time};
+use crate::pages::{self, AccountPage, ConsentRow, ProviderRow, RegisterPage, SessionRow, format_time};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -107,7 +107,40 @@ async fn register_json(
     Ok((StatusCode::CREATED, axum::Json(UserResponse::from(&user))).into_response())
 }
 
-async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Response {
+#[derive(serde::Deserialize)]
+struct AccountQuery {
+    notice: Option<String>,
+}
+
+/// Only known notices are shown; the query string never reaches the page as text.
+fn account_notice(code: Option<&str>) -> Option<&'static str> {
+    match code? {
+        "provider_linked" => Some("The provider is now connected to your account."),
+        "provider_unlinked" => Some("The provider was disconnected from your account."),
+        _ => None,
+    }
+}
+
+/// The configured upstream providers and whether this user is linked to each.
+async fn provider_rows(state: &AppState, user: gatehouse_core::UserId) -> Result<Vec<ProviderRow>, Response> {
+    let Some(fed) = &state.federation else { return Ok(Vec::new()) };
+    let linked = fed.service.identities(user).await.map_err(|e| {
+        tracing::error!(error = %e, "listing linked providers failed");
+        ApiError::internal().into_page()
+    })?;
+    Ok(fed
+        .upstreams
+        .buttons()
+        .into_iter()
+        .map(|(id, name)| ProviderRow { linked: linked.iter().any(|l| l.provider == id), id, name })
+        .collect())
+}
+
+async fn account_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    axum::extract::Query(q): axum::extract::Query<AccountQuery>,
+) -> Response {
     let (current, user, _) = match signed_in(&state, &jar).await {
         Ok(v) => v,
         Err(_) => return see_other("/login"),
@@ -150,7 +183,11 @@ async fn account_page(State(state): State<AppState>, jar: CookieJar) -> Response
         display_name: user.display_name.as_deref(),
         sessions: rows,
         consents,
-        notice: None,
+        notice: account_notice(q.notice.as_deref()),
+        providers: match provider_rows(&state, user.id).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        },
     };
     (jar, Html(pages::render(&page))).into_response()
 }

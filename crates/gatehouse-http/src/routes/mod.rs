@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod assets;
 pub mod authzen;
+pub mod federation;
 pub mod health;
 pub mod oauth;
 pub mod oidc;

@@ -105,7 +105,7 @@ async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
         }
     };
     match state.oauth.needs_consent(user.id, &req).await {
-        Ok(false) => redirect_with_code(&state, &req, &user, session.created_at).await,
+        Ok(false) => redirect_with_code(&state, &req, &user, session.created_at, &session.amr).await,
         Ok(true) if req.prompt.none => fail(&state, &req, ErrorCode::ConsentRequired, "the user has not consented"),
         Ok(true) => consent_page(&state, jar, &req, &pairs),
         Err(_) => fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request"),
@@ -124,6 +124,10 @@ fn login_redirect(req: &AuthorizeRequest, pairs: &Pairs) -> String {
     if let Some(hint) = &req.login_hint {
         to.append_pair("login_hint", hint);
     }
+    // A sign-in through an upstream provider must be fresh there too (OIDC Core §3.1.2.1).
+    if req.prompt.login || req.max_age == Some(0) {
+        to.append_pair("prompt", "login");
+    }
     format!("/login?{}", to.finish())
 }
 
@@ -132,8 +136,9 @@ async fn redirect_with_code(
     req: &AuthorizeRequest,
     user: &gatehouse_core::User,
     auth_time: i64,
+    amr: &str,
 ) -> Response {
-    match state.oauth.issue_code(req, user.id, auth_time).await {
+    match state.oauth.issue_code(req, user.id, auth_time, amr).await {
         Ok(code) => {
             let issuer = state.oauth.settings().issuer.clone();
             let mut params = vec![("code", code.as_str())];
@@ -190,7 +195,7 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
     if state.oauth.grant_consent(user.id, &req).await.is_err() {
         return fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request");
     }
-    redirect_with_code(&state, &req, &user, session.created_at).await
+    redirect_with_code(&state, &req, &user, session.created_at, &session.amr).await
 }
 
 /// RFC 6749 §5.2 error response: 401 with a challenge for `invalid_client`, 500 for

@@ -31,6 +31,8 @@ struct LoginQuery {
     notice: Option<String>,
     next: Option<String>,
     login_hint: Option<String>,
+    /// `login` when an authorization request asked for a fresh sign-in (passed on upstream).
+    prompt: Option<String>,
 }
 
 /// Only an authorization request of our own may be continued after sign-in: no open redirect.
@@ -59,6 +61,11 @@ async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Que
         notice: notice_text(q.notice.as_deref()),
         registration_enabled: state.accounts.settings().registration_enabled,
         next: safe_next(q.next.as_deref()),
+        providers: super::federation::buttons(
+            &state,
+            safe_next(q.next.as_deref()),
+            q.prompt.as_deref() == Some("login"),
+        ),
     };
     (jar, Html(pages::render(&page))).into_response()
 }
@@ -104,6 +111,7 @@ async fn login_form(
                 notice: None,
                 registration_enabled: state.accounts.settings().registration_enabled,
                 next: safe_next(form.next.as_deref()),
+                providers: super::federation::buttons(&state, safe_next(form.next.as_deref()), false),
             };
             let mut resp = (StatusCode::UNAUTHORIZED, jar, Html(pages::render(&page))).into_response();
             resp.headers_mut().insert(

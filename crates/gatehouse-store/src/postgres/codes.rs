@@ -32,6 +32,7 @@ impl AuthorizationCodeStore for PgStore {
             .bind(code.created_at)
             .bind(code.expires_at)
             .bind(code.grant_id)
+            .bind(code.amr.as_str())
             .execute(&self.pool)
             .await
             .map_err(|e| store_error(e, OnUnique::Code))?;

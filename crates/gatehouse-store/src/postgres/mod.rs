@@ -21,6 +21,7 @@ mod audit;
 mod clients;
 mod codes;
 mod consents;
+mod federation;
 mod keys;
 mod login_attempts;
 mod policies;

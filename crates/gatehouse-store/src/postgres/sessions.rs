@@ -24,6 +24,7 @@ impl SessionStore for PgStore {
             .bind(session.expires_at)
             .bind(session.ip.as_deref())
             .bind(session.user_agent.as_deref())
+            .bind(session.amr.as_str())
             .execute(&self.pool)
             .await
             .map_err(|e| store_error(e, OnUnique::Session))?;

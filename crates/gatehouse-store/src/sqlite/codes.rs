@@ -30,6 +30,7 @@ impl AuthorizationCodeStore for SqliteStore {
             .bind(code.created_at)
             .bind(code.expires_at)
             .bind(code.grant_id)
+            .bind(code.amr.as_str())
             .execute(&self.pool)
             .await
             .map_err(|e| store_error(e, OnUnique::Code))?;

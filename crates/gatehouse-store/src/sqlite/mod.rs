@@ -24,6 +24,7 @@ mod audit;
 mod clients;
 mod codes;
 mod consents;
+mod federation;
 mod keys;
 mod login_attempts;
 mod policies;

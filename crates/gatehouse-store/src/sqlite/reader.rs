@@ -138,6 +138,8 @@ fn session_user_row(r: &Row<'_>) -> rusqlite::Result<SessionUserRow> {
             expires_at: r.get(5)?,
             ip: r.get(6)?,
             user_agent: r.get(7)?,
+            // Last in the statement (migration 0008).
+            amr: r.get(16)?,
         },
         user_email: r.get(8)?,
         user_email_key: r.get(9)?,
@@ -203,6 +205,7 @@ mod tests {
             expires_at: 3,
             ip: Some("127.0.0.1".into()),
             user_agent: None,
+            amr: "fed".into(),
         };
         store.insert_session(&session).await.unwrap();
 
@@ -211,6 +214,7 @@ mod tests {
         assert_eq!((row.id, row.email_verified, row.updated_at), (user.id.0, true, 8));
         let row = reader.session_with_user(&[9; 32]).expect("the fast path answered").expect("the session");
         assert_eq!((row.session.id, row.session.user_id, row.user_email_verified), (session.id, user.id.0, true));
+        assert_eq!(row.session.amr, "fed");
         assert!(matches!(reader.session_with_user(&[8; 32]), Some(None)));
         assert!(matches!(reader.refresh_family(Uuid::new_v4()), Some(None)));
         assert!(matches!(reader.current_refresh_family(&[1; 32], 0), Some(None)));

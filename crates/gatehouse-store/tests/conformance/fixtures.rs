@@ -50,6 +50,7 @@ pub fn session(user: UserId, tag: u8, created_at: i64, last_seen_at: i64, expire
         expires_at,
         ip: Some("2001:db8::7".into()),
         user_agent: Some(r#"Mozilla/5.0 (X11; Linux x86_64) "quoted" 'single' ; --"#.into()),
+        amr: "pwd".into(),
     }
 }
 
@@ -178,5 +179,6 @@ pub fn code(tag: u8, client_id: &str, user: UserId, expires_at: i64) -> Authoriz
         created_at: expires_at - 60,
         expires_at,
         grant_id: Uuid::now_v7(),
+        amr: "pwd".into(),
     }
 }

@@ -46,6 +46,7 @@ mod audit;
 mod clients;
 mod codes;
 mod consents;
+mod federation;
 mod fixtures;
 mod harness;
 mod keys;

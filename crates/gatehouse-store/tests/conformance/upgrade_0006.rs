@@ -28,6 +28,40 @@ fn up_to_0005(all: &Migrator) -> Migrator {
     Migrator { migrations: Cow::Owned(all.iter().filter(|m| m.version <= 5).cloned().collect()), ..Migrator::DEFAULT }
 }
 
+/// A code as 0003 stored it (no `amr` column yet, added by 0008).
+const OLD_CODE: &str = "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, scope, nonce, \
+     code_challenge, auth_time, created_at, expires_at, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+
+macro_rules! bind_old_code {
+    ($c:expr) => {
+        sqlx::query(OLD_CODE)
+            .bind($c.code_hash.clone())
+            .bind($c.client_id.clone())
+            .bind($c.user_id.0)
+            .bind($c.redirect_uri.clone())
+            .bind($c.scope.clone())
+            .bind($c.nonce.clone())
+            .bind($c.code_challenge.clone())
+            .bind($c.auth_time)
+            .bind($c.created_at)
+            .bind($c.expires_at)
+            .bind($c.grant_id)
+    };
+}
+
+async fn insert_old_code(s: &TestDb, c: &gatehouse_core::oauth::AuthorizationCode) {
+    match s.backend {
+        Backend::Sqlite => {
+            let mut conn = SqliteConnection::connect(&s.url).await.unwrap();
+            bind_old_code!(c).execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = PgConnection::connect(&s.url).await.unwrap();
+            bind_old_code!(c).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
 async fn clients_with_codes_consents_and_roles_survive_migration_0006(s: &TestDb) {
     match s.backend {
         Backend::Sqlite => {
@@ -46,7 +80,7 @@ async fn clients_with_codes_consents_and_roles_survive_migration_0006(s: &TestDb
     let owner = user("owner@example.com");
     s.users.insert_user(&owner).await.unwrap();
     let issued = code(1, "old-app", owner.id, T0 + 600);
-    s.codes.insert_code(&issued).await.unwrap();
+    insert_old_code(s, &issued).await;
     s.consents.grant_consent(owner.id, "old-app", &["openid".into()], T0).await.unwrap();
     let admin = RoleName::parse("admin").unwrap();
     assert!(s.rbac.grant_client_role("old-app", &admin, T0).await.unwrap());

@@ -4,6 +4,7 @@
 pub mod clients;
 pub mod keys;
 pub mod policies;
+pub mod providers;
 pub mod roles;
 pub mod users;
 

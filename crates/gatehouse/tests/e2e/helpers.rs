@@ -79,6 +79,17 @@ impl TestApp {
 
     /// Starts a server; `tweak` adjusts its settings first. `None` when the backend is skipped.
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::spawn_on(backend, listener, tweak).await
+    }
+
+    /// Like [`Self::spawn_with`] on a listener bound by the caller, who may need the address
+    /// first (to register this server's callback at an upstream provider).
+    pub async fn spawn_on(
+        backend: Backend,
+        listener: tokio::net::TcpListener,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Option<Self> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("gatehouse-e2e-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -95,7 +106,6 @@ impl TestApp {
                 (with_database(&admin, &name), Some((admin, name)))
             }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mut settings = Settings {
             issuer: format!("http://{addr}"),
@@ -272,6 +282,17 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("tokens never got signed with {kid}");
+    }
+
+    /// Runs one statement on this server's database (test set-up the product has no API for).
+    pub async fn execute_sql(&self, sql: &str, arg: &str) {
+        if self.database_url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(&self.database_url).await.expect("sqlite");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).bind(arg).execute(&mut c).await.expect("statement");
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.database_url).await.expect("pg");
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).bind(arg).execute(&mut c).await.expect("statement");
+        }
     }
 
     /// A read-only look at a stored column, for assertions about what is at rest.

@@ -91,6 +91,7 @@ impl OAuthService {
                 nonce: code.nonce.as_deref(),
                 access_token: &access_token,
                 sid: Some(&sid),
+                amr: &code.amr,
             })?)
         } else {
             None
