@@ -59,10 +59,12 @@ pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
 impl IssuerRule {
     /// Whether the `issuer` of the discovery document is the one this rule expects
-    /// (OpenID Connect Discovery 1.0 §4.3: it must be identical to the configured issuer).
-    pub fn accepts_discovered(&self, configured: &str, discovered: &str) -> bool {
+    /// (OpenID Connect Discovery 1.0 §4.3: identical to the issuer we expect). That is the
+    /// rule's issuer, not the URL we discovered from: Microsoft's `consumers` endpoint is
+    /// discovered at `/consumers/v2.0` but names the fixed consumers tenant as its issuer.
+    pub fn accepts_discovered(&self, discovered: &str) -> bool {
         match self {
-            Self::Exact(_) => discovered == configured,
+            Self::Exact(expected) => discovered == expected,
             Self::MicrosoftTenant { template } => discovered == template,
         }
     }
@@ -298,10 +300,8 @@ mod tests {
         assert!(!common.issuer_rule.accepts_token(&good, Some("00000000-0000-0000-0000-000000000000")));
         assert!(!common.issuer_rule.accepts_token(&good, None));
         assert!(!common.issuer_rule.accepts_token("https://login.microsoftonline.com/x/v2.0", Some("x")));
-        assert!(
-            common.issuer_rule.accepts_discovered(&common.issuer, "https://login.microsoftonline.com/{tenantid}/v2.0")
-        );
-        assert!(!common.issuer_rule.accepts_discovered(&common.issuer, "https://evil.example/{tenantid}/v2.0"));
+        assert!(common.issuer_rule.accepts_discovered("https://login.microsoftonline.com/{tenantid}/v2.0"));
+        assert!(!common.issuer_rule.accepts_discovered("https://evil.example/{tenantid}/v2.0"));
         assert!(common.issuer_rule.accepts_response_iss(&good));
         assert!(!common.issuer_rule.accepts_response_iss("https://login.microsoftonline.com/evil/v2.0"));
         assert!(!common.issuer_rule.accepts_response_iss("https://evil.example/v2.0"));
@@ -310,6 +310,17 @@ mod tests {
             ProviderConfig::build(ProviderInput { tenant: Some(tid.to_uppercase()), ..input("microsoft") }).unwrap();
         assert_eq!(single.issuer_rule, IssuerRule::Exact(good.clone()));
         assert!(single.issuer_rule.accepts_token(&good, Some(tid)));
+
+        // `consumers` is discovered at /consumers/v2.0, whose document (and tokens) name the fixed
+        // consumers tenant as the issuer (Discovery 1.0 §4.3 compares against that issuer).
+        let consumers =
+            ProviderConfig::build(ProviderInput { tenant: Some("consumers".into()), ..input("microsoft") }).unwrap();
+        assert_eq!(consumers.issuer, "https://login.microsoftonline.com/consumers/v2.0");
+        let consumers_iss = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0";
+        assert!(consumers.issuer_rule.accepts_discovered(consumers_iss));
+        assert!(!consumers.issuer_rule.accepts_discovered(&consumers.issuer));
+        assert!(consumers.issuer_rule.accepts_token(consumers_iss, Some("9188040d-6c67-4c5b-b112-36a304b66dad")));
+        assert!(consumers.issuer_rule.accepts_response_iss(consumers_iss));
 
         let bad = ProviderConfig::build(ProviderInput { tenant: Some("../evil".into()), ..input("microsoft") });
         assert_eq!(bad, Err(ProviderConfigError::BadTenant("microsoft".into())));

@@ -74,7 +74,7 @@ impl OidcUpstream {
         let url = format!("{}/.well-known/openid-configuration", up.config.issuer.trim_end_matches('/'));
         let doc = up.http.get_json(&url, None).await.map_err(|e| unavailable("discovery", e))?;
         let issuer = doc.get("issuer").and_then(Value::as_str).unwrap_or_default();
-        if !up.config.issuer_rule.accepts_discovered(&up.config.issuer, issuer) {
+        if !up.config.issuer_rule.accepts_discovered(issuer) {
             return Err(unavailable("discovery", "the document names another issuer (OpenID Connect Discovery §4.3)"));
         }
         let iss_parameter_supported =
