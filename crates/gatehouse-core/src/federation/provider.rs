@@ -209,6 +209,7 @@ impl ProviderConfig {
         }
         let claims = input.claims.clone().unwrap_or_else(|| match kind {
             ProviderKind::GitHub => ClaimMapping::github(),
+            ProviderKind::Microsoft => ClaimMapping::microsoft(),
             _ => ClaimMapping::default(),
         });
         Ok(Self {
@@ -305,6 +306,8 @@ mod tests {
         assert!(common.issuer_rule.accepts_response_iss(&good));
         assert!(!common.issuer_rule.accepts_response_iss("https://login.microsoftonline.com/evil/v2.0"));
         assert!(!common.issuer_rule.accepts_response_iss("https://evil.example/v2.0"));
+
+        assert_eq!(common.claims.email_verified, "xms_edov");
 
         let single =
             ProviderConfig::build(ProviderInput { tenant: Some(tid.to_uppercase()), ..input("microsoft") }).unwrap();
