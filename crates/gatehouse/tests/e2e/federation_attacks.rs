@@ -258,6 +258,28 @@ async fn forged_id_tokens_and_mix_up_are_refused(b: Backend) {
     expected.extend(["issuer_mismatch", "issuer_missing"]);
     assert_eq!(failure_reasons(&app).await, expected);
 
+    // RFC 9207 §2.4 holds for error responses too: an error naming another issuer (or none,
+    // from a provider that advertises the parameter) is a mix-up, not the provider's answer.
+    let error_callback = |state: String, iss: Option<&str>| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("error", "access_denied").append_pair("state", &state);
+        if let Some(iss) = iss {
+            q.append_pair("iss", iss);
+        }
+        app.url(&format!("/login/fake/callback?{}", q.finish()))
+    };
+    for (iss, reason) in [(Some("https://attacker.example"), "issuer_mismatch"), (None, "issuer_missing")] {
+        let (browser, state, _) = start(&app, &fake).await;
+        let r = browser.client.get(error_callback(state, iss)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "error response with iss {iss:?}");
+        expected.push(reason);
+    }
+    let (browser, state, _) = start(&app, &fake).await;
+    let r = browser.client.get(error_callback(state, Some(&issuer))).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403, "the provider's own error response");
+    expected.push("upstream_error");
+    assert_eq!(failure_reasons(&app).await, expected);
+
     // The control: the same fake upstream with honest answers signs in, with a JIT account.
     let (browser, state, nonce) = start(&app, &fake).await;
     *fake.state.id_token.lock().unwrap() = sign(&fake.key, &claims(&issuer, &nonce, "honest"));
