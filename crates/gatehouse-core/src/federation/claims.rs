@@ -54,6 +54,9 @@ pub struct UpstreamIdentity {
     /// Only ever true when the upstream said so explicitly.
     pub email_verified: bool,
     pub name: Option<String>,
+    /// When the upstream authenticated the user (the ID token's `auth_time`, OIDC Core §2);
+    /// `None` when it does not say (GitHub, many OIDC providers without `max_age`).
+    pub auth_time: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,7 +94,7 @@ pub fn map_claims(provider: &str, claims: &Value, mapping: &ClaimMapping) -> Res
     let name = string_claim(claims, &mapping.name)
         .map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
         .filter(|n| !n.trim().is_empty());
-    Ok(UpstreamIdentity { provider: provider.to_owned(), subject, email, email_verified, name })
+    Ok(UpstreamIdentity { provider: provider.to_owned(), subject, email, email_verified, name, auth_time: None })
 }
 
 /// GitHub: the subject and name from `GET /user`; the email is the primary address from

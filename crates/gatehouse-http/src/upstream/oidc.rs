@@ -219,6 +219,8 @@ impl OidcUpstream {
         // and the claim mapping (which may name claims the library does not model).
         let mut payload = payload(&id_token.to_string())?;
         extra_checks(up, &payload, state)?;
+        // From the ID token only (never UserInfo): what the session's freshness is based on.
+        let auth_time = payload.get("auth_time").and_then(Value::as_i64);
         // OIDC Core §5.3: providers that keep the email out of the ID token (Gatehouse itself
         // does) serve it from UserInfo; the library checks its `sub` is the ID token's (§5.3.2).
         let wants_userinfo = payload.get(&up.config.claims.email).is_none();
@@ -235,8 +237,9 @@ impl OidcUpstream {
                 }
             }
         }
-        map_claims(&up.config.id, &payload, &up.config.claims)
-            .map_err(|e| UpstreamError::rejected("id_token_no_subject", e.to_string()))
+        let identity = map_claims(&up.config.id, &payload, &up.config.claims)
+            .map_err(|e| UpstreamError::rejected("id_token_no_subject", e.to_string()))?;
+        Ok(UpstreamIdentity { auth_time, ..identity })
     }
 }
 

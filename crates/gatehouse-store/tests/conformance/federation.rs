@@ -131,10 +131,13 @@ async fn sessions_and_codes_keep_their_amr(s: &TestDb) {
     s.users.insert_user(&u).await.unwrap();
     let mut sess = session(u.id, 7, T0, T0, T0 + 100);
     sess.amr = "fed".into();
+    // The upstream's authentication time, older than the session (OIDC Core §2 `auth_time`).
+    sess.auth_time = T0 - 7200;
     s.sessions.insert_session(&sess).await.unwrap();
-    assert_eq!(s.sessions.session_by_token_hash(&[7; 32]).await.unwrap().map(|x| x.amr), Some("fed".into()));
+    let got = s.sessions.session_by_token_hash(&[7; 32]).await.unwrap().unwrap();
+    assert_eq!((got.amr.as_str(), got.auth_time), ("fed", T0 - 7200));
     let (with_user, _) = s.sessions.session_with_user(&[7; 32]).await.unwrap().unwrap();
-    assert_eq!(with_user.amr, "fed");
+    assert_eq!((with_user.amr.as_str(), with_user.auth_time), ("fed", T0 - 7200));
 
     s.clients.insert_client(&crate::fixtures::client("app", T0)).await.unwrap();
     let mut c = code(4, "app", u.id, T0 + 60);

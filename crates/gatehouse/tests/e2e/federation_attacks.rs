@@ -17,10 +17,14 @@ use serde_json::{Value, json};
 
 use crate::federation_harness::{Browser, bind, downstream, failure_reasons, oidc_provider};
 use crate::helpers::{Backend, TestApp};
-use crate::oauth::query_of;
+use crate::oauth::{REDIRECT, authorize_url, pkce, query_of, token_request, web_client};
 use crate::on_both_backends;
 
-on_both_backends!(forged_id_tokens_and_mix_up_are_refused, jwks_is_refetched_for_an_unknown_kid);
+on_both_backends!(
+    forged_id_tokens_and_mix_up_are_refused,
+    jwks_is_refetched_for_an_unknown_kid,
+    session_is_as_fresh_as_the_upstream_sign_in,
+);
 
 const CLIENT_ID: &str = "fake-client";
 const SECRET: &str = "fake-client-secret-0123456789-0123456789";
@@ -309,4 +313,64 @@ async fn jwks_is_refetched_for_an_unknown_kid(b: Backend) {
     *fake.state.id_token.lock().unwrap() = next.sign_jws("JWT", &claims(&issuer, &nonce, "rot")).unwrap();
     let (status, body) = callback(&app, &browser, &state, Some(&issuer)).await;
     assert_eq!(status, 303, "{body}");
+}
+
+/// OIDC Core §3.1.2.1 `max_age` / §2 `auth_time` through federation: a session opened by an
+/// upstream sign-in is as old as that sign-in, not as the callback. The browser can drop
+/// `prompt=login` from `/login/{provider}`, and the upstream then reuses an old session.
+async fn session_is_as_fresh_as_the_upstream_sign_in(b: Backend) {
+    let Some((fake, app)) = with_fake(b).await else { return };
+    let issuer = fake.issuer().to_owned();
+    let client = web_client(&app, &["--skip-consent"]).await;
+    let id = client["client_id"].as_str().unwrap();
+    let sign_in = |sub: &'static str, auth_time: Option<i64>| {
+        let (fake, app, issuer) = (&fake, &app, &issuer);
+        async move {
+            let (browser, state, nonce) = start(app, fake).await;
+            let mut c = claims(issuer, &nonce, sub);
+            if let Some(t) = auth_time {
+                c["auth_time"] = json!(t);
+            }
+            *fake.state.id_token.lock().unwrap() = fake.key.sign_jws("JWT", &c).unwrap();
+            let (status, body) = callback(app, &browser, &state, Some(issuer)).await;
+            assert_eq!(status, 303, "{body}");
+            browser
+        }
+    };
+    // Where /oauth2/authorize sends the browser first: the login page, or the app with a code.
+    async fn authorize(app: &TestApp, id: &str, browser: &Browser, extra: &[(&str, &str)]) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let landed = browser.walk(&authorize_url(app, id, Some(&challenge), extra), |_| false).await;
+        (landed.url, verifier)
+    }
+
+    // Upstream authenticated two hours ago: too old for max_age=600, whatever the callback time.
+    let two_hours_ago = now() - 7200;
+    let browser = sign_in("old-login", Some(two_hours_ago)).await;
+    let (to, _) = authorize(&app, id, &browser, &[("max_age", "600")]).await;
+    assert!(to.contains("/login?") && to.contains("prompt=login"), "{to}");
+    // Without max_age a code is issued, and the ID token tells the app the real auth_time.
+    let (to, verifier) = authorize(&app, id, &browser, &[]).await;
+    assert!(to.starts_with(REDIRECT), "{to}");
+    let code = query_of(&to)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let body: Value = token_request(&app, &client, &form).await.json().await.unwrap();
+    let payload = body["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+    let id_token: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(id_token["auth_time"], json!(two_hours_ago));
+
+    // A recent upstream sign-in satisfies max_age.
+    let browser = sign_in("recent-login", Some(now() - 5)).await;
+    let (to, _) = authorize(&app, id, &browser, &[("max_age", "600")]).await;
+    assert!(to.starts_with(REDIRECT), "{to}");
+
+    // No auth_time from the upstream: never fresh enough for any max_age.
+    let browser = sign_in("unknown-login", None).await;
+    let (to, _) = authorize(&app, id, &browser, &[("max_age", "86400")]).await;
+    assert!(to.contains("/login?"), "{to}");
 }
