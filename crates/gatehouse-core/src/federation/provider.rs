@@ -254,10 +254,17 @@ fn microsoft_issuer(tenant: &str) -> Option<(String, IssuerRule)> {
 /// https, or http on a loopback host (development and tests); no query, no fragment.
 fn acceptable_url(s: &str) -> bool {
     let Ok(u) = url::Url::parse(s) else { return false };
+    is_https_or_loopback(&u) && u.query().is_none() && u.fragment().is_none()
+}
+
+/// An upstream endpoint we send secrets to or fetch keys from: https, or http on a loopback
+/// host only (development and tests). Applies to the issuer and to the token, JWKS and
+/// UserInfo endpoints a discovery document names.
+pub fn is_https_or_loopback(u: &url::Url) -> bool {
     let loopback = matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
         || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
         || u.host_str() == Some("localhost");
-    (u.scheme() == "https" || (u.scheme() == "http" && loopback)) && u.query().is_none() && u.fragment().is_none()
+    u.scheme() == "https" || (u.scheme() == "http" && loopback)
 }
 
 #[cfg(test)]
