@@ -208,6 +208,7 @@ async fn callback(
 /// The refusal, with a form to prove the local account by its password (same words as every
 /// refusal; the form appears only for an email the upstream verified).
 fn password_page(state: &AppState, jar: CookieJar, provider_id: &str, name: &str, token: &str) -> Response {
+    let jar = cookies::refresh_federation_binding(jar, &state.settings);
     let (jar, csrf_token) = match cookies::form_token(jar, &state.settings) {
         Ok(v) => v,
         Err(e) => return e.into_page(),

@@ -24,6 +24,7 @@ on_both_backends!(
     forged_id_tokens_and_mix_up_are_refused,
     jwks_is_refetched_for_an_unknown_kid,
     session_is_as_fresh_as_the_upstream_sign_in,
+    binding_cookie_is_refreshed_when_a_login_starts,
 );
 
 const CLIENT_ID: &str = "fake-client";
@@ -373,4 +374,27 @@ async fn session_is_as_fresh_as_the_upstream_sign_in(b: Backend) {
     let browser = sign_in("unknown-login", None).await;
     let (to, _) = authorize(&app, id, &browser, &[("max_age", "86400")]).await;
     assert!(to.contains("/login?"), "{to}");
+}
+
+/// The browser-binding cookie is sent again with a fresh Max-Age on every login start, keeping
+/// its value (other tabs' logins stay valid): a cookie set 9 minutes ago must not expire in the
+/// middle of a login started now.
+async fn binding_cookie_is_refreshed_when_a_login_starts(b: Backend) {
+    let Some((_fake, app)) = with_fake(b).await else { return };
+    let browser = Browser::new();
+    let binding = |r: &reqwest::Response| -> Option<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .find(|c| c.starts_with("gatehouse_federation="))
+            .map(str::to_owned)
+    };
+    let first = browser.client.get(app.url("/login/fake")).send().await.unwrap();
+    let first = binding(&first).expect("a binding cookie");
+    let second = browser.client.get(app.url("/login/fake")).send().await.unwrap();
+    let second = binding(&second).expect("the binding cookie sent again");
+    assert!(second.contains("Max-Age=600"), "{second}");
+    let value = |c: &str| c.split(';').next().unwrap().to_owned();
+    assert_eq!(value(&first), value(&second), "the same binding");
 }
