@@ -55,6 +55,10 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// How the user signed in (RFC 8176 `amr` value): `pwd`, or `fed` through an upstream.
     pub amr: String,
+    /// When the user authenticated (OIDC Core §2 `auth_time`, what `max_age` is checked
+    /// against): `created_at` for a password sign-in; through an upstream, the upstream's own
+    /// `auth_time`, or 0 when it does not say (never fresh enough for `max_age`).
+    pub auth_time: UnixTime,
 }
 
 /// Session lifetimes in seconds.
@@ -99,6 +103,7 @@ mod tests {
             ip: None,
             user_agent: None,
             amr: "pwd".into(),
+            auth_time: created,
         }
     }
 

@@ -65,22 +65,35 @@ pub fn check_form_token(jar: &CookieJar, settings: &HttpSettings, presented: &st
     }
 }
 
-/// The federation binding cookie and the jar to send: the existing one (several tabs may sign
-/// in at once), else a new random value. SameSite=Lax, so that it comes back with the
-/// top-level redirect from the upstream; it lives as long as a login state.
+/// The federation binding cookie and the jar to send: the existing value (several tabs may
+/// sign in at once), else a new random one; sent again either way, so that it lives as long
+/// as the login state starting now. SameSite=Lax, so that it comes back with the top-level
+/// redirect from the upstream.
 pub fn federation_binding(
     jar: CookieJar,
     settings: &HttpSettings,
 ) -> Result<(CookieJar, gatehouse_core::federation::BrowserBinding), ApiError> {
     use gatehouse_core::federation::BrowserBinding;
-    if let Some(c) = jar.get(settings.federation_cookie()) {
-        let binding = BrowserBinding::from_cookie(c.value());
-        return Ok((jar, binding));
+    let binding = match federation_cookie(&jar, settings) {
+        Some(existing) => existing,
+        None => BrowserBinding::generate().map_err(|_| ApiError::internal())?,
+    };
+    Ok((jar.add(binding_cookie(&binding, settings)), binding))
+}
+
+/// The binding cookie sent again with a fresh Max-Age, if there is one (a pending link starts
+/// a new 10-minute state bound to it).
+pub fn refresh_federation_binding(jar: CookieJar, settings: &HttpSettings) -> CookieJar {
+    match federation_cookie(&jar, settings) {
+        Some(binding) => jar.add(binding_cookie(&binding, settings)),
+        None => jar,
     }
-    let binding = BrowserBinding::generate().map_err(|_| ApiError::internal())?;
+}
+
+fn binding_cookie(binding: &gatehouse_core::federation::BrowserBinding, settings: &HttpSettings) -> Cookie<'static> {
     let mut cookie = base(settings.federation_cookie(), binding.expose().to_owned(), settings);
     cookie.set_max_age(time::Duration::seconds(gatehouse_core::federation::flow::LOGIN_STATE_LIFETIME));
-    Ok((jar.add(cookie), binding))
+    cookie
 }
 
 pub fn federation_cookie(

@@ -21,6 +21,9 @@ pub struct LoginPage<'a> {
     pub registration_enabled: bool,
     /// Where to continue after signing in (an authorization request).
     pub next: Option<&'a str>,
+    /// The authorization request asked for a fresh sign-in (`prompt=login`): kept in the form
+    /// so the page rebuilt after a wrong password still passes it on to the provider buttons.
+    pub prompt_login: bool,
     /// "Sign in with …" links, one per configured upstream provider.
     pub providers: Vec<ProviderButton>,
 }

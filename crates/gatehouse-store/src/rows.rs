@@ -60,6 +60,7 @@ pub(crate) struct SessionRow {
     pub(crate) ip: Option<String>,
     pub(crate) user_agent: Option<String>,
     pub(crate) amr: String,
+    pub(crate) auth_time: i64,
 }
 
 impl From<SessionRow> for Session {
@@ -74,6 +75,7 @@ impl From<SessionRow> for Session {
             ip: row.ip,
             user_agent: row.user_agent,
             amr: row.amr,
+            auth_time: row.auth_time,
         }
     }
 }

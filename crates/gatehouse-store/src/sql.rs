@@ -9,7 +9,7 @@ macro_rules! user_columns {
 
 macro_rules! session_columns {
     () => {
-        "id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, amr"
+        "id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, amr, auth_time"
     };
 }
 
@@ -79,7 +79,7 @@ pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
 // Sessions.
 
 pub(crate) const INSERT_SESSION: &str =
-    concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    concat!("INSERT INTO sessions (", session_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
 pub(crate) const SESSION_BY_TOKEN_HASH: &str =
     concat!("SELECT ", session_columns!(), " FROM sessions WHERE token_hash = $1");
 /// The session and its user; user columns other than the id get a `user_` prefix.
@@ -87,8 +87,8 @@ pub(crate) const SESSION_WITH_USER: &str = concat!(
     "SELECT s.id, s.user_id, s.token_hash, s.created_at, s.last_seen_at, s.expires_at, s.ip, s.user_agent, ",
     "u.email AS user_email, u.email_key AS user_email_key, u.display_name AS user_display_name, ",
     "u.password_hash AS user_password_hash, u.status AS user_status, u.email_verified AS user_email_verified, ",
-    // `amr` (0008) last: readers that map columns by position keep their indices.
-    "u.created_at AS user_created_at, u.updated_at AS user_updated_at, s.amr ",
+    // `amr` and `auth_time` (0008) last: readers that map columns by position keep their indices.
+    "u.created_at AS user_created_at, u.updated_at AS user_updated_at, s.amr, s.auth_time ",
     "FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
 );
 pub(crate) const TOUCH_SESSION: &str = "UPDATE sessions SET last_seen_at = $2 WHERE id = $1";

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::{AccountError, AccountService};
 use crate::abuse::{Gate, LoginKey};
 use crate::audit::{AuditEventType, Outcome, RequestContext};
+use crate::clock::UnixTime;
 use crate::email::Email;
 use crate::password::{Password, Verification};
 use crate::session::{Session, SessionToken};
@@ -35,7 +36,7 @@ impl AccountService {
         {
             self.sessions.delete_session(old.id).await?;
         }
-        let signed_in = self.open_session(user, "pwd", ctx).await?;
+        let signed_in = self.open_session(user, "pwd", None, ctx).await?;
         self.record_login(&signed_in.user, ctx, json!({ "method": "session", "session_id": signed_in.session.id }))
             .await?;
         Ok(signed_in)
@@ -152,13 +153,15 @@ impl AccountService {
         Ok(())
     }
 
-    /// Opens a session for a user authenticated elsewhere (an upstream provider), ending the
-    /// session presented with the sign-in (a new id on every login) and recording the login.
+    /// Opens a session for a user authenticated elsewhere (an upstream provider) at
+    /// `auth_time`, ending the session presented with the sign-in (a new id on every login) and
+    /// recording the login.
     pub async fn sign_in_as(
         &self,
         user: User,
         previous: Option<&SessionToken>,
         amr: &str,
+        auth_time: UnixTime,
         ctx: &RequestContext,
         details: serde_json::Value,
     ) -> Result<SignedIn, AccountError> {
@@ -167,12 +170,19 @@ impl AccountService {
         {
             self.sessions.delete_session(old.id).await?;
         }
-        let signed_in = self.open_session(user, amr, ctx).await?;
+        let signed_in = self.open_session(user, amr, Some(auth_time), ctx).await?;
         self.record_login(&signed_in.user, ctx, details).await?;
         Ok(signed_in)
     }
 
-    async fn open_session(&self, user: User, amr: &str, ctx: &RequestContext) -> Result<SignedIn, AccountError> {
+    /// A new session; `auth_time` `None` means the user authenticated just now.
+    async fn open_session(
+        &self,
+        user: User,
+        amr: &str,
+        auth_time: Option<UnixTime>,
+        ctx: &RequestContext,
+    ) -> Result<SignedIn, AccountError> {
         let now = self.clock.now();
         let token = SessionToken::generate()?;
         let session = Session {
@@ -185,6 +195,7 @@ impl AccountService {
             ip: ctx.ip.clone(),
             user_agent: ctx.user_agent.as_deref().map(truncate_user_agent),
             amr: amr.to_owned(),
+            auth_time: auth_time.unwrap_or(now),
         };
         self.sessions.insert_session(&session).await?;
         Ok(SignedIn { token, session, user })

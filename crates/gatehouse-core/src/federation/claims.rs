@@ -34,6 +34,15 @@ impl ClaimMapping {
     pub fn github() -> Self {
         Self { subject: "id".into(), email: "email".into(), email_verified: "verified".into(), name: "name".into() }
     }
+
+    /// Microsoft (Entra ID): ID tokens carry no `email_verified`. The optional claim `xms_edov`
+    /// ("email domain owner verified") says the domain of `email` is verified by its tenant;
+    /// it must be enabled as an optional claim of the ID token in the app registration. Without
+    /// it no Microsoft email counts as verified (fail closed: the `email` of an Entra account is
+    /// editable by tenant admins, the "nOAuth" account takeover).
+    pub fn microsoft() -> Self {
+        Self { email_verified: "xms_edov".into(), ..Self::default() }
+    }
 }
 
 /// Who the upstream says the user is.
@@ -45,6 +54,9 @@ pub struct UpstreamIdentity {
     /// Only ever true when the upstream said so explicitly.
     pub email_verified: bool,
     pub name: Option<String>,
+    /// When the upstream authenticated the user (the ID token's `auth_time`, OIDC Core §2);
+    /// `None` when it does not say (GitHub, many OIDC providers without `max_age`).
+    pub auth_time: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,7 +94,7 @@ pub fn map_claims(provider: &str, claims: &Value, mapping: &ClaimMapping) -> Res
     let name = string_claim(claims, &mapping.name)
         .map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect::<String>())
         .filter(|n| !n.trim().is_empty());
-    Ok(UpstreamIdentity { provider: provider.to_owned(), subject, email, email_verified, name })
+    Ok(UpstreamIdentity { provider: provider.to_owned(), subject, email, email_verified, name, auth_time: None })
 }
 
 /// GitHub: the subject and name from `GET /user`; the email is the primary address from
@@ -152,6 +164,24 @@ mod tests {
         let id = map_claims("entra", &json!({ "sub": "pairwise", "oid": "o-1", "upn": "u@corp.example" }), &m).unwrap();
         assert_eq!(id.subject, "o-1");
         assert_eq!(id.email.unwrap().as_str(), "u@corp.example");
+    }
+
+    #[test]
+    fn microsoft_email_verified_only_with_xms_edov() {
+        // Entra ID v2.0 ID token with the optional claims `email` and `xms_edov` enabled.
+        let m = ClaimMapping::microsoft();
+        let base = json!({ "sub": "AAAA-pairwise", "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                           "email": "alice@contoso.example", "name": "Alice" });
+        let mut with = base.clone();
+        with["xms_edov"] = json!(true);
+        assert!(map_claims("microsoft", &with, &m).unwrap().email_verified);
+        // No `xms_edov` (the claim is not enabled): unverified, whatever `email_verified` says.
+        assert!(!map_claims("microsoft", &base, &m).unwrap().email_verified);
+        let mut spoof = base.clone();
+        spoof["email_verified"] = json!(true);
+        assert!(!map_claims("microsoft", &spoof, &m).unwrap().email_verified);
+        with["xms_edov"] = json!(false);
+        assert!(!map_claims("microsoft", &with, &m).unwrap().email_verified);
     }
 
     #[test]

@@ -149,6 +149,7 @@ mod tests {
             email: email.map(|e| Email::parse(e).unwrap()),
             email_verified: verified,
             name: None,
+            auth_time: None,
         }
     }
 

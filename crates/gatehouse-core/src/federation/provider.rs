@@ -59,10 +59,12 @@ pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
 impl IssuerRule {
     /// Whether the `issuer` of the discovery document is the one this rule expects
-    /// (OpenID Connect Discovery 1.0 §4.3: it must be identical to the configured issuer).
-    pub fn accepts_discovered(&self, configured: &str, discovered: &str) -> bool {
+    /// (OpenID Connect Discovery 1.0 §4.3: identical to the issuer we expect). That is the
+    /// rule's issuer, not the URL we discovered from: Microsoft's `consumers` endpoint is
+    /// discovered at `/consumers/v2.0` but names the fixed consumers tenant as its issuer.
+    pub fn accepts_discovered(&self, discovered: &str) -> bool {
         match self {
-            Self::Exact(_) => discovered == configured,
+            Self::Exact(expected) => discovered == expected,
             Self::MicrosoftTenant { template } => discovered == template,
         }
     }
@@ -207,6 +209,7 @@ impl ProviderConfig {
         }
         let claims = input.claims.clone().unwrap_or_else(|| match kind {
             ProviderKind::GitHub => ClaimMapping::github(),
+            ProviderKind::Microsoft => ClaimMapping::microsoft(),
             _ => ClaimMapping::default(),
         });
         Ok(Self {
@@ -251,10 +254,17 @@ fn microsoft_issuer(tenant: &str) -> Option<(String, IssuerRule)> {
 /// https, or http on a loopback host (development and tests); no query, no fragment.
 fn acceptable_url(s: &str) -> bool {
     let Ok(u) = url::Url::parse(s) else { return false };
+    is_https_or_loopback(&u) && u.query().is_none() && u.fragment().is_none()
+}
+
+/// An upstream endpoint we send secrets to or fetch keys from: https, or http on a loopback
+/// host only (development and tests). Applies to the issuer and to the token, JWKS and
+/// UserInfo endpoints a discovery document names.
+pub fn is_https_or_loopback(u: &url::Url) -> bool {
     let loopback = matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
         || matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
         || u.host_str() == Some("localhost");
-    (u.scheme() == "https" || (u.scheme() == "http" && loopback)) && u.query().is_none() && u.fragment().is_none()
+    u.scheme() == "https" || (u.scheme() == "http" && loopback)
 }
 
 #[cfg(test)]
@@ -298,18 +308,29 @@ mod tests {
         assert!(!common.issuer_rule.accepts_token(&good, Some("00000000-0000-0000-0000-000000000000")));
         assert!(!common.issuer_rule.accepts_token(&good, None));
         assert!(!common.issuer_rule.accepts_token("https://login.microsoftonline.com/x/v2.0", Some("x")));
-        assert!(
-            common.issuer_rule.accepts_discovered(&common.issuer, "https://login.microsoftonline.com/{tenantid}/v2.0")
-        );
-        assert!(!common.issuer_rule.accepts_discovered(&common.issuer, "https://evil.example/{tenantid}/v2.0"));
+        assert!(common.issuer_rule.accepts_discovered("https://login.microsoftonline.com/{tenantid}/v2.0"));
+        assert!(!common.issuer_rule.accepts_discovered("https://evil.example/{tenantid}/v2.0"));
         assert!(common.issuer_rule.accepts_response_iss(&good));
         assert!(!common.issuer_rule.accepts_response_iss("https://login.microsoftonline.com/evil/v2.0"));
         assert!(!common.issuer_rule.accepts_response_iss("https://evil.example/v2.0"));
+
+        assert_eq!(common.claims.email_verified, "xms_edov");
 
         let single =
             ProviderConfig::build(ProviderInput { tenant: Some(tid.to_uppercase()), ..input("microsoft") }).unwrap();
         assert_eq!(single.issuer_rule, IssuerRule::Exact(good.clone()));
         assert!(single.issuer_rule.accepts_token(&good, Some(tid)));
+
+        // `consumers` is discovered at /consumers/v2.0, whose document (and tokens) name the fixed
+        // consumers tenant as the issuer (Discovery 1.0 §4.3 compares against that issuer).
+        let consumers =
+            ProviderConfig::build(ProviderInput { tenant: Some("consumers".into()), ..input("microsoft") }).unwrap();
+        assert_eq!(consumers.issuer, "https://login.microsoftonline.com/consumers/v2.0");
+        let consumers_iss = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0";
+        assert!(consumers.issuer_rule.accepts_discovered(consumers_iss));
+        assert!(!consumers.issuer_rule.accepts_discovered(&consumers.issuer));
+        assert!(consumers.issuer_rule.accepts_token(consumers_iss, Some("9188040d-6c67-4c5b-b112-36a304b66dad")));
+        assert!(consumers.issuer_rule.accepts_response_iss(consumers_iss));
 
         let bad = ProviderConfig::build(ProviderInput { tenant: Some("../evil".into()), ..input("microsoft") });
         assert_eq!(bad, Err(ProviderConfigError::BadTenant("microsoft".into())));

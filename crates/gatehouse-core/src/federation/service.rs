@@ -191,6 +191,8 @@ impl FederationService {
             email: pending.email.as_deref().and_then(|e| crate::email::Email::parse(e).ok()),
             email_verified: true,
             name: None,
+            // The password proves the local account now: the session is fresh.
+            auth_time: Some(self.clock.now()),
         };
         let Some(owner) = self.accounts.active_user(pending.user_id).await? else {
             return self.refuse(&identity, Refusal::AccountDisabled, ctx).await;
@@ -282,7 +284,11 @@ impl FederationService {
         let email = identity.email.as_ref().map(|e| e.as_str());
         self.store.touch_identity(&identity.provider, &identity.subject, email, now).await?;
         let details = json!({ "method": "federation", "provider": identity.provider, "created": created });
-        let signed_in = self.accounts.sign_in_as(user, previous, FEDERATED_AMR, ctx, details).await?;
+        // The session is as fresh as the upstream sign-in behind it, not as the callback: a
+        // later `max_age` (OIDC Core §3.1.2.1) is checked against it, and downstream ID tokens
+        // carry it as `auth_time`. Unknown (GitHub, no `auth_time`) counts as never fresh.
+        let auth_time = identity.auth_time.map_or(0, |t| t.clamp(0, now));
+        let signed_in = self.accounts.sign_in_as(user, previous, FEDERATED_AMR, auth_time, ctx, details).await?;
         let id = Some(signed_in.user.id.to_string());
         self.audit
             .record(

@@ -165,6 +165,11 @@ async fn callback(
         }
         Err(e) => return internal(&e),
     };
+    // RFC 9207 §2.4: `iss` is checked on every authorization response, error responses
+    // included, before anything else in it is believed (or a code is sent anywhere).
+    if let Err(e) = upstream.check_response_iss(one("iss")).await {
+        return rejected(&fed, &provider, &name, &ctx, e).await;
+    }
     // RFC 6749 §4.1.2.1: the provider refused (e.g. the user pressed "cancel").
     if let Some(error) = one("error") {
         let code = error_code(error);
@@ -177,9 +182,6 @@ async fn callback(
             format!("{name} could not sign you in ({code}).")
         };
         return page(StatusCode::FORBIDDEN, &name, &msg, detail.as_deref());
-    }
-    if let Err(e) = upstream.check_response_iss(one("iss")).await {
-        return rejected(&fed, &provider, &name, &ctx, e).await;
     }
     let Some(code) = one("code").filter(|c| !c.is_empty()) else {
         record(&fed, &provider, "missing_code", &ctx, json!({})).await;
@@ -206,6 +208,7 @@ async fn callback(
 /// The refusal, with a form to prove the local account by its password (same words as every
 /// refusal; the form appears only for an email the upstream verified).
 fn password_page(state: &AppState, jar: CookieJar, provider_id: &str, name: &str, token: &str) -> Response {
+    let jar = cookies::refresh_federation_binding(jar, &state.settings);
     let (jar, csrf_token) = match cookies::form_token(jar, &state.settings) {
         Ok(v) => v,
         Err(e) => return e.into_page(),

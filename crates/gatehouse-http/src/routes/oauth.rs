@@ -98,23 +98,24 @@ async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
     let now = state.oauth.now();
     let session = signed_in(&state, &jar).await.ok();
     let (session, user) = match session {
-        Some((s, u, _)) if !req.prompt.login && fresh_enough(&req, s.created_at, now) => (s, u),
+        Some((s, u, _)) if !req.prompt.login && fresh_enough(&req, s.auth_time, now) => (s, u),
         _ if req.prompt.none => return fail(&state, &req, ErrorCode::LoginRequired, "the user is not signed in"),
         _ => {
             return see_other(&login_redirect(&req, &pairs));
         }
     };
     match state.oauth.needs_consent(user.id, &req).await {
-        Ok(false) => redirect_with_code(&state, &req, &user, session.created_at, &session.amr).await,
+        Ok(false) => redirect_with_code(&state, &req, &user, session.auth_time, &session.amr).await,
         Ok(true) if req.prompt.none => fail(&state, &req, ErrorCode::ConsentRequired, "the user has not consented"),
         Ok(true) => consent_page(&state, jar, &req, &pairs),
         Err(_) => fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request"),
     }
 }
 
-/// OpenID Connect Core §3.1.2.1 `max_age`: the sign-in is recent enough.
-fn fresh_enough(req: &AuthorizeRequest, signed_in_at: i64, now: i64) -> bool {
-    req.max_age.is_none_or(|m| now - signed_in_at <= m)
+/// OpenID Connect Core §3.1.2.1 `max_age`: the authentication (the session's `auth_time`, for
+/// a sign-in through an upstream the upstream's) is recent enough.
+fn fresh_enough(req: &AuthorizeRequest, auth_time: i64, now: i64) -> bool {
+    req.max_age.is_none_or(|m| now - auth_time <= m)
 }
 
 /// The login page, continuing with this authorization request afterwards.
@@ -124,8 +125,10 @@ fn login_redirect(req: &AuthorizeRequest, pairs: &Pairs) -> String {
     if let Some(hint) = &req.login_hint {
         to.append_pair("login_hint", hint);
     }
-    // A sign-in through an upstream provider must be fresh there too (OIDC Core §3.1.2.1).
-    if req.prompt.login || req.max_age == Some(0) {
+    // A sign-in through an upstream provider must be fresh there too (OIDC Core §3.1.2.1): with
+    // any `max_age` the upstream is asked to authenticate again (`prompt=login`, `max_age=0`),
+    // since an older upstream sign-in would give a session too old for this request.
+    if req.prompt.login || req.max_age.is_some() {
         to.append_pair("prompt", "login");
     }
     format!("/login?{}", to.finish())
@@ -185,7 +188,7 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
     // The same session rules as the authorization request: a consent page left open must not
     // issue a code for a sign-in that has since grown older than `max_age`.
     let session =
-        signed_in(&state, &jar).await.ok().filter(|(s, _, _)| fresh_enough(&req, s.created_at, state.oauth.now()));
+        signed_in(&state, &jar).await.ok().filter(|(s, _, _)| fresh_enough(&req, s.auth_time, state.oauth.now()));
     let Some((session, user, _)) = session else {
         return see_other(&login_redirect(&req, &params));
     };
@@ -195,7 +198,7 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
     if state.oauth.grant_consent(user.id, &req).await.is_err() {
         return fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request");
     }
-    redirect_with_code(&state, &req, &user, session.created_at, &session.amr).await
+    redirect_with_code(&state, &req, &user, session.auth_time, &session.amr).await
 }
 
 /// RFC 6749 §5.2 error response: 401 with a challenge for `invalid_client`, 500 for

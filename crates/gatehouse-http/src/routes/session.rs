@@ -54,6 +54,7 @@ async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Que
         Ok(v) => v,
         Err(e) => return e.into_page(),
     };
+    let prompt_login = q.prompt.as_deref() == Some("login");
     let page = LoginPage {
         csrf_token: &csrf_token,
         email: q.login_hint.as_deref().unwrap_or_default(),
@@ -61,11 +62,8 @@ async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Que
         notice: notice_text(q.notice.as_deref()),
         registration_enabled: state.accounts.settings().registration_enabled,
         next: safe_next(q.next.as_deref()),
-        providers: super::federation::buttons(
-            &state,
-            safe_next(q.next.as_deref()),
-            q.prompt.as_deref() == Some("login"),
-        ),
+        prompt_login,
+        providers: super::federation::buttons(&state, safe_next(q.next.as_deref()), prompt_login),
     };
     (jar, Html(pages::render(&page))).into_response()
 }
@@ -77,6 +75,8 @@ struct LoginForm {
     email: String,
     password: Password,
     next: Option<String>,
+    /// `login` when the page was shown for a fresh sign-in (see [`LoginQuery::prompt`]).
+    prompt: Option<String>,
 }
 
 async fn login_form(
@@ -111,7 +111,12 @@ async fn login_form(
                 notice: None,
                 registration_enabled: state.accounts.settings().registration_enabled,
                 next: safe_next(form.next.as_deref()),
-                providers: super::federation::buttons(&state, safe_next(form.next.as_deref()), false),
+                prompt_login: form.prompt.as_deref() == Some("login"),
+                providers: super::federation::buttons(
+                    &state,
+                    safe_next(form.next.as_deref()),
+                    form.prompt.as_deref() == Some("login"),
+                ),
             };
             let mut resp = (StatusCode::UNAUTHORIZED, jar, Html(pages::render(&page))).into_response();
             resp.headers_mut().insert(

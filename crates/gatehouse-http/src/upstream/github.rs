@@ -7,6 +7,7 @@ use gatehouse_core::federation::{FlowSecrets, UpstreamIdentity};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
+use super::http::read_capped;
 use super::{Upstream, UpstreamError};
 
 pub(super) fn authorization_url(up: &Upstream, secrets: &FlowSecrets, _force_login: bool) -> String {
@@ -43,7 +44,15 @@ pub(super) async fn identity(
         .send()
         .await
         .map_err(|_| UpstreamError::Unavailable("GitHub token endpoint unreachable".into()))?;
-    let body: Value = resp.json().await.map_err(|_| UpstreamError::rejected("token_response_invalid", "not JSON"))?;
+    // Capped like every other upstream answer; a non-2xx is an outage (502 page), not an attack.
+    let status = resp.status();
+    let body =
+        read_capped(resp).await.map_err(|e| UpstreamError::Unavailable(format!("GitHub token endpoint: {e}")))?;
+    if !status.is_success() {
+        return Err(UpstreamError::Unavailable(format!("GitHub token endpoint: HTTP {status}")));
+    }
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|_| UpstreamError::rejected("token_response_invalid", "not JSON"))?;
     // GitHub answers errors with HTTP 200 and an `error` member.
     if let Some(error) = body.get("error").and_then(Value::as_str) {
         return Err(UpstreamError::rejected("token_exchange_failed", format!("the token endpoint answered {error}")));

@@ -53,7 +53,8 @@ fn without_url(e: &reqwest::Error) -> String {
     }
 }
 
-async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+/// The body, refused beyond [`MAX_BODY`] (an upstream cannot make us buffer without bound).
+pub(super) async fn read_capped(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| without_url(&e))? {
         if body.len() + chunk.len() > MAX_BODY {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::federation::claims::map_claims;
+use gatehouse_core::federation::provider::is_https_or_loopback;
 use gatehouse_core::federation::{FlowSecrets, LoginState, UpstreamIdentity};
 use openidconnect::core::{
     CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreClientAuthMethod, CoreIdTokenVerifier, CoreJsonWebKeySet,
@@ -74,12 +75,13 @@ impl OidcUpstream {
         let url = format!("{}/.well-known/openid-configuration", up.config.issuer.trim_end_matches('/'));
         let doc = up.http.get_json(&url, None).await.map_err(|e| unavailable("discovery", e))?;
         let issuer = doc.get("issuer").and_then(Value::as_str).unwrap_or_default();
-        if !up.config.issuer_rule.accepts_discovered(&up.config.issuer, issuer) {
+        if !up.config.issuer_rule.accepts_discovered(issuer) {
             return Err(unavailable("discovery", "the document names another issuer (OpenID Connect Discovery §4.3)"));
         }
         let iss_parameter_supported =
             doc.get("authorization_response_iss_parameter_supported").and_then(Value::as_bool) == Some(true);
         let metadata: CoreProviderMetadata = serde_json::from_value(doc).map_err(|e| unavailable("discovery", e))?;
+        check_endpoints(&metadata)?;
         let jwks = fetch_jwks(up, &metadata).await?;
         let d = Arc::new(Discovered {
             metadata,
@@ -219,6 +221,8 @@ impl OidcUpstream {
         // and the claim mapping (which may name claims the library does not model).
         let mut payload = payload(&id_token.to_string())?;
         extra_checks(up, &payload, state)?;
+        // From the ID token only (never UserInfo): what the session's freshness is based on.
+        let auth_time = payload.get("auth_time").and_then(Value::as_i64);
         // OIDC Core §5.3: providers that keep the email out of the ID token (Gatehouse itself
         // does) serve it from UserInfo; the library checks its `sub` is the ID token's (§5.3.2).
         let wants_userinfo = payload.get(&up.config.claims.email).is_none();
@@ -235,8 +239,9 @@ impl OidcUpstream {
                 }
             }
         }
-        map_claims(&up.config.id, &payload, &up.config.claims)
-            .map_err(|e| UpstreamError::rejected("id_token_no_subject", e.to_string()))
+        let identity = map_claims(&up.config.id, &payload, &up.config.claims)
+            .map_err(|e| UpstreamError::rejected("id_token_no_subject", e.to_string()))?;
+        Ok(UpstreamIdentity { auth_time, ..identity })
     }
 }
 
@@ -259,6 +264,20 @@ type ClientFor = openidconnect::Client<
     openidconnect::EndpointMaybeSet,
     openidconnect::EndpointMaybeSet,
 >;
+
+/// The endpoints a discovery document names get the code, the client secret and the access
+/// token, or the keys we trust: https only, like the issuer (http on loopback for tests).
+fn check_endpoints(metadata: &CoreProviderMetadata) -> Result<(), UpstreamError> {
+    let endpoints = [
+        ("token_endpoint", metadata.token_endpoint().map(|u| u.url())),
+        ("jwks_uri", Some(metadata.jwks_uri().url())),
+        ("userinfo_endpoint", metadata.userinfo_endpoint().map(|u| u.url())),
+    ];
+    match endpoints.into_iter().find(|(_, u)| u.is_some_and(|u| !is_https_or_loopback(u))) {
+        Some((name, _)) => Err(unavailable("discovery", format!("{name} must be an https URL"))),
+        None => Ok(()),
+    }
+}
 
 async fn fetch_jwks(up: &Upstream, metadata: &CoreProviderMetadata) -> Result<CoreJsonWebKeySet, UpstreamError> {
     let doc = up.http.get_json(metadata.jwks_uri().url().as_str(), None).await.map_err(|e| unavailable("JWKS", e))?;
@@ -347,4 +366,44 @@ fn extra_checks(up: &Upstream, claims: &Value, state: &LoginState) -> Result<(),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn metadata(token: &str, jwks: &str, userinfo: &str) -> CoreProviderMetadata {
+        serde_json::from_value(json!({
+            "issuer": "https://op.example",
+            "authorization_endpoint": "https://op.example/authorize",
+            "token_endpoint": token,
+            "jwks_uri": jwks,
+            "userinfo_endpoint": userinfo,
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn discovered_endpoints_must_be_https() {
+        let (t, j, u) = ("https://op.example/token", "https://op.example/jwks", "https://op.example/userinfo");
+        assert!(check_endpoints(&metadata(t, j, u)).is_ok());
+        // Loopback http is allowed (development, tests).
+        let local = metadata("http://127.0.0.1:9/token", "http://localhost:9/jwks", "http://[::1]:9/userinfo");
+        assert!(check_endpoints(&local).is_ok());
+        for (m, name) in [
+            (metadata("http://op.example/token", j, u), "token_endpoint"),
+            (metadata(t, "http://op.example/jwks", u), "jwks_uri"),
+            (metadata(t, j, "http://op.example/userinfo"), "userinfo_endpoint"),
+        ] {
+            match check_endpoints(&m) {
+                Err(UpstreamError::Unavailable(msg)) => assert!(msg.contains(name), "{msg}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
 }

@@ -38,4 +38,9 @@ CREATE INDEX federation_states_expires_at_idx ON federation_states (expires_at);
 
 -- RFC 8176 `amr` of the sign-in: `pwd`, or `fed` through an upstream provider.
 ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT 'pwd';
+-- When the user authenticated (the ID token's `auth_time`, and what `max_age` is checked
+-- against): the session's creation for a password sign-in, the upstream's own authentication
+-- time through a provider (0 when the upstream does not say: never fresh).
+ALTER TABLE sessions ADD COLUMN auth_time BIGINT NOT NULL DEFAULT 0;
+UPDATE sessions SET auth_time = created_at;
 ALTER TABLE authorization_codes ADD COLUMN amr TEXT NOT NULL DEFAULT 'pwd';

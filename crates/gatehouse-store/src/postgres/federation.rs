@@ -14,6 +14,9 @@ use crate::error::{OnUnique, store_error, unavailable};
 use crate::rows::{IdentityRow, LoginStateRow};
 use crate::sql;
 
+/// PostgreSQL only (SQLite's single writer already serialises unlinks).
+const LOCK_USER: &str = "SELECT id FROM users WHERE id = $1 FOR UPDATE";
+
 #[async_trait]
 impl FederationStore for PgStore {
     async fn insert_login_state(&self, state: &LoginState) -> Result<(), StoreError> {
@@ -114,22 +117,30 @@ impl FederationStore for PgStore {
     }
 
     async fn unlink_identity(&self, user: UserId, provider: &str) -> Result<UnlinkOutcome, StoreError> {
+        let mut tx = self.begin_write().await.map_err(unavailable)?;
+        // Under READ COMMITTED two unlinks of different providers would each still see the
+        // other link and both delete, leaving no way to sign in: the user row serialises them
+        // (the second statement runs after the first commits, with a fresh snapshot).
+        sqlx::query(LOCK_USER).bind(user.0).fetch_optional(&mut *tx).await.map_err(unavailable)?;
         let done = sqlx::query(sql::UNLINK_IDENTITY)
             .bind(user.0)
             .bind(provider)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        if done.rows_affected() > 0 {
-            return Ok(UnlinkOutcome::Unlinked);
-        }
-        let left: i64 = sqlx::query_scalar(sql::HAS_IDENTITY)
-            .bind(user.0)
-            .bind(provider)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(if left > 0 { UnlinkOutcome::LastMethod } else { UnlinkOutcome::NotFound })
+        let outcome = if done.rows_affected() > 0 {
+            UnlinkOutcome::Unlinked
+        } else {
+            let left: i64 = sqlx::query_scalar(sql::HAS_IDENTITY)
+                .bind(user.0)
+                .bind(provider)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            if left > 0 { UnlinkOutcome::LastMethod } else { UnlinkOutcome::NotFound }
+        };
+        tx.commit().await.map_err(unavailable)?;
+        Ok(outcome)
     }
 }
 

@@ -25,6 +25,7 @@ impl SessionStore for PgStore {
             .bind(session.ip.as_deref())
             .bind(session.user_agent.as_deref())
             .bind(session.amr.as_str())
+            .bind(session.auth_time)
             .execute(&self.pool)
             .await
             .map_err(|e| store_error(e, OnUnique::Session))?;

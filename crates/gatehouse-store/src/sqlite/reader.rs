@@ -140,6 +140,7 @@ fn session_user_row(r: &Row<'_>) -> rusqlite::Result<SessionUserRow> {
             user_agent: r.get(7)?,
             // Last in the statement (migration 0008).
             amr: r.get(16)?,
+            auth_time: r.get(17)?,
         },
         user_email: r.get(8)?,
         user_email_key: r.get(9)?,
@@ -206,6 +207,7 @@ mod tests {
             ip: Some("127.0.0.1".into()),
             user_agent: None,
             amr: "fed".into(),
+            auth_time: -4,
         };
         store.insert_session(&session).await.unwrap();
 
@@ -214,7 +216,7 @@ mod tests {
         assert_eq!((row.id, row.email_verified, row.updated_at), (user.id.0, true, 8));
         let row = reader.session_with_user(&[9; 32]).expect("the fast path answered").expect("the session");
         assert_eq!((row.session.id, row.session.user_id, row.user_email_verified), (session.id, user.id.0, true));
-        assert_eq!(row.session.amr, "fed");
+        assert_eq!((row.session.amr.as_str(), row.session.auth_time), ("fed", -4));
         assert!(matches!(reader.session_with_user(&[8; 32]), Some(None)));
         assert!(matches!(reader.refresh_family(Uuid::new_v4()), Some(None)));
         assert!(matches!(reader.current_refresh_family(&[1; 32], 0), Some(None)));

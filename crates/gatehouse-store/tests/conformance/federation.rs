@@ -1,7 +1,7 @@
 //! `FederationStore`: login states taken once (`DELETE … RETURNING`) and purged when expired;
 //! identity links unique per (provider, subject) and per (user, provider); account + first link
-//! created atomically; unlink refused for the last way to sign in; `amr` kept on sessions and
-//! codes.
+//! created atomically; unlink refused for the last way to sign in (also for two at once); `amr`
+//! (and a session's `auth_time`) kept on sessions and codes.
 
 use gatehouse_core::StoreError;
 use gatehouse_core::federation::{FederatedIdentity, LoginState, PendingLink, UnlinkOutcome};
@@ -17,6 +17,7 @@ conformance_tests!(
     account_and_first_link_are_created_together,
     the_last_way_to_sign_in_cannot_be_unlinked,
     sessions_and_codes_keep_their_amr,
+    concurrent_unlinks_keep_a_way_to_sign_in,
 );
 
 fn state(tag: u8, link_user: Option<UserId>, expires_at: i64) -> LoginState {
@@ -131,10 +132,13 @@ async fn sessions_and_codes_keep_their_amr(s: &TestDb) {
     s.users.insert_user(&u).await.unwrap();
     let mut sess = session(u.id, 7, T0, T0, T0 + 100);
     sess.amr = "fed".into();
+    // The upstream's authentication time, older than the session (OIDC Core §2 `auth_time`).
+    sess.auth_time = T0 - 7200;
     s.sessions.insert_session(&sess).await.unwrap();
-    assert_eq!(s.sessions.session_by_token_hash(&[7; 32]).await.unwrap().map(|x| x.amr), Some("fed".into()));
+    let got = s.sessions.session_by_token_hash(&[7; 32]).await.unwrap().unwrap();
+    assert_eq!((got.amr.as_str(), got.auth_time), ("fed", T0 - 7200));
     let (with_user, _) = s.sessions.session_with_user(&[7; 32]).await.unwrap().unwrap();
-    assert_eq!(with_user.amr, "fed");
+    assert_eq!((with_user.amr.as_str(), with_user.auth_time), ("fed", T0 - 7200));
 
     s.clients.insert_client(&crate::fixtures::client("app", T0)).await.unwrap();
     let mut c = code(4, "app", u.id, T0 + 60);
@@ -143,5 +147,22 @@ async fn sessions_and_codes_keep_their_amr(s: &TestDb) {
     match s.codes.redeem_code(&[4; 32], "app", T0).await.unwrap() {
         gatehouse_core::oauth::CodeOutcome::Redeemed(got) => assert_eq!(got.amr, "fed"),
         other => panic!("{other:?}"),
+    }
+}
+
+/// Two unlinks of different providers at once (two tabs): one wins, the other is refused as
+/// the last way to sign in; never both (PostgreSQL READ COMMITTED needs the user row lock).
+async fn concurrent_unlinks_keep_a_way_to_sign_in(s: &TestDb) {
+    for round in 0..10u8 {
+        let mut u = user(&format!("race{round}@example.com"));
+        u.password_hash = None;
+        s.federation.create_user_with_identity(&u, &link("google", &format!("g-{round}"), u.id)).await.unwrap();
+        s.federation.link_identity(&link("github", &format!("{round}"), u.id)).await.unwrap();
+        let (a, b) =
+            tokio::join!(s.federation.unlink_identity(u.id, "google"), s.federation.unlink_identity(u.id, "github"));
+        let mut outcomes = [a.unwrap(), b.unwrap()];
+        outcomes.sort_by_key(|o| *o == UnlinkOutcome::Unlinked);
+        assert_eq!(outcomes, [UnlinkOutcome::LastMethod, UnlinkOutcome::Unlinked], "round {round}");
+        assert_eq!(s.federation.identities_for_user(u.id).await.unwrap().len(), 1, "round {round}");
     }
 }

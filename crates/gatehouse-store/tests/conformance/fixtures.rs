@@ -49,8 +49,9 @@ pub fn session(user: UserId, tag: u8, created_at: i64, last_seen_at: i64, expire
         last_seen_at,
         expires_at,
         ip: Some("2001:db8::7".into()),
-        user_agent: Some(r#"Mozilla/5.0 (X11; Linux x86_64) "quoted" 'single' ; --"#.into()),
+        user_agent: Some(r#"Mozilla/5.0 (X11; Linux x86_64) "quoted" 'single ; --"#.into()),
         amr: "pwd".into(),
+        auth_time: created_at,
     }
 }
 

@@ -27,6 +27,7 @@ on_both_backends!(
     linking_refused_for_unverified_email_and_without_proof,
     linking_with_the_local_password,
     upstream_access_denied_is_a_friendly_escaped_page,
+    wrong_password_keeps_prompt_login_on_provider_buttons,
     state_missing_reused_expired_or_from_another_browser,
     return_to_never_leaves_our_origin,
 );
@@ -144,9 +145,55 @@ async fn downstream_app_sees_federated_user_and_prompt_login_is_fresh_upstream(b
 
     // prompt=login: our login page passes it on, and the upstream must authenticate again
     // (prompt=login and max_age=0 upstream; its auth_time is checked).
+    let before = now();
     let id_token = downstream_login(&app, &browser, &client, &[("prompt", "login")]).await;
     assert_eq!(op.logins().await, 2, "a fresh upstream sign-in");
     assert_eq!(id_token["sub"], me["id"]);
+    // auth_time is the upstream's (fresh) authentication, OIDC Core §2.
+    let auth_time = id_token["auth_time"].as_i64().unwrap();
+    assert!(auth_time >= before - 60 && auth_time <= now(), "{auth_time} vs {before}");
+
+    // max_age=N (§3.1.2.1) also asks the upstream for a fresh sign-in (prompt=login): an older
+    // upstream session would give a session too old for the request.
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[("max_age", "3600")]);
+    let login = Browser::new().follow(&url).await;
+    assert!(login.url.contains("/login?") && login.url.contains("prompt=login"), "{}", login.url);
+    let button = login.body.split("href=\"/login/op").nth(1).unwrap().split('"').next().unwrap();
+    assert!(button.contains("prompt=login"), "{button}");
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// The login page rebuilt after a wrong password keeps `prompt=login` on the provider buttons,
+/// or the next click would reuse an old upstream session (OIDC Core §3.1.2.1).
+async fn wrong_password_keeps_prompt_login_on_provider_buttons(b: Backend) {
+    let Some((_op, app)) = with_op(b).await else { return };
+    let next = "/oauth2/authorize?client_id=x&prompt=login";
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .append_pair("prompt", "login")
+        .finish();
+    let browser = Browser::new();
+    let page = browser.client.get(app.url(&format!("/login?{q}"))).send().await.unwrap().text().await.unwrap();
+    let button = |page: &str| page.split("href=\"/login/op").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(button(&page).contains("prompt=login"), "{page}");
+    assert!(page.contains("name=\"prompt\" value=\"login\""), "{page}");
+    let form = [
+        ("csrf_token", csrf_from(&page)),
+        ("email", "nobody@example.com".into()),
+        ("password", "wrong password, long enough".into()),
+        ("next", next.into()),
+        ("prompt", "login".into()),
+    ];
+    let r = browser.client.post(app.url("/login")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Invalid email or password."), "{page}");
+    assert!(button(&page).contains("prompt=login"), "{page}");
+    assert!(button(&page).contains("return_to="), "{page}");
 }
 
 /// Signs in on the upstream Gatehouse's login page the walk stopped at, then follows on.

@@ -17,10 +17,15 @@ use serde_json::{Value, json};
 
 use crate::federation_harness::{Browser, bind, downstream, failure_reasons, oidc_provider};
 use crate::helpers::{Backend, TestApp};
-use crate::oauth::query_of;
+use crate::oauth::{REDIRECT, authorize_url, pkce, query_of, token_request, web_client};
 use crate::on_both_backends;
 
-on_both_backends!(forged_id_tokens_and_mix_up_are_refused, jwks_is_refetched_for_an_unknown_kid);
+on_both_backends!(
+    forged_id_tokens_and_mix_up_are_refused,
+    jwks_is_refetched_for_an_unknown_kid,
+    session_is_as_fresh_as_the_upstream_sign_in,
+    binding_cookie_is_refreshed_when_a_login_starts,
+);
 
 const CLIENT_ID: &str = "fake-client";
 const SECRET: &str = "fake-client-secret-0123456789-0123456789";
@@ -258,6 +263,28 @@ async fn forged_id_tokens_and_mix_up_are_refused(b: Backend) {
     expected.extend(["issuer_mismatch", "issuer_missing"]);
     assert_eq!(failure_reasons(&app).await, expected);
 
+    // RFC 9207 §2.4 holds for error responses too: an error naming another issuer (or none,
+    // from a provider that advertises the parameter) is a mix-up, not the provider's answer.
+    let error_callback = |state: String, iss: Option<&str>| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("error", "access_denied").append_pair("state", &state);
+        if let Some(iss) = iss {
+            q.append_pair("iss", iss);
+        }
+        app.url(&format!("/login/fake/callback?{}", q.finish()))
+    };
+    for (iss, reason) in [(Some("https://attacker.example"), "issuer_mismatch"), (None, "issuer_missing")] {
+        let (browser, state, _) = start(&app, &fake).await;
+        let r = browser.client.get(error_callback(state, iss)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "error response with iss {iss:?}");
+        expected.push(reason);
+    }
+    let (browser, state, _) = start(&app, &fake).await;
+    let r = browser.client.get(error_callback(state, Some(&issuer))).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403, "the provider's own error response");
+    expected.push("upstream_error");
+    assert_eq!(failure_reasons(&app).await, expected);
+
     // The control: the same fake upstream with honest answers signs in, with a JIT account.
     let (browser, state, nonce) = start(&app, &fake).await;
     *fake.state.id_token.lock().unwrap() = sign(&fake.key, &claims(&issuer, &nonce, "honest"));
@@ -287,4 +314,87 @@ async fn jwks_is_refetched_for_an_unknown_kid(b: Backend) {
     *fake.state.id_token.lock().unwrap() = next.sign_jws("JWT", &claims(&issuer, &nonce, "rot")).unwrap();
     let (status, body) = callback(&app, &browser, &state, Some(&issuer)).await;
     assert_eq!(status, 303, "{body}");
+}
+
+/// OIDC Core §3.1.2.1 `max_age` / §2 `auth_time` through federation: a session opened by an
+/// upstream sign-in is as old as that sign-in, not as the callback. The browser can drop
+/// `prompt=login` from `/login/{provider}`, and the upstream then reuses an old session.
+async fn session_is_as_fresh_as_the_upstream_sign_in(b: Backend) {
+    let Some((fake, app)) = with_fake(b).await else { return };
+    let issuer = fake.issuer().to_owned();
+    let client = web_client(&app, &["--skip-consent"]).await;
+    let id = client["client_id"].as_str().unwrap();
+    let sign_in = |sub: &'static str, auth_time: Option<i64>| {
+        let (fake, app, issuer) = (&fake, &app, &issuer);
+        async move {
+            let (browser, state, nonce) = start(app, fake).await;
+            let mut c = claims(issuer, &nonce, sub);
+            if let Some(t) = auth_time {
+                c["auth_time"] = json!(t);
+            }
+            *fake.state.id_token.lock().unwrap() = fake.key.sign_jws("JWT", &c).unwrap();
+            let (status, body) = callback(app, &browser, &state, Some(issuer)).await;
+            assert_eq!(status, 303, "{body}");
+            browser
+        }
+    };
+    // Where /oauth2/authorize sends the browser first: the login page, or the app with a code.
+    async fn authorize(app: &TestApp, id: &str, browser: &Browser, extra: &[(&str, &str)]) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let landed = browser.walk(&authorize_url(app, id, Some(&challenge), extra), |_| false).await;
+        (landed.url, verifier)
+    }
+
+    // Upstream authenticated two hours ago: too old for max_age=600, whatever the callback time.
+    let two_hours_ago = now() - 7200;
+    let browser = sign_in("old-login", Some(two_hours_ago)).await;
+    let (to, _) = authorize(&app, id, &browser, &[("max_age", "600")]).await;
+    assert!(to.contains("/login?") && to.contains("prompt=login"), "{to}");
+    // Without max_age a code is issued, and the ID token tells the app the real auth_time.
+    let (to, verifier) = authorize(&app, id, &browser, &[]).await;
+    assert!(to.starts_with(REDIRECT), "{to}");
+    let code = query_of(&to)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let body: Value = token_request(&app, &client, &form).await.json().await.unwrap();
+    let payload = body["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+    let id_token: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(id_token["auth_time"], json!(two_hours_ago));
+
+    // A recent upstream sign-in satisfies max_age.
+    let browser = sign_in("recent-login", Some(now() - 5)).await;
+    let (to, _) = authorize(&app, id, &browser, &[("max_age", "600")]).await;
+    assert!(to.starts_with(REDIRECT), "{to}");
+
+    // No auth_time from the upstream: never fresh enough for any max_age.
+    let browser = sign_in("unknown-login", None).await;
+    let (to, _) = authorize(&app, id, &browser, &[("max_age", "86400")]).await;
+    assert!(to.contains("/login?"), "{to}");
+}
+
+/// The browser-binding cookie is sent again with a fresh Max-Age on every login start, keeping
+/// its value (other tabs' logins stay valid): a cookie set 9 minutes ago must not expire in the
+/// middle of a login started now.
+async fn binding_cookie_is_refreshed_when_a_login_starts(b: Backend) {
+    let Some((_fake, app)) = with_fake(b).await else { return };
+    let browser = Browser::new();
+    let binding = |r: &reqwest::Response| -> Option<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .find(|c| c.starts_with("gatehouse_federation="))
+            .map(str::to_owned)
+    };
+    let first = browser.client.get(app.url("/login/fake")).send().await.unwrap();
+    let first = binding(&first).expect("a binding cookie");
+    let second = browser.client.get(app.url("/login/fake")).send().await.unwrap();
+    let second = binding(&second).expect("the binding cookie sent again");
+    assert!(second.contains("Max-Age=600"), "{second}");
+    let value = |c: &str| c.split(';').next().unwrap().to_owned();
+    assert_eq!(value(&first), value(&second), "the same binding");
 }

@@ -7,7 +7,8 @@
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -47,10 +48,17 @@ async fn start_fake() -> (String, Arc<Fake>) {
                 if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some(basic.as_str())
                     || field("code").as_deref() == Some("bad")
                 {
-                    return Json(json!({ "error": "bad_verification_code" }));
+                    return Json(json!({ "error": "bad_verification_code" })).into_response();
+                }
+                match field("code").as_deref() {
+                    // An outage, and an answer too large to buffer.
+                    Some("down") => return (StatusCode::SERVICE_UNAVAILABLE, "unavailable").into_response(),
+                    Some("huge") => return Json(json!({ "access_token": "x".repeat(2 << 20) })).into_response(),
+                    _ => {}
                 }
                 *f1.verifier.lock().unwrap() = field("code_verifier");
                 Json(json!({ "access_token": "gho_fake", "token_type": "bearer", "scope": "read:user,user:email" }))
+                    .into_response()
             }),
         )
         .route(
@@ -128,6 +136,14 @@ async fn github_kind_against_a_fake_github(b: Backend) {
     let (_, _, status, body) = login("bad").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(failure_reasons(&app).await, ["email_not_verified", "token_exchange_failed"]);
+    // A token endpoint that is down, or answers more than 1 MiB: "unavailable" (502), not a
+    // failed security check.
+    for code in ["down", "huge"] {
+        let (_, _, status, body) = login(code).await;
+        assert_eq!(status, 502, "{code}: {body}");
+    }
+    let reasons = ["email_not_verified", "token_exchange_failed", "upstream_unavailable", "upstream_unavailable"];
+    assert_eq!(failure_reasons(&app).await, reasons);
 
     // GitHub cannot promise a fresh sign-in: prompt=login is refused with a clear page.
     let r = Browser::new().client.get(app.url("/login/github?prompt=login")).send().await.unwrap();
