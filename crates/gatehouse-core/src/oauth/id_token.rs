@@ -18,7 +18,11 @@ struct IdTokenClaims<'a> {
     aud: &'a str,
     exp: UnixTime,
     iat: UnixTime,
-    auth_time: UnixTime,
+    /// Absent when the time of authentication is unknown (a federated sign-in whose upstream
+    /// sent no `auth_time`, stored as 0). Core §2 requires it only when `max_age` was asked
+    /// for, and such a session is never fresh enough for `max_age`, so no code is issued then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auth_time: Option<UnixTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     at_hash: String,
@@ -55,7 +59,7 @@ impl OAuthService {
             aud: input.client_id,
             exp: now + self.settings.id_token_lifetime,
             iat: now,
-            auth_time: input.auth_time,
+            auth_time: (input.auth_time > 0).then_some(input.auth_time),
             nonce: input.nonce,
             at_hash: at_hash(input.access_token),
             azp: input.client_id,

@@ -374,6 +374,22 @@ async fn session_is_as_fresh_as_the_upstream_sign_in(b: Backend) {
     let browser = sign_in("unknown-login", None).await;
     let (to, _) = authorize(&app, id, &browser, &[("max_age", "86400")]).await;
     assert!(to.contains("/login?"), "{to}");
+    // Without max_age it gets a code, and the ID token leaves the unknown auth_time out
+    // rather than claiming 1970 (Core §2: required only with max_age).
+    let (to, verifier) = authorize(&app, id, &browser, &[]).await;
+    assert!(to.starts_with(REDIRECT), "{to}");
+    let code = query_of(&to)["code"].clone();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let body: Value = token_request(&app, &client, &form).await.json().await.unwrap();
+    let payload = body["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+    let id_token: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert!(id_token.get("auth_time").is_none(), "{id_token}");
+    assert_eq!(id_token["amr"], json!(["fed"]));
 }
 
 /// The browser-binding cookie is sent again with a fresh Max-Age on every login start, keeping

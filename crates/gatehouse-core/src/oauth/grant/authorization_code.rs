@@ -81,8 +81,14 @@ impl OAuthService {
             })?;
         let subject = user.id.to_string();
         let sid = family.id.to_string();
-        let (access_token, expires_in) =
-            self.access_token(client, Holder::User(user.id), &scope, rbac, Some(sid.clone()), Some(code.auth_time))?;
+        let (access_token, expires_in) = self.access_token(
+            client,
+            Holder::User(user.id),
+            &scope,
+            rbac,
+            Some(sid.clone()),
+            (code.auth_time > 0).then_some(code.auth_time),
+        )?;
         let id_token = if scope.contains("openid") {
             Some(self.id_token(&IdTokenInput {
                 subject: &subject,
