@@ -68,6 +68,21 @@ fn lookup(state: &AppState, provider: &str) -> Result<(Arc<Federation>, Arc<Upst
     Ok((fed, upstream))
 }
 
+/// What every form posted to a provider route checks first: the provider exists, the body
+/// parses, and the form's CSRF token matches.
+fn posted_form<F>(
+    state: &AppState,
+    jar: &CookieJar,
+    provider: &str,
+    form: Result<FormBody<F>, ApiError>,
+    csrf_token: impl FnOnce(&F) -> &str,
+) -> Result<(Arc<Federation>, Arc<Upstream>, F), Box<Response>> {
+    let (fed, upstream) = lookup(state, provider)?;
+    let FormBody(form) = form.map_err(|e| Box::new(e.into_page()))?;
+    cookies::check_form_token(jar, &state.settings, csrf_token(&form)).map_err(|e| Box::new(e.into_page()))?;
+    Ok((fed, upstream, form))
+}
+
 #[derive(Deserialize)]
 struct StartQuery {
     return_to: Option<String>,
@@ -237,17 +252,10 @@ async fn link_with_password(
     Path(provider): Path<String>,
     form: Result<FormBody<PasswordLinkForm>, ApiError>,
 ) -> Response {
-    let (fed, upstream) = match lookup(&state, &provider) {
+    let (fed, upstream, form) = match posted_form(&state, &jar, &provider, form, |f| &f.csrf_token) {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let name = upstream.config.display_name.as_str();
     let binding = cookies::federation_cookie(&jar, &state.settings);
     let (login, pending) = match fed.service.take_pending(&provider, Some(&form.pending), binding.as_ref()).await {
@@ -330,17 +338,10 @@ async fn link(
     Path(provider): Path<String>,
     form: Result<FormBody<CsrfForm>, ApiError>,
 ) -> Response {
-    let (fed, upstream) = match lookup(&state, &provider) {
+    let (fed, upstream, _) = match posted_form(&state, &jar, &provider, form, |f| &f.csrf_token) {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Ok((_, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     redirect_upstream(&state, jar, &fed, &upstream, Some("/account".into()), Some(user.id), false).await
 }
@@ -353,17 +354,10 @@ async fn unlink(
     Path(provider): Path<String>,
     form: Result<FormBody<CsrfForm>, ApiError>,
 ) -> Response {
-    let (fed, upstream) = match lookup(&state, &provider) {
+    let (fed, upstream, _) = match posted_form(&state, &jar, &provider, form, |f| &f.csrf_token) {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Ok((_, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let name = upstream.config.display_name.as_str();
     match fed.service.unlink(user.id, &provider, &ctx).await {

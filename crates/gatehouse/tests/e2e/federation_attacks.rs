@@ -345,6 +345,20 @@ async fn session_is_as_fresh_as_the_upstream_sign_in(b: Backend) {
         (landed.url, verifier)
     }
 
+    /// The code in `to` exchanged at the token endpoint; the ID token's claims.
+    async fn redeem_for_id_token(app: &TestApp, client: &Value, to: &str, verifier: &str) -> Value {
+        let code = query_of(to)["code"].clone();
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ];
+        let body: Value = token_request(app, client, &form).await.json().await.unwrap();
+        let payload = body["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    }
+
     // Upstream authenticated two hours ago: too old for max_age=600, whatever the callback time.
     let two_hours_ago = now() - 7200;
     let browser = sign_in("old-login", Some(two_hours_ago)).await;
@@ -353,16 +367,7 @@ async fn session_is_as_fresh_as_the_upstream_sign_in(b: Backend) {
     // Without max_age a code is issued, and the ID token tells the app the real auth_time.
     let (to, verifier) = authorize(&app, id, &browser, &[]).await;
     assert!(to.starts_with(REDIRECT), "{to}");
-    let code = query_of(&to)["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-    ];
-    let body: Value = token_request(&app, &client, &form).await.json().await.unwrap();
-    let payload = body["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
-    let id_token: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let id_token = redeem_for_id_token(&app, &client, &to, &verifier).await;
     assert_eq!(id_token["auth_time"], json!(two_hours_ago));
 
     // A recent upstream sign-in satisfies max_age.
@@ -378,16 +383,7 @@ async fn session_is_as_fresh_as_the_upstream_sign_in(b: Backend) {
     // rather than claiming 1970 (Core §2: required only with max_age).
     let (to, verifier) = authorize(&app, id, &browser, &[]).await;
     assert!(to.starts_with(REDIRECT), "{to}");
-    let code = query_of(&to)["code"].clone();
-    let form = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", REDIRECT),
-        ("code_verifier", verifier.as_str()),
-    ];
-    let body: Value = token_request(&app, &client, &form).await.json().await.unwrap();
-    let payload = body["id_token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
-    let id_token: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let id_token = redeem_for_id_token(&app, &client, &to, &verifier).await;
     assert!(id_token.get("auth_time").is_none(), "{id_token}");
     assert_eq!(id_token["amr"], json!(["fed"]));
 }
