@@ -4,7 +4,7 @@
 use super::client::{Client, GrantType};
 use super::error::{ErrorCode, OAuthError};
 use super::pkce;
-use super::redirect::find_match;
+use super::redirect::{LoopbackPorts, find_match};
 use super::scope::Scope;
 use super::service::OAuthService;
 
@@ -62,6 +62,12 @@ pub(super) fn single<'a>(params: &'a Params, name: &str) -> Result<Option<&'a st
     Ok(first.filter(|v| !v.is_empty()))
 }
 
+/// Public clients are the native apps of RFC 8252 §7.3; only they may pick a loopback port at
+/// run time.
+fn loopback_ports(client: &Client) -> LoopbackPorts {
+    if client.is_public() { LoopbackPorts::Any } else { LoopbackPorts::Exact }
+}
+
 impl OAuthService {
     /// Validates an authorization request. The client and redirect URI are checked first: until
     /// both are known to be good, errors are shown to the user instead of redirected.
@@ -73,7 +79,7 @@ impl OAuthService {
             self.clients.client_by_id(client_id).await.map_err(|_| fatal("the server could not look up the client"))?;
         let client = client.ok_or_else(|| fatal("the application that sent you here is not registered"))?;
         let redirect_uri = match single(params, "redirect_uri").map_err(fatal)? {
-            Some(requested) => find_match(&client.redirect_uris, requested)
+            Some(requested) => find_match(&client.redirect_uris, requested, loopback_ports(&client))
                 .map(|_| requested.to_owned())
                 .ok_or_else(|| fatal("the redirect URI of this request is not registered for the application"))?,
             // RFC 6749 §3.1.2.3: optional only when exactly one is registered.

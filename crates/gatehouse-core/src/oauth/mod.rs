@@ -33,6 +33,6 @@ pub use error::{ErrorCode, OAuthError};
 pub use grant::TokenResponse;
 pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};
-pub use redirect::{RedirectError, RedirectUri, find_match};
+pub use redirect::{LoopbackPorts, RedirectError, RedirectUri, find_match};
 pub use scope::{Scope, ScopeError};
 pub use service::{OAuthService, OAuthSettings, parse_basic};

