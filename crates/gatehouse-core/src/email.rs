@@ -1,8 +1,10 @@
-//! Email addresses: parsed once, normalised (NFKC), compared case-insensitively.
+//! Email addresses: parsed once, normalised (NFKC), compared case-insensitively, and refused
+//! when they could pass for another address (UTS #39 §5 mixed-script detection).
 
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::{GeneralSecurityProfile, MixedScript};
 
 /// A syntactically plausible email address. `as_str` is the NFKC form as the user typed it;
 /// `key` is the form used for uniqueness and look-up (NFKC, then Unicode lower case), so that
@@ -21,6 +23,8 @@ pub enum EmailError {
     TooLong,
     #[error("email address must have the form local-part@domain")]
     Malformed,
+    #[error("email address must not contain invisible characters or mix writing systems within a part")]
+    LookAlike,
 }
 
 impl Email {
@@ -43,6 +47,9 @@ impl Email {
         if !local_ok || !domain_ok {
             return Err(EmailError::Malformed);
         }
+        if could_pass_for_another(local) || domain.split('.').any(could_pass_for_another) {
+            return Err(EmailError::LookAlike);
+        }
         let key = display.to_lowercase();
         Ok(Self { display, key })
     }
@@ -59,6 +66,20 @@ impl Email {
     pub fn key(&self) -> &str {
         &self.key
     }
+}
+
+/// Whether a local part or domain label could look like another one: a non-ASCII character
+/// outside UTS #39's General Security Profile (which leaves out the default-ignorable ones such as
+/// U+200B ZERO WIDTH SPACE, format and bidi controls, and obsolete or confusable scripts), or
+/// characters of more than one script (`аlice` with a Cyrillic `а`; digits, `.`, `+` and other
+/// common characters go with any script). ASCII-only parts are never refused here. A part written
+/// wholly in another script (an all-Cyrillic `аре`) stays possible: comparing by confusable
+/// skeleton would change the stored keys, and single-script addresses are real addresses.
+fn could_pass_for_another(part: &str) -> bool {
+    if part.is_ascii() {
+        return false;
+    }
+    part.chars().any(|c| !c.is_ascii() && !c.identifier_allowed()) || !part.is_single_script()
 }
 
 impl fmt::Display for Email {
@@ -85,6 +106,33 @@ mod tests {
         // U+FF41 FULLWIDTH LATIN SMALL LETTER A folds to 'a' under NFKC.
         let b = Email::parse("\u{ff41}lice@example.com").unwrap();
         assert_eq!(a.key(), b.key());
+    }
+
+    /// Look-alikes of `alice@example.com` are refused rather than registered beside it.
+    #[test]
+    fn refuses_invisible_characters_and_mixed_scripts() {
+        for bad in [
+            "alice\u{200b}@example.com", // ZERO WIDTH SPACE
+            "al\u{00ad}ice@example.com", // SOFT HYPHEN
+            "ali\u{200d}ce@example.com", // ZERO WIDTH JOINER
+            "alice\u{2066}@example.com", // LEFT-TO-RIGHT ISOLATE
+            "\u{0430}lice@example.com",  // CYRILLIC SMALL LETTER A
+            "alice@ex\u{0430}mple.com",  // the same in the domain
+            "alice@example\u{200b}.com",
+            "\u{03bf}pal@example.com", // GREEK SMALL LETTER OMICRON before Latin
+        ] {
+            assert_eq!(Email::parse(bad), Err(EmailError::LookAlike), "{bad:?}");
+        }
+        for good in [
+            "alice@example.com",
+            "alice.smith+tag@example.com",
+            "\u{0430}\u{043b}\u{0438}\u{0441}\u{0430}@example.com", // алиса: one script
+            "josé@example.com",
+            "用户@例子.中国",
+            "user1@münchen.de",
+        ] {
+            assert!(Email::parse(good).is_ok(), "{good:?} refused");
+        }
     }
 
     #[test]

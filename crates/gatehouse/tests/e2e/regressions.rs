@@ -6,11 +6,15 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::admin::{call, client_token};
-use crate::helpers::{Backend, TestApp, browser};
+use crate::helpers::{Backend, PASSWORD, TestApp, browser};
 use crate::oauth::{create_client, pkce};
 use crate::on_both_backends;
 
-on_both_backends!(loopback_ports_are_exact_except_for_native_apps, redirect_uris_with_response_parameters_are_refused,);
+on_both_backends!(
+    loopback_ports_are_exact_except_for_native_apps,
+    redirect_uris_with_response_parameters_are_refused,
+    look_alike_addresses_do_not_register,
+);
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
 async fn authorize(app: &TestApp, client_id: &str, redirect_uri: &str) -> reqwest::Response {
@@ -68,4 +72,19 @@ async fn redirect_uris_with_response_parameters_are_refused(b: Backend) {
     }
     let body = json!({ "name": "Fine", "redirect_uris": ["https://app.example.com/cb?tenant=a"] });
     assert_eq!(call(&app, Some(&admin), Method::POST, "/admin/v1/clients", Some(&body)).await.status(), 201);
+}
+
+/// UTS #39 §5: an address with an invisible character or a mixed-script part is refused with a
+/// clear 422 (like any invalid address), not registered beside the account it imitates (and not answered with 409).
+async fn look_alike_addresses_do_not_register(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    assert_eq!(app.register("alice@example.com", PASSWORD).await.status(), 201);
+    for look_alike in ["alice\u{200b}@example.com", "\u{0430}lice@example.com", "alice@ex\u{0430}mple.com"] {
+        let r = app.register(look_alike, PASSWORD).await;
+        assert_eq!(r.status(), 422, "{look_alike:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_email", "{v}");
+        assert!(v["error_description"].as_str().unwrap().contains("invisible characters"), "{v}");
+    }
+    assert_eq!(app.register("\u{0430}\u{043b}\u{0438}\u{0441}\u{0430}@example.com", PASSWORD).await.status(), 201);
 }
