@@ -201,8 +201,12 @@ pub struct NewLock {
 /// Whether an attempt may go on to verify the password.
 pub enum Gate {
     Open(Attempt),
-    /// Locked, or every slot taken until the lock that is coming: refuse without verifying.
-    Closed,
+    /// Locked, or every slot taken until the lock that is coming: refuse. `delay` is what an
+    /// attempt on a key this failed would wait, so that the refusal takes as long as an
+    /// unlocked failure does (the answer must not tell that a lock exists).
+    Closed {
+        delay: Duration,
+    },
 }
 
 /// How long an attempt waits for a slot held by attempts in flight before it is refused. Waiting
@@ -250,10 +254,10 @@ impl Lockout {
                         finished: false,
                     }));
                 }
-                Reservation::Locked => return Ok(Gate::Closed),
+                Reservation::Locked => return Ok(Gate::Closed { delay: policy.delay_after(policy.max_failures) }),
                 Reservation::Busy => {
                     if !self.wait_for_slot(key, started).await? {
-                        return Ok(Gate::Closed);
+                        return Ok(Gate::Closed { delay: Duration::ZERO });
                     }
                 }
             }
@@ -394,12 +398,12 @@ mod tests {
     async fn open(l: &Lockout, k: &LoginKey) -> Attempt {
         match l.begin(k).await.unwrap() {
             Gate::Open(a) => a,
-            Gate::Closed => panic!("expected an open gate"),
+            Gate::Closed { .. } => panic!("expected an open gate"),
         }
     }
 
     async fn is_closed(l: &Lockout, k: &LoginKey) -> bool {
-        matches!(l.begin(k).await.unwrap(), Gate::Closed)
+        matches!(l.begin(k).await.unwrap(), Gate::Closed { .. })
     }
 
     #[test]

@@ -63,10 +63,7 @@ impl AccountService {
         self.limits.check_login_account(&key, ctx).await?;
         let attempt = match self.lockout.begin(&key).await? {
             Gate::Open(attempt) => attempt,
-            Gate::Closed => {
-                metrics::counter!("gatehouse_login_refused_total", "reason" => "locked").increment(1);
-                return Err(AccountError::InvalidCredentials);
-            }
+            Gate::Closed { delay } => return Err(self.refuse_locked(email, password, delay, ctx).await),
         };
         if !attempt.delay().is_zero() {
             tokio::time::sleep(attempt.delay()).await;
@@ -116,6 +113,31 @@ impl AccountService {
             self.upgrade_hash(&user, password, ctx).await?;
         }
         Ok(user)
+    }
+
+    /// Refuses an attempt on a locked key at the cost of an unlocked failure: the progressive
+    /// delay, one (dummy) password verification and one audit row. Answering a locked key at
+    /// once would tell an attacker that a lock exists, and so that the address has been tried.
+    async fn refuse_locked(
+        &self,
+        email: &str,
+        password: &Password,
+        delay: std::time::Duration,
+        ctx: &RequestContext,
+    ) -> AccountError {
+        metrics::counter!("gatehouse_login_refused_total", "reason" => "locked").increment(1);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        if let Err(e) = self.hasher.verify(password, None).await {
+            return e.into();
+        }
+        let attempted = Email::parse(email).ok().map(|e| e.key().to_owned());
+        let details = json!({ "reason": "locked", "email": attempted });
+        match self.audit.record(AuditEventType::LoginFailed, Outcome::Failure, None, None, ctx, details).await {
+            Ok(()) => AccountError::InvalidCredentials,
+            Err(e) => e.into(),
+        }
     }
 
     pub async fn record_login(

@@ -2,6 +2,8 @@
 //! before its fix. Redirect-URI rules (RFC 8252 §7.3, RFC 6749 §4.1.2, RFC 9207 §2), look-alike
 //! addresses, lockout timing, and the other items the run listed.
 
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -14,6 +16,7 @@ on_both_backends!(
     loopback_ports_are_exact_except_for_native_apps,
     redirect_uris_with_response_parameters_are_refused,
     look_alike_addresses_do_not_register,
+    a_locked_key_answers_as_slowly_as_a_failure,
 );
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
@@ -87,4 +90,33 @@ async fn look_alike_addresses_do_not_register(b: Backend) {
         assert!(v["error_description"].as_str().unwrap().contains("invisible characters"), "{v}");
     }
     assert_eq!(app.register("\u{0430}\u{043b}\u{0438}\u{0441}\u{0430}@example.com", PASSWORD).await.status(), 201);
+}
+
+/// A locked key must not answer faster than an open one (issue #18 item 10): it waits the delay
+/// the next failure would wait and verifies a dummy hash, so the answer and its timing do not
+/// tell that a lock exists. Lower bounds only: a slow machine cannot make this fail.
+async fn a_locked_key_answers_as_slowly_as_a_failure(b: Backend) {
+    let Some(app) = TestApp::spawn_with(b, |s| {
+        s.lockout.max_failures = 5;
+        s.lockout.free_failures = 3;
+        s.lockout.delay_base_ms = 100;
+        s.lockout.delay_max_ms = 400;
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(app.register("ivy@example.com", PASSWORD).await.status(), 201);
+    for _ in 0..5 {
+        assert_eq!(app.login("ivy@example.com", "a wrong password").await.status(), 401);
+    }
+    // Locked now. Each refusal waits what a sixth failure would (min(100 ms × 2², 400 ms)), even
+    // with the right password, and verifies a (dummy) password like any failure.
+    for (email, password) in [("ivy@example.com", PASSWORD), ("ivy@example.com", "a wrong password")] {
+        let started = Instant::now();
+        assert_eq!(app.login(email, password).await.status(), 401);
+        assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
+    }
+    let refusals = app.audit_events().await.into_iter().filter(|e| e.0 == "login.failed" && e.3.contains("locked"));
+    assert_eq!(refusals.count(), 2, "each locked refusal is audited");
 }
