@@ -156,7 +156,7 @@ pub enum RegistrationError {
     GrantType(String),
     #[error("{0}")]
     Invalid(&'static str),
-    #[error(transparent)]
+    #[error("scope {:?} is not a valid scope token (RFC 6749 §3.3)", .0.0)]
     Scope(#[from] ScopeError),
     #[error("jwks: {0}")]
     Jwks(String),

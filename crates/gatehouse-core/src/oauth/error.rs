@@ -40,7 +40,8 @@ impl ErrorCode {
     }
 }
 
-/// An OAuth error with its human-readable `error_description`.
+/// An OAuth error with its human-readable `error_description`, always within the character set
+/// RFC 6749 §4.1.2.1 and §5.2 allow (see [`description_text`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {description}", code.as_str())]
 pub struct OAuthError {
@@ -50,7 +51,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
-        Self { code, description: description.into() }
+        Self { code, description: description_text(&description.into()) }
     }
 
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -70,10 +71,56 @@ impl OAuthError {
     }
 }
 
+/// Longest `error_description` we send; ours are far shorter, this only bounds a mistake.
+const MAX_DESCRIPTION: usize = 256;
+
+/// `error_description` text as RFC 6749 §4.1.2.1 and §5.2 define it: `%x20-21 / %x23-5B /
+/// %x5D-7E`, i.e. printable ASCII without `"` and `\`. `§` is written out as "section"; `"`
+/// becomes `'`, `\` becomes `/`, anything else outside the set `?`. Descriptions are our own
+/// texts and never quote the request, so this only guards the wire format.
+pub fn description_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_DESCRIPTION));
+    for c in text.chars() {
+        match c {
+            '\u{20}'..='\u{21}' | '\u{23}'..='\u{5b}' | '\u{5d}'..='\u{7e}' => out.push(c),
+            '§' => out.push_str(if out.ends_with(' ') || out.is_empty() { "section " } else { " section " }),
+            '"' => out.push('\''),
+            '\\' => out.push('/'),
+            _ => out.push('?'),
+        }
+        if out.len() >= MAX_DESCRIPTION {
+            break;
+        }
+    }
+    out.truncate(MAX_DESCRIPTION);
+    out.replace("section  ", "section ")
+}
+
 /// Storage or crypto failures become `server_error` and are logged, never shown.
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
         tracing::error!(error = %e, "OAuth request failed");
         Self::server_error()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 6749 §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).
+    fn in_rfc6749_set(s: &str) -> bool {
+        !s.is_empty() && s.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+    }
+
+    #[test]
+    fn descriptions_stay_within_the_rfc6749_character_set() {
+        let e = OAuthError::invalid_request("a parameter was included more than once (RFC 6749 §3.1)");
+        assert_eq!(e.description, "a parameter was included more than once (RFC 6749 section 3.1)");
+        for text in ["say \"hi\" \\ bye", "ä ö § \u{0} \n\t", "x§y", &"long ".repeat(200)] {
+            let d = OAuthError::invalid_request(text).description;
+            assert!(in_rfc6749_set(&d), "{d:?}");
+            assert!(d.len() <= MAX_DESCRIPTION);
+        }
     }
 }

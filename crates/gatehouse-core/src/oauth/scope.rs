@@ -6,7 +6,7 @@ use std::fmt;
 pub struct Scope(Vec<String>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("scope {0:?} is not a valid scope token (RFC 6749 §3.3)")]
+#[error("the scope is not a list of valid scope tokens (RFC 6749 §3.3)")]
 pub struct ScopeError(pub String);
 
 impl Scope {

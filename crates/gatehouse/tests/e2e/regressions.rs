@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{call, client_token};
 use crate::helpers::{Backend, PASSWORD, TestApp, browser};
-use crate::oauth::{create_client, pkce};
+use crate::oauth::{authorize_url, create_client, location, pkce, query_of, setup};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -17,6 +17,7 @@ on_both_backends!(
     redirect_uris_with_response_parameters_are_refused,
     look_alike_addresses_do_not_register,
     a_locked_key_answers_as_slowly_as_a_failure,
+    error_descriptions_stay_in_the_rfc6749_set_and_never_reflect_input,
 );
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
@@ -119,4 +120,45 @@ async fn a_locked_key_answers_as_slowly_as_a_failure(b: Backend) {
     }
     let refusals = app.audit_events().await.into_iter().filter(|e| e.0 == "login.failed" && e.3.contains("locked"));
     assert_eq!(refusals.count(), 2, "each locked refusal is audited");
+}
+
+/// RFC 6749 §5.2: error_description = 1*( %x20-21 / %x23-5B / %x5D-7E ).
+fn in_rfc6749_set(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+}
+
+/// RFC 6749 §4.1.2.1 and §5.2 limit `error_description` to printable ASCII without `"` and `\`:
+/// no "§" in our texts, and the request's own scope is never echoed.
+async fn error_descriptions_stay_in_the_rfc6749_set_and_never_reflect_input(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = create_client(&app, &["--grant-type", "client_credentials", "--scope", "api:read"]).await;
+    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    let bad_scope = "api:read zq\"x\\ \u{e4}\u{e4}";
+    let r = browser()
+        .post(app.url("/oauth2/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", bad_scope)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_scope");
+    let d = v["error_description"].as_str().unwrap();
+    assert!(in_rfc6749_set(d) && !d.contains("zq"), "{d:?}");
+
+    // The authorization endpoint's redirected errors too: a repeated parameter (RFC 6749 §3.1).
+    let web = setup(&app, &[]).await;
+    let (_, challenge) = pkce();
+    let url = authorize_url(
+        &app,
+        web["client_id"].as_str().unwrap(),
+        Some(&challenge),
+        &[("prompt", "none"), ("prompt", "login")],
+    );
+    let r = browser().get(url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let q = query_of(&location(&r));
+    assert_eq!(q["error"], "invalid_request", "{q:?}");
+    assert!(in_rfc6749_set(&q["error_description"]), "{q:?}");
 }
