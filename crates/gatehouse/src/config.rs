@@ -359,6 +359,12 @@ impl Settings {
         if self.session.idle_timeout <= 0 || self.session.absolute_timeout <= 0 {
             bail!("session timeouts must be positive numbers of seconds");
         }
+        // A session's last use is written at most once per TOUCH_INTERVAL: a shorter idle
+        // timeout would end sessions that are in use.
+        let min_idle = 2 * gatehouse_core::session::TOUCH_INTERVAL;
+        if self.session.idle_timeout < min_idle {
+            bail!("session.idle_timeout must be at least {min_idle} seconds (last use is recorded once a minute)");
+        }
         let t = &self.tokens;
         if !matches!(t.access_token_alg.as_str(), "ES256" | "EdDSA" | "RS256" | "HS256") {
             bail!("tokens.access_token_alg must be ES256, EdDSA, RS256 or HS256, not {:?}", t.access_token_alg);

@@ -191,6 +191,12 @@ async fn config_check_redacts_secrets_and_layers_sources() {
     let bad =
         gatehouse(&dir).args(["config", "check"]).env("GATEHOUSE_ISSUER", "http://example.com").output().await.unwrap();
     assert!(!bad.status.success());
+    // Issue #18 item 12: last use is written once a minute, so a shorter idle timeout would end
+    // sessions in use; refused at start-up.
+    let short =
+        gatehouse(&dir).args(["config", "check"]).env("GATEHOUSE_SESSION__IDLE_TIMEOUT", "59").output().await.unwrap();
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("idle_timeout must be at least 120"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
