@@ -1,4 +1,5 @@
-//! Input limits enforced per request: URL length (414), header count (431), JSON nesting depth
+//! Input limits enforced per request: the `Host` header (400 when an HTTP/1.1 request has none,
+//! or any request has two or an invalid one: RFC 9112 §3.2), URL length (414), header count (431), JSON nesting depth
 //! and form field count (checked by the body extractors), and a deadline for the whole request
 //! (408 when the client was still sending its body, else 503). The connection-level limits —
 //! header bytes, header read timeout (slowloris), concurrent connections — are set on the
@@ -47,6 +48,22 @@ impl Default for InputLimits {
     }
 }
 
+/// RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without `Host`, and to any
+/// request with more than one `Host` line or an invalid value. (HTTP/2 and HTTP/3 carry the
+/// authority in `:authority` and may omit `Host`; HTTP/1.0 predates it.)
+fn host_is_valid(req: &Request) -> bool {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => false,
+        (Some(value), None) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<axum::http::uri::Authority>().ok())
+            .is_some_and(|a| !a.as_str().contains('@') && !a.host().is_empty()),
+        (None, _) => req.version() != axum::http::Version::HTTP_11,
+    }
+}
+
 /// Checks URL length and header count, makes the limits available to the body extractors (as a
 /// request extension), and bounds the request's total time.
 pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -62,6 +79,9 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
             "the request has too many header fields",
         )
         .into_response();
+    }
+    if !host_is_valid(&req) {
+        return ApiError::bad_request("the request needs exactly one valid Host header").into_response();
     }
     req.extensions_mut().insert(limits.clone());
     let body_done = Arc::new(AtomicBool::new(false));

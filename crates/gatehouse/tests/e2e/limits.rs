@@ -1,5 +1,5 @@
 //! Input limits: every violated limit gets a fitting 4xx or a closed connection, never a hang or
-//! a 500 — URL length (414), header count and size (431), JSON nesting depth (400), form field
+//! a 500 — a missing, repeated or invalid Host (400, RFC 9112 §3.2), URL length (414), header count and size (431), JSON nesting depth (400), form field
 //! count (413), slow request bodies (408), slow or silent clients (closed), and connections
 //! beyond the cap (closed at once). The server keeps serving afterwards.
 
@@ -173,4 +173,31 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(admitted, "a freed slot is reused");
+}
+
+/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+/// request message that lacks a Host header field and to any request message that contains more
+/// than one Host header field line or a Host header field with an invalid field value."
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_header_is_required_once_and_valid() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    for (head, expected) in [
+        ("GET /healthz HTTP/1.1\r\n", "400"),
+        ("GET /healthz HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n", "400"),
+        ("GET /healthz HTTP/1.1\r\nHost: user@a.example\r\n", "400"),
+        ("GET /healthz HTTP/1.1\r\nHost: a.example:80:80\r\n", "400"),
+        ("GET /healthz HTTP/1.0\r\nHost: a.example\r\nHost: b.example\r\n", "400"),
+        ("GET /healthz HTTP/1.1\r\nHost: a.example:8080\r\n", "200"),
+        ("GET /healthz HTTP/1.0\r\n", "200"),
+    ] {
+        let mut s = connect(&app).await;
+        s.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes()).await.unwrap();
+        let answer = read_until_closed(&mut s, Duration::from_secs(5)).await.unwrap();
+        let status = answer.lines().next().unwrap_or_default();
+        assert!(status.split(' ').nth(1) == Some(expected), "{head:?} → {status}");
+        if expected == "400" {
+            assert!(answer.contains("invalid_request"), "our JSON error: {answer}");
+            assert!(answer.to_ascii_lowercase().contains("x-content-type-options: nosniff"), "{answer}");
+        }
+    }
 }
