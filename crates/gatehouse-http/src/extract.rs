@@ -28,6 +28,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         if crate::limits::json_too_deep(&bytes, max_depth) {
             return Err(ApiError::bad_request(format!("JSON is nested deeper than {max_depth} levels")));
         }
+        if crate::limits::json_has_nul(&bytes) {
+            return Err(ApiError::bad_request("JSON strings must not contain NUL characters"));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         match serde::Deserialize::deserialize(&mut de).and_then(|v| de.end().map(|()| v)) {
             Ok(v) => Ok(Self(v)),
@@ -39,7 +42,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// An HTML form body (`application/x-www-form-urlencoded`) whose every field is valid UTF-8.
+/// An HTML form body (`application/x-www-form-urlencoded`) whose every field is valid UTF-8
+/// without NUL.
 pub struct FormBody<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for FormBody<T> {
@@ -59,8 +63,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for FormBody<T> {
         // Form decoding elsewhere replaces invalid UTF-8 with U+FFFD silently; refuse it instead.
         for pair in bytes.split(|b| *b == b'&') {
             let plus_decoded: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-            if percent_encoding::percent_decode(&plus_decoded).decode_utf8().is_err() {
-                return Err(ApiError::bad_request("form data is not valid UTF-8"));
+            match percent_encoding::percent_decode(&plus_decoded).decode_utf8() {
+                Err(_) => return Err(ApiError::bad_request("form data is not valid UTF-8")),
+                Ok(text) if text.contains('\0') => {
+                    return Err(ApiError::bad_request("form data must not contain NUL characters"));
+                }
+                Ok(_) => {}
             }
         }
         serde_urlencoded::from_bytes(&bytes)

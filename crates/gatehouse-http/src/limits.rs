@@ -83,6 +83,9 @@ pub async fn enforce(State(state): State<AppState>, mut req: Request, next: Next
     if !host_is_valid(&req) {
         return ApiError::bad_request("the request needs exactly one valid Host header").into_response();
     }
+    if !url_is_text(req.uri()) {
+        return ApiError::bad_request("the URL must be UTF-8 text without NUL characters").into_response();
+    }
     req.extensions_mut().insert(limits.clone());
     let body_done = Arc::new(AtomicBool::new(false));
     let req = req.map(|body| {
@@ -175,6 +178,35 @@ pub fn json_too_deep(bytes: &[u8], max: usize) -> bool {
     false
 }
 
+/// Whether JSON text holds a NUL character (`\u0000`, the only way valid JSON can carry one).
+/// No text we store may contain NUL: PostgreSQL refuses it, and C-based consumers truncate at it.
+pub fn json_has_nul(bytes: &[u8]) -> bool {
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            if b == b'u' && bytes.get(i + 1..i + 5) == Some(b"0000".as_slice()) {
+                return true;
+            }
+        } else if b == b'\\' {
+            escaped = true;
+        }
+    }
+    false
+}
+
+/// Whether the percent-decoded path and query are UTF-8 text without NUL. (A raw NUL or
+/// non-ASCII byte cannot reach us in a URI: hyper refuses those.) Nothing we serve takes binary
+/// data in the URL, and `%00` or a broken escape would otherwise reach the database or be
+/// silently replaced by U+FFFD.
+pub fn url_is_text(uri: &axum::http::Uri) -> bool {
+    let Some(pq) = uri.path_and_query().map(|pq| pq.as_str()) else { return true };
+    if !pq.contains('%') {
+        return true;
+    }
+    percent_encoding::percent_decode_str(pq).decode_utf8().is_ok_and(|text| !text.contains('\0'))
+}
+
 /// Number of `name=value` pairs in a urlencoded body.
 pub fn form_fields(bytes: &[u8]) -> usize {
     bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()).count()
@@ -183,6 +215,26 @@ pub fn form_fields(bytes: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_in_json_strings_is_found_only_as_a_real_escape() {
+        assert!(json_has_nul(br#"{"a":"x\u0000"}"#));
+        assert!(json_has_nul(br#"["\u0000"]"#));
+        assert!(!json_has_nul(br#"{"a":"x\\u0000"}"#), "an escaped backslash, then text");
+        assert!(json_has_nul(br#"{"a":"\u00001"}"#));
+        assert!(!json_has_nul(br#"{"a":"\u0001 u0000"}"#));
+    }
+
+    #[test]
+    fn urls_must_decode_to_text_without_nul() {
+        let ok = |u: &str| url_is_text(&u.parse().unwrap());
+        assert!(ok("/oauth2/authorize?state=%C3%A4&x=a%20b"));
+        assert!(ok("/login"));
+        assert!(!ok("/oauth2/authorize?nonce=n%00"));
+        assert!(!ok("/admin/v1/clients/a%00"));
+        assert!(!ok("/x?q=%FF"));
+        assert!(!ok("/x?q=%C3"));
+    }
 
     #[test]
     fn json_depth() {

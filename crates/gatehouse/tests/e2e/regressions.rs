@@ -18,6 +18,7 @@ on_both_backends!(
     look_alike_addresses_do_not_register,
     a_locked_key_answers_as_slowly_as_a_failure,
     error_descriptions_stay_in_the_rfc6749_set_and_never_reflect_input,
+    nul_and_broken_text_are_refused_at_the_edge,
 );
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
@@ -161,4 +162,60 @@ async fn error_descriptions_stay_in_the_rfc6749_set_and_never_reflect_input(b: B
     let q = query_of(&location(&r));
     assert_eq!(q["error"], "invalid_request", "{q:?}");
     assert!(in_rfc6749_set(&q["error_description"]), "{q:?}");
+}
+
+/// NUL bytes and invalid UTF-8 never reach SQL (PostgreSQL answered 500; SQLite matched every
+/// user for `?q=%00`): 400 with our JSON / OAuth error body on both backends, whatever the route.
+async fn nul_and_broken_text_are_refused_at_the_edge(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let (_, admin) = client_token(&app, &["gatehouse:admin"]).await;
+    let c = browser();
+    let check = |r: reqwest::Response, what: &'static str| async move {
+        assert_eq!(r.status(), 400, "{what}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "invalid_request", "{what}: {v}");
+    };
+    for path in ["/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"] {
+        let body = "grant_type=client_credentials&client_id=x%00&client_secret=s&token=t";
+        let r = c
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        check(r, path).await;
+    }
+    let r = c
+        .get(
+            app.url("/oauth2/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fa.example&nonce=n%00"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("location").is_none(), "never sent to the client as server_error");
+    check(r, "authorize nonce").await;
+    for path in [
+        "/admin/v1/users?q=%00",
+        "/admin/v1/audit-events?actor=%00",
+        "/admin/v1/audit-events?type=a%00",
+        "/admin/v1/audit-events?subject=%00",
+        "/admin/v1/clients/a%00",
+        "/admin/v1/users?q=%FF",
+    ] {
+        check(call(&app, Some(&admin), Method::GET, path, None).await, "admin filter").await;
+    }
+    let r = c
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(r#"{"email":"nul\u0000@example.com","password":"a long enough password"}"#)
+        .send()
+        .await
+        .unwrap();
+    check(r, "JSON with \\u0000").await;
+    let body = json!({ "name": "nul\u{0}client", "grant_types": ["client_credentials"] });
+    check(call(&app, Some(&admin), Method::POST, "/admin/v1/clients", Some(&body)).await, "admin JSON").await;
+    // The server is fine afterwards, and nothing was written.
+    let users = call(&app, Some(&admin), Method::GET, "/admin/v1/users", None).await;
+    assert_eq!(users.status(), 200);
 }
