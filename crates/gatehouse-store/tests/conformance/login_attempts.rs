@@ -95,6 +95,6 @@ async fn parallel_attempts_stay_within_the_allowance(s: &TestDb) {
         t.await.unwrap();
     }
     assert_eq!(verified.load(Ordering::SeqCst), 4);
-    assert!(matches!(lockout.begin(&LoginKey::from_input("victim@example.com")).await.unwrap(), Gate::Closed));
+    assert!(matches!(lockout.begin(&LoginKey::from_input("victim@example.com")).await.unwrap(), Gate::Closed { .. }));
     assert!(lockout.clear(&LoginKey::from_input("VICTIM@example.com")).await.unwrap());
 }
