@@ -85,7 +85,10 @@ impl OAuthService {
         jwt: Option<TokenClaims>,
     ) -> Result<Introspection, OAuthError> {
         if let Some(c) = jwt {
-            if !may_see(caller, &c.client_id) || !self.grant_is_live(c.sid.as_deref()).await? {
+            // The edge verified `exp` with the clock-skew leeway other verifiers need; the
+            // issuer's own clock is authoritative, so the token is inactive from `exp` on.
+            let expired = c.exp <= self.clock.now();
+            if expired || !may_see(caller, &c.client_id) || !self.grant_is_live(c.sid.as_deref()).await? {
                 return Ok(Introspection::default());
             }
             return Ok(Introspection {

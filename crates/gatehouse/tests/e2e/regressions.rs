@@ -19,6 +19,7 @@ on_both_backends!(
     a_locked_key_answers_as_slowly_as_a_failure,
     error_descriptions_stay_in_the_rfc6749_set_and_never_reflect_input,
     nul_and_broken_text_are_refused_at_the_edge,
+    introspection_is_inactive_from_exp_without_leeway,
 );
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
@@ -218,4 +219,26 @@ async fn nul_and_broken_text_are_refused_at_the_edge(b: Backend) {
     // The server is fine afterwards, and nothing was written.
     let users = call(&app, Some(&admin), Method::GET, "/admin/v1/users", None).await;
     assert_eq!(users.status(), 200);
+}
+
+/// `active: true` only while the token is valid by the issuer's own clock (RFC 7662 §2.2): the
+/// 30 s leeway is for other verifiers' clocks, not for introspection.
+async fn introspection_is_inactive_from_exp_without_leeway(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = create_client(&app, &["--grant-type", "client_credentials", "--scope", "api:read"]).await;
+    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    let token = |form: Vec<(&'static str, String)>, path: &'static str| {
+        browser().post(app.url(path)).basic_auth(id, Some(secret)).form(&form).send()
+    };
+    let r = token(vec![("grant_type", "client_credentials".into())], "/oauth2/token").await.unwrap();
+    let v: Value = r.json().await.unwrap();
+    let access = v["access_token"].as_str().unwrap().to_owned();
+    let lifetime = v["expires_in"].as_i64().unwrap();
+    let introspect = || async {
+        let r = token(vec![("token", access.clone())], "/oauth2/introspect").await.unwrap();
+        r.json::<Value>().await.unwrap()["active"].as_bool().unwrap()
+    };
+    assert!(introspect().await);
+    app.clock.advance(lifetime + 5);
+    assert!(!introspect().await, "expired 5 s ago, within the verification leeway");
 }
