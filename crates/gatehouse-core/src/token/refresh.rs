@@ -195,29 +195,6 @@ impl RefreshService {
         Ok(self.store.current_refresh_family(&presented.hash(), self.clock.now()).await?)
     }
 
-    /// Revokes the grant a replayed authorization code was (or is about to be) redeemed into
-    /// (RFC 6749 §4.1.2). The first redemption may not have written its family yet: then the
-    /// family is written here, already revoked, and that redemption's [`Self::start_grant`]
-    /// fails with `StoreError::Conflict` instead of creating a live grant.
-    pub async fn revoke_grant_of_replayed_code(
-        &self,
-        code: &crate::oauth::AuthorizationCode,
-        reason: &str,
-    ) -> Result<bool, RefreshError> {
-        let now = self.clock.now();
-        let family = RefreshFamily {
-            id: code.grant_id,
-            user_id: code.user_id,
-            client_id: code.client_id.clone(),
-            scope: Some(code.scope.clone()),
-            created_at: now,
-            expires_at: now + self.settings.absolute_lifetime,
-            revoked_at: Some(now),
-            revoked_reason: Some(reason.to_owned()),
-        };
-        Ok(self.store.revoke_or_preempt_refresh_family(&family, now, reason).await?)
-    }
-
     /// Revokes a family by id (code replay, token revocation). `false` if unknown or revoked.
     pub async fn revoke_family(&self, id: Uuid, reason: &str) -> Result<bool, RefreshError> {
         Ok(self.store.revoke_refresh_family(id, self.clock.now(), reason).await?)

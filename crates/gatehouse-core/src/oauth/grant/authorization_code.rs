@@ -9,8 +9,7 @@ use crate::oauth::id_token::IdTokenInput;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
-use crate::store::StoreError;
-use crate::token::{Holder, RefreshError, RefreshToken};
+use crate::token::{Holder, RefreshToken};
 
 impl OAuthService {
     pub(super) async fn authorization_code_grant(
@@ -28,9 +27,13 @@ impl OAuthService {
         let code = match self.codes.redeem_code(&hash, &client.id, self.clock.now()).await? {
             CodeOutcome::Redeemed(c) => c,
             CodeOutcome::Replayed(c) => {
-                // RFC 6749 §4.1.2: a code used twice revokes what was issued from it — also
-                // when the first redemption has not written its grant yet (it is then born revoked).
-                if let Err(e) = self.refresh.revoke_grant_of_replayed_code(&c, "authorization_code_replay").await {
+                // RFC 6749 §4.1.2: deny, and revoke the tokens previously issued from the code.
+                // Only a grant already written is revoked: the winner writes its grant after
+                // signing, right before it answers, so a replay racing the redemption cannot
+                // turn the one successful redemption into a failure (and a later one still
+                // revokes what it was given).
+                let revoked = self.refresh.revoke_family(c.grant_id, "authorization_code_replay").await;
+                if let Err(e) = revoked {
                     tracing::error!(error = %e, "revoking the grant of a replayed code failed");
                 }
                 tracing::warn!(client_id = %c.client_id, "authorization code replayed; its grant is revoked");
@@ -64,23 +67,10 @@ impl OAuthService {
         let rbac = self.rbac_claims(Holder::User(user.id), &scope).await?;
         let with_refresh = client.allows_grant(GrantType::RefreshToken) && scope.contains("offline_access");
         let scope_text = scope.to_string();
-        let (refresh, family) = self
-            .refresh
-            .start_grant(code.grant_id, user.id, &client.id, Some(&scope_text), with_refresh)
-            .await
-            .map_err(|e| match e {
-                // A replay of this code raced us and revoked the grant before it was written.
-                RefreshError::Store(StoreError::Conflict(_)) => {
-                    tracing::warn!(client_id = %client.id, "authorization code replayed during its redemption");
-                    OAuthError::invalid_grant("the authorization code was already used")
-                }
-                e => {
-                    tracing::error!(error = %e, "starting a grant failed");
-                    OAuthError::server_error()
-                }
-            })?;
+        // Everything is signed before the grant is written, so that the write is the last step
+        // before the answer (see the replay branch above).
         let subject = user.id.to_string();
-        let sid = family.id.to_string();
+        let sid = code.grant_id.to_string();
         let (access_token, expires_in) = self.access_token(
             client,
             Holder::User(user.id),
@@ -102,6 +92,14 @@ impl OAuthService {
         } else {
             None
         };
+        let (refresh, _) = self
+            .refresh
+            .start_grant(code.grant_id, user.id, &client.id, Some(&scope_text), with_refresh)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "starting a grant failed");
+                OAuthError::server_error()
+            })?;
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer",
