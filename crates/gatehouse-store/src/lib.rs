@@ -47,6 +47,7 @@ use gatehouse_core::store::{
 };
 use sqlx::migrate::{Migrate, MigrateError};
 
+mod dialect;
 mod error;
 mod login_attempts;
 mod oauth;
@@ -58,6 +59,11 @@ mod rotation;
 mod rows;
 mod sql;
 mod sqlite;
+mod store;
+
+use postgres::Postgres;
+use sqlite::{FastReads, Sqlite};
+use store::SqlStore;
 
 pub use redact::redact_url;
 
@@ -137,7 +143,7 @@ impl std::fmt::Debug for Stores {
 }
 
 impl Stores {
-    fn from_store<S>(store: S, backend: Backend) -> Self
+    fn from_store<S>(store: Arc<S>, backend: Backend) -> Self
     where
         S: UserStore
             + SessionStore
@@ -155,7 +161,6 @@ impl Stores {
             + HealthCheck
             + 'static,
     {
-        let store = Arc::new(store);
         Self {
             users: store.clone(),
             sessions: store.clone(),
@@ -174,6 +179,19 @@ impl Stores {
             backend,
         }
     }
+
+    /// The SQLite stores, with [`FastReads`] in front of those that have hot reads.
+    fn sqlite(store: SqlStore<Sqlite>, reader: Option<sqlite::Reader>) -> Self {
+        let store = Arc::new(store);
+        let mut stores = Self::from_store(store.clone(), Backend::Sqlite);
+        if let Some(reader) = reader {
+            let fast = Arc::new(FastReads::new(store, reader));
+            stores.users = fast.clone();
+            stores.sessions = fast.clone();
+            stores.refresh = fast;
+        }
+        stores
+    }
 }
 
 /// Opens a pool for `url` ("sqlite://PATH" / "sqlite:PATH", creating the file if missing;
@@ -182,18 +200,18 @@ pub async fn connect(url: &str, migrate: bool) -> Result<Stores, ConnectError> {
     let backend = backend_of(url)?;
     let stores = match backend {
         Backend::Sqlite => {
-            let store = sqlite::SqliteStore::open(url).await?;
+            let (store, reader) = SqlStore::<Sqlite>::open(url).await?;
             if migrate {
                 log_applied(backend, store.migrate().await?);
             }
-            Stores::from_store(store, backend)
+            Stores::sqlite(store, reader)
         }
         Backend::Postgres => {
-            let store = postgres::PgStore::open(url).await?;
+            let store = SqlStore::<Postgres>::open(url).await?;
             if migrate {
                 log_applied(backend, store.migrate().await?);
             }
-            Stores::from_store(store, backend)
+            Stores::from_store(Arc::new(store), backend)
         }
     };
     tracing::info!(backend = backend.as_str(), url = %redact_url(url), "database connected");
@@ -205,13 +223,13 @@ pub async fn migrate(url: &str) -> Result<usize, ConnectError> {
     let backend = backend_of(url)?;
     let applied = match backend {
         Backend::Sqlite => {
-            let store = sqlite::SqliteStore::open(url).await?;
+            let (store, _) = SqlStore::<Sqlite>::open(url).await?;
             let applied = store.migrate().await;
             store.close().await;
             applied?
         }
         Backend::Postgres => {
-            let store = postgres::PgStore::open(url).await?;
+            let store = SqlStore::<Postgres>::open(url).await?;
             let applied = store.migrate().await;
             store.close().await;
             applied?
