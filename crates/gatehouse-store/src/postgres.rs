@@ -20,8 +20,6 @@ use crate::error::describe;
 use crate::store::SqlStore;
 use crate::{ConnectError, applied_versions, connect_error, login_attempts, policies, sql};
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
-
 const MAX_CONNECTIONS: u32 = 10;
 /// A request waits this long for a free connection before the store reports `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -78,6 +76,8 @@ impl SqlStore<Postgres> {
         self.pool.close().await;
     }
 }
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Holds the migration lock across the before/after count too (advisory locks stack, so the
 /// lock `Migrator::run` takes inside is fine), so the count is this run's work alone.

@@ -28,8 +28,6 @@ mod reader;
 pub(crate) use fast_reads::FastReads;
 pub(crate) use reader::Reader;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-
 const MAX_CONNECTIONS: u32 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -89,6 +87,8 @@ impl SqlStore<Sqlite> {
         self.pool.close().await;
     }
 }
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 async fn run_migrations(conn: &mut SqliteConnection) -> Result<usize, MigrateError> {
     let before = applied_versions(conn).await?;
