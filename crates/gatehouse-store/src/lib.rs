@@ -1,25 +1,38 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
 //! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`], [`FederationStore`],
-//! [`HealthCheck`]) implemented on SQLite and on
-//! PostgreSQL with sqlx.
+//! [`HealthCheck`]) implemented once in SQL with sqlx, run on SQLite or PostgreSQL.
 //!
 //! # Design
 //!
-//! - **One trait impl per backend.** `sqlite::SqliteStore` and `postgres::PgStore` each own
-//!   a typed pool and implement every trait directly. There is no `sqlx::Any` (it carries no
-//!   UUID or JSON) and no runtime `if sqlite { .. }`: the binary picks a backend once, in
-//!   [`connect`], and everything else sees `Arc<dyn Trait>`.
-//! - **Own migrations per backend.** `migrations/sqlite/` and `migrations/postgres/` are embedded
-//!   with `sqlx::migrate!` and evolve side by side, one file per version on each side. Column
-//!   names and meanings are identical; only the types differ (UUID blob vs `uuid`, JSON text vs
-//!   `jsonb`). Both keep timestamps as unix seconds in `BIGINT`.
+//! - **One SQL implementation, a small dialect for the differences.** `store::SqlStore<D>`
+//!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
+//!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
+//!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`).
+//!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
+//!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
+//!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
+//!   admin role's row before a guarded user change, the user's row before an unlink, the policy
+//!   table before an append), and the login-attempt read (`FOR UPDATE` on PostgreSQL). A
+//!   dialect also binds values and runs statements on its own concrete pool and transaction
+//!   types, so the generic code never names sqlx's executor traits (whose higher-ranked
+//!   bounds fail `async_trait`'s `Send` check). There is no `sqlx::Any` (it carries no UUID or
+//!   JSON) and no runtime `if sqlite { .. }`: the binary picks a backend once, in [`connect`],
+//!   and everything else sees `Arc<dyn Trait>`.
+//! - **Connection set-up per backend.** `sqlite` and `postgres` each open their pool (pragmas,
+//!   pool sizes) and apply their migrations (an advisory lock on PostgreSQL).
+//!   `migrations/sqlite/` and `migrations/postgres/` are embedded with `sqlx::migrate!` and
+//!   evolve side by side, one file per version on each side. Column names and meanings are
+//!   identical; only the types differ (UUID blob vs `uuid`, JSON text vs `jsonb`). Both keep
+//!   timestamps as unix seconds in `BIGINT`.
 //! - **Rows and SQL shared.** Because the schemas agree, the statements in `sql` run unchanged
 //!   on both (`$1` placeholders work on both), and the `FromRow` structs in `rows` decode both;
 //!   they are the only place rows become domain values, and bad data there is
-//!   [`StoreError::Corrupt`], never a panic. A backend may still use its own SQL where that pays.
-//!   Each backend is a folder with one file per aggregate (`users`, `sessions`, `audit`,
-//!   `keys`, `refresh`, `clients`, `codes`, `consents`, `login_attempts`, `rbac`, `policies`).
+//!   [`StoreError::Corrupt`], never a panic.
+//! - **Hot SQLite reads on the calling thread.** `sqlite::FastReads` is a decorator in front
+//!   of the users, sessions and refresh stores of a SQLite file database: the single-row reads
+//!   on every authenticated request's path go through rusqlite (`sqlite::reader`) first, and
+//!   anything it cannot answer, and every other method, goes to the `SqlStore` unchanged.
 //! - **Transactions serialise by locks, not by hope.** Refresh-token rotation, code redemption
 //!   and consent grants are each one transaction whose first statement is a write; SQLite's
 //!   write transactions begin `IMMEDIATE`, PostgreSQL's queue on the row's lock. The rules for
@@ -47,6 +60,7 @@ use gatehouse_core::store::{
 };
 use sqlx::migrate::{Migrate, MigrateError};
 
+mod dialect;
 mod error;
 mod login_attempts;
 mod oauth;
@@ -58,6 +72,11 @@ mod rotation;
 mod rows;
 mod sql;
 mod sqlite;
+mod store;
+
+use postgres::Postgres;
+use sqlite::{FastReads, Sqlite};
+use store::SqlStore;
 
 pub use redact::redact_url;
 
@@ -137,7 +156,7 @@ impl std::fmt::Debug for Stores {
 }
 
 impl Stores {
-    fn from_store<S>(store: S, backend: Backend) -> Self
+    fn from_store<S>(store: Arc<S>, backend: Backend) -> Self
     where
         S: UserStore
             + SessionStore
@@ -155,7 +174,6 @@ impl Stores {
             + HealthCheck
             + 'static,
     {
-        let store = Arc::new(store);
         Self {
             users: store.clone(),
             sessions: store.clone(),
@@ -174,6 +192,19 @@ impl Stores {
             backend,
         }
     }
+
+    /// The SQLite stores, with [`FastReads`] in front of those that have hot reads.
+    fn sqlite(store: SqlStore<Sqlite>, reader: Option<sqlite::Reader>) -> Self {
+        let store = Arc::new(store);
+        let mut stores = Self::from_store(store.clone(), Backend::Sqlite);
+        if let Some(reader) = reader {
+            let fast = Arc::new(FastReads::new(store, reader));
+            stores.users = fast.clone();
+            stores.sessions = fast.clone();
+            stores.refresh = fast;
+        }
+        stores
+    }
 }
 
 /// Opens a pool for `url` ("sqlite://PATH" / "sqlite:PATH", creating the file if missing;
@@ -182,18 +213,18 @@ pub async fn connect(url: &str, migrate: bool) -> Result<Stores, ConnectError> {
     let backend = backend_of(url)?;
     let stores = match backend {
         Backend::Sqlite => {
-            let store = sqlite::SqliteStore::open(url).await?;
+            let (store, reader) = SqlStore::<Sqlite>::open(url).await?;
             if migrate {
                 log_applied(backend, store.migrate().await?);
             }
-            Stores::from_store(store, backend)
+            Stores::sqlite(store, reader)
         }
         Backend::Postgres => {
-            let store = postgres::PgStore::open(url).await?;
+            let store = SqlStore::<Postgres>::open(url).await?;
             if migrate {
                 log_applied(backend, store.migrate().await?);
             }
-            Stores::from_store(store, backend)
+            Stores::from_store(Arc::new(store), backend)
         }
     };
     tracing::info!(backend = backend.as_str(), url = %redact_url(url), "database connected");
@@ -205,13 +236,13 @@ pub async fn migrate(url: &str) -> Result<usize, ConnectError> {
     let backend = backend_of(url)?;
     let applied = match backend {
         Backend::Sqlite => {
-            let store = sqlite::SqliteStore::open(url).await?;
+            let (store, _) = SqlStore::<Sqlite>::open(url).await?;
             let applied = store.migrate().await;
             store.close().await;
             applied?
         }
         Backend::Postgres => {
-            let store = postgres::PgStore::open(url).await?;
+            let store = SqlStore::<Postgres>::open(url).await?;
             let applied = store.migrate().await;
             store.close().await;
             applied?

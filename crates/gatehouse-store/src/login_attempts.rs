@@ -1,6 +1,7 @@
-//! `LoginAttemptStore` pieces both backends share: the SQL, the row and its conversion.
+//! `LoginAttemptStore` pieces: the SQL, the row and its conversion (run by
+//! `store::login_attempts`).
 //!
-//! The lockout rules are gatehouse-core's (`abuse::lockout`); a backend only runs the given
+//! The lockout rules are gatehouse-core's (`abuse::lockout`); the store only runs the given
 //! change on one row atomically: read it under a write lock (SQLite: `BEGIN IMMEDIATE`;
 //! PostgreSQL: `SELECT … FOR UPDATE`), compute the next state, write it, commit.
 

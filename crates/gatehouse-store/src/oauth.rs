@@ -1,8 +1,8 @@
 //! The backend-independent halves of the OAuth stores: what a presented authorization code
 //! that a redemption could not mark means (RFC 6749 §4.1.2: a code is single use, and a second
 //! use must be recognised so what the first issued can be revoked), and how a new consent
-//! merges with the one remembered. The statements run per backend, in `sqlite::{codes,
-//! consents}` and `postgres::{codes, consents}`; both call these, so the two cannot disagree.
+//! merges with the one remembered. `store::{codes, consents}` run the statements and call
+//! these, on both backends alike.
 
 use gatehouse_core::oauth::CodeOutcome;
 

@@ -1,7 +1,6 @@
 //! The backend-independent half of refresh-token rotation (RFC 9700 §4.14.2): what a
-//! presented token that could not be consumed means. The statements run per backend, in
-//! `sqlite::refresh` and `postgres::refresh`; both call this between them, so the two cannot
-//! disagree on what counts as reuse.
+//! presented token that could not be consumed means. `store::refresh` runs the statements and
+//! calls this between them, on both backends alike.
 
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::token::RefreshFamily;

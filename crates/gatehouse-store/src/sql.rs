@@ -351,4 +351,7 @@ pub(crate) const UNLINK_IDENTITY: &str = "DELETE FROM federated_identities \
      WHERE user_id = $1 AND provider = $2 AND ( \
        EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL) \
        OR (SELECT count(*) FROM federated_identities WHERE user_id = $1) > 1)";
+/// PostgreSQL only: makes unlinks of one user's identities take turns (SQLite's single writer
+/// already does).
+pub(crate) const LOCK_USER: &str = "SELECT id FROM users WHERE id = $1 FOR UPDATE";
 pub(crate) const HAS_IDENTITY: &str = "SELECT count(*) FROM federated_identities WHERE user_id = $1 AND provider = $2";

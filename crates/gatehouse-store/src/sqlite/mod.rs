@@ -5,49 +5,54 @@
 //! SQLITE_BUSY), `synchronous = NORMAL` (durable across application crashes; with WAL, a power
 //! cut can lose only the last commits, never corrupt the file).
 //!
-//! Transactions that write start with `BEGIN IMMEDIATE` ([`SqliteStore::begin_write`]):
-//! SQLite has one writer at a time, and taking that lock first serialises the transactions,
-//! which is what makes refresh-token rotation race-free here.
+//! Transactions that write start with `BEGIN IMMEDIATE` ([`Sqlite::BEGIN_WRITE`]): SQLite has
+//! one writer at a time, and taking that lock first serialises the transactions, which is what
+//! makes refresh-token rotation race-free here, and why this dialect needs no lock statements.
+//! The hot reads go through [`FastReads`] first.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::SqlitePool;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use crate::dialect::{Dialect, dialect_runs_on};
 use crate::error::describe;
+use crate::store::SqlStore;
 use crate::{ConnectError, applied_versions, connect_error};
 
-mod assertion_jtis;
-mod audit;
-mod clients;
-mod codes;
-mod consents;
-mod federation;
-mod keys;
-mod login_attempts;
-mod policies;
-mod rbac;
+mod fast_reads;
 mod reader;
-mod refresh;
-mod sessions;
-mod users;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) use fast_reads::FastReads;
+pub(crate) use reader::Reader;
 
 const MAX_CONNECTIONS: u32 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-pub(crate) struct SqliteStore {
-    pool: SqlitePool,
-    /// The hot single-row reads on the calling thread ([`reader`]); none for in-memory databases.
-    reader: Option<reader::Reader>,
+/// The SQLite dialect.
+pub(crate) struct Sqlite;
+
+impl Dialect for Sqlite {
+    /// `BEGIN IMMEDIATE` takes the write lock up front, so a busy database makes a writer wait
+    /// (up to the busy timeout) here, at the start. A deferred `BEGIN` that reads first and
+    /// writes later would instead fail with SQLITE_BUSY at the write, without waiting,
+    /// whenever another writer committed in between.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const LOCK_ADMIN_ROLE: Option<&'static str> = None;
+    const LOCK_USER: Option<&'static str> = None;
+    const LOCK_POLICIES: Option<&'static str> = None;
+    /// SQLite has no `FOR UPDATE`; the write transaction is the lock.
+    const SELECT_LOGIN_ATTEMPTS_FOR_UPDATE: &'static str = crate::login_attempts::SELECT;
+
+    dialect_runs_on!(sqlx::Sqlite);
 }
 
-impl SqliteStore {
-    /// Opens (creating if missing) the database `url` names.
-    pub(crate) async fn open(url: &str) -> Result<Self, ConnectError> {
+impl SqlStore<Sqlite> {
+    /// Opens (creating if missing) the database `url` names, and the [`Reader`] for its hot
+    /// reads (none for an in-memory database: rusqlite could not reach it).
+    pub(crate) async fn open(url: &str) -> Result<(Self, Option<Reader>), ConnectError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(connect_error)?
             .create_if_missing(true)
@@ -56,7 +61,7 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal);
         let in_memory = is_in_memory(url);
-        let reader = (!in_memory).then(|| reader::Reader::new(options.get_filename().to_path_buf()));
+        let reader = (!in_memory).then(|| Reader::new(options.get_filename().to_path_buf()));
         let pool = if in_memory {
             // An in-memory database lives as long as its last connection: keep exactly one,
             // forever, or an idle pool would silently drop every table.
@@ -64,8 +69,8 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         };
-        let pool = pool.connect_with(options).await.map_err(connect_error)?;
-        Ok(Self { pool, reader })
+        let pool: SqlitePool = pool.connect_with(options).await.map_err(connect_error)?;
+        Ok((Self::new(pool), reader))
     }
 
     /// Applies pending migrations; returns how many this call applied.
@@ -81,15 +86,9 @@ impl SqliteStore {
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
-
-    /// Starts a transaction that writes. `BEGIN IMMEDIATE` takes the write lock up front, so
-    /// a busy database makes it wait (up to the busy timeout) here, at the start. A deferred
-    /// `BEGIN` that reads first and writes later would instead fail with SQLITE_BUSY at the
-    /// write, without waiting, whenever another writer committed in between.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
 }
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 async fn run_migrations(conn: &mut SqliteConnection) -> Result<usize, MigrateError> {
     let before = applied_versions(conn).await?;

@@ -184,7 +184,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gatehouse-reader-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("g.db").display());
-        let store = crate::sqlite::SqliteStore::open(&url).await.unwrap();
+        let (store, reader) = crate::store::SqlStore::<super::super::Sqlite>::open(&url).await.unwrap();
         store.migrate().await.unwrap();
         let user = User {
             id: UserId::generate(),
@@ -211,7 +211,7 @@ mod tests {
         };
         store.insert_session(&session).await.unwrap();
 
-        let reader = store.reader.as_ref().expect("a file database has a reader");
+        let reader = reader.expect("a file database has a reader");
         let row = reader.user_by_id(user.id.0).expect("the fast path answered").expect("the user");
         assert_eq!((row.id, row.email_verified, row.updated_at), (user.id.0, true, 8));
         let row = reader.session_with_user(&[9; 32]).expect("the fast path answered").expect("the session");

@@ -1,19 +1,20 @@
-//! `KeyStore` on SQLite: signing keys, their private halves sealed by the caller.
+//! `KeyStore`: signing keys, their private halves sealed by the caller.
 
 use async_trait::async_trait;
 use gatehouse_core::keys::StoredKey;
 use gatehouse_core::store::{KeyStore, StoreError};
 use sqlx::types::Json;
 
-use super::SqliteStore;
-use crate::error::unavailable;
+use super::SqlStore;
+use crate::dialect::Dialect;
 use crate::rows::KeyRow;
 use crate::sql;
 
 #[async_trait]
-impl KeyStore for SqliteStore {
+impl<D: Dialect> KeyStore for SqlStore<D> {
     async fn insert_signing_key(&self, key: &StoredKey) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::INSERT_SIGNING_KEY)
+        let done = self
+            .query(sql::INSERT_SIGNING_KEY)
             .bind(key.kid.as_str())
             .bind(key.alg.as_str())
             .bind(key.sealed_private_key.as_slice())
@@ -21,19 +22,17 @@ impl KeyStore for SqliteStore {
             .bind(key.created_at)
             .bind(key.activates_at)
             .bind(key.rotation_slot)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(done.rows_affected() > 0)
+            .execute()
+            .await?;
+        Ok(done > 0)
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
-        let rows: Vec<KeyRow> = sqlx::query_as(sql::SIGNING_KEYS).fetch_all(&self.pool).await.map_err(unavailable)?;
+        let rows: Vec<KeyRow> = self.query(sql::SIGNING_KEYS).fetch_all().await?;
         rows.into_iter().map(StoredKey::try_from).collect()
     }
 
     async fn delete_signing_key(&self, kid: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(sql::DELETE_SIGNING_KEY).bind(kid).execute(&self.pool).await.map_err(unavailable)?;
-        Ok(done.rows_affected() > 0)
+        Ok(self.query(sql::DELETE_SIGNING_KEY).bind(kid).execute().await? > 0)
     }
 }

@@ -3,44 +3,45 @@
 //! Migrations run under sqlx's advisory lock, so nodes starting together apply each migration
 //! once; the others wait, then find nothing to do.
 //!
-//! Transactions that write begin at READ COMMITTED explicitly ([`PgStore::begin_write`]) and
-//! serialise on row locks: refresh-token rotation takes the token's row lock first.
+//! Transactions that write begin at READ COMMITTED explicitly ([`Postgres::BEGIN_WRITE`]) and
+//! serialise on row locks: refresh-token rotation takes the token's row lock first, and the
+//! checks that span rows (last admin, last sign-in method, policy revision) take the locks
+//! this dialect names.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::PgPool;
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{PgPool, Postgres, Transaction};
 
+use crate::dialect::{Dialect, dialect_runs_on};
 use crate::error::describe;
-use crate::{ConnectError, applied_versions, connect_error};
-
-mod assertion_jtis;
-mod audit;
-mod clients;
-mod codes;
-mod consents;
-mod federation;
-mod keys;
-mod login_attempts;
-mod policies;
-mod rbac;
-mod refresh;
-mod sessions;
-mod users;
-
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+use crate::store::SqlStore;
+use crate::{ConnectError, applied_versions, connect_error, login_attempts, policies, sql};
 
 const MAX_CONNECTIONS: u32 = 10;
 /// A request waits this long for a free connection before the store reports `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) struct PgStore {
-    pool: PgPool,
+/// The PostgreSQL dialect.
+pub(crate) struct Postgres;
+
+impl Dialect for Postgres {
+    /// READ COMMITTED, whatever the server's `default_transaction_isolation`: rotation relies
+    /// on its rules (a statement that waited for a row lock re-checks the committed row; each
+    /// statement sees the latest commits). Under REPEATABLE READ or SERIALIZABLE, the losers of
+    /// a race would fail with a serialization error instead of being told the token was reused.
+    const BEGIN_WRITE: &'static str = "BEGIN ISOLATION LEVEL READ COMMITTED";
+    const LOCK_ADMIN_ROLE: Option<&'static str> = Some(sql::LOCK_ADMIN_ROLE);
+    const LOCK_USER: Option<&'static str> = Some(sql::LOCK_USER);
+    const LOCK_POLICIES: Option<&'static str> = Some(policies::PG_LOCK);
+    const SELECT_LOGIN_ATTEMPTS_FOR_UPDATE: &'static str = login_attempts::SELECT_FOR_UPDATE;
+
+    dialect_runs_on!(sqlx::Postgres);
 }
 
-impl PgStore {
+impl SqlStore<Postgres> {
     /// Connects to the database `url` names (which must exist).
     pub(crate) async fn open(url: &str) -> Result<Self, ConnectError> {
         let mut options = PgConnectOptions::from_str(url).map_err(connect_error)?;
@@ -48,13 +49,13 @@ impl PgStore {
             // Names our sessions in pg_stat_activity, unless the URL already chose a name.
             options = options.application_name("gatehouse");
         }
-        let pool = PgPoolOptions::new()
+        let pool: PgPool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(connect_error)?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 
     /// Applies pending migrations; returns how many this call applied.
@@ -74,16 +75,9 @@ impl PgStore {
     pub(crate) async fn close(&self) {
         self.pool.close().await;
     }
-
-    /// Starts a transaction at READ COMMITTED, whatever the server's
-    /// `default_transaction_isolation`: rotation relies on its rules (a statement that waited
-    /// for a row lock re-checks the committed row; each statement sees the latest commits).
-    /// Under REPEATABLE READ or SERIALIZABLE, the losers of a race would fail with a
-    /// serialization error instead of being told the token was reused.
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await
-    }
 }
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Holds the migration lock across the before/after count too (advisory locks stack, so the
 /// lock `Migrator::run` takes inside is fine), so the count is this run's work alone.

@@ -1,19 +1,19 @@
-//! `AuditStore` and `HealthCheck` on PostgreSQL: the append-only audit trail, and a ping.
+//! `AuditStore` and `HealthCheck`: the append-only audit trail, and a ping.
 
 use async_trait::async_trait;
 use gatehouse_core::audit::{AuditEvent, AuditQuery, AuditRecord};
 use gatehouse_core::store::{AuditStore, HealthCheck, StoreError};
 use sqlx::types::Json;
 
-use super::PgStore;
-use crate::error::unavailable;
+use super::SqlStore;
+use crate::dialect::Dialect;
 use crate::rows::{AuditRecordRow, AuditRow};
 use crate::sql;
 
 #[async_trait]
-impl AuditStore for PgStore {
+impl<D: Dialect> AuditStore for SqlStore<D> {
     async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
-        sqlx::query(sql::APPEND_AUDIT_EVENT)
+        self.query(sql::APPEND_AUDIT_EVENT)
             .bind(event.occurred_at)
             .bind(event.event_type.as_str())
             .bind(event.actor.as_deref())
@@ -22,23 +22,19 @@ impl AuditStore for PgStore {
             .bind(event.user_agent.as_deref())
             .bind(event.outcome.as_str())
             .bind(Json(&event.details))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+            .execute()
+            .await?;
         Ok(())
     }
 
     async fn recent_audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(sql::RECENT_AUDIT_EVENTS)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let rows: Vec<AuditRow> = self.query(sql::RECENT_AUDIT_EVENTS).bind(i64::from(limit)).fetch_all().await?;
         Ok(rows.into_iter().map(AuditEvent::from).collect())
     }
 
     async fn query_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows: Vec<AuditRecordRow> = sqlx::query_as(sql::QUERY_AUDIT_EVENTS)
+        let rows: Vec<AuditRecordRow> = self
+            .query(sql::QUERY_AUDIT_EVENTS)
             .bind(query.from)
             .bind(query.until)
             .bind(query.event_type.as_deref())
@@ -46,17 +42,16 @@ impl AuditStore for PgStore {
             .bind(query.subject.as_deref())
             .bind(query.before_id)
             .bind(i64::from(query.limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)?;
+            .fetch_all()
+            .await?;
         Ok(rows.into_iter().map(AuditRecord::from).collect())
     }
 }
 
 #[async_trait]
-impl HealthCheck for PgStore {
+impl<D: Dialect> HealthCheck for SqlStore<D> {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query(sql::PING).execute(&self.pool).await.map_err(unavailable)?;
+        self.query(sql::PING).execute().await?;
         Ok(())
     }
 }

@@ -1,0 +1,186 @@
+//! [`FastReads`]: the SQLite stores whose hot single-row reads go through the [`Reader`]
+//! first, the way `gatehouse-core`'s client cache sits in front of a client store.
+//!
+//! Only the reads on every authenticated request's path are served here (user by id, session
+//! with its user, refresh family by id or current token); every other method, and any read the
+//! reader cannot answer (see its module doc: any error falls back), goes to the inner store
+//! unchanged. [`crate::connect`] puts it in front of the users, sessions and refresh stores of
+//! a file database; an in-memory one has no reader and no decorator.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gatehouse_core::clock::UnixTime;
+use gatehouse_core::session::Session;
+use gatehouse_core::store::{RefreshTokenStore, SessionStore, StoreError, UserStore};
+use gatehouse_core::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
+use gatehouse_core::user::{User, UserId, UserStatus};
+use uuid::Uuid;
+
+use super::Reader;
+
+pub(crate) struct FastReads<S> {
+    inner: Arc<S>,
+    reader: Reader,
+}
+
+impl<S> FastReads<S> {
+    pub(crate) fn new(inner: Arc<S>, reader: Reader) -> Self {
+        Self { inner, reader }
+    }
+}
+
+#[async_trait]
+impl<S: UserStore> UserStore for FastReads<S> {
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        match self.reader.user_by_id(id.0) {
+            Some(row) => row.map(User::try_from).transpose(),
+            None => self.inner.user_by_id(id).await,
+        }
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        self.inner.insert_user(user).await
+    }
+
+    async fn user_by_email(&self, email_key: &str) -> Result<Option<User>, StoreError> {
+        self.inner.user_by_email(email_key).await
+    }
+
+    async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        self.inner.list_users(after, limit).await
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<bool, StoreError> {
+        self.inner.set_password_hash(id, hash, now).await
+    }
+
+    async fn set_user_status(&self, id: UserId, status: UserStatus, now: UnixTime) -> Result<bool, StoreError> {
+        self.inner.set_user_status(id, status, now).await
+    }
+
+    async fn search_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+        email_contains: Option<&str>,
+    ) -> Result<Vec<User>, StoreError> {
+        self.inner.search_users(after, limit, email_contains).await
+    }
+
+    async fn set_display_name(&self, id: UserId, name: Option<&str>, now: UnixTime) -> Result<bool, StoreError> {
+        self.inner.set_display_name(id, name, now).await
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for FastReads<S> {
+    async fn session_with_user(&self, token_hash: &[u8]) -> Result<Option<(Session, User)>, StoreError> {
+        match self.reader.session_with_user(token_hash) {
+            Some(row) => row.map(TryFrom::try_from).transpose(),
+            None => self.inner.session_with_user(token_hash).await,
+        }
+    }
+
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.inner.insert_session(session).await
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Session>, StoreError> {
+        self.inner.session_by_token_hash(token_hash).await
+    }
+
+    async fn touch_session(&self, id: Uuid, last_seen_at: UnixTime) -> Result<(), StoreError> {
+        self.inner.touch_session(id, last_seen_at).await
+    }
+
+    async fn delete_session(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.inner.delete_session(id).await
+    }
+
+    async fn delete_user_session(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+        self.inner.delete_user_session(user, id).await
+    }
+
+    async fn sessions_for_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        self.inner.sessions_for_user(user).await
+    }
+
+    async fn delete_sessions_for_user(&self, user: UserId) -> Result<u64, StoreError> {
+        self.inner.delete_sessions_for_user(user).await
+    }
+
+    async fn purge_expired_sessions(&self, now: UnixTime, idle_cutoff: UnixTime) -> Result<u64, StoreError> {
+        self.inner.purge_expired_sessions(now, idle_cutoff).await
+    }
+}
+
+#[async_trait]
+impl<S: RefreshTokenStore> RefreshTokenStore for FastReads<S> {
+    async fn refresh_family(&self, id: Uuid) -> Result<Option<RefreshFamily>, StoreError> {
+        match self.reader.refresh_family(id) {
+            Some(row) => Ok(row.map(RefreshFamily::from)),
+            None => self.inner.refresh_family(id).await,
+        }
+    }
+
+    async fn current_refresh_family(&self, hash: &[u8], now: UnixTime) -> Result<Option<RefreshFamily>, StoreError> {
+        match self.reader.current_refresh_family(hash, now) {
+            Some(row) => Ok(row.map(RefreshFamily::from)),
+            None => self.inner.current_refresh_family(hash, now).await,
+        }
+    }
+
+    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshTokenRow) -> Result<(), StoreError> {
+        self.inner.create_refresh_family(family, first).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_hash: &[u8],
+        next: &RefreshTokenRow,
+        now: UnixTime,
+    ) -> Result<RotateOutcome, StoreError> {
+        self.inner.rotate_refresh_token(presented_hash, next, now).await
+    }
+
+    async fn refresh_family_by_token(&self, token_hash: &[u8]) -> Result<Option<RefreshFamily>, StoreError> {
+        self.inner.refresh_family_by_token(token_hash).await
+    }
+
+    async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError> {
+        self.inner.revoke_refresh_family(id, now, reason).await
+    }
+
+    async fn revoke_or_preempt_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        now: UnixTime,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.revoke_or_preempt_refresh_family(family, now, reason).await
+    }
+
+    async fn revoke_refresh_families_for_user(
+        &self,
+        user: UserId,
+        now: UnixTime,
+        why: &str,
+    ) -> Result<u64, StoreError> {
+        self.inner.revoke_refresh_families_for_user(user, now, why).await
+    }
+
+    async fn revoke_refresh_families_for_user_client(
+        &self,
+        user: UserId,
+        client_id: &str,
+        now: UnixTime,
+        reason: &str,
+    ) -> Result<u64, StoreError> {
+        self.inner.revoke_refresh_families_for_user_client(user, client_id, now, reason).await
+    }
+
+    async fn purge_refresh_families(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
+        self.inner.purge_refresh_families(cutoff).await
+    }
+}
