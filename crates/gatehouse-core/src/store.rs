@@ -123,17 +123,6 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> Result<Option<RefreshFamily>, StoreError>;
     /// Marks the family revoked (its tokens stop working); `false` if unknown or already revoked.
     async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError>;
-    /// Revokes family `family.id` like [`Self::revoke_refresh_family`]; when no such family
-    /// exists yet, inserts `family` (already revoked, with no tokens) in one atomic statement,
-    /// so that a later [`Self::create_refresh_family`] with that id fails with `Conflict`: a
-    /// grant whose code was replayed before the grant was written is never born live.
-    /// `false` if the family was already revoked.
-    async fn revoke_or_preempt_refresh_family(
-        &self,
-        family: &RefreshFamily,
-        now: UnixTime,
-        reason: &str,
-    ) -> Result<bool, StoreError>;
     async fn revoke_refresh_families_for_user(
         &self,
         user: UserId,

@@ -168,13 +168,6 @@ pub(crate) const REFRESH_FAMILY: &str =
 /// Revocation is one-way: a revoked family keeps its first revocation time and reason.
 pub(crate) const REVOKE_REFRESH_FAMILY: &str =
     "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL";
-/// Revoke, or insert as revoked when absent (`$7` now, `$8` reason): one statement, serialised
-/// with `INSERT_REFRESH_FAMILY` on the primary key.
-pub(crate) const REVOKE_OR_PREEMPT_REFRESH_FAMILY: &str = "INSERT INTO refresh_families \
-     (id, user_id, client_id, scope, created_at, expires_at, revoked_at, revoked_reason) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-     ON CONFLICT (id) DO UPDATE SET revoked_at = excluded.revoked_at, revoked_reason = excluded.revoked_reason \
-     WHERE refresh_families.revoked_at IS NULL";
 /// Live families only: expired ones already stop working and keep no revocation record.
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER: &str = "UPDATE refresh_families SET revoked_at = $2, revoked_reason = $3 \
      WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2";

@@ -152,15 +152,6 @@ impl<S: RefreshTokenStore> RefreshTokenStore for FastReads<S> {
         self.inner.revoke_refresh_family(id, now, reason).await
     }
 
-    async fn revoke_or_preempt_refresh_family(
-        &self,
-        family: &RefreshFamily,
-        now: UnixTime,
-        reason: &str,
-    ) -> Result<bool, StoreError> {
-        self.inner.revoke_or_preempt_refresh_family(family, now, reason).await
-    }
-
     async fn revoke_refresh_families_for_user(
         &self,
         user: UserId,

@@ -108,27 +108,6 @@ impl<D: Dialect> RefreshTokenStore for SqlStore<D> {
         Ok(row.map(RefreshFamily::from))
     }
 
-    async fn revoke_or_preempt_refresh_family(
-        &self,
-        family: &RefreshFamily,
-        now: UnixTime,
-        reason: &str,
-    ) -> Result<bool, StoreError> {
-        let done = self
-            .query(sql::REVOKE_OR_PREEMPT_REFRESH_FAMILY)
-            .bind(family.id)
-            .bind(family.user_id.0)
-            .bind(family.client_id.as_str())
-            .bind(family.scope.as_deref())
-            .bind(family.created_at)
-            .bind(family.expires_at)
-            .bind(now)
-            .bind(reason)
-            .execute()
-            .await?;
-        Ok(done > 0)
-    }
-
     async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError> {
         Ok(self.query(sql::REVOKE_REFRESH_FAMILY).bind(id).bind(now).bind(reason).execute().await? > 0)
     }
