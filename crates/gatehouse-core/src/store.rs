@@ -16,7 +16,7 @@ use crate::oauth::{AuthorizationCode, Client, CodeOutcome, Consent};
 pub use crate::policy::PolicyStore;
 pub use crate::rbac::RbacStore;
 use crate::session::Session;
-use crate::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
+use crate::token::{FamilyActivity, RefreshFamily, RefreshTokenRow, RotateOutcome};
 use crate::user::{User, UserId, UserStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -137,8 +137,28 @@ pub trait RefreshTokenStore: Send + Sync {
         now: UnixTime,
         reason: &str,
     ) -> Result<u64, StoreError>;
-    /// Deletes families past their absolute expiry (or revoked) before `cutoff`, with their tokens.
+    /// Deletes families past their absolute expiry (or revoked) before `cutoff`, with their
+    /// tokens, and revoked access tokens expired before `cutoff`.
     async fn purge_refresh_families(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
+    /// Records where a first-party token login came from (shown in the sign-in lists).
+    async fn set_refresh_family_origin(
+        &self,
+        id: Uuid,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// The user's live families with `client_id`, newest first, with their origin and last use
+    /// (the creation time of their newest token).
+    async fn live_refresh_families(
+        &self,
+        user: UserId,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<FamilyActivity>, StoreError>;
+    /// Records a revoked access token that belongs to no family (RFC 7009 §2), kept until it
+    /// expires; `false` if it was already recorded.
+    async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: UnixTime) -> Result<bool, StoreError>;
+    async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 }
 
 /// OAuth clients.

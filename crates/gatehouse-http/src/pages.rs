@@ -71,6 +71,8 @@ pub struct RegisterPage<'a> {
 
 pub struct SessionRow {
     pub id: String,
+    /// "Browser" or "App (token)".
+    pub kind: &'static str,
     pub created: String,
     pub last_seen: String,
     pub ip: String,

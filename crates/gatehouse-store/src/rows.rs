@@ -12,7 +12,7 @@ use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, C
 use gatehouse_core::rbac::{Permission, PermissionName, Role, RoleName};
 use gatehouse_core::session::Session;
 use gatehouse_core::store::StoreError;
-use gatehouse_core::token::RefreshFamily;
+use gatehouse_core::token::{FamilyActivity, RefreshFamily};
 use gatehouse_core::user::{User, UserId, UserStatus};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -267,6 +267,24 @@ impl From<FamilyRow> for RefreshFamily {
             revoked_at: row.revoked_at,
             revoked_reason: row.revoked_reason,
         }
+    }
+}
+
+/// A live family with its origin and last use (`sql::LIVE_REFRESH_FAMILIES`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct FamilyActivityRow {
+    #[sqlx(flatten)]
+    family: FamilyRow,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    last_used_at: Option<i64>,
+}
+
+impl From<FamilyActivityRow> for FamilyActivity {
+    fn from(row: FamilyActivityRow) -> Self {
+        let family = RefreshFamily::from(row.family);
+        let last_used_at = row.last_used_at.unwrap_or(family.created_at);
+        FamilyActivity { family, ip: row.ip, user_agent: row.user_agent, last_used_at }
     }
 }
 

@@ -174,6 +174,25 @@ pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER: &str = "UPDATE refresh_famili
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER_CLIENT: &str = "UPDATE refresh_families \
      SET revoked_at = $2, revoked_reason = $3 \
      WHERE user_id = $1 AND client_id = $4 AND revoked_at IS NULL AND expires_at > $2";
+pub(crate) const SET_REFRESH_FAMILY_ORIGIN: &str = "UPDATE refresh_families SET ip = $2, user_agent = $3 WHERE id = $1";
+/// Live families of a user with one client that still have a usable token (`$3` now), newest
+/// first, with their last use: the creation time of their newest token.
+pub(crate) const LIVE_REFRESH_FAMILIES: &str = concat!(
+    "SELECT ",
+    family_columns!(),
+    ", f.ip, f.user_agent, \
+     (SELECT MAX(t.created_at) FROM refresh_tokens t WHERE t.family_id = f.id) AS last_used_at \
+     FROM refresh_families f \
+     WHERE f.user_id = $1 AND f.client_id = $2 AND f.revoked_at IS NULL AND f.expires_at > $3 \
+     AND EXISTS (SELECT 1 FROM refresh_tokens t \
+                 WHERE t.family_id = f.id AND t.used_at IS NULL AND t.idle_expires_at > $3) \
+     ORDER BY f.created_at DESC, f.id"
+);
+/// Insert-if-absent: revoking twice changes nothing.
+pub(crate) const REVOKE_ACCESS_TOKEN: &str = "INSERT INTO revoked_access_tokens (jti, client_id, expires_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";
+pub(crate) const ACCESS_TOKEN_REVOKED: &str = "SELECT expires_at FROM revoked_access_tokens WHERE jti = $1";
+pub(crate) const PURGE_REVOKED_ACCESS_TOKENS: &str = "DELETE FROM revoked_access_tokens WHERE expires_at < $1";
 /// Their tokens go with them (`ON DELETE CASCADE`).
 pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WHERE expires_at < $1 OR revoked_at < $1";
 

@@ -282,7 +282,6 @@ pub async fn run_on(
         keys.clone(),
         AdminStores {
             users: services.stores.users.clone(),
-            sessions: services.stores.sessions.clone(),
             audit: services.stores.audit.clone(),
             clients: services.stores.clients.clone(),
         },

@@ -264,38 +264,6 @@ impl AccountService {
         Ok(())
     }
 
-    pub async fn sessions_of(&self, user: UserId) -> Result<Vec<Session>, AccountError> {
-        let now = self.clock.now();
-        let mut sessions = self.sessions.sessions_for_user(user).await?;
-        sessions.retain(|s| s.is_live(now, &self.settings.session));
-        Ok(sessions)
-    }
-
-    /// A user ends one of their own sessions (account page). Another user's session id is
-    /// answered like an unknown one.
-    pub async fn revoke_own_session(
-        &self,
-        user: UserId,
-        session_id: Uuid,
-        ctx: &RequestContext,
-    ) -> Result<(), AccountError> {
-        if !self.sessions.delete_user_session(user, session_id).await? {
-            return Err(AccountError::NotFound);
-        }
-        let actor = Some(user.to_string());
-        self.audit
-            .record(
-                AuditEventType::SessionRevoked,
-                Outcome::Success,
-                actor.clone(),
-                actor,
-                ctx,
-                json!({ "session_id": session_id }),
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Deletes sessions past their expiry; run periodically by the server.
     pub async fn purge_expired_sessions(&self) -> Result<u64, AccountError> {
         let now = self.clock.now();

@@ -3,6 +3,7 @@
 
 mod login;
 mod manage;
+mod sign_ins;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::store::{AuditStore, RefreshTokenStore, SessionStore, StoreError, User
 
 pub use login::SignedIn;
 pub use manage::Credential;
+pub use sign_ins::{SignIn, SignInKind, SignInsEnded};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSettings {

@@ -66,6 +66,19 @@ fn may_see(caller: &Client, token_client: &str) -> bool {
 }
 
 impl OAuthService {
+    /// Whether an access token still stands: its grant (`sid`) is live, or, for a token of no
+    /// grant (client credentials), it was not revoked on its own.
+    async fn token_is_live(&self, claims: &TokenClaims) -> Result<bool, OAuthError> {
+        if claims.sid.is_some() {
+            return self.grant_is_live(claims.sid.as_deref()).await;
+        }
+        let revoked = self.refresh.access_token_revoked(&claims.jti).await.map_err(|e| {
+            tracing::error!(error = %e, "revocation check failed");
+            OAuthError::server_error()
+        })?;
+        Ok(!revoked)
+    }
+
     async fn grant_is_live(&self, sid: Option<&str>) -> Result<bool, OAuthError> {
         match sid.map(Uuid::try_parse) {
             None => Ok(true),
@@ -88,7 +101,7 @@ impl OAuthService {
             // The edge verified `exp` with the clock-skew leeway other verifiers need; the
             // issuer's own clock is authoritative, so the token is inactive from `exp` on.
             let expired = c.exp <= self.clock.now();
-            if expired || !may_see(caller, &c.client_id) || !self.grant_is_live(c.sid.as_deref()).await? {
+            if expired || !may_see(caller, &c.client_id) || !self.token_is_live(&c).await? {
                 return Ok(Introspection::default());
             }
             return Ok(Introspection {
@@ -129,8 +142,10 @@ impl OAuthService {
     }
 
     /// RFC 7009 §2.1: revoking a refresh token revokes its family; revoking an access token
-    /// revokes the grant it belongs to. Unknown tokens succeed silently (§2.2); a token of
-    /// another client is refused. A storage failure is an error, never a claimed success.
+    /// revokes the grant it belongs to, or, when it belongs to none (client credentials), the
+    /// token itself until it expires. `token_type_hint` is only a hint (§2.1): every token is
+    /// recognised whatever it says. Unknown tokens succeed silently (§2.2); a token of another
+    /// client is refused. A storage failure is an error, never a claimed success.
     pub async fn revoke(&self, caller: &Client, token: &str, jwt: Option<TokenClaims>) -> Result<(), OAuthError> {
         let refused = || OAuthError::new(ErrorCode::UnauthorizedClient, "the token was not issued to this client");
         let server = |e: crate::token::RefreshError| {
@@ -139,6 +154,9 @@ impl OAuthService {
         };
         let family = match jwt {
             Some(c) if c.client_id != caller.id => return Err(refused()),
+            Some(c) if c.sid.is_none() => {
+                return self.refresh.revoke_access_token(&c.jti, &c.client_id, c.exp).await.map_err(server);
+            }
             Some(c) => c.sid.and_then(|s| Uuid::try_parse(&s).ok()),
             None => match self.refresh.family_of(&RefreshToken::from_client(token)).await.map_err(server)? {
                 Some(f) if f.client_id != caller.id => return Err(refused()),

@@ -10,14 +10,13 @@ use uuid::Uuid;
 use super::{
     ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, GuardOutcome, GuardedChange, Principal, RbacError, RbacService,
 };
-use crate::account::{AccountError, AccountService, Credential};
+use crate::account::{AccountError, AccountService, Credential, SignIn, SignInsEnded};
 use crate::audit::{AuditEventType, AuditQuery, AuditRecord, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
 use crate::keys::{Algorithm, KeyInfo, KeyService};
 use crate::oauth::{Client, ClientRegistration, ClientSecret, generate_client_id};
 use crate::password::Password;
-use crate::session::Session;
-use crate::store::{AuditStore, ClientStore, SessionStore, UserStore};
+use crate::store::{AuditStore, ClientStore, UserStore};
 use crate::token::FIRST_PARTY_CLIENT;
 use crate::user::{User, UserId, UserStatus, parse_display_name};
 
@@ -41,7 +40,6 @@ pub struct AdminService {
     rbac: Arc<RbacService>,
     accounts: Arc<AccountService>,
     users: Arc<dyn UserStore>,
-    sessions: Arc<dyn SessionStore>,
     audit_store: Arc<dyn AuditStore>,
     clients: Arc<dyn ClientStore>,
     keys: Arc<KeyService>,
@@ -52,7 +50,6 @@ pub struct AdminService {
 /// The stores the admin service reads and writes besides those inside its services.
 pub struct AdminStores {
     pub users: Arc<dyn UserStore>,
-    pub sessions: Arc<dyn SessionStore>,
     pub audit: Arc<dyn AuditStore>,
     pub clients: Arc<dyn ClientStore>,
 }
@@ -72,7 +69,6 @@ impl AdminService {
             rbac,
             accounts,
             users: stores.users,
-            sessions: stores.sessions,
             audit_store: stores.audit,
             clients: stores.clients,
             keys,
@@ -217,12 +213,13 @@ impl AdminService {
 
     // Sessions.
 
-    pub async fn sessions(&self, cap: &AdminCapability, user: UserId) -> Result<Vec<Session>, RbacError> {
+    /// Browser sessions and first-party token logins, newest first.
+    pub async fn sessions(&self, cap: &AdminCapability, user: UserId) -> Result<Vec<SignIn>, RbacError> {
         self.user(cap, user).await?;
-        Ok(self.sessions.sessions_for_user(user).await?)
+        self.accounts.sign_ins(user).await.map_err(|e| RbacError::Internal(e.to_string()))
     }
 
-    /// Ends one session of `user`; a session id of another user is "not found".
+    /// Ends one sign-in (session or token login) of `user`; an id of another user is "not found".
     pub async fn revoke_session(
         &self,
         cap: &AdminCapability,
@@ -230,22 +227,33 @@ impl AdminService {
         session: Uuid,
         ctx: &RequestContext,
     ) -> Result<(), RbacError> {
-        if !self.sessions.delete_user_session(user, session).await? {
-            return Err(RbacError::NotFound("session"));
-        }
-        let details = json!({ "session_id": session, "by": "admin" });
+        let kind = match self.accounts.end_sign_in(user, session).await {
+            Ok(kind) => kind,
+            Err(AccountError::NotFound) => return Err(RbacError::NotFound("session")),
+            Err(e) => return Err(RbacError::Internal(e.to_string())),
+        };
+        let details = json!({ "session_id": session, "kind": kind.as_str(), "by": "admin" });
         self.record(AuditEventType::SessionRevoked, cap, user.to_string(), ctx, details).await
     }
 
+    /// Ends every sign-in of `user`: browser sessions, token logins and OAuth grants.
     pub async fn revoke_all_sessions(
         &self,
         cap: &AdminCapability,
         user: UserId,
         ctx: &RequestContext,
-    ) -> Result<u64, RbacError> {
+    ) -> Result<SignInsEnded, RbacError> {
         self.user(cap, user).await?;
-        let ended = self.sessions.delete_sessions_for_user(user).await?;
-        let details = json!({ "sessions_ended": ended, "by": "admin" });
+        let ended = self
+            .accounts
+            .end_all_sign_ins(user, "sessions_revoked_by_admin")
+            .await
+            .map_err(|e| RbacError::Internal(e.to_string()))?;
+        let details = json!({
+            "sessions_ended": ended.sessions,
+            "refresh_families_revoked": ended.refresh_families,
+            "by": "admin",
+        });
         self.record(AuditEventType::SessionRevoked, cap, user.to_string(), ctx, details).await?;
         Ok(ended)
     }

@@ -12,5 +12,6 @@ pub use access::{
 pub use first_party::{FIRST_PARTY_CLIENT, FirstPartyError, FirstPartyTokens, TokenPair};
 pub use rbac_claims::{Holder, PERMISSIONS_SCOPE, ROLES_SCOPE, RbacClaims};
 pub use refresh::{
-    RefreshError, RefreshFamily, RefreshService, RefreshSettings, RefreshToken, RefreshTokenRow, RotateOutcome,
+    FamilyActivity, RefreshError, RefreshFamily, RefreshService, RefreshSettings, RefreshToken, RefreshTokenRow,
+    RotateOutcome,
 };

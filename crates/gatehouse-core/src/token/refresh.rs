@@ -57,6 +57,17 @@ pub struct RefreshFamily {
     pub revoked_reason: Option<String>,
 }
 
+/// A live family as the sign-in lists show it: a first-party token login, beside the browser
+/// sessions, so that it can be seen and ended like one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FamilyActivity {
+    pub family: RefreshFamily,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// When its newest token was issued (the last sign-in or refresh).
+    pub last_used_at: UnixTime,
+}
+
 impl RefreshFamily {
     pub fn is_live(&self, now: UnixTime) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
@@ -286,6 +297,31 @@ impl RefreshService {
     pub async fn family_is_live(&self, id: Uuid) -> Result<bool, RefreshError> {
         let now = self.clock.now();
         Ok(self.store.refresh_family(id).await?.is_some_and(|f| f.is_live(now)))
+    }
+
+    /// Records where a first-party token login came from.
+    pub async fn set_origin(&self, id: Uuid, ctx: &RequestContext) -> Result<(), RefreshError> {
+        Ok(self.store.set_refresh_family_origin(id, ctx.ip.as_deref(), ctx.user_agent.as_deref()).await?)
+    }
+
+    /// The live families of `user` with `client_id`, newest first.
+    pub async fn live_families(&self, user: UserId, client_id: &str) -> Result<Vec<FamilyActivity>, RefreshError> {
+        Ok(self.store.live_refresh_families(user, client_id, self.clock.now()).await?)
+    }
+
+    /// Revokes an access token that belongs to no family (client credentials) until it expires.
+    pub async fn revoke_access_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), RefreshError> {
+        self.store.revoke_access_token(jti, client_id, expires_at).await?;
+        Ok(())
+    }
+
+    pub async fn access_token_revoked(&self, jti: &str) -> Result<bool, RefreshError> {
+        Ok(self.store.access_token_revoked(jti).await?)
     }
 
     pub async fn purge(&self) -> Result<u64, RefreshError> {

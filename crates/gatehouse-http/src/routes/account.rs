@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
+use gatehouse_core::account::SignInKind;
 use gatehouse_core::token::FIRST_PARTY_CLIENT;
 use gatehouse_core::{AccountError, Password, UserId};
 use serde::Deserialize;
@@ -145,7 +146,7 @@ async fn account_page(
         Ok(v) => v,
         Err(_) => return see_other("/login"),
     };
-    let sessions = match state.accounts.sessions_of(user.id).await {
+    let sessions = match state.accounts.sign_ins(user.id).await {
         Ok(s) => s,
         Err(e) => return ApiError::from(e).into_page(),
     };
@@ -157,11 +158,15 @@ async fn account_page(
         .into_iter()
         .map(|s| SessionRow {
             id: s.id.to_string(),
+            kind: match s.kind {
+                SignInKind::Browser => "Browser",
+                SignInKind::Token => "App (token)",
+            },
             created: format_time(s.created_at),
             last_seen: format_time(s.last_seen_at),
             ip: s.ip.unwrap_or_else(|| "unknown".into()),
             user_agent: s.user_agent.unwrap_or_else(|| "unknown".into()),
-            current: s.id == current.id,
+            current: s.kind == SignInKind::Browser && s.id == current.id,
         })
         .collect();
     let mut consents = Vec::new();

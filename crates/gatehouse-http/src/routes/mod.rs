@@ -48,14 +48,18 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
         Ok(c) => c,
         Err(e) => return Some(Err(e)),
     };
+    let refresh = state.tokens.refresh_service();
+    // A token of a grant lives as long as its grant; one of no grant (client credentials)
+    // until it is revoked on its own (RFC 7009).
     let live = match claims.sid.as_deref().map(uuid::Uuid::try_parse) {
-        None => Ok(true),
+        None => refresh.access_token_revoked(&claims.jti).await.map(|revoked| !revoked),
         Some(Err(_)) => Ok(false),
-        Some(Ok(id)) => state.tokens.refresh_service().family_is_live(id).await.map_err(|e| {
-            tracing::error!(error = %e, "revocation check failed");
-            ApiError::internal()
-        }),
-    };
+        Some(Ok(id)) => refresh.family_is_live(id).await,
+    }
+    .map_err(|e| {
+        tracing::error!(error = %e, "revocation check failed");
+        ApiError::internal()
+    });
     Some(match live {
         Ok(true) => Ok(claims),
         Ok(false) => Err(crate::bearer::invalid_token("the token has been revoked")),

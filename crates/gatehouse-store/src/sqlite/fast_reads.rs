@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::session::Session;
 use gatehouse_core::store::{RefreshTokenStore, SessionStore, StoreError, UserStore};
-use gatehouse_core::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
+use gatehouse_core::token::{FamilyActivity, RefreshFamily, RefreshTokenRow, RotateOutcome};
 use gatehouse_core::user::{User, UserId, UserStatus};
 use uuid::Uuid;
 
@@ -173,5 +173,34 @@ impl<S: RefreshTokenStore> RefreshTokenStore for FastReads<S> {
 
     async fn purge_refresh_families(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
         self.inner.purge_refresh_families(cutoff).await
+    }
+
+    async fn set_refresh_family_origin(
+        &self,
+        id: Uuid,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.inner.set_refresh_family_origin(id, ip, user_agent).await
+    }
+
+    async fn live_refresh_families(
+        &self,
+        user: UserId,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<FamilyActivity>, StoreError> {
+        self.inner.live_refresh_families(user, client_id, now).await
+    }
+
+    async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
+        self.inner.revoke_access_token(jti, client_id, expires_at).await
+    }
+
+    async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        match self.reader.access_token_revoked(jti) {
+            Some(revoked) => Ok(revoked),
+            None => self.inner.access_token_revoked(jti).await,
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! and a wake-up back. Profiles of the session, bearer and introspection routes under load
 //! (bench/README.md, "Profiles") showed those two thread switches costing more CPU than the
 //! indexed one-row lookup itself, about half of each request. The few single-row reads on that
-//! path (session with its user, user by id, refresh family by id or by token) therefore run here,
+//! path (session with its user, user by id, refresh family by id or by token, whether an access token
+//! was revoked) therefore run here,
 //! with rusqlite on the tokio worker that asks: an indexed read of one row takes microseconds,
 //! and in WAL mode a reader never waits for the writer (it sees the last commit).
 //!
@@ -101,6 +102,14 @@ impl Reader {
     pub(crate) fn current_refresh_family(&self, token_hash: &[u8], now: i64) -> Option<Option<FamilyRow>> {
         self.with("current_refresh_family", |c| {
             c.prepare_cached(sql::CURRENT_REFRESH_FAMILY)?.query_row(params![token_hash, now], family_row).optional()
+        })
+    }
+
+    /// Introspection of a client-credentials token asks this on every call.
+    pub(crate) fn access_token_revoked(&self, jti: &str) -> Option<bool> {
+        self.with("access_token_revoked", |c| {
+            let row = c.prepare_cached(sql::ACCESS_TOKEN_REVOKED)?.query_row(params![jti], |r| r.get::<_, i64>(0));
+            Ok(row.optional()?.is_some())
         })
     }
 }

@@ -12,7 +12,7 @@
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::store::{RefreshTokenStore, StoreError};
-use gatehouse_core::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
+use gatehouse_core::token::{FamilyActivity, RefreshFamily, RefreshTokenRow, RotateOutcome};
 use gatehouse_core::user::UserId;
 use uuid::Uuid;
 
@@ -20,7 +20,7 @@ use super::{SqlStore, Tx};
 use crate::dialect::Dialect;
 use crate::error::OnUnique;
 use crate::rotation::{REUSE_REASON, Unconsumed, revoked_for_reuse, unconsumed};
-use crate::rows::{FamilyRow, TokenStateRow};
+use crate::rows::{FamilyActivityRow, FamilyRow, TokenStateRow};
 use crate::sql;
 
 #[async_trait]
@@ -133,7 +133,38 @@ impl<D: Dialect> RefreshTokenStore for SqlStore<D> {
     }
 
     async fn purge_refresh_families(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
-        self.query(sql::PURGE_REFRESH_FAMILIES).bind(cutoff).execute().await
+        let tokens = self.query(sql::PURGE_REVOKED_ACCESS_TOKENS).bind(cutoff).execute().await?;
+        Ok(tokens + self.query(sql::PURGE_REFRESH_FAMILIES).bind(cutoff).execute().await?)
+    }
+
+    async fn set_refresh_family_origin(
+        &self,
+        id: Uuid,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.query(sql::SET_REFRESH_FAMILY_ORIGIN).bind(id).bind(ip).bind(user_agent).execute().await?;
+        Ok(())
+    }
+
+    async fn live_refresh_families(
+        &self,
+        user: UserId,
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<FamilyActivity>, StoreError> {
+        let query = self.query(sql::LIVE_REFRESH_FAMILIES).bind(user.0).bind(client_id).bind(now);
+        let rows: Vec<FamilyActivityRow> = query.fetch_all().await?;
+        Ok(rows.into_iter().map(FamilyActivity::from).collect())
+    }
+
+    async fn revoke_access_token(&self, jti: &str, client_id: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
+        Ok(self.query(sql::REVOKE_ACCESS_TOKEN).bind(jti).bind(client_id).bind(expires_at).execute().await? > 0)
+    }
+
+    async fn access_token_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let row: Option<(i64,)> = self.query(sql::ACCESS_TOKEN_REVOKED).bind(jti).fetch_optional().await?;
+        Ok(row.is_some())
     }
 }
 

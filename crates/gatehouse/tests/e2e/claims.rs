@@ -33,7 +33,7 @@ async fn rbac_fixture(app: &TestApp) {
     }
 }
 
-fn claims_of(token: &str) -> Value {
+pub(crate) fn claims_of(token: &str) -> Value {
     decode_part(token.split('.').nth(1).unwrap())
 }
 

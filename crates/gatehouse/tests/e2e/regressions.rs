@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::admin::{call, client_token};
+use crate::admin::{call, client_token, get_json};
 use crate::helpers::{Backend, PASSWORD, TestApp, browser};
 use crate::oauth::{authorize_url, create_client, location, pkce, query_of, setup};
 use crate::on_both_backends;
@@ -20,6 +20,8 @@ on_both_backends!(
     error_descriptions_stay_in_the_rfc6749_set_and_never_reflect_input,
     nul_and_broken_text_are_refused_at_the_edge,
     introspection_is_inactive_from_exp_without_leeway,
+    token_logins_are_sign_ins_that_end_with_the_others,
+    revoked_client_credentials_tokens_are_inactive_whatever_the_hint,
 );
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
@@ -241,4 +243,100 @@ async fn introspection_is_inactive_from_exp_without_leeway(b: Backend) {
     assert!(introspect().await);
     app.clock.advance(lifetime + 5);
     assert!(!introspect().await, "expired 5 s ago, within the verification leeway");
+}
+
+/// A first-party token login, as `/api/v1/auth/token` with the refresh token in the body.
+async fn token_login(app: &TestApp, email: &str) -> (String, String) {
+    let r = browser()
+        .post(app.url("/api/v1/auth/token"))
+        .header("user-agent", "regression-app/1.0")
+        .json(&json!({ "email": email, "password": PASSWORD, "token_delivery": "body" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    (v["access_token"].as_str().unwrap().to_owned(), v["refresh_token"].as_str().unwrap().to_owned())
+}
+
+async fn refresh_status(app: &TestApp, refresh: &str) -> u16 {
+    let r = browser().post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": refresh })).send().await;
+    r.unwrap().status().as_u16()
+}
+
+async fn me_status(app: &TestApp, access: &str) -> u16 {
+    browser().get(app.url("/api/v1/me")).bearer_auth(access).send().await.unwrap().status().as_u16()
+}
+
+/// Issue #18 item 1: a first-party token login is listed with the user's sessions (kind, client,
+/// time, address), can be ended on its own, and "end all sessions" ends it too — its access
+/// token stops working at `/api/v1/me` and its refresh token no longer rotates.
+async fn token_logins_are_sign_ins_that_end_with_the_others(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let (_, admin) = client_token(&app, &["gatehouse:admin"]).await;
+    let r = app.register("tess@example.com", PASSWORD).await;
+    let user = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.login_with(&browser(), "tess@example.com", PASSWORD).await.status(), 200);
+    let (access_a, refresh_a) = token_login(&app, "tess@example.com").await;
+    let (access_b, refresh_b) = token_login(&app, "tess@example.com").await;
+
+    let list = get_json(&app, &admin, &format!("/admin/v1/users/{user}/sessions")).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{list}");
+    let tokens: Vec<&Value> = items.iter().filter(|i| i["kind"] == "token").collect();
+    assert_eq!(tokens.len(), 2, "{list}");
+    for t in &tokens {
+        assert_eq!(t["client_id"], "gatehouse");
+        assert_eq!(t["ip"], "127.0.0.1");
+        assert_eq!(t["user_agent"], "regression-app/1.0");
+        assert!(t["created_at"].as_i64().unwrap() > 0 && t["expires_at"].as_i64() > t["created_at"].as_i64());
+    }
+    assert_eq!(items.iter().filter(|i| i["kind"] == "browser").count(), 1);
+
+    // Ending one token login ends just that one: its id is the `sid` of its access tokens.
+    let b_id = crate::claims::claims_of(&access_b)["sid"].as_str().unwrap().to_owned();
+    assert!(tokens.iter().any(|t| t["id"] == b_id.as_str()), "{list}");
+    let r = call(&app, Some(&admin), Method::DELETE, &format!("/admin/v1/users/{user}/sessions/{b_id}"), None).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(me_status(&app, &access_b).await, 401);
+    assert_eq!(refresh_status(&app, &refresh_b).await, 401);
+    assert_eq!(me_status(&app, &access_a).await, 200, "the other token login is untouched");
+
+    // "End all" ends every kind.
+    let r = call(&app, Some(&admin), Method::DELETE, &format!("/admin/v1/users/{user}/sessions"), None).await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!((v["sessions_ended"].as_u64(), v["refresh_families_revoked"].as_u64()), (Some(1), Some(1)), "{v}");
+    assert_eq!(me_status(&app, &access_a).await, 401, "the access token of the token login is dead");
+    assert_eq!(refresh_status(&app, &refresh_a).await, 401, "and its refresh token does not rotate");
+    let list = get_json(&app, &admin, &format!("/admin/v1/users/{user}/sessions")).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
+}
+
+/// RFC 7009 §2.1 / RFC 7662 §2.2: a revoked client-credentials access token is inactive at
+/// introspection and refused by our APIs, whatever `token_type_hint` said.
+async fn revoked_client_credentials_tokens_are_inactive_whatever_the_hint(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = create_client(&app, &["--grant-type", "client_credentials", "--scope", "gatehouse:admin"]).await;
+    let (id, secret) = (client["client_id"].as_str().unwrap(), client["client_secret"].as_str().unwrap());
+    let post = |path: &'static str, form: Vec<(&'static str, String)>| {
+        browser().post(app.url(path)).basic_auth(id, Some(secret)).form(&form).send()
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let r = post("/oauth2/token", vec![("grant_type", "client_credentials".into())]).await.unwrap();
+        tokens.push(r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned());
+    }
+    let active = |t: String| async move {
+        let r = post("/oauth2/introspect", vec![("token", t)]).await.unwrap();
+        r.json::<Value>().await.unwrap()["active"].as_bool().unwrap()
+    };
+    for (token, hint) in tokens.iter().zip(["access_token", "refresh_token"]) {
+        assert!(active(token.clone()).await);
+        assert_eq!(call(&app, Some(token), Method::GET, "/admin/v1/users", None).await.status(), 200);
+        let r = post("/oauth2/revoke", vec![("token", token.clone()), ("token_type_hint", hint.into())]).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(!active(token.clone()).await, "revoked with hint {hint}");
+        assert_eq!(call(&app, Some(token), Method::GET, "/admin/v1/users", None).await.status(), 401, "{hint}");
+    }
 }

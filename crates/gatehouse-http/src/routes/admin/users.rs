@@ -303,7 +303,12 @@ async fn revoke_role(
 
 #[derive(Serialize, ToSchema)]
 pub struct SessionResponse {
+    /// The session id, or for a token login its refresh-token family id.
     id: String,
+    /// `browser` (a session cookie) or `token` (a first-party token login).
+    kind: &'static str,
+    /// `gatehouse` for token logins.
+    client_id: Option<String>,
     created_at: i64,
     last_seen_at: i64,
     expires_at: i64,
@@ -318,7 +323,7 @@ pub struct SessionResponse {
     tag = "users",
     params(("id" = String, Path, description = "User id (UUID)")),
     responses(
-        (status = 200, description = "The user's live sessions", body = ListResponse<SessionResponse>),
+        (status = 200, description = "The user's live sign-ins: browser sessions and first-party token logins", body = ListResponse<SessionResponse>),
         (status = 404, description = "No such user", body = ErrorResponse),
     ),
 )]
@@ -332,6 +337,8 @@ async fn sessions(
         .into_iter()
         .map(|s| SessionResponse {
             id: s.id.to_string(),
+            kind: s.kind.as_str(),
+            client_id: s.client_id,
             created_at: s.created_at,
             last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
@@ -369,17 +376,21 @@ async fn revoke_session(
 
 #[derive(Serialize, ToSchema)]
 pub struct RevokedResponse {
+    /// Browser sessions deleted.
     sessions_ended: u64,
+    /// Refresh-token families revoked: first-party token logins and OAuth grants.
+    refresh_families_revoked: u64,
 }
 
-/// `DELETE /admin/v1/users/{id}/sessions`: ends every session of the user.
+/// `DELETE /admin/v1/users/{id}/sessions`: ends every sign-in of the user (browser sessions,
+/// first-party token logins, OAuth grants).
 #[utoipa::path(
     delete,
     path = "/admin/v1/users/{id}/sessions",
     tag = "users",
     params(("id" = String, Path, description = "User id (UUID)")),
     responses(
-        (status = 200, description = "How many sessions were ended", body = RevokedResponse),
+        (status = 200, description = "What was ended", body = RevokedResponse),
         (status = 404, description = "No such user", body = ErrorResponse),
     ),
 )]
@@ -389,6 +400,6 @@ async fn revoke_all_sessions(
     Client(ctx): Client,
     Path(id): Path<String>,
 ) -> Result<Json<RevokedResponse>, ApiError> {
-    let sessions_ended = state.admin.revoke_all_sessions(&cap, user_id(&id)?, &ctx).await?;
-    Ok(Json(RevokedResponse { sessions_ended }))
+    let ended = state.admin.revoke_all_sessions(&cap, user_id(&id)?, &ctx).await?;
+    Ok(Json(RevokedResponse { sessions_ended: ended.sessions, refresh_families_revoked: ended.refresh_families }))
 }
