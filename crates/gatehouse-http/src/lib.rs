@@ -3,7 +3,8 @@
 //! limits, CORS, body limit, Origin check on state-changing requests).
 //!
 //! Handlers parse input, call one `gatehouse-core` service function and map the result; no SQL
-//! and no crypto here. Errors are mapped to responses once, in [`error`].
+//! and no crypto here. Errors are mapped to responses once, in [`error`], and 5xx are logged
+//! once, by [`error::log_server_errors`].
 
 mod bearer;
 mod client_origins;
@@ -110,6 +111,8 @@ pub fn app(state: AppState) -> Router {
         // Before any body is read; inside CORS so a cross-origin app can read its 429.
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
+        // Inside `limits::enforce`, whose own timeouts log themselves.
+        .layer(axum::middleware::from_fn(error::log_server_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::enforce))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
         // Outermost: every layer inside (rate limits included) sees the resolved `ClientIp`.

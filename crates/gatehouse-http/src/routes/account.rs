@@ -124,10 +124,7 @@ fn account_notice(code: Option<&str>) -> Option<&'static str> {
 /// The configured upstream providers and whether this user is linked to each.
 async fn provider_rows(state: &AppState, user: gatehouse_core::UserId) -> Result<Vec<ProviderRow>, Response> {
     let Some(fed) = &state.federation else { return Ok(Vec::new()) };
-    let linked = fed.service.identities(user).await.map_err(|e| {
-        tracing::error!(error = %e, "listing linked providers failed");
-        ApiError::internal().into_page()
-    })?;
+    let linked = fed.service.identities(user).await.map_err(|e| ApiError::from(e).into_page())?;
     Ok(fed
         .upstreams
         .buttons()
@@ -232,7 +229,7 @@ async fn revoke_consent(
         match state.oauth.revoke_consent(user.id, &client_id, &ctx).await {
             Ok(true) => Ok::<_, ApiError>(see_other("/account")),
             Ok(false) => Err(ApiError::not_found()),
-            Err(_) => Err(ApiError::internal()),
+            Err(e) => Err(ApiError::internal_cause(e)),
         }
     }
     .await;

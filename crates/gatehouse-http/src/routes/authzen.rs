@@ -69,22 +69,6 @@ fn forbidden() -> ApiError {
     ApiError::forbidden("forbidden", "this token does not grant access to the decision API")
 }
 
-impl From<PolicyError> for ApiError {
-    fn from(e: PolicyError) -> Self {
-        match e {
-            PolicyError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy", m),
-            PolicyError::BadRequest(m) => ApiError::bad_request(m),
-            PolicyError::Forbidden(m) => ApiError::forbidden("forbidden", m),
-            PolicyError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
-            PolicyError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            PolicyError::Store(_) => {
-                tracing::error!(error = %e, "policy request failed");
-                ApiError::internal()
-            }
-        }
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainQuery {

@@ -126,10 +126,7 @@ async fn redirect_upstream(
     };
     let secrets = match fed.service.begin(&upstream.config.id, &binding, return_to, link_user, force_login).await {
         Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "starting a federated login failed");
-            return ApiError::internal().into_page();
-        }
+        Err(e) => return ApiError::from(e).into_page(),
     };
     match upstream.authorization_url(&secrets, force_login).await {
         Ok(url) => (jar, see_other(&url)).into_response(),
@@ -138,8 +135,9 @@ async fn redirect_upstream(
 }
 
 fn unavailable(name: &str, e: &UpstreamError) -> Response {
-    tracing::warn!(error = %e, provider = name, "upstream provider unavailable");
-    page(StatusCode::BAD_GATEWAY, name, &format!("{name} cannot be reached right now. Try again later."), None)
+    let resp =
+        page(StatusCode::BAD_GATEWAY, name, &format!("{name} cannot be reached right now. Try again later."), None);
+    crate::error::with_cause(resp, Some(format!("upstream provider {name} unavailable: {e}")))
 }
 
 /// An upstream error code as it may be recorded: RFC 6749 §4.1.2.1 codes are ASCII
@@ -178,7 +176,7 @@ async fn callback(
             let msg = "This sign-in attempt is invalid or has expired. Start again from the sign-in page.";
             return page(StatusCode::BAD_REQUEST, &name, msg, None);
         }
-        Err(e) => return internal(&e),
+        Err(e) => return internal(e),
     };
     // RFC 9207 §2.4: `iss` is checked on every authorization response, error responses
     // included, before anything else in it is believed (or a code is sent anywhere).
@@ -216,7 +214,7 @@ async fn callback(
         Ok(FederatedSignIn::Linked { .. }) => see_other("/account?notice=provider_linked"),
         Err(FederationError::Refused(why)) => page(StatusCode::FORBIDDEN, &name, &refusal_text(why, &name), None),
         Err(FederationError::PasswordNeeded { token }) => password_page(&state, jar, &provider, &name, &token),
-        Err(e) => internal(&e),
+        Err(e) => internal(e),
     }
 }
 
@@ -264,7 +262,7 @@ async fn link_with_password(
             let msg = format!("This form has expired or was already used. Sign in with {name} again.");
             return page(StatusCode::BAD_REQUEST, name, &msg, None);
         }
-        Err(e) => return internal(&e),
+        Err(e) => return internal(e),
     };
     let previous = cookies::session_token(&jar, &state.settings);
     match fed.service.complete_with_password(&login, pending, &form.password, previous.as_ref(), &ctx).await {
@@ -279,7 +277,7 @@ async fn link_with_password(
         }
         Err(FederationError::Account(e)) => ApiError::from(e).into_page(),
         Err(FederationError::Refused(why)) => page(StatusCode::FORBIDDEN, name, &refusal_text(why, name), None),
-        Err(e) => internal(&e),
+        Err(e) => internal(e),
     }
 }
 
@@ -320,9 +318,9 @@ async fn rejected(fed: &Federation, provider: &str, name: &str, ctx: &RequestCon
     }
 }
 
-fn internal(e: &FederationError) -> Response {
-    tracing::error!(error = %e, "federated login failed");
-    ApiError::internal().into_page()
+/// Any other failure is the server's: a bare 500 page, the cause for the log only.
+fn internal(e: FederationError) -> Response {
+    ApiError::internal_cause(e).into_page()
 }
 
 #[derive(Deserialize)]
@@ -367,6 +365,6 @@ async fn unlink(
             page(StatusCode::CONFLICT, name, &msg, None)
         }
         Err(FederationError::NotLinked) => ApiError::not_found().into_page(),
-        Err(e) => internal(&e),
+        Err(e) => internal(e),
     }
 }

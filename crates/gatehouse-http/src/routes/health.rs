@@ -22,8 +22,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match state.health.ping().await {
         Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable" }))).into_response()
+            let resp =
+                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable" }))).into_response();
+            crate::error::with_cause(resp, Some(format!("readiness check failed: {e}")))
         }
     }
 }

@@ -51,10 +51,12 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
     let live = match claims.sid.as_deref().map(uuid::Uuid::try_parse) {
         None => Ok(true),
         Some(Err(_)) => Ok(false),
-        Some(Ok(id)) => state.tokens.refresh_service().family_is_live(id).await.map_err(|e| {
-            tracing::error!(error = %e, "revocation check failed");
-            ApiError::internal()
-        }),
+        Some(Ok(id)) => state
+            .tokens
+            .refresh_service()
+            .family_is_live(id)
+            .await
+            .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}"))),
     };
     Some(match live {
         Ok(true) => Ok(claims),

@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
@@ -12,12 +12,11 @@ use gatehouse_core::oauth::{
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_guard::AccessClaims;
-use serde::Serialize;
 
 use super::{see_other, signed_in};
 use crate::AppState;
 use crate::cookies;
-use crate::error::ApiError;
+use crate::error::{ApiError, OAuthResponse, no_store};
 use crate::extract::{Client, FormBody};
 use crate::pages::{self, ConsentPage};
 use gatehouse_core::abuse::LimitKind;
@@ -201,34 +200,6 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
     redirect_with_code(&state, &req, &user, session.auth_time, &session.amr).await
 }
 
-/// RFC 6749 §5.2 error response: 401 with a challenge for `invalid_client`, 500 for
-/// `server_error`, else 400; never cached.
-pub fn oauth_error(e: &OAuthError) -> Response {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error: &'a str,
-        error_description: &'a str,
-    }
-    let status = match e.code {
-        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let mut resp =
-        (status, axum::Json(Body { error: e.code.as_str(), error_description: &e.description })).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\""));
-    }
-    no_store(resp)
-}
-
-/// RFC 6749 §5.1: responses with tokens carry `Cache-Control: no-store` and `Pragma: no-cache`.
-fn no_store(mut resp: Response) -> Response {
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
-}
-
 fn credentials(headers: &HeaderMap, pairs: &Pairs) -> Result<ClientCredentials, OAuthError> {
     let one = |name: &str| -> Result<Option<String>, OAuthError> {
         let mut v = pairs.iter().filter(|(k, _)| k == name);
@@ -258,8 +229,9 @@ async fn authenticated(
     ctx: &gatehouse_core::RequestContext,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Result<(gatehouse_core::oauth::Client, Pairs), Response> {
-    let FormBody(pairs) = form.map_err(|e| oauth_error(&OAuthError::invalid_request(e.description)))?;
-    let creds = credentials(headers, &pairs).map_err(|e| oauth_error(&e))?;
+    let FormBody(pairs) =
+        form.map_err(|e| OAuthResponse(OAuthError::invalid_request(e.description)).into_response())?;
+    let creds = credentials(headers, &pairs).map_err(|e| OAuthResponse(e).into_response())?;
     // Per client (issue: "per client on the token endpoint"), before the secret is checked.
     let presented = creds.claimed_id();
     // Keyed by the claimed client id *and* the caller's address: client ids are public, so a
@@ -270,7 +242,7 @@ async fn authenticated(
     {
         return Err(ApiError::rate_limited(&limited).into_response());
     }
-    let client = state.oauth.authenticate_client(&creds).await.map_err(|e| oauth_error(&e))?;
+    let client = state.oauth.authenticate_client(&creds).await.map_err(|e| OAuthResponse(e).into_response())?;
     Ok((client, pairs))
 }
 
@@ -287,7 +259,7 @@ async fn token(
     };
     match state.oauth.token(&pairs, &client, &ctx).await {
         Ok(body) => no_store(axum::Json(body).into_response()),
-        Err(e) => oauth_error(&e),
+        Err(e) => OAuthResponse(e).into_response(),
     }
 }
 
@@ -333,12 +305,12 @@ async fn revoke(
     };
     let token = match token_param(&pairs) {
         Ok(t) => t,
-        Err(e) => return oauth_error(&e),
+        Err(e) => return OAuthResponse(e).into_response(),
     };
     let jwt = state.bearer.verify(token, state.oauth.now()).map(token_claims);
     match state.oauth.revoke(&client, token, jwt).await {
         Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(e) => oauth_error(&e),
+        Err(e) => OAuthResponse(e).into_response(),
     }
 }
 
@@ -351,17 +323,17 @@ async fn introspect(
 ) -> Response {
     // A public client proves nothing by sending its id: introspection is for confidential ones.
     let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
-        Ok((c, _)) if c.is_public() => return oauth_error(&OAuthError::invalid_client()),
+        Ok((c, _)) if c.is_public() => return OAuthResponse(OAuthError::invalid_client()).into_response(),
         Ok(v) => v,
         Err(r) => return r,
     };
     let token = match token_param(&pairs) {
         Ok(t) => t,
-        Err(e) => return oauth_error(&e),
+        Err(e) => return OAuthResponse(e).into_response(),
     };
     let jwt = state.bearer.verify(token, state.oauth.now()).map(token_claims);
     match state.oauth.introspect(&client, token, jwt).await {
         Ok(body) => no_store(axum::Json(body).into_response()),
-        Err(e) => oauth_error(&e),
+        Err(e) => OAuthResponse(e).into_response(),
     }
 }

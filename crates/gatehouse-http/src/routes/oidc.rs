@@ -89,7 +89,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     match state.oauth.userinfo(&claims).await {
         Ok(Some(body)) => Ok(axum::Json(body).into_response()),
         Ok(None) => Err(invalid_token("the token has been revoked")),
-        Err(_) => Err(ApiError::internal()),
+        Err(e) => Err(ApiError::internal_cause(e)),
     }
 }
 
@@ -161,7 +161,7 @@ async fn logout(
             Ok(_) => {
                 return ApiError::bad_request("post_logout_redirect_uri is not registered for this client").into_page();
             }
-            Err(_) => return ApiError::internal().into_page(),
+            Err(e) => return ApiError::internal_cause(e).into_page(),
         },
     };
     let session = super::signed_in(&state, &jar).await.ok();
@@ -175,9 +175,9 @@ async fn logout(
         return (jar, Html(pages::render(&LogoutPage { csrf_token: &csrf_token, hidden }))).into_response();
     }
     if let Some((_, _, token)) = &session
-        && state.accounts.logout(token, &ctx).await.is_err()
+        && let Err(e) = state.accounts.logout(token, &ctx).await
     {
-        return ApiError::internal().into_page();
+        return ApiError::internal_cause(e).into_page();
     }
     let jar = cookies::clear_session(jar, &state.settings);
     match redirect {

@@ -217,10 +217,12 @@ async fn logout_json(
         _ => cookies::refresh_token(&jar, &state.settings),
     };
     if let Some(refresh) = presented {
-        state.tokens.refresh_service().revoke(&refresh, "logout", &ctx).await.map_err(|e| {
-            tracing::error!(error = %e, "revoking refresh family failed");
-            ApiError::internal()
-        })?;
+        state
+            .tokens
+            .refresh_service()
+            .revoke(&refresh, "logout", &ctx)
+            .await
+            .map_err(|e| ApiError::internal_cause(format_args!("revoking refresh family failed: {e}")))?;
     }
     let jar = cookies::clear_refresh(cookies::clear_session(jar, &state.settings), &state.settings);
     Ok((jar, StatusCode::NO_CONTENT).into_response())

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::Password;
-use gatehouse_core::token::{FirstPartyError, RefreshError, RefreshToken, TokenPair};
+use gatehouse_core::token::{RefreshToken, TokenPair};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -68,19 +68,6 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-fn token_error(e: FirstPartyError) -> ApiError {
-    match e {
-        FirstPartyError::Account(a) => a.into(),
-        FirstPartyError::Refresh(RefreshError::Invalid) => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", "the refresh token is invalid, expired or revoked")
-        }
-        other => {
-            tracing::error!(error = %other, "token request failed");
-            ApiError::internal()
-        }
-    }
-}
-
 fn respond(state: &AppState, jar: CookieJar, pair: TokenPair, delivery: Delivery) -> Response {
     let (jar, refresh_token) = match delivery {
         Delivery::Cookie => {
@@ -104,7 +91,7 @@ async fn token(
     Client(ctx): Client,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let pair = state.tokens.login(&req.email, &req.password, &ctx).await.map_err(token_error)?;
+    let pair = state.tokens.login(&req.email, &req.password, &ctx).await.map_err(ApiError::from)?;
     Ok(respond(&state, jar, pair, req.token_delivery))
 }
 
@@ -143,7 +130,7 @@ async fn refresh(
         Ok(pair) => Ok(respond(&state, jar, pair, delivery)),
         Err(e) => {
             let jar = if delivery == Delivery::Cookie { cookies::clear_refresh(jar, &state.settings) } else { jar };
-            Ok((jar, token_error(e)).into_response())
+            Ok((jar, ApiError::from(e)).into_response())
         }
     }
 }

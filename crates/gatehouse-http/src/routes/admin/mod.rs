@@ -86,24 +86,6 @@ fn forbidden() -> ApiError {
     ApiError::forbidden("forbidden", "this token does not grant access to the admin API")
 }
 
-impl From<RbacError> for ApiError {
-    fn from(e: RbacError) -> Self {
-        match e {
-            RbacError::Forbidden(m) => ApiError::forbidden("forbidden", m),
-            RbacError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m),
-            RbacError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
-            RbacError::Conflict(what) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", format!("this {what} already exists"))
-            }
-            RbacError::LastAdmin => ApiError::new(StatusCode::CONFLICT, "last_admin", e.to_string()),
-            RbacError::Store(_) | RbacError::Internal(_) => {
-                tracing::error!(error = %e, "admin request failed");
-                ApiError::internal()
-            }
-        }
-    }
-}
-
 /// Query parameters, with unknown ones refused (400) in our error format.
 pub struct AdminQuery<T>(pub T);
 
