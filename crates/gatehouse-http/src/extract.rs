@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use gatehouse_core::RequestContext;
 use serde::de::DeserializeOwned;
 
@@ -115,11 +115,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = match parts.extensions.get::<ClientIp>() {
-            Some(ClientIp(ip)) => Some(ip.to_string()),
-            None => parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
-        };
-        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Self(RequestContext { ip, user_agent }))
+        Ok(Self(request_context(&parts.extensions, &parts.headers)))
     }
+}
+
+/// What [`Client`] extracts, for layers that hold the whole request.
+pub fn request_context(extensions: &Extensions, headers: &HeaderMap) -> RequestContext {
+    let ip = match extensions.get::<ClientIp>() {
+        Some(ClientIp(ip)) => Some(ip.to_string()),
+        None => extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+    };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    RequestContext { ip, user_agent }
 }

@@ -24,13 +24,22 @@ use super::admin::AdminQuery;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
+use crate::policy::{Answer, Methods, Policy, Routes};
+use gatehouse_core::abuse::LimitKind;
 
 /// Most evaluations in one `/access/v1/evaluations` call.
 pub const MAX_EVALUATIONS: usize = 100;
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/access/v1/evaluation", post(evaluation)).route("/access/v1/evaluations", post(evaluations))
+pub fn router(state: &AppState) -> Routes {
+    // Every request under `/access/`, unknown paths and any method included, counts: a decision
+    // reads the RBAC store several times.
+    let policy = Policy::same_origin().limit(LimitKind::DecisionIp, Methods::Any, Answer::Json);
+    let routes = Router::new()
+        .route("/access/v1/evaluation", post(evaluation))
+        .route("/access/v1/evaluations", post(evaluations))
+        .merge(crate::policy::unknown_under("/access"));
+    Routes::new(state, policy, routes)
 }
 
 /// The caller, checked: a bearer token of a client with `gatehouse:evaluate`. No token or a

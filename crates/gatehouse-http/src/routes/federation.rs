@@ -13,6 +13,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::RequestContext;
+use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::federation::{FederatedSignIn, FederationError, ProviderKind, Refusal, ReturnTo};
 use serde::Deserialize;
 use serde_json::json;
@@ -23,15 +24,21 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody};
 use crate::pages::{self, FederationErrorPage, ProviderButton};
+use crate::policy::{Answer, Methods, Policy, Routes};
 use crate::upstream::{Federation, Upstream, UpstreamError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login/{provider}", get(start))
+pub fn router(state: &AppState) -> Routes {
+    // Starting a federated login writes a login state: counted like a login attempt; so is
+    // linking an upstream identity with the local password.
+    let start_policy = Policy::same_origin().limit(LimitKind::LoginIp, Methods::Get, Answer::Page);
+    let password = Policy::same_origin().limit(LimitKind::LoginIp, Methods::Post, Answer::Page);
+    let pages = Router::new()
         .route("/login/{provider}/callback", get(callback))
-        .route("/login/{provider}/link", post(link_with_password))
         .route("/account/providers/{provider}/link", post(link))
-        .route("/account/providers/{provider}/unlink", post(unlink))
+        .route("/account/providers/{provider}/unlink", post(unlink));
+    Routes::new(state, start_policy, Router::new().route("/login/{provider}", get(start)))
+        .merge(Routes::new(state, password, Router::new().route("/login/{provider}/link", post(link_with_password))))
+        .merge(Routes::new(state, Policy::same_origin(), pages))
 }
 
 /// The login page's "Sign in with …" links, carrying where to continue and `prompt=login`.

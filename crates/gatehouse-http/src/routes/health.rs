@@ -9,9 +9,12 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::policy::{Policy, Routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+pub fn router(state: &AppState) -> Routes {
+    let routes =
+        Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics));
+    Routes::new(state, Policy::same_origin(), routes)
 }
 
 async fn healthz() -> Response {

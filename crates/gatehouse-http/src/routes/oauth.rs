@@ -19,15 +19,25 @@ use crate::cookies;
 use crate::error::{ApiError, OAuthResponse, no_store};
 use crate::extract::{Client, FormBody};
 use crate::pages::{self, ConsentPage};
+use crate::policy::{Policy, Routes};
 use gatehouse_core::abuse::LimitKind;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth2/authorize", get(authorize_get).post(authorize_post))
-        .route("/oauth2/consent", post(consent))
-        .route("/oauth2/token", post(token))
-        .route("/oauth2/revoke", post(revoke))
-        .route("/oauth2/introspect", post(introspect))
+pub fn router(state: &AppState) -> Routes {
+    // Relying parties may POST authorization requests cross-site (OpenID Connect Core
+    // §3.1.2.1); nothing changes without a same-site consent form with a CSRF token, and the
+    // `SameSite=Lax` session cookie is not sent with a cross-site POST.
+    let authorize = Policy::cookieless("changes nothing without the same-site consent form");
+    // Client credentials in the request, never cookies; browser apps on other origins call
+    // the token and revocation endpoints (CORS decides what they may read).
+    let client_auth = Policy::cookieless("authenticated by client credentials in the request");
+    Routes::new(state, authorize, Router::new().route("/oauth2/authorize", get(authorize_get).post(authorize_post)))
+        .merge(Routes::new(state, Policy::same_origin(), Router::new().route("/oauth2/consent", post(consent))))
+        .merge(Routes::new(
+            state,
+            client_auth.oauth_cors(),
+            Router::new().route("/oauth2/token", post(token)).route("/oauth2/revoke", post(revoke)),
+        ))
+        .merge(Routes::new(state, client_auth, Router::new().route("/oauth2/introspect", post(introspect))))
 }
 
 type Pairs = Vec<(String, String)>;

@@ -18,13 +18,23 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody};
 use crate::pages::{self, LogoutPage};
+use crate::policy::{Policy, Routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router(state: &AppState) -> Routes {
+    let discovery_routes = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
-        .route("/.well-known/oauth-authorization-server", get(discovery))
-        .route("/oauth2/userinfo", get(userinfo).post(userinfo))
-        .route("/oauth2/logout", get(logout_get).post(logout_post))
+        .route("/.well-known/oauth-authorization-server", get(discovery));
+    let bearer = Policy::cookieless("authenticated by the bearer token in the request");
+    // RP-Initiated Logout §2: relying parties may POST cross-site; a logout without a matching
+    // `id_token_hint` needs the same-site confirmation form with its CSRF token.
+    let logout = Policy::cookieless("signs out only with a matching id_token_hint or the same-site form");
+    Routes::new(state, Policy::same_origin().oauth_cors(), discovery_routes)
+        .merge(Routes::new(
+            state,
+            bearer.oauth_cors(),
+            Router::new().route("/oauth2/userinfo", get(userinfo).post(userinfo)),
+        ))
+        .merge(Routes::new(state, logout, Router::new().route("/oauth2/logout", get(logout_get).post(logout_post))))
 }
 
 /// The provider metadata: exactly what works, nothing more.

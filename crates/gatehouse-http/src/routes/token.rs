@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::Password;
+use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::token::{RefreshToken, TokenPair};
 use serde::{Deserialize, Serialize};
 
@@ -20,15 +21,17 @@ use crate::AppState;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
+use crate::policy::{Answer, Methods, Policy, Routes};
 
 /// Header a browser must send with a cookie-borne refresh (any non-empty value).
 pub const CSRF_HEADER: &str = "x-gatehouse-csrf";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth2/jwks", get(jwks))
-        .route("/api/v1/auth/token", post(token))
-        .route("/api/v1/auth/refresh", post(refresh))
+pub fn router(state: &AppState) -> Routes {
+    let login = Policy::api().limit(LimitKind::LoginIp, Methods::Post, Answer::Json);
+    let refresh_policy = Policy::api().limit(LimitKind::RefreshIp, Methods::Post, Answer::Json);
+    Routes::new(state, Policy::same_origin().oauth_cors(), Router::new().route("/oauth2/jwks", get(jwks)))
+        .merge(Routes::new(state, login, Router::new().route("/api/v1/auth/token", post(token))))
+        .merge(Routes::new(state, refresh_policy, Router::new().route("/api/v1/auth/refresh", post(refresh))))
 }
 
 /// RFC 7517 §5: the JWK Set; public keys only. Cacheable for less than the publish delay of a

@@ -21,6 +21,7 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::rbac::{AdminCapability, Principal, RbacError};
 use gatehouse_core::user::UserId;
 use serde::de::DeserializeOwned;
@@ -30,9 +31,15 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::policy::{Answer, Methods, Policy, Routes};
 
-pub fn router() -> Router<AppState> {
-    routes().into()
+/// Every admin route, and the 404 of unknown paths under `/admin`: all of them, whatever the
+/// method, count against the admin rate limit.
+pub fn router(state: &AppState) -> Routes {
+    let policy = Policy::same_origin().limit(LimitKind::AdminIp, Methods::Any, Answer::Json);
+    let known: Router<AppState> = routes().into();
+    let unknown = crate::policy::unknown_under("/admin").merge(crate::policy::unknown_at("/admin"));
+    Routes::new(state, policy, known.merge(unknown))
 }
 
 /// Every admin route with its OpenAPI operation (see [`openapi`]). A new area adds its
