@@ -8,6 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use gatehouse_core::RequestContext;
 use serde::de::DeserializeOwned;
 
@@ -107,6 +109,28 @@ fn data_error(e: &serde_json::Error) -> String {
     }
 }
 
+/// `Authorization: Basic` (RFC 6749 §2.3.1): base64 of `urlencode(client_id) ":"
+/// urlencode(client_secret)`, both form-decoded. `Ok(None)` without the header; `Err` for any
+/// other scheme or a malformed value.
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ()> {
+    match headers.get(header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(h) => h.to_str().ok().and_then(parse_basic).map(Some).ok_or(()),
+    }
+}
+
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, value) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(value.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape =
+        |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    Some((unescape(id)?, unescape(secret)?))
+}
+
 /// Client IP (after trusted-proxy resolution, see [`ClientIp`]; the TCP peer when that layer did
 /// not run) and user agent, for the audit log and the session list.
 pub struct Client(pub RequestContext);
@@ -127,4 +151,17 @@ pub fn request_context(extensions: &Extensions, headers: &HeaderMap) -> RequestC
     };
     let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     RequestContext { ip, user_agent }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let h = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret+x"));
+        assert_eq!(parse_basic(&h), Some(("my client".into(), "s:cret x".into())));
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+    }
 }

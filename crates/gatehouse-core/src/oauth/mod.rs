@@ -12,12 +12,14 @@ mod error;
 mod grant;
 mod id_token;
 mod introspect;
+mod logout;
+mod params;
 mod pkce;
 mod redirect;
 mod scope;
 mod service;
 
-pub use authorize::{AuthorizeError, AuthorizeRequest, Params, Prompt, redirect_with};
+pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, redirect_with};
 pub use client::{
     AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, RegistrationError, generate_client_id,
 };
@@ -33,6 +35,11 @@ pub use error::{ErrorCode, OAuthError};
 pub use grant::TokenResponse;
 pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};
+pub use logout::{LogoutDecision, LogoutError, LogoutRequest};
+pub use params::{
+    AuthorizeParams, CallbackParams, ClientParams, ConsentParams, FromParams, LogoutParams, Param, Repeated,
+    TokenRequest,
+};
 pub use redirect::{RedirectError, RedirectUri, find_match};
 pub use scope::{Scope, ScopeError};
-pub use service::{OAuthService, OAuthSettings, parse_basic};
+pub use service::{OAuthService, OAuthSettings};

@@ -15,6 +15,7 @@ use axum_extra::extract::CookieJar;
 use gatehouse_core::RequestContext;
 use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::federation::{FederatedSignIn, FederationError, ProviderKind, Refusal, ReturnTo};
+use gatehouse_core::oauth::{CallbackParams, FromParams, Param};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -60,6 +61,11 @@ pub(super) fn buttons(state: &AppState, next: Option<&str>, prompt_login: bool) 
             ProviderButton { name, href }
         })
         .collect()
+}
+
+/// A repeated parameter counts as absent (RFC 6749 §3.1: never believed).
+fn one(param: &Param) -> Option<&str> {
+    param.get_raw().ok().flatten()
 }
 
 fn page(status: StatusCode, provider: &str, message: &str, detail: Option<&str>) -> Response {
@@ -166,17 +172,10 @@ async fn callback(
         Err(r) => return *r,
     };
     let name = upstream.config.display_name.clone();
-    let params = super::oauth::query_pairs(raw);
-    let one = |key: &str| -> Option<&str> {
-        let mut it = params.iter().filter(|(k, _)| k == key);
-        match (it.next(), it.next()) {
-            (Some((_, v)), None) => Some(v.as_str()),
-            _ => None,
-        }
-    };
+    let params = CallbackParams::from_pairs(super::oauth::query_pairs(raw));
     // RFC 9700 §4.7: `state` first; a callback without this browser's live `state` goes no further.
     let binding = cookies::federation_cookie(&jar, &state.settings);
-    let (login, secrets) = match fed.service.take_state(&provider, one("state"), binding.as_ref()).await {
+    let (login, secrets) = match fed.service.take_state(&provider, one(&params.state), binding.as_ref()).await {
         Ok(v) => v,
         Err(FederationError::InvalidState) => {
             record(&fed, &provider, "invalid_state", &ctx, json!({})).await;
@@ -187,15 +186,15 @@ async fn callback(
     };
     // RFC 9207 §2.4: `iss` is checked on every authorization response, error responses
     // included, before anything else in it is believed (or a code is sent anywhere).
-    if let Err(e) = upstream.check_response_iss(one("iss")).await {
+    if let Err(e) = upstream.check_response_iss(one(&params.iss)).await {
         return rejected(&fed, &provider, &name, &ctx, e).await;
     }
     // RFC 6749 §4.1.2.1: the provider refused (e.g. the user pressed "cancel").
-    if let Some(error) = one("error") {
+    if let Some(error) = one(&params.error) {
         let code = error_code(error);
         record(&fed, &provider, "upstream_error", &ctx, json!({ "error": code })).await;
         let detail: Option<String> =
-            one("error_description").map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
+            one(&params.error_description).map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
         let msg = if code == "access_denied" {
             format!("Signing in with {name} was cancelled or refused.")
         } else {
@@ -203,7 +202,7 @@ async fn callback(
         };
         return page(StatusCode::FORBIDDEN, &name, &msg, detail.as_deref());
     }
-    let Some(code) = one("code").filter(|c| !c.is_empty()) else {
+    let Some(code) = one(&params.code).filter(|c| !c.is_empty()) else {
         record(&fed, &provider, "missing_code", &ctx, json!({})).await;
         return page(StatusCode::BAD_REQUEST, &name, &format!("{name} did not send an authorization code."), None);
     };

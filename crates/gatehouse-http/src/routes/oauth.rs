@@ -3,12 +3,13 @@
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::oauth::{
-    AuthorizeError, AuthorizeRequest, ClientCredentials, ErrorCode, OAuthError, TokenClaims, parse_basic, redirect_with,
+    AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, ErrorCode, FromParams,
+    OAuthError, TokenClaims, TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_guard::AccessClaims;
@@ -17,7 +18,7 @@ use super::{see_other, signed_in};
 use crate::AppState;
 use crate::cookies;
 use crate::error::{ApiError, OAuthResponse, no_store};
-use crate::extract::{Client, FormBody};
+use crate::extract::{Client, FormBody, basic_credentials};
 use crate::pages::{self, ConsentPage};
 use crate::policy::{Policy, Routes};
 use gatehouse_core::abuse::LimitKind;
@@ -97,7 +98,7 @@ fn return_path(pairs: &Pairs) -> String {
 }
 
 async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
-    let req = match state.oauth.parse_authorize(&pairs).await {
+    let req = match state.oauth.parse_authorize(&AuthorizeParams::from_pairs(pairs.iter().cloned())).await {
         Ok(r) => r,
         Err(AuthorizeError::Fatal(message)) => return ApiError::bad_request(message).into_page(),
         Err(AuthorizeError::Redirect { redirect_uri, state: st, error }) => {
@@ -181,13 +182,13 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
         Ok(f) => f,
         Err(e) => return e.into_page(),
     };
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, field("csrf_token")) {
+    let form = ConsentParams::from_pairs(pairs.iter().cloned());
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, form.csrf_token.first().unwrap_or_default()) {
         return e.into_page();
     }
-    let decision = field("decision").to_owned();
+    let decision = form.decision.first().unwrap_or_default();
     let params: Pairs = pairs.iter().filter(|(k, _)| k != "csrf_token" && k != "decision").cloned().collect();
-    let req = match state.oauth.parse_authorize(&params).await {
+    let req = match state.oauth.parse_authorize(&AuthorizeParams::from_pairs(params.iter().cloned())).await {
         Ok(r) => r,
         Err(AuthorizeError::Fatal(m)) => return ApiError::bad_request(m).into_page(),
         Err(AuthorizeError::Redirect { redirect_uri, state: st, error }) => {
@@ -210,38 +211,27 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
     redirect_with_code(&state, &req, &user, session.auth_time, &session.amr).await
 }
 
-fn credentials(headers: &HeaderMap, pairs: &Pairs) -> Result<ClientCredentials, OAuthError> {
-    let one = |name: &str| -> Result<Option<String>, OAuthError> {
-        let mut v = pairs.iter().filter(|(k, _)| k == name);
-        let first = v.next().map(|(_, v)| v.clone());
-        if v.next().is_some() {
-            return Err(OAuthError::invalid_request(format!("{name} was included more than once")));
-        }
-        Ok(first)
-    };
-    let basic = match headers.get(header::AUTHORIZATION) {
-        Some(h) => Some(h.to_str().ok().and_then(parse_basic).ok_or_else(OAuthError::invalid_client)?),
-        None => None,
-    };
-    Ok(ClientCredentials {
-        basic,
-        client_id: one("client_id")?,
-        client_secret: one("client_secret")?,
-        client_assertion_type: one("client_assertion_type")?,
-        client_assertion: one("client_assertion")?,
-    })
+/// The request, read once from the form, and the client's credentials from it and from the
+/// `Authorization` header; every failure is already an OAuth error.
+fn token_request(
+    headers: &HeaderMap,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Result<(ClientCredentials, TokenRequest), OAuthError> {
+    let FormBody(pairs) = form.map_err(|e| OAuthError::invalid_request(e.description))?;
+    let mut req = TokenRequest::from_pairs(pairs);
+    let basic = basic_credentials(headers).map_err(|()| OAuthError::invalid_client())?;
+    let creds = ClientCredentials::new(basic, std::mem::take(&mut req.client))?;
+    Ok((creds, req))
 }
 
-/// Parses the form and authenticates the client; every failure is already an OAuth error.
+/// Parses the request and authenticates the client; every failure is already an OAuth error.
 async fn authenticated(
     state: &AppState,
     headers: &HeaderMap,
     ctx: &gatehouse_core::RequestContext,
     form: Result<FormBody<Pairs>, ApiError>,
-) -> Result<(gatehouse_core::oauth::Client, Pairs), Response> {
-    let FormBody(pairs) =
-        form.map_err(|e| OAuthResponse(OAuthError::invalid_request(e.description)).into_response())?;
-    let creds = credentials(headers, &pairs).map_err(|e| OAuthResponse(e).into_response())?;
+) -> Result<(gatehouse_core::oauth::Client, TokenRequest), Response> {
+    let (creds, req) = token_request(headers, form).map_err(|e| OAuthResponse(e).into_response())?;
     // Per client (issue: "per client on the token endpoint"), before the secret is checked.
     let presented = creds.claimed_id();
     // Keyed by the claimed client id *and* the caller's address: client ids are public, so a
@@ -253,7 +243,7 @@ async fn authenticated(
         return Err(ApiError::rate_limited(&limited).into_response());
     }
     let client = state.oauth.authenticate_client(&creds).await.map_err(|e| OAuthResponse(e).into_response())?;
-    Ok((client, pairs))
+    Ok((client, req))
 }
 
 /// RFC 6749 §3.2: the token endpoint.
@@ -263,20 +253,20 @@ async fn token(
     Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
-    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
+    let (client, req) = match authenticated(&state, &headers, &ctx, form).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    match state.oauth.token(&pairs, &client, &ctx).await {
+    match state.oauth.token(&req, &client, &ctx).await {
         Ok(body) => no_store(axum::Json(body).into_response()),
         Err(e) => OAuthResponse(e).into_response(),
     }
 }
 
-fn token_param(pairs: &Pairs) -> Result<&str, OAuthError> {
-    let mut v = pairs.iter().filter(|(k, _)| k == "token");
-    match (v.next(), v.next()) {
-        (Some((_, t)), None) if !t.is_empty() => Ok(t),
+/// RFC 7009 §2.1, RFC 7662 §2.1: the one `token` parameter.
+fn token_param(req: &TokenRequest) -> Result<&str, OAuthError> {
+    match req.token.get() {
+        Ok(Some(t)) => Ok(t),
         _ => Err(OAuthError::invalid_request("exactly one token parameter is required")),
     }
 }
@@ -309,11 +299,11 @@ async fn revoke(
     Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
-    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
+    let (client, req) = match authenticated(&state, &headers, &ctx, form).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let token = match token_param(&pairs) {
+    let token = match token_param(&req) {
         Ok(t) => t,
         Err(e) => return OAuthResponse(e).into_response(),
     };
@@ -332,12 +322,12 @@ async fn introspect(
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
     // A public client proves nothing by sending its id: introspection is for confidential ones.
-    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
+    let (client, req) = match authenticated(&state, &headers, &ctx, form).await {
         Ok((c, _)) if c.is_public() => return OAuthResponse(OAuthError::invalid_client()).into_response(),
         Ok(v) => v,
         Err(r) => return r,
     };
-    let token = match token_param(&pairs) {
+    let token = match token_param(&req) {
         Ok(t) => t,
         Err(e) => return OAuthResponse(e).into_response(),
     };
