@@ -8,10 +8,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::oauth::{
-    AuthorizeError, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, ErrorCode, FromParams,
-    OAuthError, TokenClaims, TokenRequest, redirect_with,
+    AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, FromParams,
+    OAuthError, SignedInAs, TokenClaims, TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
+use gatehouse_core::{Session, SessionToken, User};
 use gatehouse_guard::AccessClaims;
 
 use super::{see_other, signed_in};
@@ -76,8 +77,8 @@ fn error_redirect(state: &AppState, redirect_uri: &str, st: Option<&str>, error:
     see_other(&redirect_with(redirect_uri, &params))
 }
 
-fn fail(state: &AppState, req: &AuthorizeRequest, code: ErrorCode, description: &str) -> Response {
-    error_redirect(state, &req.redirect_uri, req.state.as_deref(), &OAuthError::new(code, description))
+fn fail(state: &AppState, req: &AuthorizeRequest, error: &OAuthError) -> Response {
+    error_redirect(state, &req.redirect_uri, req.state.as_deref(), error)
 }
 
 /// The path and query to come back to after signing in; `prompt=login` is dropped so that the
@@ -105,27 +106,32 @@ async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
             return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
         }
     };
-    let now = state.oauth.now();
     let session = signed_in(&state, &jar).await.ok();
-    let (session, user) = match session {
-        Some((s, u, _)) if !req.prompt.login && fresh_enough(&req, s.auth_time, now) => (s, u),
-        _ if req.prompt.none => return fail(&state, &req, ErrorCode::LoginRequired, "the user is not signed in"),
-        _ => {
-            return see_other(&login_redirect(&req, &pairs));
-        }
-    };
-    match state.oauth.needs_consent(user.id, &req).await {
-        Ok(false) => redirect_with_code(&state, &req, &user, session.auth_time, &session.amr).await,
-        Ok(true) if req.prompt.none => fail(&state, &req, ErrorCode::ConsentRequired, "the user has not consented"),
-        Ok(true) => consent_page(&state, jar, &req, &pairs),
-        Err(_) => fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request"),
-    }
+    let outcome = state.oauth.decide_authorize(&req, signed_in_as(session.as_ref())).await;
+    respond(&state, jar, &req, &pairs, session, outcome).await
 }
 
-/// OpenID Connect Core §3.1.2.1 `max_age`: the authentication (the session's `auth_time`, for
-/// a sign-in through an upstream the upstream's) is recent enough.
-fn fresh_enough(req: &AuthorizeRequest, auth_time: i64, now: i64) -> bool {
-    req.max_age.is_none_or(|m| now - auth_time <= m)
+type SignedIn = (Session, User, SessionToken);
+
+fn signed_in_as(session: Option<&SignedIn>) -> Option<SignedInAs> {
+    session.map(|(s, u, _)| SignedInAs { user: u.id, auth_time: s.auth_time })
+}
+
+/// Renders core's decision: the login page, the consent page, or a redirect to the client.
+async fn respond(
+    state: &AppState,
+    jar: CookieJar,
+    req: &AuthorizeRequest,
+    pairs: &Pairs,
+    session: Option<SignedIn>,
+    outcome: AuthorizeOutcome,
+) -> Response {
+    match (outcome, session) {
+        (AuthorizeOutcome::Refuse(error), _) => fail(state, req, &error),
+        (AuthorizeOutcome::Consent, _) => consent_page(state, jar, req, pairs),
+        (AuthorizeOutcome::IssueCode, Some((s, u, _))) => redirect_with_code(state, req, &u, s.auth_time, &s.amr).await,
+        (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode, _) => see_other(&login_redirect(req, pairs)),
+    }
 }
 
 /// The login page, continuing with this authorization request afterwards.
@@ -135,10 +141,8 @@ fn login_redirect(req: &AuthorizeRequest, pairs: &Pairs) -> String {
     if let Some(hint) = &req.login_hint {
         to.append_pair("login_hint", hint);
     }
-    // A sign-in through an upstream provider must be fresh there too (OIDC Core §3.1.2.1): with
-    // any `max_age` the upstream is asked to authenticate again (`prompt=login`, `max_age=0`),
-    // since an older upstream sign-in would give a session too old for this request.
-    if req.prompt.login || req.max_age.is_some() {
+    // Passed on to an upstream provider, which is asked to authenticate again.
+    if req.needs_fresh_sign_in() {
         to.append_pair("prompt", "login");
     }
     format!("/login?{}", to.finish())
@@ -161,7 +165,7 @@ async fn redirect_with_code(
             params.push(("iss", &issuer));
             see_other(&redirect_with(&req.redirect_uri, &params))
         }
-        Err(_) => fail(state, req, ErrorCode::ServerError, "the server could not complete the request"),
+        Err(_) => fail(state, req, &OAuthError::server_error()),
     }
 }
 
@@ -195,20 +199,9 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
             return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
         }
     };
-    // The same session rules as the authorization request: a consent page left open must not
-    // issue a code for a sign-in that has since grown older than `max_age`.
-    let session =
-        signed_in(&state, &jar).await.ok().filter(|(s, _, _)| fresh_enough(&req, s.auth_time, state.oauth.now()));
-    let Some((session, user, _)) = session else {
-        return see_other(&login_redirect(&req, &params));
-    };
-    if decision != "allow" {
-        return fail(&state, &req, ErrorCode::AccessDenied, "the user denied the request");
-    }
-    if state.oauth.grant_consent(user.id, &req).await.is_err() {
-        return fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request");
-    }
-    redirect_with_code(&state, &req, &user, session.auth_time, &session.amr).await
+    let session = signed_in(&state, &jar).await.ok();
+    let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), decision == "allow").await;
+    respond(&state, jar, &req, &params, session, outcome).await
 }
 
 /// The request, read once from the form, and the client's credentials from it and from the
