@@ -10,29 +10,32 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Paths that answer cross-origin requests from allowed origins. HTML pages and form routes are
-/// not among them: they stay same-origin only.
-pub const CORS_PATHS: &[&str] = &["/api/"];
+/// Which allow-list a route answers cross-origin callers from (named in its `policy::Policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CorsList {
+    /// The first-party JSON API under `/api/`: the configured origins ([`AppState::cors`]).
+    Api,
+    /// The OAuth endpoints a browser app calls directly (token, userinfo, revocation, discovery,
+    /// JWKS): the configured origins plus the registered origins of public clients
+    /// ([`AppState::oauth_cors`]); those origins do not reach the first-party API.
+    OAuth,
+}
 
-/// The OAuth endpoints a browser app calls directly (token, userinfo, revocation, discovery,
-/// JWKS). Their allow-list ([`AppState::oauth_cors`]) adds the registered origins of public
-/// clients; those origins do not reach the first-party API under `/api/`.
-pub const OAUTH_CORS_PATHS: &[&str] = &[
-    "/oauth2/token",
-    "/oauth2/userinfo",
-    "/oauth2/revoke",
-    "/oauth2/jwks",
-    "/.well-known/openid-configuration",
-    "/.well-known/oauth-authorization-server",
-];
+impl CorsList {
+    pub fn of(self, state: &AppState) -> &CorsPolicy {
+        match self {
+            Self::Api => &state.cors,
+            Self::OAuth => &state.oauth_cors,
+        }
+    }
+}
 
 /// Methods a preflight may ask for.
 const ALLOWED_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
@@ -115,18 +118,10 @@ pub fn normalize_origin(text: &str) -> Result<String, String> {
     Ok(url.origin().ascii_serialization())
 }
 
-fn is_cors_path(path: &str) -> bool {
-    CORS_PATHS.iter().any(|p| path.starts_with(p)) || OAUTH_CORS_PATHS.contains(&path)
-}
-
-/// The request's `Origin` when it is a CORS path and the origin is on the allow-list. The Origin
-/// check (`middleware::origin_check`) lets such requests through on the JSON API.
-pub async fn allowed_origin(state: &AppState, path: &str, headers: &HeaderMap) -> Option<String> {
-    if !is_cors_path(path) {
-        return None;
-    }
+/// The request's `Origin` when it is on `policy`'s allow-list. The Origin check
+/// (`policy::Policy`) lets such requests through on the JSON API.
+pub async fn allowed_origin(policy: &CorsPolicy, headers: &HeaderMap) -> Option<String> {
     let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
-    let policy = if OAUTH_CORS_PATHS.contains(&path) { &state.oauth_cors } else { &state.cors };
     policy.allows(origin).await.then(|| origin.to_owned())
 }
 
@@ -134,20 +129,14 @@ fn refused() {
     metrics::counter!("gatehouse_cors_refused_total").increment(1);
 }
 
-/// Answers preflights and adds CORS headers to responses on [`CORS_PATHS`].
-pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !is_cors_path(req.uri().path()) {
-        return next.run(req).await;
-    }
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let allowed = allowed_origin(&state, req.uri().path(), req.headers()).await;
-    let is_preflight =
-        req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    if is_preflight {
-        return preflight(req.headers(), allowed);
-    }
-    let cross_origin = origin.as_deref().is_some_and(|o| o != state.settings.origin());
-    let mut resp = next.run(req).await;
+/// An OPTIONS request asking for permission (Fetch Standard §3.2.2 CORS-preflight request).
+pub fn is_preflight(req: &Request) -> bool {
+    req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The CORS headers of an actual response: the one allowed origin with credentials, or none
+/// (counted when the request came from another origin); `Vary: Origin` always.
+pub fn add_headers(mut resp: Response, allowed: Option<String>, cross_origin: bool) -> Response {
     let h = resp.headers_mut();
     h.append(header::VARY, HeaderValue::from_static("origin"));
     match allowed.and_then(|o| HeaderValue::from_str(&o).ok()) {
@@ -164,7 +153,7 @@ pub async fn cors(State(state): State<AppState>, req: Request, next: Next) -> Re
 
 /// A preflight is allowed only for an allowed origin asking for allowed methods and headers;
 /// the answer lists our fixed allow-lists, never an echo of the request.
-fn preflight(headers: &HeaderMap, allowed: Option<String>) -> Response {
+pub fn preflight(headers: &HeaderMap, allowed: Option<String>) -> Response {
     let method_ok = headers
         .get(header::ACCESS_CONTROL_REQUEST_METHOD)
         .and_then(|v| v.to_str().ok())

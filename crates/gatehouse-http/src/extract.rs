@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use gatehouse_core::RequestContext;
 use serde::de::DeserializeOwned;
 
@@ -115,6 +117,30 @@ fn data_error(e: &serde_json::Error) -> String {
     }
 }
 
+/// `Authorization: Basic` (RFC 6749 §2.3.1): base64 of `urlencode(client_id) ":"
+/// urlencode(client_secret)`, both form-decoded. `Ok(None)` without the header; `Err` for any
+/// other scheme or a malformed value.
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, ()> {
+    match headers.get(header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(h) => h.to_str().ok().and_then(parse_basic).map(Some).ok_or(()),
+    }
+}
+
+fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, value) = header.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(value.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let unescape =
+        |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    let (id, secret) = (unescape(id)?, unescape(secret)?);
+    // NUL (raw or escaped) is no part of any client id or secret, and must not reach the store.
+    (!id.contains('\0') && !secret.contains('\0')).then_some((id, secret))
+}
+
 /// Client IP (after trusted-proxy resolution, see [`ClientIp`]; the TCP peer when that layer did
 /// not run) and user agent, for the audit log and the session list.
 pub struct Client(pub RequestContext);
@@ -123,11 +149,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = match parts.extensions.get::<ClientIp>() {
-            Some(ClientIp(ip)) => Some(ip.to_string()),
-            None => parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
-        };
-        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        Ok(Self(RequestContext { ip, user_agent }))
+        Ok(Self(request_context(&parts.extensions, &parts.headers)))
+    }
+}
+
+/// What [`Client`] extracts, for layers that hold the whole request.
+pub fn request_context(extensions: &Extensions, headers: &HeaderMap) -> RequestContext {
+    let ip = match extensions.get::<ClientIp>() {
+        Some(ClientIp(ip)) => Some(ip.to_string()),
+        None => extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
+    };
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    RequestContext { ip, user_agent }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let h = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret+x"));
+        assert_eq!(parse_basic(&h), Some(("my client".into(), "s:cret x".into())));
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+        for nul in ["a\0b:secret", "a%00:secret", "a:s%00"] {
+            assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode(nul))), None, "{nul:?}");
+        }
     }
 }

@@ -1,9 +1,11 @@
-//! Gatehouse's HTTP layer: one axum router per area, merged by [`app`], with the middleware
-//! every route shares (client resolution behind trusted proxies, security headers, input
-//! limits, CORS, body limit, Origin check on state-changing requests).
+//! Gatehouse's HTTP layer: one axum router per area, each with its route policy (CORS, rate
+//! limit, Origin check on state-changing requests: [`policy`]), merged by [`app`] with the
+//! middleware every route shares (client resolution behind trusted proxies, security headers,
+//! input limits, 5xx logging, body limit).
 //!
 //! Handlers parse input, call one `gatehouse-core` service function and map the result; no SQL
-//! and no crypto here. Errors are mapped to responses once, in [`error`].
+//! and no crypto here. Errors are mapped to responses once, in [`error`], and 5xx are logged
+//! once, by [`error::log_server_errors`].
 
 mod bearer;
 mod client_origins;
@@ -14,6 +16,7 @@ mod extract;
 pub mod limits;
 mod middleware;
 mod pages;
+mod policy;
 pub mod proxy;
 mod ratelimit;
 mod redirect;
@@ -81,8 +84,8 @@ pub struct AppStateInner {
     pub metrics: Option<PrometheusHandle>,
     /// Origins allowed to call the JSON API cross-origin (configuration plus pluggable sources).
     pub cors: Arc<CorsPolicy>,
-    /// The allow-list of the OAuth endpoints: the configured origins plus those registered by
-    /// public clients ([`cors::OAUTH_CORS_PATHS`]).
+    /// The allow-list of the OAuth endpoints a browser app calls ([`cors::CorsList::OAuth`]):
+    /// the configured origins plus those registered by public clients.
     pub oauth_cors: Arc<CorsPolicy>,
     /// GCRA rate limits (per IP here; per account inside `accounts`, which shares them).
     pub rate_limits: Arc<RateLimits>,
@@ -90,26 +93,31 @@ pub struct AppStateInner {
     pub federation: Option<Arc<upstream::Federation>>,
 }
 
-/// The whole application: every area's router, merged, with the shared layers.
+/// The whole application: every area's routes, each with its own policy (CORS, rate limit,
+/// Origin check: see [`policy`]), merged, with the shared layers.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.settings.body_limit;
-    Router::new()
-        .merge(routes::health::router())
-        .merge(routes::session::router())
-        .merge(routes::federation::router())
-        .merge(routes::account::router())
-        .merge(routes::token::router())
-        .merge(routes::oauth::router())
-        .merge(routes::oidc::router())
-        .merge(routes::admin::router())
-        .merge(routes::authzen::router())
-        .merge(routes::assets::router())
-        .fallback(routes::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::origin_check))
+    let areas = [
+        routes::health::router(&state),
+        routes::session::router(&state),
+        routes::federation::router(&state),
+        routes::account::router(&state),
+        routes::token::router(&state),
+        routes::oauth::router(&state),
+        routes::oidc::router(&state),
+        routes::admin::router(&state),
+        routes::authzen::router(&state),
+        routes::assets::router(&state),
+    ];
+    let routes = areas.into_iter().fold(Router::new(), |app, area| app.merge(area.into_router()));
+    // Unknown paths: a 404, behind the Origin check like every route.
+    let not_found =
+        policy::Routes::new(&state, policy::Policy::same_origin(), Router::new().fallback(routes::not_found));
+    routes
+        .merge(not_found.into_router())
         .layer(DefaultBodyLimit::max(body_limit))
-        // Before any body is read; inside CORS so a cross-origin app can read its 429.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
+        // Inside `limits::enforce`, whose own timeouts log themselves.
+        .layer(axum::middleware::from_fn(error::log_server_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::enforce))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
         // Outermost: every layer inside (rate limits included) sees the resolved `ClientIp`.

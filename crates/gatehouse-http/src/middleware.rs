@@ -1,49 +1,21 @@
 //! Layers every route shares: security headers (HSTS per RFC 6797 when the request came over
-//! HTTPS), and the Origin check that refuses cross-site state-changing requests (the first CSRF
-//! defence; forms also carry a token, see `pages`).
+//! HTTPS, CSP, framing and caching rules), and the same-origin test behind the Origin check
+//! that refuses cross-site state-changing requests (the first CSRF defence, applied per route
+//! by `policy`; forms also carry a token, see `pages`).
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::AppState;
-use crate::error::ApiError;
 use crate::proxy::HttpsRequest;
 
-/// Refuses POST/PUT/PATCH/DELETE whose `Origin` (or, without one, `Referer`) is not the issuer's
-/// origin, and any that the browser labels `Sec-Fetch-Site: cross-site`. Requests without these
-/// headers (non-browser clients) pass; they carry no ambient browser credentials to abuse.
-/// On the JSON API an origin on the CORS allow-list passes too; form routes stay same-origin.
-pub async fn origin_check(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
-    if unsafe_method
-        && !COOKIELESS_ENDPOINTS.contains(&req.uri().path())
-        && !same_origin(req.headers(), &state.settings.origin())
-        && crate::cors::allowed_origin(&state, req.uri().path(), req.headers()).await.is_none()
-    {
-        return ApiError::forbidden("cross_site_request", "cross-site request refused").into_response();
-    }
-    next.run(req).await
-}
-
-/// OAuth endpoints that authenticate with client credentials or a bearer token in the request
-/// itself, never with cookies: a cross-site request carries nothing ambient to abuse, and
-/// browser apps on other origins must reach them (CORS decides what they may read).
-/// `/oauth2/authorize` and `/oauth2/logout` must accept cross-site POSTs from relying parties
-/// (OpenID Connect Core §3.1.2.1, RP-Initiated Logout §2); neither changes anything on its
-/// own: consent and a logout without a matching `id_token_hint` need a same-site form with a
-/// CSRF token, and the `SameSite=Lax` session cookie is not sent with a cross-site POST.
-const COOKIELESS_ENDPOINTS: [&str; 6] = [
-    "/oauth2/token",
-    "/oauth2/revoke",
-    "/oauth2/introspect",
-    "/oauth2/userinfo",
-    "/oauth2/authorize",
-    "/oauth2/logout",
-];
-
-fn same_origin(headers: &axum::http::HeaderMap, ours: &str) -> bool {
+/// Whether a request comes from our own origin `ours`: its `Origin` (or, without one, its
+/// `Referer`) is ours, and the browser did not label it `Sec-Fetch-Site: cross-site`. Requests
+/// without these headers (non-browser clients) pass; they carry no ambient browser credentials
+/// to abuse. `policy::Policy` refuses state-changing requests that fail this.
+pub fn same_origin(headers: &HeaderMap, ours: &str) -> bool {
     let get = |name| headers.get(name).map(|v: &HeaderValue| v.to_str().unwrap_or("\u{0}"));
     if get("sec-fetch-site") == Some("cross-site") {
         return false;

@@ -1,71 +1,83 @@
 //! Per-client-IP rate limits (GCRA, `gatehouse_core::abuse`) on the endpoints worth guessing
-//! at or flooding: password logins, registration, refresh-token exchange and the admin API.
+//! at or flooding: password logins, registration, refresh-token exchange, federated logins, and
+//! the admin and decision APIs. Each area names its rule beside its routes (`crate::policy`).
 //! The per-account login limit and the lockout live in core (`AccountService::authenticate`),
 //! because only there is the email known.
 //!
 //! A refused request answers 429 with `Retry-After` (RFC 6585 §4) before its body is read, as
 //! JSON `{"error": "rate_limited", …}` or, for the HTML form routes, as an error page.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::RequestContext;
 use gatehouse_core::abuse::{LimitKind, ip_key};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::Client;
 
-/// Prefix of the admin API and console; limited as a whole, whatever routes exist under it.
-const ADMIN_PREFIX: &str = "/admin";
-/// Prefix of the decision API (AuthZEN `/access/v1/…`).
-const DECISION_PREFIX: &str = "/access/";
+/// Which requests of a route count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Methods {
+    /// Every request, whatever its method (a flood of 405s is still a flood).
+    Any,
+    /// `GET` only (starting a federated login).
+    Get,
+    /// `POST` only (showing a form is not an attempt; submitting it is).
+    Post,
+}
 
-/// The limit a request counts against, and whether it is an HTML form route.
-fn rule(method: &Method, path: &str) -> Option<(LimitKind, bool)> {
-    if path == ADMIN_PREFIX || path.strip_prefix(ADMIN_PREFIX).is_some_and(|rest| rest.starts_with('/')) {
-        return Some((LimitKind::AdminIp, false));
-    }
-    if path.starts_with(DECISION_PREFIX) {
-        return Some((LimitKind::DecisionIp, false));
-    }
-    // Starting a federated login writes a login state: counted like a login attempt.
-    if method == Method::GET && path.strip_prefix("/login/").is_some_and(|p| !p.is_empty() && !p.contains('/')) {
-        return Some((LimitKind::LoginIp, true));
-    }
-    if method != Method::POST {
-        return None;
-    }
-    // Linking an upstream identity with the local password is a password attempt.
-    if path.starts_with("/login/") && path.ends_with("/link") {
-        return Some((LimitKind::LoginIp, true));
-    }
-    match path {
-        "/login" => Some((LimitKind::LoginIp, true)),
-        "/api/v1/auth/login" | "/api/v1/auth/token" => Some((LimitKind::LoginIp, false)),
-        "/register" => Some((LimitKind::RegisterIp, true)),
-        "/api/v1/auth/register" => Some((LimitKind::RegisterIp, false)),
-        "/api/v1/auth/refresh" => Some((LimitKind::RefreshIp, false)),
-        _ => None,
+impl Methods {
+    fn matches(self, method: &Method) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Get => method == Method::GET,
+            Self::Post => method == Method::POST,
+        }
     }
 }
 
+/// How a 429 is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Json,
+    /// An HTML error page, for browser forms.
+    Page,
+}
+
+/// One route's rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateRule {
+    pub kind: LimitKind,
+    pub methods: Methods,
+    pub answer: Answer,
+}
+
 /// The one place a client becomes a rate-limit key: its IP after trusted-proxy resolution (as
-/// [`Client`] reports it), never a forwarding header a client could set itself.
+/// `extract::Client` reports it), never a forwarding header a client could set itself.
 pub fn client_key(ctx: &RequestContext) -> String {
     ip_key(ctx.ip.as_deref())
 }
 
-/// The rate-limit layer.
-pub async fn limit(State(state): State<AppState>, Client(ctx): Client, req: Request, next: Next) -> Response {
-    if let Some((kind, form)) = rule(req.method(), req.uri().path())
-        && let Err(limited) = state.rate_limits.check(kind, &client_key(&ctx), &ctx).await
-    {
-        let error = ApiError::rate_limited(&limited);
-        return if form { error.into_page() } else { error.into_response() };
+impl RateRule {
+    /// Whether the request counts against this rule.
+    pub fn applies(&self, req: &Request) -> bool {
+        self.methods.matches(req.method())
     }
-    next.run(req).await
+}
+
+/// Counts a request of `ctx`'s client; `Err` is the 429 to answer.
+pub async fn check(state: &AppState, rule: RateRule, ctx: &RequestContext) -> Result<(), Response> {
+    match state.rate_limits.check(rule.kind, &client_key(ctx), ctx).await {
+        Ok(_) => Ok(()),
+        Err(limited) => {
+            let error = ApiError::rate_limited(&limited);
+            Err(match rule.answer {
+                Answer::Page => error.into_page(),
+                Answer::Json => error.into_response(),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -73,24 +85,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rules() {
-        let post = Method::POST;
-        assert_eq!(rule(&post, "/login"), Some((LimitKind::LoginIp, true)));
-        assert_eq!(rule(&Method::GET, "/login"), None, "showing the form is not an attempt");
-        assert_eq!(rule(&Method::GET, "/login/google"), Some((LimitKind::LoginIp, true)), "a federated login starts");
-        assert_eq!(rule(&Method::GET, "/login/google/callback"), None);
-        assert_eq!(rule(&post, "/login/google/link"), Some((LimitKind::LoginIp, true)));
-        assert_eq!(rule(&post, "/api/v1/auth/login"), Some((LimitKind::LoginIp, false)));
-        assert_eq!(rule(&post, "/api/v1/auth/token"), Some((LimitKind::LoginIp, false)));
-        assert_eq!(rule(&post, "/register"), Some((LimitKind::RegisterIp, true)));
-        assert_eq!(rule(&post, "/api/v1/auth/register"), Some((LimitKind::RegisterIp, false)));
-        assert_eq!(rule(&post, "/api/v1/auth/refresh"), Some((LimitKind::RefreshIp, false)));
-        assert_eq!(rule(&Method::GET, "/admin/v1/users"), Some((LimitKind::AdminIp, false)));
-        assert_eq!(rule(&Method::DELETE, "/admin"), Some((LimitKind::AdminIp, false)));
-        assert_eq!(rule(&Method::GET, "/administrator"), None);
-        assert_eq!(rule(&post, "/api/v1/auth/logout"), None);
-        assert_eq!(rule(&post, "/access/v1/evaluation"), Some((LimitKind::DecisionIp, false)));
-        assert_eq!(rule(&post, "/access/v1/evaluations"), Some((LimitKind::DecisionIp, false)));
+    fn methods() {
+        assert!(Methods::Any.matches(&Method::DELETE));
+        assert!(Methods::Post.matches(&Method::POST));
+        assert!(!Methods::Post.matches(&Method::GET), "showing the form is not an attempt");
+        assert!(Methods::Get.matches(&Method::GET));
+        assert!(!Methods::Get.matches(&Method::HEAD));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::client::{Client, GrantType};
 use super::error::{ErrorCode, OAuthError};
+use super::params::{AuthorizeParams, Param};
 use super::pkce;
 use super::redirect::{LoopbackPorts, find_match};
 use super::scope::Scope;
@@ -50,16 +51,11 @@ impl AuthorizeError {
     }
 }
 
-/// Parameters as received (query string or form), in order, duplicates kept.
-pub type Params = [(String, String)];
+/// RFC 6749 §3.1: the answer to a repeated parameter.
+pub(super) const REPEATED: &str = "a parameter was included more than once (RFC 6749 §3.1)";
 
-pub(super) fn single<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, &'static str> {
-    let mut values = params.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let first = values.next();
-    if values.next().is_some() {
-        return Err("a parameter was included more than once (RFC 6749 §3.1)");
-    }
-    Ok(first.filter(|v| !v.is_empty()))
+fn single(param: &Param) -> Result<Option<&str>, &'static str> {
+    param.get().map_err(|_| REPEATED)
 }
 
 /// Public clients are the native apps of RFC 8252 §7.3; only they may pick a loopback port at
@@ -71,14 +67,14 @@ fn loopback_ports(client: &Client) -> LoopbackPorts {
 impl OAuthService {
     /// Validates an authorization request. The client and redirect URI are checked first: until
     /// both are known to be good, errors are shown to the user instead of redirected.
-    pub async fn parse_authorize(&self, params: &Params) -> Result<AuthorizeRequest, AuthorizeError> {
+    pub async fn parse_authorize(&self, params: &AuthorizeParams) -> Result<AuthorizeRequest, AuthorizeError> {
         let fatal = |m: &str| AuthorizeError::Fatal(m.to_owned());
         let client_id =
-            single(params, "client_id").map_err(fatal)?.ok_or_else(|| fatal("the request has no client_id"))?;
+            single(&params.client_id).map_err(fatal)?.ok_or_else(|| fatal("the request has no client_id"))?;
         let client =
             self.clients.client_by_id(client_id).await.map_err(|_| fatal("the server could not look up the client"))?;
         let client = client.ok_or_else(|| fatal("the application that sent you here is not registered"))?;
-        let redirect_uri = match single(params, "redirect_uri").map_err(fatal)? {
+        let redirect_uri = match single(&params.redirect_uri).map_err(fatal)? {
             Some(requested) => find_match(&client.redirect_uris, requested, loopback_ports(&client))
                 .map(|_| requested.to_owned())
                 .ok_or_else(|| fatal("the redirect URI of this request is not registered for the application"))?,
@@ -86,38 +82,38 @@ impl OAuthService {
             None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
             None => return Err(fatal("the request has no redirect_uri")),
         };
-        let state = single(params, "state").ok().flatten().map(str::to_owned);
+        let state = single(&params.state).ok().flatten().map(str::to_owned);
         let err = |code, d: &str| AuthorizeError::redirect(&redirect_uri, &state, code, d);
-        let get = |name| single(params, name).map_err(|m| err(ErrorCode::InvalidRequest, m));
+        let get = |param| single(param).map_err(|m| err(ErrorCode::InvalidRequest, m));
 
-        if single(params, "state").is_err() {
+        if single(&params.state).is_err() {
             return Err(err(ErrorCode::InvalidRequest, "state was included more than once"));
         }
-        match get("response_type")? {
+        match get(&params.response_type)? {
             Some("code") => {}
             Some(_) => {
                 return Err(err(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"));
             }
             None => return Err(err(ErrorCode::InvalidRequest, "response_type is required")),
         }
-        if get("request")?.is_some() {
+        if get(&params.request)?.is_some() {
             return Err(err(ErrorCode::RequestNotSupported, "request objects are not supported"));
         }
-        if get("request_uri")?.is_some() {
+        if get(&params.request_uri)?.is_some() {
             return Err(err(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
         }
-        if get("response_mode")?.is_some_and(|m| m != "query") {
+        if get(&params.response_mode)?.is_some_and(|m| m != "query") {
             return Err(err(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
         }
         if !client.allows_grant(GrantType::AuthorizationCode) {
             return Err(err(ErrorCode::UnauthorizedClient, "the client may not use the authorization code grant"));
         }
-        let scope = Scope::parse(get("scope")?.unwrap_or_default())
+        let scope = Scope::parse(get(&params.scope)?.unwrap_or_default())
             .map_err(|e| err(ErrorCode::InvalidScope, &e.to_string()))?;
         if !scope.is_subset_of(&client.scopes) {
             return Err(err(ErrorCode::InvalidScope, "the requested scope is not allowed for this client"));
         }
-        let code_challenge = match (get("code_challenge")?, get("code_challenge_method")?) {
+        let code_challenge = match (get(&params.code_challenge)?, get(&params.code_challenge_method)?) {
             (Some(_), Some(m)) if m != "S256" => {
                 return Err(err(
                     ErrorCode::InvalidRequest,
@@ -142,7 +138,7 @@ impl OAuthService {
             (None, None) => None,
         };
         let mut prompt = Prompt::default();
-        for p in get("prompt")?.unwrap_or_default().split(' ').filter(|p| !p.is_empty()) {
+        for p in get(&params.prompt)?.unwrap_or_default().split(' ').filter(|p| !p.is_empty()) {
             match p {
                 "none" => prompt.none = true,
                 "login" => prompt.login = true,
@@ -154,7 +150,7 @@ impl OAuthService {
         if prompt.none && (prompt.login || prompt.consent) {
             return Err(err(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
         }
-        let max_age = match get("max_age")? {
+        let max_age = match get(&params.max_age)? {
             Some(v) => Some(
                 v.parse::<i64>()
                     .ok()
@@ -163,7 +159,7 @@ impl OAuthService {
             ),
             None => None,
         };
-        let nonce = get("nonce")?.map(str::to_owned);
+        let nonce = get(&params.nonce)?.map(str::to_owned);
         if nonce.as_ref().is_some_and(|n| n.len() > 512) {
             return Err(err(ErrorCode::InvalidRequest, "nonce is too long"));
         }
@@ -176,8 +172,8 @@ impl OAuthService {
             code_challenge,
             prompt,
             max_age,
-            login_hint: get("login_hint")?.map(str::to_owned),
-            ui_locales: get("ui_locales")?.map(str::to_owned),
+            login_hint: get(&params.login_hint)?.map(str::to_owned),
+            ui_locales: get(&params.ui_locales)?.map(str::to_owned),
         })
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use super::client::{AuthMethod, Client};
 use super::client_assertion::{CLIENT_ASSERTION_TYPE, claimed_client_id, verify_assertion};
 use super::error::OAuthError;
+use super::params::{ClientParams, Param};
 use super::service::OAuthService;
 
 /// Expired assertion `jti`s are purged after every this many accepted assertions.
@@ -17,7 +18,7 @@ const PURGE_EVERY: u64 = 64;
 /// How a client presented its credentials at the token, revocation or introspection endpoint.
 #[derive(Debug, Default)]
 pub struct ClientCredentials {
-    /// From `Authorization: Basic` (RFC 6749 §2.3.1), already form-decoded.
+    /// From `Authorization: Basic` (RFC 6749 §2.3.1), decoded by the HTTP layer.
     pub basic: Option<(String, String)>,
     /// `client_id` form parameter.
     pub client_id: Option<String>,
@@ -30,6 +31,25 @@ pub struct ClientCredentials {
 }
 
 impl ClientCredentials {
+    /// The credentials of a request: `basic` as the HTTP layer decoded it from the
+    /// `Authorization` header, and the client parameters of the body, each at most once.
+    pub fn new(basic: Option<(String, String)>, params: ClientParams) -> Result<Self, OAuthError> {
+        let one = |param: Param, name: &str| -> Result<Option<String>, OAuthError> {
+            match param {
+                Param::Absent => Ok(None),
+                Param::One(v) => Ok(Some(v)),
+                Param::Repeated(_) => Err(OAuthError::invalid_request(format!("{name} was included more than once"))),
+            }
+        };
+        Ok(Self {
+            basic,
+            client_id: one(params.client_id, "client_id")?,
+            client_secret: one(params.client_secret, "client_secret")?,
+            client_assertion_type: one(params.client_assertion_type, "client_assertion_type")?,
+            client_assertion: one(params.client_assertion, "client_assertion")?,
+        })
+    }
+
     /// The client id the request claims, before anything is verified (for rate limits only).
     pub fn claimed_id(&self) -> Option<String> {
         match (&self.basic, &self.client_id, &self.client_assertion) {

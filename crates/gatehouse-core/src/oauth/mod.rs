@@ -8,16 +8,19 @@ mod client_auth;
 mod client_cache;
 mod client_jwks;
 mod code;
+mod decision;
 mod error;
 mod grant;
 mod id_token;
 mod introspect;
+mod logout;
+mod params;
 mod pkce;
 mod redirect;
 mod scope;
 mod service;
 
-pub use authorize::{AuthorizeError, AuthorizeRequest, Params, Prompt, redirect_with};
+pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, redirect_with};
 pub use client::{
     AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, RegistrationError, generate_client_id,
 };
@@ -29,10 +32,16 @@ pub use client_auth::ClientCredentials;
 pub use client_cache::{CLIENT_CACHE_TTL, CachedClientStore};
 pub use client_jwks::{ClientJwks, MAX_CLIENT_KEYS, MAX_JWKS_BYTES};
 pub use code::{AuthorizationCode, CODE_LIFETIME, CodeOutcome, Consent};
+pub use decision::{AuthorizeOutcome, SignedInAs, consent_outcome, fresh_enough, sign_in_outcome};
 pub use error::{ErrorCode, OAuthError};
 pub use grant::TokenResponse;
 pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};
+pub use logout::{LogoutDecision, LogoutError, LogoutRequest};
+pub use params::{
+    AuthorizeParams, CallbackParams, ClientParams, ConsentParams, FromParams, LogoutParams, Param, Repeated,
+    TokenRequest,
+};
 pub use redirect::{LoopbackPorts, RedirectError, RedirectUri, find_match};
 pub use scope::{Scope, ScopeError};
-pub use service::{OAuthService, OAuthSettings, parse_basic};
+pub use service::{OAuthService, OAuthSettings};

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use uuid::Uuid;
 
 use super::authorize::AuthorizeRequest;
@@ -168,32 +166,5 @@ impl OAuthService {
         };
         self.codes.insert_code(&record).await?;
         Ok(code)
-    }
-}
-
-/// Decodes `Authorization: Basic` per RFC 6749 §2.3.1: base64 of
-/// `urlencode(client_id) ":" urlencode(client_secret)`.
-pub fn parse_basic(header: &str) -> Option<(String, String)> {
-    let (scheme, value) = header.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = String::from_utf8(STANDARD.decode(value.trim()).ok()?).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    let unescape =
-        |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
-    Some((unescape(id)?, unescape(secret)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        let h = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret+x"));
-        assert_eq!(parse_basic(&h), Some(("my client".into(), "s:cret x".into())));
-        assert_eq!(parse_basic("Bearer abc"), None);
-        assert_eq!(parse_basic("Basic !!!"), None);
     }
 }

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
+use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::account::SignInKind;
 use gatehouse_core::token::FIRST_PARTY_CLIENT;
 use gatehouse_core::{AccountError, Password, UserId};
@@ -20,16 +21,26 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody, JsonBody};
 use crate::pages::{self, AccountPage, ConsentRow, ProviderRow, RegisterPage, SessionRow, format_time};
+use crate::policy::{Answer, Methods, Policy, Routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router(state: &AppState) -> Routes {
+    let pages = Router::new()
         .route("/", get(|| async { see_other("/account") }))
-        .route("/register", get(register_page).post(register_form))
-        .route("/api/v1/auth/register", post(register_json))
         .route("/account", get(account_page))
         .route("/account/sessions/{id}/revoke", post(revoke_session))
-        .route("/account/consents/{client_id}/revoke", post(revoke_consent))
-        .route("/api/v1/me", get(me))
+        .route("/account/consents/{client_id}/revoke", post(revoke_consent));
+    let register = Policy::same_origin().limit(LimitKind::RegisterIp, Methods::Post, Answer::Page);
+    let register_json_policy = Policy::api().limit(LimitKind::RegisterIp, Methods::Post, Answer::Json);
+    // The JSON API's own routes, and the CORS-answering 404 of any other path under `/api/`.
+    let api = Router::new().route("/api/v1/me", get(me)).merge(crate::policy::unknown_under("/api"));
+    Routes::new(state, Policy::same_origin(), pages)
+        .merge(Routes::new(state, register, Router::new().route("/register", get(register_page).post(register_form))))
+        .merge(Routes::new(
+            state,
+            register_json_policy,
+            Router::new().route("/api/v1/auth/register", post(register_json)),
+        ))
+        .merge(Routes::new(state, Policy::api(), api))
 }
 
 fn registration_open(state: &AppState) -> Result<(), ApiError> {
@@ -125,10 +136,7 @@ fn account_notice(code: Option<&str>) -> Option<&'static str> {
 /// The configured upstream providers and whether this user is linked to each.
 async fn provider_rows(state: &AppState, user: gatehouse_core::UserId) -> Result<Vec<ProviderRow>, Response> {
     let Some(fed) = &state.federation else { return Ok(Vec::new()) };
-    let linked = fed.service.identities(user).await.map_err(|e| {
-        tracing::error!(error = %e, "listing linked providers failed");
-        ApiError::internal().into_page()
-    })?;
+    let linked = fed.service.identities(user).await.map_err(|e| ApiError::from(e).into_page())?;
     Ok(fed
         .upstreams
         .buttons()
@@ -237,7 +245,7 @@ async fn revoke_consent(
         match state.oauth.revoke_consent(user.id, &client_id, &ctx).await {
             Ok(true) => Ok::<_, ApiError>(see_other("/account")),
             Ok(false) => Err(ApiError::not_found()),
-            Err(_) => Err(ApiError::internal()),
+            Err(e) => Err(ApiError::internal_cause(e)),
         }
     }
     .await;

@@ -6,11 +6,12 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::AppState;
+use crate::policy::{Policy, Routes};
 
 const STYLE: &str = include_str!("../../static/style.css");
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/static/style.css", get(style))
+pub fn router(state: &AppState) -> Routes {
+    Routes::new(state, Policy::same_origin(), Router::new().route("/static/style.css", get(style)))
 }
 
 async fn style() -> impl IntoResponse {

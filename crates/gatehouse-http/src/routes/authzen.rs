@@ -24,13 +24,22 @@ use super::admin::AdminQuery;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
+use crate::policy::{Answer, Methods, Policy, Routes};
+use gatehouse_core::abuse::LimitKind;
 
 /// Most evaluations in one `/access/v1/evaluations` call.
 pub const MAX_EVALUATIONS: usize = 100;
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/access/v1/evaluation", post(evaluation)).route("/access/v1/evaluations", post(evaluations))
+pub fn router(state: &AppState) -> Routes {
+    // Every request under `/access/`, unknown paths and any method included, counts: a decision
+    // reads the RBAC store several times.
+    let policy = Policy::same_origin().limit(LimitKind::DecisionIp, Methods::Any, Answer::Json);
+    let routes = Router::new()
+        .route("/access/v1/evaluation", post(evaluation))
+        .route("/access/v1/evaluations", post(evaluations))
+        .merge(crate::policy::unknown_under("/access"));
+    Routes::new(state, policy, routes)
 }
 
 /// The caller, checked: a bearer token of a client with `gatehouse:evaluate`. No token or a
@@ -67,22 +76,6 @@ impl FromRequestParts<AppState> for Evaluator {
 
 fn forbidden() -> ApiError {
     ApiError::forbidden("forbidden", "this token does not grant access to the decision API")
-}
-
-impl From<PolicyError> for ApiError {
-    fn from(e: PolicyError) -> Self {
-        match e {
-            PolicyError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy", m),
-            PolicyError::BadRequest(m) => ApiError::bad_request(m),
-            PolicyError::Forbidden(m) => ApiError::forbidden("forbidden", m),
-            PolicyError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
-            PolicyError::Conflict => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            PolicyError::Store(_) => {
-                tracing::error!(error = %e, "policy request failed");
-                ApiError::internal()
-            }
-        }
-    }
 }
 
 #[derive(Deserialize, Default)]

@@ -13,7 +13,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::RequestContext;
+use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::federation::{FederatedSignIn, FederationError, ProviderKind, Refusal, ReturnTo};
+use gatehouse_core::oauth::{CallbackParams, FromParams, Param};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -23,15 +25,21 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody};
 use crate::pages::{self, FederationErrorPage, ProviderButton};
+use crate::policy::{Answer, Methods, Policy, Routes};
 use crate::upstream::{Federation, Upstream, UpstreamError};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login/{provider}", get(start))
+pub fn router(state: &AppState) -> Routes {
+    // Starting a federated login writes a login state: counted like a login attempt; so is
+    // linking an upstream identity with the local password.
+    let start_policy = Policy::same_origin().limit(LimitKind::LoginIp, Methods::Get, Answer::Page);
+    let password = Policy::same_origin().limit(LimitKind::LoginIp, Methods::Post, Answer::Page);
+    let pages = Router::new()
         .route("/login/{provider}/callback", get(callback))
-        .route("/login/{provider}/link", post(link_with_password))
         .route("/account/providers/{provider}/link", post(link))
-        .route("/account/providers/{provider}/unlink", post(unlink))
+        .route("/account/providers/{provider}/unlink", post(unlink));
+    Routes::new(state, start_policy, Router::new().route("/login/{provider}", get(start)))
+        .merge(Routes::new(state, password, Router::new().route("/login/{provider}/link", post(link_with_password))))
+        .merge(Routes::new(state, Policy::same_origin(), pages))
 }
 
 /// The login page's "Sign in with …" links, carrying where to continue and `prompt=login`.
@@ -53,6 +61,11 @@ pub(super) fn buttons(state: &AppState, next: Option<&str>, prompt_login: bool) 
             ProviderButton { name, href }
         })
         .collect()
+}
+
+/// A repeated parameter counts as absent (RFC 6749 §3.1: never believed).
+fn one(param: &Param) -> Option<&str> {
+    param.get_raw().ok().flatten()
 }
 
 fn page(status: StatusCode, provider: &str, message: &str, detail: Option<&str>) -> Response {
@@ -126,10 +139,7 @@ async fn redirect_upstream(
     };
     let secrets = match fed.service.begin(&upstream.config.id, &binding, return_to, link_user, force_login).await {
         Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "starting a federated login failed");
-            return ApiError::internal().into_page();
-        }
+        Err(e) => return ApiError::from(e).into_page(),
     };
     match upstream.authorization_url(&secrets, force_login).await {
         Ok(url) => (jar, see_other(&url)).into_response(),
@@ -138,8 +148,9 @@ async fn redirect_upstream(
 }
 
 fn unavailable(name: &str, e: &UpstreamError) -> Response {
-    tracing::warn!(error = %e, provider = name, "upstream provider unavailable");
-    page(StatusCode::BAD_GATEWAY, name, &format!("{name} cannot be reached right now. Try again later."), None)
+    let resp =
+        page(StatusCode::BAD_GATEWAY, name, &format!("{name} cannot be reached right now. Try again later."), None);
+    crate::error::with_cause(resp, Some(format!("upstream provider {name} unavailable: {e}")))
 }
 
 /// An upstream error code as it may be recorded: RFC 6749 §4.1.2.1 codes are ASCII
@@ -161,36 +172,29 @@ async fn callback(
         Err(r) => return *r,
     };
     let name = upstream.config.display_name.clone();
-    let params = super::oauth::query_pairs(raw);
-    let one = |key: &str| -> Option<&str> {
-        let mut it = params.iter().filter(|(k, _)| k == key);
-        match (it.next(), it.next()) {
-            (Some((_, v)), None) => Some(v.as_str()),
-            _ => None,
-        }
-    };
+    let params = CallbackParams::from_pairs(super::oauth::query_pairs(raw));
     // RFC 9700 §4.7: `state` first; a callback without this browser's live `state` goes no further.
     let binding = cookies::federation_cookie(&jar, &state.settings);
-    let (login, secrets) = match fed.service.take_state(&provider, one("state"), binding.as_ref()).await {
+    let (login, secrets) = match fed.service.take_state(&provider, one(&params.state), binding.as_ref()).await {
         Ok(v) => v,
         Err(FederationError::InvalidState) => {
             record(&fed, &provider, "invalid_state", &ctx, json!({})).await;
             let msg = "This sign-in attempt is invalid or has expired. Start again from the sign-in page.";
             return page(StatusCode::BAD_REQUEST, &name, msg, None);
         }
-        Err(e) => return internal(&e),
+        Err(e) => return internal(e),
     };
     // RFC 9207 §2.4: `iss` is checked on every authorization response, error responses
     // included, before anything else in it is believed (or a code is sent anywhere).
-    if let Err(e) = upstream.check_response_iss(one("iss")).await {
+    if let Err(e) = upstream.check_response_iss(one(&params.iss)).await {
         return rejected(&fed, &provider, &name, &ctx, e).await;
     }
     // RFC 6749 §4.1.2.1: the provider refused (e.g. the user pressed "cancel").
-    if let Some(error) = one("error") {
+    if let Some(error) = one(&params.error) {
         let code = error_code(error);
         record(&fed, &provider, "upstream_error", &ctx, json!({ "error": code })).await;
         let detail: Option<String> =
-            one("error_description").map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
+            one(&params.error_description).map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
         let msg = if code == "access_denied" {
             format!("Signing in with {name} was cancelled or refused.")
         } else {
@@ -198,7 +202,7 @@ async fn callback(
         };
         return page(StatusCode::FORBIDDEN, &name, &msg, detail.as_deref());
     }
-    let Some(code) = one("code").filter(|c| !c.is_empty()) else {
+    let Some(code) = one(&params.code).filter(|c| !c.is_empty()) else {
         record(&fed, &provider, "missing_code", &ctx, json!({})).await;
         return page(StatusCode::BAD_REQUEST, &name, &format!("{name} did not send an authorization code."), None);
     };
@@ -216,7 +220,7 @@ async fn callback(
         Ok(FederatedSignIn::Linked { .. }) => see_other("/account?notice=provider_linked"),
         Err(FederationError::Refused(why)) => page(StatusCode::FORBIDDEN, &name, &refusal_text(why, &name), None),
         Err(FederationError::PasswordNeeded { token }) => password_page(&state, jar, &provider, &name, &token),
-        Err(e) => internal(&e),
+        Err(e) => internal(e),
     }
 }
 
@@ -264,7 +268,7 @@ async fn link_with_password(
             let msg = format!("This form has expired or was already used. Sign in with {name} again.");
             return page(StatusCode::BAD_REQUEST, name, &msg, None);
         }
-        Err(e) => return internal(&e),
+        Err(e) => return internal(e),
     };
     let previous = cookies::session_token(&jar, &state.settings);
     match fed.service.complete_with_password(&login, pending, &form.password, previous.as_ref(), &ctx).await {
@@ -279,7 +283,7 @@ async fn link_with_password(
         }
         Err(FederationError::Account(e)) => ApiError::from(e).into_page(),
         Err(FederationError::Refused(why)) => page(StatusCode::FORBIDDEN, name, &refusal_text(why, name), None),
-        Err(e) => internal(&e),
+        Err(e) => internal(e),
     }
 }
 
@@ -320,9 +324,9 @@ async fn rejected(fed: &Federation, provider: &str, name: &str, ctx: &RequestCon
     }
 }
 
-fn internal(e: &FederationError) -> Response {
-    tracing::error!(error = %e, "federated login failed");
-    ApiError::internal().into_page()
+/// Any other failure is the server's: a bare 500 page, the cause for the log only.
+fn internal(e: FederationError) -> Response {
+    ApiError::internal_cause(e).into_page()
 }
 
 #[derive(Deserialize)]
@@ -367,6 +371,6 @@ async fn unlink(
             page(StatusCode::CONFLICT, name, &msg, None)
         }
         Err(FederationError::NotLinked) => ApiError::not_found().into_page(),
-        Err(e) => internal(&e),
+        Err(e) => internal(e),
     }
 }

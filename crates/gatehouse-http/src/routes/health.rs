@@ -9,9 +9,12 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::policy::{Policy, Routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+pub fn router(state: &AppState) -> Routes {
+    let routes =
+        Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics));
+    Routes::new(state, Policy::same_origin(), routes)
 }
 
 async fn healthz() -> Response {
@@ -22,8 +25,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match state.health.ping().await {
         Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable" }))).into_response()
+            let resp =
+                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable" }))).into_response();
+            crate::error::with_cause(resp, Some(format!("readiness check failed: {e}")))
         }
     }
 }

@@ -56,10 +56,7 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
         Some(Err(_)) => Ok(false),
         Some(Ok(id)) => refresh.family_is_live(id).await,
     }
-    .map_err(|e| {
-        tracing::error!(error = %e, "revocation check failed");
-        ApiError::internal()
-    });
+    .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}")));
     Some(match live {
         Ok(true) => Ok(claims),
         Ok(false) => Err(crate::bearer::invalid_token("the token has been revoked")),

@@ -3,32 +3,43 @@
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::oauth::{
-    AuthorizeError, AuthorizeRequest, ClientCredentials, ErrorCode, OAuthError, TokenClaims, parse_basic, redirect_with,
+    AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, FromParams,
+    OAuthError, SignedInAs, TokenClaims, TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
+use gatehouse_core::{Session, SessionToken, User};
 use gatehouse_guard::AccessClaims;
-use serde::Serialize;
 
 use super::{see_other, signed_in};
 use crate::AppState;
 use crate::cookies;
-use crate::error::ApiError;
-use crate::extract::{Client, FormBody};
+use crate::error::{ApiError, OAuthResponse, no_store};
+use crate::extract::{Client, FormBody, basic_credentials};
 use crate::pages::{self, ConsentPage};
+use crate::policy::{Policy, Routes};
 use gatehouse_core::abuse::LimitKind;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth2/authorize", get(authorize_get).post(authorize_post))
-        .route("/oauth2/consent", post(consent))
-        .route("/oauth2/token", post(token))
-        .route("/oauth2/revoke", post(revoke))
-        .route("/oauth2/introspect", post(introspect))
+pub fn router(state: &AppState) -> Routes {
+    // Relying parties may POST authorization requests cross-site (OpenID Connect Core
+    // §3.1.2.1); nothing changes without a same-site consent form with a CSRF token, and the
+    // `SameSite=Lax` session cookie is not sent with a cross-site POST.
+    let authorize = Policy::cookieless("changes nothing without the same-site consent form");
+    // Client credentials in the request, never cookies; browser apps on other origins call
+    // the token and revocation endpoints (CORS decides what they may read).
+    let client_auth = Policy::cookieless("authenticated by client credentials in the request");
+    Routes::new(state, authorize, Router::new().route("/oauth2/authorize", get(authorize_get).post(authorize_post)))
+        .merge(Routes::new(state, Policy::same_origin(), Router::new().route("/oauth2/consent", post(consent))))
+        .merge(Routes::new(
+            state,
+            client_auth.oauth_cors(),
+            Router::new().route("/oauth2/token", post(token)).route("/oauth2/revoke", post(revoke)),
+        ))
+        .merge(Routes::new(state, client_auth, Router::new().route("/oauth2/introspect", post(introspect))))
 }
 
 type Pairs = Vec<(String, String)>;
@@ -66,8 +77,8 @@ fn error_redirect(state: &AppState, redirect_uri: &str, st: Option<&str>, error:
     see_other(&redirect_with(redirect_uri, &params))
 }
 
-fn fail(state: &AppState, req: &AuthorizeRequest, code: ErrorCode, description: &str) -> Response {
-    error_redirect(state, &req.redirect_uri, req.state.as_deref(), &OAuthError::new(code, description))
+fn fail(state: &AppState, req: &AuthorizeRequest, error: &OAuthError) -> Response {
+    error_redirect(state, &req.redirect_uri, req.state.as_deref(), error)
 }
 
 /// The path and query to come back to after signing in; `prompt=login` is dropped so that the
@@ -88,34 +99,39 @@ fn return_path(pairs: &Pairs) -> String {
 }
 
 async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
-    let req = match state.oauth.parse_authorize(&pairs).await {
+    let req = match state.oauth.parse_authorize(&AuthorizeParams::from_pairs(pairs.iter().cloned())).await {
         Ok(r) => r,
         Err(AuthorizeError::Fatal(message)) => return ApiError::bad_request(message).into_page(),
         Err(AuthorizeError::Redirect { redirect_uri, state: st, error }) => {
             return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
         }
     };
-    let now = state.oauth.now();
     let session = signed_in(&state, &jar).await.ok();
-    let (session, user) = match session {
-        Some((s, u, _)) if !req.prompt.login && fresh_enough(&req, s.auth_time, now) => (s, u),
-        _ if req.prompt.none => return fail(&state, &req, ErrorCode::LoginRequired, "the user is not signed in"),
-        _ => {
-            return see_other(&login_redirect(&req, &pairs));
-        }
-    };
-    match state.oauth.needs_consent(user.id, &req).await {
-        Ok(false) => redirect_with_code(&state, &req, &user, session.auth_time, &session.amr).await,
-        Ok(true) if req.prompt.none => fail(&state, &req, ErrorCode::ConsentRequired, "the user has not consented"),
-        Ok(true) => consent_page(&state, jar, &req, &pairs),
-        Err(_) => fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request"),
-    }
+    let outcome = state.oauth.decide_authorize(&req, signed_in_as(session.as_ref())).await;
+    respond(&state, jar, &req, &pairs, session, outcome).await
 }
 
-/// OpenID Connect Core §3.1.2.1 `max_age`: the authentication (the session's `auth_time`, for
-/// a sign-in through an upstream the upstream's) is recent enough.
-fn fresh_enough(req: &AuthorizeRequest, auth_time: i64, now: i64) -> bool {
-    req.max_age.is_none_or(|m| now - auth_time <= m)
+type SignedIn = (Session, User, SessionToken);
+
+fn signed_in_as(session: Option<&SignedIn>) -> Option<SignedInAs> {
+    session.map(|(s, u, _)| SignedInAs { user: u.id, auth_time: s.auth_time })
+}
+
+/// Renders core's decision: the login page, the consent page, or a redirect to the client.
+async fn respond(
+    state: &AppState,
+    jar: CookieJar,
+    req: &AuthorizeRequest,
+    pairs: &Pairs,
+    session: Option<SignedIn>,
+    outcome: AuthorizeOutcome,
+) -> Response {
+    match (outcome, session) {
+        (AuthorizeOutcome::Refuse(error), _) => fail(state, req, &error),
+        (AuthorizeOutcome::Consent, _) => consent_page(state, jar, req, pairs),
+        (AuthorizeOutcome::IssueCode, Some((s, u, _))) => redirect_with_code(state, req, &u, s.auth_time, &s.amr).await,
+        (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode, _) => see_other(&login_redirect(req, pairs)),
+    }
 }
 
 /// The login page, continuing with this authorization request afterwards.
@@ -125,10 +141,8 @@ fn login_redirect(req: &AuthorizeRequest, pairs: &Pairs) -> String {
     if let Some(hint) = &req.login_hint {
         to.append_pair("login_hint", hint);
     }
-    // A sign-in through an upstream provider must be fresh there too (OIDC Core §3.1.2.1): with
-    // any `max_age` the upstream is asked to authenticate again (`prompt=login`, `max_age=0`),
-    // since an older upstream sign-in would give a session too old for this request.
-    if req.prompt.login || req.max_age.is_some() {
+    // Passed on to an upstream provider, which is asked to authenticate again.
+    if req.needs_fresh_sign_in() {
         to.append_pair("prompt", "login");
     }
     format!("/login?{}", to.finish())
@@ -151,7 +165,7 @@ async fn redirect_with_code(
             params.push(("iss", &issuer));
             see_other(&redirect_with(&req.redirect_uri, &params))
         }
-        Err(_) => fail(state, req, ErrorCode::ServerError, "the server could not complete the request"),
+        Err(_) => fail(state, req, &OAuthError::server_error()),
     }
 }
 
@@ -172,94 +186,45 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
         Ok(f) => f,
         Err(e) => return e.into_page(),
     };
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, field("csrf_token")) {
+    let form = ConsentParams::from_pairs(pairs.iter().cloned());
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, form.csrf_token.first().unwrap_or_default()) {
         return e.into_page();
     }
-    let decision = field("decision").to_owned();
+    let decision = form.decision.first().unwrap_or_default();
     let params: Pairs = pairs.iter().filter(|(k, _)| k != "csrf_token" && k != "decision").cloned().collect();
-    let req = match state.oauth.parse_authorize(&params).await {
+    let req = match state.oauth.parse_authorize(&AuthorizeParams::from_pairs(params.iter().cloned())).await {
         Ok(r) => r,
         Err(AuthorizeError::Fatal(m)) => return ApiError::bad_request(m).into_page(),
         Err(AuthorizeError::Redirect { redirect_uri, state: st, error }) => {
             return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
         }
     };
-    // The same session rules as the authorization request: a consent page left open must not
-    // issue a code for a sign-in that has since grown older than `max_age`.
-    let session =
-        signed_in(&state, &jar).await.ok().filter(|(s, _, _)| fresh_enough(&req, s.auth_time, state.oauth.now()));
-    let Some((session, user, _)) = session else {
-        return see_other(&login_redirect(&req, &params));
-    };
-    if decision != "allow" {
-        return fail(&state, &req, ErrorCode::AccessDenied, "the user denied the request");
-    }
-    if state.oauth.grant_consent(user.id, &req).await.is_err() {
-        return fail(&state, &req, ErrorCode::ServerError, "the server could not complete the request");
-    }
-    redirect_with_code(&state, &req, &user, session.auth_time, &session.amr).await
+    let session = signed_in(&state, &jar).await.ok();
+    let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), decision == "allow").await;
+    respond(&state, jar, &req, &params, session, outcome).await
 }
 
-/// RFC 6749 §5.2 error response: 401 with a challenge for `invalid_client`, 500 for
-/// `server_error`, else 400; never cached.
-pub fn oauth_error(e: &OAuthError) -> Response {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        error: &'a str,
-        error_description: &'a str,
-    }
-    let status = match e.code {
-        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let mut resp =
-        (status, axum::Json(Body { error: e.code.as_str(), error_description: &e.description })).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\""));
-    }
-    no_store(resp)
+/// The request, read once from the form, and the client's credentials from it and from the
+/// `Authorization` header; every failure is already an OAuth error.
+fn token_request(
+    headers: &HeaderMap,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Result<(ClientCredentials, TokenRequest), OAuthError> {
+    let FormBody(pairs) = form.map_err(|e| OAuthError::invalid_request(e.description))?;
+    let mut req = TokenRequest::from_pairs(pairs);
+    let basic = basic_credentials(headers).map_err(|()| OAuthError::invalid_client())?;
+    let creds = ClientCredentials::new(basic, std::mem::take(&mut req.client))?;
+    Ok((creds, req))
 }
 
-/// RFC 6749 §5.1: responses with tokens carry `Cache-Control: no-store` and `Pragma: no-cache`.
-fn no_store(mut resp: Response) -> Response {
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
-}
-
-fn credentials(headers: &HeaderMap, pairs: &Pairs) -> Result<ClientCredentials, OAuthError> {
-    let one = |name: &str| -> Result<Option<String>, OAuthError> {
-        let mut v = pairs.iter().filter(|(k, _)| k == name);
-        let first = v.next().map(|(_, v)| v.clone());
-        if v.next().is_some() {
-            return Err(OAuthError::invalid_request(format!("{name} was included more than once")));
-        }
-        Ok(first)
-    };
-    let basic = match headers.get(header::AUTHORIZATION) {
-        Some(h) => Some(h.to_str().ok().and_then(parse_basic).ok_or_else(OAuthError::invalid_client)?),
-        None => None,
-    };
-    Ok(ClientCredentials {
-        basic,
-        client_id: one("client_id")?,
-        client_secret: one("client_secret")?,
-        client_assertion_type: one("client_assertion_type")?,
-        client_assertion: one("client_assertion")?,
-    })
-}
-
-/// Parses the form and authenticates the client; every failure is already an OAuth error.
+/// Parses the request and authenticates the client; every failure is already an OAuth error.
 async fn authenticated(
     state: &AppState,
     headers: &HeaderMap,
     ctx: &gatehouse_core::RequestContext,
     form: Result<FormBody<Pairs>, ApiError>,
-) -> Result<(gatehouse_core::oauth::Client, Pairs), Response> {
-    let FormBody(pairs) = form.map_err(|e| oauth_error(&OAuthError::invalid_request(e.description)))?;
-    let creds = credentials(headers, &pairs).map_err(|e| oauth_error(&e))?;
+) -> Result<(gatehouse_core::oauth::Client, TokenRequest), Response> {
+    let (creds, req) = token_request(headers, form).map_err(|e| OAuthResponse(e).into_response())?;
     // Per client (issue: "per client on the token endpoint"), before the secret is checked.
     let presented = creds.claimed_id();
     // Keyed by the claimed client id *and* the caller's address: client ids are public, so a
@@ -270,8 +235,8 @@ async fn authenticated(
     {
         return Err(ApiError::rate_limited(&limited).into_response());
     }
-    let client = state.oauth.authenticate_client(&creds).await.map_err(|e| oauth_error(&e))?;
-    Ok((client, pairs))
+    let client = state.oauth.authenticate_client(&creds).await.map_err(|e| OAuthResponse(e).into_response())?;
+    Ok((client, req))
 }
 
 /// RFC 6749 §3.2: the token endpoint.
@@ -281,20 +246,20 @@ async fn token(
     Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
-    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
+    let (client, req) = match authenticated(&state, &headers, &ctx, form).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    match state.oauth.token(&pairs, &client, &ctx).await {
+    match state.oauth.token(&req, &client, &ctx).await {
         Ok(body) => no_store(axum::Json(body).into_response()),
-        Err(e) => oauth_error(&e),
+        Err(e) => OAuthResponse(e).into_response(),
     }
 }
 
-fn token_param(pairs: &Pairs) -> Result<&str, OAuthError> {
-    let mut v = pairs.iter().filter(|(k, _)| k == "token");
-    match (v.next(), v.next()) {
-        (Some((_, t)), None) if !t.is_empty() => Ok(t),
+/// RFC 7009 §2.1, RFC 7662 §2.1: the one `token` parameter.
+fn token_param(req: &TokenRequest) -> Result<&str, OAuthError> {
+    match req.token.get() {
+        Ok(Some(t)) => Ok(t),
         _ => Err(OAuthError::invalid_request("exactly one token parameter is required")),
     }
 }
@@ -327,18 +292,18 @@ async fn revoke(
     Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
-    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
+    let (client, req) = match authenticated(&state, &headers, &ctx, form).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let token = match token_param(&pairs) {
+    let token = match token_param(&req) {
         Ok(t) => t,
-        Err(e) => return oauth_error(&e),
+        Err(e) => return OAuthResponse(e).into_response(),
     };
     let jwt = state.bearer.verify(token, state.oauth.now()).map(token_claims);
     match state.oauth.revoke(&client, token, jwt).await {
         Ok(()) => no_store(StatusCode::OK.into_response()),
-        Err(e) => oauth_error(&e),
+        Err(e) => OAuthResponse(e).into_response(),
     }
 }
 
@@ -350,18 +315,18 @@ async fn introspect(
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
     // A public client proves nothing by sending its id: introspection is for confidential ones.
-    let (client, pairs) = match authenticated(&state, &headers, &ctx, form).await {
-        Ok((c, _)) if c.is_public() => return oauth_error(&OAuthError::invalid_client()),
+    let (client, req) = match authenticated(&state, &headers, &ctx, form).await {
+        Ok((c, _)) if c.is_public() => return OAuthResponse(OAuthError::invalid_client()).into_response(),
         Ok(v) => v,
         Err(r) => return r,
     };
-    let token = match token_param(&pairs) {
+    let token = match token_param(&req) {
         Ok(t) => t,
-        Err(e) => return oauth_error(&e),
+        Err(e) => return OAuthResponse(e).into_response(),
     };
     let jwt = state.bearer.verify(token, state.oauth.now()).map(token_claims);
     match state.oauth.introspect(&client, token, jwt).await {
         Ok(body) => no_store(axum::Json(body).into_response()),
-        Err(e) => oauth_error(&e),
+        Err(e) => OAuthResponse(e).into_response(),
     }
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
-use gatehouse_core::oauth::{ASSERTION_ALGORITHMS, redirect_with};
+use gatehouse_core::oauth::{ASSERTION_ALGORITHMS, FromParams, LogoutDecision, LogoutError, LogoutParams};
 use serde_json::{Value, json};
 
 use super::oauth::token_claims;
@@ -18,13 +18,23 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody};
 use crate::pages::{self, LogoutPage};
+use crate::policy::{Policy, Routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router(state: &AppState) -> Routes {
+    let discovery_routes = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
-        .route("/.well-known/oauth-authorization-server", get(discovery))
-        .route("/oauth2/userinfo", get(userinfo).post(userinfo))
-        .route("/oauth2/logout", get(logout_get).post(logout_post))
+        .route("/.well-known/oauth-authorization-server", get(discovery));
+    let bearer = Policy::cookieless("authenticated by the bearer token in the request");
+    // RP-Initiated Logout §2: relying parties may POST cross-site; a logout without a matching
+    // `id_token_hint` needs the same-site confirmation form with its CSRF token.
+    let logout = Policy::cookieless("signs out only with a matching id_token_hint or the same-site form");
+    Routes::new(state, Policy::same_origin().oauth_cors(), discovery_routes)
+        .merge(Routes::new(
+            state,
+            bearer.oauth_cors(),
+            Router::new().route("/oauth2/userinfo", get(userinfo).post(userinfo)),
+        ))
+        .merge(Routes::new(state, logout, Router::new().route("/oauth2/logout", get(logout_get).post(logout_post))))
 }
 
 /// The provider metadata: exactly what works, nothing more.
@@ -89,15 +99,11 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Result<R
     match state.oauth.userinfo(&claims).await {
         Ok(Some(body)) => Ok(axum::Json(body).into_response()),
         Ok(None) => Err(invalid_token("the token has been revoked")),
-        Err(_) => Err(ApiError::internal()),
+        Err(e) => Err(ApiError::internal_cause(e)),
     }
 }
 
 type Pairs = Vec<(String, String)>;
-
-fn field<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
-}
 
 async fn logout_get(
     State(state): State<AppState>,
@@ -114,24 +120,23 @@ async fn logout_post(
     Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
-    match form {
-        Ok(FormBody(pairs)) => {
-            let confirmed = field(&pairs, "confirm") == Some("yes");
-            if confirmed
-                && let Err(e) =
-                    cookies::check_form_token(&jar, &state.settings, field(&pairs, "csrf_token").unwrap_or_default())
-            {
-                return e.into_page();
-            }
-            logout(state, jar, ctx, pairs, confirmed).await
-        }
-        Err(e) => e.into_page(),
+    let FormBody(pairs) = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_page(),
+    };
+    // Our confirmation form: its CSRF token proves it was answered on our page.
+    let fields = LogoutParams::from_pairs(pairs.iter().cloned());
+    let confirmed = fields.confirm.first() == Some("yes");
+    if confirmed
+        && let Err(e) = cookies::check_form_token(&jar, &state.settings, fields.csrf_token.first().unwrap_or_default())
+    {
+        return e.into_page();
     }
+    logout(state, jar, ctx, pairs, confirmed).await
 }
 
-/// RP-Initiated Logout 1.0 §2-3: `post_logout_redirect_uri` only when registered for the client
-/// named by `id_token_hint` (or `client_id`); without a valid hint for the signed-in user the
-/// user confirms first, so that no third party can sign them out.
+/// RP-Initiated Logout 1.0 §2-3 (the rules are `OAuthService::parse_logout` and
+/// `LogoutRequest::decide`): the confirmation page, or sign out and redirect.
 async fn logout(
     state: AppState,
     jar: CookieJar,
@@ -139,34 +144,13 @@ async fn logout(
     pairs: Pairs,
     confirmed: bool,
 ) -> Response {
-    let hint = field(&pairs, "id_token_hint").map(|t| state.oauth.verify_id_token_hint(t));
-    if matches!(hint, Some(None)) {
-        return ApiError::bad_request("id_token_hint is not a valid ID token from this server").into_page();
-    }
-    let hint = hint.flatten();
-    let client_id =
-        hint.as_ref().map(|h| h.client_id.clone()).or_else(|| field(&pairs, "client_id").map(str::to_owned));
-    if let (Some(h), Some(c)) = (&hint, field(&pairs, "client_id"))
-        && h.client_id != c
-    {
-        return ApiError::bad_request("client_id does not match id_token_hint").into_page();
-    }
-    let redirect = match (field(&pairs, "post_logout_redirect_uri"), &client_id) {
-        (None, _) => None,
-        (Some(_), None) => {
-            return ApiError::bad_request("post_logout_redirect_uri needs id_token_hint or client_id").into_page();
-        }
-        (Some(uri), Some(cid)) => match state.oauth.client(cid).await {
-            Ok(Some(c)) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => Some(uri.to_owned()),
-            Ok(_) => {
-                return ApiError::bad_request("post_logout_redirect_uri is not registered for this client").into_page();
-            }
-            Err(_) => return ApiError::internal().into_page(),
-        },
+    let request = match state.oauth.parse_logout(&LogoutParams::from_pairs(pairs.iter().cloned())).await {
+        Ok(r) => r,
+        Err(LogoutError::Invalid(message)) => return ApiError::bad_request(message).into_page(),
+        Err(LogoutError::Server(e)) => return ApiError::internal_cause(e).into_page(),
     };
     let session = super::signed_in(&state, &jar).await.ok();
-    let hint_matches = matches!((&hint, &session), (Some(h), Some((_, u, _))) if h.sub == u.id.to_string());
-    if session.is_some() && !hint_matches && !confirmed {
+    if request.decide(session.as_ref().map(|(_, u, _)| u.id), confirmed) == LogoutDecision::Confirm {
         let (jar, csrf_token) = match cookies::form_token(jar, &state.settings) {
             Ok(v) => v,
             Err(e) => return e.into_page(),
@@ -175,16 +159,10 @@ async fn logout(
         return (jar, Html(pages::render(&LogoutPage { csrf_token: &csrf_token, hidden }))).into_response();
     }
     if let Some((_, _, token)) = &session
-        && state.accounts.logout(token, &ctx).await.is_err()
+        && let Err(e) = state.accounts.logout(token, &ctx).await
     {
-        return ApiError::internal().into_page();
+        return ApiError::internal_cause(e).into_page();
     }
     let jar = cookies::clear_session(jar, &state.settings);
-    match redirect {
-        Some(uri) => {
-            let params: Vec<(&str, &str)> = field(&pairs, "state").map(|s| vec![("state", s)]).unwrap_or_default();
-            (jar, see_other(&redirect_with(&uri, &params))).into_response()
-        }
-        None => (jar, see_other("/login?notice=signed_out")).into_response(),
-    }
+    (jar, see_other(request.redirect().unwrap_or("/login?notice=signed_out"))).into_response()
 }

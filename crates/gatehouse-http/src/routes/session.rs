@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
+use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::token::RefreshToken;
 use gatehouse_core::{AccountError, Password};
 use serde::{Deserialize, Serialize};
@@ -17,13 +18,16 @@ use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody, JsonBody};
 use crate::pages::{self, LoginPage};
+use crate::policy::{Answer, Methods, Policy, Routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(login_page).post(login_form))
-        .route("/logout", post(logout_form))
-        .route("/api/v1/auth/login", post(login_json))
-        .route("/api/v1/auth/logout", post(logout_json))
+pub fn router(state: &AppState) -> Routes {
+    // Submitting a password is an attempt; showing the form is not.
+    let login = Policy::same_origin().limit(LimitKind::LoginIp, Methods::Post, Answer::Page);
+    let login_json_policy = Policy::api().limit(LimitKind::LoginIp, Methods::Post, Answer::Json);
+    Routes::new(state, login, Router::new().route("/login", get(login_page).post(login_form)))
+        .merge(Routes::new(state, Policy::same_origin(), Router::new().route("/logout", post(logout_form))))
+        .merge(Routes::new(state, login_json_policy, Router::new().route("/api/v1/auth/login", post(login_json))))
+        .merge(Routes::new(state, Policy::api(), Router::new().route("/api/v1/auth/logout", post(logout_json))))
 }
 
 #[derive(Deserialize)]
@@ -217,10 +221,12 @@ async fn logout_json(
         _ => cookies::refresh_token(&jar, &state.settings),
     };
     if let Some(refresh) = presented {
-        state.tokens.refresh_service().revoke(&refresh, "logout", &ctx).await.map_err(|e| {
-            tracing::error!(error = %e, "revoking refresh family failed");
-            ApiError::internal()
-        })?;
+        state
+            .tokens
+            .refresh_service()
+            .revoke(&refresh, "logout", &ctx)
+            .await
+            .map_err(|e| ApiError::internal_cause(format_args!("revoking refresh family failed: {e}")))?;
     }
     let jar = cookies::clear_refresh(cookies::clear_session(jar, &state.settings), &state.settings);
     Ok((jar, StatusCode::NO_CONTENT).into_response())

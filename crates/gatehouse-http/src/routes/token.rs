@@ -13,22 +13,25 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::Password;
-use gatehouse_core::token::{FirstPartyError, RefreshError, RefreshToken, TokenPair};
+use gatehouse_core::abuse::LimitKind;
+use gatehouse_core::token::{RefreshToken, TokenPair};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
+use crate::policy::{Answer, Methods, Policy, Routes};
 
 /// Header a browser must send with a cookie-borne refresh (any non-empty value).
 pub const CSRF_HEADER: &str = "x-gatehouse-csrf";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/oauth2/jwks", get(jwks))
-        .route("/api/v1/auth/token", post(token))
-        .route("/api/v1/auth/refresh", post(refresh))
+pub fn router(state: &AppState) -> Routes {
+    let login = Policy::api().limit(LimitKind::LoginIp, Methods::Post, Answer::Json);
+    let refresh_policy = Policy::api().limit(LimitKind::RefreshIp, Methods::Post, Answer::Json);
+    Routes::new(state, Policy::same_origin().oauth_cors(), Router::new().route("/oauth2/jwks", get(jwks)))
+        .merge(Routes::new(state, login, Router::new().route("/api/v1/auth/token", post(token))))
+        .merge(Routes::new(state, refresh_policy, Router::new().route("/api/v1/auth/refresh", post(refresh))))
 }
 
 /// RFC 7517 §5: the JWK Set; public keys only. Cacheable for less than the publish delay of a
@@ -68,19 +71,6 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-fn token_error(e: FirstPartyError) -> ApiError {
-    match e {
-        FirstPartyError::Account(a) => a.into(),
-        FirstPartyError::Refresh(RefreshError::Invalid) => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_grant", "the refresh token is invalid, expired or revoked")
-        }
-        other => {
-            tracing::error!(error = %other, "token request failed");
-            ApiError::internal()
-        }
-    }
-}
-
 fn respond(state: &AppState, jar: CookieJar, pair: TokenPair, delivery: Delivery) -> Response {
     let (jar, refresh_token) = match delivery {
         Delivery::Cookie => {
@@ -104,7 +94,7 @@ async fn token(
     Client(ctx): Client,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let pair = state.tokens.login(&req.email, &req.password, &ctx).await.map_err(token_error)?;
+    let pair = state.tokens.login(&req.email, &req.password, &ctx).await.map_err(ApiError::from)?;
     Ok(respond(&state, jar, pair, req.token_delivery))
 }
 
@@ -143,7 +133,7 @@ async fn refresh(
         Ok(pair) => Ok(respond(&state, jar, pair, delivery)),
         Err(e) => {
             let jar = if delivery == Delivery::Cookie { cookies::clear_refresh(jar, &state.settings) } else { jar };
-            Ok((jar, token_error(e)).into_response())
+            Ok((jar, ApiError::from(e)).into_response())
         }
     }
 }

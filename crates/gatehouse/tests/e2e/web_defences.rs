@@ -293,3 +293,45 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies(b: Backend) {
     let got = failed_login_ip(&rfc, &[("x-forwarded-for", "203.0.113.7")]).await;
     assert_eq!(got.as_deref(), Some("127.0.0.1"), "X-Forwarded-For is not believed in this mode");
 }
+
+/// Route policy (`gatehouse_http::policy`) where no route matches, and on refusals: an unknown
+/// path refuses a cross-site POST like any route (the Origin check fails closed), an unknown
+/// path under `/api/` answers a preflight from an allowed origin, and a 429 of the JSON API
+/// carries the CORS headers an allowed origin needs to read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_policy_holds_on_unknown_paths_and_refusals() {
+    const APP: &str = "https://app.example.com";
+    let app = TestApp::spawn_with(Backend::Sqlite, |s| {
+        s.cors.allowed_origins = vec![APP.into()];
+        s.rate_limits.login_ip = gatehouse_core::abuse::Quota::new(1, 60);
+    })
+    .await
+    .unwrap();
+    let c = browser();
+    let r = c.post(app.url("/nowhere")).header("origin", "https://evil.test").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "cross_site_request");
+    assert_eq!(c.post(app.url("/nowhere")).send().await.unwrap().status(), 404);
+
+    let r = c
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/nowhere"))
+        .header("origin", APP)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], APP);
+
+    let login = || {
+        c.post(app.url("/api/v1/auth/login"))
+            .header("origin", APP)
+            .json(&json!({ "email": "nobody@example.com", "password": PASSWORD }))
+            .send()
+    };
+    assert_eq!(login().await.unwrap().status(), 401);
+    let r = login().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["access-control-allow-origin"], APP);
+    assert!(r.headers().contains_key("retry-after"));
+}

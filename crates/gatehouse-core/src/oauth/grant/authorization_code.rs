@@ -1,11 +1,11 @@
 //! The authorization code grant's token request (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6).
 
 use super::{TokenResponse, param, required};
-use crate::oauth::authorize::Params;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::code::CodeOutcome;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::id_token::IdTokenInput;
+use crate::oauth::params::TokenRequest;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
@@ -14,15 +14,15 @@ use crate::token::{Holder, RefreshToken};
 impl OAuthService {
     pub(super) async fn authorization_code_grant(
         &self,
-        params: &Params,
+        req: &TokenRequest,
         client: &Client,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows_grant(GrantType::AuthorizationCode) {
             return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
         }
-        let code = required(params, "code")?;
-        let redirect_uri = required(params, "redirect_uri")?;
-        let verifier = param(params, "code_verifier")?;
+        let code = required(&req.code, "code")?;
+        let redirect_uri = required(&req.redirect_uri, "redirect_uri")?;
+        let verifier = param(&req.code_verifier)?;
         let hash = RefreshToken::from_client(code).hash();
         let code = match self.codes.redeem_code(&hash, &client.id, self.clock.now()).await? {
             CodeOutcome::Redeemed(c) => c,

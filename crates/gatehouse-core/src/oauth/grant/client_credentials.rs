@@ -1,9 +1,9 @@
 //! The client credentials grant (RFC 6749 §4.4): confidential clients only, no refresh token.
 
 use super::{TokenResponse, param};
-use crate::oauth::authorize::Params;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::TokenRequest;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
 use crate::token::Holder;
@@ -14,7 +14,7 @@ const USER_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 impl OAuthService {
     pub(super) async fn client_credentials_grant(
         &self,
-        params: &Params,
+        req: &TokenRequest,
         client: &Client,
     ) -> Result<TokenResponse, OAuthError> {
         if client.is_public() || !client.allows_grant(GrantType::ClientCredentials) {
@@ -23,7 +23,7 @@ impl OAuthService {
         let machine_scopes: Vec<String> =
             client.scopes.iter().filter(|s| !USER_SCOPES.contains(&s.as_str())).cloned().collect();
         // RFC 6749 §3.3: without a scope parameter the client's registered scopes apply.
-        let scope = match param(params, "scope")? {
+        let scope = match param(&req.scope)? {
             Some(s) => {
                 let s = Scope::parse(s).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
                 if !s.is_subset_of(&machine_scopes) {

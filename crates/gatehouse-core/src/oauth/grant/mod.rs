@@ -6,9 +6,10 @@ mod refresh_token;
 
 use serde::Serialize;
 
-use super::authorize::{Params, single};
+use super::authorize::REPEATED;
 use super::client::Client;
 use super::error::{ErrorCode, OAuthError};
+use super::params::{Param, TokenRequest};
 use super::scope::Scope;
 use super::service::OAuthService;
 use crate::audit::RequestContext;
@@ -28,26 +29,26 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
 }
 
-pub(super) fn param<'a>(params: &'a Params, name: &str) -> Result<Option<&'a str>, OAuthError> {
-    single(params, name).map_err(OAuthError::invalid_request)
+pub(super) fn param(param: &Param) -> Result<Option<&str>, OAuthError> {
+    param.get().map_err(|_| OAuthError::invalid_request(REPEATED))
 }
 
-pub(super) fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, OAuthError> {
-    param(params, name)?.ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+pub(super) fn required<'a>(param_: &'a Param, name: &str) -> Result<&'a str, OAuthError> {
+    param(param_)?.ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
 impl OAuthService {
     /// `POST /oauth2/token` for an authenticated client.
     pub async fn token(
         &self,
-        params: &Params,
+        req: &TokenRequest,
         client: &Client,
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
-        match required(params, "grant_type")? {
-            "authorization_code" => self.authorization_code_grant(params, client).await,
-            "refresh_token" => self.refresh_token_grant(params, client, ctx).await,
-            "client_credentials" => self.client_credentials_grant(params, client).await,
+        match required(&req.grant_type, "grant_type")? {
+            "authorization_code" => self.authorization_code_grant(req, client).await,
+            "refresh_token" => self.refresh_token_grant(req, client, ctx).await,
+            "client_credentials" => self.client_credentials_grant(req, client).await,
             _ => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "supported grant types: authorization_code, refresh_token, client_credentials",

@@ -3,9 +3,9 @@
 
 use super::{TokenResponse, param, required};
 use crate::audit::RequestContext;
-use crate::oauth::authorize::Params;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::params::TokenRequest;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
 use crate::token::{Holder, RefreshError, RefreshToken};
@@ -13,14 +13,14 @@ use crate::token::{Holder, RefreshError, RefreshToken};
 impl OAuthService {
     pub(super) async fn refresh_token_grant(
         &self,
-        params: &Params,
+        req: &TokenRequest,
         client: &Client,
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows_grant(GrantType::RefreshToken) {
             return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
         }
-        let presented = RefreshToken::from_client(required(params, "refresh_token")?);
+        let presented = RefreshToken::from_client(required(&req.refresh_token, "refresh_token")?);
         let server = |e: RefreshError| {
             tracing::error!(error = %e, "refresh failed");
             OAuthError::server_error()
@@ -33,7 +33,7 @@ impl OAuthService {
         };
         let granted =
             Scope::parse(current.scope.as_deref().unwrap_or_default()).map_err(|_| OAuthError::server_error())?;
-        let scope = match param(params, "scope")? {
+        let scope = match param(&req.scope)? {
             Some(requested) => {
                 let requested =
                     Scope::parse(requested).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;

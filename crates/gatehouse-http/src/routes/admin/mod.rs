@@ -21,6 +21,7 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::rbac::{AdminCapability, Principal, RbacError};
 use gatehouse_core::user::UserId;
 use serde::de::DeserializeOwned;
@@ -30,9 +31,15 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::policy::{Answer, Methods, Policy, Routes};
 
-pub fn router() -> Router<AppState> {
-    routes().into()
+/// Every admin route, and the 404 of unknown paths under `/admin`: all of them, whatever the
+/// method, count against the admin rate limit.
+pub fn router(state: &AppState) -> Routes {
+    let policy = Policy::same_origin().limit(LimitKind::AdminIp, Methods::Any, Answer::Json);
+    let known: Router<AppState> = routes().into();
+    let unknown = crate::policy::unknown_under("/admin").merge(crate::policy::unknown_at("/admin"));
+    Routes::new(state, policy, known.merge(unknown))
 }
 
 /// Every admin route with its OpenAPI operation (see [`openapi`]). A new area adds its
@@ -84,24 +91,6 @@ impl FromRequestParts<AppState> for Admin {
 
 fn forbidden() -> ApiError {
     ApiError::forbidden("forbidden", "this token does not grant access to the admin API")
-}
-
-impl From<RbacError> for ApiError {
-    fn from(e: RbacError) -> Self {
-        match e {
-            RbacError::Forbidden(m) => ApiError::forbidden("forbidden", m),
-            RbacError::Invalid(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m),
-            RbacError::NotFound(what) => ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
-            RbacError::Conflict(what) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", format!("this {what} already exists"))
-            }
-            RbacError::LastAdmin => ApiError::new(StatusCode::CONFLICT, "last_admin", e.to_string()),
-            RbacError::Store(_) | RbacError::Internal(_) => {
-                tracing::error!(error = %e, "admin request failed");
-                ApiError::internal()
-            }
-        }
-    }
 }
 
 /// Query parameters, with unknown ones refused (400) in our error format.

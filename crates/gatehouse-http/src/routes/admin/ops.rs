@@ -136,10 +136,8 @@ async fn audit_events(
             loop {
                 let page = state.admin.audit_events(&cap, &query).await?;
                 for record in page.items {
-                    let line = serde_json::to_string(&AuditEventResponse::from(record)).map_err(|e| {
-                        tracing::error!(error = %e, "audit event does not serialise");
-                        ApiError::internal()
-                    })?;
+                    let line = serde_json::to_string(&AuditEventResponse::from(record))
+                        .map_err(|e| ApiError::internal_cause(format_args!("audit event does not serialise: {e}")))?;
                     body.push_str(&line);
                     body.push('\n');
                     count += 1;

@@ -1,15 +1,25 @@
-//! The one mapping from failures to HTTP responses.
+//! The one mapping from failures to HTTP responses (DESIGN.md §2-3, RFC 6749 §5.2, RFC 6750
+//! §3.1, RFC 9110 §15.5.2).
 //!
 //! JSON APIs answer `{"error": "<code>", "error_description": "<text>"}`; pages answer an HTML
-//! error page. 5xx details are logged and never shown; every 401 carries `WWW-Authenticate`.
+//! error page; the OAuth endpoints answer RFC 6749 §5.2 ([`oauth`]). Every `From<…Error>` of a
+//! core error is in [`convert`]. 5xx details are never shown: the internal cause rides in a
+//! response extension ([`ErrorCause`]) that the [`log`] layer writes to the log, once per
+//! response. Every 401 carries `WWW-Authenticate`.
+
+mod convert;
+pub mod log;
+pub mod oauth;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use gatehouse_core::AccountError;
 use gatehouse_core::abuse::RateLimited;
 use serde::Serialize;
 
 use crate::pages;
+
+pub use log::{ErrorCause, log_server_errors, with_cause};
+pub use oauth::{OAuthResponse, no_store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -18,6 +28,8 @@ pub struct ApiError {
     pub description: String,
     /// Seconds for `Retry-After` (429 answers).
     pub retry_after: Option<u64>,
+    /// Why a 5xx happened, for the log only ([`ErrorCause`]); never in the body.
+    pub cause: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -28,7 +40,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, description: impl Into<String>) -> Self {
-        Self { status, code, description: description.into(), retry_after: None }
+        Self { status, code, description: description.into(), retry_after: None, cause: None }
     }
 
     /// 429 with `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3).
@@ -64,13 +76,18 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server could not complete the request")
     }
 
+    /// [`Self::internal`], with the cause the log layer records (the client never sees it).
+    pub fn internal_cause(cause: impl std::fmt::Display) -> Self {
+        Self { cause: Some(cause.to_string()), ..Self::internal() }
+    }
+
     /// The same failure, rendered as an HTML page for browser forms.
     pub fn into_page(self) -> Response {
         let page = pages::ErrorPage { status: self.status.as_u16(), message: &self.description };
         let mut resp = (self.status, Html(pages::render(&page))).into_response();
         add_www_authenticate(&mut resp);
         add_retry_after(&mut resp, self.retry_after);
-        resp
+        with_cause(resp, self.cause)
     }
 }
 
@@ -87,7 +104,7 @@ impl IntoResponse for ApiError {
         }
         add_www_authenticate(&mut resp);
         add_retry_after(&mut resp, self.retry_after);
-        resp
+        with_cause(resp, self.cause)
     }
 }
 
@@ -101,35 +118,5 @@ fn add_retry_after(resp: &mut Response, seconds: Option<u64>) {
 fn add_www_authenticate(resp: &mut Response) {
     if resp.status() == StatusCode::UNAUTHORIZED && !resp.headers().contains_key(header::WWW_AUTHENTICATE) {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"gatehouse\""));
-    }
-}
-
-impl From<AccountError> for ApiError {
-    fn from(e: AccountError) -> Self {
-        use AccountError as E;
-        match e {
-            E::InvalidCredentials => {
-                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid email or password")
-            }
-            E::Unauthenticated => Self::unauthenticated(),
-            E::RateLimited(limited) => Self::rate_limited(&limited),
-            E::RegistrationDisabled => Self::forbidden("registration_disabled", "registration is disabled"),
-            E::InvalidEmail(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email", e.to_string()),
-            E::WeakPassword(v) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", v.to_string()),
-            E::InvalidInput(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
-            E::EmailTaken => {
-                Self::new(StatusCode::CONFLICT, "email_taken", "an account with this email address already exists")
-            }
-            E::NotFound => Self::not_found(),
-            E::LastAdmin => Self::new(
-                StatusCode::CONFLICT,
-                "last_admin",
-                "the last active admin cannot lose the admin role, be disabled or be deleted",
-            ),
-            E::Store(_) | E::Hash(_) | E::Random(_) => {
-                tracing::error!(error = %e, "request failed");
-                Self::internal()
-            }
-        }
     }
 }

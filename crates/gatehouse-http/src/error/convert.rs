@@ -1,0 +1,94 @@
+//! Every core error as an [`ApiError`] (DESIGN.md §2 "http maps once"): accounts, the first-party
+//! token API, the admin API (RBAC), Cedar policies and AuthZEN decisions, and federation.
+//! Storage and other internal failures become a bare 500 whose cause only the log sees.
+
+use axum::http::StatusCode;
+use gatehouse_core::AccountError;
+use gatehouse_core::federation::FederationError;
+use gatehouse_core::policy::PolicyError;
+use gatehouse_core::rbac::RbacError;
+use gatehouse_core::token::{FirstPartyError, RefreshError};
+
+use super::ApiError;
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        use AccountError as E;
+        match e {
+            E::InvalidCredentials => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "invalid email or password")
+            }
+            E::Unauthenticated => Self::unauthenticated(),
+            E::RateLimited(limited) => Self::rate_limited(&limited),
+            E::RegistrationDisabled => Self::forbidden("registration_disabled", "registration is disabled"),
+            E::InvalidEmail(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email", e.to_string()),
+            E::WeakPassword(v) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", v.to_string()),
+            E::InvalidInput(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
+            E::EmailTaken => {
+                Self::new(StatusCode::CONFLICT, "email_taken", "an account with this email address already exists")
+            }
+            E::NotFound => Self::not_found(),
+            E::LastAdmin => Self::new(
+                StatusCode::CONFLICT,
+                "last_admin",
+                "the last active admin cannot lose the admin role, be disabled or be deleted",
+            ),
+            E::Store(_) | E::Hash(_) | E::Random(_) => Self::internal_cause(e),
+        }
+    }
+}
+
+/// The first-party token API (`/api/v1/auth/token`, `/api/v1/auth/refresh`).
+impl From<FirstPartyError> for ApiError {
+    fn from(e: FirstPartyError) -> Self {
+        match e {
+            FirstPartyError::Account(a) => a.into(),
+            FirstPartyError::Refresh(RefreshError::Invalid) => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_grant", "the refresh token is invalid, expired or revoked")
+            }
+            other => Self::internal_cause(other),
+        }
+    }
+}
+
+/// The admin API.
+impl From<RbacError> for ApiError {
+    fn from(e: RbacError) -> Self {
+        match e {
+            RbacError::Forbidden(m) => Self::forbidden("forbidden", m),
+            RbacError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m),
+            RbacError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
+            RbacError::Conflict(what) => {
+                Self::new(StatusCode::CONFLICT, "conflict", format!("this {what} already exists"))
+            }
+            RbacError::LastAdmin => Self::new(StatusCode::CONFLICT, "last_admin", e.to_string()),
+            RbacError::Store(_) | RbacError::Internal(_) => Self::internal_cause(e),
+        }
+    }
+}
+
+/// Cedar policy documents (admin API) and AuthZEN decisions.
+impl From<PolicyError> for ApiError {
+    fn from(e: PolicyError) -> Self {
+        match e {
+            PolicyError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy", m),
+            PolicyError::BadRequest(m) => Self::bad_request(m),
+            PolicyError::Forbidden(m) => Self::forbidden("forbidden", m),
+            PolicyError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
+            PolicyError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            PolicyError::Store(_) => Self::internal_cause(e),
+        }
+    }
+}
+
+/// Federation failures that have no provider-specific page (those are rendered by
+/// `routes::federation`, which names the provider).
+impl From<FederationError> for ApiError {
+    fn from(e: FederationError) -> Self {
+        match e {
+            FederationError::Account(a) => a.into(),
+            FederationError::NotLinked => Self::not_found(),
+            other => Self::internal_cause(other),
+        }
+    }
+}
