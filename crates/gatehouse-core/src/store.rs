@@ -201,8 +201,12 @@ pub trait AuthorizationCodeStore: Send + Sync {
     /// data, so the caller can revoke what was issued from it); unknown or expired
     /// (`expires_at <= now`) codes, and codes of another client (left untouched), get `Invalid`.
     async fn redeem_code(&self, code_hash: &[u8], client_id: &str, now: UnixTime) -> Result<CodeOutcome, StoreError>;
-    /// Deletes codes that expired before `cutoff`.
+    /// Deletes codes, and parked authorization requests, that expired before `cutoff`.
     async fn purge_codes(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
+    /// Parks an authorization request's query string under the SHA-256 of a reference.
+    async fn park_authorization(&self, ref_hash: &[u8], query: &str, expires_at: UnixTime) -> Result<(), StoreError>;
+    /// The parked query string, unless unknown or expired (`expires_at <= now`).
+    async fn parked_authorization(&self, ref_hash: &[u8], now: UnixTime) -> Result<Option<String>, StoreError>;
 }
 
 /// Remembered consents, one row per (user, client).

@@ -242,6 +242,11 @@ pub(crate) const CODE_STATE: &str =
     concat!("SELECT used_at, ", code_columns!(), " FROM authorization_codes WHERE code_hash = $1");
 /// Used codes stay until they expire: until then a replay must still be recognised.
 pub(crate) const PURGE_CODES: &str = "DELETE FROM authorization_codes WHERE expires_at < $1";
+pub(crate) const PARK_AUTHORIZATION: &str =
+    "INSERT INTO pending_authorizations (ref_hash, query, expires_at) VALUES ($1, $2, $3)";
+pub(crate) const PARKED_AUTHORIZATION: &str =
+    "SELECT query FROM pending_authorizations WHERE ref_hash = $1 AND expires_at > $2";
+pub(crate) const PURGE_PARKED_AUTHORIZATIONS: &str = "DELETE FROM pending_authorizations WHERE expires_at < $1";
 
 // Consents.
 

@@ -307,8 +307,14 @@ pub async fn run_on(
     });
     let every = Duration::from_secs(settings.keys.check_interval);
     let fed_service = federation.as_ref().map(|f| f.service.clone());
-    let purge =
-        tokio::spawn(maintenance(services.accounts.clone(), services.refresh.clone(), keys, fed_service, every));
+    let purge = tokio::spawn(maintenance(
+        services.accounts.clone(),
+        services.refresh.clone(),
+        oauth.clone(),
+        keys,
+        fed_service,
+        every,
+    ));
     let addr = listeners.main.local_addr()?;
     let redirect_addr = listeners.redirect.as_ref().map(TcpListener::local_addr).transpose()?;
     tracing::info!(%addr, tls = tls.is_some(), ?redirect_addr, %issuer, backend = services.stores.backend.as_str(), "gatehouse listening");
@@ -328,10 +334,12 @@ pub async fn run_on(
 }
 
 /// Every `period` (default a minute): rotate signing keys when due and pick up keys other
-/// nodes created; every fifth round: delete expired sessions and refresh-token families.
+/// nodes created; every fifth round: delete expired sessions, refresh-token families, codes
+/// and parked authorization requests.
 async fn maintenance(
     accounts: Arc<AccountService>,
     refresh: Arc<RefreshService>,
+    oauth: Arc<OAuthService>,
     keys: Arc<KeyService>,
     federation: Option<Arc<FederationService>>,
     period: Duration,
@@ -367,6 +375,11 @@ async fn maintenance(
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired refresh-token families removed"),
             Err(e) => tracing::warn!(error = %e, "purging refresh-token families failed"),
+        }
+        match oauth.purge().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired authorization codes and parked requests removed"),
+            Err(e) => tracing::warn!(error = %e, "purging authorization codes failed"),
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct OAuthSettings {
     pub id_token_lifetime: i64,
 }
 
+/// How long an authorization request stays parked while its user signs in.
+const PARKED_LIFETIME: i64 = 600;
+
 pub struct OAuthService {
     pub(super) clients: Arc<dyn ClientStore>,
     pub(super) codes: Arc<dyn AuthorizationCodeStore>,
@@ -138,6 +141,28 @@ impl OAuthService {
             OAuthError::server_error()
         })?;
         Ok(true)
+    }
+
+    /// Parks an authorization request (its query string) while the user signs in, and returns
+    /// a short reference to it: the login page's return URL then stays short whatever the
+    /// request's size. The reference only finds parameters the browser already carried, so it
+    /// grants nothing; it is still random and stored hashed like every other reference.
+    pub async fn park_authorization(&self, query: &str) -> Result<String, OAuthError> {
+        let reference = random::token().map_err(|_| OAuthError::server_error())?;
+        let hash = crate::token::RefreshToken::from_client(&reference).hash();
+        self.codes.park_authorization(&hash, query, self.clock.now() + PARKED_LIFETIME).await?;
+        Ok(reference)
+    }
+
+    /// The query string parked under `reference`, unless unknown or older than ten minutes.
+    pub async fn parked_authorization(&self, reference: &str) -> Result<Option<String>, OAuthError> {
+        let hash = crate::token::RefreshToken::from_client(reference).hash();
+        Ok(self.codes.parked_authorization(&hash, self.clock.now()).await?)
+    }
+
+    /// Deletes expired codes and parked requests (a day after they expired).
+    pub async fn purge(&self) -> Result<u64, OAuthError> {
+        Ok(self.codes.purge_codes(self.clock.now() - 86_400).await?)
     }
 
     /// Issues a single-use authorization code for a consented request (RFC 6749 §4.1.2).

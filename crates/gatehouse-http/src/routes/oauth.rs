@@ -81,9 +81,9 @@ fn fail(state: &AppState, req: &AuthorizeRequest, error: &OAuthError) -> Respons
     error_redirect(state, &req.redirect_uri, req.state.as_deref(), error)
 }
 
-/// The path and query to come back to after signing in; `prompt=login` is dropped so that the
+/// The query string to come back to after signing in; `prompt=login` is dropped so that the
 /// fresh sign-in is not demanded again.
-fn return_path(pairs: &Pairs) -> String {
+fn return_query(pairs: &Pairs) -> String {
     let mut ser = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         if k == "prompt" {
@@ -95,10 +95,34 @@ fn return_path(pairs: &Pairs) -> String {
             ser.append_pair(k, v);
         }
     }
-    format!("/oauth2/authorize?{}", ser.finish())
+    ser.finish()
+}
+
+/// The one parameter of a return to a parked authorization request (after signing in).
+const PARKED: &str = "gatehouse_parked";
+
+/// The pairs of a parked request when `pairs` is a return to one; `Err` with the page to show
+/// when it expired. Anything else is an ordinary authorization request.
+async fn unpark(state: &AppState, pairs: Pairs) -> Result<Pairs, Response> {
+    let [(name, reference)] = pairs.as_slice() else { return Ok(pairs) };
+    if name != PARKED {
+        return Ok(pairs);
+    }
+    match state.oauth.parked_authorization(reference).await {
+        Ok(Some(query)) => Ok(query_pairs(Some(query))),
+        Ok(None) => Err(ApiError::bad_request(
+            "this sign-in took too long and its request has expired; go back to the application and try again",
+        )
+        .into_page()),
+        Err(_) => Err(ApiError::internal().into_page()),
+    }
 }
 
 async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
+    let pairs = match unpark(&state, pairs).await {
+        Ok(pairs) => pairs,
+        Err(page) => return page,
+    };
     let req = match state.oauth.parse_authorize(&AuthorizeParams::from_pairs(pairs.iter().cloned())).await {
         Ok(r) => r,
         Err(AuthorizeError::Fatal(message)) => return ApiError::bad_request(message).into_page(),
@@ -130,14 +154,22 @@ async fn respond(
         (AuthorizeOutcome::Refuse(error), _) => fail(state, req, &error),
         (AuthorizeOutcome::Consent, _) => consent_page(state, jar, req, pairs),
         (AuthorizeOutcome::IssueCode, Some((s, u, _))) => redirect_with_code(state, req, &u, s.auth_time, &s.amr).await,
-        (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode, _) => see_other(&login_redirect(req, pairs)),
+        (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode, _) => match login_redirect(state, req, pairs).await {
+            Ok(to) => see_other(&to),
+            Err(e) => e.into_page(),
+        },
     }
 }
 
-/// The login page, continuing with this authorization request afterwards.
-fn login_redirect(req: &AuthorizeRequest, pairs: &Pairs) -> String {
+/// The login page, continuing with this authorization request afterwards. The request is parked
+/// server-side and the login URL carries only a reference to it: a long request (a 2,000-character
+/// `state`) would otherwise travel double-encoded and exceed the URL limit.
+async fn login_redirect(state: &AppState, req: &AuthorizeRequest, pairs: &Pairs) -> Result<String, ApiError> {
+    let reference = state.oauth.park_authorization(&return_query(pairs)).await.map_err(|_| ApiError::internal())?;
     let mut to = url::form_urlencoded::Serializer::new(String::new());
-    to.append_pair("next", &return_path(pairs));
+    let mut back = url::form_urlencoded::Serializer::new(String::new());
+    back.append_pair(PARKED, &reference);
+    to.append_pair("next", &format!("/oauth2/authorize?{}", back.finish()));
     if let Some(hint) = &req.login_hint {
         to.append_pair("login_hint", hint);
     }
@@ -145,7 +177,7 @@ fn login_redirect(req: &AuthorizeRequest, pairs: &Pairs) -> String {
     if req.needs_fresh_sign_in() {
         to.append_pair("prompt", "login");
     }
-    format!("/login?{}", to.finish())
+    Ok(format!("/login?{}", to.finish()))
 }
 
 async fn redirect_with_code(

@@ -59,6 +59,19 @@ impl<D: Dialect> AuthorizationCodeStore for SqlStore<D> {
     }
 
     async fn purge_codes(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
-        self.query(sql::PURGE_CODES).bind(cutoff).execute().await
+        let parked = self.query(sql::PURGE_PARKED_AUTHORIZATIONS).bind(cutoff).execute().await?;
+        Ok(parked + self.query(sql::PURGE_CODES).bind(cutoff).execute().await?)
+    }
+
+    async fn park_authorization(&self, ref_hash: &[u8], query: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+        let insert = self.query(sql::PARK_AUTHORIZATION).bind(ref_hash).bind(query).bind(expires_at);
+        insert.on_unique(OnUnique::Code).execute().await?;
+        Ok(())
+    }
+
+    async fn parked_authorization(&self, ref_hash: &[u8], now: UnixTime) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> =
+            self.query(sql::PARKED_AUTHORIZATION).bind(ref_hash).bind(now).fetch_optional().await?;
+        Ok(row.map(|(query,)| query))
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{call, client_token, get_json};
 use crate::helpers::{Backend, PASSWORD, TestApp, browser};
-use crate::oauth::{authorize_url, create_client, location, pkce, query_of, setup};
+use crate::oauth::{authorize_as, authorize_url, create_client, location, pkce, query_of, setup};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -22,6 +22,7 @@ on_both_backends!(
     introspection_is_inactive_from_exp_without_leeway,
     token_logins_are_sign_ins_that_end_with_the_others,
     revoked_client_credentials_tokens_are_inactive_whatever_the_hint,
+    a_long_authorization_request_survives_sign_in,
 );
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
@@ -339,4 +340,34 @@ async fn revoked_client_credentials_tokens_are_inactive_whatever_the_hint(b: Bac
         assert!(!active(token.clone()).await, "revoked with hint {hint}");
         assert_eq!(call(&app, Some(token), Method::GET, "/admin/v1/users", None).await.status(), 401, "{hint}");
     }
+}
+
+/// Issue #18 item 6: a long authorization request (a 2,000-character `state` with non-ASCII
+/// characters) used to travel double-encoded in the login URL and hit 414. It is parked
+/// server-side; the login URL carries a short reference, and the state comes back intact.
+async fn a_long_authorization_request_survives_sign_in(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &["--skip-consent"]).await;
+    let state: String = "\u{e4}x".repeat(1000);
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
+    let url = url.replace(
+        "state=st%26%3D%C3%A4",
+        &format!("state={}", url::form_urlencoded::byte_serialize(state.as_bytes()).collect::<String>()),
+    );
+    assert!(url.len() > 6000 && url.len() < 8192, "{}", url.len());
+    let user = browser();
+    let r = user.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let login = location(&r);
+    assert!(login.starts_with("/login?") && login.len() < 200, "{login}");
+    assert_eq!(user.get(app.url(&login)).send().await.unwrap().status(), 200);
+    let callback = authorize_as(&app, &user, &url, "ada@example.com", "allow").await;
+    let q = query_of(&callback);
+    assert!(q.contains_key("code"), "{q:?}");
+    assert_eq!(q["state"], state, "the state comes back unchanged");
+    // A reference that does not exist (or expired) is a clear error page, not a redirect.
+    let r = user.get(app.url("/oauth2/authorize?gatehouse_parked=nope")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("expired"));
 }

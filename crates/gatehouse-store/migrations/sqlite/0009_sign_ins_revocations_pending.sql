@@ -1,4 +1,4 @@
--- First-party token logins listed as sign-ins (postgres), and revoked access tokens.
+-- Sign-ins, revoked access tokens and parked authorization requests (sqlite).
 
 -- Where a first-party token login came from, shown beside browser sessions (account page and
 -- admin API) so that it can be seen and ended like one. NULL for OAuth grants, whose requests
@@ -16,3 +16,13 @@ CREATE TABLE revoked_access_tokens (
 );
 
 CREATE INDEX revoked_access_tokens_expires_at_idx ON revoked_access_tokens (expires_at);
+
+-- Authorization requests parked while the user signs in (RFC 6749 §4.1.1): the login page gets
+-- a short reference instead of the whole request, which may be long (a 2,000-character state)
+-- and would otherwise travel double-encoded in its URL. Only the SHA-256 of the reference is
+-- stored; rows expire after ten minutes.
+CREATE TABLE pending_authorizations (
+    ref_hash        BLOB    NOT NULL PRIMARY KEY,
+    query           TEXT    NOT NULL,
+    expires_at      BIGINT  NOT NULL
+);
