@@ -64,6 +64,13 @@ pub enum AuditEventType {
     FederatedLinked,
     /// An upstream identity was unlinked from an account (details: `provider`).
     FederatedUnlinked,
+    /// A user allowed a client its scopes (subject: the user; details: `client_id`, `scopes`).
+    ConsentGranted,
+    /// A user withdrew a consent (subject: the user; details: `client_id`, `grants_revoked`).
+    ConsentRevoked,
+    /// An authorization code was presented again (RFC 6749 §4.1.2): the request is denied and
+    /// the grant issued from it revoked (subject: the code's user; details: `client_id`, `grant_id`).
+    AuthorizationCodeReplayed,
 }
 
 impl AuditEventType {
@@ -110,6 +117,9 @@ impl AuditEventType {
             Self::FederatedAccountCreated => "federation.account_created",
             Self::FederatedLinked => "federation.linked",
             Self::FederatedUnlinked => "federation.unlinked",
+            Self::ConsentGranted => "consent.granted",
+            Self::ConsentRevoked => "consent.revoked",
+            Self::AuthorizationCodeReplayed => "authorization_code.replayed",
         }
     }
 }

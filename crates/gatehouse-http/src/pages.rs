@@ -106,6 +106,8 @@ pub struct ConsentPage<'a> {
     pub csrf_token: &'a str,
     pub client_name: &'a str,
     pub scopes: Vec<&'a str>,
+    /// A privileged scope is asked for: the page warns.
+    pub privileged: bool,
     /// The authorization request's parameters, sent back with the decision.
     pub hidden: Vec<(String, String)>,
 }

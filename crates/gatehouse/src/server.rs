@@ -275,6 +275,7 @@ pub async fn run_on(
         },
         services.stores.assertion_jtis.clone(),
         services.stores.rbac.clone(),
+        services.stores.audit.clone(),
     ));
     let admin = Arc::new(AdminService::new(
         services.rbac.clone(),

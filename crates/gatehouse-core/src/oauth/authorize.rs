@@ -58,6 +58,11 @@ fn single(param: &Param) -> Result<Option<&str>, &'static str> {
     param.get().map_err(|_| REPEATED)
 }
 
+/// Scopes that give a token power over Gatehouse itself.
+pub fn is_privileged(scope: &str) -> bool {
+    scope == crate::rbac::ADMIN_SCOPE
+}
+
 /// Public clients are the native apps of RFC 8252 §7.3; only they may pick a loopback port at
 /// run time.
 fn loopback_ports(client: &Client) -> LoopbackPorts {
@@ -112,6 +117,12 @@ impl OAuthService {
             .map_err(|e| err(ErrorCode::InvalidScope, &e.to_string()))?;
         if !scope.is_subset_of(&client.scopes) {
             return Err(err(ErrorCode::InvalidScope, "the requested scope is not allowed for this client"));
+        }
+        // A user's consent must not hand a third-party application Gatehouse's own admin API:
+        // privileged scopes go only to first-party clients, which an operator registers as such
+        // (`--skip-consent`). Machine clients get them through client credentials, not here.
+        if !client.skip_consent && scope.iter().any(is_privileged) {
+            return Err(err(ErrorCode::InvalidScope, "this scope is only for first-party applications"));
         }
         let code_challenge = match (get(&params.code_challenge)?, get(&params.code_challenge_method)?) {
             (Some(_), Some(m)) if m != "S256" => {

@@ -5,6 +5,7 @@
 use super::authorize::{AuthorizeRequest, Prompt};
 use super::error::{ErrorCode, OAuthError};
 use super::service::OAuthService;
+use crate::audit::RequestContext;
 use crate::clock::UnixTime;
 use crate::user::UserId;
 
@@ -92,6 +93,7 @@ impl OAuthService {
         req: &AuthorizeRequest,
         session: Option<SignedInAs>,
         allow: bool,
+        ctx: &RequestContext,
     ) -> AuthorizeOutcome {
         let Some(session) = session.filter(|s| fresh_enough(req.max_age, s.auth_time, self.now())) else {
             return AuthorizeOutcome::SignIn;
@@ -99,7 +101,7 @@ impl OAuthService {
         if !allow {
             return AuthorizeOutcome::Refuse(OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"));
         }
-        match self.grant_consent(session.user, req).await {
+        match self.grant_consent(session.user, req, ctx).await {
             Ok(()) => AuthorizeOutcome::IssueCode,
             Err(_) => AuthorizeOutcome::Refuse(OAuthError::server_error()),
         }

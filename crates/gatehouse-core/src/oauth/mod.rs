@@ -20,7 +20,7 @@ mod redirect;
 mod scope;
 mod service;
 
-pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, redirect_with};
+pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, is_privileged, redirect_with};
 pub use client::{
     AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, RegistrationError, generate_client_id,
 };

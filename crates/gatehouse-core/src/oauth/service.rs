@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use serde_json::json;
 use uuid::Uuid;
 
 use super::authorize::AuthorizeRequest;
@@ -11,11 +12,12 @@ use super::client::Client;
 use super::code::{AuthorizationCode, CODE_LIFETIME};
 use super::error::OAuthError;
 use crate::account::AccountService;
+use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::{Clock, UnixTime};
 use crate::keys::KeyService;
 use crate::random;
 use crate::rbac::RbacStore;
-use crate::store::{AssertionReplayStore, AuthorizationCodeStore, ClientStore, ConsentStore};
+use crate::store::{AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore};
 use crate::token::{RefreshService, TokenIssuer};
 use crate::user::UserId;
 
@@ -48,6 +50,8 @@ pub struct OAuthService {
     pub(super) assertions_seen: AtomicU64,
     /// Roles and permissions for the `roles` / `permissions` token claims.
     pub(super) rbac: Arc<dyn RbacStore>,
+    /// Consents given and withdrawn, codes replayed.
+    pub(super) audit: Auditor,
 }
 
 impl OAuthService {
@@ -64,7 +68,9 @@ impl OAuthService {
         settings: OAuthSettings,
         assertion_jtis: Arc<dyn AssertionReplayStore>,
         rbac: Arc<dyn RbacStore>,
+        audit: Arc<dyn AuditStore>,
     ) -> Self {
+        let audit = Auditor::new(audit, clock.clone());
         Self {
             clients,
             codes,
@@ -78,6 +84,7 @@ impl OAuthService {
             assertion_jtis,
             assertions_seen: AtomicU64::new(0),
             rbac,
+            audit,
         }
     }
 
@@ -116,9 +123,19 @@ impl OAuthService {
         Ok(!granted.is_some_and(|c| req.scope.is_subset_of(&c.scopes)))
     }
 
-    pub async fn grant_consent(&self, user: UserId, req: &AuthorizeRequest) -> Result<(), OAuthError> {
+    /// Records the user's consent to the request's scopes, audited.
+    pub async fn grant_consent(
+        &self,
+        user: UserId,
+        req: &AuthorizeRequest,
+        ctx: &RequestContext,
+    ) -> Result<(), OAuthError> {
         let scopes: Vec<String> = req.scope.iter().map(str::to_owned).collect();
-        Ok(self.consents.grant_consent(user, &req.client.id, &scopes, self.clock.now()).await?)
+        self.consents.grant_consent(user, &req.client.id, &scopes, self.clock.now()).await?;
+        let who = Some(user.to_string());
+        let details = json!({ "client_id": req.client.id, "scopes": scopes });
+        self.audit.record(AuditEventType::ConsentGranted, Outcome::Success, who.clone(), who, ctx, details).await?;
+        Ok(())
     }
 
     pub async fn consents_of(&self, user: UserId) -> Result<Vec<super::code::Consent>, OAuthError> {
@@ -131,15 +148,19 @@ impl OAuthService {
         &self,
         user: UserId,
         client_id: &str,
-        ctx: &crate::audit::RequestContext,
+        ctx: &RequestContext,
     ) -> Result<bool, OAuthError> {
         if !self.consents.revoke_consent(user, client_id).await? {
             return Ok(false);
         }
-        self.refresh.revoke_for_user_client(user, client_id, "consent_revoked", ctx).await.map_err(|e| {
-            tracing::error!(error = %e, "revoking the grants of a withdrawn consent failed");
-            OAuthError::server_error()
-        })?;
+        let revoked =
+            self.refresh.revoke_for_user_client(user, client_id, "consent_revoked", ctx).await.map_err(|e| {
+                tracing::error!(error = %e, "revoking the grants of a withdrawn consent failed");
+                OAuthError::server_error()
+            })?;
+        let who = Some(user.to_string());
+        let details = json!({ "client_id": client_id, "grants_revoked": revoked });
+        self.audit.record(AuditEventType::ConsentRevoked, Outcome::Success, who.clone(), who, ctx, details).await?;
         Ok(true)
     }
 

@@ -208,12 +208,18 @@ fn consent_page(state: &AppState, jar: CookieJar, req: &AuthorizeRequest, pairs:
     };
     let hidden: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "prompt").cloned().collect();
     let scopes: Vec<&str> = req.scope.iter().collect();
-    let page = ConsentPage { csrf_token: &csrf_token, client_name: &req.client.name, scopes, hidden };
+    let privileged = scopes.iter().any(|s| gatehouse_core::oauth::is_privileged(s));
+    let page = ConsentPage { csrf_token: &csrf_token, client_name: &req.client.name, scopes, privileged, hidden };
     (jar, Html(pages::render(&page))).into_response()
 }
 
 /// The consent form's answer: allow issues a code, deny redirects with `access_denied`.
-async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<FormBody<Pairs>, ApiError>) -> Response {
+async fn consent(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    form: Result<FormBody<Pairs>, ApiError>,
+) -> Response {
     let FormBody(pairs) = match form {
         Ok(f) => f,
         Err(e) => return e.into_page(),
@@ -232,7 +238,7 @@ async fn consent(State(state): State<AppState>, jar: CookieJar, form: Result<For
         }
     };
     let session = signed_in(&state, &jar).await.ok();
-    let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), decision == "allow").await;
+    let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), decision == "allow", &ctx).await;
     respond(&state, jar, &req, &params, session, outcome).await
 }
 

@@ -23,6 +23,7 @@ on_both_backends!(
     token_logins_are_sign_ins_that_end_with_the_others,
     revoked_client_credentials_tokens_are_inactive_whatever_the_hint,
     a_long_authorization_request_survives_sign_in,
+    consents_and_code_replays_are_audited_and_admin_scope_stays_first_party,
 );
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
@@ -370,4 +371,62 @@ async fn a_long_authorization_request_survives_sign_in(b: Backend) {
     let r = user.get(app.url("/oauth2/authorize?gatehouse_parked=nope")).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("expired"));
+}
+
+/// The details of the audit events of `kind`.
+async fn events_of(app: &TestApp, kind: &str) -> Vec<String> {
+    app.audit_events().await.into_iter().filter(|e| e.0 == kind).map(|e| e.3).collect()
+}
+
+/// Issue #18 item 12: consents given and withdrawn and replayed codes are audit events; the
+/// admin scope is refused to third-party clients (RFC 6749 §3.3 `invalid_scope`) and flagged on
+/// the consent page of a first-party one that asks for consent.
+async fn consents_and_code_replays_are_audited_and_admin_scope_stays_first_party(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &["--scope", "gatehouse:admin"]).await;
+    let id = client["client_id"].as_str().unwrap();
+    let (verifier, challenge) = pkce();
+    let user = browser();
+    let url = authorize_url(&app, id, Some(&challenge), &[]);
+    let code = query_of(&authorize_as(&app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
+    let granted = events_of(&app, "consent.granted").await;
+    assert_eq!(granted.len(), 1, "{granted:?}");
+    assert!(granted[0].contains(id), "{granted:?}");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", crate::oauth::REDIRECT),
+        ("code_verifier", verifier.as_str()),
+    ];
+    assert_eq!(crate::oauth::token_request(&app, &client, &form).await.status(), 200);
+    assert_eq!(crate::oauth::token_request(&app, &client, &form).await.status(), 400);
+    let replayed = events_of(&app, "authorization_code.replayed").await;
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    assert!(replayed[0].contains("\"grant_revoked\":true"), "{replayed:?}");
+
+    // Withdrawing the consent on the account page is audited too.
+    let page = user.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let r = user
+        .post(app.url(&format!("/account/consents/{id}/revoke")))
+        .form(&[("csrf_token", crate::helpers::csrf_from(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(events_of(&app, "consent.revoked").await.len(), 1);
+
+    // The admin scope: refused to this third-party client …
+    let (_, challenge) = pkce();
+    let url = authorize_url(&app, id, Some(&challenge), &[("scope", "openid gatehouse:admin")])
+        .replace("scope=openid+profile+email+offline_access&", "");
+    let r = user.get(&url).send().await.unwrap();
+    let q = query_of(&location(&r));
+    assert_eq!(q["error"], "invalid_scope", "{q:?}");
+    // … and flagged on the consent page of a first-party client asked with prompt=consent.
+    let first_party = crate::oauth::web_client(&app, &["--skip-consent", "--scope", "gatehouse:admin"]).await;
+    let url =
+        authorize_url(&app, first_party["client_id"].as_str().unwrap(), Some(&challenge), &[("prompt", "consent")])
+            .replace("scope=openid+profile+email+offline_access", "scope=openid+gatehouse%3Aadmin");
+    let page = user.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("administrator access"), "{page}");
 }

@@ -1,6 +1,9 @@
 //! The authorization code grant's token request (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6).
 
+use serde_json::json;
+
 use super::{TokenResponse, param, required};
+use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::code::CodeOutcome;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -16,6 +19,7 @@ impl OAuthService {
         &self,
         req: &TokenRequest,
         client: &Client,
+        ctx: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows_grant(GrantType::AuthorizationCode) {
             return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
@@ -33,10 +37,19 @@ impl OAuthService {
                 // turn the one successful redemption into a failure (and a later one still
                 // revokes what it was given).
                 let revoked = self.refresh.revoke_family(c.grant_id, "authorization_code_replay").await;
-                if let Err(e) = revoked {
+                if let Err(e) = &revoked {
                     tracing::error!(error = %e, "revoking the grant of a replayed code failed");
                 }
-                tracing::warn!(client_id = %c.client_id, "authorization code replayed; its grant is revoked");
+                let details = json!({
+                    "client_id": c.client_id,
+                    "grant_id": c.grant_id,
+                    "grant_revoked": revoked.unwrap_or(false),
+                });
+                let subject = Some(c.user_id.to_string());
+                let actor = Some(format!("client:{}", client.id));
+                self.audit
+                    .record(AuditEventType::AuthorizationCodeReplayed, Outcome::Failure, actor, subject, ctx, details)
+                    .await?;
                 return Err(OAuthError::invalid_grant("the authorization code was already used"));
             }
             CodeOutcome::Invalid => {

@@ -46,7 +46,7 @@ impl OAuthService {
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
         match required(&req.grant_type, "grant_type")? {
-            "authorization_code" => self.authorization_code_grant(req, client).await,
+            "authorization_code" => self.authorization_code_grant(req, client, ctx).await,
             "refresh_token" => self.refresh_token_grant(req, client, ctx).await,
             "client_credentials" => self.client_credentials_grant(req, client).await,
             _ => Err(OAuthError::new(
