@@ -151,7 +151,7 @@ proptest! {
     }
 
     #[test]
-    fn canonical_b64tokens_are_accepted(token in "[A-Za-z0-9._~+/-]{1,200}={0,2}", scheme in "(?i:bearer)", sp in " {1,3}") {
+    fn canonical_b64tokens_are_accepted(token in "[A-Za-z0-9._~+/-]{1,200}={0,2}", scheme in "[bB][eE][aA][rR][eE][rR]", sp in " {1,3}") {
         let header = format!("{scheme}{sp}{token}");
         prop_assert_eq!(parse_bearer(&header), Ok(token.as_str()));
     }
@@ -244,8 +244,8 @@ proptest! {
             prop_assert!(PRIVATE_MEMBERS.iter().all(|m| jwk.get(m).is_none()), "private member accepted: {jwk}");
         }
         for kid in set.kids() {
-            let jwk = listed.iter().find(|k| k["kid"] == kid).expect("a kept key is in the document");
-            prop_assert_eq!(jwk["alg"].as_str(), Some(set.get(kid).unwrap().algorithm().as_str()));
+            let alg = set.get(kid).unwrap().algorithm().as_str();
+            prop_assert!(listed.iter().any(|k| k["kid"] == kid && k["alg"] == alg), "{kid} {alg} not in the document");
         }
         prop_assert_eq!(set.len() + set.skipped().len(), listed.len());
     }
