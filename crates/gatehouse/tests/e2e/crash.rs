@@ -11,9 +11,10 @@
 //! - `PRAGMA integrity_check` is `ok`;
 //! - every acknowledged registration is in `users`, with its `user.registered` audit event;
 //! - every acknowledged session (the cookie of a 200 login) is in `sessions`;
-//! - every acknowledged refresh token is in `refresh_tokens`; the newest token of each chain
-//!   still rotates over HTTP, unless a rotation of it was in flight at the kill, in which case it
-//!   either still rotates or was legitimately consumed (used, with exactly one unused successor);
+//! - every refresh token acknowledged since the last restart, and a sample of 64 older ones, is
+//!   in `refresh_tokens`; the newest token of a chain whose rotation was in flight at the kill
+//!   either still rotates over HTTP or was legitimately consumed (used, with exactly one unused
+//!   successor); the newest token of 64 other chains (a sample) is unused and still rotates;
 //! - no refresh family holds two unused tokens;
 //! - no authorization code row was redeemed twice (`used_at` set on a code whose grant has more
 //!   than one refresh family). No OAuth code flow runs in the load, so this only checks the
@@ -33,6 +34,9 @@ use sha2::{Digest, Sha256};
 use sqlx::Connection;
 
 use crate::helpers::PASSWORD;
+
+/// How many older refresh tokens, and untroubled chains, each check samples.
+const SAMPLE: usize = 64;
 
 /// A small xorshift generator: the test needs no cryptographic randomness, only a replayable one.
 #[derive(Clone)]
@@ -67,6 +71,8 @@ struct Ledger {
     sessions: Vec<String>,
     /// Every refresh token ever acknowledged.
     refresh_tokens: Vec<String>,
+    /// `refresh_tokens[..verified]` were found after an earlier restart: later checks sample them.
+    verified: usize,
     /// Chains no task is rotating right now.
     chains: Vec<Chain>,
     /// Unexpected answers (a 4xx/5xx where 2xx was due), reported at the end of the cycle.
@@ -292,7 +298,11 @@ async fn check(server: &Server, db_url: &str, ledger: &mut Ledger, rng: &mut Rng
             bad.push("acknowledged session lost".into());
         }
     }
-    for t in &ledger.refresh_tokens {
+    // Tokens acknowledged since the last check, all of them, and a sample of the older ones (so
+    // that the checks stay linear in the number of cycles).
+    let older: Vec<usize> =
+        (0..SAMPLE).filter_map(|_| (ledger.verified > 0).then(|| rng.below(ledger.verified as u64) as usize)).collect();
+    for t in older.into_iter().map(|i| &ledger.refresh_tokens[i]).chain(&ledger.refresh_tokens[ledger.verified..]) {
         if count(&mut db, "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", sha256(t)).await != 1 {
             bad.push("acknowledged refresh token lost".into());
         }
@@ -321,7 +331,17 @@ async fn check(server: &Server, db_url: &str, ledger: &mut Ledger, rng: &mut Rng
     // have been consumed, by exactly that rotation.
     let client = reqwest::Client::new();
     let mut kept = Vec::new();
-    for mut chain in std::mem::take(&mut ledger.chains) {
+    let mut chains = std::mem::take(&mut ledger.chains);
+    // Chains cut off by the kill, and a sample of the others, are tried.
+    chains.sort_by_key(|c| !c.in_doubt);
+    let doubtful = chains.iter().filter(|c| c.in_doubt).count();
+    for i in doubtful..chains.len() {
+        let j = i + rng.below((chains.len() - i) as u64) as usize;
+        chains.swap(i, j);
+    }
+    let untried = chains.split_off(chains.len().min(doubtful + SAMPLE));
+    kept.extend(untried);
+    for mut chain in chains {
         let hash = sha256(&chain.latest);
         let used = count(
             &mut db,
@@ -356,6 +376,7 @@ async fn check(server: &Server, db_url: &str, ledger: &mut Ledger, rng: &mut Rng
         }
     }
     ledger.chains = kept;
+    ledger.verified = ledger.refresh_tokens.len();
 
     // One acknowledged user logs in (Argon2 is slow: one per cycle).
     if !ledger.users.is_empty() {
