@@ -300,8 +300,10 @@ async fn check(server: &Server, db_url: &str, ledger: &mut Ledger, rng: &mut Rng
     }
     // Tokens acknowledged since the last check, all of them, and a sample of the older ones (so
     // that the checks stay linear in the number of cycles).
-    let older: Vec<usize> =
-        (0..SAMPLE).filter_map(|_| (ledger.verified > 0).then(|| rng.below(ledger.verified as u64) as usize)).collect();
+    let older: Vec<usize> = match ledger.verified {
+        0 => Vec::new(),
+        n => (0..SAMPLE).map(|_| rng.below(n as u64) as usize).collect(),
+    };
     for t in older.into_iter().map(|i| &ledger.refresh_tokens[i]).chain(&ledger.refresh_tokens[ledger.verified..]) {
         if count(&mut db, "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1", sha256(t)).await != 1 {
             bad.push("acknowledged refresh token lost".into());
