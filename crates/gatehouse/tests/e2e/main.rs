@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod claims;
 mod cli;
+mod crash;
 mod federation;
 mod federation_attacks;
 mod federation_github;
