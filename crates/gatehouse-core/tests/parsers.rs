@@ -25,13 +25,13 @@ mod pkce;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_core::Email;
 use gatehouse_core::email::EmailError;
 use gatehouse_core::federation::ReturnTo;
 use gatehouse_core::oauth::{
-    AuthMethod, Client, ClientJwks, LoopbackPorts, RedirectUri, Scope, claimed_client_id, find_match, parse_basic,
-    redirect_with, verify_assertion,
+    AuthMethod, Client, ClientJwks, LoopbackPorts, RedirectUri, Scope, claimed_client_id, find_match, redirect_with,
+    verify_assertion,
 };
 use gatehouse_core::policy::{self, ActiveDocuments, Compiled, DecisionRequest, SubjectFacts};
 use gatehouse_core::user::UserId;
@@ -274,21 +274,6 @@ proptest! {
         prop_assert!(out.starts_with(uri.split('?').next().unwrap()));
     }
 
-    // ------------------------------------------------------------------------------ client authentication
-
-    #[test]
-    fn basic_credentials_never_panic(header in support::text(corpus("basic"))) {
-        let _ = parse_basic(&header);
-    }
-
-    /// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))` gives back id and secret.
-    #[test]
-    fn basic_credentials_round_trip(id in any::<String>(), secret in any::<String>(), scheme in "[bB][aA][sS][iI][cC]") {
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let header = format!("{scheme} {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
-        prop_assert_eq!(parse_basic(&header), Some((id, secret)));
-    }
-
     /// RFC 7636 §4.1, §4.6: a verifier matches its own S256 challenge and nothing else; the
     /// challenge is valid; `plain` (verifier = challenge) never passes.
     #[test]
@@ -460,9 +445,6 @@ fn seed_corpora_are_refused_where_they_should_be() {
     }
     for s in text("redirect_uri") {
         let _ = RedirectUri::register(&s);
-    }
-    for s in text("basic") {
-        let _ = parse_basic(&s);
     }
     for s in text("client_assertion") {
         assert!(verify_assertion(&s, &assertion_client().client, &AUDIENCES, NOW).is_err(), "{s}");

@@ -177,4 +177,34 @@ mod tests {
             assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode(nul))), None, "{nul:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Any header, however broken, is an answer (`None` or credentials), never a panic.
+        #[test]
+        fn basic_credentials_never_panic(header in proptest::prelude::any::<String>()) {
+            let _ = parse_basic(&header);
+        }
+
+        /// RFC 6749 §2.3.1: `base64(urlencode(id) ":" urlencode(secret))` gives back id and
+        /// secret (any text without NUL, which is refused).
+        #[test]
+        fn basic_credentials_round_trip(id in "[^\u{0}]*", secret in "[^\u{0}]*", scheme in "[bB][aA][sS][iI][cC]") {
+            let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            let header = format!("{scheme} {}", STANDARD.encode(format!("{}:{}", enc(&id), enc(&secret))));
+            proptest::prop_assert_eq!(parse_basic(&header), Some((id, secret)));
+        }
+    }
+
+    /// The checked-in seed corpus (`tests/corpus/basic`, one header per file).
+    #[test]
+    fn basic_credentials_seed_corpus() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/basic");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            let _ = parse_basic(&String::from_utf8_lossy(&bytes));
+            seen += 1;
+        }
+        assert!(seen > 5, "the corpus is there");
+    }
 }
