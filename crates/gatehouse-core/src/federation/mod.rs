@@ -4,12 +4,15 @@
 //! What lives here is the part that needs no HTTP: the provider configurations and presets
 //! ([`provider`]), the mapping of upstream claims to an identity ([`claims`]), the per-login
 //! secrets — `state`, `nonce`, PKCE verifier — and their binding to the browser ([`flow`]), the
-//! rules for creating and linking accounts ([`policy`]), and the service that applies them and
-//! writes the audit trail ([`service`]). The upstream HTTP client (discovery, JWKS, token
-//! exchange, ID token signature) lives in `gatehouse-http`.
+//! rules for creating and linking accounts ([`policy`]), the order of a callback's checks
+//! ([`callback`]: `state`, `iss`, error response, code redemption), and the service that
+//! applies them and writes the audit trail ([`service`]). The upstream HTTP client (discovery,
+//! JWKS, token exchange, ID token signature) lives in `gatehouse-http`, behind the
+//! [`UpstreamExchange`] port.
 //!
 //! An upstream identity is the pair (provider id, upstream `sub`), never an email address.
 
+mod callback;
 pub mod claims;
 pub mod flow;
 pub mod policy;
@@ -22,6 +25,7 @@ use crate::clock::UnixTime;
 use crate::store::StoreError;
 use crate::user::{User, UserId};
 
+pub use callback::{Callback, CallbackOutcome, UpstreamError, UpstreamExchange};
 pub use claims::{ClaimMapping, UpstreamIdentity};
 pub use flow::{BrowserBinding, FlowSecrets, LoginState, PendingLink, ReturnTo};
 pub use policy::{Decision, Provisioning, Refusal};

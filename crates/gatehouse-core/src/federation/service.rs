@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::callback::CallbackGate;
 use super::flow::{BrowserBinding, FlowSecrets, LOGIN_STATE_LIFETIME, LoginState, PendingLink, state_hash};
 use super::policy::{Decision, Provisioning, Refusal, decide};
 use super::{FederatedIdentity, FederationStore, UnlinkOutcome, UpstreamIdentity};
@@ -61,6 +62,8 @@ pub struct FederationService {
     audit: Auditor,
     clock: Arc<dyn Clock>,
     provisioning: Provisioning,
+    /// The callback's checks up to a verified identity ([`super::callback`]).
+    pub(super) gate: CallbackGate,
 }
 
 impl FederationService {
@@ -73,7 +76,8 @@ impl FederationService {
         provisioning: Provisioning,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
-        Self { store, users, accounts, audit, clock, provisioning }
+        let gate = CallbackGate::new(store.clone(), audit.clone(), clock.clone());
+        Self { store, users, accounts, audit, clock, provisioning, gate }
     }
 
     pub fn provisioning(&self) -> &Provisioning {
@@ -104,28 +108,6 @@ impl FederationService {
         };
         self.store.insert_login_state(&state).await?;
         Ok(secrets)
-    }
-
-    /// Consumes the `state` of a callback (RFC 6749 §10.12, RFC 9700 §4.7.1): it must exist,
-    /// be unused and unexpired, belong to `provider`, and come back to the browser that started
-    /// the login. Consumed in every case, so it can never be tried twice.
-    pub async fn take_state(
-        &self,
-        provider: &str,
-        state: Option<&str>,
-        binding: Option<&BrowserBinding>,
-    ) -> Result<(LoginState, FlowSecrets), FederationError> {
-        let state = state.filter(|s| !s.is_empty() && s.len() <= 512).ok_or(FederationError::InvalidState)?;
-        let stored = self.store.take_login_state(&state_hash(state)).await?.ok_or(FederationError::InvalidState)?;
-        let binding = binding.ok_or(FederationError::InvalidState)?;
-        let fresh = self.clock.now() < stored.expires_at;
-        // Constant-time comparison of the binding; the provider is public. A pending link's
-        // token is not a `state`, and the reverse.
-        if !binding.matches(&stored.binding_hash) || !fresh || stored.provider != provider || stored.pending.is_some() {
-            return Err(FederationError::InvalidState);
-        }
-        let secrets = binding.secrets(state);
-        Ok((stored, secrets))
     }
 
     /// Consumes a pending link (the token of the password form), with the same rules as a
@@ -205,25 +187,9 @@ impl FederationService {
         self.sign_in(owner.id, &identity, false, previous, ctx).await
     }
 
-    /// Records a failed federated sign-in (`federation.login_failed`).
-    pub async fn record_failure(
-        &self,
-        provider: &str,
-        reason: &str,
-        ctx: &RequestContext,
-        mut details: serde_json::Value,
-    ) -> Result<(), FederationError> {
-        if let Some(map) = details.as_object_mut() {
-            map.insert("provider".into(), json!(provider));
-            map.insert("reason".into(), json!(reason));
-        }
-        self.audit.record(AuditEventType::FederatedLoginFailed, Outcome::Failure, None, None, ctx, details).await?;
-        Ok(())
-    }
-
     /// Turns a verified upstream identity into a session or a link (see [`super::policy`]).
     /// `session_user` is the user of the browser's current session, if any.
-    pub async fn complete(
+    pub(super) async fn complete(
         &self,
         state: &LoginState,
         identity: UpstreamIdentity,
@@ -251,7 +217,7 @@ impl FederationService {
             Decision::Refuse(Refusal::LinkRequiresSignIn) if let Some(owner) = email_owner => {
                 let why = Refusal::LinkRequiresSignIn;
                 let details = json!({ "subject": identity.subject, "email_verified": identity.email_verified });
-                self.record_failure(&identity.provider, why.as_str(), ctx, details).await?;
+                self.gate.record_failure(&identity.provider, why.as_str(), ctx, details).await?;
                 Err(FederationError::PasswordNeeded { token: self.park(state, &identity, owner).await? })
             }
             Decision::Refuse(why) => self.refuse(&identity, why, ctx).await,
@@ -265,7 +231,7 @@ impl FederationService {
         ctx: &RequestContext,
     ) -> Result<T, FederationError> {
         let details = json!({ "subject": identity.subject, "email_verified": identity.email_verified });
-        self.record_failure(&identity.provider, why.as_str(), ctx, details).await?;
+        self.gate.record_failure(&identity.provider, why.as_str(), ctx, details).await?;
         Err(FederationError::Refused(why))
     }
 

@@ -12,12 +12,12 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
-use gatehouse_core::RequestContext;
 use gatehouse_core::abuse::LimitKind;
-use gatehouse_core::federation::{FederatedSignIn, FederationError, ProviderKind, Refusal, ReturnTo};
-use gatehouse_core::oauth::{CallbackParams, FromParams, Param};
+use gatehouse_core::federation::{
+    Callback, CallbackOutcome, FederatedSignIn, FederationError, ProviderKind, Refusal, ReturnTo,
+};
+use gatehouse_core::oauth::{CallbackParams, FromParams};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{see_other, signed_in};
 use crate::AppState;
@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::extract::{Client, FormBody};
 use crate::pages::{self, FederationErrorPage, ProviderButton};
 use crate::policy::{Answer, Methods, Policy, Routes};
-use crate::upstream::{Federation, Upstream, UpstreamError};
+use crate::upstream::{Federation, Upstream};
 
 pub fn router(state: &AppState) -> Routes {
     // Starting a federated login writes a login state: counted like a login attempt; so is
@@ -61,11 +61,6 @@ pub(super) fn buttons(state: &AppState, next: Option<&str>, prompt_login: bool) 
             ProviderButton { name, href }
         })
         .collect()
-}
-
-/// A repeated parameter counts as absent (RFC 6749 §3.1: never believed).
-fn one(param: &Param) -> Option<&str> {
-    param.get_raw().ok().flatten()
 }
 
 fn page(status: StatusCode, provider: &str, message: &str, detail: Option<&str>) -> Response {
@@ -147,19 +142,13 @@ async fn redirect_upstream(
     }
 }
 
-fn unavailable(name: &str, e: &UpstreamError) -> Response {
+fn unavailable(name: &str, e: &dyn std::fmt::Display) -> Response {
     let resp =
         page(StatusCode::BAD_GATEWAY, name, &format!("{name} cannot be reached right now. Try again later."), None);
     crate::error::with_cause(resp, Some(format!("upstream provider {name} unavailable: {e}")))
 }
 
-/// An upstream error code as it may be recorded: RFC 6749 §4.1.2.1 codes are ASCII
-/// `[\x20-\x21\x23-\x5B\x5D-\x7E]`; we keep letters, digits and `_`, at most 64.
-fn error_code(raw: &str) -> String {
-    raw.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
-}
-
-/// The redirection endpoint (RFC 6749 §3.1.2, §4.1.2).
+/// The redirection endpoint (RFC 6749 §3.1.2, §4.1.2): the order of its checks is core's.
 async fn callback(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -171,55 +160,41 @@ async fn callback(
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let name = upstream.config.display_name.clone();
     let params = CallbackParams::from_pairs(super::oauth::query_pairs(raw));
-    // RFC 9700 §4.7: `state` first; a callback without this browser's live `state` goes no further.
     let binding = cookies::federation_cookie(&jar, &state.settings);
-    let (login, secrets) = match fed.service.take_state(&provider, one(&params.state), binding.as_ref()).await {
-        Ok(v) => v,
-        Err(FederationError::InvalidState) => {
-            record(&fed, &provider, "invalid_state", &ctx, json!({})).await;
-            let msg = "This sign-in attempt is invalid or has expired. Start again from the sign-in page.";
-            return page(StatusCode::BAD_REQUEST, &name, msg, None);
-        }
-        Err(e) => return internal(e),
-    };
-    // RFC 9207 §2.4: `iss` is checked on every authorization response, error responses
-    // included, before anything else in it is believed (or a code is sent anywhere).
-    if let Err(e) = upstream.check_response_iss(one(&params.iss)).await {
-        return rejected(&fed, &provider, &name, &ctx, e).await;
-    }
-    // RFC 6749 §4.1.2.1: the provider refused (e.g. the user pressed "cancel").
-    if let Some(error) = one(&params.error) {
-        let code = error_code(error);
-        record(&fed, &provider, "upstream_error", &ctx, json!({ "error": code })).await;
-        let detail: Option<String> =
-            one(&params.error_description).map(|d| d.chars().filter(|c| !c.is_control()).take(200).collect());
-        let msg = if code == "access_denied" {
-            format!("Signing in with {name} was cancelled or refused.")
-        } else {
-            format!("{name} could not sign you in ({code}).")
-        };
-        return page(StatusCode::FORBIDDEN, &name, &msg, detail.as_deref());
-    }
-    let Some(code) = one(&params.code).filter(|c| !c.is_empty()) else {
-        record(&fed, &provider, "missing_code", &ctx, json!({})).await;
-        return page(StatusCode::BAD_REQUEST, &name, &format!("{name} did not send an authorization code."), None);
-    };
-    let identity = match upstream.identity(code, &secrets, &login, state.accounts.clock().now()).await {
-        Ok(i) => i,
-        Err(e) => return rejected(&fed, &provider, &name, &ctx, e).await,
-    };
-    let session = signed_in(&state, &jar).await.ok();
+    let session_user = signed_in(&state, &jar).await.ok().map(|(_, user, _)| user.id);
     let previous = cookies::session_token(&jar, &state.settings);
-    match fed.service.complete(&login, identity, session.map(|(_, u, _)| u.id), previous.as_ref(), &ctx).await {
-        Ok(FederatedSignIn::SignedIn { signed_in, .. }) => {
+    let cb = Callback { params: &params, binding: binding.as_ref(), session_user, previous: previous.as_ref() };
+    let outcome = fed.service.callback(cb, upstream.as_ref(), &ctx).await;
+    let name = upstream.config.display_name.as_str();
+    match outcome {
+        Ok(CallbackOutcome::SignedIn { signed_in, return_to }) => {
             let jar = jar.add(cookies::session_cookie(&signed_in.token, &state.settings));
-            (jar, see_other(login.return_to.as_deref().unwrap_or("/account"))).into_response()
+            (jar, see_other(return_to.as_deref().unwrap_or("/account"))).into_response()
         }
-        Ok(FederatedSignIn::Linked { .. }) => see_other("/account?notice=provider_linked"),
-        Err(FederationError::Refused(why)) => page(StatusCode::FORBIDDEN, &name, &refusal_text(why, &name), None),
-        Err(FederationError::PasswordNeeded { token }) => password_page(&state, jar, &provider, &name, &token),
+        Ok(CallbackOutcome::Linked) => see_other("/account?notice=provider_linked"),
+        Ok(CallbackOutcome::PasswordNeeded { token }) => password_page(&state, jar, &provider, name, &token),
+        Ok(CallbackOutcome::Refused(why)) => page(StatusCode::FORBIDDEN, name, &refusal_text(why, name), None),
+        Ok(CallbackOutcome::InvalidState) => {
+            let msg = "This sign-in attempt is invalid or has expired. Start again from the sign-in page.";
+            page(StatusCode::BAD_REQUEST, name, msg, None)
+        }
+        Ok(CallbackOutcome::UpstreamRefused { code, description }) => {
+            let msg = if code == "access_denied" {
+                format!("Signing in with {name} was cancelled or refused.")
+            } else {
+                format!("{name} could not sign you in ({code}).")
+            };
+            page(StatusCode::FORBIDDEN, name, &msg, description.as_deref())
+        }
+        Ok(CallbackOutcome::MissingCode) => {
+            page(StatusCode::BAD_REQUEST, name, &format!("{name} did not send an authorization code."), None)
+        }
+        Ok(CallbackOutcome::Rejected) => {
+            let msg = format!("The answer from {name} did not pass our security checks, so you were not signed in.");
+            page(StatusCode::BAD_REQUEST, name, &msg, None)
+        }
+        Ok(CallbackOutcome::Unavailable { cause }) => unavailable(name, &cause),
         Err(e) => internal(e),
     }
 }
@@ -300,27 +275,6 @@ fn refusal_text(why: Refusal, name: &str) -> String {
         }
         Refusal::LinkedToOtherAccount => format!("This {name} account is already connected to another account."),
         Refusal::AccountDisabled => format!("We could not sign you in with {name}."),
-    }
-}
-
-async fn record(fed: &Federation, provider: &str, reason: &str, ctx: &RequestContext, details: serde_json::Value) {
-    if let Err(e) = fed.service.record_failure(provider, reason, ctx, details).await {
-        tracing::error!(error = %e, "recording a failed federated login failed");
-    }
-}
-
-async fn rejected(fed: &Federation, provider: &str, name: &str, ctx: &RequestContext, e: UpstreamError) -> Response {
-    match e {
-        UpstreamError::Rejected { reason, detail } => {
-            tracing::warn!(provider, reason, detail = %detail, "federated login rejected");
-            record(fed, provider, reason, ctx, json!({ "detail": detail })).await;
-            let msg = format!("The answer from {name} did not pass our security checks, so you were not signed in.");
-            page(StatusCode::BAD_REQUEST, name, &msg, None)
-        }
-        e @ UpstreamError::Unavailable(_) => {
-            record(fed, provider, "upstream_unavailable", ctx, json!({})).await;
-            unavailable(name, &e)
-        }
     }
 }
 

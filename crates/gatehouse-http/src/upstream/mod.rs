@@ -4,8 +4,9 @@
 //! exchange with the client secret, and full ID token validation (OIDC Core §3.1.3.7). GitHub
 //! speaks plain OAuth 2.0: its identity comes from its REST API ([`github`]).
 //!
-//! The rules (which issuer, which claims, who becomes whom) are in `gatehouse_core::federation`;
-//! this module only talks HTTP.
+//! The rules (which issuer, which claims, who becomes whom, and the order of the callback's
+//! steps) are in `gatehouse_core::federation`; this module only talks HTTP, as core's
+//! `UpstreamExchange` port.
 
 mod github;
 mod http;
@@ -14,30 +15,16 @@ mod oidc;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use gatehouse_core::federation::{FlowSecrets, LoginState, ProviderConfig, ProviderKind, UpstreamIdentity};
+use async_trait::async_trait;
+use gatehouse_core::UnixTime;
+use gatehouse_core::federation::{
+    FlowSecrets, LoginState, ProviderConfig, ProviderKind, UpstreamExchange, UpstreamIdentity,
+};
 use secrecy::SecretString;
 
+pub use gatehouse_core::federation::UpstreamError;
 pub use http::Http;
 use oidc::OidcUpstream;
-
-/// Why talking to an upstream failed.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    /// The upstream could not be reached or answered nonsense (discovery, JWKS, token endpoint):
-    /// a 502 page, logged.
-    #[error("upstream unavailable: {0}")]
-    Unavailable(String),
-    /// The upstream's answer failed a check (ID token, `iss`, token response): a 400 page and a
-    /// `federation.login_failed` audit event with `reason`.
-    #[error("{reason}: {detail}")]
-    Rejected { reason: &'static str, detail: String },
-}
-
-impl UpstreamError {
-    pub(crate) fn rejected(reason: &'static str, detail: impl Into<String>) -> Self {
-        Self::Rejected { reason, detail: detail.into() }
-    }
-}
 
 /// One configured provider with its secret and its caches.
 pub struct Upstream {
@@ -58,35 +45,34 @@ impl Upstream {
             _ => self.oidc.authorization_url(self, secrets, force_login).await,
         }
     }
+}
 
-    /// RFC 9207 §2.4 (and RFC 9700 §4.4.2, mix-up defence): an `iss` in the authorization
-    /// response must be this provider's; a provider that advertises
-    /// `authorization_response_iss_parameter_supported` must send one.
-    pub async fn check_response_iss(&self, iss: Option<&str>) -> Result<(), UpstreamError> {
-        match (iss, self.config.kind) {
-            (Some(iss), _) if !self.config.issuer_rule.accepts_response_iss(iss) => {
-                Err(UpstreamError::rejected("issuer_mismatch", "the authorization response names another issuer"))
-            }
-            (Some(_), _) | (None, ProviderKind::GitHub) => Ok(()),
-            (None, _) if self.oidc.iss_parameter_required(self).await? => {
-                Err(UpstreamError::rejected("issuer_missing", "the provider must send `iss` (RFC 9207)"))
-            }
-            (None, _) => Ok(()),
+/// The callback's upstream steps; their order is `FederationService::callback`'s.
+#[async_trait]
+impl UpstreamExchange for Upstream {
+    fn provider(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    async fn iss_parameter_required(&self) -> Result<bool, UpstreamError> {
+        match self.config.kind {
+            ProviderKind::GitHub => Ok(false),
+            _ => self.oidc.iss_parameter_required(self).await,
         }
     }
 
     /// Exchanges the code (with the PKCE verifier and the client secret) and returns who the
     /// upstream says the user is, after every check.
-    pub async fn identity(
+    async fn redeem(
         &self,
         code: &str,
         secrets: &FlowSecrets,
-        state: &LoginState,
-        now: i64,
+        login: &LoginState,
+        now: UnixTime,
     ) -> Result<UpstreamIdentity, UpstreamError> {
         match self.config.kind {
             ProviderKind::GitHub => github::identity(self, code, secrets).await,
-            _ => self.oidc.identity(self, code, secrets, state, now).await,
+            _ => self.oidc.identity(self, code, secrets, login, now).await,
         }
     }
 }
