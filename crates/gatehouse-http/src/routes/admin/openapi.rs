@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
 use utoipa::{OpenApi, ToSchema};
@@ -81,13 +82,36 @@ pub fn document(routes: OpenApiRouter<AppState>) -> OpenApiDoc {
         .description(Some("An access token (RFC 9068) with the scope gatehouse:admin, or of an admin user"));
     components.add_security_scheme(BEARER, SecurityScheme::Http(scheme.build()));
     doc.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
         for op in operations.into_iter().flatten() {
             add_shared_responses(op);
+            constrain_names(path, op);
         }
     }
     doc
+}
+
+/// Role and policy names (gatehouse-core `rbac::names`, `policy`): 1-64 of `a-z 0-9 _ . -`,
+/// starting with a letter or digit.
+const NAME: &str = "^[a-z0-9][a-z0-9_.-]{0,63}$";
+/// Permission names: `resource:action`, each part a name.
+const PERMISSION: &str = "^[a-z0-9][a-z0-9_.-]{0,63}:[a-z0-9][a-z0-9_.-]{0,63}$";
+
+/// The grammar of the name-like path parameters, written once here rather than on every
+/// handler: `{role}`, `{permission}`, and `{name}` of roles, permissions and policies.
+fn constrain_names(path: &str, op: &mut Operation) {
+    for param in op.parameters.iter_mut().flatten().filter(|p| p.parameter_in == ParameterIn::Path) {
+        let pattern = match param.name.as_str() {
+            "role" => NAME,
+            "permission" => PERMISSION,
+            "name" if path.starts_with("/admin/v1/permissions/") => PERMISSION,
+            "name" => NAME,
+            _ => continue,
+        };
+        let schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
+        param.schema = Some(schema.build().into());
+    }
 }
 
 /// OpenAPI links (3.1 §4.8.20): what a created resource can be used for next, so that clients
