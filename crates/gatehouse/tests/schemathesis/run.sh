@@ -2,7 +2,8 @@
 # Generated API cases (issue #18): schemathesis against the admin API's OpenAPI document.
 #
 #   crates/gatehouse/tests/schemathesis/run.sh [sqlite|postgres] [--seed N] [--max-examples N]
-#                                               [--max-time S] [-- extra schemathesis options]
+#                                               [--max-time S] [--min-cases N]
+#                                               [-- extra schemathesis options]
 #
 # Starts the built `target/debug/gatehouse` (GATEHOUSE_BIN overrides) on a fresh data
 # directory — SQLite in it, or a fresh PostgreSQL database on GATEHOUSE_SCHEMATHESIS_PG
@@ -10,13 +11,14 @@
 # registers a client-credentials client with `gatehouse:admin`, takes its token and runs every
 # phase (examples, coverage, fuzzing, stateful through the document's links), positive and
 # negative data, with the conformance checks. Exits non-zero on any failure; prints the count
-# of cases. The admin rate limit is raised for the run.
+# of cases, and fails when fewer than --min-cases ran. The admin rate limit is raised for the run.
 set -euo pipefail
 
 backend=sqlite
 seed=18
-max_examples=60
+max_examples=150
 max_time=""
+min_cases=0
 extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -24,8 +26,9 @@ while [ $# -gt 0 ]; do
         --seed) seed=$2; shift ;;
         --max-examples) max_examples=$2; shift ;;
         --max-time) max_time=$2; shift ;;
+        --min-cases) min_cases=$2; shift ;;
         --) shift; extra=("$@"); break ;;
-        *) echo "usage: $0 [sqlite|postgres] [--seed N] [--max-examples N] [--max-time S] [-- options]" >&2; exit 2 ;;
+        *) echo "usage: $0 [sqlite|postgres] [--seed N] [--max-examples N] [--max-time S] [--min-cases N] [-- options]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -103,10 +106,17 @@ args=(
     --report-dir "$work/report"
 )
 [ -n "$max_time" ] && args+=(--max-time "$max_time")
+started=$(date +%s)
 set +e
-schemathesis run "${args[@]}" "${extra[@]}"
-rc=$?
+schemathesis run "${args[@]}" "${extra[@]}" | tee "$work/schemathesis.log"
+rc=${PIPESTATUS[0]}
 set -e
+cases=$(grep -Eo '[0-9]+ generated' "$work/schemathesis.log" | tail -n1 | grep -Eo '[0-9]+' || echo 0)
+echo "$backend: $cases cases in $(( $(date +%s) - started ))s (schemathesis exit $rc)"
+if [ "$rc" -eq 0 ] && [ "$cases" -lt "$min_cases" ]; then
+    echo "only $cases cases, fewer than --min-cases $min_cases" >&2
+    rc=1
+fi
 if [ "$rc" -ne 0 ]; then
     echo "schemathesis failed ($rc); server log: $work/server.log" >&2
     grep -E 'ERROR|panicked' "$work/server.log" | tail -20 >&2 || true
