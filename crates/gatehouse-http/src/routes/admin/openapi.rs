@@ -4,11 +4,12 @@
 //! a document cannot be registered that way (and a test refuses any other way in `admin/`).
 //!
 //! What holds for every route is added here once, not repeated on each handler: the bearer
-//! security scheme (RFC 6750 §2.1) as the document's default requirement, and the error
-//! responses of the one admin extractor and body/query parsers: 401 (no or bad token), 403 (no
-//! admin rights), 429 (the per-address limit on `/admin`), and for operations with a body or
-//! query 400 (malformed), and for operations with a body 413 (too large), 415 (not sent as
-//! JSON) and 422 (a body that does not fit its DTO). Handlers list only their
+//! security scheme (RFC 6750 §2.1) as the document's default requirement; the error responses
+//! of the one admin extractor and body/query parsers: 401 (no or bad token), 403 (no admin
+//! rights), 429 (the per-address limit on `/admin`), 400 (malformed body or query), and for
+//! operations with a body 413 (too large), 415 (not sent as JSON) and 422 (a body that does not
+//! fit its DTO); the grammar of name-like path parameters; and the links (OpenAPI 3.1 §4.8.20)
+//! from each created resource to the operations taking its identifier. Handlers list only their
 //! own outcomes (200/201/204, 404, 409, 422).
 //!
 //! The document itself is public (like discovery documents): it describes the API's shape,
