@@ -193,6 +193,7 @@ async fn keys(Admin(cap): Admin, State(state): State<AppState>) -> Json<ListResp
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// ES256, EdDSA or RS256.
+    #[schema(pattern = "^(ES256|EdDSA|RS256)$")]
     alg: String,
     /// Sign with the new key at once instead of after the publication delay.
     #[serde(default)]
