@@ -8,6 +8,7 @@ mod helpers;
 mod abuse;
 mod accounts;
 mod admin;
+mod admin_fuzz_findings;
 mod claims;
 mod cli;
 mod crash;

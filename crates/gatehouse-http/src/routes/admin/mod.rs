@@ -110,6 +110,19 @@ pub fn user_id(raw: &str) -> Result<UserId, ApiError> {
     UserId::parse(raw).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such user"))
 }
 
+/// The largest page a list answers (and the default of the audit trail).
+pub const MAX_PAGE: u32 = 500;
+
+/// `limit` of a list: absent means `default`; outside 1..=[`MAX_PAGE`] is refused (400), as the
+/// document says, rather than quietly changed.
+pub fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(n @ 1..=MAX_PAGE) => Ok(n),
+        Some(_) => Err(ApiError::bad_request("limit must be between 1 and 500")),
+    }
+}
+
 /// A list and the cursor of the next page (absent on the last page).
 #[derive(Serialize, ToSchema)]
 pub struct ListResponse<T> {

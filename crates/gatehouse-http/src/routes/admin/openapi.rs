@@ -4,10 +4,12 @@
 //! a document cannot be registered that way (and a test refuses any other way in `admin/`).
 //!
 //! What holds for every route is added here once, not repeated on each handler: the bearer
-//! security scheme (RFC 6750 §2.1) as the document's default requirement, and the error
-//! responses of the one admin extractor and body/query parsers: 401 (no or bad token), 403 (no
-//! admin rights), 429 (the per-address limit on `/admin`), and for operations with a body or
-//! query 400 (malformed) and 422 (a body that does not fit its DTO). Handlers list only their
+//! security scheme (RFC 6750 §2.1) as the document's default requirement; the error responses
+//! of the one admin extractor and body/query parsers: 401 (no or bad token), 403 (no admin
+//! rights), 429 (the per-address limit on `/admin`), 400 (malformed body or query), and for
+//! operations with a body 413 (too large), 415 (not sent as JSON) and 422 (a body that does not
+//! fit its DTO); the grammar of name-like path parameters; and the links (OpenAPI 3.1 §4.8.20)
+//! from each created resource to the operations taking its identifier. Handlers list only their
 //! own outcomes (200/201/204, 404, 409, 422).
 //!
 //! The document itself is public (like discovery documents): it describes the API's shape,
@@ -18,7 +20,9 @@ use std::sync::OnceLock;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::{Map, Value, json};
 use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
 use utoipa::{OpenApi, ToSchema};
@@ -79,13 +83,108 @@ pub fn document(routes: OpenApiRouter<AppState>) -> OpenApiDoc {
         .description(Some("An access token (RFC 9068) with the scope gatehouse:admin, or of an admin user"));
     components.add_security_scheme(BEARER, SecurityScheme::Http(scheme.build()));
     doc.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-    for item in doc.paths.paths.values_mut() {
+    for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
         for op in operations.into_iter().flatten() {
             add_shared_responses(op);
+            constrain_names(path, op);
         }
     }
     doc
+}
+
+/// Role and policy names (gatehouse-core `rbac::names`, `policy`): 1-64 of `a-z 0-9 _ . -`,
+/// starting with a letter or digit.
+const NAME: &str = "^[a-z0-9][a-z0-9_.-]{0,63}$";
+/// Permission names: `resource:action`, each part a name.
+const PERMISSION: &str = "^[a-z0-9][a-z0-9_.-]{0,63}:[a-z0-9][a-z0-9_.-]{0,63}$";
+
+/// The grammar of the name-like path parameters, written once here rather than on every
+/// handler: `{role}`, `{permission}`, and `{name}` of roles, permissions and policies.
+fn constrain_names(path: &str, op: &mut Operation) {
+    for param in op.parameters.iter_mut().flatten().filter(|p| p.parameter_in == ParameterIn::Path) {
+        let pattern = match param.name.as_str() {
+            "role" => NAME,
+            "permission" => PERMISSION,
+            "name" if path.starts_with("/admin/v1/permissions/") => PERMISSION,
+            "name" => NAME,
+            _ => continue,
+        };
+        let schema = ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern));
+        param.schema = Some(schema.build().into());
+    }
+}
+
+/// OpenAPI links (3.1 §4.8.20): what a created resource can be used for next, so that clients
+/// and tools (generated stateful tests) can follow "create, then read, change, delete". Each
+/// row: the creating operation, its status, and the operations taking the new identifier.
+const LINKS: [(&str, &str, &str, &str, &[&str]); 4] = [
+    (
+        "create_user",
+        "201",
+        "id",
+        "$response.body#/id",
+        &[
+            "show_user",
+            "update_user",
+            "disable_user",
+            "delete_user",
+            "user_roles",
+            "grant_role",
+            "revoke_role",
+            "sessions",
+            "revoke_session",
+            "revoke_all_sessions",
+        ],
+    ),
+    (
+        "create_role",
+        "201",
+        "name",
+        "$response.body#/name",
+        &["show_role", "update_role", "delete_role", "role_members", "grant_permission", "revoke_permission"],
+    ),
+    (
+        "create_permission",
+        "201",
+        "name",
+        "$response.body#/name",
+        &["show_permission", "update_permission", "delete_permission"],
+    ),
+    (
+        "create_client",
+        "201",
+        "id",
+        "$response.body#/client_id",
+        &["show_client", "delete_client", "client_roles", "grant_client_role", "revoke_client_role"],
+    ),
+];
+
+/// Adds [`LINKS`] to the serialised document. Done on the JSON because utoipa 5.5 writes a
+/// Link's fields in snake case (`operation_id`), which OpenAPI tools do not read.
+fn add_links(doc: &mut Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut()) {
+        let id = op.get("operationId").and_then(Value::as_str).unwrap_or_default();
+        let Some((_, status, param, value, targets)) = LINKS.iter().find(|(source, ..)| *source == id) else {
+            continue;
+        };
+        let Some(response) = op.pointer_mut(&format!("/responses/{status}")).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let links: Map<String, Value> = targets
+            .iter()
+            .map(|t| ((*t).to_owned(), json!({ "operationId": t, "parameters": { *param: value } })))
+            .collect();
+        response.insert("links".to_owned(), Value::Object(links));
+    }
+}
+
+/// The served text: [`document`] with its links.
+pub fn served(routes: OpenApiRouter<AppState>) -> Result<String, serde_json::Error> {
+    let mut doc = serde_json::to_value(document(routes))?;
+    add_links(&mut doc);
+    serde_json::to_string(&doc)
 }
 
 fn error(description: &str) -> utoipa::openapi::Response {
@@ -111,6 +210,8 @@ fn add_shared_responses(op: &mut Operation) {
         add("400", "Malformed JSON, or an unknown or malformed query parameter");
     }
     if op.request_body.is_some() {
+        add("413", "The body is larger than the server accepts");
+        add("415", "The body is not sent as Content-Type: application/json");
         add("422", "The body does not fit the request (unknown field, wrong type, invalid value)");
     }
 }
@@ -118,7 +219,7 @@ fn add_shared_responses(op: &mut Operation) {
 /// The serialised document, built once.
 fn cached() -> Result<&'static str, ApiError> {
     static DOC: OnceLock<Option<String>> = OnceLock::new();
-    DOC.get_or_init(|| match document(super::routes()).to_json() {
+    DOC.get_or_init(|| match served(super::routes()) {
         Ok(json) => Some(json),
         Err(e) => {
             tracing::error!(error = %e, "the OpenAPI document does not serialise");
@@ -154,7 +255,7 @@ mod tests {
     use super::*;
 
     fn doc() -> Value {
-        serde_json::from_str(&document(super::super::routes()).to_json().unwrap()).unwrap()
+        serde_json::from_str(&served(super::super::routes()).unwrap()).unwrap()
     }
 
     fn admin_sources() -> Vec<(String, String)> {
@@ -221,6 +322,36 @@ mod tests {
         }
         assert_eq!(ids, all_registered);
         assert!(ids.len() >= 36, "{} operations", ids.len());
+    }
+
+    /// Every link names an operation of the document and one of its path parameters, and comes
+    /// from a response that carries the field it reads.
+    #[test]
+    fn links_point_at_real_operations_and_parameters() {
+        let doc = doc();
+        let mut ops = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for op in item.as_object().unwrap().values() {
+                ops.insert(op["operationId"].as_str().unwrap().to_owned(), (path.clone(), op.clone()));
+            }
+        }
+        let mut count = 0;
+        for (source, status, param, value, targets) in LINKS {
+            let (_, op) = &ops[source];
+            let links = op["responses"][status]["links"].as_object().unwrap();
+            assert_eq!(links.len(), targets.len(), "{source}");
+            let schema = op["responses"][status]["content"]["application/json"]["schema"]["$ref"].as_str().unwrap();
+            let schema = &doc["components"]["schemas"][schema.rsplit('/').next().unwrap()];
+            let field = value.strip_prefix("$response.body#/").unwrap();
+            assert!(schema["properties"].get(field).is_some(), "{source} answers no {field}");
+            for &target in targets {
+                let (path, _) = ops.get(target).unwrap_or_else(|| panic!("{source} links to unknown {target}"));
+                assert!(path.contains(&format!("{{{param}}}")), "{target} ({path}) has no {param}");
+                assert_eq!(links[target]["operationId"], *target);
+                count += 1;
+            }
+        }
+        assert!(count >= 20, "{count} links");
     }
 
     /// OpenAPI 3.1 §4.8.12: every templated path parameter is declared; responses and schemas

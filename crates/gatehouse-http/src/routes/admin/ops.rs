@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Admin, AdminQuery, ErrorResponse, ListResponse};
+use super::{Admin, AdminQuery, ErrorResponse, ListResponse, MAX_PAGE, page_limit};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
@@ -47,8 +47,10 @@ pub struct AuditEventsQuery {
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// `json` (default) or `jsonl` (every matching event, one JSON object per line).
+    #[param(pattern = "^jsonl?$")]
     format: Option<String>,
 }
 
@@ -121,7 +123,7 @@ async fn audit_events(
         actor: q.actor,
         subject: q.subject,
         before_id,
-        limit: q.limit.unwrap_or(100),
+        limit: page_limit(q.limit, 100)?,
     };
     match q.format.as_deref() {
         None | Some("json") => {
@@ -132,7 +134,7 @@ async fn audit_events(
         Some("jsonl") => {
             let mut body = String::new();
             let mut count = 0;
-            query.limit = 500;
+            query.limit = MAX_PAGE;
             loop {
                 let page = state.admin.audit_events(&cap, &query).await?;
                 for record in page.items {
@@ -191,6 +193,7 @@ async fn keys(Admin(cap): Admin, State(state): State<AppState>) -> Json<ListResp
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
     /// ES256, EdDSA or RS256.
+    #[schema(pattern = "^(ES256|EdDSA|RS256)$")]
     alg: String,
     /// Sign with the new key at once instead of after the publication delay.
     #[serde(default)]

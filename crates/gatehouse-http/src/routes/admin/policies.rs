@@ -91,6 +91,7 @@ async fn list_policies(
     responses(
         (status = 200, description = "The latest version and the history", body = PolicyResponse),
         (status = 404, description = "No such policy", body = ErrorResponse),
+        (status = 422, description = "Invalid policy name", body = ErrorResponse),
     ),
 )]
 async fn show_policy(
@@ -114,7 +115,7 @@ async fn show_policy(
         (status = 200, description = "A new version", body = VersionResponse),
         (status = 201, description = "The first version", body = VersionResponse),
         (status = 409, description = "A concurrent change won; retry", body = ErrorResponse),
-        (status = 422, description = "The document does not parse or validate (Cedar's message)", body = ErrorResponse),
+        (status = 422, description = "Invalid policy name, or the document does not parse or validate (Cedar's message)", body = ErrorResponse),
     ),
 )]
 async fn put_policy(
@@ -138,6 +139,7 @@ async fn put_policy(
     responses(
         (status = 204, description = "Deleted (the history stays)"),
         (status = 404, description = "No such policy", body = ErrorResponse),
+        (status = 422, description = "Invalid policy name", body = ErrorResponse),
     ),
 )]
 async fn delete_policy(

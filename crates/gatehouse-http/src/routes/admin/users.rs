@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Admin, AdminQuery, ErrorResponse, ListResponse, present, user_id};
+use super::{Admin, AdminQuery, ErrorResponse, ListResponse, page_limit, present, user_id};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
@@ -37,6 +37,7 @@ pub struct ListUsersQuery {
     /// The `next_cursor` of the previous page.
     after: Option<String>,
     /// Page size (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Part of the email address (case-insensitive).
     q: Option<String>,
@@ -56,7 +57,7 @@ async fn list_users(
     AdminQuery(query): AdminQuery<ListUsersQuery>,
 ) -> Result<Json<ListResponse<UserResponse>>, ApiError> {
     let after = query.after.as_deref().map(|a| user_id(a).map_err(|_| ApiError::bad_request("invalid cursor")));
-    let filter = UserFilter { after: after.transpose()?, limit: query.limit.unwrap_or(50), email_contains: query.q };
+    let filter = UserFilter { after: after.transpose()?, limit: page_limit(query.limit, 50)?, email_contains: query.q };
     let page = state.admin.list_users(&cap, &filter).await?;
     Ok(Json(ListResponse { items: page.items.iter().map(UserResponse::from).collect(), next_cursor: page.next }))
 }
