@@ -206,6 +206,11 @@ impl RefreshService {
         Ok(self.store.current_refresh_family(&presented.hash(), self.clock.now()).await?)
     }
 
+    /// The family `id`, whatever its state.
+    pub async fn family(&self, id: Uuid) -> Result<Option<RefreshFamily>, RefreshError> {
+        Ok(self.store.refresh_family(id).await?)
+    }
+
     /// Revokes a family by id (code replay, token revocation). `false` if unknown or revoked.
     pub async fn revoke_family(&self, id: Uuid, reason: &str) -> Result<bool, RefreshError> {
         Ok(self.store.revoke_refresh_family(id, self.clock.now(), reason).await?)

@@ -206,7 +206,10 @@ fn consent_page(state: &AppState, jar: CookieJar, req: &AuthorizeRequest, pairs:
         Ok(v) => v,
         Err(e) => return e.into_page(),
     };
-    let hidden: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != "prompt").cloned().collect();
+    // The consent form's own fields never come from the request: a request carrying
+    // `decision=allow` must not turn the user's "Deny" into an allow.
+    let hidden: Vec<(String, String)> =
+        pairs.iter().filter(|(k, _)| !matches!(k.as_str(), "prompt" | "decision" | "csrf_token")).cloned().collect();
     let scopes: Vec<&str> = req.scope.iter().collect();
     let privileged = scopes.iter().any(|s| gatehouse_core::oauth::is_privileged(s));
     let page = ConsentPage { csrf_token: &csrf_token, client_name: &req.client.name, scopes, privileged, hidden };
@@ -228,7 +231,8 @@ async fn consent(
     if let Err(e) = cookies::check_form_token(&jar, &state.settings, form.csrf_token.first().unwrap_or_default()) {
         return e.into_page();
     }
-    let decision = form.decision.first().unwrap_or_default();
+    // Exactly one decision: a repeated one is a forged form, never an allow.
+    let allow = form.decision.get().ok().flatten() == Some("allow");
     let params: Pairs = pairs.iter().filter(|(k, _)| k != "csrf_token" && k != "decision").cloned().collect();
     let req = match state.oauth.parse_authorize(&AuthorizeParams::from_pairs(params.iter().cloned())).await {
         Ok(r) => r,
@@ -238,7 +242,7 @@ async fn consent(
         }
     };
     let session = signed_in(&state, &jar).await.ok();
-    let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), decision == "allow", &ctx).await;
+    let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), allow, &ctx).await;
     respond(&state, jar, &req, &params, session, outcome).await
 }
 

@@ -190,7 +190,8 @@ async fn parallel_redemptions_of_one_code_let_one_win(b: Backend) {
             }
         }
         assert_eq!(issued.len(), 1, "round {round}: exactly one redemption wins: {issued:?}");
-        // A replay after the winner answered revokes what the code issued (RFC 6749 §4.1.2).
+        // The replays that raced the winner revoked what it was given once it was written
+        // (RFC 6749 §4.1.2), and one more replay changes nothing.
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(token_request(&app, &client, &form).await.status(), 400);
         let access = issued[0]["access_token"].as_str().unwrap();

@@ -24,6 +24,7 @@ on_both_backends!(
     revoked_client_credentials_tokens_are_inactive_whatever_the_hint,
     a_long_authorization_request_survives_sign_in,
     consents_and_code_replays_are_audited_and_admin_scope_stays_first_party,
+    a_decision_in_the_request_never_answers_the_consent_page,
 );
 
 /// `/oauth2/authorize` for `client_id` with `redirect_uri`, not signed in.
@@ -430,4 +431,20 @@ async fn consents_and_code_replays_are_audited_and_admin_scope_stays_first_party
             .replace("scope=openid+profile+email+offline_access", "scope=openid+gatehouse%3Aadmin");
     let page = user.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("administrator access"), "{page}");
+}
+
+/// A `decision=allow` smuggled into the authorization request must not become a hidden field of
+/// the consent page, where it would turn the user's "Deny" into an allow.
+async fn a_decision_in_the_request_never_answers_the_consent_page(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = setup(&app, &[]).await;
+    let (_, challenge) = pkce();
+    let extra = [("decision", "allow"), ("csrf_token", "x")];
+    let url = authorize_url(&app, client["client_id"].as_str().unwrap(), Some(&challenge), &extra);
+    let user = browser();
+    let callback = authorize_as(&app, &user, &url, "ada@example.com", "deny").await;
+    let q = query_of(&callback);
+    assert_eq!(q.get("error").map(String::as_str), Some("access_denied"), "{q:?}");
+    assert!(!q.contains_key("code"), "{q:?}");
+    assert!(events_of(&app, "consent.granted").await.is_empty());
 }

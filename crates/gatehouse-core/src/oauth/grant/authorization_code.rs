@@ -1,6 +1,9 @@
 //! The authorization code grant's token request (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6).
 
+use std::time::Duration;
+
 use serde_json::json;
+use uuid::Uuid;
 
 use super::{TokenResponse, param, required};
 use crate::audit::{AuditEventType, Outcome, RequestContext};
@@ -12,9 +15,32 @@ use crate::oauth::params::TokenRequest;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
-use crate::token::{Holder, RefreshToken};
+use crate::token::{Holder, RefreshError, RefreshToken};
+
+/// How long a replay waits for the grant of the redemption it overtook.
+const REPLAY_WAIT: Duration = Duration::from_secs(2);
 
 impl OAuthService {
+    /// Revokes the grant of a replayed code. The winning redemption writes its grant only after
+    /// signing, right before it answers, so a replay may arrive while that grant does not exist
+    /// yet: it then waits (at most [`REPLAY_WAIT`]) for the grant to appear and revokes it. So
+    /// exactly one redemption wins and answers with its tokens, and a replay racing it still
+    /// kills them right after. `false` when no grant appeared (the winner failed) or it was
+    /// already revoked.
+    async fn revoke_replayed_grant(&self, grant: Uuid) -> Result<bool, RefreshError> {
+        let started = tokio::time::Instant::now();
+        loop {
+            match self.refresh.family(grant).await? {
+                Some(f) if f.revoked_at.is_none() => {
+                    return self.refresh.revoke_family(grant, "authorization_code_replay").await;
+                }
+                Some(_) => return Ok(false),
+                None if started.elapsed() >= REPLAY_WAIT => return Ok(false),
+                None => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+
     pub(super) async fn authorization_code_grant(
         &self,
         req: &TokenRequest,
@@ -31,12 +57,8 @@ impl OAuthService {
         let code = match self.codes.redeem_code(&hash, &client.id, self.clock.now()).await? {
             CodeOutcome::Redeemed(c) => c,
             CodeOutcome::Replayed(c) => {
-                // RFC 6749 §4.1.2: deny, and revoke the tokens previously issued from the code.
-                // Only a grant already written is revoked: the winner writes its grant after
-                // signing, right before it answers, so a replay racing the redemption cannot
-                // turn the one successful redemption into a failure (and a later one still
-                // revokes what it was given).
-                let revoked = self.refresh.revoke_family(c.grant_id, "authorization_code_replay").await;
+                // RFC 6749 §4.1.2: deny, and revoke the tokens issued from the code.
+                let revoked = self.revoke_replayed_grant(c.grant_id).await;
                 if let Err(e) = &revoked {
                     tracing::error!(error = %e, "revoking the grant of a replayed code failed");
                 }
@@ -81,7 +103,7 @@ impl OAuthService {
         let with_refresh = client.allows_grant(GrantType::RefreshToken) && scope.contains("offline_access");
         let scope_text = scope.to_string();
         // Everything is signed before the grant is written, so that the write is the last step
-        // before the answer (see the replay branch above).
+        // before the answer (see `revoke_replayed_grant`).
         let subject = user.id.to_string();
         let sid = code.grant_id.to_string();
         let (access_token, expires_in) = self.access_token(
