@@ -69,7 +69,7 @@ impl AccountService {
         credential: Credential<'_>,
         display_name: Option<&str>,
     ) -> Result<User, AccountError> {
-        let email = Email::parse(email)?;
+        let email = Email::parse_new(email)?;
         let display_name = parse_display_name(display_name).map_err(AccountError::InvalidInput)?;
         let hash = match credential {
             Credential::Password(p) => {
