@@ -183,6 +183,12 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// The same context with the user agent cut to 512 characters (it is attacker-controlled
+    /// and stored with sessions and sign-ins).
+    pub fn for_storage(&self) -> Self {
+        Self { ip: self.ip.clone(), user_agent: self.user_agent.as_deref().map(|ua| ua.chars().take(512).collect()) }
+    }
+
     /// The context of a command-line invocation.
     pub fn cli() -> Self {
         Self { ip: None, user_agent: Some("gatehouse-cli".into()) }

@@ -201,8 +201,10 @@ pub trait AuthorizationCodeStore: Send + Sync {
     /// data, so the caller can revoke what was issued from it); unknown or expired
     /// (`expires_at <= now`) codes, and codes of another client (left untouched), get `Invalid`.
     async fn redeem_code(&self, code_hash: &[u8], client_id: &str, now: UnixTime) -> Result<CodeOutcome, StoreError>;
-    /// Deletes codes, and parked authorization requests, that expired before `cutoff`.
+    /// Deletes codes that expired before `cutoff`.
     async fn purge_codes(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
+    /// Deletes parked authorization requests that expired before `now`.
+    async fn purge_parked_authorizations(&self, now: UnixTime) -> Result<u64, StoreError>;
     /// Parks an authorization request's query string under the SHA-256 of a reference.
     async fn park_authorization(&self, ref_hash: &[u8], query: &str, expires_at: UnixTime) -> Result<(), StoreError>;
     /// The parked query string, unless unknown or expired (`expires_at <= now`).

@@ -134,8 +134,12 @@ fn parse_basic(header: &str) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(value.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let unescape =
-        |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+    // RFC 6749 §2.3.1: application/x-www-form-urlencoded escaping of each part ("+" is a space);
+    // decoded as one value, so a raw "&" or "=" stays part of it.
+    let unescape = |s: &str| {
+        let plus_decoded = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus_decoded).decode_utf8().ok().map(|v| v.into_owned())
+    };
     let (id, secret) = (unescape(id)?, unescape(secret)?);
     // NUL (raw or escaped) is no part of any client id or secret, and must not reach the store.
     (!id.contains('\0') && !secret.contains('\0')).then_some((id, secret))
@@ -172,6 +176,8 @@ mod tests {
         let h = format!("Basic {}", STANDARD.encode("my%20client:s%3Acret+x"));
         assert_eq!(parse_basic(&h), Some(("my client".into(), "s:cret x".into())));
         assert_eq!(parse_basic("Bearer abc"), None);
+        let raw = format!("Basic {}", STANDARD.encode("abc&x=y:s&t"));
+        assert_eq!(parse_basic(&raw), Some(("abc&x=y".into(), "s&t".into())), "a raw & is part of the value");
         assert_eq!(parse_basic("Basic !!!"), None);
         for nul in ["a\0b:secret", "a%00:secret", "a:s%00"] {
             assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode(nul))), None, "{nul:?}");

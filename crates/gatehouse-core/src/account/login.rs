@@ -215,7 +215,7 @@ impl AccountService {
             last_seen_at: now,
             expires_at: now + self.settings.session.absolute_timeout,
             ip: ctx.ip.clone(),
-            user_agent: ctx.user_agent.as_deref().map(truncate_user_agent),
+            user_agent: ctx.for_storage().user_agent,
             amr: amr.to_owned(),
             auth_time: auth_time.unwrap_or(now),
         };
@@ -269,9 +269,4 @@ impl AccountService {
         let now = self.clock.now();
         Ok(self.sessions.purge_expired_sessions(now, now - self.settings.session.idle_timeout).await?)
     }
-}
-
-/// User agents are attacker-controlled; keep at most 512 characters of them.
-fn truncate_user_agent(ua: &str) -> String {
-    ua.chars().take(512).collect()
 }

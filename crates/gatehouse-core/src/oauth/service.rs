@@ -181,9 +181,12 @@ impl OAuthService {
         Ok(self.codes.parked_authorization(&hash, self.clock.now()).await?)
     }
 
-    /// Deletes expired codes and parked requests (a day after they expired).
+    /// Deletes parked requests once expired, and codes a day after they expired (until then a
+    /// second use is still recognised as a replay).
     pub async fn purge(&self) -> Result<u64, OAuthError> {
-        Ok(self.codes.purge_codes(self.clock.now() - 86_400).await?)
+        let now = self.clock.now();
+        let parked = self.codes.purge_parked_authorizations(now).await?;
+        Ok(parked + self.codes.purge_codes(now - 86_400).await?)
     }
 
     /// Issues a single-use authorization code for a consented request (RFC 6749 §4.1.2).

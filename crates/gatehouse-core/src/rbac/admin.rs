@@ -80,8 +80,8 @@ impl AdminService {
     /// The admin check, the only place it is made. A client acting for itself needs the
     /// `gatehouse:admin` scope or the `admin` role, and must still be registered. A user needs
     /// the `admin` role and an active account, and the token must be Gatehouse's own
-    /// first-party token or carry `gatehouse:admin` — so a third-party application an admin
-    /// signed in to for something else cannot use that token on the admin API.
+    /// first-party token or carry `gatehouse:admin` from a first-party client — so a third-party
+    /// application an admin signed in to cannot use that token on the admin API.
     pub async fn authorize(&self, principal: &Principal) -> Result<AdminCapability, RbacError> {
         const DENIED: RbacError = RbacError::Forbidden("this token does not grant access to the admin API");
         let store = self.rbac.store();
@@ -95,7 +95,12 @@ impl AdminService {
                 if admin { Ok(AdminCapability::granted(Actor::Client(id.clone()))) } else { Err(DENIED) }
             }
             Principal::User { id, client_id, scopes } => {
-                let delegated = client_id == FIRST_PARTY_CLIENT || scopes.iter().any(|s| s == ADMIN_SCOPE);
+                // Through an OAuth client, only a first-party one (registered with consent
+                // skipped) may carry the admin scope: grants a third-party client obtained
+                // before that rule are refused here as well as at the authorization endpoint.
+                let delegated = client_id == FIRST_PARTY_CLIENT
+                    || (scopes.iter().any(|s| s == ADMIN_SCOPE)
+                        && self.clients.client_by_id(client_id).await?.is_some_and(|c| c.skip_consent));
                 if !delegated {
                     return Err(DENIED);
                 }

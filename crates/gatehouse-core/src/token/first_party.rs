@@ -57,7 +57,7 @@ impl FirstPartyTokens {
         let user = self.accounts.authenticate(email, password, ctx).await?;
         let (refresh, family) = self.refresh.issue(user.id, FIRST_PARTY_CLIENT, None).await?;
         // Shown with the sign-in in the session lists, where it can be ended.
-        self.refresh.set_origin(family.id, ctx).await?;
+        self.refresh.set_origin(family.id, &ctx.for_storage()).await?;
         let access = self.access_for(&family)?;
         self.accounts.record_login(&user, ctx, json!({ "method": "token", "family_id": family.id })).await?;
         Ok(TokenPair { access, refresh, family })

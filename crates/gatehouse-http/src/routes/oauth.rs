@@ -22,6 +22,8 @@ use crate::error::{ApiError, OAuthResponse, no_store};
 use crate::extract::{Client, FormBody, basic_credentials};
 use crate::pages::{self, ConsentPage};
 use crate::policy::{Policy, Routes};
+use crate::ratelimit::{Answer, Methods, RateRule};
+use gatehouse_core::RequestContext;
 use gatehouse_core::abuse::LimitKind;
 
 pub fn router(state: &AppState) -> Routes {
@@ -50,18 +52,24 @@ pub(super) fn query_pairs(raw: Option<String>) -> Pairs {
 }
 
 /// RFC 6749 §4.1.1: GET with the query string.
-async fn authorize_get(State(state): State<AppState>, jar: CookieJar, RawQuery(raw): RawQuery) -> Response {
-    authorize(state, jar, query_pairs(raw)).await
+async fn authorize_get(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    authorize(state, jar, ctx, query_pairs(raw)).await
 }
 
 /// OpenID Connect Core §3.1.2.1: POST with a form body is allowed too.
 async fn authorize_post(
     State(state): State<AppState>,
     jar: CookieJar,
+    Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
     match form {
-        Ok(FormBody(pairs)) => authorize(state, jar, pairs).await,
+        Ok(FormBody(pairs)) => authorize(state, jar, ctx, pairs).await,
         Err(e) => e.into_page(),
     }
 }
@@ -118,7 +126,7 @@ async fn unpark(state: &AppState, pairs: Pairs) -> Result<Pairs, Response> {
     }
 }
 
-async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
+async fn authorize(state: AppState, jar: CookieJar, ctx: RequestContext, pairs: Pairs) -> Response {
     let pairs = match unpark(&state, pairs).await {
         Ok(pairs) => pairs,
         Err(page) => return page,
@@ -132,7 +140,7 @@ async fn authorize(state: AppState, jar: CookieJar, pairs: Pairs) -> Response {
     };
     let session = signed_in(&state, &jar).await.ok();
     let outcome = state.oauth.decide_authorize(&req, signed_in_as(session.as_ref())).await;
-    respond(&state, jar, &req, &pairs, session, outcome).await
+    respond(&state, jar, &ctx, &req, &pairs, session, outcome).await
 }
 
 type SignedIn = (Session, User, SessionToken);
@@ -145,6 +153,7 @@ fn signed_in_as(session: Option<&SignedIn>) -> Option<SignedInAs> {
 async fn respond(
     state: &AppState,
     jar: CookieJar,
+    ctx: &RequestContext,
     req: &AuthorizeRequest,
     pairs: &Pairs,
     session: Option<SignedIn>,
@@ -154,22 +163,40 @@ async fn respond(
         (AuthorizeOutcome::Refuse(error), _) => fail(state, req, &error),
         (AuthorizeOutcome::Consent, _) => consent_page(state, jar, req, pairs),
         (AuthorizeOutcome::IssueCode, Some((s, u, _))) => redirect_with_code(state, req, &u, s.auth_time, &s.amr).await,
-        (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode, _) => match login_redirect(state, req, pairs).await {
-            Ok(to) => see_other(&to),
-            Err(e) => e.into_page(),
-        },
+        (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode, _) => {
+            match login_redirect(state, ctx, req, pairs).await {
+                Ok(to) => see_other(&to),
+                Err(page) => page,
+            }
+        }
     }
 }
 
-/// The login page, continuing with this authorization request afterwards. The request is parked
-/// server-side and the login URL carries only a reference to it: a long request (a 2,000-character
-/// `state`) would otherwise travel double-encoded and exceed the URL limit.
-async fn login_redirect(state: &AppState, req: &AuthorizeRequest, pairs: &Pairs) -> Result<String, ApiError> {
-    let reference = state.oauth.park_authorization(&return_query(pairs)).await.map_err(|_| ApiError::internal())?;
+/// Longest return URL passed inline to the login page; longer requests are parked.
+const MAX_INLINE_RETURN: usize = 1024;
+
+/// The login page, continuing with this authorization request afterwards. A long request (a
+/// 2,000-character `state`) would travel double-encoded in the login URL and exceed the URL
+/// limit: it is parked server-side and the URL carries a short reference. Parking writes a row,
+/// so it counts against the per-IP sign-in limit.
+async fn login_redirect(
+    state: &AppState,
+    ctx: &RequestContext,
+    req: &AuthorizeRequest,
+    pairs: &Pairs,
+) -> Result<String, Response> {
+    let mut back = format!("/oauth2/authorize?{}", return_query(pairs));
+    if back.len() > MAX_INLINE_RETURN {
+        let rule = RateRule { kind: LimitKind::LoginIp, methods: Methods::Any, answer: Answer::Page };
+        crate::ratelimit::check(state, rule, ctx).await?;
+        let reference =
+            state.oauth.park_authorization(&return_query(pairs)).await.map_err(|_| ApiError::internal().into_page())?;
+        let mut parked = url::form_urlencoded::Serializer::new(String::new());
+        parked.append_pair(PARKED, &reference);
+        back = format!("/oauth2/authorize?{}", parked.finish());
+    }
     let mut to = url::form_urlencoded::Serializer::new(String::new());
-    let mut back = url::form_urlencoded::Serializer::new(String::new());
-    back.append_pair(PARKED, &reference);
-    to.append_pair("next", &format!("/oauth2/authorize?{}", back.finish()));
+    to.append_pair("next", &back);
     if let Some(hint) = &req.login_hint {
         to.append_pair("login_hint", hint);
     }
@@ -243,7 +270,7 @@ async fn consent(
     };
     let session = signed_in(&state, &jar).await.ok();
     let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), allow, &ctx).await;
-    respond(&state, jar, &req, &params, session, outcome).await
+    respond(&state, jar, &ctx, &req, &params, session, outcome).await
 }
 
 /// The request, read once from the form, and the client's credentials from it and from the

@@ -59,8 +59,11 @@ impl<D: Dialect> AuthorizationCodeStore for SqlStore<D> {
     }
 
     async fn purge_codes(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
-        let parked = self.query(sql::PURGE_PARKED_AUTHORIZATIONS).bind(cutoff).execute().await?;
-        Ok(parked + self.query(sql::PURGE_CODES).bind(cutoff).execute().await?)
+        self.query(sql::PURGE_CODES).bind(cutoff).execute().await
+    }
+
+    async fn purge_parked_authorizations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.query(sql::PURGE_PARKED_AUTHORIZATIONS).bind(now).execute().await
     }
 
     async fn park_authorization(&self, ref_hash: &[u8], query: &str, expires_at: UnixTime) -> Result<(), StoreError> {

@@ -21,6 +21,7 @@ conformance_tests!(
     codes_need_an_existing_client_and_user,
     purge_removes_codes_expired_before_the_cutoff,
     deleting_a_user_deletes_their_codes_and_consents,
+    parked_authorizations_expire_and_are_purged,
 );
 conformance_tests!(multi_thread: concurrent_redemptions_of_one_code_let_exactly_one_win);
 
@@ -189,4 +190,20 @@ async fn concurrent_redemptions_of_one_code_let_exactly_one_win(s: &TestDb) {
     }
     assert_eq!((redeemed, replayed), (1, CALLERS - 1));
     assert_eq!(redeem(s, 1, T0 + 2).await, CodeOutcome::Replayed(c));
+}
+
+/// Parked authorization requests: found by the hash of their reference until they expire
+/// (`expires_at <= now` is gone), purged once expired; a reference is unique.
+async fn parked_authorizations_expire_and_are_purged(s: &TestDb) {
+    let long_state = "st\u{e4}te".repeat(500);
+    let query = format!("response_type=code&client_id=app&state={long_state}");
+    s.codes.park_authorization(&[1; 32], &query, EXPIRES).await.unwrap();
+    s.codes.park_authorization(&[2; 32], "a=b", T0 + 10).await.unwrap();
+    assert_eq!(s.codes.parked_authorization(&[1; 32], T0).await.unwrap().as_deref(), Some(query.as_str()));
+    assert_eq!(s.codes.parked_authorization(&[1; 32], EXPIRES).await.unwrap(), None, "expired at expires_at");
+    assert_eq!(s.codes.parked_authorization(&[3; 32], T0).await.unwrap(), None);
+    let err = s.codes.park_authorization(&[1; 32], "x=y", EXPIRES).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(s.codes.purge_parked_authorizations(T0 + 11).await.unwrap(), 1);
+    assert_eq!(s.codes.parked_authorization(&[1; 32], T0).await.unwrap().as_deref(), Some(query.as_str()));
 }
