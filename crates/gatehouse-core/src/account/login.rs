@@ -129,12 +129,23 @@ impl AccountService {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
+        // The same work as an open attempt: the look-up, one verification (of the dummy hash,
+        // so the real password is never tested while locked) and the audit row. The hashing is
+        // bounded like any sign-in by the per-account and per-IP limits checked before.
+        let email = Email::parse(email).ok();
+        let user = match &email {
+            Some(e) => match self.users.user_by_email(e.key()).await {
+                Ok(user) => user,
+                Err(e) => return e.into(),
+            },
+            None => None,
+        };
         if let Err(e) = self.hasher.verify(password, None).await {
             return e.into();
         }
-        let attempted = Email::parse(email).ok().map(|e| e.key().to_owned());
-        let details = json!({ "reason": "locked", "email": attempted });
-        match self.audit.record(AuditEventType::LoginFailed, Outcome::Failure, None, None, ctx, details).await {
+        let details = json!({ "reason": "locked", "email": email.map(|e| e.key().to_owned()) });
+        let subject = user.map(|u| u.id.to_string());
+        match self.audit.record(AuditEventType::LoginFailed, Outcome::Failure, None, subject, ctx, details).await {
             Ok(()) => AccountError::InvalidCredentials,
             Err(e) => e.into(),
         }
