@@ -57,6 +57,8 @@ async fn serve(settings: Settings, config_file: Option<std::path::PathBuf>) -> a
     let addr = listener.local_addr()?;
     let secrets = Secrets::load(&settings)?;
     let scheme = if settings.tls.enabled() { "https" } else { "http" };
+    // Before the address is announced: whoever reads it may signal at once.
+    let shutdown = server::shutdown_signal();
     println!("Gatehouse listening on {scheme}://{addr} (issuer {})", settings.issuer);
-    server::run(settings, secrets, Arc::new(SystemClock), listener, server::shutdown_signal()).await
+    server::run(settings, secrets, Arc::new(SystemClock), listener, shutdown).await
 }
