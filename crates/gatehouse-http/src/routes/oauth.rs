@@ -185,7 +185,8 @@ async fn login_redirect(
     req: &AuthorizeRequest,
     pairs: &Pairs,
 ) -> Result<String, Response> {
-    let mut back = format!("/oauth2/authorize?{}", return_query(pairs));
+    let query = return_query(pairs);
+    let mut back = format!("/oauth2/authorize?{query}");
     if back.len() > MAX_INLINE_RETURN {
         let rule = RateRule { kind: LimitKind::LoginIp, methods: Methods::Any, answer: Answer::Page };
         crate::ratelimit::check(state, rule, ctx).await?;
