@@ -66,28 +66,12 @@ fn may_see(caller: &Client, token_client: &str) -> bool {
 }
 
 impl OAuthService {
-    /// Whether an access token still stands: its grant (`sid`) is live, or, for a token of no
-    /// grant (client credentials), it was not revoked on its own.
+    /// Whether the verified token still stands ([`crate::token::RefreshService::access_token_is_live`]).
     async fn token_is_live(&self, claims: &TokenClaims) -> Result<bool, OAuthError> {
-        if claims.sid.is_some() {
-            return self.grant_is_live(claims.sid.as_deref()).await;
-        }
-        let revoked = self.refresh.access_token_revoked(&claims.jti).await.map_err(|e| {
+        self.refresh.access_token_is_live(claims.sid.as_deref(), &claims.jti).await.map_err(|e| {
             tracing::error!(error = %e, "revocation check failed");
             OAuthError::server_error()
-        })?;
-        Ok(!revoked)
-    }
-
-    async fn grant_is_live(&self, sid: Option<&str>) -> Result<bool, OAuthError> {
-        match sid.map(Uuid::try_parse) {
-            None => Ok(true),
-            Some(Err(_)) => Ok(false),
-            Some(Ok(id)) => self.refresh.family_is_live(id).await.map_err(|e| {
-                tracing::error!(error = %e, "revocation check failed");
-                OAuthError::server_error()
-            }),
-        }
+        })
     }
 
     /// RFC 7662 §2.1/§2.2. `jwt` holds the verified claims when `token` is a valid access token.
@@ -173,7 +157,7 @@ impl OAuthService {
     /// OpenID Connect Core §5.3: claims about the token's user, filtered by its scopes. `None`
     /// when the token's grant was revoked or the user is gone or disabled.
     pub async fn userinfo(&self, claims: &TokenClaims) -> Result<Option<Value>, OAuthError> {
-        if !self.grant_is_live(claims.sid.as_deref()).await? {
+        if !self.token_is_live(claims).await? {
             return Ok(None);
         }
         let Some(id) = UserId::parse(&claims.sub) else {

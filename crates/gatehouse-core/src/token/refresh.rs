@@ -325,8 +325,15 @@ impl RefreshService {
         Ok(())
     }
 
-    pub async fn access_token_revoked(&self, jti: &str) -> Result<bool, RefreshError> {
-        Ok(self.store.access_token_revoked(jti).await?)
+    /// Whether an access token still stands: a token of a grant (`sid`) as long as its grant
+    /// lives; one of no grant (client credentials) until it is revoked on its own (RFC 7009).
+    /// The one rule behind introspection, UserInfo and Gatehouse's own APIs.
+    pub async fn access_token_is_live(&self, sid: Option<&str>, jti: &str) -> Result<bool, RefreshError> {
+        match sid.map(Uuid::try_parse) {
+            None => Ok(!self.store.access_token_revoked(jti).await?),
+            Some(Err(_)) => Ok(false),
+            Some(Ok(id)) => self.family_is_live(id).await,
+        }
     }
 
     pub async fn purge(&self) -> Result<u64, RefreshError> {

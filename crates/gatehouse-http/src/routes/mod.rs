@@ -48,15 +48,12 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
         Ok(c) => c,
         Err(e) => return Some(Err(e)),
     };
-    let refresh = state.tokens.refresh_service();
-    // A token of a grant lives as long as its grant; one of no grant (client credentials)
-    // until it is revoked on its own (RFC 7009).
-    let live = match claims.sid.as_deref().map(uuid::Uuid::try_parse) {
-        None => refresh.access_token_revoked(&claims.jti).await.map(|revoked| !revoked),
-        Some(Err(_)) => Ok(false),
-        Some(Ok(id)) => refresh.family_is_live(id).await,
-    }
-    .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}")));
+    let live = state
+        .tokens
+        .refresh_service()
+        .access_token_is_live(claims.sid.as_deref(), &claims.jti)
+        .await
+        .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}")));
     Some(match live {
         Ok(true) => Ok(claims),
         Ok(false) => Err(crate::bearer::invalid_token("the token has been revoked")),
