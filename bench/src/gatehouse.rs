@@ -308,7 +308,7 @@ pub async fn seed_users(g: &Gatehouse, count: usize) -> anyhow::Result<Vec<User>
             &serde_json::json!({ "email": u.email, "password": u.password, "display_name": format!("Bench {i}") }),
         );
         let resp = c.send(&req).await?;
-        if resp.status.as_u16() != 201 {
+        if resp.status.as_u16() != 202 {
             bail!("registering {} answered {}: {}", u.email, resp.status, String::from_utf8_lossy(&resp.body));
         }
         users.push(u);

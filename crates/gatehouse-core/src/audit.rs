@@ -71,6 +71,30 @@ pub enum AuditEventType {
     /// An authorization code was presented again (RFC 6749 §4.1.2): the request is denied and
     /// the grant issued from it revoked (subject: the code's user; details: `client_id`, `grant_id`).
     AuthorizationCodeReplayed,
+    /// Someone registered with an address that has an account; the owner was told by mail and
+    /// the answer was the same as for a new address (subject: the existing user).
+    RegistrationDuplicate,
+    /// A verification link was mailed (subject: the user; details: `purpose`).
+    EmailVerificationSent,
+    /// An address was confirmed through its link (subject: the user).
+    EmailVerified,
+    /// A password-reset link was asked for (subject: the user when the address is known;
+    /// details: `known`).
+    PasswordResetRequested,
+    /// A password was set through a reset link (subject: the user).
+    PasswordReset,
+    /// A change of address was asked for, pending confirmation at the new address.
+    EmailChangeRequested,
+    /// A change of address took effect.
+    EmailChanged,
+    /// An invitation was sent (subject: `invitation:<id>`; details: `roles`).
+    InvitationCreated,
+    /// An invitation was accepted (subject: the new user; details: `invitation_id`).
+    InvitationAccepted,
+    /// An invitation was revoked (subject: `invitation:<id>`).
+    InvitationRevoked,
+    /// A message could not be delivered after every retry (details: `kind`, `attempts`, `error`).
+    MailFailed,
 }
 
 impl AuditEventType {
@@ -120,6 +144,17 @@ impl AuditEventType {
             Self::ConsentGranted => "consent.granted",
             Self::ConsentRevoked => "consent.revoked",
             Self::AuthorizationCodeReplayed => "authorization_code.replayed",
+            Self::RegistrationDuplicate => "user.registration_duplicate",
+            Self::EmailVerificationSent => "email.verification_sent",
+            Self::EmailVerified => "email.verified",
+            Self::PasswordResetRequested => "password.reset_requested",
+            Self::PasswordReset => "password.reset",
+            Self::EmailChangeRequested => "email.change_requested",
+            Self::EmailChanged => "email.changed",
+            Self::InvitationCreated => "invitation.created",
+            Self::InvitationAccepted => "invitation.accepted",
+            Self::InvitationRevoked => "invitation.revoked",
+            Self::MailFailed => "mail.failed",
         }
     }
 }

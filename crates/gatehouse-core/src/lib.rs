@@ -13,6 +13,7 @@ pub mod csrf;
 pub mod email;
 pub mod federation;
 pub mod keys;
+pub mod mail;
 pub mod oauth;
 pub mod password;
 pub mod policy;

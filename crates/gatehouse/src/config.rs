@@ -16,8 +16,10 @@ use crate::web_config::{CorsConfig, LimitsConfig, TlsConfig, string_or_list};
 
 mod abuse;
 mod federation;
+mod mail;
 pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
+pub use mail::{AccountsConfig, MailConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -58,6 +60,10 @@ pub struct Settings {
     pub limits: LimitsConfig,
     /// Sign-in through upstream identity providers (see `config/federation.rs`).
     pub federation: FederationConfig,
+    /// Account lifecycle: verification, reset and invitation lifetimes (see `config/mail.rs`).
+    pub accounts: AccountsConfig,
+    /// How mail is sent (see `config/mail.rs`).
+    pub mail: MailConfig,
 }
 
 impl Default for Settings {
@@ -84,6 +90,8 @@ impl Default for Settings {
             cors: CorsConfig::default(),
             limits: LimitsConfig::default(),
             federation: FederationConfig::default(),
+            accounts: AccountsConfig::default(),
+            mail: MailConfig::default(),
         }
     }
 }
@@ -344,6 +352,10 @@ impl Settings {
                 idle_timeout: self.session.idle_timeout,
                 absolute_timeout: self.session.absolute_timeout,
             },
+            require_verified_email: self.accounts.require_verified_email,
+            verification_ttl: self.accounts.verification_ttl,
+            reset_ttl: self.accounts.reset_ttl,
+            invitation_ttl: self.accounts.invitation_ttl,
         }
     }
 
@@ -394,6 +406,8 @@ impl Settings {
         self.rate_limits.validate()?;
         self.lockout.validate()?;
         self.federation.validate()?;
+        self.accounts.validate()?;
+        self.mail.validate()?;
         self.validate_web()
     }
 }

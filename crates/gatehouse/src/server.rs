@@ -9,6 +9,7 @@ use anyhow::Context;
 use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
 use gatehouse_core::federation::FederationService;
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
+use gatehouse_core::mail::{Branding, MailService};
 use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
 use gatehouse_core::rbac::{AdminService, AdminStores, RbacService};
@@ -73,6 +74,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
                 audit: stores.audit.clone(),
             },
             Arc::new(hasher),
+            build_mail(settings)?,
             clock.clone(),
             settings.account_settings(),
         )
@@ -102,6 +104,19 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
         clock.clone(),
     ));
     Ok(Services { stores, accounts, refresh, rate_limits, rbac, policies, clock })
+}
+
+/// Mail delivery: the development outbox (`<data_dir>/outbox/`) unless an SMTP server is
+/// configured.
+fn build_mail(settings: &Settings) -> anyhow::Result<Arc<MailService>> {
+    let from = gatehouse_mail::parse_mailbox(&settings.mail.from).context("mail.from")?;
+    let reply_to = match settings.mail.reply_to.as_str() {
+        "" => None,
+        r => Some(gatehouse_mail::parse_mailbox(r).context("mail.reply_to")?),
+    };
+    let mailer = Arc::new(gatehouse_mail::Outbox::new(settings.data_dir.join("outbox"), from, reply_to));
+    let branding = Branding::new(settings.mail.product_name.clone(), &settings.issuer);
+    Ok(Arc::new(MailService::new(mailer, branding)))
 }
 
 /// Sign-in through upstream providers, when any is configured: their secrets are read here

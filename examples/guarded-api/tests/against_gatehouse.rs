@@ -51,7 +51,7 @@ async fn gatehouse() -> (String, String, tempdir::Dir) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(r.status(), 202);
     let r = client
         .post(format!("{issuer}/api/v1/auth/token"))
         .json(&json!({"email": "ada@example.com", "password": password, "token_delivery": "body"}))

@@ -6,8 +6,10 @@ use super::{AccountError, AccountService};
 use crate::abuse::LoginKey;
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::email::Email;
+use crate::mail::Notice;
 use crate::password::Password;
 use crate::rbac::{GuardOutcome, GuardedChange};
+use crate::store::StoreError;
 use crate::user::{User, UserId, UserStatus, parse_display_name};
 
 /// How a new account gets its credential.
@@ -21,21 +23,59 @@ pub enum Credential<'a> {
 
 impl AccountService {
     /// Self-service registration; refused when registration is switched off.
+    ///
+    /// A taken address gets the same answer as a new one, after the same work (the password
+    /// is hashed either way), so the answer says nothing about who has an account: the new
+    /// address is sent a verification link, the owner of a taken one a "someone tried to
+    /// register with your address" message instead. Input errors (a malformed address, a weak
+    /// password) are still reported, since they do not depend on who is registered.
     pub async fn register(
         &self,
         email: &str,
         password: &Password,
         display_name: Option<&str>,
         ctx: &RequestContext,
-    ) -> Result<User, AccountError> {
+    ) -> Result<(), AccountError> {
         if !self.settings.registration_enabled {
             return Err(AccountError::RegistrationDisabled);
         }
         let user = self.new_user(email, Credential::Password(password), display_name).await?;
-        self.users.insert_user(&user).await?;
-        let id = Some(user.id.to_string());
-        self.audit.record(AuditEventType::UserRegistered, Outcome::Success, id.clone(), id, ctx, json!({})).await?;
-        Ok(user)
+        match self.users.insert_user(&user).await {
+            Ok(()) => {
+                let id = Some(user.id.to_string());
+                self.audit
+                    .record(AuditEventType::UserRegistered, Outcome::Success, id.clone(), id, ctx, json!({}))
+                    .await?;
+                self.registered(&user, ctx).await
+            }
+            Err(StoreError::Conflict(_)) => {
+                let Some(owner) = self.users.user_by_email(user.email.key()).await? else {
+                    // Deleted in between: nobody to tell, and the same answer.
+                    return Ok(());
+                };
+                let id = Some(owner.id.to_string());
+                self.audit
+                    .record(AuditEventType::RegistrationDuplicate, Outcome::Failure, None, id, ctx, json!({}))
+                    .await?;
+                self.notify(Notice::RegistrationAttempt { to: owner.email }).await;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What follows a new registration: the verification link.
+    async fn registered(&self, _user: &User, _ctx: &RequestContext) -> Result<(), AccountError> {
+        Ok(())
+    }
+
+    /// Queues a notice; a failure is logged, never shown to the person (who could otherwise
+    /// tell a taken address from a new one by a mail error).
+    pub(super) async fn notify(&self, notice: Notice) {
+        let kind = notice.kind();
+        if let Err(e) = self.mail.send(notice).await {
+            tracing::error!(kind, error = %e, "mail could not be queued");
+        }
     }
 
     /// An operator creates an account (works with registration switched off).

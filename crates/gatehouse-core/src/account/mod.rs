@@ -11,6 +11,7 @@ use crate::abuse::{Lockout, LockoutPolicy, RateLimitSettings, RateLimited, RateL
 use crate::audit::Auditor;
 use crate::clock::Clock;
 use crate::email::EmailError;
+use crate::mail::MailService;
 use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyViolation};
 use crate::random::RandomError;
 use crate::rbac::RbacStore;
@@ -26,6 +27,14 @@ pub struct AccountSettings {
     pub registration_enabled: bool,
     pub password_policy: PasswordPolicy,
     pub session: SessionSettings,
+    /// Refuse sign-in to OAuth clients until the email address is verified.
+    pub require_verified_email: bool,
+    /// Seconds an email-verification link works (24 h).
+    pub verification_ttl: i64,
+    /// Seconds a password-reset link works (30 min).
+    pub reset_ttl: i64,
+    /// Seconds an invitation works (7 days).
+    pub invitation_ttl: i64,
 }
 
 impl Default for AccountSettings {
@@ -34,6 +43,10 @@ impl Default for AccountSettings {
             registration_enabled: true,
             password_policy: PasswordPolicy::default(),
             session: SessionSettings::default(),
+            require_verified_email: false,
+            verification_ttl: 24 * 3600,
+            reset_ttl: 30 * 60,
+            invitation_ttl: 7 * 86_400,
         }
     }
 }
@@ -93,6 +106,8 @@ pub struct AccountService {
     settings: AccountSettings,
     limits: Arc<RateLimits>,
     lockout: Lockout,
+    /// Verification and reset links, notifications.
+    mail: Arc<MailService>,
 }
 
 /// The stores accounts are kept in.
@@ -109,6 +124,7 @@ impl AccountService {
     pub fn new(
         stores: AccountStores,
         hasher: Arc<PasswordHasher>,
+        mail: Arc<MailService>,
         clock: Arc<dyn Clock>,
         settings: AccountSettings,
     ) -> Self {
@@ -116,7 +132,7 @@ impl AccountService {
         let limits = Arc::new(RateLimits::in_process(RateLimitSettings::default(), audit.clone(), clock.clone()));
         let lockout = Lockout::in_memory(clock.clone(), LockoutPolicy::default());
         let audit = Auditor::new(audit, clock.clone());
-        Self { users, sessions, refresh, guard, audit, hasher, clock, settings, limits, lockout }
+        Self { users, sessions, refresh, guard, audit, hasher, clock, settings, limits, lockout, mail }
     }
 
     /// Replaces the default abuse protection (in-memory counters with default quotas) by the
@@ -134,6 +150,10 @@ impl AccountService {
 
     pub fn hasher(&self) -> &PasswordHasher {
         &self.hasher
+    }
+
+    pub fn mail(&self) -> &Arc<MailService> {
+        &self.mail
     }
 
     pub fn clock(&self) -> &dyn Clock {

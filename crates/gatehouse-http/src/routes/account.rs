@@ -109,14 +109,16 @@ struct RegisterRequest {
     display_name: Option<String>,
 }
 
-/// JSON registration: 201 with the new user.
+/// JSON registration: 202 with the same body whether the address was new or taken (the
+/// account's id is not shown: it would tell the two apart).
 async fn register_json(
     State(state): State<AppState>,
     Client(ctx): Client,
     JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let user = state.accounts.register(&req.email, &req.password, req.display_name.as_deref(), &ctx).await?;
-    Ok((StatusCode::CREATED, axum::Json(UserResponse::from(&user))).into_response())
+    state.accounts.register(&req.email, &req.password, req.display_name.as_deref(), &ctx).await?;
+    let body = serde_json::json!({ "status": "check_email", "message": super::session::REGISTERED });
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
 #[derive(serde::Deserialize)]

@@ -44,10 +44,13 @@ fn safe_next(next: Option<&str>) -> Option<&str> {
     next.filter(|n| n.starts_with("/oauth2/authorize?") && !n.contains(['\\', '\r', '\n']))
 }
 
+/// What registration answers, whether the address was new or taken.
+pub(super) const REGISTERED: &str = "Thank you. Check your email: we sent a message to the address you entered. If your account is new, you can sign in now.";
+
 /// Only known notices are shown; the query string never reaches the page as text.
 fn notice_text(code: Option<&str>) -> Option<&'static str> {
     match code? {
-        "registered" => Some("Your account was created. Sign in to continue."),
+        "registered" => Some(REGISTERED),
         "signed_out" => Some("You have been signed out."),
         _ => None,
     }

@@ -154,8 +154,8 @@ async fn registration_refresh_and_admin_limits_per_ip(b: Backend) {
     else {
         return;
     };
-    assert_eq!(app.register("a@example.com", PASSWORD).await.status(), 201);
-    assert_eq!(app.register("b@example.com", PASSWORD).await.status(), 201);
+    assert_eq!(app.register("a@example.com", PASSWORD).await.status(), 202);
+    assert_eq!(app.register("b@example.com", PASSWORD).await.status(), 202);
     let r = app.register("c@example.com", PASSWORD).await;
     assert_eq!(r.status(), 429);
     assert!((1..=1800).contains(&retry_after(&r)));
@@ -163,7 +163,7 @@ async fn registration_refresh_and_admin_limits_per_ip(b: Backend) {
     assert_eq!(form.status(), 429);
     assert!(form.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     app.clock.advance(1800);
-    assert_eq!(app.register("c@example.com", PASSWORD).await.status(), 201);
+    assert_eq!(app.register("c@example.com", PASSWORD).await.status(), 202);
 
     let refresh = || app.client.post(app.url("/api/v1/auth/refresh")).json(&json!({ "refresh_token": "nope" })).send();
     assert_eq!(refresh().await.unwrap().status(), 401);

@@ -18,9 +18,7 @@ on_both_backends!(
 
 /// Registers a user and returns `(id, first-party access token)`.
 pub(crate) async fn user_with_token(app: &TestApp, email: &str) -> (String, String) {
-    let r = app.register(email, PASSWORD).await;
-    assert!(r.status().is_success(), "register {email}: {}", r.status());
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = app.register_user(email, PASSWORD).await["id"].as_str().unwrap().to_owned();
     (id, token(app, email).await)
 }
 

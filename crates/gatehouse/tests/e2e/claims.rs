@@ -67,7 +67,7 @@ async fn code_flow_with_scope(
 
 async fn user_tokens_carry_current_roles_and_permissions(b: Backend) {
     let Some(app) = TestApp::spawn(b).await else { return };
-    assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), 201);
+    assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), 202);
     rbac_fixture(&app).await;
     for role in ["editor", "viewer", "empty"] {
         cli_ok(&app, &["roles", "grant", role, "--user", "ada@example.com"]).await;

@@ -162,9 +162,11 @@ async fn load(base: String, ledger: Arc<Mutex<Ledger>>, mut rng: Rng, tag: Strin
                     .send()
                     .await;
                 match r {
-                    Ok(r) if r.status() == 201 => match r.json::<Value>().await {
-                        Ok(v) => {
-                            ledger.lock().unwrap().users.push((email, v["id"].as_str().unwrap().to_owned()));
+                    // 202 is the acknowledgement (the body is the same for a taken address,
+                    // and none is taken here).
+                    Ok(r) if r.status() == 202 => match r.bytes().await {
+                        Ok(_) => {
+                            ledger.lock().unwrap().users.push((email, String::new()));
                             Ok(())
                         }
                         Err(e) => Err(e),
@@ -282,13 +284,19 @@ async fn check(server: &Server, db_url: &str, ledger: &mut Ledger, rng: &mut Rng
     if integrity != "ok" {
         bad.push(format!("integrity_check: {integrity}"));
     }
-    for (email, id) in &ledger.users {
-        let uuid = uuid::Uuid::parse_str(id).unwrap().as_bytes().to_vec();
-        if count(&mut db, "SELECT count(*) FROM users WHERE id = $1", uuid).await != 1 {
+    for (email, _) in &ledger.users {
+        let id: Option<Vec<u8>> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")
+            .bind(email)
+            .fetch_optional(&mut db)
+            .await
+            .unwrap();
+        let Some(id) = id else {
             bad.push(format!("acknowledged registration lost: {email}"));
-        }
+            continue;
+        };
+        let id = uuid::Uuid::from_slice(&id).unwrap().to_string();
         let audit = "SELECT count(*) FROM audit_events WHERE event_type = 'user.registered' AND subject = $1";
-        let n: i64 = sqlx::query_scalar(audit).bind(id).fetch_one(&mut db).await.unwrap();
+        let n: i64 = sqlx::query_scalar(audit).bind(&id).fetch_one(&mut db).await.unwrap();
         if n != 1 {
             bad.push(format!("user.registered audit event lost: {email}"));
         }

@@ -216,13 +216,13 @@ async fn second_gatehouse_upstream_and_linking_with_proof(b: Backend) {
     let registered = create_client(&upstream, &[&args[..], &["--skip-consent"]].concat()).await;
     let (id, secret) = (registered["client_id"].as_str().unwrap(), registered["client_secret"].as_str().unwrap());
     let email = "carol@example.com";
-    assert_eq!(upstream.register(email, PASSWORD).await.status(), 201);
+    assert_eq!(upstream.register(email, PASSWORD).await.status(), 202);
     // Gatehouse has no email verification flow yet: mark the upstream address verified.
     upstream.execute_sql("UPDATE users SET email_verified = true WHERE email_key = $1", email).await;
     let entry = oidc_provider("gh", &upstream.base, id, secret);
     let Some(app) = downstream(b, listener, vec![entry], |_| {}).await else { return };
     // A local account with the same email and a password.
-    let local: Value = app.register(email, PASSWORD).await.json().await.unwrap();
+    let local: Value = app.register_user(email, PASSWORD).await;
 
     // Verified upstream email, but no proof of the local account: refused, nothing linked.
     let browser = Browser::new();
@@ -274,7 +274,7 @@ async fn second_gatehouse_upstream_and_linking_with_proof(b: Backend) {
 async fn linking_refused_for_unverified_email_and_without_proof(b: Backend) {
     let Some((op, app)) = with_op(b).await else { return };
     let victim = "victim@example.com";
-    assert_eq!(app.register(victim, PASSWORD).await.status(), 201);
+    assert_eq!(app.register(victim, PASSWORD).await.status(), 202);
     let mut texts = Vec::new();
     // An attacker's upstream account claims the victim's address: unverified, then verified.
     for verified in [false, true] {
@@ -302,7 +302,7 @@ async fn linking_refused_for_unverified_email_and_without_proof(b: Backend) {
 async fn linking_with_the_local_password(b: Backend) {
     let Some((op, app)) = with_op(b).await else { return };
     let email = "dora@example.com";
-    let local: Value = app.register(email, PASSWORD).await.json().await.unwrap();
+    let local: Value = app.register_user(email, PASSWORD).await;
     op.set_user(json!({ "sub": "dora-upstream", "email": email, "email_verified": true })).await;
     let form_of = |body: &str| {
         let pending = body.split("name=\"pending\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();

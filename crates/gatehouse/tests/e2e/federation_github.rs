@@ -125,7 +125,7 @@ async fn github_kind_against_a_fake_github(b: Backend) {
     assert_eq!(browser.me(&app).await.1["id"], me["id"]);
 
     // Another GitHub user whose unverified primary address names a local account: refused.
-    assert_eq!(app.register("taken@example.com", PASSWORD).await.status(), 201);
+    assert_eq!(app.register("taken@example.com", PASSWORD).await.status(), 202);
     *fake.user_id.lock().unwrap() = 666;
     *fake.emails.lock().unwrap() = json!([{ "email": "taken@example.com", "verified": false, "primary": true }]);
     let (browser, _, status, _) = login("good").await;

@@ -181,6 +181,22 @@ impl TestApp {
         }
     }
 
+    /// Where the development outbox writes this server's mail.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.dir.join("outbox")
+    }
+
+    /// Every message sent to `to` so far, oldest first.
+    pub fn mails_to(&self, to: &str) -> Vec<crate::mailbox::ReceivedMail> {
+        crate::mailbox::read_dir(&self.outbox_dir()).into_iter().filter(|m| m.to.eq_ignore_ascii_case(to)).collect()
+    }
+
+    /// Waits until at least `count` messages were sent to `to`; returns the newest.
+    pub async fn wait_for_mail(&self, to: &str, count: usize) -> crate::mailbox::ReceivedMail {
+        let mut all = crate::mailbox::wait_for(&self.outbox_dir(), to, count).await;
+        all.pop().expect("at least one mail")
+    }
+
     pub async fn register(&self, email: &str, password: &str) -> reqwest::Response {
         self.client
             .post(self.url("/api/v1/auth/register"))
@@ -188,6 +204,16 @@ impl TestApp {
             .send()
             .await
             .expect("register request")
+    }
+
+    /// Registers (expecting the 202 every registration gets) and returns the new user as
+    /// `/api/v1/me` shows it, from a sign-in in a browser of its own.
+    pub async fn register_user(&self, email: &str, password: &str) -> serde_json::Value {
+        let r = self.register(email, password).await;
+        assert_eq!(r.status(), 202, "register {email}");
+        let b = browser();
+        assert_eq!(self.login_with(&b, email, password).await.status(), 200, "login {email}");
+        self.me(&b).await.json().await.expect("me")
     }
 
     pub async fn login_with(&self, client: &reqwest::Client, email: &str, password: &str) -> reqwest::Response {

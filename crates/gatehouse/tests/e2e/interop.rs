@@ -44,7 +44,7 @@ struct Registered {
 /// The user, a confidential client that asks for consent, and a public first-party client that
 /// does not: between them both branches of the authorization endpoint are exercised.
 async fn setup(app: &TestApp) -> (String, [Registered; 2]) {
-    let user: Value = app.register(EMAIL, PASSWORD).await.json().await.unwrap();
+    let user: Value = app.register_user(EMAIL, PASSWORD).await;
     let mut base =
         vec!["--grant-type", "authorization_code", "--grant-type", "refresh_token", "--redirect-uri", REDIRECT];
     for s in ["openid", "profile", "email", "offline_access"] {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
 mod helpers;
+mod mailbox;
 
 mod abuse;
 mod accounts;

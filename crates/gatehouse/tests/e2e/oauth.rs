@@ -170,7 +170,7 @@ pub async fn client_post(app: &TestApp, path: &str, client: &Value, form: &[(&st
 }
 
 pub async fn setup(app: &TestApp, extra: &[&str]) -> Value {
-    assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), 201);
+    assert_eq!(app.register("ada@example.com", PASSWORD).await.status(), 202);
     web_client(app, extra).await
 }
 

@@ -68,7 +68,7 @@ async fn no_secret_reaches_logs_or_the_audit_trail() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(r.status(), 202);
     http.post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": "scan@example.com", "password": WRONG}))
         .send()

@@ -57,7 +57,7 @@ async fn refresh_with_body(app: &TestApp, token: &str) -> reqwest::Response {
 }
 
 async fn user_with_tokens(app: &TestApp, email: &str) -> (Value, String) {
-    assert_eq!(app.register(email, PASSWORD).await.status(), 201);
+    assert_eq!(app.register(email, PASSWORD).await.status(), 202);
     let r = token_login(app, &browser(), email, true).await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
@@ -67,7 +67,7 @@ async fn user_with_tokens(app: &TestApp, email: &str) -> (Value, String) {
 
 async fn token_api_issues_rfc9068_access_token_and_refresh_cookie(b: Backend) {
     let Some(app) = TestApp::spawn(b).await else { return };
-    let user: Value = app.register("tok@example.com", PASSWORD).await.json().await.unwrap();
+    let user: Value = app.register_user("tok@example.com", PASSWORD).await;
     let r = token_login(&app, &app.client, "tok@example.com", false).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["cache-control"], "no-store");
