@@ -221,6 +221,8 @@ async fn duplicate_and_lookalike_registration_is_refused(b: Backend) {
         assert_eq!(r.status(), 202, "{dup}");
         assert_eq!(r.json::<Value>().await.unwrap(), first, "{dup}");
     }
+    let newest = app.wait_for_mail("frank@example.com", dups.len()).await;
+    assert_eq!(newest.header("from"), Some("Gatehouse <noreply@localhost>"));
     let mails = app.mails_to("frank@example.com");
     let attempts: Vec<_> = mails.iter().filter(|m| m.subject.starts_with("Someone tried to register")).collect();
     assert_eq!(attempts.len(), dups.len(), "{mails:?}");
