@@ -227,6 +227,7 @@ async fn duplicate_and_lookalike_registration_is_refused(b: Backend) {
     let attempts: Vec<_> = mails.iter().filter(|m| m.subject.starts_with("Someone tried to register")).collect();
     assert_eq!(attempts.len(), dups.len(), "{mails:?}");
     assert_eq!(attempts[0].link().unwrap(), app.url("/forgot-password"));
+    assert_eq!(attempts[0].token(), None);
     assert!(attempts[0].html.contains("Someone tried to create"), "{}", attempts[0].html);
     let duplicates = app.audit_events().await.into_iter().filter(|e| e.0 == "user.registration_duplicate").count();
     assert_eq!(duplicates, dups.len());
