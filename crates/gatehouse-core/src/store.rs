@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 pub use crate::abuse::LoginAttemptStore;
+pub use crate::account::tokens::AccountTokenStore;
 use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::clock::UnixTime;
 use crate::keys::StoredKey;

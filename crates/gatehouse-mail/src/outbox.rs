@@ -77,7 +77,7 @@ mod tests {
         let to = gatehouse_core::Email::parse("a@example.com").unwrap();
         let long = "x".repeat(43);
         let mail = Branding::new("Gatehouse", "https://id.example.com")
-            .render(&Notice::ResetPassword { to, token: long.clone() })
+            .render(&Notice::ResetPassword { to, token: long.clone(), expires_at: 0 })
             .unwrap();
         outbox.send(&mail).await.unwrap();
         let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();

@@ -8,7 +8,7 @@
 //! - **One SQL implementation, a small dialect for the differences.** `store::SqlStore<D>`
 //!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
 //!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
-//!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`).
+//!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`, `account_tokens`).
 //!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
@@ -50,6 +50,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gatehouse_core::abuse::LoginAttemptStore;
+use gatehouse_core::account::tokens::AccountTokenStore;
 use gatehouse_core::federation::FederationStore;
 use gatehouse_core::policy::PolicyStore;
 #[cfg(doc)]
@@ -145,6 +146,8 @@ pub struct Stores {
     pub policies: Arc<dyn PolicyStore>,
     /// Links to upstream identity providers and federated logins in progress.
     pub federation: Arc<dyn FederationStore>,
+    /// Single-use links of verification, change-of-address and reset mails.
+    pub account_tokens: Arc<dyn AccountTokenStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -171,6 +174,7 @@ impl Stores {
             + AssertionReplayStore
             + PolicyStore
             + FederationStore
+            + AccountTokenStore
             + HealthCheck
             + 'static,
     {
@@ -188,6 +192,7 @@ impl Stores {
             assertion_jtis: store.clone(),
             policies: store.clone(),
             federation: store.clone(),
+            account_tokens: store.clone(),
             health: store,
             backend,
         }

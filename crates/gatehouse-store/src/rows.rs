@@ -568,3 +568,32 @@ impl From<LoginStateRow> for gatehouse_core::federation::LoginState {
         }
     }
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AccountTokenRow {
+    token_hash: Vec<u8>,
+    user_id: Uuid,
+    purpose: String,
+    email: String,
+    email_key: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<AccountTokenRow> for gatehouse_core::account::tokens::AccountToken {
+    type Error = StoreError;
+
+    fn try_from(row: AccountTokenRow) -> Result<Self, StoreError> {
+        use gatehouse_core::account::tokens::TokenPurpose;
+        let purpose = TokenPurpose::parse(&row.purpose)
+            .ok_or_else(|| StoreError::Corrupt(format!("account token of user {}: unknown purpose", row.user_id)))?;
+        Ok(Self {
+            token_hash: row.token_hash,
+            user_id: UserId(row.user_id),
+            purpose,
+            email: Email::from_stored(row.email, row.email_key),
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        })
+    }
+}

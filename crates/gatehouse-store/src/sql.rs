@@ -372,3 +372,31 @@ pub(crate) const UNLINK_IDENTITY: &str = "DELETE FROM federated_identities \
 /// already does).
 pub(crate) const LOCK_USER: &str = "SELECT id FROM users WHERE id = $1 FOR UPDATE";
 pub(crate) const HAS_IDENTITY: &str = "SELECT count(*) FROM federated_identities WHERE user_id = $1 AND provider = $2";
+
+// Account tokens (verification, change of address, password reset).
+
+macro_rules! account_token_columns {
+    () => {
+        "token_hash, user_id, purpose, email, email_key, created_at, expires_at"
+    };
+}
+
+pub(crate) const INSERT_ACCOUNT_TOKEN: &str =
+    concat!("INSERT INTO account_tokens (", account_token_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+pub(crate) const DELETE_ACCOUNT_TOKENS: &str = "DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2";
+pub(crate) const ACCOUNT_TOKEN: &str = concat!(
+    "SELECT ",
+    account_token_columns!(),
+    " FROM account_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3"
+);
+/// The delete is the redemption: of concurrent callers exactly one deletes the row.
+pub(crate) const TAKE_ACCOUNT_TOKEN: &str = concat!(
+    "DELETE FROM account_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3 RETURNING ",
+    account_token_columns!()
+);
+pub(crate) const PURGE_ACCOUNT_TOKENS: &str = "DELETE FROM account_tokens WHERE expires_at <= $1";
+/// Verifies the address only if it is still the account's (a change may have come between).
+pub(crate) const MARK_EMAIL_VERIFIED: &str =
+    "UPDATE users SET email_verified = true, updated_at = $3 WHERE id = $1 AND email_key = $2";
+pub(crate) const SET_VERIFIED_EMAIL: &str =
+    "UPDATE users SET email = $2, email_key = $3, email_verified = true, updated_at = $4 WHERE id = $1";

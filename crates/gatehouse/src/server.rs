@@ -72,6 +72,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
                 refresh: stores.refresh.clone(),
                 guard: stores.rbac.clone(),
                 audit: stores.audit.clone(),
+                tokens: stores.account_tokens.clone(),
             },
             Arc::new(hasher),
             build_mail(settings)?,
@@ -379,6 +380,11 @@ async fn maintenance(
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired failed-login counters removed"),
             Err(e) => tracing::warn!(error = %e, "purging failed-login counters failed"),
+        }
+        match accounts.purge_account_tokens().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired account links removed"),
+            Err(e) => tracing::warn!(error = %e, "purging expired account links failed"),
         }
         if let Some(federation) = &federation {
             match federation.purge().await {

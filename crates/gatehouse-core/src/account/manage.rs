@@ -65,8 +65,8 @@ impl AccountService {
     }
 
     /// What follows a new registration: the verification link.
-    async fn registered(&self, _user: &User, _ctx: &RequestContext) -> Result<(), AccountError> {
-        Ok(())
+    async fn registered(&self, user: &User, ctx: &RequestContext) -> Result<(), AccountError> {
+        self.send_verification(user, ctx).await
     }
 
     /// Queues a notice; a failure is logged, never shown to the person (who could otherwise

@@ -4,6 +4,8 @@
 mod login;
 mod manage;
 mod sign_ins;
+pub mod tokens;
+mod verification;
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyViolation
 use crate::random::RandomError;
 use crate::rbac::RbacStore;
 use crate::session::SessionSettings;
-use crate::store::{AuditStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
+use crate::store::{AccountTokenStore, AuditStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
 
 pub use login::SignedIn;
 pub use manage::Credential;
@@ -108,6 +110,8 @@ pub struct AccountService {
     lockout: Lockout,
     /// Verification and reset links, notifications.
     mail: Arc<MailService>,
+    /// The single-use links those mails carry.
+    tokens: Arc<dyn AccountTokenStore>,
 }
 
 /// The stores accounts are kept in.
@@ -118,6 +122,8 @@ pub struct AccountStores {
     /// Its guarded write keeps the last admin from being disabled.
     pub guard: Arc<dyn RbacStore>,
     pub audit: Arc<dyn AuditStore>,
+    /// Single-use links of verification, change-of-address and reset mails.
+    pub tokens: Arc<dyn AccountTokenStore>,
 }
 
 impl AccountService {
@@ -128,11 +134,11 @@ impl AccountService {
         clock: Arc<dyn Clock>,
         settings: AccountSettings,
     ) -> Self {
-        let AccountStores { users, sessions, refresh, guard, audit } = stores;
+        let AccountStores { users, sessions, refresh, guard, audit, tokens } = stores;
         let limits = Arc::new(RateLimits::in_process(RateLimitSettings::default(), audit.clone(), clock.clone()));
         let lockout = Lockout::in_memory(clock.clone(), LockoutPolicy::default());
         let audit = Auditor::new(audit, clock.clone());
-        Self { users, sessions, refresh, guard, audit, hasher, clock, settings, limits, lockout, mail }
+        Self { users, sessions, refresh, guard, audit, hasher, clock, settings, limits, lockout, mail, tokens }
     }
 
     /// Replaces the default abuse protection (in-memory counters with default quotas) by the

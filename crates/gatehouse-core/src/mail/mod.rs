@@ -24,15 +24,15 @@ use crate::store::StoreError;
 #[derive(Clone)]
 pub enum Notice {
     /// Confirm the address of a new account: `/verify-email?token=…`.
-    VerifyEmail { to: Email, token: String },
+    VerifyEmail { to: Email, token: String, expires_at: UnixTime },
     /// Someone tried to register with an address that already has an account.
     RegistrationAttempt { to: Email },
     /// A password reset link: `/reset-password?token=…`.
-    ResetPassword { to: Email, token: String },
+    ResetPassword { to: Email, token: String, expires_at: UnixTime },
     /// The password was changed or reset.
     PasswordChanged { to: Email },
     /// Confirm a new address before it replaces the old one: `/verify-email?token=…`.
-    ConfirmEmailChange { to: Email, token: String },
+    ConfirmEmailChange { to: Email, token: String, expires_at: UnixTime },
     /// Sent to the old address when a change to another address was requested.
     EmailChangeRequested { to: Email },
     /// Sent to the old address when the change took effect.

@@ -28,11 +28,12 @@ impl Branding {
     pub fn render(&self, notice: &Notice) -> Result<Mail, MailError> {
         let product = self.product_name.as_str();
         let c = match notice {
-            Notice::VerifyEmail { token, .. } => Content {
+            Notice::VerifyEmail { token, expires_at, .. } => Content {
                 subject: format!("Confirm your email address for {product}"),
                 paragraphs: vec![format!(
                     "Welcome to {product}. Please confirm that this address is yours by opening the link below. \
-                     The link works once and expires in 24 hours."
+                     The link works once and expires on {}.",
+                    format_time(*expires_at)
                 )],
                 action: Some(("Confirm my email address", self.link("/verify-email", token))),
                 closing: "If you did not create an account, you can ignore this message.",
@@ -49,13 +50,13 @@ impl Branding {
                 action: Some(("Reset my password", format!("{}/forgot-password", self.issuer))),
                 closing: "If it was not you, you can ignore this message: your account is unchanged.",
             },
-            Notice::ResetPassword { token, .. } => Content {
+            Notice::ResetPassword { token, expires_at, .. } => Content {
                 subject: format!("Reset your {product} password"),
-                paragraphs: vec![
+                paragraphs: vec![format!(
                     "Someone (hopefully you) asked to reset the password of your account. Open the link below to \
-                     choose a new password. The link works once and expires in 30 minutes."
-                        .to_owned(),
-                ],
+                     choose a new password. The link works once and expires on {}.",
+                    format_time(*expires_at)
+                )],
                 action: Some(("Choose a new password", self.link("/reset-password", token))),
                 closing: "If you did not ask for this, ignore this message: your password stays as it is.",
             },
@@ -67,13 +68,13 @@ impl Branding {
                 action: None,
                 closing: "If you did not do this, reset your password at once and contact your administrator.",
             },
-            Notice::ConfirmEmailChange { token, .. } => Content {
+            Notice::ConfirmEmailChange { token, expires_at, .. } => Content {
                 subject: format!("Confirm your new email address for {product}"),
-                paragraphs: vec![
+                paragraphs: vec![format!(
                     "You asked to use this address for your account. Open the link below to confirm it; until you \
-                     do, your old address stays in use. The link works once and expires in 24 hours."
-                        .to_owned(),
-                ],
+                     do, your old address stays in use. The link works once and expires on {}.",
+                    format_time(*expires_at)
+                )],
                 action: Some(("Confirm my new address", self.link("/verify-email", token))),
                 closing: "If you did not ask for this, you can ignore this message.",
             },
@@ -208,7 +209,7 @@ mod tests {
     #[test]
     fn links_come_from_the_issuer_and_html_is_escaped() {
         let to = Email::parse("a@example.com").unwrap();
-        let mail = branding().render(&Notice::ResetPassword { to, token: "tok123".into() }).unwrap();
+        let mail = branding().render(&Notice::ResetPassword { to, token: "tok123".into(), expires_at: 0 }).unwrap();
         assert_eq!(mail.link.as_deref(), Some("https://id.example.com/reset-password?token=tok123"));
         assert!(mail.text.contains("https://id.example.com/reset-password?token=tok123"));
         assert!(mail.text.contains("Acme <ID>"), "{}", mail.text);
@@ -223,11 +224,11 @@ mod tests {
         let to = Email::parse("a@example.com").unwrap();
         let t = || "t".to_owned();
         for n in [
-            Notice::VerifyEmail { to: to.clone(), token: t() },
+            Notice::VerifyEmail { to: to.clone(), token: t(), expires_at: 0 },
             Notice::RegistrationAttempt { to: to.clone() },
-            Notice::ResetPassword { to: to.clone(), token: t() },
+            Notice::ResetPassword { to: to.clone(), token: t(), expires_at: 0 },
             Notice::PasswordChanged { to: to.clone() },
-            Notice::ConfirmEmailChange { to: to.clone(), token: t() },
+            Notice::ConfirmEmailChange { to: to.clone(), token: t(), expires_at: 0 },
             Notice::EmailChangeRequested { to: to.clone() },
             Notice::EmailChanged { to: to.clone() },
             Notice::Invitation { to: to.clone(), token: t(), expires_at: 1_795_000_000 },

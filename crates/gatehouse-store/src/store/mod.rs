@@ -8,6 +8,7 @@ use gatehouse_core::store::StoreError;
 use crate::dialect::{Dialect, On, Stmt, Value};
 use crate::error::unavailable;
 
+mod account_tokens;
 mod assertion_jtis;
 mod audit;
 mod clients;

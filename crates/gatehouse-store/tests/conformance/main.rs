@@ -41,6 +41,7 @@ macro_rules! conformance_tests {
     };
 }
 
+mod account_tokens;
 mod admin;
 mod audit;
 mod clients;

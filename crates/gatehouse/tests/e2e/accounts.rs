@@ -29,6 +29,11 @@ async fn register_login_me_logout(b: Backend) {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], "check_email");
     assert!(body.get("id").is_none() && body.get("email").is_none(), "{body}");
+    // A verification link went out, built from the issuer.
+    let mail = app.wait_for_mail("alice@example.com", 1).await;
+    assert!(mail.subject.starts_with("Confirm your email address"), "{mail:?}");
+    assert!(mail.link().unwrap().starts_with(&app.url("/verify-email?token=")), "{mail:?}");
+    assert_eq!(mail.token().unwrap().len(), 43);
 
     let r = app.login("ALICE@example.com", PASSWORD).await;
     assert_eq!(r.status(), 200);
@@ -274,7 +279,7 @@ async fn audit_events_are_written(b: Backend) {
     app.client.post(app.url("/api/v1/auth/logout")).send().await.unwrap();
     let events: Vec<_> = app.audit_events().await.into_iter().filter(|e| !e.0.starts_with("key.")).collect();
     let types: Vec<&str> = events.iter().map(|(t, _, _, _)| t.as_str()).collect();
-    assert_eq!(types, ["user.registered", "login.failed", "login.succeeded", "session.logout"]);
+    assert_eq!(types, ["user.registered", "email.verification_sent", "login.failed", "login.succeeded", "session.logout"]);
     assert_eq!(events[1].1, "failure");
     assert!(events.iter().all(|(_, _, ip, _)| ip.as_deref() == Some("127.0.0.1")));
     assert!(events[1].3.contains("wrong_password"), "{}", events[1].3);
