@@ -13,6 +13,7 @@ use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::clock::UnixTime;
 use crate::keys::StoredKey;
 use crate::oauth::{AuthorizationCode, Client, CodeOutcome, Consent};
+pub use crate::mail::MailQueueStore;
 pub use crate::policy::PolicyStore;
 pub use crate::rbac::RbacStore;
 use crate::session::Session;
