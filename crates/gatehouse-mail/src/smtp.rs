@@ -139,7 +139,9 @@ impl Fault {
         match self {
             // Authentication required / too weak / credentials invalid: fix the settings, and
             // the queued mail still goes out.
-            Self::Reply(code @ (530 | 534 | 535)) => SendError::Transient(format!("smtp {code}: authentication refused")),
+            Self::Reply(code @ (530 | 534 | 535)) => {
+                SendError::Transient(format!("smtp {code}: authentication refused"))
+            }
             Self::Reply(code) if (500..600).contains(&code) => SendError::Permanent(format!("smtp {code}")),
             Self::Reply(code) => SendError::Transient(format!("smtp {code}")),
             Self::Timeout => SendError::Transient("smtp: timed out".into()),

@@ -21,9 +21,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-pub use queue::{
-    DeliveryReport, MailQueueCounts, MailQueueStore, MailStatus, QueuedMail, RetryPolicy, short_error,
-};
+pub use queue::{DeliveryReport, MailQueueCounts, MailQueueStore, MailStatus, QueuedMail, RetryPolicy, short_error};
 pub use render::{Branding, Mail};
 
 use crate::audit::Auditor;
