@@ -13,6 +13,7 @@ pub use crate::account::tokens::AccountTokenStore;
 use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::clock::UnixTime;
 use crate::keys::StoredKey;
+pub use crate::mail::MailQueueStore;
 use crate::oauth::{AuthorizationCode, Client, CodeOutcome, Consent};
 pub use crate::policy::PolicyStore;
 pub use crate::rbac::RbacStore;

@@ -1,6 +1,7 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
 //! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`], [`FederationStore`],
+//! [`MailQueueStore`],
 //! [`HealthCheck`]) implemented once in SQL with sqlx, run on SQLite or PostgreSQL.
 //!
 //! # Design
@@ -8,7 +9,8 @@
 //! - **One SQL implementation, a small dialect for the differences.** `store::SqlStore<D>`
 //!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
 //!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
-//!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`, `account_tokens`).
+//!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`,
+//!   `account_tokens`, `mail_queue`).
 //!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
@@ -52,6 +54,7 @@ use std::sync::Arc;
 use gatehouse_core::abuse::LoginAttemptStore;
 use gatehouse_core::account::tokens::AccountTokenStore;
 use gatehouse_core::federation::FederationStore;
+use gatehouse_core::mail::MailQueueStore;
 use gatehouse_core::policy::PolicyStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
@@ -148,6 +151,8 @@ pub struct Stores {
     pub federation: Arc<dyn FederationStore>,
     /// Single-use links of verification, change-of-address and reset mails.
     pub account_tokens: Arc<dyn AccountTokenStore>,
+    /// The durable mail queue (sealed messages waiting for delivery).
+    pub mail_queue: Arc<dyn MailQueueStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -175,6 +180,7 @@ impl Stores {
             + PolicyStore
             + FederationStore
             + AccountTokenStore
+            + MailQueueStore
             + HealthCheck
             + 'static,
     {
@@ -193,6 +199,7 @@ impl Stores {
             policies: store.clone(),
             federation: store.clone(),
             account_tokens: store.clone(),
+            mail_queue: store.clone(),
             health: store,
             backend,
         }

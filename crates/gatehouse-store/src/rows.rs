@@ -8,6 +8,7 @@
 use gatehouse_core::audit::{AuditEvent, AuditRecord};
 use gatehouse_core::email::Email;
 use gatehouse_core::keys::{Algorithm, StoredKey};
+use gatehouse_core::mail::{MailStatus, QueuedMail};
 use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, Consent, GrantType};
 use gatehouse_core::rbac::{Permission, PermissionName, Role, RoleName};
 use gatehouse_core::session::Session;
@@ -595,5 +596,55 @@ impl TryFrom<AccountTokenRow> for gatehouse_core::account::tokens::AccountToken 
             created_at: row.created_at,
             expires_at: row.expires_at,
         })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MailRow {
+    id: Uuid,
+    kind: String,
+    sealed_body: Option<Vec<u8>>,
+    attempts: i64,
+    next_attempt_at: i64,
+    created_at: i64,
+    locked_until: Option<i64>,
+}
+
+impl TryFrom<MailRow> for QueuedMail {
+    type Error = StoreError;
+
+    fn try_from(row: MailRow) -> Result<Self, StoreError> {
+        let sealed_body =
+            row.sealed_body.ok_or_else(|| StoreError::Corrupt(format!("queued mail {}: no body", row.id)))?;
+        Ok(QueuedMail {
+            id: row.id,
+            kind: row.kind,
+            sealed_body,
+            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            next_attempt_at: row.next_attempt_at,
+            created_at: row.created_at,
+            locked_until: row.locked_until,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MailStatusRow {
+    kind: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+}
+
+impl From<MailStatusRow> for MailStatus {
+    fn from(row: MailStatusRow) -> Self {
+        MailStatus {
+            kind: row.kind,
+            status: row.status,
+            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            next_attempt_at: row.next_attempt_at,
+            last_error: row.last_error,
+        }
     }
 }

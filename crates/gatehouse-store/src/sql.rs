@@ -400,3 +400,43 @@ pub(crate) const MARK_EMAIL_VERIFIED: &str =
     "UPDATE users SET email_verified = true, updated_at = $3 WHERE id = $1 AND email_key = $2";
 pub(crate) const SET_VERIFIED_EMAIL: &str =
     "UPDATE users SET email = $2, email_key = $3, email_verified = true, updated_at = $4 WHERE id = $1";
+
+// --- mail queue ---
+
+macro_rules! mail_columns {
+    () => {
+        "id, kind, sealed_body, attempts, next_attempt_at, created_at, locked_until"
+    };
+}
+
+pub(crate) const INSERT_MAIL: &str = "INSERT INTO mail_queue \
+     (id, kind, sealed_body, status, attempts, next_attempt_at, locked_until, created_at) \
+     VALUES ($1, $2, $3, 'pending', $4, $5, NULL, $6)";
+/// One statement picks the oldest due message and leases it. The conditions are repeated
+/// outside the sub-select: under PostgreSQL's READ COMMITTED a second claim that waited for the
+/// first one's row lock re-checks them on the updated row, finds the lease, and claims nothing.
+/// On SQLite the single writer serialises claims.
+pub(crate) const CLAIM_DUE_MAIL: &str = concat!(
+    "UPDATE mail_queue SET locked_until = $2 \
+     WHERE id = (SELECT id FROM mail_queue \
+                 WHERE status = 'pending' AND next_attempt_at <= $1 \
+                   AND (locked_until IS NULL OR locked_until <= $1) \
+                 ORDER BY next_attempt_at, id LIMIT 1) \
+       AND status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
+     RETURNING ",
+    mail_columns!()
+);
+/// The writes after a claim name its lease: a worker whose lease ran out changes nothing.
+pub(crate) const DELETE_MAIL: &str = "DELETE FROM mail_queue WHERE id = $1 AND locked_until = $2";
+pub(crate) const RETRY_MAIL: &str = "UPDATE mail_queue \
+     SET attempts = $3, next_attempt_at = $4, last_error = $5, locked_until = NULL \
+     WHERE id = $1 AND locked_until = $2 AND status = 'pending'";
+pub(crate) const FAIL_MAIL: &str = "UPDATE mail_queue \
+     SET status = 'failed', sealed_body = NULL, attempts = $3, last_error = $4, failed_at = $5, locked_until = NULL \
+     WHERE id = $1 AND locked_until = $2 AND status = 'pending'";
+pub(crate) const MAIL_QUEUE_COUNTS: &str = "SELECT \
+     (SELECT count(*) FROM mail_queue WHERE status = 'pending'), \
+     (SELECT count(*) FROM mail_queue WHERE status = 'failed')";
+pub(crate) const MAIL_STATUS: &str =
+    "SELECT kind, status, attempts, next_attempt_at, last_error FROM mail_queue WHERE id = $1";
+pub(crate) const PURGE_FAILED_MAIL: &str = "DELETE FROM mail_queue WHERE status = 'failed' AND failed_at < $1";

@@ -19,7 +19,7 @@ mod federation;
 mod mail;
 pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
-pub use mail::{AccountsConfig, MailConfig};
+pub use mail::{AccountsConfig, MailConfig, SmtpTls};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod config_scan;
 pub mod listen;
+pub mod mail;
 pub mod secrets;
 pub mod server;
 pub mod telemetry;

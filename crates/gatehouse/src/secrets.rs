@@ -1,5 +1,5 @@
 //! Secrets from the environment or files, never from the TOML file: the master key that
-//! encrypts signing keys, and the optional HS256 secret.
+//! encrypts signing keys, the optional HS256 secret, and the SMTP password.
 
 use std::path::Path;
 
@@ -69,6 +69,19 @@ pub fn hs256_secret() -> anyhow::Result<Zeroizing<Vec<u8>>> {
     bail!(
         "tokens.access_token_alg = \"HS256\" needs GATEHOUSE_HS256_SECRET or GATEHOUSE_HS256_SECRET_FILE (at least 32 bytes)"
     )
+}
+
+/// The SMTP password (`GATEHOUSE_MAIL__SMTP_PASSWORD`, else the 0600 file named by
+/// `GATEHOUSE_MAIL__SMTP_PASSWORD_FILE`); `None` when neither is set.
+pub fn smtp_password() -> anyhow::Result<Option<Zeroizing<String>>> {
+    if let Ok(text) = std::env::var("GATEHOUSE_MAIL__SMTP_PASSWORD") {
+        return Ok(Some(Zeroizing::new(text)));
+    }
+    if let Ok(file) = std::env::var("GATEHOUSE_MAIL__SMTP_PASSWORD_FILE") {
+        let text = read_secret_file(Path::new(&file)).context("GATEHOUSE_MAIL__SMTP_PASSWORD_FILE")?;
+        return Ok(Some(Zeroizing::new(text)));
+    }
+    Ok(None)
 }
 
 /// Reads a secret file, refusing one that other users can read.

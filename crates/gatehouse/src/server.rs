@@ -9,7 +9,6 @@ use anyhow::Context;
 use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
 use gatehouse_core::federation::FederationService;
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
-use gatehouse_core::mail::{Branding, MailService};
 use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
 use gatehouse_core::rbac::{AdminService, AdminStores, RbacService};
@@ -41,8 +40,21 @@ pub struct Services {
 }
 
 /// Creates the data directory (mode 0700), opens the database (applying migrations when
-/// `migrate`), and builds the account service.
+/// `migrate`), and builds the account service. Mail is queued when the master key can be
+/// loaded (it seals queued messages), else sent inline (see [`crate::mail::build_mail`]).
 pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) -> anyhow::Result<Services> {
+    settings.validate()?;
+    let master = crate::secrets::master_key(settings).ok();
+    build_with_master(settings, clock, migrate, master).await
+}
+
+/// [`build`] with the master key already loaded (the server's).
+pub async fn build_with_master(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    migrate: bool,
+    master: Option<MasterKey>,
+) -> anyhow::Result<Services> {
     settings.validate()?;
     if settings.database_url().starts_with("sqlite:") {
         create_data_dir(&settings.data_dir)?;
@@ -75,7 +87,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
                 tokens: stores.account_tokens.clone(),
             },
             Arc::new(hasher),
-            build_mail(settings)?,
+            crate::mail::build_mail(settings, &stores, clock.clone(), master)?,
             clock.clone(),
             settings.account_settings(),
         )
@@ -105,19 +117,6 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>, migrate: bool) ->
         clock.clone(),
     ));
     Ok(Services { stores, accounts, refresh, rate_limits, rbac, policies, clock })
-}
-
-/// Mail delivery: the development outbox (`<data_dir>/outbox/`) unless an SMTP server is
-/// configured.
-fn build_mail(settings: &Settings) -> anyhow::Result<Arc<MailService>> {
-    let from = gatehouse_mail::parse_mailbox(&settings.mail.from).context("mail.from")?;
-    let reply_to = match settings.mail.reply_to.as_str() {
-        "" => None,
-        r => Some(gatehouse_mail::parse_mailbox(r).context("mail.reply_to")?),
-    };
-    let mailer = Arc::new(gatehouse_mail::Outbox::new(settings.data_dir.join("outbox"), from, reply_to));
-    let branding = Branding::new(settings.mail.product_name.clone(), &settings.issuer);
-    Ok(Arc::new(MailService::new(mailer, branding)))
 }
 
 /// Sign-in through upstream providers, when any is configured: their secrets are read here
@@ -268,7 +267,8 @@ pub async fn run_on(
              development only"
         );
     }
-    let services = build(&settings, clock.clone(), settings.auto_migrate).await?;
+    let services =
+        build_with_master(&settings, clock.clone(), settings.auto_migrate, Some(secrets.master_key.clone())).await?;
     let keys = build_keys(&settings, &services, secrets.master_key).await?;
     let hs256_copy = secrets.hs256.clone();
     let issuer_service = Arc::new(token_issuer(&settings, secrets.hs256, keys.clone(), clock)?);
@@ -324,8 +324,12 @@ pub async fn run_on(
     });
     let every = Duration::from_secs(settings.keys.check_interval);
     let fed_service = federation.as_ref().map(|f| f.service.clone());
+    let mail = services.accounts.mail().clone();
+    let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
+    let mut mail_worker = tokio::spawn(crate::mail::worker(mail.clone(), settings.mail.poll_interval(), mail_stopped));
     let purge = tokio::spawn(maintenance(
         services.accounts.clone(),
+        mail,
         services.refresh.clone(),
         oauth.clone(),
         keys,
@@ -344,6 +348,13 @@ pub async fn run_on(
     };
     let served = crate::listen::serve(what, &settings.limits, shutdown).await;
     purge.abort();
+    // The worker finishes the message in hand; one stuck on a dead server is cut off after a
+    // few seconds (its lease then runs out and another node, or the next start, retries it).
+    let _ = stop_mail.send(true);
+    if tokio::time::timeout(Duration::from_secs(5), &mut mail_worker).await.is_err() {
+        tracing::warn!("mail delivery worker did not stop in time");
+        mail_worker.abort();
+    }
     if let Some(reloader) = reloader {
         reloader.abort();
     }
@@ -351,10 +362,11 @@ pub async fn run_on(
 }
 
 /// Every `period` (default a minute): rotate signing keys when due and pick up keys other
-/// nodes created; every fifth round: delete expired sessions, refresh-token families, codes
-/// and parked authorization requests.
+/// nodes created; every fifth round: delete expired sessions, refresh-token families, codes,
+/// parked authorization requests and old records of undeliverable mail.
 async fn maintenance(
     accounts: Arc<AccountService>,
+    mail: Arc<gatehouse_core::mail::MailService>,
     refresh: Arc<RefreshService>,
     oauth: Arc<OAuthService>,
     keys: Arc<KeyService>,
@@ -392,6 +404,11 @@ async fn maintenance(
                 Ok(n) => tracing::info!(purged = n, "expired federated login states removed"),
                 Err(e) => tracing::warn!(error = %e, "purging federated login states failed"),
             }
+        }
+        match mail.purge_failed().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "old records of undeliverable mail removed"),
+            Err(e) => tracing::warn!(error = %e, "purging failed mail failed"),
         }
         match refresh.purge().await {
             Ok(0) => {}

@@ -11,7 +11,9 @@ use zeroize::Zeroizing;
 
 use crate::random;
 
-/// The 256-bit key that encrypts signing keys at rest.
+/// The 256-bit key that encrypts signing keys (and queued mail) at rest. Cloning copies the
+/// key into another zeroized buffer; services that need it share one `Arc` where they can.
+#[derive(Clone)]
 pub struct MasterKey(Zeroizing<[u8; 32]>);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -59,24 +61,43 @@ impl MasterKey {
 
     /// `nonce || ciphertext || tag`.
     pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.seal_with(aad(kid), plaintext)
+    }
+
+    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        self.open_with(aad(kid), sealed)
+    }
+
+    /// Seals something other than a signing key: `purpose` and `id` are the associated data,
+    /// so a sealed value opens only as what (and for the row) it was sealed for.
+    pub fn seal_for(&self, purpose: &str, id: &str, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        self.seal_with(purpose_aad(purpose, id), plaintext)
+    }
+
+    /// Opens what [`Self::seal_for`] sealed with the same `purpose` and `id`.
+    pub fn open_for(&self, purpose: &str, id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        self.open_with(purpose_aad(purpose, id), sealed)
+    }
+
+    fn seal_with(&self, aad: Aad<Vec<u8>>, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let nonce_bytes = random::bytes::<NONCE_LEN>().map_err(|_| SealError::Seal)?;
         let mut buf = plaintext.to_vec();
         self.aead()?
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), aad(kid), &mut buf)
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), aad, &mut buf)
             .map_err(|_| SealError::Seal)?;
         let mut out = nonce_bytes.to_vec();
         out.extend_from_slice(&buf);
         Ok(out)
     }
 
-    pub fn open(&self, kid: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    fn open_with(&self, aad: Aad<Vec<u8>>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
         if sealed.len() < NONCE_LEN + AES_256_GCM.tag_len() {
             return Err(SealError::WrongMasterKey);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| SealError::WrongMasterKey)?;
         let mut buf = Zeroizing::new(ciphertext.to_vec());
-        let len = self.aead()?.open_in_place(nonce, aad(kid), &mut buf).map_err(|_| SealError::WrongMasterKey)?.len();
+        let len = self.aead()?.open_in_place(nonce, aad, &mut buf).map_err(|_| SealError::WrongMasterKey)?.len();
         buf.truncate(len);
         Ok(buf)
     }
@@ -84,6 +105,11 @@ impl MasterKey {
 
 fn aad(kid: &str) -> Aad<Vec<u8>> {
     Aad::from(format!("gatehouse-signing-key:{kid}").into_bytes())
+}
+
+/// Never equal to a signing key's associated data (another prefix).
+fn purpose_aad(purpose: &str, id: &str) -> Aad<Vec<u8>> {
+    Aad::from(format!("gatehouse-sealed:{purpose}:{id}").into_bytes())
 }
 
 #[cfg(test)]
@@ -99,6 +125,10 @@ mod tests {
         let (other, _) = MasterKey::generate().unwrap();
         assert_eq!(other.open("kid-1", &sealed).unwrap_err(), SealError::WrongMasterKey);
         assert_eq!(key.open("kid-2", &sealed).unwrap_err(), SealError::WrongMasterKey, "bound to its kid");
+        let mail = key.seal_for("mail", "id-1", b"body").unwrap();
+        assert_eq!(key.open_for("mail", "id-1", &mail).unwrap().as_slice(), b"body");
+        assert!(key.open_for("mail", "id-2", &mail).is_err(), "bound to its row");
+        assert!(key.open("id-1", &mail).is_err() && key.open_for("signing-key", "kid-1", &sealed).is_err());
         let mut tampered = sealed.clone();
         tampered[20] ^= 1;
         assert!(key.open("kid-1", &tampered).is_err());

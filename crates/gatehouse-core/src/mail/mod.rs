@@ -2,22 +2,33 @@
 //! invitations, security notifications).
 //!
 //! Services describe *what* to say as a [`Notice`]; [`MailService::send`] renders it from the
-//! templates (`templates/mail/`) with the configured [`Branding`] and hands it to delivery. The
-//! [`Mailer`] port is the transport (SMTP through `lettre`, or the development outbox that
-//! writes `.eml` files), implemented outside core. Links are built from the configured issuer
-//! only, never from a request's `Host` or forwarded headers.
+//! templates (`templates/mail/`) with the configured [`Branding`] and queues it durably
+//! (`queue`): the request that caused it never waits for a mail server. A delivery worker
+//! ([`MailService::deliver_due`], in `deliver`) sends due messages through the [`Mailer`] port
+//! (SMTP through `lettre`, or the development outbox that writes `.eml` files, implemented
+//! outside core), retries transient failures with exponential backoff and records a message it
+//! gives up on as `mail.failed`. Links are built from the configured issuer only, never from a
+//! request's `Host` or forwarded headers.
 
+mod deliver;
+mod queue;
 mod render;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
+use uuid::Uuid;
 
+pub use queue::{DeliveryReport, MailQueueCounts, MailQueueStore, MailStatus, QueuedMail, RetryPolicy, short_error};
 pub use render::{Branding, Mail};
 
-use crate::clock::UnixTime;
+use crate::audit::Auditor;
+use crate::clock::{Clock, UnixTime};
 use crate::email::Email;
-use crate::store::StoreError;
+use crate::keys::MasterKey;
+use crate::store::{AuditStore, StoreError};
 
 /// One message to one person. Tokens are the plaintext the person receives; only their hashes
 /// are stored elsewhere.
@@ -72,6 +83,22 @@ impl Notice {
             Self::AccountDeleted { .. } => "account_deleted",
         }
     }
+
+    /// The `&'static` form of a stored kind (`unknown` for one this version does not know).
+    pub fn static_kind(kind: &str) -> &'static str {
+        const KINDS: [&str; 9] = [
+            "verify_email",
+            "registration_attempt",
+            "reset_password",
+            "password_changed",
+            "confirm_email_change",
+            "email_change_requested",
+            "email_changed",
+            "invitation",
+            "account_deleted",
+        ];
+        KINDS.into_iter().find(|k| *k == kind).unwrap_or("unknown")
+    }
 }
 
 /// Why a transport could not deliver a message.
@@ -101,27 +128,98 @@ pub enum MailError {
     Store(#[from] StoreError),
     #[error("mail template failed: {0}")]
     Render(String),
+    /// A queued message could not be sealed or opened with the master key.
+    #[error("queued mail could not be sealed or opened: {0}")]
+    Sealed(String),
 }
 
-/// Renders notices and hands them to delivery.
+/// What queued delivery needs.
+pub struct MailQueue {
+    pub store: Arc<dyn MailQueueStore>,
+    /// Seals queued messages (they may hold reset and verification links).
+    pub key: Arc<MasterKey>,
+    pub audit: Arc<dyn AuditStore>,
+    pub clock: Arc<dyn Clock>,
+    pub policy: RetryPolicy,
+    /// Seconds a failed message's metadata is kept before [`MailService::purge_failed`].
+    pub failed_retention: i64,
+}
+
+struct Queue {
+    parts: MailQueue,
+    auditor: Auditor,
+    /// Wakes the delivery worker when a message is queued.
+    wake: Notify,
+}
+
+/// Renders notices, queues them and delivers them.
 pub struct MailService {
     mailer: Arc<dyn Mailer>,
     branding: Branding,
+    /// `None`: messages are sent inline by [`Self::send`] (unit tests of other services).
+    queue: Option<Queue>,
 }
 
 impl MailService {
+    /// Sends inline, without a queue: for tests that only look at what was sent.
     pub fn new(mailer: Arc<dyn Mailer>, branding: Branding) -> Self {
-        Self { mailer, branding }
+        Self { mailer, branding, queue: None }
+    }
+
+    /// Queues every message durably; a worker delivers them with [`Self::deliver_due`].
+    pub fn queued(mailer: Arc<dyn Mailer>, branding: Branding, queue: MailQueue) -> Self {
+        let auditor = Auditor::new(queue.audit.clone(), queue.clock.clone());
+        Self { mailer, branding, queue: Some(Queue { parts: queue, auditor, wake: Notify::new() }) }
     }
 
     pub fn branding(&self) -> &Branding {
         &self.branding
     }
 
-    /// Renders `notice` and delivers it.
+    /// The transport's name (`smtp`, `outbox`).
+    pub fn transport(&self) -> &'static str {
+        self.mailer.name()
+    }
+
+    /// Renders `notice` and queues it (or, without a queue, delivers it).
     pub async fn send(&self, notice: Notice) -> Result<(), MailError> {
         let mail = self.branding.render(&notice)?;
-        self.mailer.send(&mail).await?;
+        let Some(q) = &self.queue else {
+            self.mailer.send(&mail).await?;
+            return Ok(());
+        };
+        let id = Uuid::now_v7();
+        let now = q.parts.clock.now();
+        let queued = QueuedMail {
+            id,
+            kind: mail.kind.to_owned(),
+            sealed_body: queue::seal(&q.parts.key, id, &mail)?,
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+            locked_until: None,
+        };
+        q.parts.store.enqueue_mail(&queued).await?;
+        metrics::gauge!("gatehouse_mail_pending").increment(1.0);
+        q.wake.notify_one();
         Ok(())
+    }
+
+    /// Waits until a message is queued or `poll` has passed, whichever is first: the worker's
+    /// pause between rounds (retries fall due while it sleeps).
+    pub async fn wait_for_work(&self, poll: Duration) {
+        match &self.queue {
+            Some(q) => {
+                let _ = tokio::time::timeout(poll, q.wake.notified()).await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Deletes failed messages older than the retention.
+    pub async fn purge_failed(&self) -> Result<u64, MailError> {
+        let Some(q) = &self.queue else { return Ok(0) };
+        let before = q.parts.clock.now().saturating_sub(q.parts.failed_retention);
+        Ok(q.parts.store.purge_failed_mail(before).await?)
     }
 }

@@ -17,6 +17,7 @@ mod consents;
 mod federation;
 mod keys;
 mod login_attempts;
+mod mail_queue;
 mod policies;
 mod rbac;
 mod refresh;

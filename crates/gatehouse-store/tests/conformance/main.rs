@@ -52,6 +52,7 @@ mod fixtures;
 mod harness;
 mod keys;
 mod login_attempts;
+mod mail_queue;
 mod policies;
 mod private_key_jwt;
 mod rbac;

@@ -40,6 +40,8 @@ pub struct TestApp {
     pub clock: Arc<OffsetClock>,
     pub database_url: String,
     dir: PathBuf,
+    /// What the server was started with (for [`Self::restart`]).
+    settings: Settings,
     pg_database: Option<(String, String)>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -134,7 +136,7 @@ impl TestApp {
         // server agree on "now" until a test skips ahead.
         let clock = OffsetClock::new();
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(gatehouse::server::run(settings, secrets, clock.clone(), listener, async {
+        let server = tokio::spawn(gatehouse::server::run(settings.clone(), secrets, clock.clone(), listener, async {
             let _ = rx.await;
         }));
         let app = Self {
@@ -143,6 +145,7 @@ impl TestApp {
             clock,
             database_url,
             dir,
+            settings,
             pg_database,
             shutdown: Some(tx),
             server: Some(server),
@@ -179,6 +182,31 @@ impl TestApp {
             Some(h) => h.await?,
             None => Ok(()),
         }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same address, database, data
+    /// directory, master key, settings and clock (a restart, or a deploy of the next node).
+    pub async fn restart(&mut self) {
+        self.stop().await.expect("the server stops cleanly");
+        let addr = self.settings.issuer.trim_start_matches("http://").to_owned();
+        let listener = tokio::net::TcpListener::bind(&addr).await.expect("the port is free again");
+        let text = std::fs::read_to_string(self.dir.join("test-master.key")).expect("master key file");
+        let secrets = Secrets {
+            master_key: MasterKey::parse(&text).expect("master key"),
+            hs256: self.settings.tokens.access_token_alg.eq("HS256").then(|| HS256_SECRET.as_bytes().to_vec().into()),
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(gatehouse::server::run(
+            self.settings.clone(),
+            secrets,
+            self.clock.clone(),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        )));
+        self.shutdown = Some(tx);
+        self.wait_ready().await;
     }
 
     /// Where the development outbox writes this server's mail.

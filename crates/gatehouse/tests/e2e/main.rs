@@ -5,6 +5,7 @@
 
 mod helpers;
 mod mailbox;
+mod smtp;
 
 mod abuse;
 mod accounts;
@@ -21,6 +22,7 @@ mod forgery;
 mod input;
 mod interop;
 mod limits;
+mod mail;
 mod oauth;
 mod oauth_attacks;
 mod openapi;
