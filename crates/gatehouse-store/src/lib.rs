@@ -1,6 +1,7 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
 //! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`], [`FederationStore`],
+//! [`InvitationStore`],
 //! [`HealthCheck`]) implemented once in SQL with sqlx, run on SQLite or PostgreSQL.
 //!
 //! # Design
@@ -8,7 +9,8 @@
 //! - **One SQL implementation, a small dialect for the differences.** `store::SqlStore<D>`
 //!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
 //!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
-//!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`).
+//!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`,
+//!   `invitations`).
 //!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
@@ -51,6 +53,7 @@ use std::sync::Arc;
 
 use gatehouse_core::abuse::LoginAttemptStore;
 use gatehouse_core::federation::FederationStore;
+use gatehouse_core::invitation::InvitationStore;
 use gatehouse_core::policy::PolicyStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
@@ -145,6 +148,8 @@ pub struct Stores {
     pub policies: Arc<dyn PolicyStore>,
     /// Links to upstream identity providers and federated logins in progress.
     pub federation: Arc<dyn FederationStore>,
+    /// Invitations to create an account (with roles).
+    pub invitations: Arc<dyn InvitationStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -171,6 +176,7 @@ impl Stores {
             + AssertionReplayStore
             + PolicyStore
             + FederationStore
+            + InvitationStore
             + HealthCheck
             + 'static,
     {
@@ -188,6 +194,7 @@ impl Stores {
             assertion_jtis: store.clone(),
             policies: store.clone(),
             federation: store.clone(),
+            invitations: store.clone(),
             health: store,
             backend,
         }

@@ -14,6 +14,7 @@ mod clients;
 mod codes;
 mod consents;
 mod federation;
+mod invitations;
 mod keys;
 mod login_attempts;
 mod policies;

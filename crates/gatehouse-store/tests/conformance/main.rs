@@ -49,6 +49,7 @@ mod consents;
 mod federation;
 mod fixtures;
 mod harness;
+mod invitations;
 mod keys;
 mod login_attempts;
 mod policies;
