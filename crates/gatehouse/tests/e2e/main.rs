@@ -20,6 +20,7 @@ mod federation_harness;
 mod forgery;
 mod input;
 mod interop;
+mod invitations;
 mod limits;
 mod oauth;
 mod oauth_attacks;
