@@ -87,7 +87,7 @@ pub fn token_hash(token: &str) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcceptOutcome {
     /// The invitation (as it now is, accepted) and the roles actually granted.
-    Accepted { invitation: Invitation, granted: Vec<RoleName> },
+    Accepted { invitation: Box<Invitation>, granted: Vec<RoleName> },
     /// Unknown, already used, revoked or expired: nothing was written.
     Invalid,
     /// An account with the address exists by now: nothing was written, the invitation stays.

@@ -275,7 +275,7 @@ impl InvitationService {
         match self.store.accept_invitation(&pending.token_hash, user, Some(identity), now).await {
             Ok(AcceptOutcome::Accepted { invitation, granted }) => {
                 self.record_accepted(user, &invitation, &granted, "federation", ctx).await?;
-                Ok(Some(invitation))
+                Ok(Some(*invitation))
             }
             Ok(AcceptOutcome::Invalid) => Ok(None),
             Ok(AcceptOutcome::EmailTaken) | Err(StoreError::Conflict(_)) => Err(InvitationError::AccountExists),

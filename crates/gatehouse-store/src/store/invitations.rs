@@ -111,6 +111,6 @@ impl<D: Dialect> InvitationStore for SqlStore<D> {
             }
         }
         tx.commit().await?;
-        Ok(AcceptOutcome::Accepted { invitation, granted })
+        Ok(AcceptOutcome::Accepted { invitation: Box::new(invitation), granted })
     }
 }
