@@ -12,6 +12,7 @@ pub mod clock;
 pub mod csrf;
 pub mod email;
 pub mod federation;
+pub mod invitation;
 pub mod keys;
 pub mod mail;
 pub mod oauth;

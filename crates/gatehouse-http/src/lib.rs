@@ -66,6 +66,8 @@ impl std::ops::Deref for AppState {
 /// The fields of [`AppState`].
 pub struct AppStateInner {
     pub accounts: Arc<AccountService>,
+    /// Invitations: the admin API (with the admin capability) and the accept page.
+    pub invitations: Arc<gatehouse_core::invitation::InvitationService>,
     pub keys: Arc<KeyService>,
     pub tokens: Arc<FirstPartyTokens>,
     pub oauth: Arc<OAuthService>,
@@ -102,6 +104,7 @@ pub fn app(state: AppState) -> Router {
         routes::session::router(&state),
         routes::federation::router(&state),
         routes::account::router(&state),
+        routes::invitation::router(&state),
         routes::token::router(&state),
         routes::oauth::router(&state),
         routes::oidc::router(&state),

@@ -69,6 +69,18 @@ pub struct RegisterPage<'a> {
     pub error: Option<&'a str>,
 }
 
+/// The accept page of an invitation (`/invitation?token=…`): the invited address is shown,
+/// not editable; the token rides in a hidden field.
+#[derive(Template)]
+#[template(path = "invitation.html")]
+pub struct InvitationPage<'a> {
+    pub csrf_token: &'a str,
+    pub token: &'a str,
+    pub email: &'a str,
+    pub display_name: &'a str,
+    pub error: Option<&'a str>,
+}
+
 pub struct SessionRow {
     pub id: String,
     /// "Browser" or "App (token)".

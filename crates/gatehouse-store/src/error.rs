@@ -32,6 +32,9 @@ pub(crate) enum OnUnique {
     /// Linking an upstream identity: the (provider, subject) pair or the user's link to that
     /// provider exists.
     Federation,
+    /// Inserting an invitation: another open invitation of the address was stored at the same
+    /// moment (the token hash is random, a clash there is a bug).
+    Invitation,
     /// No unique constraint can fire; treat it like any other failure.
     Nothing,
 }
@@ -51,6 +54,7 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
             OnUnique::Role => return StoreError::Conflict("role"),
             OnUnique::Permission => return StoreError::Conflict("permission"),
             OnUnique::Federation => return StoreError::Conflict("federated identity"),
+            OnUnique::Invitation => return StoreError::Conflict("invitation"),
             OnUnique::Nothing => {}
         }
     }

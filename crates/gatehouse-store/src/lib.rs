@@ -1,7 +1,7 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
 //! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`], [`FederationStore`],
-//! [`MailQueueStore`],
+//! [`MailQueueStore`], [`InvitationStore`],
 //! [`HealthCheck`]) implemented once in SQL with sqlx, run on SQLite or PostgreSQL.
 //!
 //! # Design
@@ -10,7 +10,7 @@
 //!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
 //!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
 //!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`,
-//!   `account_tokens`, `mail_queue`).
+//!   `account_tokens`, `mail_queue`, `invitations`).
 //!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
@@ -54,6 +54,7 @@ use std::sync::Arc;
 use gatehouse_core::abuse::LoginAttemptStore;
 use gatehouse_core::account::tokens::AccountTokenStore;
 use gatehouse_core::federation::FederationStore;
+use gatehouse_core::invitation::InvitationStore;
 use gatehouse_core::mail::MailQueueStore;
 use gatehouse_core::policy::PolicyStore;
 #[cfg(doc)]
@@ -153,6 +154,8 @@ pub struct Stores {
     pub account_tokens: Arc<dyn AccountTokenStore>,
     /// The durable mail queue (sealed messages waiting for delivery).
     pub mail_queue: Arc<dyn MailQueueStore>,
+    /// Invitations to create an account (with roles).
+    pub invitations: Arc<dyn InvitationStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -181,6 +184,7 @@ impl Stores {
             + FederationStore
             + AccountTokenStore
             + MailQueueStore
+            + InvitationStore
             + HealthCheck
             + 'static,
     {
@@ -200,6 +204,7 @@ impl Stores {
             federation: store.clone(),
             account_tokens: store.clone(),
             mail_queue: store.clone(),
+            invitations: store.clone(),
             health: store,
             backend,
         }

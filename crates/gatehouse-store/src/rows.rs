@@ -648,3 +648,38 @@ impl From<MailStatusRow> for MailStatus {
         }
     }
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct InvitationRow {
+    id: Uuid,
+    token_hash: Vec<u8>,
+    email: String,
+    email_key: String,
+    roles: Json<Vec<String>>,
+    invited_by: String,
+    created_at: i64,
+    expires_at: i64,
+    accepted_at: Option<i64>,
+    accepted_user_id: Option<Uuid>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<InvitationRow> for gatehouse_core::invitation::Invitation {
+    type Error = StoreError;
+
+    fn try_from(row: InvitationRow) -> Result<Self, StoreError> {
+        let roles = row.roles.0.into_iter().map(role_name).collect::<Result<_, _>>()?;
+        Ok(Self {
+            id: row.id,
+            token_hash: row.token_hash,
+            email: Email::from_stored(row.email, row.email_key),
+            roles,
+            invited_by: row.invited_by,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+            accepted_at: row.accepted_at,
+            accepted_user_id: row.accepted_user_id.map(UserId),
+            revoked_at: row.revoked_at,
+        })
+    }
+}

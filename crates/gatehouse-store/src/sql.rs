@@ -440,3 +440,49 @@ pub(crate) const MAIL_QUEUE_COUNTS: &str = "SELECT \
 pub(crate) const MAIL_STATUS: &str =
     "SELECT kind, status, attempts, next_attempt_at, last_error FROM mail_queue WHERE id = $1";
 pub(crate) const PURGE_FAILED_MAIL: &str = "DELETE FROM mail_queue WHERE status = 'failed' AND failed_at < $1";
+
+// Invitations.
+
+macro_rules! invitation_columns {
+    () => {
+        "id, token_hash, email, email_key, roles, invited_by, created_at, expires_at, accepted_at, \
+         accepted_user_id, revoked_at"
+    };
+}
+
+pub(crate) const INSERT_INVITATION: &str = concat!(
+    "INSERT INTO invitations (",
+    invitation_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, NULL)"
+);
+/// Revokes every open invitation of an address (run before a newer one is inserted).
+pub(crate) const REVOKE_OPEN_INVITATIONS: &str = "UPDATE invitations SET revoked_at = $2 \
+     WHERE email_key = $1 AND accepted_at IS NULL AND revoked_at IS NULL RETURNING id";
+pub(crate) const INVITATION: &str = concat!("SELECT ", invitation_columns!(), " FROM invitations WHERE id = $1");
+pub(crate) const INVITATION_BY_TOKEN: &str =
+    concat!("SELECT ", invitation_columns!(), " FROM invitations WHERE token_hash = $1");
+pub(crate) const PENDING_INVITATION: &str = concat!(
+    "SELECT ",
+    invitation_columns!(),
+    " FROM invitations WHERE email_key = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 \
+     ORDER BY id DESC LIMIT 1"
+);
+pub(crate) const LIST_INVITATIONS_FIRST: &str =
+    concat!("SELECT ", invitation_columns!(), " FROM invitations ORDER BY id LIMIT $1");
+pub(crate) const LIST_INVITATIONS_AFTER: &str =
+    concat!("SELECT ", invitation_columns!(), " FROM invitations WHERE id > $1 ORDER BY id LIMIT $2");
+pub(crate) const REVOKE_INVITATION: &str =
+    "UPDATE invitations SET revoked_at = $2 WHERE id = $1 AND accepted_at IS NULL AND revoked_at IS NULL";
+/// Single use: of concurrent acceptances, the first to update the row wins; the others find it
+/// accepted (PostgreSQL re-checks the condition after the winner commits; SQLite's writers
+/// take turns).
+pub(crate) const ACCEPT_INVITATION: &str = concat!(
+    "UPDATE invitations SET accepted_at = $2 \
+     WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 RETURNING ",
+    invitation_columns!()
+);
+/// Records the account an accepted invitation created (once that account's row exists).
+pub(crate) const SET_INVITATION_USER: &str = "UPDATE invitations SET accepted_user_id = $2 WHERE id = $1";
+/// Grants a role of an accepted invitation if it still exists (a role deleted since is skipped).
+pub(crate) const GRANT_INVITED_ROLE: &str =
+    "INSERT INTO user_roles (user_id, role_name, granted_at) SELECT $1, name, $3 FROM roles WHERE name = $2";

@@ -333,6 +333,40 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Invite an address: a single-use link to create the account (with the given roles) is
+    /// mailed to it. Prints the invitation's id and expiry, never the link.
+    Invite {
+        #[arg(long)]
+        email: String,
+        /// A role granted on acceptance (repeatable); each must exist.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List or revoke invitations.
+    #[command(subcommand)]
+    Invitations(InvitationsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvitationsCommand {
+    /// List invitations in creation order, with their status.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Show invitations created after this invitation id.
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an invitation: its link stops working.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
 use gatehouse_core::federation::FederationService;
+use gatehouse_core::invitation::{InvitationService, InvitationStores};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
 use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
@@ -36,6 +37,8 @@ pub struct Services {
     pub rbac: Arc<RbacService>,
     /// Cedar policies and decisions (the AuthZEN API and the `policies` command).
     pub policies: Arc<PolicyService>,
+    /// Invitations (the admin API, the accept page, `users invite` and invite-only federation).
+    pub invitations: Arc<InvitationService>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -116,7 +119,17 @@ pub async fn build_with_master(
         },
         clock.clone(),
     ));
-    Ok(Services { stores, accounts, refresh, rate_limits, rbac, policies, clock })
+    let invitations = Arc::new(InvitationService::new(
+        InvitationStores {
+            invitations: stores.invitations.clone(),
+            users: stores.users.clone(),
+            rbac: stores.rbac.clone(),
+            audit: stores.audit.clone(),
+        },
+        accounts.clone(),
+        clock.clone(),
+    ));
+    Ok(Services { stores, accounts, refresh, rate_limits, rbac, policies, invitations, clock })
 }
 
 /// Sign-in through upstream providers, when any is configured: their secrets are read here
@@ -130,6 +143,7 @@ fn build_federation(settings: &Settings, services: &Services) -> anyhow::Result<
         services.stores.federation.clone(),
         services.stores.users.clone(),
         services.accounts.clone(),
+        services.invitations.clone(),
         services.stores.audit.clone(),
         services.clock.clone(),
         settings.federation.provisioning()?,
@@ -309,6 +323,7 @@ pub async fn run_on(
         admin,
         policies: services.policies.clone(),
         accounts: services.accounts.clone(),
+        invitations: services.invitations.clone(),
         keys: keys.clone(),
         tokens,
         oauth: oauth.clone(),

@@ -17,7 +17,8 @@ use crate::user::UserId;
 pub enum Provisioning {
     /// Any new upstream identity with a verified email gets an account.
     Open,
-    /// No accounts are created; existing accounts may link a provider.
+    /// Accounts are created only for addresses with a pending invitation (which the sign-in
+    /// spends, granting its roles); existing accounts may link a provider.
     InviteOnly,
     /// Accounts are created only for verified emails in these domains (lower case).
     Domains(Vec<String>),
@@ -51,8 +52,12 @@ pub enum Decision {
     SignIn(UserId),
     /// A signed-in user asked to link this identity to their account.
     Link(UserId),
-    /// Create an account for the identity and link it.
+    /// Create an account for the identity and link it (through a pending invitation of its
+    /// email if there is one, which grants the invitation's roles).
     Create,
+    /// Create the account only through a pending invitation of its email; refuse
+    /// ([`Refusal::ProvisioningClosed`]) without one.
+    CreateIfInvited,
     Refuse(Refusal),
 }
 
@@ -125,7 +130,7 @@ pub fn decide(
     }
     match provisioning {
         Provisioning::Open => Decision::Create,
-        Provisioning::InviteOnly => Decision::Refuse(Refusal::ProvisioningClosed),
+        Provisioning::InviteOnly => Decision::CreateIfInvited,
         Provisioning::Domains(domains) => {
             let domain = email.key().rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
             if domains.iter().any(|d| d == domain) {
@@ -200,10 +205,7 @@ mod tests {
     fn provisioning_modes() {
         let id = identity(Some("new@corp.example"), true);
         assert_eq!(decide(&id, None, None, None, &Provisioning::Open), Decision::Create);
-        assert_eq!(
-            decide(&id, None, None, None, &Provisioning::InviteOnly),
-            Decision::Refuse(Refusal::ProvisioningClosed)
-        );
+        assert_eq!(decide(&id, None, None, None, &Provisioning::InviteOnly), Decision::CreateIfInvited);
         let corp = Provisioning::parse("domains", &["@Corp.Example".into()]).unwrap();
         assert_eq!(decide(&id, None, None, None, &corp), Decision::Create);
         let elsewhere = identity(Some("new@corp.example.evil"), true);

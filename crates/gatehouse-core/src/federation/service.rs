@@ -13,6 +13,7 @@ use super::{FederatedIdentity, FederationStore, UnlinkOutcome, UpstreamIdentity}
 use crate::account::{AccountError, AccountService, SignedIn};
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
+use crate::invitation::{InvitationError, InvitationService};
 use crate::password::Password;
 use crate::random::{self, RandomError};
 use crate::session::SessionToken;
@@ -44,6 +45,8 @@ pub enum FederationError {
     Account(#[from] AccountError),
     #[error(transparent)]
     Random(#[from] RandomError),
+    #[error(transparent)]
+    Invitation(#[from] InvitationError),
 }
 
 /// The result of a completed federated login.
@@ -59,6 +62,8 @@ pub struct FederationService {
     store: Arc<dyn FederationStore>,
     users: Arc<dyn UserStore>,
     accounts: Arc<AccountService>,
+    /// Pending invitations turn into accounts at a first federated sign-in.
+    invitations: Arc<InvitationService>,
     audit: Auditor,
     clock: Arc<dyn Clock>,
     provisioning: Provisioning,
@@ -71,13 +76,14 @@ impl FederationService {
         store: Arc<dyn FederationStore>,
         users: Arc<dyn UserStore>,
         accounts: Arc<AccountService>,
+        invitations: Arc<InvitationService>,
         audit: Arc<dyn AuditStore>,
         clock: Arc<dyn Clock>,
         provisioning: Provisioning,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
         let gate = CallbackGate::new(store.clone(), audit.clone(), clock.clone());
-        Self { store, users, accounts, audit, clock, provisioning, gate }
+        Self { store, users, accounts, invitations, audit, clock, provisioning, gate }
     }
 
     pub fn provisioning(&self) -> &Provisioning {
@@ -212,7 +218,8 @@ impl FederationService {
         match decide(&identity, existing.as_ref(), state.link_user, email_owner, &self.provisioning) {
             Decision::SignIn(user) => self.sign_in(user, &identity, false, previous, ctx).await,
             Decision::Link(user) => self.link(user, &identity, ctx).await,
-            Decision::Create => self.create(&identity, previous, ctx).await,
+            Decision::Create => self.create(&identity, false, previous, ctx).await,
+            Decision::CreateIfInvited => self.create(&identity, true, previous, ctx).await,
             // Verified email of a local account, no session: the password can prove control.
             Decision::Refuse(Refusal::LinkRequiresSignIn) if let Some(owner) = email_owner => {
                 let why = Refusal::LinkRequiresSignIn;
@@ -299,9 +306,12 @@ impl FederationService {
         Ok(FederatedSignIn::Linked { user })
     }
 
+    /// Creates the account: through the address's pending invitation if there is one (spent,
+    /// its roles granted, in one transaction), else — unless `invited_only` — on its own.
     async fn create(
         &self,
         identity: &UpstreamIdentity,
+        invited_only: bool,
         previous: Option<&SessionToken>,
         ctx: &RequestContext,
     ) -> Result<FederatedSignIn, FederationError> {
@@ -319,14 +329,31 @@ impl FederationService {
             created_at: now,
             updated_at: now,
         };
-        match self.store.create_user_with_identity(&user, &self.link_row(user.id, identity)).await {
+        let link = self.link_row(user.id, identity);
+        let invitation = match self.invitations.accept_federated(&user, &link, ctx).await {
+            Ok(invitation) => invitation.map(|i| i.id),
+            Err(InvitationError::AccountExists) => {
+                return self.refuse(identity, Refusal::LinkRequiresSignIn, ctx).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let created = match invitation {
+            Some(_) => Ok(()),
+            None if invited_only => return self.refuse(identity, Refusal::ProvisioningClosed, ctx).await,
+            None => self.store.create_user_with_identity(&user, &link).await,
+        };
+        match created {
             Ok(()) => {}
             // The email or the identity was taken by a concurrent request: nothing was written.
             Err(StoreError::Conflict(_)) => return self.refuse(identity, Refusal::LinkRequiresSignIn, ctx).await,
             Err(e) => return Err(e.into()),
         }
         let id = Some(user.id.to_string());
-        let details = json!({ "provider": identity.provider, "upstream_subject": identity.subject });
+        let details = json!({
+            "provider": identity.provider,
+            "upstream_subject": identity.subject,
+            "invitation_id": invitation,
+        });
         self.audit
             .record(AuditEventType::FederatedAccountCreated, Outcome::Success, id.clone(), id, ctx, details)
             .await?;

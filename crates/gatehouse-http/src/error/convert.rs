@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use gatehouse_core::AccountError;
 use gatehouse_core::federation::FederationError;
+use gatehouse_core::invitation::InvitationError;
 use gatehouse_core::policy::PolicyError;
 use gatehouse_core::rbac::RbacError;
 use gatehouse_core::token::{FirstPartyError, RefreshError};
@@ -88,7 +89,27 @@ impl From<FederationError> for ApiError {
         match e {
             FederationError::Account(a) => a.into(),
             FederationError::NotLinked => Self::not_found(),
+            FederationError::Invitation(i) => i.into(),
             other => Self::internal_cause(other),
+        }
+    }
+}
+
+/// Invitations: the admin API and the accept page / JSON endpoint.
+impl From<InvitationError> for ApiError {
+    fn from(e: InvitationError) -> Self {
+        use InvitationError as E;
+        match e {
+            E::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_invitation", e.to_string()),
+            E::InvalidEmail(e) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_email", e.to_string()),
+            E::WeakPassword(v) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", v.to_string()),
+            E::InvalidInput(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", m),
+            E::UnknownRole(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_role", e.to_string()),
+            E::AccountExists => Self::new(StatusCode::CONFLICT, "email_taken", e.to_string()),
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such invitation"),
+            E::AlreadyAccepted | E::Concurrent => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            E::Hash(h) => AccountError::Hash(h).into(),
+            E::Store(_) | E::Random(_) => Self::internal_cause(e),
         }
     }
 }

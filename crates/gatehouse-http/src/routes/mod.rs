@@ -6,6 +6,7 @@ pub mod assets;
 pub mod authzen;
 pub mod federation;
 pub mod health;
+pub mod invitation;
 pub mod oauth;
 pub mod oidc;
 pub mod session;

@@ -52,6 +52,7 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "registered" => Some(REGISTERED),
         "signed_out" => Some("You have been signed out."),
+        "invitation_accepted" => Some("Your account has been created. Sign in with your email address and password."),
         _ => None,
     }
 }

@@ -97,7 +97,7 @@ impl<D: Dialect> FederationStore for SqlStore<D> {
     }
 }
 
-fn insert_identity<'a, D: Dialect>(query: Stmt<'a, D>, identity: &FederatedIdentity) -> Stmt<'a, D> {
+pub(super) fn insert_identity<'a, D: Dialect>(query: Stmt<'a, D>, identity: &FederatedIdentity) -> Stmt<'a, D> {
     query
         .bind(identity.provider.as_str())
         .bind(identity.subject.as_str())

@@ -15,6 +15,7 @@ mod clients;
 mod codes;
 mod consents;
 mod federation;
+mod invitations;
 mod keys;
 mod login_attempts;
 mod mail_queue;

@@ -50,6 +50,7 @@ mod consents;
 mod federation;
 mod fixtures;
 mod harness;
+mod invitations;
 mod keys;
 mod login_attempts;
 mod mail_queue;

@@ -56,6 +56,10 @@ pub async fn run(settings: &Settings, cmd: UsersCommand) -> anyhow::Result<()> {
                 &format!("password changed for {}", user.email),
             );
         }
+        UsersCommand::Invite { email, roles, json } => {
+            super::invitations::invite(&services, &email, &roles, json).await?;
+        }
+        UsersCommand::Invitations(cmd) => super::invitations::run(&services, cmd).await?,
         UsersCommand::Disable { user, json } => {
             let user = find(accounts, &user).await?;
             let ended = accounts.disable_user(user.id, ACTOR, &ctx).await?;

@@ -21,6 +21,7 @@ mod federation_harness;
 mod forgery;
 mod input;
 mod interop;
+mod invitations;
 mod limits;
 mod mail;
 mod oauth;

@@ -1,4 +1,4 @@
-//! The admin API under `/admin/v1/` (DESIGN.md §3): users, sessions, roles, permissions and
+//! The admin API under `/admin/v1/` (DESIGN.md §3): users, invitations, sessions, roles, permissions and
 //! their grants, the audit trail, signing keys, clients, and Cedar policies.
 //!
 //! Authorization happens in one place, the [`Admin`] extractor: it verifies the bearer token
@@ -11,6 +11,7 @@
 //! `#[utoipa::path]`, which also builds the OpenAPI 3.1 document at `/admin/v1/openapi.json`
 //! ([`openapi`]): a route and its documentation are one registration.
 
+mod invitations;
 mod openapi;
 mod ops;
 mod policies;
@@ -47,6 +48,7 @@ pub fn router(state: &AppState) -> Routes {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(users::router())
+        .merge(invitations::router())
         .merge(rbac::router())
         .merge(ops::router())
         .merge(policies::router())

@@ -48,7 +48,7 @@ pub struct ErrorResponse {
 #[openapi(
     info(
         title = "Gatehouse admin API",
-        description = "Users, sessions, roles, permissions, clients, signing keys, the audit trail and \
+        description = "Users, invitations, sessions, roles, permissions, clients, signing keys, the audit trail and \
                        Cedar policies. \
                        Every operation needs `Authorization: Bearer <access token>` with the scope \
                        `gatehouse:admin` or of a user holding the role `admin`.",
@@ -57,6 +57,7 @@ pub struct ErrorResponse {
     components(schemas(ErrorResponse)),
     tags(
         (name = "users", description = "Accounts, their roles and sessions"),
+        (name = "invitations", description = "Invitations to create an account, with roles"),
         (name = "roles", description = "Roles and their permissions"),
         (name = "permissions", description = "Permissions named resource:action"),
         (name = "clients", description = "OAuth clients and their roles"),
@@ -118,7 +119,8 @@ fn constrain_names(path: &str, op: &mut Operation) {
 /// OpenAPI links (3.1 §4.8.20): what a created resource can be used for next, so that clients
 /// and tools (generated stateful tests) can follow "create, then read, change, delete". Each
 /// row: the creating operation, its status, and the operations taking the new identifier.
-const LINKS: [(&str, &str, &str, &str, &[&str]); 4] = [
+const LINKS: [(&str, &str, &str, &str, &[&str]); 5] = [
+    ("create_invitation", "201", "id", "$response.body#/id", &["revoke_invitation"]),
     (
         "create_user",
         "201",
