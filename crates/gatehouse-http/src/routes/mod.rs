@@ -8,6 +8,8 @@ pub mod federation;
 pub mod health;
 pub mod oauth;
 pub mod oidc;
+pub mod reset;
+pub mod self_service;
 pub mod session;
 pub mod token;
 

@@ -52,6 +52,10 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "registered" => Some(REGISTERED),
         "signed_out" => Some("You have been signed out."),
+        "password_reset" => {
+            Some("Your password has been changed and every session signed out. Sign in with the new password.")
+        }
+        "account_deleted" => Some("Your account has been deleted."),
         _ => None,
     }
 }
