@@ -31,9 +31,9 @@ impl AccountService {
         let email = Email::parse(email)?;
         let key = LoginKey::for_email(&email);
         let allowed = self.limits.check(LimitKind::ResetAccount, key.as_str(), ctx).await.is_ok();
-        let user = self.users.user_by_email(email.key()).await?.filter(User::is_active);
+        let user = self.users.user_by_email(email.key()).await?;
         match user {
-            Some(user) if allowed => self.send_password_reset(&user, None, ctx).await,
+            Some(user) if allowed && user.is_active() => self.send_password_reset(&user, None, ctx).await,
             // The same work as above without the effect: a token drawn and hashed, one write
             // transaction on the token table (deleting nothing), the mail rendered but not sent,
             // and one audit row. Only delivery (a queue insert) is missing from the timing.
@@ -44,7 +44,9 @@ impl AccountService {
                 let _ = self.mail.branding().render(&Notice::ResetPassword { to: email, token, expires_at: 0 });
                 // No address of an unknown account in the audit trail; a known one is the subject.
                 let subject = user.as_ref().map(|u| u.id.to_string());
-                let details = json!({ "known": user.is_some(), "sent": false, "rate_limited": !allowed });
+                let active = user.as_ref().is_some_and(User::is_active);
+                let details =
+                    json!({ "known": user.is_some(), "active": active, "sent": false, "rate_limited": !allowed });
                 self.audit
                     .record(AuditEventType::PasswordResetRequested, Outcome::Failure, None, subject, ctx, details)
                     .await?;
