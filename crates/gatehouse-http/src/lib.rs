@@ -105,6 +105,8 @@ pub fn app(state: AppState) -> Router {
         routes::federation::router(&state),
         routes::account::router(&state),
         routes::invitation::router(&state),
+        routes::reset::router(&state),
+        routes::self_service::router(&state),
         routes::token::router(&state),
         routes::oauth::router(&state),
         routes::oidc::router(&state),

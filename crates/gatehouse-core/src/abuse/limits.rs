@@ -30,6 +30,11 @@ pub enum LimitKind {
     /// Decision API (`/access/…`, AuthZEN) requests per client IP: a decision reads the RBAC
     /// store several times, so a runaway caller is stopped before it starves the others.
     DecisionIp,
+    /// Password-reset requests (`/forgot-password`, `/api/v1/auth/password/forgot`) per client IP.
+    ResetIp,
+    /// Password-reset requests per address (normalised email, existing or not). Over it, the
+    /// request gets the same answer and no mail is sent.
+    ResetAccount,
 }
 
 impl LimitKind {
@@ -42,13 +47,15 @@ impl LimitKind {
             Self::AdminIp => "admin_ip",
             Self::TokenClient => "token_client",
             Self::DecisionIp => "decision_ip",
+            Self::ResetIp => "reset_ip",
+            Self::ResetAccount => "reset_account",
         }
     }
 
     /// What the key is: `ip` or `account`.
     pub fn key_kind(self) -> &'static str {
         match self {
-            Self::LoginAccount => "account",
+            Self::LoginAccount | Self::ResetAccount => "account",
             Self::TokenClient => "client",
             _ => "ip",
         }
@@ -64,6 +71,8 @@ impl LimitKind {
             Self::AdminIp => "audit:admin_ip",
             Self::TokenClient => "audit:token_client",
             Self::DecisionIp => "audit:decision_ip",
+            Self::ResetIp => "audit:reset_ip",
+            Self::ResetAccount => "audit:reset_account",
         }
     }
 }
@@ -78,6 +87,8 @@ pub struct RateLimitSettings {
     pub admin_ip: Quota,
     pub token_client: Quota,
     pub decision_ip: Quota,
+    pub reset_ip: Quota,
+    pub reset_account: Quota,
 }
 
 impl Default for RateLimitSettings {
@@ -90,6 +101,8 @@ impl Default for RateLimitSettings {
             admin_ip: Quota::new(300, 60),
             token_client: Quota::new(6000, 60),
             decision_ip: Quota::new(60_000, 60),
+            reset_ip: Quota::new(20, 3600),
+            reset_account: Quota::new(3, 3600),
         }
     }
 }
@@ -104,6 +117,8 @@ impl RateLimitSettings {
             LimitKind::AdminIp => self.admin_ip,
             LimitKind::TokenClient => self.token_client,
             LimitKind::DecisionIp => self.decision_ip,
+            LimitKind::ResetIp => self.reset_ip,
+            LimitKind::ResetAccount => self.reset_account,
         }
     }
 }

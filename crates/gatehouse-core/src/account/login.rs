@@ -109,6 +109,7 @@ impl AccountService {
             }
         };
         attempt.succeeded().await?;
+        self.end_reset_links(user.id).await?;
         if needs_rehash {
             self.upgrade_hash(&user, password, ctx).await?;
         }

@@ -3,6 +3,8 @@
 
 mod login;
 mod manage;
+mod reset;
+mod self_service;
 mod sign_ins;
 pub mod tokens;
 mod verification;
@@ -22,6 +24,7 @@ use crate::store::{AccountTokenStore, AuditStore, RefreshTokenStore, SessionStor
 
 pub use login::SignedIn;
 pub use manage::Credential;
+pub use self_service::{Caller, FRESH_SIGN_IN};
 pub use sign_ins::{SignIn, SignInKind, SignInsEnded};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +73,9 @@ pub enum AccountError {
     EmailTaken,
     #[error("not found")]
     NotFound,
+    /// A reset link that is unknown, used, expired or superseded: one answer for all.
+    #[error("this link is invalid or has expired")]
+    InvalidLink,
     #[error("not signed in")]
     Unauthenticated,
     /// The change would leave no active user holding the `admin` role.

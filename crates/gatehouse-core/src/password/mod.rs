@@ -21,6 +21,11 @@ impl Password {
         Self(SecretString::from(raw.into()))
     }
 
+    /// Whether two entries are the same password (a form's "type it again" field).
+    pub fn same_as(&self, other: &Self) -> bool {
+        *self.normalized() == *other.normalized()
+    }
+
     /// The bytes bcrypt hashes were made from: the password exactly as typed.
     pub(crate) fn raw(&self) -> &str {
         self.0.expose_secret()

@@ -29,6 +29,7 @@ impl From<AccountError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "email_taken", "an account with this email address already exists")
             }
             E::NotFound => Self::not_found(),
+            E::InvalidLink => Self::new(StatusCode::BAD_REQUEST, "invalid_link", "this link is invalid or has expired"),
             E::LastAdmin => Self::new(
                 StatusCode::CONFLICT,
                 "last_admin",

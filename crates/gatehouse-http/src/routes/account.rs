@@ -131,6 +131,7 @@ fn account_notice(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "provider_linked" => Some("The provider is now connected to your account."),
         "provider_unlinked" => Some("The provider was disconnected from your account."),
+        "password_changed" => Some("Your password has been changed. Your other sessions and apps were signed out."),
         _ => None,
     }
 }

@@ -9,6 +9,8 @@ pub mod health;
 pub mod invitation;
 pub mod oauth;
 pub mod oidc;
+pub mod reset;
+pub mod self_service;
 pub mod session;
 pub mod token;
 

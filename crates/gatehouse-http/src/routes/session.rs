@@ -53,6 +53,10 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "registered" => Some(REGISTERED),
         "signed_out" => Some("You have been signed out."),
         "invitation_accepted" => Some("Your account has been created. Sign in with your email address and password."),
+        "password_reset" => {
+            Some("Your password has been changed and every session signed out. Sign in with the new password.")
+        }
+        "account_deleted" => Some("Your account has been deleted."),
         _ => None,
     }
 }

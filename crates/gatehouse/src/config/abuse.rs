@@ -25,6 +25,10 @@ pub struct RateLimitConfig {
     pub token_client: Quota,
     /// The decision API (`/access/…`) per client IP.
     pub decision_ip: Quota,
+    /// Password-reset requests (`/forgot-password`, `/api/v1/auth/password/forgot`) per client IP.
+    pub reset_ip: Quota,
+    /// Password-reset requests per address (existing or not): over it, the same answer and no mail.
+    pub reset_account: Quota,
 }
 
 impl Default for RateLimitConfig {
@@ -38,6 +42,8 @@ impl Default for RateLimitConfig {
             admin_ip: d.admin_ip,
             token_client: d.token_client,
             decision_ip: d.decision_ip,
+            reset_ip: d.reset_ip,
+            reset_account: d.reset_account,
         }
     }
 }
@@ -52,6 +58,8 @@ impl RateLimitConfig {
             admin_ip: self.admin_ip,
             token_client: self.token_client,
             decision_ip: self.decision_ip,
+            reset_ip: self.reset_ip,
+            reset_account: self.reset_account,
         }
     }
 
@@ -64,6 +72,8 @@ impl RateLimitConfig {
             ("admin_ip", self.admin_ip),
             ("token_client", self.token_client),
             ("decision_ip", self.decision_ip),
+            ("reset_ip", self.reset_ip),
+            ("reset_account", self.reset_account),
         ] {
             if let Err(e) = q.validate() {
                 bail!("rate_limits.{name}: {e}");

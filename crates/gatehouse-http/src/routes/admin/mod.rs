@@ -16,6 +16,7 @@ mod openapi;
 mod ops;
 mod policies;
 mod rbac;
+mod reset;
 mod users;
 
 use axum::Router;
@@ -49,6 +50,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(users::router())
         .merge(invitations::router())
+        .merge(reset::router())
         .merge(rbac::router())
         .merge(ops::router())
         .merge(policies::router())

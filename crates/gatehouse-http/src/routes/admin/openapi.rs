@@ -137,6 +137,7 @@ const LINKS: [(&str, &str, &str, &str, &[&str]); 5] = [
             "sessions",
             "revoke_session",
             "revoke_all_sessions",
+            "password_reset",
         ],
     ),
     (

@@ -1,0 +1,139 @@
+//! Self-service on one's own account: change the password, delete the account (OWASP ASVS
+//! V2.1.5/V2.1.6 "users can change their password, with the current one"; NIST SP 800-63B
+//! §5.1.1.2 policy on the new one). Both re-authenticate the caller first, through the same
+//! per-account rate limit and lockout as a sign-in, so a stolen session cannot be turned into
+//! a password guesser or a silent account takeover.
+
+use serde_json::json;
+
+use super::{AccountError, AccountService};
+use crate::audit::{AuditEventType, Outcome, RequestContext};
+use crate::clock::UnixTime;
+use crate::mail::Notice;
+use crate::password::Password;
+use crate::rbac::{GuardOutcome, GuardedChange};
+use crate::session::Session;
+use crate::user::User;
+
+/// Seconds since sign-in within which an account without a password may be deleted with no
+/// further proof (the `max_age`-style freshness of issue #14).
+pub const FRESH_SIGN_IN: i64 = 600;
+
+/// How the person acting on their account is signed in.
+pub enum Caller {
+    /// A browser session (cookie): it is kept when other sign-ins end.
+    Session(Session),
+    /// A first-party access token, with its `auth_time` if it has one.
+    Token { auth_time: Option<UnixTime> },
+}
+
+impl Caller {
+    fn auth_time(&self) -> Option<UnixTime> {
+        match self {
+            Self::Session(s) => Some(s.auth_time),
+            Self::Token { auth_time } => *auth_time,
+        }
+    }
+
+    fn session_id(&self) -> Option<uuid::Uuid> {
+        match self {
+            Self::Session(s) => Some(s.id),
+            Self::Token { .. } => None,
+        }
+    }
+}
+
+impl AccountService {
+    /// Changes the password of `user`, who proves the current one. Every other session ends
+    /// and every refresh family is revoked (a token caller's own included: the app signs in
+    /// again); the caller's browser session stays. Pending reset links die, a login lock is
+    /// lifted, the user is told by mail.
+    pub async fn change_password(
+        &self,
+        user: &User,
+        caller: &Caller,
+        current: &Password,
+        new: &Password,
+        ctx: &RequestContext,
+    ) -> Result<(), AccountError> {
+        if user.password_hash.is_none() {
+            return Err(AccountError::InvalidInput(
+                "this account has no password yet: set one with \"Forgot password?\" on the sign-in page",
+            ));
+        }
+        self.settings.password_policy.check(new, &user.email)?;
+        self.reauthenticate(user, current, ctx).await?;
+        let hash = self.hasher.hash(new).await?;
+        let now = self.clock.now();
+        self.users.set_password_hash(user.id, &hash, now).await?;
+        let mut ended = 0u64;
+        for session in self.sessions.sessions_for_user(user.id).await? {
+            if Some(session.id) != caller.session_id() && self.sessions.delete_session(session.id).await? {
+                ended += 1;
+            }
+        }
+        let families = self.refresh.revoke_refresh_families_for_user(user.id, now, "password_changed").await?;
+        // `reauthenticate` ended the reset links already (a successful sign-in does); once more
+        // after the change, so that a link requested in between cannot undo it.
+        self.end_reset_links(user.id).await?;
+        let unlocked = self.clear_login_failures(&user.email).await?;
+        let id = Some(user.id.to_string());
+        let details = json!({
+            "by": "self",
+            "sessions_ended": ended,
+            "refresh_families_revoked": families,
+            "login_lock_cleared": unlocked,
+        });
+        self.audit.record(AuditEventType::PasswordChanged, Outcome::Success, id.clone(), id, ctx, details).await?;
+        self.notify(Notice::PasswordChanged { to: user.email.clone() }).await;
+        Ok(())
+    }
+
+    /// Deletes `user`'s own account with everything of it, as the admin delete does (the
+    /// guarded write: refused for the last active admin). Proof: the password, or for an
+    /// account without one a sign-in within [`FRESH_SIGN_IN`] seconds. The audit event keeps
+    /// the user id only; the goodbye mail goes to the address read before the delete.
+    pub async fn delete_own_account(
+        &self,
+        user: &User,
+        caller: &Caller,
+        password: Option<&Password>,
+        ctx: &RequestContext,
+    ) -> Result<(), AccountError> {
+        match (user.password_hash.is_some(), password) {
+            (true, Some(p)) => self.reauthenticate(user, p, ctx).await?,
+            (true, None) => return Err(AccountError::InvalidInput("enter your password to delete your account")),
+            (false, _) => {
+                let fresh = caller.auth_time().is_some_and(|t| t + FRESH_SIGN_IN >= self.clock.now());
+                if !fresh {
+                    return Err(AccountError::InvalidInput(
+                        "sign in again (within the last 10 minutes) before deleting your account",
+                    ));
+                }
+            }
+        }
+        match self.guard.change_user_guarded(user.id, &GuardedChange::Delete, self.clock.now()).await? {
+            GuardOutcome::Applied => {}
+            GuardOutcome::NotFound => return Err(AccountError::NotFound),
+            GuardOutcome::LastAdmin => return Err(AccountError::LastAdmin),
+        }
+        let id = Some(user.id.to_string());
+        self.audit
+            .record(AuditEventType::UserDeleted, Outcome::Success, id.clone(), id, ctx, json!({ "by": "self" }))
+            .await?;
+        // After the delete, not before: a refused delete (the last admin) must not send a
+        // goodbye. The notice carries the address itself, not a reference to the row.
+        self.notify(Notice::AccountDeleted { to: user.email.clone() }).await;
+        Ok(())
+    }
+
+    /// The current password of a signed-in user, checked like a sign-in (rate limit, lockout,
+    /// progressive delay, audit of failures).
+    async fn reauthenticate(&self, user: &User, password: &Password, ctx: &RequestContext) -> Result<(), AccountError> {
+        let checked = self.authenticate(user.email.as_str(), password, ctx).await?;
+        if checked.id != user.id {
+            return Err(AccountError::InvalidCredentials);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! Self-service on one's own account: change the password (`/account/password`,
+//! `POST /api/v1/account/password`) and delete the account (`/account/delete`,
+//! `DELETE /api/v1/account`). The pages are same-origin forms with CSRF tokens; the API takes
+//! the session cookie (Origin-checked like every cookie-authenticated call) or a first-party
+//! bearer token, like `/api/v1/me`.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum_extra::extract::CookieJar;
+use gatehouse_core::account::Caller;
+use gatehouse_core::token::FIRST_PARTY_CLIENT;
+use gatehouse_core::{AccountError, Password, User, UserId};
+use serde::Deserialize;
+
+use super::{see_other, signed_in};
+use crate::AppState;
+use crate::bearer::invalid_token;
+use crate::cookies;
+use crate::error::ApiError;
+use crate::extract::{Client, FormBody, JsonBody};
+use crate::pages;
+use crate::policy::{Policy, Routes};
+
+pub fn router(state: &AppState) -> Routes {
+    let pages = Router::new()
+        .route("/account/password", get(password_page).post(password_form))
+        .route("/account/delete", get(delete_page).post(delete_form));
+    let api = Router::new()
+        .route("/api/v1/account/password", post(password_json))
+        .route("/api/v1/account", delete(delete_json));
+    Routes::new(state, Policy::same_origin(), pages).merge(Routes::new(state, Policy::api(), api))
+}
+
+#[derive(Template)]
+#[template(path = "change_password.html")]
+struct PasswordPage<'a> {
+    csrf_token: &'a str,
+    has_password: bool,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "delete_account.html")]
+struct DeletePage<'a> {
+    csrf_token: &'a str,
+    has_password: bool,
+    error: Option<&'a str>,
+}
+
+/// A page of the signed-in user with a fresh CSRF token, or the way to the sign-in page.
+async fn page_for(state: &AppState, jar: CookieJar, render: impl FnOnce(&str, &User) -> String) -> Response {
+    let Ok((_, user, _)) = signed_in(state, &jar).await else { return see_other("/login") };
+    match cookies::form_token(jar, &state.settings) {
+        Ok((jar, csrf_token)) => (jar, Html(render(&csrf_token, &user))).into_response(),
+        Err(e) => e.into_page(),
+    }
+}
+
+async fn password_page(State(state): State<AppState>, jar: CookieJar) -> Response {
+    page_for(&state, jar, |csrf_token, user| {
+        pages::render(&PasswordPage { csrf_token, has_password: user.password_hash.is_some(), error: None })
+    })
+    .await
+}
+
+async fn delete_page(State(state): State<AppState>, jar: CookieJar) -> Response {
+    page_for(&state, jar, |csrf_token, user| {
+        pages::render(&DeletePage { csrf_token, has_password: user.password_hash.is_some(), error: None })
+    })
+    .await
+}
+
+/// Errors the person can act on are shown on the form again; the rest get the error page.
+fn shown_on_form(e: &AccountError) -> bool {
+    matches!(
+        e,
+        AccountError::InvalidCredentials
+            | AccountError::WeakPassword(_)
+            | AccountError::InvalidInput(_)
+            | AccountError::LastAdmin
+            | AccountError::RateLimited(_)
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    current_password: Password,
+    new_password: Password,
+}
+
+async fn password_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    form: Result<FormBody<PasswordForm>, ApiError>,
+) -> Response {
+    let FormBody(form) = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_page(),
+    };
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
+        return e.into_page();
+    }
+    let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
+    let caller = Caller::Session(session);
+    match state.accounts.change_password(&user, &caller, &form.current_password, &form.new_password, &ctx).await {
+        Ok(()) => see_other("/account?notice=password_changed"),
+        Err(e) if shown_on_form(&e) => {
+            let error = form_error(e);
+            let page =
+                PasswordPage { csrf_token: &form.csrf_token, has_password: true, error: Some(&error.description) };
+            (error.status, Html(pages::render(&page))).into_response()
+        }
+        Err(e) => ApiError::from(e).into_page(),
+    }
+}
+
+/// The error as the form shows it: a wrong current password is named as such (the person is
+/// signed in, so nothing about other accounts is told).
+fn form_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::InvalidCredentials => {
+            ApiError::new(StatusCode::FORBIDDEN, "invalid_credentials", "The password is wrong.")
+        }
+        other => ApiError::from(other),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeleteForm {
+    #[serde(default)]
+    csrf_token: String,
+    password: Option<Password>,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn delete_form(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Client(ctx): Client,
+    form: Result<FormBody<DeleteForm>, ApiError>,
+) -> Response {
+    let FormBody(form) = match form {
+        Ok(f) => f,
+        Err(e) => return e.into_page(),
+    };
+    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
+        return e.into_page();
+    }
+    let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
+    let has_password = user.password_hash.is_some();
+    let result = if form.confirm.trim() == "DELETE" {
+        state.accounts.delete_own_account(&user, &Caller::Session(session), form.password.as_ref(), &ctx).await
+    } else {
+        Err(AccountError::InvalidInput("type DELETE to confirm"))
+    };
+    match result {
+        Ok(()) => {
+            (cookies::clear_session(jar, &state.settings), see_other("/login?notice=account_deleted")).into_response()
+        }
+        Err(e) if shown_on_form(&e) => {
+            let error = form_error(e);
+            let page = DeletePage { csrf_token: &form.csrf_token, has_password, error: Some(&error.description) };
+            (error.status, Html(pages::render(&page))).into_response()
+        }
+        Err(e) => ApiError::from(e).into_page(),
+    }
+}
+
+/// The user behind a first-party bearer token or, without one, the session cookie (as
+/// `/api/v1/me` accepts them); else 401 with `WWW-Authenticate`.
+async fn api_caller(state: &AppState, jar: &CookieJar, headers: &HeaderMap) -> Result<(User, Caller), ApiError> {
+    match super::live_bearer(state, headers).await {
+        Some(claims) => {
+            let claims = claims?;
+            if claims.client_id != FIRST_PARTY_CLIENT {
+                return Err(invalid_token("this API accepts first-party access tokens only"));
+            }
+            let id = UserId::parse(&claims.sub).ok_or_else(|| invalid_token("unknown subject"))?;
+            let user =
+                state.accounts.active_user(id).await?.ok_or_else(|| invalid_token("the token has been revoked"))?;
+            Ok((user, Caller::Token { auth_time: claims.auth_time }))
+        }
+        None => {
+            let (session, user, _) = signed_in(state, jar).await?;
+            Ok((user, Caller::Session(session)))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordRequest {
+    current_password: Password,
+    new_password: Password,
+}
+
+/// 204 once changed; 403 for a wrong current password, 422 for a weak new one.
+async fn password_json(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    JsonBody(req): JsonBody<PasswordRequest>,
+) -> Result<Response, ApiError> {
+    let (user, caller) = api_caller(&state, &jar, &headers).await?;
+    state
+        .accounts
+        .change_password(&user, &caller, &req.current_password, &req.new_password, &ctx)
+        .await
+        .map_err(form_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct DeleteRequest {
+    password: Option<Password>,
+}
+
+/// 204 and the session cookie cleared once deleted; 409 `last_admin`.
+async fn delete_json(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Client(ctx): Client,
+    JsonBody(req): JsonBody<DeleteRequest>,
+) -> Result<Response, ApiError> {
+    let (user, caller) = api_caller(&state, &jar, &headers).await?;
+    state.accounts.delete_own_account(&user, &caller, req.password.as_ref(), &ctx).await.map_err(form_error)?;
+    Ok((cookies::clear_session(jar, &state.settings), StatusCode::NO_CONTENT).into_response())
+}
