@@ -45,6 +45,8 @@ pub struct TestApp {
     pg_database: Option<(String, String)>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The real SMTP server this app sends to ([`Self::spawn_over_smtp`]); `None`: the outbox.
+    sink: Option<crate::smtp::SmtpSink>,
 }
 
 /// A new cookie jar: one "browser".
@@ -150,6 +152,7 @@ impl TestApp {
             pg_database,
             shutdown: Some(tx),
             server: Some(server),
+            sink: None,
         };
         app.wait_ready().await;
         Some(app)
@@ -210,9 +213,31 @@ impl TestApp {
         self.wait_ready().await;
     }
 
-    /// Where the development outbox writes this server's mail.
+    /// Like [`Self::spawn_with`], sending mail over SMTP to a real server (the aiosmtpd sink);
+    /// [`Self::mails_to`] and [`Self::wait_for_mail`] then read what that server received.
+    /// `None` when the backend or the sink is skipped.
+    pub async fn spawn_over_smtp(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let sink = crate::smtp::SmtpSink::start(None).await?;
+        let port = sink.port;
+        let mut app = Self::spawn_with(backend, |s| {
+            s.mail.smtp_host = "127.0.0.1".into();
+            s.mail.smtp_port = port;
+            s.mail.smtp_tls = gatehouse::config::SmtpTls::InsecurePlaintext;
+            s.mail.smtp_timeout = 5;
+            tweak(s);
+        })
+        .await?;
+        app.sink = Some(sink);
+        Some(app)
+    }
+
+    /// Where this server's mail lands: the SMTP sink's directory when it sends over SMTP,
+    /// else the development outbox.
     pub fn outbox_dir(&self) -> PathBuf {
-        self.dir.join("outbox")
+        match &self.sink {
+            Some(sink) => sink.dir.clone(),
+            None => self.dir.join("outbox"),
+        }
     }
 
     /// Every message sent to `to` so far, oldest first.
