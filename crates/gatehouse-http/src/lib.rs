@@ -102,6 +102,8 @@ pub fn app(state: AppState) -> Router {
         routes::session::router(&state),
         routes::federation::router(&state),
         routes::account::router(&state),
+        routes::account_email::router(&state),
+        routes::verify::router(&state),
         routes::token::router(&state),
         routes::oauth::router(&state),
         routes::oidc::router(&state),

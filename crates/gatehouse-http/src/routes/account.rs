@@ -131,7 +131,7 @@ fn account_notice(code: Option<&str>) -> Option<&'static str> {
     match code? {
         "provider_linked" => Some("The provider is now connected to your account."),
         "provider_unlinked" => Some("The provider was disconnected from your account."),
-        _ => None,
+        other => super::account_email::notice(other),
     }
 }
 
@@ -203,6 +203,8 @@ async fn account_page(
             Ok(p) => p,
             Err(r) => return r,
         },
+        email_verified: user.email_verified,
+        has_password: user.password_hash.is_some(),
     };
     (jar, Html(pages::render(&page))).into_response()
 }

@@ -279,7 +279,10 @@ async fn audit_events_are_written(b: Backend) {
     app.client.post(app.url("/api/v1/auth/logout")).send().await.unwrap();
     let events: Vec<_> = app.audit_events().await.into_iter().filter(|e| !e.0.starts_with("key.")).collect();
     let types: Vec<&str> = events.iter().map(|(t, _, _, _)| t.as_str()).collect();
-    assert_eq!(types, ["user.registered", "email.verification_sent", "login.failed", "login.succeeded", "session.logout"]);
+    assert_eq!(
+        types,
+        ["user.registered", "email.verification_sent", "login.failed", "login.succeeded", "session.logout"]
+    );
     assert_eq!(events[2].1, "failure");
     assert!(events.iter().all(|(_, _, ip, _)| ip.as_deref() == Some("127.0.0.1")));
     assert!(events[2].3.contains("wrong_password"), "{}", events[2].3);

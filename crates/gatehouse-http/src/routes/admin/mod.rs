@@ -15,6 +15,7 @@ mod openapi;
 mod ops;
 mod policies;
 mod rbac;
+mod user_mail;
 mod users;
 
 use axum::Router;
@@ -47,6 +48,7 @@ pub fn router(state: &AppState) -> Routes {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(users::router())
+        .merge(user_mail::router())
         .merge(rbac::router())
         .merge(ops::router())
         .merge(policies::router())

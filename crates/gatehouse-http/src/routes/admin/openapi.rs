@@ -135,6 +135,7 @@ const LINKS: [(&str, &str, &str, &str, &[&str]); 4] = [
             "sessions",
             "revoke_session",
             "revoke_all_sessions",
+            "send_verification_email",
         ],
     ),
     (
