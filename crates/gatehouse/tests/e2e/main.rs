@@ -31,6 +31,7 @@ mod regressions;
 mod secrets_scan;
 mod tls;
 mod tokens;
+mod verification;
 mod web_defences;
 
 /// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn <name>(Backend)`.
