@@ -139,6 +139,12 @@ async fn old_expired_and_foreign_links_are_refused(b: Backend) {
     assert_eq!(me(&app, &bob_browser).await["email_verified"], true);
     assert_eq!(me(&app, &bea).await["email_verified"], false);
 
+    // A first-party bearer token works too, without the cookie's CSRF header.
+    let bearer = crate::admin::token(&app, "bea@example.com").await;
+    let r = browser().post(app.url("/api/v1/account/verify-email")).bearer_auth(&bearer).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(app.wait_for_mail("bea@example.com", 3).await.token().map(|t| t.len()), Some(43));
+
     // A verified account asks for nothing more.
     let r = bob_browser.post(app.url("/api/v1/account/verify-email")).header(CSRF.0, CSRF.1).send().await.unwrap();
     assert_eq!(r.status(), 200);
