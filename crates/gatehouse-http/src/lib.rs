@@ -107,6 +107,8 @@ pub fn app(state: AppState) -> Router {
         routes::invitation::router(&state),
         routes::reset::router(&state),
         routes::self_service::router(&state),
+        routes::account_email::router(&state),
+        routes::verify::router(&state),
         routes::token::router(&state),
         routes::oauth::router(&state),
         routes::oidc::router(&state),

@@ -110,6 +110,10 @@ pub struct AccountPage<'a> {
     pub notice: Option<&'a str>,
     /// Upstream providers, linked or not (empty when none is configured).
     pub providers: Vec<ProviderRow>,
+    /// For the address block (`account_email.html`): verified or not (a resend button), and
+    /// whether a change asks for the password (else for a recent sign-in).
+    pub email_verified: bool,
+    pub has_password: bool,
 }
 
 #[derive(Template)]
@@ -145,4 +149,33 @@ pub fn format_time(t: i64) -> String {
         .ok()
         .and_then(|d| d.format(&format).ok())
         .unwrap_or_else(|| t.to_string())
+}
+
+// Email verification and change of address (`routes::verify`, `routes::account_email`).
+
+/// `GET /verify-email`: what the link confirms, and the button that does it.
+#[derive(Template)]
+#[template(path = "verify_email.html")]
+pub struct VerifyEmailPage<'a> {
+    pub csrf_token: &'a str,
+    pub token: &'a str,
+    pub email: &'a str,
+    /// A change of address (else a verification of the current one).
+    pub change: bool,
+}
+
+/// After `POST /verify-email`.
+#[derive(Template)]
+#[template(path = "verify_done.html")]
+pub struct VerifyDonePage<'a> {
+    pub email: &'a str,
+    pub change: bool,
+}
+
+/// Instead of signing in to an application while `accounts.require_verified_email` holds it.
+#[derive(Template)]
+#[template(path = "verify_required.html")]
+pub struct VerifyRequiredPage<'a> {
+    pub csrf_token: &'a str,
+    pub email: &'a str,
 }

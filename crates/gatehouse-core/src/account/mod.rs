@@ -1,6 +1,7 @@
 //! Accounts: registration, login into a server-side session, logout, and account management.
 //! The one service the HTTP layer and the CLI call; it owns the rules, storage owns the rows.
 
+mod email_change;
 mod login;
 mod manage;
 mod reset;
@@ -22,10 +23,12 @@ use crate::rbac::RbacStore;
 use crate::session::SessionSettings;
 use crate::store::{AccountTokenStore, AuditStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
 
+pub use email_change::{REAUTH_WINDOW, Reauth};
 pub use login::SignedIn;
 pub use manage::Credential;
-pub use self_service::{Caller, FRESH_SIGN_IN};
+pub use self_service::Caller;
 pub use sign_ins::{SignIn, SignInKind, SignInsEnded};
+pub use verification::{Confirmed, PendingLink, Resent};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSettings {
@@ -73,11 +76,21 @@ pub enum AccountError {
     EmailTaken,
     #[error("not found")]
     NotFound,
-    /// A reset link that is unknown, used, expired or superseded: one answer for all.
-    #[error("this link is invalid or has expired")]
-    InvalidLink,
     #[error("not signed in")]
     Unauthenticated,
+    /// An email link (verification, change of address, reset) that is unknown, used, expired
+    /// or superseded: one answer for all.
+    #[error("this link is invalid or has expired")]
+    InvalidLink,
+    /// `accounts.require_verified_email` is on and the address is not verified yet.
+    #[error("the email address of this account is not verified yet")]
+    EmailNotVerified,
+    /// The current password given to confirm a change is wrong.
+    #[error("the current password is wrong")]
+    WrongPassword,
+    /// A change needs a recent sign-in (an account without a password).
+    #[error("sign in again to make this change")]
+    ReauthenticationRequired,
     /// The change would leave no active user holding the `admin` role.
     #[error("the last active admin cannot be disabled")]
     LastAdmin,

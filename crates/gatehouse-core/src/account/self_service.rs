@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::{AccountError, AccountService};
+use super::{AccountError, AccountService, REAUTH_WINDOW, Reauth};
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::clock::UnixTime;
 use crate::mail::Notice;
@@ -14,10 +14,6 @@ use crate::password::Password;
 use crate::rbac::{GuardOutcome, GuardedChange};
 use crate::session::Session;
 use crate::user::User;
-
-/// Seconds since sign-in within which an account without a password may be deleted with no
-/// further proof (the `max_age`-style freshness of issue #14).
-pub const FRESH_SIGN_IN: i64 = 600;
 
 /// How the person acting on their account is signed in.
 pub enum Caller {
@@ -62,7 +58,7 @@ impl AccountService {
             ));
         }
         self.settings.password_policy.check(new, &user.email)?;
-        self.reauthenticate(user, current, ctx).await?;
+        self.reauthenticate(user, Reauth { password: Some(current), auth_time: None }, ctx).await?;
         let hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         self.users.set_password_hash(user.id, &hash, now).await?;
@@ -91,7 +87,7 @@ impl AccountService {
 
     /// Deletes `user`'s own account with everything of it, as the admin delete does (the
     /// guarded write: refused for the last active admin). Proof: the password, or for an
-    /// account without one a sign-in within [`FRESH_SIGN_IN`] seconds. The audit event keeps
+    /// account without one a sign-in within [`REAUTH_WINDOW`] seconds. The audit event keeps
     /// the user id only; the goodbye mail goes to the address read before the delete.
     pub async fn delete_own_account(
         &self,
@@ -101,10 +97,10 @@ impl AccountService {
         ctx: &RequestContext,
     ) -> Result<(), AccountError> {
         match (user.password_hash.is_some(), password) {
-            (true, Some(p)) => self.reauthenticate(user, p, ctx).await?,
+            (true, Some(p)) => self.reauthenticate(user, Reauth { password: Some(p), auth_time: None }, ctx).await?,
             (true, None) => return Err(AccountError::InvalidInput("enter your password to delete your account")),
             (false, _) => {
-                let fresh = caller.auth_time().is_some_and(|t| t + FRESH_SIGN_IN >= self.clock.now());
+                let fresh = caller.auth_time().is_some_and(|t| self.clock.now() - t <= REAUTH_WINDOW);
                 if !fresh {
                     return Err(AccountError::InvalidInput(
                         "sign in again (within the last 10 minutes) before deleting your account",
@@ -124,16 +120,6 @@ impl AccountService {
         // After the delete, not before: a refused delete (the last admin) must not send a
         // goodbye. The notice carries the address itself, not a reference to the row.
         self.notify(Notice::AccountDeleted { to: user.email.clone() }).await;
-        Ok(())
-    }
-
-    /// The current password of a signed-in user, checked like a sign-in (rate limit, lockout,
-    /// progressive delay, audit of failures).
-    async fn reauthenticate(&self, user: &User, password: &Password, ctx: &RequestContext) -> Result<(), AccountError> {
-        let checked = self.authenticate(user.email.as_str(), password, ctx).await?;
-        if checked.id != user.id {
-            return Err(AccountError::InvalidCredentials);
-        }
         Ok(())
     }
 }

@@ -30,6 +30,12 @@ struct IdTokenClaims<'a> {
     amr: [&'a str; 1],
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
+    /// Core §5.4: with the `email` scope, the address and whether it is verified (the same
+    /// values UserInfo returns, as of the code's redemption).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
 }
 
 pub struct IdTokenInput<'a> {
@@ -41,6 +47,8 @@ pub struct IdTokenInput<'a> {
     pub sid: Option<&'a str>,
     /// The code's `amr` value (`pwd`, or `fed` for a sign-in through an upstream provider).
     pub amr: &'a str,
+    /// The user's address and its verified state, when the `email` scope was granted.
+    pub email: Option<(&'a str, bool)>,
 }
 
 /// §3.1.3.6: the base64url of the left-most half of the hash of the access token, with the
@@ -65,6 +73,8 @@ impl OAuthService {
             azp: input.client_id,
             amr: [input.amr],
             sid: input.sid,
+            email: input.email.map(|(e, _)| e),
+            email_verified: input.email.map(|(_, v)| v),
         };
         let key = self.keys.signing_key(Algorithm::RS256).map_err(|e| {
             tracing::error!(error = %e, "no RS256 key for ID tokens");

@@ -216,6 +216,20 @@ impl AdminService {
         self.record(AuditEventType::UserDeleted, cap, id.to_string(), ctx, json!({})).await
     }
 
+    /// Mails the user a new verification link (`false`: already verified, nothing sent).
+    pub async fn send_verification(
+        &self,
+        cap: &AdminCapability,
+        id: UserId,
+        ctx: &RequestContext,
+    ) -> Result<bool, RbacError> {
+        match self.accounts.send_verification_for(id, &cap.actor().to_string(), ctx).await {
+            Ok(sent) => Ok(sent == crate::account::Resent::Sent),
+            Err(AccountError::NotFound) => Err(RbacError::NotFound("user")),
+            Err(e) => Err(RbacError::Internal(e.to_string())),
+        }
+    }
+
     // Sessions.
 
     /// Browser sessions and first-party token logins, newest first.

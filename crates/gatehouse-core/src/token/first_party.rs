@@ -55,6 +55,7 @@ impl FirstPartyTokens {
         ctx: &RequestContext,
     ) -> Result<TokenPair, FirstPartyError> {
         let user = self.accounts.authenticate(email, password, ctx).await?;
+        self.accounts.require_verified(&user, ctx).await?;
         let (refresh, family) = self.refresh.issue(user.id, FIRST_PARTY_CLIENT, None).await?;
         // Shown with the sign-in in the session lists, where it can be ended.
         self.refresh.set_origin(family.id, &ctx.for_storage()).await?;

@@ -29,7 +29,20 @@ impl From<AccountError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "email_taken", "an account with this email address already exists")
             }
             E::NotFound => Self::not_found(),
-            E::InvalidLink => Self::new(StatusCode::BAD_REQUEST, "invalid_link", "this link is invalid or has expired"),
+            E::InvalidLink => Self::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_link",
+                "this link is invalid or has expired; ask for a new one",
+            ),
+            E::EmailNotVerified => Self::forbidden(
+                "email_not_verified",
+                "verify your email address first: follow the link we sent you, or ask for a new one on your account page",
+            ),
+            E::WrongPassword => Self::forbidden("invalid_password", "the current password is wrong"),
+            E::ReauthenticationRequired => Self::forbidden(
+                "reauthentication_required",
+                "sign in again (within the last 10 minutes) to make this change",
+            ),
             E::LastAdmin => Self::new(
                 StatusCode::CONFLICT,
                 "last_admin",

@@ -132,7 +132,7 @@ fn account_notice(code: Option<&str>) -> Option<&'static str> {
         "provider_linked" => Some("The provider is now connected to your account."),
         "provider_unlinked" => Some("The provider was disconnected from your account."),
         "password_changed" => Some("Your password has been changed. Your other sessions and apps were signed out."),
-        _ => None,
+        other => super::account_email::notice(other),
     }
 }
 
@@ -204,6 +204,8 @@ async fn account_page(
             Ok(p) => p,
             Err(r) => return r,
         },
+        email_verified: user.email_verified,
+        has_password: user.password_hash.is_some(),
     };
     (jar, Html(pages::render(&page))).into_response()
 }

@@ -1,6 +1,7 @@
 //! One router per area; `crate::app` merges them.
 
 pub mod account;
+pub mod account_email;
 pub mod admin;
 pub mod assets;
 pub mod authzen;
@@ -13,6 +14,7 @@ pub mod reset;
 pub mod self_service;
 pub mod session;
 pub mod token;
+pub mod verify;
 
 use axum::http::header::LOCATION;
 use axum::http::{HeaderMap, StatusCode};
@@ -62,6 +64,45 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
         Ok(false) => Err(crate::bearer::invalid_token("the token has been revoked")),
         Err(e) => Err(e),
     })
+}
+
+/// Who calls a first-party account API: the user behind a bearer access token of our own
+/// first-party API (RFC 6750 §2.1) or, without one, the session cookie.
+pub struct ApiCaller {
+    pub user: User,
+    /// When the caller authenticated (for changes that need a recent sign-in).
+    pub auth_time: Option<i64>,
+}
+
+/// Header a browser must send with a cookie-authenticated state change of the account API (any
+/// non-empty value): a cross-site form cannot send it, whatever the Origin check saw.
+pub const ACCOUNT_CSRF_HEADER: &str = crate::routes::token::CSRF_HEADER;
+
+/// The caller of a state-changing account API call; a cookie-authenticated one must also send
+/// [`ACCOUNT_CSRF_HEADER`]. 401 with `WWW-Authenticate` for nobody.
+pub async fn api_caller(state: &AppState, jar: &CookieJar, headers: &HeaderMap) -> Result<ApiCaller, ApiError> {
+    if let Some(claims) = live_bearer(state, headers).await {
+        let claims = claims?;
+        if claims.client_id != gatehouse_core::token::FIRST_PARTY_CLIENT {
+            return Err(crate::bearer::invalid_token("this API accepts first-party access tokens only"));
+        }
+        let id = gatehouse_core::UserId::parse(&claims.sub)
+            .ok_or_else(|| crate::bearer::invalid_token("unknown subject"))?;
+        let user = state
+            .accounts
+            .active_user(id)
+            .await?
+            .ok_or_else(|| crate::bearer::invalid_token("the token has been revoked"))?;
+        return Ok(ApiCaller { user, auth_time: claims.auth_time });
+    }
+    let (session, user, _) = signed_in(state, jar).await?;
+    if headers.get(ACCOUNT_CSRF_HEADER).is_none_or(|v| v.is_empty()) {
+        return Err(ApiError::forbidden(
+            "csrf_header_missing",
+            "a cookie-authenticated change needs the X-Gatehouse-CSRF header",
+        ));
+    }
+    Ok(ApiCaller { user, auth_time: Some(session.auth_time) })
 }
 
 /// A user as the JSON APIs show it (never the password hash).

@@ -8,8 +8,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::oauth::{
-    AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, FromParams,
-    OAuthError, SignedInAs, TokenClaims, TokenRequest, redirect_with,
+    AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, ErrorCode,
+    FromParams, OAuthError, SignedInAs, TokenClaims, TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_core::{Session, SessionToken, User};
@@ -161,6 +161,16 @@ async fn respond(
 ) -> Response {
     match (outcome, session) {
         (AuthorizeOutcome::Refuse(error), _) => fail(state, req, &error),
+        // `accounts.require_verified_email`: no consent and no code for an unverified address.
+        (AuthorizeOutcome::Consent | AuthorizeOutcome::IssueCode, Some((_, u, _)))
+            if !state.accounts.may_use_clients(&u) =>
+        {
+            if req.prompt.none {
+                let error = OAuthError::new(ErrorCode::AccessDenied, "the user's email address is not verified");
+                return fail(state, req, &error);
+            }
+            super::account_email::verify_required_page(state, jar, &u)
+        }
         (AuthorizeOutcome::Consent, _) => consent_page(state, jar, req, pairs),
         (AuthorizeOutcome::IssueCode, Some((s, u, _))) => redirect_with_code(state, req, &u, s.auth_time, &s.amr).await,
         (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode, _) => {

@@ -78,7 +78,7 @@ async fn delete_page(State(state): State<AppState>, jar: CookieJar) -> Response 
 fn shown_on_form(e: &AccountError) -> bool {
     matches!(
         e,
-        AccountError::InvalidCredentials
+        AccountError::WrongPassword
             | AccountError::WeakPassword(_)
             | AccountError::InvalidInput(_)
             | AccountError::LastAdmin
@@ -125,8 +125,8 @@ async fn password_form(
 /// signed in, so nothing about other accounts is told).
 fn form_error(e: AccountError) -> ApiError {
     match e {
-        AccountError::InvalidCredentials => {
-            ApiError::new(StatusCode::FORBIDDEN, "invalid_credentials", "The password is wrong.")
+        AccountError::WrongPassword => {
+            ApiError::new(StatusCode::FORBIDDEN, "invalid_password", "The password is wrong.")
         }
         other => ApiError::from(other),
     }

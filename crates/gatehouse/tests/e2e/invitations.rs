@@ -50,7 +50,8 @@ async fn list(app: &TestApp, admin: &str) -> Vec<Value> {
 }
 
 async fn admin_invites_and_the_link_creates_the_account(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else { return };
+    // Over a real SMTP server (issue #14).
+    let Some(app) = TestApp::spawn_over_smtp(b, |_| {}).await else { return };
     let admin = admin(&app).await;
     let r = invite(&app, &admin, json!({ "email": "New.Comer@example.com", "roles": ["editor"] })).await;
     assert_eq!(r.status(), 201);

@@ -36,6 +36,7 @@ mod secrets_scan;
 mod self_service;
 mod tls;
 mod tokens;
+mod verification;
 mod web_defences;
 
 /// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn <name>(Backend)`.

@@ -236,7 +236,24 @@ async fn confidential_client_code_flow_with_consent(b: Backend) {
     let claims = decode_part(id_token.split('.').nth(1).unwrap());
     let mut names: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
     names.sort_unstable();
-    assert_eq!(names, ["amr", "at_hash", "aud", "auth_time", "azp", "exp", "iat", "iss", "nonce", "sid", "sub"]);
+    // `email` and `email_verified` because the scope has `email` (Core §5.4; issue #14).
+    let expected = [
+        "amr",
+        "at_hash",
+        "aud",
+        "auth_time",
+        "azp",
+        "email",
+        "email_verified",
+        "exp",
+        "iat",
+        "iss",
+        "nonce",
+        "sid",
+        "sub",
+    ];
+    assert_eq!(names, expected);
+    assert_eq!((claims["email"].as_str(), claims["email_verified"].as_bool()), (Some("ada@example.com"), Some(false)));
     assert_eq!(claims["iss"], app.base.as_str());
     assert_eq!(claims["aud"], client["client_id"]);
     assert_eq!(claims["azp"], client["client_id"]);

@@ -164,7 +164,15 @@ async fn pages_escape_input_and_carry_security_headers(b: Backend) {
     assert!(!page.contains("<script>"), "input is escaped");
     assert!(page.contains("&lt;script&gt;") || page.contains("&#60;script&#62;"));
 
-    for path in ["/login", "/register", "/forgot-password", "/reset-password?token=x", "/static/style.css", "/nope"] {
+    for path in [
+        "/login",
+        "/register",
+        "/forgot-password",
+        "/reset-password?token=x",
+        "/verify-email?token=x",
+        "/static/style.css",
+        "/nope",
+    ] {
         let r = c.get(app.url(path)).send().await.unwrap();
         let h = r.headers();
         let csp = h["content-security-policy"].to_str().unwrap();

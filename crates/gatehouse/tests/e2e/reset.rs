@@ -79,7 +79,8 @@ async fn events_eventually(app: &TestApp, kind: &str, n: usize) -> Vec<Value> {
 }
 
 async fn reset_happy_path_ends_every_session_and_refresh_family(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else { return };
+    // Over a real SMTP server (issue #14).
+    let Some(app) = TestApp::spawn_over_smtp(b, |_| {}).await else { return };
     app.register_user("alice@example.com", PASSWORD).await;
     // A browser session and a token login (refresh token in the body) of the old password.
     let other = browser();
@@ -154,7 +155,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn every_address_gets_the_same_answer_and_only_active_accounts_mail(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else { return };
+    // Over a real SMTP server (issue #14).
+    let Some(app) = TestApp::spawn_over_smtp(b, |_| {}).await else { return };
     app.register_user("alice@example.com", PASSWORD).await;
     app.register_user("dora@example.com", PASSWORD).await;
     assert!(app.cli(&["users", "disable", "dora@example.com"], None).await.status.success());
@@ -207,7 +209,8 @@ async fn every_address_gets_the_same_answer_and_only_active_accounts_mail(b: Bac
 }
 
 async fn links_die_when_superseded_used_expired_or_after_sign_in(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else { return };
+    // Over a real SMTP server (issue #14).
+    let Some(app) = TestApp::spawn_over_smtp(b, |_| {}).await else { return };
     app.register_user("bob@example.com", PASSWORD).await;
     // A newer request kills the older link.
     forgot(&app, "bob@example.com").await;
@@ -276,7 +279,8 @@ async fn a_weak_password_does_not_burn_the_link(b: Backend) {
 }
 
 async fn a_link_resets_only_its_own_account(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else { return };
+    // Over a real SMTP server (issue #14).
+    let Some(app) = TestApp::spawn_over_smtp(b, |_| {}).await else { return };
     let a = app.register_user("a@example.com", PASSWORD).await;
     app.register_user("b@example.com", PASSWORD).await;
     forgot(&app, "a@example.com").await;
@@ -345,7 +349,8 @@ async fn rate_limits_per_address_and_per_ip(b: Backend) {
 }
 
 async fn forged_host_headers_do_not_change_the_link(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else { return };
+    // Over a real SMTP server (issue #14).
+    let Some(app) = TestApp::spawn_over_smtp(b, |_| {}).await else { return };
     app.register_user("gus@example.com", PASSWORD).await;
     let r = app
         .client

@@ -35,7 +35,7 @@ async fn change_password_keeps_this_session_and_ends_the_others(b: Backend) {
     };
     let r = change("wrong password!", NEW_PASSWORD).await.unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_credentials");
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_password");
     assert_eq!(change(PASSWORD, "short").await.unwrap().status(), 422);
     assert_eq!(
         browser().post(app.url("/api/v1/account/password")).json(&json!({})).send().await.unwrap().status(),

@@ -123,6 +123,7 @@ impl OAuthService {
                 access_token: &access_token,
                 sid: Some(&sid),
                 amr: &code.amr,
+                email: scope.contains("email").then(|| (user.email.as_str(), user.email_verified)),
             })?)
         } else {
             None

@@ -17,6 +17,7 @@ mod ops;
 mod policies;
 mod rbac;
 mod reset;
+mod user_mail;
 mod users;
 
 use axum::Router;
@@ -51,6 +52,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(invitations::router())
         .merge(reset::router())
+        .merge(user_mail::router())
         .merge(rbac::router())
         .merge(ops::router())
         .merge(policies::router())
