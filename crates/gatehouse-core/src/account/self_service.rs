@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::{AccountError, AccountService, REAUTH_WINDOW, Reauth};
+use super::{AccountError, AccountService, Reauth};
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::clock::UnixTime;
 use crate::mail::Notice;
@@ -24,7 +24,8 @@ pub enum Caller {
 }
 
 impl Caller {
-    fn auth_time(&self) -> Option<UnixTime> {
+    /// When the caller authenticated, if known.
+    pub fn auth_time(&self) -> Option<UnixTime> {
         match self {
             Self::Session(s) => Some(s.auth_time),
             Self::Token { auth_time } => *auth_time,
@@ -40,7 +41,9 @@ impl Caller {
 }
 
 impl AccountService {
-    /// Changes the password of `user`, who proves the current one. Every other session ends
+    /// Changes the password of `user`, who proves the current one (an account without one —
+    /// created by an upstream provider — proves a sign-in within [`super::REAUTH_WINDOW`] seconds
+    /// instead, and so sets its first password). Every other session ends
     /// and every refresh family is revoked (a token caller's own included: the app signs in
     /// again); the caller's browser session stays. Pending reset links die, a login lock is
     /// lifted, the user is told by mail.
@@ -48,17 +51,12 @@ impl AccountService {
         &self,
         user: &User,
         caller: &Caller,
-        current: &Password,
+        current: Option<&Password>,
         new: &Password,
         ctx: &RequestContext,
     ) -> Result<(), AccountError> {
-        if user.password_hash.is_none() {
-            return Err(AccountError::InvalidInput(
-                "this account has no password yet: set one with \"Forgot password?\" on the sign-in page",
-            ));
-        }
         self.settings.password_policy.check(new, &user.email)?;
-        self.reauthenticate(user, Reauth { password: Some(current), auth_time: None }, ctx).await?;
+        self.reauthenticate(user, Reauth { password: current, auth_time: caller.auth_time() }, ctx).await?;
         let hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
         self.users.set_password_hash(user.id, &hash, now).await?;
@@ -71,7 +69,7 @@ impl AccountService {
         let families = self.refresh.revoke_refresh_families_for_user(user.id, now, "password_changed").await?;
         // `reauthenticate` ended the reset links already (a successful sign-in does); once more
         // after the change, so that a link requested in between cannot undo it.
-        self.end_reset_links(user.id).await?;
+        self.end_pending_changes(user.id).await?;
         let unlocked = self.clear_login_failures(&user.email).await?;
         let id = Some(user.id.to_string());
         let details = json!({
@@ -87,7 +85,7 @@ impl AccountService {
 
     /// Deletes `user`'s own account with everything of it, as the admin delete does (the
     /// guarded write: refused for the last active admin). Proof: the password, or for an
-    /// account without one a sign-in within [`REAUTH_WINDOW`] seconds. The audit event keeps
+    /// account without one a sign-in within [`super::REAUTH_WINDOW`] seconds. The audit event keeps
     /// the user id only; the goodbye mail goes to the address read before the delete.
     pub async fn delete_own_account(
         &self,
@@ -96,18 +94,7 @@ impl AccountService {
         password: Option<&Password>,
         ctx: &RequestContext,
     ) -> Result<(), AccountError> {
-        match (user.password_hash.is_some(), password) {
-            (true, Some(p)) => self.reauthenticate(user, Reauth { password: Some(p), auth_time: None }, ctx).await?,
-            (true, None) => return Err(AccountError::InvalidInput("enter your password to delete your account")),
-            (false, _) => {
-                let fresh = caller.auth_time().is_some_and(|t| self.clock.now() - t <= REAUTH_WINDOW);
-                if !fresh {
-                    return Err(AccountError::InvalidInput(
-                        "sign in again (within the last 10 minutes) before deleting your account",
-                    ));
-                }
-            }
-        }
+        self.reauthenticate(user, Reauth { password, auth_time: caller.auth_time() }, ctx).await?;
         match self.guard.change_user_guarded(user.id, &GuardedChange::Delete, self.clock.now()).await? {
             GuardOutcome::Applied => {}
             GuardOutcome::NotFound => return Err(AccountError::NotFound),

@@ -94,7 +94,8 @@ pub enum TokenEffect<'a> {
     /// account's address is [`StoreError::Conflict`], and nothing changes (the token stays).
     ChangeEmail,
     /// Sets the password hash, ends every session and revokes every refresh-token family of
-    /// the user (reason `password_reset`), and deletes the user's other reset tokens.
+    /// the user (reason `password_reset`), and deletes the user's other reset tokens and any
+    /// pending change of address (whoever asked for it may be the intruder being locked out).
     SetPassword { hash: &'a str },
 }
 

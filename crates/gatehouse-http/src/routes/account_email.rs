@@ -147,7 +147,7 @@ async fn change_json(
     JsonBody(req): JsonBody<ChangeRequest>,
 ) -> Result<Response, ApiError> {
     let caller = api_caller(&state, &jar, &headers).await?;
-    let reauth = Reauth { password: req.password.as_ref(), auth_time: caller.auth_time };
+    let reauth = Reauth { password: req.password.as_ref(), auth_time: caller.caller.auth_time() };
     state.accounts.request_email_change(&caller.user, &req.new_email, reauth, &ctx).await?;
     let body = json!({
         "status": "check_email",

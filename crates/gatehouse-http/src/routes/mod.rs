@@ -70,8 +70,9 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
 /// first-party API (RFC 6750 §2.1) or, without one, the session cookie.
 pub struct ApiCaller {
     pub user: User,
-    /// When the caller authenticated (for changes that need a recent sign-in).
-    pub auth_time: Option<i64>,
+    /// How: the session (kept when other sign-ins end) or a token, with when it authenticated
+    /// (for changes that need a recent sign-in).
+    pub caller: gatehouse_core::account::Caller,
 }
 
 /// Header a browser must send with a cookie-authenticated state change of the account API (any
@@ -93,7 +94,7 @@ pub async fn api_caller(state: &AppState, jar: &CookieJar, headers: &HeaderMap) 
             .active_user(id)
             .await?
             .ok_or_else(|| crate::bearer::invalid_token("the token has been revoked"))?;
-        return Ok(ApiCaller { user, auth_time: claims.auth_time });
+        return Ok(ApiCaller { user, caller: gatehouse_core::account::Caller::Token { auth_time: claims.auth_time } });
     }
     let (session, user, _) = signed_in(state, jar).await?;
     if headers.get(ACCOUNT_CSRF_HEADER).is_none_or(|v| v.is_empty()) {
@@ -102,7 +103,7 @@ pub async fn api_caller(state: &AppState, jar: &CookieJar, headers: &HeaderMap) 
             "a cookie-authenticated change needs the X-Gatehouse-CSRF header",
         ));
     }
-    Ok(ApiCaller { user, auth_time: Some(session.auth_time) })
+    Ok(ApiCaller { user, caller: gatehouse_core::account::Caller::Session(session) })
 }
 
 /// A user as the JSON APIs show it (never the password hash).

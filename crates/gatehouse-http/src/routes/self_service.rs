@@ -12,13 +12,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::account::Caller;
-use gatehouse_core::token::FIRST_PARTY_CLIENT;
-use gatehouse_core::{AccountError, Password, User, UserId};
+use gatehouse_core::{AccountError, Password, User};
 use serde::Deserialize;
 
 use super::{see_other, signed_in};
 use crate::AppState;
-use crate::bearer::invalid_token;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::extract::{Client, FormBody, JsonBody};
@@ -79,6 +77,7 @@ fn shown_on_form(e: &AccountError) -> bool {
     matches!(
         e,
         AccountError::WrongPassword
+            | AccountError::ReauthenticationRequired
             | AccountError::WeakPassword(_)
             | AccountError::InvalidInput(_)
             | AccountError::LastAdmin
@@ -90,7 +89,8 @@ fn shown_on_form(e: &AccountError) -> bool {
 struct PasswordForm {
     #[serde(default)]
     csrf_token: String,
-    current_password: Password,
+    /// Absent for an account without a password (which needs a recent sign-in instead).
+    current_password: Option<Password>,
     new_password: Password,
 }
 
@@ -109,12 +109,13 @@ async fn password_form(
     }
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let caller = Caller::Session(session);
-    match state.accounts.change_password(&user, &caller, &form.current_password, &form.new_password, &ctx).await {
+    let has_password = user.password_hash.is_some();
+    let current = form.current_password.as_ref();
+    match state.accounts.change_password(&user, &caller, current, &form.new_password, &ctx).await {
         Ok(()) => see_other("/account?notice=password_changed"),
         Err(e) if shown_on_form(&e) => {
             let error = form_error(e);
-            let page =
-                PasswordPage { csrf_token: &form.csrf_token, has_password: true, error: Some(&error.description) };
+            let page = PasswordPage { csrf_token: &form.csrf_token, has_password, error: Some(&error.description) };
             (error.status, Html(pages::render(&page))).into_response()
         }
         Err(e) => ApiError::from(e).into_page(),
@@ -174,30 +175,10 @@ async fn delete_form(
     }
 }
 
-/// The user behind a first-party bearer token or, without one, the session cookie (as
-/// `/api/v1/me` accepts them); else 401 with `WWW-Authenticate`.
-async fn api_caller(state: &AppState, jar: &CookieJar, headers: &HeaderMap) -> Result<(User, Caller), ApiError> {
-    match super::live_bearer(state, headers).await {
-        Some(claims) => {
-            let claims = claims?;
-            if claims.client_id != FIRST_PARTY_CLIENT {
-                return Err(invalid_token("this API accepts first-party access tokens only"));
-            }
-            let id = UserId::parse(&claims.sub).ok_or_else(|| invalid_token("unknown subject"))?;
-            let user =
-                state.accounts.active_user(id).await?.ok_or_else(|| invalid_token("the token has been revoked"))?;
-            Ok((user, Caller::Token { auth_time: claims.auth_time }))
-        }
-        None => {
-            let (session, user, _) = signed_in(state, jar).await?;
-            Ok((user, Caller::Session(session)))
-        }
-    }
-}
-
 #[derive(Deserialize)]
 struct PasswordRequest {
-    current_password: Password,
+    /// Absent for an account without a password (which needs a recent sign-in instead).
+    current_password: Option<Password>,
     new_password: Password,
 }
 
@@ -209,10 +190,10 @@ async fn password_json(
     Client(ctx): Client,
     JsonBody(req): JsonBody<PasswordRequest>,
 ) -> Result<Response, ApiError> {
-    let (user, caller) = api_caller(&state, &jar, &headers).await?;
+    let super::ApiCaller { user, caller } = super::api_caller(&state, &jar, &headers).await?;
     state
         .accounts
-        .change_password(&user, &caller, &req.current_password, &req.new_password, &ctx)
+        .change_password(&user, &caller, req.current_password.as_ref(), &req.new_password, &ctx)
         .await
         .map_err(form_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -231,7 +212,7 @@ async fn delete_json(
     Client(ctx): Client,
     JsonBody(req): JsonBody<DeleteRequest>,
 ) -> Result<Response, ApiError> {
-    let (user, caller) = api_caller(&state, &jar, &headers).await?;
+    let super::ApiCaller { user, caller } = super::api_caller(&state, &jar, &headers).await?;
     state.accounts.delete_own_account(&user, &caller, req.password.as_ref(), &ctx).await.map_err(form_error)?;
     Ok((cookies::clear_session(jar, &state.settings), StatusCode::NO_CONTENT).into_response())
 }

@@ -20,6 +20,9 @@ use crate::sql;
 impl<D: Dialect> AccountTokenStore for SqlStore<D> {
     async fn issue_account_token(&self, token: &AccountToken) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        // PostgreSQL: issues for one user take turns, so that only the newest link survives
+        // (SQLite's single writer already serialises them).
+        tx.lock(D::LOCK_USER, token.user_id.0).await?;
         tx.query(sql::DELETE_ACCOUNT_TOKENS).bind(token.user_id.0).bind(token.purpose.as_str()).execute().await?;
         tx.query(sql::INSERT_ACCOUNT_TOKEN)
             .bind(token.token_hash.as_slice())
@@ -86,8 +89,11 @@ impl<D: Dialect> AccountTokenStore for SqlStore<D> {
                 tx.query(sql::DELETE_SESSIONS_FOR_USER).bind(user).execute().await?;
                 let revoke = tx.query(sql::REVOKE_REFRESH_FAMILIES_FOR_USER).bind(user).bind(now);
                 revoke.bind("password_reset").execute().await?;
-                let others = tx.query(sql::DELETE_ACCOUNT_TOKENS).bind(user).bind(TokenPurpose::ResetPassword.as_str());
-                others.execute().await?;
+                // Every other reset link, and any pending change of address: whoever asked for
+                // one may be the intruder the new password is meant to lock out.
+                for purpose in [TokenPurpose::ResetPassword, TokenPurpose::ChangeEmail] {
+                    tx.query(sql::DELETE_ACCOUNT_TOKENS).bind(user).bind(purpose.as_str()).execute().await?;
+                }
             }
         }
         tx.commit().await?;

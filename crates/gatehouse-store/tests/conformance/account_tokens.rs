@@ -113,6 +113,7 @@ async fn a_reset_sets_the_password_and_ends_every_sign_in(s: &TestDb) {
     s.refresh.create_refresh_family(&fam, &refresh_token(1, Some(fam.id), T0, T0 + 600)).await.unwrap();
     issue(s, &token(&u, 1, TokenPurpose::ResetPassword, "eve@example.com")).await;
     issue(s, &token(&u, 2, TokenPurpose::VerifyEmail, "eve@example.com")).await;
+    issue(s, &token(&u, 3, TokenPurpose::ChangeEmail, "intruder@example.com")).await;
 
     let effect = TokenEffect::SetPassword { hash: "$argon2id$new" };
     assert!(redeem(s, 1, TokenPurpose::ResetPassword, effect).await.is_some());
@@ -121,6 +122,8 @@ async fn a_reset_sets_the_password_and_ends_every_sign_in(s: &TestDb) {
     assert_eq!(s.sessions.sessions_for_user(other.id).await.unwrap().len(), 1);
     let fam = s.refresh.refresh_family(fam.id).await.unwrap().unwrap();
     assert_eq!(fam.revoked_reason.as_deref(), Some("password_reset"));
+    // A pending change of address dies with the old password (it may be the intruder's).
+    assert_eq!(s.account_tokens.account_token(&[3; 32], TokenPurpose::ChangeEmail, T0 + 1).await.unwrap(), None);
     // A verification link is not a sign-in: it survives.
     assert!(s.account_tokens.account_token(&[2; 32], TokenPurpose::VerifyEmail, T0 + 1).await.unwrap().is_some());
     assert_eq!(redeem(s, 1, TokenPurpose::ResetPassword, effect).await, None);

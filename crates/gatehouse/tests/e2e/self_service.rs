@@ -11,6 +11,7 @@ on_both_backends!(
     change_password_keeps_this_session_and_ends_the_others,
     delete_account_removes_everything,
     delete_account_page_and_last_admin,
+    a_new_password_cancels_a_pending_change_of_address,
 );
 
 const NEW_PASSWORD: &str = "a brand new passphrase";
@@ -31,7 +32,7 @@ async fn change_password_keeps_this_session_and_ends_the_others(b: Backend) {
 
     let change = |current: &str, new: &str| {
         let body = json!({ "current_password": current, "new_password": new });
-        me.post(app.url("/api/v1/account/password")).json(&body).send()
+        me.post(app.url("/api/v1/account/password")).header("x-gatehouse-csrf", "1").json(&body).send()
     };
     let r = change("wrong password!", NEW_PASSWORD).await.unwrap();
     assert_eq!(r.status(), 403);
@@ -102,8 +103,17 @@ async fn delete_account_removes_everything(b: Backend) {
     let id = bob["id"].as_str().unwrap();
     let c = browser();
     assert_eq!(app.login_with(&c, "bob@example.com", PASSWORD).await.status(), 200);
-    let delete = |password: Value| c.delete(app.url("/api/v1/account")).json(&json!({ "password": password })).send();
+    let delete = |password: Value| {
+        c.delete(app.url("/api/v1/account"))
+            .header("x-gatehouse-csrf", "1")
+            .json(&json!({ "password": password }))
+            .send()
+    };
 
+    // A cookie-authenticated change needs the CSRF header, like every account API call.
+    let r = c.delete(app.url("/api/v1/account")).json(&json!({ "password": PASSWORD })).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "csrf_header_missing");
     let r = delete(json!("wrong password!")).await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(delete(Value::Null).await.unwrap().status(), 422);
@@ -116,6 +126,8 @@ async fn delete_account_removes_everything(b: Backend) {
     assert_eq!(app.login("bob@example.com", PASSWORD).await.status(), 401);
     let r = crate::admin::call(&app, Some(&admin), Method::GET, &format!("/admin/v1/users/{id}"), None).await;
     assert_eq!(r.status(), 404);
+    // The verification link of the registration, then the goodbye.
+    app.wait_for_mail("bob@example.com", 2).await;
     let goodbye = app.mails_to("bob@example.com");
     assert!(goodbye.iter().any(|m| m.subject.to_lowercase().contains("deleted")), "{goodbye:?}");
 
@@ -134,7 +146,9 @@ async fn delete_account_page_and_last_admin(b: Backend) {
     crate::admin::cli_ok(&app, &["roles", "grant", "admin", "--user", "root@example.com"]).await;
     let root = browser();
     assert_eq!(app.login_with(&root, "root@example.com", PASSWORD).await.status(), 200);
-    let r = root.delete(app.url("/api/v1/account")).json(&json!({ "password": PASSWORD })).send().await.unwrap();
+    let r =
+        root.delete(app.url("/api/v1/account")).header("x-gatehouse-csrf", "1").json(&json!({ "password": PASSWORD }));
+    let r = r.send().await.unwrap();
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "last_admin");
     assert_eq!(app.me(&root).await.status(), 200);
@@ -163,4 +177,60 @@ async fn delete_account_page_and_last_admin(b: Backend) {
     // Signed out: the pages send you to sign in.
     let r = c.get(app.url("/account/delete")).send().await.unwrap();
     assert_eq!(r.status(), 303);
+}
+
+/// Review finding (issue #14): an intruder who knew the password asks to move the account to
+/// their address; the owner, warned by mail, changes the password (or resets it). The pending
+/// change of address must die with the old password, or the intruder confirms it later and
+/// takes the account over through "Forgot password?".
+async fn a_new_password_cancels_a_pending_change_of_address(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    app.register_user("owner@example.com", PASSWORD).await;
+    let intruder = browser();
+    assert_eq!(app.login_with(&intruder, "owner@example.com", PASSWORD).await.status(), 200);
+    let move_to = |to: &'static str, password: &'static str| {
+        let body = json!({ "new_email": to, "password": password });
+        intruder.post(app.url("/api/v1/account/email")).header("x-gatehouse-csrf", "1").json(&body).send()
+    };
+    let confirm =
+        |token: String| app.client.post(app.url("/api/v1/auth/verify-email")).json(&json!({ "token": token })).send();
+
+    // 1. The owner changes the password.
+    assert_eq!(move_to("intruder@example.com", PASSWORD).await.unwrap().status(), 202);
+    let link = app.wait_for_mail("intruder@example.com", 1).await.token().unwrap();
+    let owner = browser();
+    assert_eq!(app.login_with(&owner, "owner@example.com", PASSWORD).await.status(), 200);
+    let body = json!({ "current_password": PASSWORD, "new_password": "a brand new passphrase" });
+    let r = owner.post(app.url("/api/v1/account/password")).header("x-gatehouse-csrf", "1").json(&body).send();
+    assert_eq!(r.await.unwrap().status(), 204);
+    let r = confirm(link).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_link");
+
+    // 2. The owner resets the password through the mail.
+    let intruder_again = browser();
+    assert_eq!(app.login_with(&intruder_again, "owner@example.com", "a brand new passphrase").await.status(), 200);
+    let body = json!({ "new_email": "intruder2@example.com", "password": "a brand new passphrase" });
+    let r = intruder_again.post(app.url("/api/v1/account/email")).header("x-gatehouse-csrf", "1").json(&body).send();
+    assert_eq!(r.await.unwrap().status(), 202);
+    let link = app.wait_for_mail("intruder2@example.com", 1).await.token().unwrap();
+    let r = app.client.post(app.url("/api/v1/auth/password/forgot")).json(&json!({ "email": "owner@example.com" }));
+    assert_eq!(r.send().await.unwrap().status(), 202);
+    let mut reset = None;
+    for _ in 0..300 {
+        let mails = app.mails_to("owner@example.com");
+        reset = mails.iter().find(|m| m.subject.starts_with("Reset your")).and_then(|m| m.token());
+        if reset.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let reset = reset.expect("a reset mail");
+    let body = json!({ "token": reset, "password": "the owner's third passphrase" });
+    let r = app.client.post(app.url("/api/v1/auth/password/reset")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(confirm(link).await.unwrap().status(), 400);
+    let b = browser();
+    assert_eq!(app.login_with(&b, "owner@example.com", "the owner's third passphrase").await.status(), 200);
+    assert_eq!(app.me(&b).await.json::<Value>().await.unwrap()["email"], "owner@example.com");
 }
