@@ -75,6 +75,7 @@ pub(crate) const SEARCH_USERS_AFTER: &str = concat!(
 );
 pub(crate) const SET_DISPLAY_NAME: &str = "UPDATE users SET display_name = $2, updated_at = $3 WHERE id = $1";
 pub(crate) const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
+pub(crate) const DELETE_ACCEPTED_INVITATIONS: &str = "DELETE FROM invitations WHERE accepted_user_id = $1";
 
 // Sessions.
 

@@ -205,6 +205,8 @@ impl AccountService {
             self.sessions.delete_session(old.id).await?;
         }
         let signed_in = self.open_session(user, amr, Some(auth_time), ctx).await?;
+        // A successful sign-in ends pending reset links (OWASP), whichever way it came.
+        self.end_reset_links(signed_in.user.id).await?;
         self.record_login(&signed_in.user, ctx, details).await?;
         Ok(signed_in)
     }

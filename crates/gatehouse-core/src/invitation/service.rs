@@ -43,6 +43,10 @@ pub enum InvitationError {
     /// Another invitation of the same address was stored at the same moment.
     #[error("another invitation for this address was just created; try again")]
     Concurrent,
+    /// The invitation mail could not be queued (or, without a queue, sent): the invitation was
+    /// revoked again, since its link exists only in that mail.
+    #[error("the invitation mail could not be sent; the invitation was withdrawn, try again")]
+    MailNotSent,
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -140,7 +144,13 @@ impl InvitationService {
             .await?;
         let notice = Notice::Invitation { to: invitation.email.clone(), token, expires_at: invitation.expires_at };
         if let Err(e) = self.accounts.mail().send(notice).await {
+            // The link lives only in that mail: an invitation nobody can accept must not stay
+            // "pending", and the admin must hear of it.
             tracing::error!(kind = "invitation", error = %e, "mail could not be queued");
+            if self.store.revoke_invitation(invitation.id, self.clock.now()).await? {
+                self.record_revoked(cap, invitation.id, "mail_not_sent", ctx).await?;
+            }
+            return Err(InvitationError::MailNotSent);
         }
         Ok(invitation)
     }

@@ -122,6 +122,7 @@ impl From<InvitationError> for ApiError {
             E::AccountExists => Self::new(StatusCode::CONFLICT, "email_taken", e.to_string()),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such invitation"),
             E::AlreadyAccepted | E::Concurrent => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            E::MailNotSent => Self::new(StatusCode::SERVICE_UNAVAILABLE, "mail_unavailable", e.to_string()),
             E::Hash(h) => AccountError::Hash(h).into(),
             E::Store(_) | E::Random(_) => Self::internal_cause(e),
         }

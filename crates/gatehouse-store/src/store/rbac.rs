@@ -188,7 +188,12 @@ impl<D: Dialect> RbacStore for SqlStore<D> {
             GuardedChange::Disable => {
                 tx.query(sql::SET_USER_STATUS).bind(user.0).bind(UserStatus::Disabled.as_str()).bind(now)
             }
-            GuardedChange::Delete => tx.query(sql::DELETE_USER).bind(user.0),
+            GuardedChange::Delete => {
+                // The invitation the account was created from holds its address: it goes too
+                // (everything of a deleted user is removed; the audit trail keeps the ids).
+                tx.query(sql::DELETE_ACCEPTED_INVITATIONS).bind(user.0).execute().await?;
+                tx.query(sql::DELETE_USER).bind(user.0)
+            }
         };
         statement.execute().await?;
         tx.commit().await?;
