@@ -43,6 +43,18 @@ pub trait UserStore: Send + Sync {
     /// Users ordered by id (creation order), after the given id, at most `limit`.
     async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError>;
     async fn set_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<bool, StoreError>;
+    /// A password change, in one transaction: sets the hash; ends every session of the user
+    /// but `keep_session`; revokes every live refresh family (with `reason`); deletes pending
+    /// reset links and a pending change of address. Returns `(sessions ended, families
+    /// revoked)`, `None` for an unknown user (nothing changed).
+    async fn set_password_ending_sign_ins(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep_session: Option<Uuid>,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<Option<(u64, u64)>, StoreError>;
     async fn set_user_status(&self, id: UserId, status: UserStatus, now: UnixTime) -> Result<bool, StoreError>;
     /// Like [`Self::list_users`], keeping only users whose `email_key` contains
     /// `email_contains` (matched literally: `%` and `_` are not wildcards).

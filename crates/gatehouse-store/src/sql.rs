@@ -99,6 +99,7 @@ pub(crate) const DELETE_USER_SESSION: &str = "DELETE FROM sessions WHERE id = $1
 pub(crate) const SESSIONS_FOR_USER: &str =
     concat!("SELECT ", session_columns!(), " FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id DESC");
 pub(crate) const DELETE_SESSIONS_FOR_USER: &str = "DELETE FROM sessions WHERE user_id = $1";
+pub(crate) const DELETE_OTHER_SESSIONS_FOR_USER: &str = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2";
 pub(crate) const PURGE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at < $2";
 
 // Audit.

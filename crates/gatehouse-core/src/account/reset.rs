@@ -166,13 +166,4 @@ impl AccountService {
         self.tokens.delete_account_tokens(user, TokenPurpose::ResetPassword).await?;
         Ok(())
     }
-
-    /// Ends every pending link that could change the account behind its owner's back: reset
-    /// links and a requested change of address (after a password change, whoever asked for
-    /// either may be the intruder the new password locks out).
-    pub(super) async fn end_pending_changes(&self, user: UserId) -> Result<(), AccountError> {
-        self.end_reset_links(user).await?;
-        self.tokens.delete_account_tokens(user, TokenPurpose::ChangeEmail).await?;
-        Ok(())
-    }
 }

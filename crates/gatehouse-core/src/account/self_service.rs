@@ -59,17 +59,14 @@ impl AccountService {
         self.reauthenticate(user, Reauth { password: current, auth_time: caller.auth_time() }, ctx).await?;
         let hash = self.hasher.hash(new).await?;
         let now = self.clock.now();
-        self.users.set_password_hash(user.id, &hash, now).await?;
-        let mut ended = 0u64;
-        for session in self.sessions.sessions_for_user(user.id).await? {
-            if Some(session.id) != caller.session_id() && self.sessions.delete_session(session.id).await? {
-                ended += 1;
-            }
-        }
-        let families = self.refresh.revoke_refresh_families_for_user(user.id, now, "password_changed").await?;
-        // `reauthenticate` ended the reset links already (a successful sign-in does); once more
-        // after the change, so that a link requested in between cannot undo it.
-        self.end_pending_changes(user.id).await?;
+        // One transaction: the new hash, every other sign-in ended, pending reset links and a
+        // pending change of address gone (whoever asked for them may be the intruder).
+        let keep = caller.session_id();
+        let (ended, families) = self
+            .users
+            .set_password_ending_sign_ins(user.id, &hash, keep, "password_changed", now)
+            .await?
+            .ok_or(AccountError::NotFound)?;
         let unlocked = self.clear_login_failures(&user.email).await?;
         let id = Some(user.id.to_string());
         let details = json!({

@@ -55,6 +55,17 @@ impl<S: UserStore> UserStore for FastReads<S> {
         self.inner.set_password_hash(id, hash, now).await
     }
 
+    async fn set_password_ending_sign_ins(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep_session: Option<Uuid>,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        self.inner.set_password_ending_sign_ins(id, hash, keep_session, reason, now).await
+    }
+
     async fn set_user_status(&self, id: UserId, status: UserStatus, now: UnixTime) -> Result<bool, StoreError> {
         self.inner.set_user_status(id, status, now).await
     }

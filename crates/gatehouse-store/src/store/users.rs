@@ -1,9 +1,11 @@
 //! `UserStore`: accounts, looked up by id or normalised email.
 
 use async_trait::async_trait;
+use gatehouse_core::account::tokens::TokenPurpose;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::store::{StoreError, UserStore};
 use gatehouse_core::user::{User, UserId, UserStatus};
+use uuid::Uuid;
 
 use super::SqlStore;
 use crate::dialect::{Dialect, Stmt};
@@ -39,6 +41,32 @@ impl<D: Dialect> UserStore for SqlStore<D> {
 
     async fn set_password_hash(&self, id: UserId, hash: &str, now: UnixTime) -> Result<bool, StoreError> {
         Ok(self.query(sql::SET_PASSWORD_HASH).bind(id.0).bind(hash).bind(now).execute().await? > 0)
+    }
+
+    async fn set_password_ending_sign_ins(
+        &self,
+        id: UserId,
+        hash: &str,
+        keep_session: Option<Uuid>,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if tx.query(sql::SET_PASSWORD_HASH).bind(id.0).bind(hash).bind(now).execute().await? == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let sessions = match keep_session {
+            Some(keep) => tx.query(sql::DELETE_OTHER_SESSIONS_FOR_USER).bind(id.0).bind(keep).execute().await?,
+            None => tx.query(sql::DELETE_SESSIONS_FOR_USER).bind(id.0).execute().await?,
+        };
+        let families =
+            tx.query(sql::REVOKE_REFRESH_FAMILIES_FOR_USER).bind(id.0).bind(now).bind(reason).execute().await?;
+        for purpose in [TokenPurpose::ResetPassword, TokenPurpose::ChangeEmail] {
+            tx.query(sql::DELETE_ACCOUNT_TOKENS).bind(id.0).bind(purpose.as_str()).execute().await?;
+        }
+        tx.commit().await?;
+        Ok(Some((sessions, families)))
     }
 
     async fn set_user_status(&self, id: UserId, status: UserStatus, now: UnixTime) -> Result<bool, StoreError> {

@@ -20,6 +20,7 @@ conformance_tests!(
     a_reset_sets_the_password_and_ends_every_sign_in,
     expired_unknown_and_other_purpose_tokens_do_nothing,
     purge_and_user_deletion_remove_tokens,
+    a_password_change_ends_other_sign_ins_and_pending_links,
 );
 conformance_tests!(multi_thread: concurrent_redemptions_of_one_token_let_exactly_one_win);
 
@@ -180,4 +181,37 @@ async fn concurrent_redemptions_of_one_token_let_exactly_one_win(s: &TestDb) {
         wins += usize::from(t.await.unwrap());
     }
     assert_eq!(wins, 1);
+}
+
+/// `UserStore::set_password_ending_sign_ins` (the self-service password change): one
+/// transaction that keeps the caller's session only and kills pending reset and
+/// change-of-address links.
+async fn a_password_change_ends_other_sign_ins_and_pending_links(s: &TestDb) {
+    let u = setup(s, "jon@example.com").await;
+    let keep = session(u.id, 1, T0, T0, T0 + 3600);
+    s.sessions.insert_session(&keep).await.unwrap();
+    s.sessions.insert_session(&session(u.id, 2, T0, T0, T0 + 3600)).await.unwrap();
+    let fam = family(u.id, T0, T0 + 3600);
+    s.refresh.create_refresh_family(&fam, &refresh_token(1, Some(fam.id), T0, T0 + 600)).await.unwrap();
+    issue(s, &token(&u, 1, TokenPurpose::ResetPassword, "jon@example.com")).await;
+    issue(s, &token(&u, 2, TokenPurpose::ChangeEmail, "intruder@example.com")).await;
+    issue(s, &token(&u, 3, TokenPurpose::VerifyEmail, "jon@example.com")).await;
+
+    let out =
+        s.users.set_password_ending_sign_ins(u.id, "$argon2id$changed", Some(keep.id), "password_changed", T0 + 1);
+    assert_eq!(out.await.unwrap(), Some((1, 1)));
+    assert_eq!(s.users.user_by_id(u.id).await.unwrap().unwrap().password_hash.as_deref(), Some("$argon2id$changed"));
+    let left: Vec<_> = s.sessions.sessions_for_user(u.id).await.unwrap().into_iter().map(|x| x.id).collect();
+    assert_eq!(left, vec![keep.id]);
+    assert_eq!(
+        s.refresh.refresh_family(fam.id).await.unwrap().unwrap().revoked_reason.as_deref(),
+        Some("password_changed")
+    );
+    let get = |tag: u8, p| async move { s.account_tokens.account_token(&[tag; 32], p, T0 + 1).await.unwrap() };
+    assert_eq!(get(1, TokenPurpose::ResetPassword).await, None);
+    assert_eq!(get(2, TokenPurpose::ChangeEmail).await, None);
+    assert!(get(3, TokenPurpose::VerifyEmail).await.is_some());
+    // An unknown user: nothing, and no error.
+    let nobody = gatehouse_core::UserId::generate();
+    assert_eq!(s.users.set_password_ending_sign_ins(nobody, "$x", None, "r", T0).await.unwrap(), None);
 }
