@@ -19,6 +19,7 @@ on_both_backends!(
     wrong_codes_lock_the_second_step,
     recovery_codes_work_once_and_regenerate_disable_and_reset,
     the_pending_step_expires_is_single_use_and_bound_to_its_browser,
+    forms_refuse_missing_or_foreign_csrf_tokens_and_cross_site_posts,
 );
 
 const ADA: &str = "ada@example.com";
@@ -376,4 +377,34 @@ async fn the_pending_step_expires_is_single_use_and_bound_to_its_browser(b: Back
     assert_eq!(r.status(), 401);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_mfa_token");
     assert_eq!(app.me(&other).await.status(), 401);
+}
+
+async fn forms_refuse_missing_or_foreign_csrf_tokens_and_cross_site_posts(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    app.register_user(ADA, PASSWORD).await;
+    let account = signed_in(&app, ADA).await;
+    let foreign = csrf_from(&browser().get(app.url("/login")).send().await.unwrap().text().await.unwrap());
+    for path in
+        ["/account/mfa/totp", "/account/mfa/totp/confirm", "/account/mfa/disable", "/account/mfa/recovery-codes"]
+    {
+        for token in ["", foreign.as_str()] {
+            let form = [("csrf_token", token), ("password", PASSWORD), ("code", "123456")];
+            let r = account.post(app.url(path)).form(&form).send().await.unwrap();
+            assert_eq!(r.status(), 403, "{path} with csrf {token:?}");
+        }
+        let own = csrf_from(&account.get(app.url("/account/mfa")).send().await.unwrap().text().await.unwrap());
+        let form = [("csrf_token", own.as_str()), ("password", PASSWORD)];
+        let r = account.post(app.url(path)).header("origin", "https://evil.test").form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path} cross-site");
+    }
+    assert!(app.audit_events().await.iter().all(|e| !e.0.starts_with("mfa.")), "nothing changed");
+    let (secret, _) = enrol(&app, &account).await;
+    let b = browser();
+    let _ = page_password_step(&app, &b, None).await;
+    let code = fresh_code(&app, &secret);
+    for token in ["", foreign.as_str()] {
+        let r = page_code(&app, &b, token, &code).await;
+        assert_eq!(r.status(), 403);
+    }
+    assert_eq!(app.me(&b).await.status(), 401);
 }
