@@ -277,6 +277,11 @@ mod tests {
             Notice::EmailChanged { to: to.clone() },
             Notice::Invitation { to: to.clone(), token: t(), expires_at: 1_795_000_000 },
             Notice::AccountDeleted { to: to.clone() },
+            Notice::MfaEnabled { to: to.clone() },
+            Notice::MfaDisabled { to: to.clone() },
+            Notice::RecoveryCodeUsed { to: to.clone(), remaining: 3 },
+            Notice::RecoveryCodesRegenerated { to: to.clone() },
+            Notice::MfaReset { to: to.clone() },
         ] {
             let mail = branding().render(&n).unwrap();
             assert_eq!(mail.to, "a@example.com");
