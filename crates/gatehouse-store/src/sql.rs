@@ -510,11 +510,11 @@ pub(crate) const USE_RECOVERY_CODE: &str = "DELETE FROM mfa_recovery_codes WHERE
 pub(crate) const DELETE_RECOVERY_CODES: &str = "DELETE FROM mfa_recovery_codes WHERE user_id = $1";
 macro_rules! mfa_challenge_columns {
     () => {
-        "handle_hash, user_id, channel, next, auth_time, created_at, expires_at"
+        "handle_hash, user_id, channel, next, amr, auth_time, created_at, expires_at"
     };
 }
 pub(crate) const INSERT_MFA_CHALLENGE: &str =
-    concat!("INSERT INTO mfa_challenges (", mfa_challenge_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    concat!("INSERT INTO mfa_challenges (", mfa_challenge_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
 pub(crate) const MFA_CHALLENGE: &str =
     concat!("SELECT ", mfa_challenge_columns!(), " FROM mfa_challenges WHERE handle_hash = $1 AND expires_at > $2");
 /// The delete is the use: of concurrent callers exactly one deletes the row.

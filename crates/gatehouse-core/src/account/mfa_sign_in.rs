@@ -17,7 +17,7 @@ use crate::abuse::{Gate, LoginKey};
 use crate::audit::{AuditEventType, RequestContext};
 use crate::clock::UnixTime;
 use crate::mail::Notice;
-use crate::mfa::{AMR_PWD_OTP, MfaChallenge, MfaChannel, hash_handle, recovery, totp};
+use crate::mfa::{AMR_SECOND_FACTOR, MfaChallenge, MfaChannel, hash_handle, recovery, totp};
 use crate::password::Password;
 use crate::session::SessionToken;
 use crate::user::User;
@@ -74,12 +74,14 @@ pub struct MfaVerified {
     /// The parked authorization request to continue (page sign-ins).
     pub next: Option<String>,
     pub method: SecondFactor,
+    /// RFC 8176 values of the first step.
+    pub first_amr: String,
 }
 
 impl MfaVerified {
-    /// RFC 8176 values of the sign-in, space-separated.
-    pub fn amr(&self) -> &'static str {
-        AMR_PWD_OTP
+    /// RFC 8176 values of the whole sign-in, space-separated (`pwd otp mfa`, `fed otp mfa`).
+    pub fn amr(&self) -> String {
+        format!("{} {AMR_SECOND_FACTOR}", self.first_amr)
     }
 }
 
@@ -98,9 +100,21 @@ impl AccountService {
         if !self.has_second_factor(user.id).await? {
             return Ok(FirstFactor::Done(Box::new(user)));
         }
-        let (handle, row) = MfaChallenge::issue(user.id, channel, next.map(str::to_owned), self.clock.now())?;
+        Ok(FirstFactor::MfaRequired(self.begin_second_step(&user, channel, next, "pwd").await?))
+    }
+
+    /// A pending second step for `user`, whose first step (`amr`: `pwd`, or `fed` for a
+    /// sign-in through an upstream provider) is done.
+    pub async fn begin_second_step(
+        &self,
+        user: &User,
+        channel: MfaChannel,
+        next: Option<&str>,
+        amr: &str,
+    ) -> Result<MfaPending, AccountError> {
+        let (handle, row) = MfaChallenge::issue(user.id, channel, next.map(str::to_owned), amr, self.clock.now())?;
         self.mfa.insert_mfa_challenge(&row).await?;
-        Ok(FirstFactor::MfaRequired(MfaPending { handle, expires_at: row.expires_at }))
+        Ok(MfaPending { handle, expires_at: row.expires_at })
     }
 
     /// Checks the second factor for the pending step `handle` (issued on one of `channels`)
@@ -164,7 +178,7 @@ impl AccountService {
                 .await?;
             self.notify(Notice::RecoveryCodeUsed { to: user.email.clone(), remaining }).await;
         }
-        Ok(MfaVerified { user, channel: challenge.channel, next: challenge.next, method })
+        Ok(MfaVerified { user, channel: challenge.channel, next: challenge.next, method, first_amr: challenge.amr })
     }
 
     /// A six-digit code is checked as TOTP (and its step used up), anything else as a recovery
@@ -210,7 +224,7 @@ impl AccountService {
         let details = json!({ "method": "session", "second_factor": verified.method.as_str() });
         let amr = verified.amr();
         let now = self.clock.now();
-        let signed_in = self.sign_in_as(verified.user, previous, amr, now, ctx, details).await?;
+        let signed_in = self.sign_in_as(verified.user, previous, &amr, now, ctx, details).await?;
         Ok((signed_in, verified.next))
     }
 

@@ -27,9 +27,10 @@ use crate::user::UserId;
 /// Seconds a pending second-factor step lives (5 minutes).
 pub const CHALLENGE_LIFETIME: i64 = 300;
 
-/// RFC 8176 `amr` of a sign-in with password and a one-time code (TOTP or a recovery code):
-/// `pwd`, `otp` and `mfa` (more than one factor). Stored space-separated on the session.
-pub const AMR_PWD_OTP: &str = "pwd otp mfa";
+/// RFC 8176 values a one-time code (TOTP or a recovery code) adds to those of the first step:
+/// `otp`, and `mfa` (more than one factor). A password sign-in becomes `pwd otp mfa`, stored
+/// space-separated on the session.
+pub const AMR_SECOND_FACTOR: &str = "otp mfa";
 
 /// A user's TOTP factor as stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -92,7 +93,9 @@ pub struct MfaChallenge {
     pub channel: MfaChannel,
     /// The parked authorization request to continue (page sign-ins only).
     pub next: Option<String>,
-    /// When the password was checked.
+    /// RFC 8176 values of the first step, space-separated (`pwd`, or `fed`).
+    pub amr: String,
+    /// When the first step was done.
     pub auth_time: UnixTime,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
@@ -114,6 +117,7 @@ impl MfaChallenge {
         user_id: UserId,
         channel: MfaChannel,
         next: Option<String>,
+        amr: &str,
         now: UnixTime,
     ) -> Result<(String, Self), RandomError> {
         let handle = random::token()?;
@@ -122,6 +126,7 @@ impl MfaChallenge {
             user_id,
             channel,
             next,
+            amr: amr.to_owned(),
             auth_time: now,
             created_at: now,
             expires_at: now + CHALLENGE_LIFETIME,

@@ -90,12 +90,12 @@ impl FirstPartyTokens {
         let verified = self.accounts.verify_second_factor(handle, &channels, code, ctx).await?;
         if verified.channel == MfaChannel::Token {
             let amr = verified.amr();
-            return Ok(MfaCompletion::Tokens(Box::new(self.issue_for(verified.user, amr, ctx).await?)));
+            return Ok(MfaCompletion::Tokens(Box::new(self.issue_for(verified.user, &amr, ctx).await?)));
         }
         let details = json!({ "method": "session", "second_factor": verified.method.as_str() });
         let now = self.accounts.clock().now();
         let amr = verified.amr();
-        let signed_in = self.accounts.sign_in_as(verified.user, previous, amr, now, ctx, details).await?;
+        let signed_in = self.accounts.sign_in_as(verified.user, previous, &amr, now, ctx, details).await?;
         Ok(MfaCompletion::Session(Box::new(signed_in)))
     }
 

@@ -27,7 +27,10 @@ CREATE TABLE mfa_challenges (
     channel         TEXT    NOT NULL CHECK (channel IN ('page', 'session', 'token')),
     -- The parked authorization request to continue (page sign-ins only).
     next            TEXT,
-    -- When the first factor (the password) was checked.
+    -- RFC 8176 values of the first step (`pwd`, or `fed` for an upstream provider),
+    -- space-separated; the second factor adds `otp mfa`.
+    amr             TEXT    NOT NULL,
+    -- When the first step was done.
     auth_time       BIGINT  NOT NULL,
     created_at      BIGINT  NOT NULL,
     expires_at      BIGINT  NOT NULL

@@ -91,6 +91,7 @@ impl<D: Dialect> MfaStore for SqlStore<D> {
             .bind(c.user_id.0)
             .bind(c.channel.as_str())
             .bind(c.next.as_deref())
+            .bind(c.amr.as_str())
             .bind(c.auth_time)
             .bind(c.created_at)
             .bind(c.expires_at)

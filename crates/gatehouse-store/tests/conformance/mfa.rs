@@ -91,6 +91,7 @@ fn challenge(u: &User, tag: u8, channel: MfaChannel) -> MfaChallenge {
         user_id: u.id,
         channel,
         next: Some("/oauth2/authorize?client_id=c".into()),
+        amr: "fed".into(),
         auth_time: T0,
         created_at: T0,
         expires_at: T0 + 300,

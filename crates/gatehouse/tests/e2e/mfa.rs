@@ -20,6 +20,7 @@ on_both_backends!(
     recovery_codes_work_once_and_regenerate_disable_and_reset,
     the_pending_step_expires_is_single_use_and_bound_to_its_browser,
     forms_refuse_missing_or_foreign_csrf_tokens_and_cross_site_posts,
+    a_provider_sign_in_still_asks_for_the_second_factor,
 );
 
 const ADA: &str = "ada@example.com";
@@ -407,4 +408,39 @@ async fn forms_refuse_missing_or_foreign_csrf_tokens_and_cross_site_posts(b: Bac
         assert_eq!(r.status(), 403);
     }
     assert_eq!(app.me(&b).await.status(), 401);
+}
+
+/// An upstream provider replaces the password, not the second factor: the Node oidc-provider
+/// signs Ada in, and Gatehouse still asks for her authenticator before any session.
+async fn a_provider_sign_in_still_asks_for_the_second_factor(b: Backend) {
+    use crate::federation_harness::{Browser, NodeOp, OP_CLIENT_ID, OP_CLIENT_SECRET, bind, downstream, oidc_provider};
+    let (listener, base) = bind().await;
+    let Some(op) = NodeOp::start(&format!("{base}/login/op/callback")).await else { return };
+    let entry = oidc_provider("op", &op.issuer, OP_CLIENT_ID, OP_CLIENT_SECRET);
+    let Some(app) = downstream(b, listener, vec![entry], |_| {}).await else { return };
+    app.register_user(ADA, PASSWORD).await;
+    op.set_user(json!({ "sub": "ada-upstream", "email": ADA, "email_verified": true })).await;
+    // Link the upstream identity with the local password (the refusal page's form).
+    let linking = Browser::new();
+    let refused = linking.follow(&app.url("/login/op")).await;
+    let pending = refused.body.split("name=\"pending\" value=\"").nth(1).unwrap().split('"').next().unwrap();
+    let form =
+        [("csrf_token", csrf_from(&refused.body)), ("pending", pending.to_owned()), ("password", PASSWORD.into())];
+    let r = linking.client.post(app.url("/login/op/link")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let (secret, _) = enrol(&app, &signed_in(&app, ADA).await).await;
+
+    let browser = Browser::new();
+    let landed = browser.follow(&app.url("/login/op")).await;
+    assert!(landed.url.ends_with("/login/mfa"), "{} {:?}", landed.url, landed.visited);
+    assert_eq!(browser.me(&app).await.0, 401, "no session after the upstream alone");
+    let csrf = csrf_from(&landed.body);
+    let r = page_code(&app, &browser.client, &csrf, &wrong_code(&app, &secret)).await;
+    assert_eq!(r.status(), 401);
+    let r = page_code(&app, &browser.client, &csrf, &fresh_code(&app, &secret)).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/account");
+    assert_eq!(browser.me(&app).await.0, 200);
+    let verified = events(&app, "mfa.verified").await;
+    assert_eq!(verified.len(), 1);
 }
