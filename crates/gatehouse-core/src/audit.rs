@@ -95,6 +95,20 @@ pub enum AuditEventType {
     InvitationRevoked,
     /// A message could not be delivered after every retry (details: `kind`, `attempts`, `error`).
     MailFailed,
+    /// TOTP enrolment completed with a valid code (subject: the user).
+    MfaEnrolled,
+    /// The user turned TOTP off (subject: the user).
+    MfaDisabled,
+    /// A second factor was accepted at sign-in (details: `method`).
+    MfaVerified,
+    /// A second factor was refused at sign-in (details: `reason`).
+    MfaFailed,
+    /// A recovery code was used at sign-in (details: `remaining`).
+    RecoveryCodeUsed,
+    /// A new set of recovery codes replaced the old one.
+    RecoveryCodesRegenerated,
+    /// An admin removed a user's second factors (actor: the admin).
+    MfaReset,
 }
 
 impl AuditEventType {
@@ -155,6 +169,13 @@ impl AuditEventType {
             Self::InvitationAccepted => "invitation.accepted",
             Self::InvitationRevoked => "invitation.revoked",
             Self::MailFailed => "mail.failed",
+            Self::MfaEnrolled => "mfa.enrolled",
+            Self::MfaDisabled => "mfa.disabled",
+            Self::MfaVerified => "mfa.verified",
+            Self::MfaFailed => "mfa.failed",
+            Self::RecoveryCodeUsed => "recovery_code.used",
+            Self::RecoveryCodesRegenerated => "recovery_codes.regenerated",
+            Self::MfaReset => "mfa.reset",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod federation;
 pub mod invitation;
 pub mod keys;
 pub mod mail;
+pub mod mfa;
 pub mod oauth;
 pub mod password;
 pub mod policy;

@@ -132,3 +132,22 @@ pub fn refresh_token(jar: &CookieJar, settings: &HttpSettings) -> Option<Refresh
 pub fn clear_refresh(jar: CookieJar, settings: &HttpSettings) -> CookieJar {
     jar.remove(refresh_base(String::new(), settings))
 }
+
+/// The pending second-factor step of a page sign-in: HttpOnly, SameSite=Strict (it is only
+/// needed on our own `/login/mfa`), and gone with the step after 5 minutes.
+pub fn mfa_cookie(handle: &str, settings: &HttpSettings) -> Cookie<'static> {
+    let mut cookie = base(settings.mfa_cookie(), handle.to_owned(), settings);
+    cookie.set_same_site(SameSite::Strict);
+    cookie.set_max_age(time::Duration::seconds(gatehouse_core::mfa::CHALLENGE_LIFETIME));
+    cookie
+}
+
+pub fn mfa_handle(jar: &CookieJar, settings: &HttpSettings) -> Option<String> {
+    jar.get(settings.mfa_cookie()).map(|c| c.value().to_owned())
+}
+
+pub fn clear_mfa(jar: CookieJar, settings: &HttpSettings) -> CookieJar {
+    let mut cookie = base(settings.mfa_cookie(), String::new(), settings);
+    cookie.set_same_site(SameSite::Strict);
+    jar.remove(cookie)
+}

@@ -18,6 +18,7 @@ mod middleware;
 mod pages;
 mod policy;
 pub mod proxy;
+mod qr;
 mod ratelimit;
 mod redirect;
 mod routes;
@@ -105,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         routes::federation::router(&state),
         routes::account::router(&state),
         routes::invitation::router(&state),
+        routes::mfa::router(&state),
         routes::reset::router(&state),
         routes::self_service::router(&state),
         routes::account_email::router(&state),

@@ -50,6 +50,11 @@ impl HttpSettings {
         if self.secure_cookies() { "__Host-gatehouse_csrf" } else { "gatehouse_csrf" }
     }
 
+    /// The pending second-factor step of a page sign-in (its random handle).
+    pub fn mfa_cookie(&self) -> &'static str {
+        if self.secure_cookies() { "__Host-gatehouse_mfa" } else { "gatehouse_mfa" }
+    }
+
     /// The browser binding of federated logins (`state`, `nonce` and PKCE verifier derive from it).
     pub fn federation_cookie(&self) -> &'static str {
         if self.secure_cookies() { "__Host-gatehouse_federation" } else { "gatehouse_federation" }

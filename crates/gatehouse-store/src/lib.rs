@@ -1,7 +1,7 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
 //! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`], [`FederationStore`],
-//! [`MailQueueStore`], [`InvitationStore`],
+//! [`MailQueueStore`], [`InvitationStore`], [`MfaStore`],
 //! [`HealthCheck`]) implemented once in SQL with sqlx, run on SQLite or PostgreSQL.
 //!
 //! # Design
@@ -10,7 +10,7 @@
 //!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
 //!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
 //!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`,
-//!   `account_tokens`, `mail_queue`, `invitations`).
+//!   `account_tokens`, `mail_queue`, `invitations`, `mfa`).
 //!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
@@ -56,6 +56,7 @@ use gatehouse_core::account::tokens::AccountTokenStore;
 use gatehouse_core::federation::FederationStore;
 use gatehouse_core::invitation::InvitationStore;
 use gatehouse_core::mail::MailQueueStore;
+use gatehouse_core::mfa::MfaStore;
 use gatehouse_core::policy::PolicyStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
@@ -156,6 +157,8 @@ pub struct Stores {
     pub mail_queue: Arc<dyn MailQueueStore>,
     /// Invitations to create an account (with roles).
     pub invitations: Arc<dyn InvitationStore>,
+    /// TOTP factors, recovery codes and pending second-factor steps.
+    pub mfa: Arc<dyn MfaStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -185,6 +188,7 @@ impl Stores {
             + AccountTokenStore
             + MailQueueStore
             + InvitationStore
+            + MfaStore
             + HealthCheck
             + 'static,
     {
@@ -205,6 +209,7 @@ impl Stores {
             account_tokens: store.clone(),
             mail_queue: store.clone(),
             invitations: store.clone(),
+            mfa: store.clone(),
             health: store,
             backend,
         }

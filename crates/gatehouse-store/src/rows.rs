@@ -683,3 +683,55 @@ impl TryFrom<InvitationRow> for gatehouse_core::invitation::Invitation {
         })
     }
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TotpFactorRow {
+    user_id: Uuid,
+    secret_sealed: Vec<u8>,
+    created_at: i64,
+    confirmed_at: Option<i64>,
+    last_used_step: Option<i64>,
+}
+
+impl From<TotpFactorRow> for gatehouse_core::mfa::TotpFactor {
+    fn from(row: TotpFactorRow) -> Self {
+        Self {
+            user_id: UserId(row.user_id),
+            secret_sealed: row.secret_sealed,
+            created_at: row.created_at,
+            confirmed_at: row.confirmed_at,
+            last_used_step: row.last_used_step,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MfaChallengeRow {
+    handle_hash: Vec<u8>,
+    user_id: Uuid,
+    channel: String,
+    next: Option<String>,
+    amr: String,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<MfaChallengeRow> for gatehouse_core::mfa::MfaChallenge {
+    type Error = StoreError;
+
+    fn try_from(row: MfaChallengeRow) -> Result<Self, StoreError> {
+        let channel = gatehouse_core::mfa::MfaChannel::parse(&row.channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("MFA challenge of user {}: unknown channel", row.user_id)))?;
+        Ok(Self {
+            handle_hash: row.handle_hash,
+            user_id: UserId(row.user_id),
+            channel,
+            next: row.next,
+            amr: row.amr,
+            auth_time: row.auth_time,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        })
+    }
+}

@@ -488,3 +488,38 @@ pub(crate) const SET_INVITATION_USER: &str = "UPDATE invitations SET accepted_us
 /// Grants a role of an accepted invitation if it still exists (a role deleted since is skipped).
 pub(crate) const GRANT_INVITED_ROLE: &str =
     "INSERT INTO user_roles (user_id, role_name, granted_at) SELECT $1, name, $3 FROM roles WHERE name = $2";
+
+// --- MFA: TOTP factors, recovery codes, pending second-factor steps ---
+
+pub(crate) const TOTP_FACTOR: &str =
+    "SELECT user_id, secret_sealed, created_at, confirmed_at, last_used_step FROM mfa_totp WHERE user_id = $1";
+/// Replaces an unfinished enrolment; a confirmed factor is left alone (no row changes).
+pub(crate) const BEGIN_TOTP: &str = "INSERT INTO mfa_totp (user_id, secret_sealed, created_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, created_at = excluded.created_at \
+     WHERE mfa_totp.confirmed_at IS NULL";
+pub(crate) const CONFIRM_TOTP: &str =
+    "UPDATE mfa_totp SET confirmed_at = $3, last_used_step = $2 WHERE user_id = $1 AND confirmed_at IS NULL";
+/// The replay check and the record of use in one statement: of concurrent uses of one step,
+/// the first to update the row wins and the others find the step used.
+pub(crate) const USE_TOTP_STEP: &str = "UPDATE mfa_totp SET last_used_step = $2 \
+     WHERE user_id = $1 AND confirmed_at IS NOT NULL AND (last_used_step IS NULL OR last_used_step < $2)";
+pub(crate) const DELETE_TOTP: &str = "DELETE FROM mfa_totp WHERE user_id = $1";
+pub(crate) const RECOVERY_CODE_HASHES: &str =
+    "SELECT code_hash FROM mfa_recovery_codes WHERE user_id = $1 ORDER BY code_hash";
+pub(crate) const INSERT_RECOVERY_CODE: &str =
+    "INSERT INTO mfa_recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, $3)";
+pub(crate) const USE_RECOVERY_CODE: &str = "DELETE FROM mfa_recovery_codes WHERE user_id = $1 AND code_hash = $2";
+pub(crate) const DELETE_RECOVERY_CODES: &str = "DELETE FROM mfa_recovery_codes WHERE user_id = $1";
+macro_rules! mfa_challenge_columns {
+    () => {
+        "handle_hash, user_id, channel, next, amr, auth_time, created_at, expires_at"
+    };
+}
+pub(crate) const INSERT_MFA_CHALLENGE: &str =
+    concat!("INSERT INTO mfa_challenges (", mfa_challenge_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+pub(crate) const MFA_CHALLENGE: &str =
+    concat!("SELECT ", mfa_challenge_columns!(), " FROM mfa_challenges WHERE handle_hash = $1 AND expires_at > $2");
+/// The delete is the use: of concurrent callers exactly one deletes the row.
+pub(crate) const TAKE_MFA_CHALLENGE: &str = "DELETE FROM mfa_challenges WHERE handle_hash = $1 AND expires_at > $2";
+pub(crate) const DELETE_MFA_CHALLENGES_FOR_USER: &str = "DELETE FROM mfa_challenges WHERE user_id = $1";
+pub(crate) const PURGE_MFA_CHALLENGES: &str = "DELETE FROM mfa_challenges WHERE expires_at <= $1";

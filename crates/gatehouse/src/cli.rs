@@ -333,6 +333,14 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Remove a user's second factors (authenticator app and recovery codes), for a user who
+    /// lost them; the user is told by mail and can sign in with the password and set up again.
+    ResetMfa {
+        /// Email address or user id.
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Invite an address: a single-use link to create the account (with the given roles) is
     /// mailed to it. Prints the invitation's id and expiry, never the link.
     Invite {

@@ -79,23 +79,28 @@ pub async fn build_with_master(
     // Failed-login counters live in the database: the CLI's `set-password` clears a lock the
     // server set, and nodes sharing one PostgreSQL share the count.
     let lockout = Lockout::new(stores.login_attempts.clone(), clock.clone(), settings.lockout.policy());
-    let accounts = Arc::new(
-        AccountService::new(
-            AccountStores {
-                users: stores.users.clone(),
-                sessions: stores.sessions.clone(),
-                refresh: stores.refresh.clone(),
-                guard: stores.rbac.clone(),
-                audit: stores.audit.clone(),
-                tokens: stores.account_tokens.clone(),
-            },
-            Arc::new(hasher),
-            crate::mail::build_mail(settings, &stores, clock.clone(), master)?,
-            clock.clone(),
-            settings.account_settings(),
-        )
-        .with_abuse_protection(rate_limits.clone(), lockout),
-    );
+    let accounts = AccountService::new(
+        AccountStores {
+            users: stores.users.clone(),
+            sessions: stores.sessions.clone(),
+            refresh: stores.refresh.clone(),
+            guard: stores.rbac.clone(),
+            audit: stores.audit.clone(),
+            tokens: stores.account_tokens.clone(),
+            mfa: stores.mfa.clone(),
+        },
+        Arc::new(hasher),
+        crate::mail::build_mail(settings, &stores, clock.clone(), master.clone())?,
+        clock.clone(),
+        settings.account_settings(),
+    )
+    .with_abuse_protection(rate_limits.clone(), lockout);
+    // TOTP secrets are sealed with the master key; without one (a CLI run with no key),
+    // two-step sign-in can be neither set up nor checked (an admin can still reset it).
+    let accounts = Arc::new(match master {
+        Some(master) => accounts.with_master_key(Arc::new(master)),
+        None => accounts,
+    });
     let refresh = Arc::new(RefreshService::new(
         stores.refresh.clone(),
         stores.audit.clone(),
@@ -412,6 +417,11 @@ async fn maintenance(
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired account links removed"),
             Err(e) => tracing::warn!(error = %e, "purging expired account links failed"),
+        }
+        match accounts.purge_mfa_challenges().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired second-factor steps removed"),
+            Err(e) => tracing::warn!(error = %e, "purging second-factor steps failed"),
         }
         if let Some(federation) = &federation {
             match federation.purge().await {

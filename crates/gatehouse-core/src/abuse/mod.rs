@@ -54,6 +54,12 @@ impl LoginKey {
         Self::from_normalized(email.key().to_owned())
     }
 
+    /// The key second-factor failures of one account are counted under: per account (the user
+    /// id), apart from its password failures, so guessing codes locks the second step only.
+    pub fn for_mfa(user: crate::user::UserId) -> Self {
+        Self::from_normalized(format!("mfa:{user}"))
+    }
+
     fn from_normalized(normalized: String) -> Self {
         let digest = Sha256::new().chain_update(b"gatehouse-login:").chain_update(normalized.as_bytes()).finalize();
         Self { hashed: URL_SAFE_NO_PAD.encode(digest), normalized }

@@ -3,11 +3,13 @@
 use serde_json::json;
 use uuid::Uuid;
 
+use super::mfa_sign_in::{FirstFactor, LoginOutcome};
 use super::{AccountError, AccountService};
 use crate::abuse::{Gate, LoginKey};
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::clock::UnixTime;
 use crate::email::Email;
+use crate::mfa::MfaChannel;
 use crate::password::{Password, Verification};
 use crate::session::{Session, SessionToken};
 use crate::user::{User, UserId};
@@ -21,16 +23,23 @@ pub struct SignedIn {
 }
 
 impl AccountService {
-    /// Checks email and password and opens a new session. A session presented with the login
-    /// (`previous`) is ended: a new id on every login (no session fixation).
+    /// Checks email and password and opens a new session, or — for an account with a second
+    /// factor — a pending second step ([`LoginOutcome::MfaRequired`]) and no session. A session
+    /// presented with the login (`previous`) is ended when the new one opens: a new id on every
+    /// login (no session fixation).
     pub async fn login(
         &self,
         email: &str,
         password: &Password,
         previous: Option<&SessionToken>,
+        channel: MfaChannel,
+        next: Option<&str>,
         ctx: &RequestContext,
-    ) -> Result<SignedIn, AccountError> {
-        let user = self.authenticate(email, password, ctx).await?;
+    ) -> Result<LoginOutcome, AccountError> {
+        let user = match self.authenticate_first_factor(email, password, channel, next, ctx).await? {
+            FirstFactor::Done(user) => *user,
+            FirstFactor::MfaRequired(pending) => return Ok(LoginOutcome::MfaRequired(pending)),
+        };
         if let Some(previous) = previous
             && let Some(old) = self.sessions.session_by_token_hash(&previous.hash()).await?
         {
@@ -39,7 +48,7 @@ impl AccountService {
         let signed_in = self.open_session(user, "pwd", None, ctx).await?;
         self.record_login(&signed_in.user, ctx, json!({ "method": "session", "session_id": signed_in.session.id }))
             .await?;
-        Ok(signed_in)
+        Ok(LoginOutcome::SignedIn(Box::new(signed_in)))
     }
 
     /// Checks email and password. Every failure — malformed or unknown email, wrong password,

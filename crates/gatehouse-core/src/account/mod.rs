@@ -4,6 +4,8 @@
 mod email_change;
 mod login;
 mod manage;
+mod mfa;
+mod mfa_sign_in;
 mod reset;
 mod self_service;
 mod sign_ins;
@@ -16,7 +18,9 @@ use crate::abuse::{Lockout, LockoutPolicy, RateLimitSettings, RateLimited, RateL
 use crate::audit::Auditor;
 use crate::clock::Clock;
 use crate::email::EmailError;
+use crate::keys::MasterKey;
 use crate::mail::MailService;
+use crate::mfa::MfaStore;
 use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyViolation};
 use crate::random::RandomError;
 use crate::rbac::RbacStore;
@@ -26,6 +30,8 @@ use crate::store::{AccountTokenStore, AuditStore, RefreshTokenStore, SessionStor
 pub use email_change::{REAUTH_WINDOW, Reauth};
 pub use login::SignedIn;
 pub use manage::Credential;
+pub use mfa::{MfaStatus, TotpEnrolment};
+pub use mfa_sign_in::{FirstFactor, LoginOutcome, MfaPending, MfaVerified, SecondFactor};
 pub use self_service::Caller;
 pub use sign_ins::{SignIn, SignInKind, SignInsEnded};
 pub use verification::{Confirmed, PendingLink, Resent};
@@ -94,6 +100,16 @@ pub enum AccountError {
     /// The change would leave no active user holding the `admin` role.
     #[error("the last active admin cannot be disabled")]
     LastAdmin,
+    /// The second-factor code (TOTP or recovery code) is wrong, was used already, or the
+    /// second step is locked for a while: one answer for all.
+    #[error("the code is wrong or was used already")]
+    InvalidMfaCode,
+    /// The pending second-factor step is unknown, expired, used, or for another channel.
+    #[error("the sign-in has expired; sign in again")]
+    MfaChallengeInvalid,
+    /// Two-step sign-in needs the master key (secrets are sealed with it) and none is loaded.
+    #[error("two-step sign-in is unavailable: no master key is loaded")]
+    MfaUnavailable,
     /// A rate limit refused the request (never a lockout: a locked account answers
     /// [`Self::InvalidCredentials`], like every other failure).
     #[error(transparent)]
@@ -131,6 +147,10 @@ pub struct AccountService {
     mail: Arc<MailService>,
     /// The single-use links those mails carry.
     tokens: Arc<dyn AccountTokenStore>,
+    /// TOTP factors, recovery codes, pending second-factor steps.
+    mfa: Arc<dyn MfaStore>,
+    /// Seals TOTP secrets; without it, TOTP can be neither set up nor checked.
+    master: Option<Arc<MasterKey>>,
 }
 
 /// The stores accounts are kept in.
@@ -143,6 +163,8 @@ pub struct AccountStores {
     pub audit: Arc<dyn AuditStore>,
     /// Single-use links of verification, change-of-address and reset mails.
     pub tokens: Arc<dyn AccountTokenStore>,
+    /// TOTP factors, recovery codes and pending second-factor steps.
+    pub mfa: Arc<dyn MfaStore>,
 }
 
 impl AccountService {
@@ -153,11 +175,32 @@ impl AccountService {
         clock: Arc<dyn Clock>,
         settings: AccountSettings,
     ) -> Self {
-        let AccountStores { users, sessions, refresh, guard, audit, tokens } = stores;
+        let AccountStores { users, sessions, refresh, guard, audit, tokens, mfa } = stores;
         let limits = Arc::new(RateLimits::in_process(RateLimitSettings::default(), audit.clone(), clock.clone()));
         let lockout = Lockout::in_memory(clock.clone(), LockoutPolicy::default());
         let audit = Auditor::new(audit, clock.clone());
-        Self { users, sessions, refresh, guard, audit, hasher, clock, settings, limits, lockout, mail, tokens }
+        Self {
+            users,
+            sessions,
+            refresh,
+            guard,
+            audit,
+            hasher,
+            clock,
+            settings,
+            limits,
+            lockout,
+            mail,
+            tokens,
+            mfa,
+            master: None,
+        }
+    }
+
+    /// The master key TOTP secrets are sealed with (two-step sign-in is unavailable without).
+    pub fn with_master_key(mut self, master: Arc<MasterKey>) -> Self {
+        self.master = Some(master);
+        self
     }
 
     /// Replaces the default abuse protection (in-memory counters with default quotas) by the

@@ -77,6 +77,10 @@ pub enum CallbackOutcome {
     },
     /// The identity was linked to the signed-in account, whose session continues.
     Linked,
+    /// The account has a second factor: continue at `/login/mfa` with this pending step.
+    MfaRequired {
+        pending: crate::account::MfaPending,
+    },
     /// A verified email of a local account: the password form, with this single-use token.
     PasswordNeeded {
         token: String,
@@ -117,6 +121,7 @@ impl FederationService {
                 Ok(CallbackOutcome::SignedIn { signed_in, return_to: login.return_to })
             }
             Ok(FederatedSignIn::Linked { .. }) => Ok(CallbackOutcome::Linked),
+            Ok(FederatedSignIn::MfaRequired { pending }) => Ok(CallbackOutcome::MfaRequired { pending }),
             Err(FederationError::Refused(why)) => Ok(CallbackOutcome::Refused(why)),
             Err(FederationError::PasswordNeeded { token }) => Ok(CallbackOutcome::PasswordNeeded { token }),
             Err(e) => Err(e),

@@ -10,10 +10,11 @@ use super::callback::CallbackGate;
 use super::flow::{BrowserBinding, FlowSecrets, LOGIN_STATE_LIFETIME, LoginState, PendingLink, state_hash};
 use super::policy::{Decision, Provisioning, Refusal, decide};
 use super::{FederatedIdentity, FederationStore, UnlinkOutcome, UpstreamIdentity};
-use crate::account::{AccountError, AccountService, SignedIn};
+use crate::account::{AccountError, AccountService, MfaPending, SignedIn};
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
 use crate::invitation::{InvitationError, InvitationService};
+use crate::mfa::MfaChannel;
 use crate::password::Password;
 use crate::random::{self, RandomError};
 use crate::session::SessionToken;
@@ -56,6 +57,9 @@ pub enum FederatedSignIn {
     SignedIn { signed_in: Box<SignedIn>, created: bool },
     /// The identity was linked to the signed-in user's account; their session continues.
     Linked { user: UserId },
+    /// The account has a second factor: no session yet, a pending second step (page channel,
+    /// carrying the return path) to complete at `/login/mfa`.
+    MfaRequired { pending: MfaPending },
 }
 
 pub struct FederationService {
@@ -190,7 +194,7 @@ impl FederationService {
             return self.refuse(&identity, Refusal::LinkRequiresSignIn, ctx).await;
         }
         self.link(owner.id, &identity, ctx).await?;
-        self.sign_in(owner.id, &identity, false, previous, ctx).await
+        self.sign_in(owner.id, &identity, false, state.return_to.as_deref(), previous, ctx).await
     }
 
     /// Turns a verified upstream identity into a session or a link (see [`super::policy`]).
@@ -216,7 +220,9 @@ impl FederationService {
             None => None,
         };
         match decide(&identity, existing.as_ref(), state.link_user, email_owner, &self.provisioning) {
-            Decision::SignIn(user) => self.sign_in(user, &identity, false, previous, ctx).await,
+            Decision::SignIn(user) => {
+                self.sign_in(user, &identity, false, state.return_to.as_deref(), previous, ctx).await
+            }
             Decision::Link(user) => self.link(user, &identity, ctx).await,
             Decision::Create => self.create(&identity, false, previous, ctx).await,
             Decision::CreateIfInvited => self.create(&identity, true, previous, ctx).await,
@@ -247,6 +253,7 @@ impl FederationService {
         user: UserId,
         identity: &UpstreamIdentity,
         created: bool,
+        return_to: Option<&str>,
         previous: Option<&SessionToken>,
         ctx: &RequestContext,
     ) -> Result<FederatedSignIn, FederationError> {
@@ -256,6 +263,12 @@ impl FederationService {
         let now = self.clock.now();
         let email = identity.email.as_ref().map(|e| e.as_str());
         self.store.touch_identity(&identity.provider, &identity.subject, email, now).await?;
+        // The upstream replaces the password, not the second factor: an account with one
+        // gets no session before it.
+        if self.accounts.has_second_factor(user.id).await? {
+            let pending = self.accounts.begin_second_step(&user, MfaChannel::Page, return_to, FEDERATED_AMR).await?;
+            return Ok(FederatedSignIn::MfaRequired { pending });
+        }
         let details = json!({ "method": "federation", "provider": identity.provider, "created": created });
         // The session is as fresh as the upstream sign-in behind it, not as the callback: a
         // later `max_age` (OIDC Core §3.1.2.1) is checked against it, and downstream ID tokens
@@ -357,7 +370,8 @@ impl FederationService {
         self.audit
             .record(AuditEventType::FederatedAccountCreated, Outcome::Success, id.clone(), id, ctx, details)
             .await?;
-        self.sign_in(user.id, identity, true, previous, ctx).await
+        // A just-created account has no second factor.
+        self.sign_in(user.id, identity, true, None, previous, ctx).await
     }
 
     pub async fn identities(&self, user: UserId) -> Result<Vec<FederatedIdentity>, FederationError> {

@@ -52,6 +52,16 @@ pub enum Notice {
     Invitation { to: Email, token: String, expires_at: UnixTime },
     /// The account was deleted.
     AccountDeleted { to: Email },
+    /// Two-step sign-in (TOTP) was turned on.
+    MfaEnabled { to: Email },
+    /// Two-step sign-in was turned off by the user.
+    MfaDisabled { to: Email },
+    /// A recovery code was used to sign in; `remaining` are left.
+    RecoveryCodeUsed { to: Email, remaining: usize },
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated { to: Email },
+    /// An administrator removed the account's second factors.
+    MfaReset { to: Email },
 }
 
 impl Notice {
@@ -65,7 +75,12 @@ impl Notice {
             | Self::EmailChangeRequested { to }
             | Self::EmailChanged { to }
             | Self::Invitation { to, .. }
-            | Self::AccountDeleted { to } => to,
+            | Self::AccountDeleted { to }
+            | Self::MfaEnabled { to }
+            | Self::MfaDisabled { to }
+            | Self::RecoveryCodeUsed { to, .. }
+            | Self::RecoveryCodesRegenerated { to }
+            | Self::MfaReset { to } => to,
         }
     }
 
@@ -81,12 +96,17 @@ impl Notice {
             Self::EmailChanged { .. } => "email_changed",
             Self::Invitation { .. } => "invitation",
             Self::AccountDeleted { .. } => "account_deleted",
+            Self::MfaEnabled { .. } => "mfa_enabled",
+            Self::MfaDisabled { .. } => "mfa_disabled",
+            Self::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Self::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
+            Self::MfaReset { .. } => "mfa_reset",
         }
     }
 
     /// The `&'static` form of a stored kind (`unknown` for one this version does not know).
     pub fn static_kind(kind: &str) -> &'static str {
-        const KINDS: [&str; 9] = [
+        const KINDS: [&str; 14] = [
             "verify_email",
             "registration_attempt",
             "reset_password",
@@ -96,6 +116,11 @@ impl Notice {
             "email_changed",
             "invitation",
             "account_deleted",
+            "mfa_enabled",
+            "mfa_disabled",
+            "recovery_code_used",
+            "recovery_codes_regenerated",
+            "mfa_reset",
         ];
         KINDS.into_iter().find(|k| *k == kind).unwrap_or("unknown")
     }

@@ -112,6 +112,50 @@ impl Branding {
                 action: None,
                 closing: "If you did not do this, contact your administrator.",
             },
+            Notice::MfaEnabled { .. } => Content {
+                subject: format!("Two-step sign-in is on for your {product} account"),
+                paragraphs: vec![
+                    "Signing in to your account now asks for a code from your authenticator app after the password. \
+                     Keep your recovery codes somewhere safe."
+                        .to_owned(),
+                ],
+                action: None,
+                closing: "If you did not do this, reset your password at once and contact your administrator.",
+            },
+            Notice::MfaDisabled { .. } => Content {
+                subject: format!("Two-step sign-in was turned off for your {product} account"),
+                paragraphs: vec!["Signing in to your account no longer asks for a code after the password.".to_owned()],
+                action: None,
+                closing: "If you did not do this, reset your password at once and contact your administrator.",
+            },
+            Notice::RecoveryCodeUsed { remaining, .. } => Content {
+                subject: format!("A recovery code was used to sign in to {product}"),
+                paragraphs: vec![format!(
+                    "Someone signed in to your account with a password and one of your recovery codes. That code \
+                     no longer works; {remaining} remain. If you lost your authenticator, set up a new one on your \
+                     account page."
+                )],
+                action: None,
+                closing: "If this was not you, reset your password at once and contact your administrator.",
+            },
+            Notice::RecoveryCodesRegenerated { .. } => Content {
+                subject: format!("New recovery codes for your {product} account"),
+                paragraphs: vec![
+                    "New recovery codes were made for your account; the old ones no longer work.".to_owned(),
+                ],
+                action: None,
+                closing: "If you did not do this, reset your password at once and contact your administrator.",
+            },
+            Notice::MfaReset { .. } => Content {
+                subject: format!("Two-step sign-in was reset for your {product} account"),
+                paragraphs: vec![
+                    "An administrator removed the authenticator and recovery codes of your account. You can sign \
+                     in with your password and set up two-step sign-in again on your account page."
+                        .to_owned(),
+                ],
+                action: None,
+                closing: "If you did not ask for this, contact your administrator at once.",
+            },
         };
         let view = View {
             product,
@@ -233,6 +277,11 @@ mod tests {
             Notice::EmailChanged { to: to.clone() },
             Notice::Invitation { to: to.clone(), token: t(), expires_at: 1_795_000_000 },
             Notice::AccountDeleted { to: to.clone() },
+            Notice::MfaEnabled { to: to.clone() },
+            Notice::MfaDisabled { to: to.clone() },
+            Notice::RecoveryCodeUsed { to: to.clone(), remaining: 3 },
+            Notice::RecoveryCodesRegenerated { to: to.clone() },
+            Notice::MfaReset { to: to.clone() },
         ] {
             let mail = branding().render(&n).unwrap();
             assert_eq!(mail.to, "a@example.com");

@@ -27,7 +27,8 @@ struct IdTokenClaims<'a> {
     nonce: Option<&'a str>,
     at_hash: String,
     azp: &'a str,
-    amr: [&'a str; 1],
+    /// RFC 8176 values, stored space-separated on the session and the code.
+    amr: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
     /// Core §5.4: with the `email` scope, the address and whether it is verified (the same
@@ -45,7 +46,8 @@ pub struct IdTokenInput<'a> {
     pub nonce: Option<&'a str>,
     pub access_token: &'a str,
     pub sid: Option<&'a str>,
-    /// The code's `amr` value (`pwd`, or `fed` for a sign-in through an upstream provider).
+    /// The code's `amr` values, space-separated (`pwd`; `pwd otp mfa` with a second factor;
+    /// `fed` for a sign-in through an upstream provider).
     pub amr: &'a str,
     /// The user's address and its verified state, when the `email` scope was granted.
     pub email: Option<(&'a str, bool)>,
@@ -71,7 +73,7 @@ impl OAuthService {
             nonce: input.nonce,
             at_hash: at_hash(input.access_token),
             azp: input.client_id,
-            amr: [input.amr],
+            amr: input.amr.split_whitespace().collect(),
             sid: input.sid,
             email: input.email.map(|(e, _)| e),
             email_verified: input.email.map(|(_, v)| v),

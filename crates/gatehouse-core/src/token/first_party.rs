@@ -7,9 +7,11 @@ use serde_json::json;
 
 use super::access::{AccessTokenRequest, IssuedAccessToken, TokenError, TokenIssuer};
 use super::refresh::{RefreshError, RefreshFamily, RefreshService, RefreshToken};
-use crate::account::{AccountError, AccountService};
+use crate::account::{AccountError, AccountService, FirstFactor, MfaPending, SignedIn};
 use crate::audit::RequestContext;
+use crate::mfa::MfaChannel;
 use crate::password::Password;
+use crate::user::User;
 
 /// The `client_id` of tokens Gatehouse issues to its own first-party API users.
 pub const FIRST_PARTY_CLIENT: &str = "gatehouse";
@@ -19,6 +21,20 @@ pub struct TokenPair {
     pub access: IssuedAccessToken,
     pub refresh: RefreshToken,
     pub family: RefreshFamily,
+}
+
+/// The outcome of the password step of the token API.
+#[derive(Debug)]
+pub enum TokenLogin {
+    Tokens(Box<TokenPair>),
+    MfaRequired(MfaPending),
+}
+
+/// What completing a second step yields, by the channel that issued it.
+#[derive(Debug)]
+pub enum MfaCompletion {
+    Session(Box<SignedIn>),
+    Tokens(Box<TokenPair>),
 }
 
 pub struct FirstPartyTokens {
@@ -47,20 +63,50 @@ impl FirstPartyTokens {
     }
 
     /// Password grant for the first-party API: the same checks (and the same indistinguishable
-    /// failure) as the session login, then a new refresh family.
+    /// failure) as the session login, then a new refresh family — or, for an account with a
+    /// second factor, a pending second step to complete with [`Self::complete_mfa`].
     pub async fn login(
         &self,
         email: &str,
         password: &Password,
         ctx: &RequestContext,
-    ) -> Result<TokenPair, FirstPartyError> {
-        let user = self.accounts.authenticate(email, password, ctx).await?;
+    ) -> Result<TokenLogin, FirstPartyError> {
+        match self.accounts.authenticate_first_factor(email, password, MfaChannel::Token, None, ctx).await? {
+            FirstFactor::Done(user) => Ok(TokenLogin::Tokens(Box::new(self.issue_for(*user, "pwd", ctx).await?))),
+            FirstFactor::MfaRequired(pending) => Ok(TokenLogin::MfaRequired(pending)),
+        }
+    }
+
+    /// `POST /api/v1/auth/mfa`: completes a pending second step of `/api/v1/auth/login` (a
+    /// session) or `/api/v1/auth/token` (a token pair), whichever issued it.
+    pub async fn complete_mfa(
+        &self,
+        handle: &str,
+        code: &str,
+        previous: Option<&crate::session::SessionToken>,
+        ctx: &RequestContext,
+    ) -> Result<MfaCompletion, FirstPartyError> {
+        let channels = [MfaChannel::Session, MfaChannel::Token];
+        let verified = self.accounts.verify_second_factor(handle, &channels, code, ctx).await?;
+        if verified.channel == MfaChannel::Token {
+            let amr = verified.amr();
+            return Ok(MfaCompletion::Tokens(Box::new(self.issue_for(verified.user, &amr, ctx).await?)));
+        }
+        let details = json!({ "method": "session", "second_factor": verified.method.as_str() });
+        let now = self.accounts.clock().now();
+        let amr = verified.amr();
+        let signed_in = self.accounts.sign_in_as(verified.user, previous, &amr, now, ctx, details).await?;
+        Ok(MfaCompletion::Session(Box::new(signed_in)))
+    }
+
+    async fn issue_for(&self, user: User, amr: &str, ctx: &RequestContext) -> Result<TokenPair, FirstPartyError> {
         self.accounts.require_verified(&user, ctx).await?;
         let (refresh, family) = self.refresh.issue(user.id, FIRST_PARTY_CLIENT, None).await?;
         // Shown with the sign-in in the session lists, where it can be ended.
         self.refresh.set_origin(family.id, &ctx.for_storage()).await?;
         let access = self.access_for(&family)?;
-        self.accounts.record_login(&user, ctx, json!({ "method": "token", "family_id": family.id })).await?;
+        let details = json!({ "method": "token", "family_id": family.id, "amr": amr });
+        self.accounts.record_login(&user, ctx, details).await?;
         Ok(TokenPair { access, refresh, family })
     }
 

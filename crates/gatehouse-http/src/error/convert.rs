@@ -48,6 +48,19 @@ impl From<AccountError> for ApiError {
                 "last_admin",
                 "the last active admin cannot lose the admin role, be disabled or be deleted",
             ),
+            E::InvalidMfaCode => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_mfa_code", "the code is wrong or was used already")
+            }
+            E::MfaChallengeInvalid => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_mfa_token",
+                "the mfa_token is invalid, expired or used; sign in again",
+            ),
+            E::MfaUnavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "mfa_unavailable",
+                "two-step sign-in is unavailable on this server",
+            ),
             E::Store(_) | E::Hash(_) | E::Random(_) => Self::internal_cause(e),
         }
     }

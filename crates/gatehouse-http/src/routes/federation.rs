@@ -173,6 +173,9 @@ async fn callback(
             (jar, see_other(return_to.as_deref().unwrap_or("/account"))).into_response()
         }
         Ok(CallbackOutcome::Linked) => see_other("/account?notice=provider_linked"),
+        Ok(CallbackOutcome::MfaRequired { pending }) => {
+            (jar.add(cookies::mfa_cookie(&pending.handle, &state.settings)), see_other("/login/mfa")).into_response()
+        }
         Ok(CallbackOutcome::PasswordNeeded { token }) => password_page(&state, jar, &provider, name, &token),
         Ok(CallbackOutcome::Refused(why)) => page(StatusCode::FORBIDDEN, name, &refusal_text(why, name), None),
         Ok(CallbackOutcome::InvalidState) => {
@@ -252,6 +255,9 @@ async fn link_with_password(
             (jar, see_other(login.return_to.as_deref().unwrap_or("/account"))).into_response()
         }
         Ok(FederatedSignIn::Linked { .. }) => see_other("/account?notice=provider_linked"),
+        Ok(FederatedSignIn::MfaRequired { pending }) => {
+            (jar.add(cookies::mfa_cookie(&pending.handle, &state.settings)), see_other("/login/mfa")).into_response()
+        }
         Err(FederationError::Account(gatehouse_core::AccountError::InvalidCredentials)) => {
             let msg = format!("That password is not right. Sign in with {name} again to retry.");
             page(StatusCode::UNAUTHORIZED, name, &msg, None)

@@ -8,6 +8,7 @@ pub mod authzen;
 pub mod federation;
 pub mod health;
 pub mod invitation;
+pub mod mfa;
 pub mod oauth;
 pub mod oidc;
 pub mod reset;

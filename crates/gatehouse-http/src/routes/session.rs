@@ -8,8 +8,10 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::abuse::LimitKind;
+use gatehouse_core::account::{LoginOutcome, MfaPending};
+use gatehouse_core::mfa::MfaChannel;
 use gatehouse_core::token::RefreshToken;
-use gatehouse_core::{AccountError, Password};
+use gatehouse_core::{AccountError, Password, SignedIn};
 use serde::{Deserialize, Serialize};
 
 use super::{UserResponse, see_other};
@@ -40,7 +42,7 @@ struct LoginQuery {
 }
 
 /// Only an authorization request of our own may be continued after sign-in: no open redirect.
-fn safe_next(next: Option<&str>) -> Option<&str> {
+pub(super) fn safe_next(next: Option<&str>) -> Option<&str> {
     next.filter(|n| n.starts_with("/oauth2/authorize?") && !n.contains(['\\', '\r', '\n']))
 }
 
@@ -57,6 +59,7 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
             Some("Your password has been changed and every session signed out. Sign in with the new password.")
         }
         "account_deleted" => Some("Your account has been deleted."),
+        "mfa_expired" => Some("The sign-in has expired or was finished elsewhere; sign in again."),
         _ => None,
     }
 }
@@ -105,10 +108,17 @@ async fn login_form(
         return e.into_page();
     }
     let previous = cookies::session_token(&jar, &state.settings);
-    match state.accounts.login(&form.email, &form.password, previous.as_ref(), &ctx).await {
-        Ok(signed_in) => {
+    let next = safe_next(form.next.as_deref());
+    match state.accounts.login(&form.email, &form.password, previous.as_ref(), MfaChannel::Page, next, &ctx).await {
+        Ok(LoginOutcome::SignedIn(signed_in)) => {
             let jar = jar.add(cookies::session_cookie(&signed_in.token, &state.settings));
-            (jar, see_other(safe_next(form.next.as_deref()).unwrap_or("/account"))).into_response()
+            (jar, see_other(next.unwrap_or("/account"))).into_response()
+        }
+        // No session yet: the second step is bound to this browser by an HttpOnly cookie and
+        // carries the parked authorization request.
+        Ok(LoginOutcome::MfaRequired(pending)) => {
+            let jar = jar.add(cookies::mfa_cookie(&pending.handle, &state.settings));
+            (jar, see_other("/login/mfa")).into_response()
         }
         Err(AccountError::InvalidCredentials) => {
             let (jar, csrf_token) =
@@ -187,7 +197,8 @@ struct SessionInfo {
     idle_timeout: i64,
 }
 
-/// First-party JSON login: opens a server-side session and sets its cookie.
+/// First-party JSON login: opens a server-side session and sets its cookie; for an account
+/// with a second factor, 401 `mfa_required` with an `mfa_token` for `POST /api/v1/auth/mfa`.
 async fn login_json(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -195,7 +206,42 @@ async fn login_json(
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let previous = cookies::session_token(&jar, &state.settings);
-    let signed_in = state.accounts.login(&req.email, &req.password, previous.as_ref(), &ctx).await?;
+    let channel = MfaChannel::Session;
+    match state.accounts.login(&req.email, &req.password, previous.as_ref(), channel, None, &ctx).await? {
+        LoginOutcome::SignedIn(signed_in) => Ok(login_response(&state, jar, &signed_in)),
+        LoginOutcome::MfaRequired(pending) => Ok(mfa_required(&pending)),
+    }
+}
+
+#[derive(Serialize)]
+struct MfaRequiredResponse<'a> {
+    error: &'static str,
+    error_description: &'static str,
+    mfa_token: &'a str,
+    methods: [&'static str; 2],
+    expires_at: i64,
+}
+
+/// 401: the password was right, the second factor is missing. No session, no token.
+pub(super) fn mfa_required(pending: &MfaPending) -> Response {
+    let body = MfaRequiredResponse {
+        error: "mfa_required",
+        error_description: "a second factor is required: POST the mfa_token and a code to /api/v1/auth/mfa",
+        mfa_token: &pending.handle,
+        methods: ["totp", "recovery_code"],
+        expires_at: pending.expires_at,
+    };
+    let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer realm=\"gatehouse\""),
+    );
+    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The session cookie and the JSON login answer.
+pub(super) fn login_response(state: &AppState, jar: CookieJar, signed_in: &SignedIn) -> Response {
     let body = LoginResponse {
         user: UserResponse::from(&signed_in.user),
         session: SessionInfo {
@@ -205,7 +251,7 @@ async fn login_json(
         },
     };
     let jar = jar.add(cookies::session_cookie(&signed_in.token, &state.settings));
-    Ok((jar, axum::Json(body)).into_response())
+    (jar, axum::Json(body)).into_response()
 }
 
 #[derive(Deserialize)]

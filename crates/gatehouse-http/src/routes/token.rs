@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::Password;
 use gatehouse_core::abuse::LimitKind;
-use gatehouse_core::token::{RefreshToken, TokenPair};
+use gatehouse_core::token::{RefreshToken, TokenLogin, TokenPair};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -48,7 +48,7 @@ async fn jwks(State(state): State<AppState>) -> Response {
 
 #[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-enum Delivery {
+pub(super) enum Delivery {
     #[default]
     Cookie,
     Body,
@@ -71,7 +71,7 @@ struct TokenResponse {
     refresh_token: Option<String>,
 }
 
-fn respond(state: &AppState, jar: CookieJar, pair: TokenPair, delivery: Delivery) -> Response {
+pub(super) fn respond(state: &AppState, jar: CookieJar, pair: TokenPair, delivery: Delivery) -> Response {
     let (jar, refresh_token) = match delivery {
         Delivery::Cookie => {
             (jar.add(cookies::refresh_cookie(&pair.refresh, &state.settings, state.refresh_lifetime)), None)
@@ -87,15 +87,19 @@ fn respond(state: &AppState, jar: CookieJar, pair: TokenPair, delivery: Delivery
     (jar, axum::Json(body)).into_response()
 }
 
-/// Email and password in; an access token (body) and a refresh token (cookie or body) out.
+/// Email and password in; an access token (body) and a refresh token (cookie or body) out —
+/// or, for an account with a second factor, 401 `mfa_required` with an `mfa_token` for
+/// `POST /api/v1/auth/mfa`.
 async fn token(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let pair = state.tokens.login(&req.email, &req.password, &ctx).await.map_err(ApiError::from)?;
-    Ok(respond(&state, jar, pair, req.token_delivery))
+    match state.tokens.login(&req.email, &req.password, &ctx).await.map_err(ApiError::from)? {
+        TokenLogin::Tokens(pair) => Ok(respond(&state, jar, *pair, req.token_delivery)),
+        TokenLogin::MfaRequired(pending) => Ok(super::session::mfa_required(&pending)),
+    }
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,7 @@ mod invitations;
 mod keys;
 mod login_attempts;
 mod mail_queue;
+mod mfa;
 mod policies;
 mod rbac;
 mod refresh;

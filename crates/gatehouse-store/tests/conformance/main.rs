@@ -54,6 +54,7 @@ mod invitations;
 mod keys;
 mod login_attempts;
 mod mail_queue;
+mod mfa;
 mod policies;
 mod private_key_jwt;
 mod rbac;

@@ -4,6 +4,7 @@ use std::io::BufRead;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use gatehouse_core::rbac::AdminCapability;
 use gatehouse_core::{AccountService, Credential, Password, RequestContext, SystemClock, User, UserId};
 use serde_json::json;
 
@@ -68,6 +69,16 @@ pub async fn run(settings: &Settings, cmd: UsersCommand) -> anyhow::Result<()> {
                 json!({ "id": user.id, "status": "disabled", "sessions_ended": ended }),
                 &format!("{} disabled; {ended} session(s) ended", user.email),
             );
+        }
+        UsersCommand::ResetMfa { user, json } => {
+            let user = find(accounts, &user).await?;
+            let removed = accounts.reset_mfa(&AdminCapability::operator_cli(), user.id, &ctx).await?;
+            let text = if removed {
+                format!("two-step sign-in reset for {}", user.email)
+            } else {
+                format!("{} had no second factor", user.email)
+            };
+            report(json, json!({ "id": user.id, "mfa_reset": removed }), &text);
         }
     }
     Ok(())

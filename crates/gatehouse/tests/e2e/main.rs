@@ -24,6 +24,7 @@ mod interop;
 mod invitations;
 mod limits;
 mod mail;
+mod mfa;
 mod oauth;
 mod oauth_attacks;
 mod openapi;

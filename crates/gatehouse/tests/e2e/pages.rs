@@ -170,6 +170,8 @@ async fn pages_escape_input_and_carry_security_headers(b: Backend) {
         "/forgot-password",
         "/reset-password?token=x",
         "/verify-email?token=x",
+        "/login/mfa",
+        "/account/mfa",
         "/static/style.css",
         "/nope",
     ] {

@@ -138,6 +138,7 @@ const LINKS: [(&str, &str, &str, &str, &[&str]); 5] = [
             "revoke_session",
             "revoke_all_sessions",
             "password_reset",
+            "mfa_reset",
             "send_verification_email",
         ],
     ),
