@@ -61,6 +61,9 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// Reads a key's login-attempt row inside the update's transaction, locking it where row
     /// locks are how writers take turns.
     const SELECT_LOGIN_ATTEMPTS_FOR_UPDATE: &'static str;
+    /// Leases the oldest due message of the mail queue (`sql::CLAIM_DUE_MAIL`), skipping rows
+    /// another node is claiming where row locks are how writers take turns.
+    const CLAIM_DUE_MAIL: &'static str;
 
     fn query(sql: &'static str) -> Self::Query;
     fn bind<'q, T: Value<'q>>(query: Self::Query, value: T) -> Self::Query;

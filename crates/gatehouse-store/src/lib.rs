@@ -15,7 +15,8 @@
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
 //!   admin role's row before a guarded user change, the user's row before an unlink, the policy
-//!   table before an append), and the login-attempt read (`FOR UPDATE` on PostgreSQL). A
+//!   table before an append), the login-attempt read (`FOR UPDATE` on PostgreSQL), and the mail-queue claim (`FOR UPDATE SKIP
+//!   LOCKED` on PostgreSQL). A
 //!   dialect also binds values and runs statements on its own concrete pool and transaction
 //!   types, so the generic code never names sqlx's executor traits (whose higher-ranked
 //!   bounds fail `async_trait`'s `Send` check). There is no `sqlx::Any` (it carries no UUID or

@@ -37,6 +37,7 @@ impl Dialect for Postgres {
     const LOCK_USER: Option<&'static str> = Some(sql::LOCK_USER);
     const LOCK_POLICIES: Option<&'static str> = Some(policies::PG_LOCK);
     const SELECT_LOGIN_ATTEMPTS_FOR_UPDATE: &'static str = login_attempts::SELECT_FOR_UPDATE;
+    const CLAIM_DUE_MAIL: &'static str = sql::CLAIM_DUE_MAIL_SKIP_LOCKED;
 
     dialect_runs_on!(sqlx::Postgres);
 }

@@ -418,16 +418,27 @@ pub(crate) const INSERT_MAIL: &str = "INSERT INTO mail_queue \
 /// outside the sub-select: under PostgreSQL's READ COMMITTED a second claim that waited for the
 /// first one's row lock re-checks them on the updated row, finds the lease, and claims nothing.
 /// On SQLite the single writer serialises claims.
-pub(crate) const CLAIM_DUE_MAIL: &str = concat!(
-    "UPDATE mail_queue SET locked_until = $2 \
-     WHERE id = (SELECT id FROM mail_queue \
-                 WHERE status = 'pending' AND next_attempt_at <= $1 \
-                   AND (locked_until IS NULL OR locked_until <= $1) \
-                 ORDER BY next_attempt_at, id LIMIT 1) \
-       AND status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until <= $1) \
-     RETURNING ",
-    mail_columns!()
-);
+macro_rules! claim_due_mail {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE mail_queue SET locked_until = $2 \
+             WHERE id = (SELECT id FROM mail_queue \
+                         WHERE status = 'pending' AND next_attempt_at <= $1 \
+                           AND (locked_until IS NULL OR locked_until <= $1) \
+                         ORDER BY next_attempt_at, id LIMIT 1",
+            $lock,
+            ") AND status = 'pending' AND next_attempt_at <= $1 \
+               AND (locked_until IS NULL OR locked_until <= $1) \
+             RETURNING ",
+            mail_columns!()
+        )
+    };
+}
+/// SQLite: its single writer already serialises claims.
+pub(crate) const CLAIM_DUE_MAIL: &str = claim_due_mail!("");
+/// PostgreSQL: a node skips the rows another node is claiming instead of queueing behind
+/// them (and then finding nothing, and sleeping a poll interval while mail is due).
+pub(crate) const CLAIM_DUE_MAIL_SKIP_LOCKED: &str = claim_due_mail!(" FOR UPDATE SKIP LOCKED");
 /// The writes after a claim name its lease: a worker whose lease ran out changes nothing.
 pub(crate) const DELETE_MAIL: &str = "DELETE FROM mail_queue WHERE id = $1 AND locked_until = $2";
 pub(crate) const RETRY_MAIL: &str = "UPDATE mail_queue \

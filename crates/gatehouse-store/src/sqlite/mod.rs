@@ -45,6 +45,7 @@ impl Dialect for Sqlite {
     const LOCK_POLICIES: Option<&'static str> = None;
     /// SQLite has no `FOR UPDATE`; the write transaction is the lock.
     const SELECT_LOGIN_ATTEMPTS_FOR_UPDATE: &'static str = crate::login_attempts::SELECT;
+    const CLAIM_DUE_MAIL: &'static str = crate::sql::CLAIM_DUE_MAIL;
 
     dialect_runs_on!(sqlx::Sqlite);
 }

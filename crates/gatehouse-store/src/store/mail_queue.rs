@@ -28,7 +28,7 @@ impl<D: Dialect> MailQueueStore for SqlStore<D> {
     }
 
     async fn claim_due_mail(&self, now: UnixTime, lease_until: UnixTime) -> Result<Option<QueuedMail>, StoreError> {
-        let row: Option<MailRow> = self.query(sql::CLAIM_DUE_MAIL).bind(now).bind(lease_until).fetch_optional().await?;
+        let row: Option<MailRow> = self.query(D::CLAIM_DUE_MAIL).bind(now).bind(lease_until).fetch_optional().await?;
         row.map(QueuedMail::try_from).transpose()
     }
 
