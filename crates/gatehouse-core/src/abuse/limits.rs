@@ -35,6 +35,9 @@ pub enum LimitKind {
     /// Password-reset requests per address (normalised email, existing or not). Over it, the
     /// request gets the same answer and no mail is sent.
     ResetAccount,
+    /// Mails a signed-in user asks for (a new verification link, a change of address) per
+    /// account.
+    AccountMail,
 }
 
 impl LimitKind {
@@ -49,13 +52,14 @@ impl LimitKind {
             Self::DecisionIp => "decision_ip",
             Self::ResetIp => "reset_ip",
             Self::ResetAccount => "reset_account",
+            Self::AccountMail => "account_mail",
         }
     }
 
     /// What the key is: `ip` or `account`.
     pub fn key_kind(self) -> &'static str {
         match self {
-            Self::LoginAccount | Self::ResetAccount => "account",
+            Self::LoginAccount | Self::ResetAccount | Self::AccountMail => "account",
             Self::TokenClient => "client",
             _ => "ip",
         }
@@ -73,6 +77,7 @@ impl LimitKind {
             Self::DecisionIp => "audit:decision_ip",
             Self::ResetIp => "audit:reset_ip",
             Self::ResetAccount => "audit:reset_account",
+            Self::AccountMail => "audit:account_mail",
         }
     }
 }
@@ -89,6 +94,7 @@ pub struct RateLimitSettings {
     pub decision_ip: Quota,
     pub reset_ip: Quota,
     pub reset_account: Quota,
+    pub account_mail: Quota,
 }
 
 impl Default for RateLimitSettings {
@@ -103,6 +109,7 @@ impl Default for RateLimitSettings {
             decision_ip: Quota::new(60_000, 60),
             reset_ip: Quota::new(20, 3600),
             reset_account: Quota::new(3, 3600),
+            account_mail: Quota::new(5, 3600),
         }
     }
 }
@@ -119,6 +126,7 @@ impl RateLimitSettings {
             LimitKind::DecisionIp => self.decision_ip,
             LimitKind::ResetIp => self.reset_ip,
             LimitKind::ResetAccount => self.reset_account,
+            LimitKind::AccountMail => self.account_mail,
         }
     }
 }

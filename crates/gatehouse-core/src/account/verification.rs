@@ -111,7 +111,7 @@ impl AccountService {
         user: UserId,
         ctx: &RequestContext,
     ) -> Result<(), AccountError> {
-        self.limits.check(crate::abuse::LimitKind::RegisterIp, &format!("account-mail:{user}"), ctx).await?;
+        self.limits.check(crate::abuse::LimitKind::AccountMail, &user.to_string(), ctx).await?;
         Ok(())
     }
 

@@ -29,6 +29,8 @@ pub struct RateLimitConfig {
     pub reset_ip: Quota,
     /// Password-reset requests per address (existing or not): over it, the same answer and no mail.
     pub reset_account: Quota,
+    /// Mails a signed-in user asks for (new verification link, change of address) per account.
+    pub account_mail: Quota,
 }
 
 impl Default for RateLimitConfig {
@@ -44,6 +46,7 @@ impl Default for RateLimitConfig {
             decision_ip: d.decision_ip,
             reset_ip: d.reset_ip,
             reset_account: d.reset_account,
+            account_mail: d.account_mail,
         }
     }
 }
@@ -60,6 +63,7 @@ impl RateLimitConfig {
             decision_ip: self.decision_ip,
             reset_ip: self.reset_ip,
             reset_account: self.reset_account,
+            account_mail: self.account_mail,
         }
     }
 
@@ -74,6 +78,7 @@ impl RateLimitConfig {
             ("decision_ip", self.decision_ip),
             ("reset_ip", self.reset_ip),
             ("reset_account", self.reset_account),
+            ("account_mail", self.account_mail),
         ] {
             if let Err(e) = q.validate() {
                 bail!("rate_limits.{name}: {e}");

@@ -126,7 +126,7 @@ impl TestApp {
         let r = &mut settings.rate_limits;
         (r.login_ip, r.login_account, r.register_ip, r.refresh_ip, r.admin_ip, r.token_client, r.decision_ip) =
             (roomy, roomy, roomy, roomy, roomy, roomy, roomy);
-        (r.reset_ip, r.reset_account) = (roomy, roomy);
+        (r.reset_ip, r.reset_account, r.account_mail) = (roomy, roomy, roomy);
         tweak(&mut settings);
         // The master key, also written to a 0600 file for the CLI runs against this database.
         let (master_key, text) = MasterKey::generate().expect("master key");

@@ -14,6 +14,7 @@ on_both_backends!(
     verify_link_get_shows_post_confirms_once,
     old_expired_and_foreign_links_are_refused,
     resend_is_rate_limited,
+    account_mail_is_limited_per_account,
     admin_sends_a_verification_email,
     require_verified_email_blocks_clients_until_verified,
     change_of_address_full_flow,
@@ -196,6 +197,22 @@ async fn resend_is_rate_limited(b: Backend) {
     assert_eq!(app.wait_for_mail("cy@example.com", 3).await.token().map(|t| t.len()), Some(43));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(app.mails_to("cy@example.com").len(), 3, "registration + two resends");
+}
+
+/// `rate_limits.account_mail`: the mails one signed-in account asks for, whatever the IP.
+async fn account_mail_is_limited_per_account(b: Backend) {
+    let quota = gatehouse_core::abuse::Quota::new(2, 3600);
+    let Some(app) = TestApp::spawn_with(b, |s| s.rate_limits.account_mail = quota).await else { return };
+    registered(&app, "dee@example.com").await;
+    let dee = signed_in(&app, "dee@example.com").await;
+    let resend = || dee.post(app.url("/api/v1/account/verify-email")).header(CSRF.0, CSRF.1).send();
+    assert_eq!(resend().await.unwrap().status(), 202);
+    assert_eq!(resend().await.unwrap().status(), 202);
+    let r = resend().await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let limited: Vec<_> = app.audit_events().await.into_iter().filter(|e| e.0 == "rate_limit.exceeded").collect();
+    assert!(limited.iter().any(|e| e.3.contains("account_mail") && e.3.contains("\"account\"")), "{limited:?}");
 }
 
 async fn admin_sends_a_verification_email(b: Backend) {
