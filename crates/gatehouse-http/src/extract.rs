@@ -52,31 +52,66 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for FormBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        require_content_type(req.headers(), "application/x-www-form-urlencoded")?;
-        let max_fields = limits(&req).max_form_fields;
-        let bytes = read_body(req, state).await?;
-        if crate::limits::form_fields(&bytes) > max_fields {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the form has more than {max_fields} fields"),
-            ));
-        }
-        // Form decoding elsewhere replaces invalid UTF-8 with U+FFFD silently; refuse it instead.
-        for pair in bytes.split(|b| *b == b'&') {
-            let plus_decoded: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
-            match percent_encoding::percent_decode(&plus_decoded).decode_utf8() {
-                Err(_) => return Err(ApiError::bad_request("form data is not valid UTF-8")),
-                Ok(text) if text.contains('\0') => {
-                    return Err(ApiError::bad_request("form data must not contain NUL characters"));
-                }
-                Ok(_) => {}
-            }
-        }
-        serde_urlencoded::from_bytes(&bytes)
-            .map(Self)
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.to_string()))
+        let bytes = form_bytes(req, state).await?;
+        decode_form(&bytes).map(Self)
     }
+}
+
+/// A page's form ([`FormBody`]) whose `csrf_token` field matches the form-token cookie. Any
+/// failure is answered with the error page, as every page form answers it.
+pub struct PageForm<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<crate::AppState> for PageForm<T> {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: Request, state: &crate::AppState) -> Result<Self, Self::Rejection> {
+        #[derive(serde::Deserialize)]
+        struct Token {
+            #[serde(default)]
+            csrf_token: String,
+        }
+        let jar = axum_extra::extract::CookieJar::from_headers(req.headers());
+        let checked = async {
+            let bytes = form_bytes(req, state).await?;
+            let form = decode_form::<T>(&bytes)?;
+            let token = decode_form::<Token>(&bytes)?;
+            crate::cookies::check_form_token(&jar, &state.settings, &token.csrf_token)?;
+            Ok::<_, ApiError>(form)
+        };
+        checked.await.map(Self).map_err(ApiError::into_page)
+    }
+}
+
+/// The body of a form: the right content type, not too many fields, every field valid UTF-8
+/// without NUL.
+async fn form_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    require_content_type(req.headers(), "application/x-www-form-urlencoded")?;
+    let max_fields = limits(&req).max_form_fields;
+    let bytes = read_body(req, state).await?;
+    if crate::limits::form_fields(&bytes) > max_fields {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the form has more than {max_fields} fields"),
+        ));
+    }
+    // Form decoding elsewhere replaces invalid UTF-8 with U+FFFD silently; refuse it instead.
+    for pair in bytes.split(|b| *b == b'&') {
+        let plus_decoded: Vec<u8> = pair.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
+        match percent_encoding::percent_decode(&plus_decoded).decode_utf8() {
+            Err(_) => return Err(ApiError::bad_request("form data is not valid UTF-8")),
+            Ok(text) if text.contains('\0') => {
+                return Err(ApiError::bad_request("form data must not contain NUL characters"));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(bytes)
+}
+
+fn decode_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_urlencoded::from_bytes(bytes)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", e.to_string()))
 }
 
 /// The limits `limits::enforce` attached to the request (the defaults when it did not run).

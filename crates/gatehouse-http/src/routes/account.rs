@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::bearer::invalid_token;
 use crate::cookies;
 use crate::error::ApiError;
-use crate::extract::{Client, FormBody, JsonBody};
+use crate::extract::{Client, FormBody, JsonBody, PageForm};
 use crate::pages::{self, AccountPage, ConsentRow, ProviderRow, RegisterPage, SessionRow, format_time};
 use crate::policy::{Answer, Methods, Policy, Routes};
 
@@ -72,17 +72,9 @@ struct RegisterForm {
 
 async fn register_form(
     State(state): State<AppState>,
-    jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<RegisterForm>, ApiError>,
+    PageForm(form): PageForm<RegisterForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     match state.accounts.register(&form.email, &form.password, Some(&form.display_name), &ctx).await {
         Ok(_) => see_other("/login?notice=registered"),
         Err(e @ AccountError::Store(_) | e @ AccountError::Hash(_) | e @ AccountError::Random(_)) => {

@@ -18,7 +18,7 @@ use super::{UserResponse, see_other};
 use crate::AppState;
 use crate::cookies;
 use crate::error::ApiError;
-use crate::extract::{Client, FormBody, JsonBody};
+use crate::extract::{Client, JsonBody, PageForm};
 use crate::pages::{self, InvitationPage};
 use crate::policy::{Answer, Methods, Policy, Routes};
 
@@ -75,17 +75,9 @@ struct AcceptForm {
 
 async fn accept_form(
     State(state): State<AppState>,
-    jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<AcceptForm>, ApiError>,
+    PageForm(form): PageForm<AcceptForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let display_name = Some(form.display_name.as_str()).filter(|n| !n.trim().is_empty());
     match state.invitations.accept(&form.token, &form.password, display_name, &ctx).await {
         Ok(_) => see_other("/login?notice=invitation_accepted"),

@@ -23,7 +23,7 @@ use super::{see_other, signed_in};
 use crate::AppState;
 use crate::cookies;
 use crate::error::ApiError;
-use crate::extract::{Client, FormBody, JsonBody};
+use crate::extract::{Client, JsonBody, PageForm};
 use crate::pages::{self, format_time};
 use crate::policy::{Answer, Methods, Policy, Routes};
 
@@ -106,15 +106,8 @@ async fn login_mfa_form(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<CodeForm>, ApiError>,
+    PageForm(form): PageForm<CodeForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Some(handle) = cookies::mfa_handle(&jar, &state.settings) else {
         return see_other("/login?notice=mfa_expired");
     };
@@ -247,15 +240,8 @@ async fn begin_totp(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<ReauthForm>, ApiError>,
+    PageForm(form): PageForm<ReauthForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let reauth = Reauth { password: form.password.as_ref(), auth_time: Some(session.auth_time) };
     match state.accounts.begin_totp_enrolment(&user, reauth, &ctx).await {
@@ -269,15 +255,8 @@ async fn confirm_totp(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<CodeForm>, ApiError>,
+    PageForm(form): PageForm<CodeForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Ok((_, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     match state.accounts.confirm_totp_enrolment(&user, &form.code, &ctx).await {
         Ok(codes) => codes_page("Two-step sign-in is on.", &codes),
@@ -294,15 +273,8 @@ async fn disable_totp(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<ReauthForm>, ApiError>,
+    PageForm(form): PageForm<ReauthForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let reauth = Reauth { password: form.password.as_ref(), auth_time: Some(session.auth_time) };
     match state.accounts.disable_totp(&user, reauth, &ctx).await {
@@ -315,15 +287,8 @@ async fn regenerate_codes(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<ReauthForm>, ApiError>,
+    PageForm(form): PageForm<ReauthForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let reauth = Reauth { password: form.password.as_ref(), auth_time: Some(session.auth_time) };
     match state.accounts.regenerate_recovery_codes(&user, reauth, &ctx).await {

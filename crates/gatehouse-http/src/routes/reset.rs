@@ -22,7 +22,7 @@ use super::see_other;
 use crate::AppState;
 use crate::cookies;
 use crate::error::ApiError;
-use crate::extract::{Client, FormBody, JsonBody};
+use crate::extract::{Client, JsonBody, PageForm};
 use crate::pages;
 use crate::policy::{Answer, Methods, Policy, Routes};
 
@@ -87,17 +87,9 @@ struct ForgotForm {
 /// The same page, status and text for known, unknown, disabled and rate-limited addresses.
 async fn forgot_form(
     State(state): State<AppState>,
-    jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<ForgotForm>, ApiError>,
+    PageForm(form): PageForm<ForgotForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     match state.accounts.request_password_reset(&form.email, &ctx).await {
         // The address is not echoed: the page is byte-for-byte the same for every address.
         Ok(()) => Html(forgot(&state, &form.csrf_token, "", true, None)).into_response(),
@@ -167,15 +159,8 @@ async fn reset_form(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<ResetForm>, ApiError>,
+    PageForm(form): PageForm<ResetForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let again = |error: &str, status: StatusCode| {
         let page = ResetPage { csrf_token: &form.csrf_token, token: &form.token, error: Some(error) };
         (status, Html(pages::render(&page))).into_response()

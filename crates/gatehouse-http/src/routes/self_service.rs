@@ -19,7 +19,7 @@ use super::{see_other, signed_in};
 use crate::AppState;
 use crate::cookies;
 use crate::error::ApiError;
-use crate::extract::{Client, FormBody, JsonBody};
+use crate::extract::{Client, JsonBody, PageForm};
 use crate::pages;
 use crate::policy::{Policy, Routes};
 
@@ -98,15 +98,8 @@ async fn password_form(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<PasswordForm>, ApiError>,
+    PageForm(form): PageForm<PasswordForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let caller = Caller::Session(session);
     let has_password = user.password_hash.is_some();
@@ -146,15 +139,8 @@ async fn delete_form(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<DeleteForm>, ApiError>,
+    PageForm(form): PageForm<DeleteForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let has_password = user.password_hash.is_some();
     let result = if form.confirm.trim() == "DELETE" {

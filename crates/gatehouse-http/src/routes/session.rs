@@ -18,7 +18,7 @@ use super::{UserResponse, see_other};
 use crate::AppState;
 use crate::cookies;
 use crate::error::ApiError;
-use crate::extract::{Client, FormBody, JsonBody};
+use crate::extract::{Client, JsonBody, PageForm};
 use crate::pages::{self, LoginPage};
 use crate::policy::{Answer, Methods, Policy, Routes};
 
@@ -85,8 +85,6 @@ async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Que
 
 #[derive(Deserialize)]
 struct LoginForm {
-    #[serde(default)]
-    csrf_token: String,
     email: String,
     password: Password,
     next: Option<String>,
@@ -98,15 +96,8 @@ async fn login_form(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<LoginForm>, ApiError>,
+    PageForm(form): PageForm<LoginForm>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     let previous = cookies::session_token(&jar, &state.settings);
     let next = safe_next(form.next.as_deref());
     match state.accounts.login(&form.email, &form.password, previous.as_ref(), MfaChannel::Page, next, &ctx).await {
@@ -151,25 +142,13 @@ async fn login_form(
     }
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    #[serde(default)]
-    csrf_token: String,
-}
-
 async fn logout_form(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
-    form: Result<FormBody<LogoutForm>, ApiError>,
+    // The form carries nothing but its CSRF token, which `PageForm` checks.
+    PageForm(_): PageForm<serde::de::IgnoredAny>,
 ) -> Response {
-    let FormBody(form) = match form {
-        Ok(f) => f,
-        Err(e) => return e.into_page(),
-    };
-    if let Err(e) = cookies::check_form_token(&jar, &state.settings, &form.csrf_token) {
-        return e.into_page();
-    }
     if let Some(token) = cookies::session_token(&jar, &state.settings)
         && let Err(e) = state.accounts.logout(&token, &ctx).await
     {
