@@ -17,9 +17,11 @@ use crate::web_config::{CorsConfig, LimitsConfig, TlsConfig, string_or_list};
 mod abuse;
 mod federation;
 mod mail;
+mod passkeys;
 pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
+pub use passkeys::PasskeysConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -64,6 +66,8 @@ pub struct Settings {
     pub accounts: AccountsConfig,
     /// How mail is sent (see `config/mail.rs`).
     pub mail: MailConfig,
+    /// WebAuthn passkeys (see `config/passkeys.rs`).
+    pub passkeys: PasskeysConfig,
 }
 
 impl Default for Settings {
@@ -92,6 +96,7 @@ impl Default for Settings {
             federation: FederationConfig::default(),
             accounts: AccountsConfig::default(),
             mail: MailConfig::default(),
+            passkeys: PasskeysConfig::default(),
         }
     }
 }
@@ -408,6 +413,7 @@ impl Settings {
         self.federation.validate()?;
         self.accounts.validate()?;
         self.mail.validate()?;
+        self.passkeys.validate(&self.issuer)?;
         self.validate_web()
     }
 }
