@@ -33,7 +33,7 @@ fn passkey(u: &User, cred: u8, name: &str) -> PasskeyRecord {
         credential_id: vec![cred; 16],
         name: name.into(),
         credential: format!("{{\"cred\":{cred}}}"),
-        discoverable: cred % 2 == 0,
+        discoverable: cred.is_multiple_of(2),
         created_at: T0 + i64::from(cred),
         last_used_at: None,
     }
