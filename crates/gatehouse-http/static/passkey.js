@@ -199,7 +199,7 @@
       const name = document.getElementById("passkey-name").value;
       const passwordInput = document.getElementById("passkey-password");
       (async function () {
-        const body = passwordInput ? { password: passwordInput.value } : {};
+        const body = passwordInput ? { name: name, password: passwordInput.value } : { name: name };
         const start = await post("/account/passkeys/register/start", body);
         const cred = await navigator.credentials.create({ publicKey: creationOptions(start.options) });
         const done = await post("/account/passkeys/register/finish", {

@@ -744,6 +744,7 @@ pub(crate) struct PasskeyRow {
     name: String,
     credential: String,
     discoverable: bool,
+    sign_count: i64,
     created_at: i64,
     last_used_at: Option<i64>,
 }
@@ -757,6 +758,7 @@ impl From<PasskeyRow> for gatehouse_core::mfa::passkey::PasskeyRecord {
             name: row.name,
             credential: row.credential,
             discoverable: row.discoverable,
+            sign_count: row.sign_count,
             created_at: row.created_at,
             last_used_at: row.last_used_at,
         }

@@ -369,7 +369,7 @@ pub(crate) const TOUCH_IDENTITY: &str =
 pub(crate) const UNLINK_IDENTITY: &str = "DELETE FROM federated_identities \
      WHERE user_id = $1 AND provider = $2 AND ( \
        EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL) \
-       OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) \
+       OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1 AND discoverable) \
        OR (SELECT count(*) FROM federated_identities WHERE user_id = $1) > 1)";
 /// PostgreSQL only: makes unlinks of one user's identities take turns (SQLite's single writer
 /// already does).
@@ -540,7 +540,7 @@ pub(crate) const PURGE_MFA_CHALLENGES: &str = "DELETE FROM mfa_challenges WHERE 
 
 macro_rules! passkey_columns {
     () => {
-        "id, user_id, credential_id, name, credential, discoverable, created_at, last_used_at"
+        "id, user_id, credential_id, name, credential, discoverable, sign_count, created_at, last_used_at"
     };
 }
 pub(crate) const PASSKEYS: &str =
@@ -548,16 +548,22 @@ pub(crate) const PASSKEYS: &str =
 pub(crate) const PASSKEY_BY_CREDENTIAL_ID: &str =
     concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE credential_id = $1");
 pub(crate) const INSERT_PASSKEY: &str =
-    concat!("INSERT INTO passkeys (", passkey_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
-pub(crate) const RECORD_PASSKEY_USE: &str = "UPDATE passkeys SET credential = $2, last_used_at = $3 WHERE id = $1";
-/// Deletes a passkey unless it is the account's last way to sign in: no password, no other
-/// passkey, no upstream identity.
+    concat!("INSERT INTO passkeys (", passkey_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+/// A use raises the stored counter, or both are 0 (an authenticator that keeps none).
+pub(crate) const RECORD_PASSKEY_USE: &str = "UPDATE passkeys SET credential = $2, sign_count = $3, last_used_at = $4 \
+     WHERE id = $1 AND (sign_count < $3 OR (sign_count = 0 AND $3 = 0))";
+pub(crate) const HAS_RECOVERY_CODES: &str = "SELECT count(*) FROM mfa_recovery_codes WHERE user_id = $1";
+/// Deletes a passkey unless it is the account's last way to sign in: no password, no upstream
+/// identity, and no other discoverable passkey (only those sign in without a password). A
+/// passkey that is not discoverable signs nobody in alone, so it may always go.
 pub(crate) const DELETE_PASSKEY_GUARDED: &str = "DELETE FROM passkeys \
      WHERE user_id = $1 AND id = $2 AND ( \
-       EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL) \
+       NOT discoverable \
+       OR EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL) \
        OR EXISTS (SELECT 1 FROM federated_identities WHERE user_id = $1) \
-       OR (SELECT count(*) FROM passkeys WHERE user_id = $1) > 1) \
+       OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1 AND discoverable AND id <> $2)) \
      RETURNING name";
+pub(crate) const DELETE_PASSKEY_CEREMONIES_FOR_USER: &str = "DELETE FROM passkey_ceremonies WHERE user_id = $1";
 pub(crate) const HAS_PASSKEY: &str = "SELECT count(*) FROM passkeys WHERE user_id = $1 AND id = $2";
 pub(crate) const DELETE_PASSKEYS: &str = "DELETE FROM passkeys WHERE user_id = $1";
 macro_rules! ceremony_columns {

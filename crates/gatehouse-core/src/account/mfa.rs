@@ -191,8 +191,7 @@ impl AccountService {
     ) -> Result<bool, AccountError> {
         let actor = cap.actor().to_string();
         let user = self.users.user_by_id(id).await?.ok_or(AccountError::NotFound)?;
-        let removed_totp = self.mfa.delete_mfa(id).await?;
-        let removed_passkeys = self.passkeys.delete_passkeys(id).await?;
+        let (removed_totp, removed_passkeys) = self.passkeys.delete_all_factors(id).await?;
         let removed = removed_totp || removed_passkeys > 0;
         self.lockout.clear(&crate::abuse::LoginKey::for_mfa(id)).await?;
         self.record_mfa(

@@ -81,6 +81,10 @@ impl AccountService {
         if record.user_id != user.id {
             return Ok(Err("unknown_passkey"));
         }
+        // W3C WebAuthn L3 §7.2 step 6: a user handle, when given, must be the user's.
+        if response.get_user_unique_id().is_some_and(|h| h != user.id.0.as_bytes()) {
+            return Ok(Err("wrong_user_handle"));
+        }
         let result = match webauthn.finish_passkey_authentication(response, &state) {
             Ok(r) => r,
             Err(e) => {
@@ -88,21 +92,26 @@ impl AccountService {
                 return Ok(Err("passkey_refused"));
             }
         };
-        self.record_use(&record, &result, now).await?;
+        if !self.record_use(&record, &result, now).await? {
+            return Ok(Err("counter_not_increased"));
+        }
         Ok(Ok(SecondFactor::Passkey))
     }
 
+    /// Stores the use if the signature counter went up against the *stored* one (W3C WebAuthn
+    /// L3 §7.2 step 22: the ceremony's copy of the credential may be older), in one conditional
+    /// update; `false` for a counter that did not, a possible clone.
     async fn record_use(
         &self,
         record: &PasskeyRecord,
         result: &webauthn_rs::prelude::AuthenticationResult,
         now: UnixTime,
-    ) -> Result<(), AccountError> {
+    ) -> Result<bool, AccountError> {
         let mut passkey = record.passkey()?;
         passkey.update_credential(result);
         let json = serde_json::to_string(&passkey).map_err(|_| AccountError::PasskeysUnavailable)?;
-        self.passkeys.record_passkey_use(record.id, &json, now).await?;
-        Ok(())
+        let counter = i64::from(result.counter());
+        Ok(self.passkeys.record_passkey_use(record.id, &json, counter, now).await?)
     }
 
     /// Starts a passwordless sign-in: a discoverable-credential ceremony that names no user
@@ -156,7 +165,9 @@ impl AccountService {
                 return refuse("passkey_refused", subject).await;
             }
         };
-        self.record_use(&record, &result, now).await?;
+        if !self.record_use(&record, &result, now).await? {
+            return refuse("counter_not_increased", subject).await;
+        }
         let details = json!({ "method": "passkey", "passkey_id": record.id });
         self.sign_in_as(user, previous, AMR_PASSKEY, now, ctx, details).await
     }

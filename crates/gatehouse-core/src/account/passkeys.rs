@@ -60,10 +60,21 @@ impl From<&PasskeyRecord> for PasskeySummary {
     }
 }
 
-/// A passkey's name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters.
+/// W3C WebAuthn L3 §5.1 `rawId`: credential ids are at most 1023 bytes.
+const MAX_CREDENTIAL_ID_LEN: usize = 1023;
+
+/// Characters that change how text around them is shown without being seen: bidi controls,
+/// zero-width characters, the BOM and interlinear annotation marks.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// A passkey's name: trimmed, 1 to [`MAX_NAME_CHARS`] characters, no control characters and
+/// no invisible formatting (a name shown to its owner must look like what it is).
 pub fn passkey_name(name: &str) -> Result<String, AccountError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    let bad = |c: char| c.is_control() || is_invisible_format(c);
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(bad) {
         return Err(AccountError::InvalidInput("give the passkey a name of 1 to 64 characters"));
     }
     Ok(name.to_owned())
@@ -83,15 +94,18 @@ impl AccountService {
         Ok(self.passkeys.passkeys(user).await?.iter().map(PasskeySummary::from).collect())
     }
 
-    /// Starts registering a passkey after re-authentication: a discoverable credential is
+    /// Starts registering a passkey named `name` after re-authentication: a discoverable credential is
     /// preferred, user verification required, attestation `none`; the user's existing
     /// passkeys are excluded.
     pub async fn begin_passkey_registration(
         &self,
         user: &User,
+        name: &str,
         reauth: Reauth<'_>,
         ctx: &RequestContext,
     ) -> Result<CeremonyStart, AccountError> {
+        // Checked before the authenticator makes a credential that could not be stored.
+        passkey_name(name)?;
         let webauthn = self.webauthn()?;
         self.reauthenticate(user, reauth, ctx).await?;
         let existing = self.passkeys.passkeys(user.id).await?;
@@ -159,7 +173,10 @@ impl AccountService {
                 return Err(AccountError::PasskeyRefused);
             }
         };
-        let had_factor = self.has_second_factor(user.id).await?;
+        // W3C WebAuthn L3 §5.1: a credential id is at most 1023 bytes.
+        if passkey.cred_id().len() > MAX_CREDENTIAL_ID_LEN {
+            return Err(AccountError::PasskeyRefused);
+        }
         let record = PasskeyRecord {
             id: Uuid::now_v7(),
             user_id: user.id,
@@ -167,25 +184,24 @@ impl AccountService {
             name,
             credential: serde_json::to_string(&passkey).map_err(|_| AccountError::PasskeysUnavailable)?,
             discoverable: response.extensions.cred_props.as_ref().and_then(|c| c.rk).unwrap_or(false),
+            sign_count: 0,
             created_at: now,
             last_used_at: None,
         };
-        match self.passkeys.insert_passkey(&record).await {
-            Ok(()) => {}
+        // The first second factor brings recovery codes: stored with the passkey, in one
+        // transaction, only if the user has none (two registrations at once make one set).
+        let (codes, hashes) = recovery::generate()?;
+        let recovery_codes = match self.passkeys.insert_passkey(&record, &hashes, now).await {
+            Ok(true) => Some(codes),
+            Ok(false) => None,
             // WebAuthn L3 §7.1 step 25: a credential id registered already is refused.
             Err(StoreError::Conflict(_)) => return Err(AccountError::PasskeyRefused),
             Err(e) => return Err(e.into()),
-        }
-        let recovery_codes = if had_factor || !self.mfa.recovery_code_hashes(user.id).await?.is_empty() {
-            None
-        } else {
-            let (codes, hashes) = recovery::generate()?;
-            self.mfa.replace_recovery_codes(user.id, &hashes, now).await?;
-            Some(codes)
         };
+        // The owner is told first: the mail is the warning if someone else added it.
+        self.notify(Notice::PasskeyAdded { to: user.email.clone(), name: record.name.clone() }).await;
         let details = json!({ "method": "passkey", "passkey_id": record.id, "discoverable": record.discoverable });
         self.record_mfa(AuditEventType::MfaEnrolled, user.id, None, ctx, details).await?;
-        self.notify(Notice::PasskeyAdded { to: user.email.clone(), name: record.name.clone() }).await;
         Ok(PasskeyAdded { passkey: PasskeySummary::from(&record), recovery_codes })
     }
 
@@ -223,4 +239,19 @@ impl AccountService {
 pub(super) fn ceremony_error(what: &str, e: &webauthn_rs::prelude::WebauthnError) -> AccountError {
     tracing::error!(error = %e, "passkeys: could not {what}");
     AccountError::PasskeysUnavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_short_visible_text() {
+        assert_eq!(passkey_name("  Laptop ").unwrap(), "Laptop");
+        assert_eq!(passkey_name("Zoë's phone <1>").unwrap(), "Zoë's phone <1>");
+        for bad in ["", "   ", "a\u{0}b", "tab\there", "evil\u{202E}gnp.exe", "zero\u{200B}width", &"x".repeat(65)] {
+            assert!(passkey_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(passkey_name(&"é".repeat(64)).is_ok(), "characters, not bytes");
+    }
 }

@@ -115,6 +115,8 @@ pub struct PasskeyRecord {
     /// `webauthn_rs::Passkey` as JSON (public key, counter, backup flags).
     pub credential: String,
     pub discoverable: bool,
+    /// The authenticator's signature counter at the last accepted use.
+    pub sign_count: i64,
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
 }
@@ -221,16 +223,32 @@ pub trait PasskeyStore: Send + Sync {
     /// The user's passkeys, oldest first.
     async fn passkeys(&self, user: UserId) -> Result<Vec<PasskeyRecord>, StoreError>;
     async fn passkey_by_credential_id(&self, credential_id: &[u8]) -> Result<Option<PasskeyRecord>, StoreError>;
-    /// Stores a new passkey; `StoreError::Conflict` when the credential id is registered
-    /// already (to this or any account).
-    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> Result<(), StoreError>;
-    /// Records a use: the updated credential (counter, backup state) and the time.
-    async fn record_passkey_use(&self, id: Uuid, credential: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// Stores a new passkey and, if the user has no recovery codes yet, `codes` as their
+    /// recovery codes, in one transaction; `true` when the codes were stored.
+    /// `StoreError::Conflict` when the credential id is registered already (to any account).
+    async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRecord,
+        codes: &[Vec<u8>],
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Records a use: the updated credential (backup state), the counter and the time — only if
+    /// `sign_count` is above the stored one (or both are 0), in one conditional update: `false`
+    /// (and no change) for a counter that did not go up, a possible clone.
+    async fn record_passkey_use(
+        &self,
+        id: Uuid,
+        credential: &str,
+        sign_count: i64,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
     /// Deletes one of the user's passkeys unless it is the account's last way to sign in (no
     /// password, no other passkey, no upstream identity), in one guarded write.
     async fn delete_passkey(&self, user: UserId, id: Uuid) -> Result<PasskeyRemoval, StoreError>;
-    /// Deletes every passkey of the user (admin reset); how many there were.
-    async fn delete_passkeys(&self, user: UserId) -> Result<u64, StoreError>;
+    /// The admin reset: deletes the user's TOTP factor, recovery codes, pending second steps,
+    /// passkeys and ceremonies in one transaction; whether there was a TOTP factor, and how
+    /// many passkeys.
+    async fn delete_all_factors(&self, user: UserId) -> Result<(bool, u64), StoreError>;
     async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError>;
     /// Deletes and returns the ceremony with this hash and purpose if it has not expired: of
     /// two finishes of one ceremony, one gets it.

@@ -89,6 +89,7 @@ fn check_csrf(state: &AppState, jar: &CookieJar, headers: &HeaderMap) -> Result<
 
 #[derive(Deserialize)]
 struct RegisterStart {
+    name: String,
     password: Option<Password>,
 }
 
@@ -102,7 +103,7 @@ async fn register_start(
     check_csrf(&state, &jar, &headers)?;
     let (session, user, _) = signed_in(&state, &jar).await?;
     let reauth = Reauth { password: req.password.as_ref(), auth_time: Some(session.auth_time) };
-    Ok(started(state.accounts.begin_passkey_registration(&user, reauth, &ctx).await?))
+    Ok(started(state.accounts.begin_passkey_registration(&user, &req.name, reauth, &ctx).await?))
 }
 
 #[derive(Deserialize)]

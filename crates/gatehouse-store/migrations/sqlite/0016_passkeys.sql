@@ -14,6 +14,10 @@ CREATE TABLE passkeys (
     -- The authenticator said it stored a discoverable credential (credProps `rk`): usable for
     -- sign-in without an email address.
     discoverable    BOOLEAN NOT NULL CHECK (discoverable IN (0, 1)),
+    -- The authenticator's signature counter at the last accepted use (0: it keeps none). A use
+    -- is accepted only if it raises the counter (W3C WebAuthn L3 §7.2 step 22), in one
+    -- conditional update, so a clone or two racing uses cannot move it backwards.
+    sign_count      BIGINT  NOT NULL,
     created_at      BIGINT  NOT NULL,
     last_used_at    BIGINT
 );

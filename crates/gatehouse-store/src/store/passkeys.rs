@@ -30,25 +30,41 @@ impl<D: Dialect> PasskeyStore for SqlStore<D> {
         Ok(row.map(PasskeyRecord::from))
     }
 
-    async fn insert_passkey(&self, p: &PasskeyRecord) -> Result<(), StoreError> {
-        self.query(sql::INSERT_PASSKEY)
+    async fn insert_passkey(&self, p: &PasskeyRecord, codes: &[Vec<u8>], now: UnixTime) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        tx.query(sql::INSERT_PASSKEY)
             .bind(p.id)
             .bind(p.user_id.0)
             .bind(p.credential_id.as_slice())
             .bind(p.name.as_str())
             .bind(p.credential.as_str())
             .bind(p.discoverable)
+            .bind(p.sign_count)
             .bind(p.created_at)
             .bind(p.last_used_at)
             .on_unique(OnUnique::Passkey)
             .execute()
             .await?;
-        Ok(())
+        let (existing,): (i64,) = tx.query(sql::HAS_RECOVERY_CODES).bind(p.user_id.0).fetch_one().await?;
+        let stored = existing == 0 && !codes.is_empty();
+        if stored {
+            for code in codes {
+                tx.query(sql::INSERT_RECOVERY_CODE).bind(p.user_id.0).bind(code.as_slice()).bind(now).execute().await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 
-    async fn record_passkey_use(&self, id: Uuid, credential: &str, now: UnixTime) -> Result<(), StoreError> {
-        self.query(sql::RECORD_PASSKEY_USE).bind(id).bind(credential).bind(now).execute().await?;
-        Ok(())
+    async fn record_passkey_use(
+        &self,
+        id: Uuid,
+        credential: &str,
+        sign_count: i64,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let q = self.query(sql::RECORD_PASSKEY_USE).bind(id).bind(credential).bind(sign_count).bind(now);
+        Ok(q.execute().await? > 0)
     }
 
     async fn delete_passkey(&self, user: UserId, id: Uuid) -> Result<PasskeyRemoval, StoreError> {
@@ -67,8 +83,15 @@ impl<D: Dialect> PasskeyStore for SqlStore<D> {
         Ok(outcome)
     }
 
-    async fn delete_passkeys(&self, user: UserId) -> Result<u64, StoreError> {
-        self.query(sql::DELETE_PASSKEYS).bind(user.0).execute().await
+    async fn delete_all_factors(&self, user: UserId) -> Result<(bool, u64), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let totp = tx.query(sql::DELETE_TOTP).bind(user.0).execute().await? > 0;
+        tx.query(sql::DELETE_RECOVERY_CODES).bind(user.0).execute().await?;
+        tx.query(sql::DELETE_MFA_CHALLENGES_FOR_USER).bind(user.0).execute().await?;
+        let passkeys = tx.query(sql::DELETE_PASSKEYS).bind(user.0).execute().await?;
+        tx.query(sql::DELETE_PASSKEY_CEREMONIES_FOR_USER).bind(user.0).execute().await?;
+        tx.commit().await?;
+        Ok((totp, passkeys))
     }
 
     async fn insert_ceremony(&self, c: &Ceremony) -> Result<(), StoreError> {

@@ -17,6 +17,7 @@ on_both_backends!(
     register_then_second_factor_and_passwordless_sign_in,
     forged_and_replayed_answers_are_refused,
     the_json_api_takes_a_passkey_as_second_factor,
+    a_second_step_takes_only_the_users_own_current_passkey,
 );
 
 const ADA: &str = "ada@example.com";
@@ -40,7 +41,8 @@ async fn page_csrf(app: &TestApp, b: &reqwest::Client, path: &str) -> String {
 /// Registers a passkey named `name` for the browser's user; returns it and the answer.
 async fn register(app: &TestApp, b: &reqwest::Client, origin: &str, name: &str) -> (SoftPasskey, Value) {
     let csrf = page_csrf(app, b, "/account/mfa").await;
-    let r = post(app, b, "/account/passkeys/register/start", &csrf, json!({ "password": PASSWORD })).await;
+    let r =
+        post(app, b, "/account/passkeys/register/start", &csrf, json!({ "name": name, "password": PASSWORD })).await;
     assert_eq!(r.status(), 200);
     let start: Value = r.json().await.unwrap();
     let (key, credential) = SoftPasskey::register(&start["options"], &Answer::from(origin));
@@ -79,12 +81,14 @@ async fn register_then_second_factor_and_passwordless_sign_in(b: Backend) {
     // Registration: re-authentication first; the options ask for user verification, a
     // discoverable credential if possible, and no attestation.
     let csrf = page_csrf(&app, &ada, "/account/mfa").await;
-    let r = post(&app, &ada, "/account/passkeys/register/start", &csrf, json!({ "password": "wrong" })).await;
+    let start = |name: &str, password: &str| json!({ "name": name, "password": password });
+    let r = post(&app, &ada, "/account/passkeys/register/start", &csrf, start("Laptop", "wrong")).await;
     assert_eq!(r.status(), 403);
-    let r =
-        post(&app, &ada, "/account/passkeys/register/start", "not-the-token", json!({ "password": PASSWORD })).await;
+    let r = post(&app, &ada, "/account/passkeys/register/start", "not-the-token", start("Laptop", PASSWORD)).await;
     assert_eq!(r.status(), 403, "the page's CSRF token is required");
-    let r = post(&app, &ada, "/account/passkeys/register/start", &csrf, json!({ "password": PASSWORD })).await;
+    let r = post(&app, &ada, "/account/passkeys/register/start", &csrf, start("evil\u{202e}gnp", PASSWORD)).await;
+    assert_eq!(r.status(), 422, "the name is checked before the authenticator makes a credential");
+    let r = post(&app, &ada, "/account/passkeys/register/start", &csrf, start("Laptop", PASSWORD)).await;
     let start: Value = r.json().await.unwrap();
     let pk = &start["options"]["publicKey"];
     assert_eq!(pk["rp"]["id"], "localhost");
@@ -178,11 +182,17 @@ async fn forged_and_replayed_answers_are_refused(b: Backend) {
         ("user verification", Answer { user_verified: false, ..Answer::from(&origin) }),
     ] {
         let csrf = page_csrf(&app, &ada, "/account/mfa").await;
-        let start: Value = post(&app, &ada, "/account/passkeys/register/start", &csrf, json!({ "password": PASSWORD }))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let start: Value = post(
+            &app,
+            &ada,
+            "/account/passkeys/register/start",
+            &csrf,
+            json!({ "name": "Forged", "password": PASSWORD }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
         let (_, credential) = SoftPasskey::register(&start["options"], &answer);
         let body = json!({ "ceremony": start["ceremony"], "name": "Forged", "credential": credential });
         let r = post(&app, &ada, "/account/passkeys/register/finish", &csrf, body).await;
@@ -273,4 +283,85 @@ async fn the_json_api_takes_a_passkey_as_second_factor(b: Backend) {
     // The step is single use.
     let r = api.post(app.url("/api/v1/auth/mfa")).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401);
+}
+
+/// `/api/v1/auth/token` up to its pending second step; the `mfa_token`.
+async fn pending_step(app: &TestApp, email: &str) -> String {
+    let body = json!({ "email": email, "password": PASSWORD, "token_delivery": "body" });
+    let r = browser().post(app.url("/api/v1/auth/token")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    r.json::<Value>().await.unwrap()["mfa_token"].as_str().unwrap().to_owned()
+}
+
+async fn passkey_ceremony(app: &TestApp, mfa_token: &str) -> Value {
+    let r = browser().post(app.url("/api/v1/auth/mfa/passkey")).json(&json!({ "mfa_token": mfa_token })).send();
+    r.await.unwrap().json().await.unwrap()
+}
+
+async fn answer_step(app: &TestApp, mfa_token: &str, start: &Value, credential: Value) -> reqwest::Response {
+    let body =
+        json!({ "mfa_token": mfa_token, "passkey": { "ceremony": start["ceremony"], "credential": credential } });
+    browser().post(app.url("/api/v1/auth/mfa")).json(&body).send().await.unwrap()
+}
+
+async fn a_second_step_takes_only_the_users_own_current_passkey(b: Backend) {
+    let Some((app, origin)) = spawn(b).await else { return };
+    const BOB: &str = "bob@example.com";
+    let mut keys = Vec::new();
+    for email in [ADA, BOB] {
+        app.register_user(email, PASSWORD).await;
+        let browser = browser();
+        assert_eq!(app.login_with(&browser, email, PASSWORD).await.status(), 200);
+        keys.push(register(&app, &browser, &origin, "Key").await.0);
+    }
+    let (mut ada_key, mut bob_key) = (keys.remove(0), keys.remove(0));
+    let right = Answer::from(&origin);
+
+    // Bob's passkey does not complete Ada's step, nor does an answer from another origin.
+    let step = pending_step(&app, ADA).await;
+    let start = passkey_ceremony(&app, &step).await;
+    let r = answer_step(&app, &step, &start, bob_key.assert(&start["options"], &right)).await;
+    assert_eq!(r.status(), 401, "another user's passkey");
+    let start = passkey_ceremony(&app, &step).await;
+    let evil = Answer { origin: "http://evil.example".into(), ..right.clone() };
+    let r = answer_step(&app, &step, &start, ada_key.assert(&start["options"], &evil)).await;
+    assert_eq!(r.status(), 401, "another origin");
+    // A ceremony belongs to its step: Ada's ceremony does not complete Bob's step.
+    let bob_step = pending_step(&app, BOB).await;
+    let start = passkey_ceremony(&app, &step).await;
+    let r = answer_step(&app, &bob_step, &start, bob_key.assert(&start["options"], &right)).await;
+    assert_eq!(r.status(), 401, "a ceremony of another step");
+
+    // The counter is checked against the stored one, not the ceremony's older copy: a clone
+    // answering a ceremony begun before the owner's last use is refused.
+    let stale = passkey_ceremony(&app, &step).await;
+    let before = ada_key.counter;
+    let b2 = browser();
+    let csrf = page_csrf(&app, &b2, "/login").await;
+    let start: Value = post(&app, &b2, "/login/passkey/start", &csrf, json!({})).await.json().await.unwrap();
+    let body = json!({ "ceremony": start["ceremony"], "credential": ada_key.assert(&start["options"], &right) });
+    assert_eq!(post(&app, &b2, "/login/passkey/finish", &csrf, body).await.status(), 200, "the owner signs in");
+    ada_key.counter = before; // the clone's counter: the same as the owner's last use
+    let r = answer_step(&app, &step, &stale, ada_key.assert(&stale["options"], &right)).await;
+    assert_eq!(r.status(), 401, "a cloned authenticator");
+
+    let reasons: Vec<String> = app
+        .audit_events()
+        .await
+        .into_iter()
+        .filter(|e| e.0 == "mfa.failed")
+        .filter_map(|e| serde_json::from_str::<Value>(&e.3).ok())
+        .map(|d| d["reason"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["unknown_passkey", "passkey_refused", "passkey_ceremony_invalid", "counter_not_increased"],
+        "each refusal audited with its reason"
+    );
+    // The step still works with a right, fresh answer (failures so far are under the lock).
+    ada_key.counter += 1;
+    let start = passkey_ceremony(&app, &step).await;
+    let r = answer_step(&app, &step, &start, ada_key.assert(&start["options"], &right)).await;
+    assert_eq!(r.status(), 200);
+    let _ = &mut bob_key;
 }
