@@ -14,6 +14,7 @@ pub mod oidc;
 pub mod reset;
 pub mod self_service;
 pub mod session;
+pub mod step_up;
 pub mod token;
 pub mod verify;
 
