@@ -295,6 +295,22 @@ mod tests {
     }
 
     #[test]
+    fn require_mfa_is_kept_and_needs_user_sign_ins() {
+        let (client, _) = ClientRegistration { require_mfa: true, ..reg() }.validate("id".into(), 0).unwrap();
+        assert!(client.require_mfa);
+        assert!(!reg().validate("id".into(), 0).unwrap().0.require_mfa, "off unless asked for");
+        let machine = ClientRegistration {
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            require_mfa: true,
+            ..reg()
+        };
+        assert!(
+            matches!(machine.validate("id".into(), 0), Err(RegistrationError::Invalid(m)) if m.contains("require_mfa"))
+        );
+    }
+
+    #[test]
     fn confidential_client_gets_a_hashed_secret() {
         let (client, secret) = reg().validate("id".into(), 0).unwrap();
         let secret = secret.unwrap();

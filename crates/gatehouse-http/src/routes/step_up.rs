@@ -9,6 +9,7 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::CookieJar;
+use gatehouse_core::abuse::LimitKind;
 use gatehouse_core::mfa::MfaChannel;
 use gatehouse_core::{RequestContext, Session, User};
 
@@ -18,10 +19,12 @@ use crate::AppState;
 use crate::cookies;
 use crate::error::ApiError;
 use crate::pages;
+use crate::ratelimit::{Answer, Methods, RateRule};
 
 /// Starts a pending second step for the signed-in `user` on the page channel, bound to this
 /// browser by the same HttpOnly cookie as a sign-in's, continuing with the request afterwards.
-/// The first step is the session's own sign-in (its `amr`, `pwd` or `fed`).
+/// The first step is the session's own sign-in (its `amr`, `pwd` or `fed`). Each start writes
+/// a row, so it counts against the per-IP sign-in limit, like the sign-in it stands for.
 pub(super) async fn begin(
     state: &AppState,
     jar: CookieJar,
@@ -30,6 +33,10 @@ pub(super) async fn begin(
     session: &Session,
     user: &User,
 ) -> Response {
+    let rule = RateRule { kind: LimitKind::LoginIp, methods: Methods::Any, answer: Answer::Page };
+    if let Err(limited) = crate::ratelimit::check(state, rule, ctx).await {
+        return limited;
+    }
     let back = match return_url(state, ctx, pairs).await {
         Ok(back) => back,
         Err(page) => return page,

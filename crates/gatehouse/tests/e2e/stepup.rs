@@ -262,6 +262,15 @@ async fn prompt_none_needing_a_step_up_is_interaction_required(b: Backend) {
     assert_eq!(q["state"], STATE);
     assert_eq!(q["iss"], app.base, "RFC 9207");
     assert!(!q.contains_key("code"));
+    // RFC 6749 §3.1: a repeated parameter is refused; so is a value no real request sends.
+    let long = "x".repeat(2000);
+    for extra in
+        [[("acr_values", ACR_MFA), ("acr_values", ACR_1FA)], [("acr_values", long.as_str()), ("prompt", "login")]]
+    {
+        let url = authorize_url(&app, id, Some(&challenge), &extra);
+        let to = location(&account.get(&url).send().await.unwrap());
+        assert_eq!(query_of(&to)["error"], "invalid_request", "{to}");
+    }
 
     // A user without a second factor: acr_values is a Voluntary Claim (Core §3.1.2.1), so the
     // code is issued with the class there is, and the RP reads it in `acr`.
