@@ -7,6 +7,7 @@
 
 pub mod abuse;
 pub mod account;
+pub mod acr;
 pub mod audit;
 pub mod clock;
 pub mod csrf;

@@ -116,6 +116,7 @@ fn assertion_client() -> &'static AssertionClient {
             access_token_lifetime: None,
             created_at: 0,
             jwks: Some(ClientJwks::parse(json!({ "keys": [jwk] })).unwrap()),
+            require_mfa: false,
         };
         AssertionClient { pair, client }
     })

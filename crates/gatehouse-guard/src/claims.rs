@@ -35,6 +35,14 @@ pub struct AccessClaims {
     pub roles: Vec<String>,
     #[serde(default)]
     pub permissions: Vec<String>,
+    /// RFC 9068 §2.2.1 / RFC 8176: how the user signed in (`pwd`, `otp`, `mfa`, …); empty for
+    /// tokens without a user sign-in (client credentials). See [`AccessClaims::has_mfa`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// RFC 9068 §2.2.1: the authentication context class of the sign-in
+    /// (`urn:gatehouse:acr:1fa` or `urn:gatehouse:acr:mfa` from Gatehouse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 impl AccessClaims {
@@ -54,6 +62,13 @@ impl AccessClaims {
 
     pub fn has_permission(&self, permission: &str) -> bool {
         self.permissions.iter().any(|p| p == permission)
+    }
+
+    /// Whether the user behind the token signed in with more than one factor: its `amr`
+    /// contains `mfa` (RFC 8176 §2), whatever the factors were. The `amr` claim, not `acr`,
+    /// decides, so that a token from any issuer following RFC 8176 is judged alike.
+    pub fn has_mfa(&self) -> bool {
+        self.amr.iter().any(|m| m == "mfa")
     }
 }
 
@@ -161,5 +176,23 @@ mod tests {
         assert!(c.has_role("editor") && c.has_permission("posts:delete"));
         let none: AccessClaims = serde_json::from_value(base()).unwrap();
         assert_eq!(none.scopes().count(), 0);
+    }
+
+    #[test]
+    fn amr_and_acr_are_optional_and_mfa_is_read_from_amr() {
+        let none: AccessClaims = serde_json::from_value(base()).unwrap();
+        assert!(none.amr.is_empty() && none.acr.is_none() && !none.has_mfa());
+        let out = serde_json::to_value(&none).unwrap();
+        assert!(out.get("amr").is_none() && out.get("acr").is_none(), "absent stays absent");
+        let mut v = base();
+        v["amr"] = json!(["pwd", "otp", "mfa"]);
+        v["acr"] = json!("urn:gatehouse:acr:mfa");
+        let c: AccessClaims = serde_json::from_value(v.clone()).unwrap();
+        assert!(c.has_mfa());
+        assert_eq!(c.acr.as_deref(), Some("urn:gatehouse:acr:mfa"));
+        v["amr"] = json!(["pwd", "mfax"]);
+        assert!(!serde_json::from_value::<AccessClaims>(v.clone()).unwrap().has_mfa());
+        v["amr"] = json!("pwd");
+        assert!(serde_json::from_value::<AccessClaims>(v).is_err(), "amr is an array (RFC 8176 §1)");
     }
 }

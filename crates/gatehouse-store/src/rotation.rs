@@ -65,6 +65,7 @@ mod tests {
             expires_at,
             revoked_at,
             revoked_reason: revoked_at.map(|_| "logout".to_owned()),
+            auth: gatehouse_core::acr::AuthContext::of_sign_in("pwd", 0),
         }
     }
 

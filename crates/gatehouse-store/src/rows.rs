@@ -5,6 +5,7 @@
 //! method; undecodable JSON or ids fail earlier, in sqlx, and are mapped in `error`) is
 //! [`StoreError::Corrupt`], naming the row, never its data.
 
+use gatehouse_core::acr::AuthContext;
 use gatehouse_core::audit::{AuditEvent, AuditRecord};
 use gatehouse_core::email::Email;
 use gatehouse_core::keys::{Algorithm, StoredKey};
@@ -254,6 +255,9 @@ pub(crate) struct FamilyRow {
     pub(crate) expires_at: i64,
     pub(crate) revoked_at: Option<i64>,
     pub(crate) revoked_reason: Option<String>,
+    pub(crate) amr: String,
+    pub(crate) acr: String,
+    pub(crate) auth_time: i64,
 }
 
 impl From<FamilyRow> for RefreshFamily {
@@ -267,6 +271,7 @@ impl From<FamilyRow> for RefreshFamily {
             expires_at: row.expires_at,
             revoked_at: row.revoked_at,
             revoked_reason: row.revoked_reason,
+            auth: AuthContext { amr: row.amr, acr: row.acr, auth_time: row.auth_time },
         }
     }
 }
@@ -320,6 +325,7 @@ pub(crate) struct ClientRow {
     access_token_lifetime: Option<i64>,
     created_at: i64,
     jwks: Option<Json<serde_json::Value>>,
+    require_mfa: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -350,6 +356,7 @@ impl TryFrom<ClientRow> for Client {
             access_token_lifetime: row.access_token_lifetime,
             created_at: row.created_at,
             jwks: row.jwks.map(|j| ClientJwks::from_stored(j.0)),
+            require_mfa: row.require_mfa,
         })
     }
 }
@@ -479,6 +486,7 @@ mod tests {
             access_token_lifetime: None,
             created_at: 1,
             jwks: None,
+            require_mfa: false,
         }
     }
 

@@ -28,14 +28,15 @@ macro_rules! key_columns {
 /// Qualified with `f.`, for statements that join `refresh_tokens t`.
 macro_rules! family_columns {
     () => {
-        "f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, f.revoked_at, f.revoked_reason"
+        "f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, f.revoked_at, f.revoked_reason, \
+         f.amr, f.acr, f.auth_time"
     };
 }
 
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-         cors_origins, skip_consent, access_token_lifetime, created_at, jwks"
+         cors_origins, skip_consent, access_token_lifetime, created_at, jwks, require_mfa"
     };
 }
 
@@ -135,8 +136,8 @@ pub(crate) const DELETE_SIGNING_KEY: &str = "DELETE FROM signing_keys WHERE kid 
 // Refresh tokens.
 
 pub(crate) const INSERT_REFRESH_FAMILY: &str = "INSERT INTO refresh_families \
-     (id, user_id, client_id, scope, created_at, expires_at, revoked_at, revoked_reason) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     (id, user_id, client_id, scope, created_at, expires_at, revoked_at, revoked_reason, amr, acr, auth_time) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 pub(crate) const INSERT_REFRESH_TOKEN: &str =
     "INSERT INTO refresh_tokens (token_hash, family_id, created_at, idle_expires_at) VALUES ($1, $2, $3, $4)";
 /// The first statement of a rotation: a conditional write, so it takes the row's write lock
@@ -203,7 +204,7 @@ pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WH
 pub(crate) const INSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
 );
 pub(crate) const CLIENT_BY_ID: &str = concat!("SELECT ", client_columns!(), " FROM oauth_clients WHERE id = $1");
 /// Ids break ties in byte order on both backends (SQLite BINARY, PostgreSQL `COLLATE "C"`).

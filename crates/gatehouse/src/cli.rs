@@ -227,6 +227,10 @@ pub enum ClientsCommand {
         /// First-party application: users are not asked for consent.
         #[arg(long)]
         skip_consent: bool,
+        /// Every sign-in for this application must use a second factor (acr
+        /// urn:gatehouse:acr:mfa); users without one get no code.
+        #[arg(long)]
+        require_mfa: bool,
         /// Access-token lifetime in seconds for this client.
         #[arg(long)]
         access_token_lifetime: Option<i64>,

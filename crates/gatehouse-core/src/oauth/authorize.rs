@@ -8,6 +8,7 @@ use super::pkce;
 use super::redirect::{LoopbackPorts, find_match};
 use super::scope::Scope;
 use super::service::OAuthService;
+use crate::acr::Acr;
 
 /// OpenID Connect Core §3.1.2.1 `prompt`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +31,27 @@ pub struct AuthorizeRequest {
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// OpenID Connect Core §3.1.2.1 `acr_values`: the first value Gatehouse supports, in the
+    /// RP's order of preference; `None` when it sent none that Gatehouse knows.
+    pub acr_values: Option<Acr>,
+}
+
+/// Longest `acr_values` accepted (a handful of URNs; anything longer is not a real request).
+const MAX_ACR_VALUES: usize = 1024;
+
+impl AuthorizeRequest {
+    /// The authentication class this request needs before a code is issued, and whether it is
+    /// essential. A client registered with `require_mfa` needs [`Acr::Mfa`] for every request,
+    /// as if `acr_values` named it as an Essential Claim (Core §5.5.1.1: an essential `acr` that
+    /// cannot be met is a failed authentication). Otherwise `acr_values` asks for a Voluntary
+    /// Claim (Core §3.1.2.1): Gatehouse steps up when it can, and issues with the class it has
+    /// when it cannot (the RP checks `acr`, Core §3.1.3.7 rule 12).
+    pub fn required_acr(&self) -> Option<(Acr, bool)> {
+        if self.client.require_mfa {
+            return Some((Acr::Mfa, true));
+        }
+        self.acr_values.map(|acr| (acr, false))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +196,13 @@ impl OAuthService {
         if nonce.as_ref().is_some_and(|n| n.len() > 512) {
             return Err(err(ErrorCode::InvalidRequest, "nonce is too long"));
         }
+        let acr_values = match get(&params.acr_values)? {
+            Some(v) if v.len() > MAX_ACR_VALUES => {
+                return Err(err(ErrorCode::InvalidRequest, "acr_values is too long"));
+            }
+            Some(v) => Acr::first_supported(v),
+            None => None,
+        };
         Ok(AuthorizeRequest {
             client,
             redirect_uri: redirect_uri.clone(),
@@ -185,6 +214,7 @@ impl OAuthService {
             max_age,
             login_hint: get(&params.login_hint)?.map(str::to_owned),
             ui_locales: get(&params.ui_locales)?.map(str::to_owned),
+            acr_values,
         })
     }
 }

@@ -84,6 +84,9 @@ pub struct Client {
     pub created_at: UnixTime,
     /// The public keys of a `private_key_jwt` client; `None` for every other method.
     pub jwks: Option<ClientJwks>,
+    /// Every sign-in for this client must be multi-factor (`urn:gatehouse:acr:mfa`): a user
+    /// without a second factor gets no code, and refresh needs a family signed in so.
+    pub require_mfa: bool,
 }
 
 impl Client {
@@ -144,6 +147,8 @@ pub struct ClientRegistration {
     pub access_token_lifetime: Option<i64>,
     /// The public JWK Set of a `private_key_jwt` client (RFC 7591 §2 `jwks`).
     pub jwks: Option<serde_json::Value>,
+    /// Users must sign in with a second factor for this client (see [`Client::require_mfa`]).
+    pub require_mfa: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -192,6 +197,11 @@ impl ClientRegistration {
         let post_logout_redirect_uris = check_uris(self.post_logout_redirect_uris)?;
         if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(RegistrationError::Invalid("the authorization_code grant needs at least one redirect URI"));
+        }
+        if self.require_mfa && !grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(RegistrationError::Invalid(
+                "require_mfa is about users signing in: it needs the authorization_code grant",
+            ));
         }
         if self.public && grant_types.contains(&GrantType::ClientCredentials) {
             return Err(RegistrationError::Invalid(
@@ -248,6 +258,7 @@ impl ClientRegistration {
             access_token_lifetime: self.access_token_lifetime,
             created_at: now,
             jwks,
+            require_mfa: self.require_mfa,
         };
         Ok((client, secret))
     }
@@ -281,6 +292,22 @@ mod tests {
             scopes: vec!["openid".into(), "profile".into()],
             ..ClientRegistration::default()
         }
+    }
+
+    #[test]
+    fn require_mfa_is_kept_and_needs_user_sign_ins() {
+        let (client, _) = ClientRegistration { require_mfa: true, ..reg() }.validate("id".into(), 0).unwrap();
+        assert!(client.require_mfa);
+        assert!(!reg().validate("id".into(), 0).unwrap().0.require_mfa, "off unless asked for");
+        let machine = ClientRegistration {
+            redirect_uris: vec![],
+            grant_types: vec!["client_credentials".into()],
+            require_mfa: true,
+            ..reg()
+        };
+        assert!(
+            matches!(machine.validate("id".into(), 0), Err(RegistrationError::Invalid(m)) if m.contains("require_mfa"))
+        );
     }
 
     #[test]

@@ -182,6 +182,7 @@ mod tests {
             access_token_lifetime: None,
             created_at: 0,
             jwks: Some(ClientJwks::parse(jwks).unwrap()),
+            require_mfa: false,
         }
     }
 

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     ServerError,
     LoginRequired,
     ConsentRequired,
+    /// OpenID Connect Core §3.1.2.6: `prompt=none`, but the request needs the user (a step-up).
+    InteractionRequired,
     RequestNotSupported,
     RequestUriNotSupported,
     UnsupportedTokenType,
@@ -33,6 +35,7 @@ impl ErrorCode {
             Self::ServerError => "server_error",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::UnsupportedTokenType => "unsupported_token_type",

@@ -29,6 +29,9 @@ struct IdTokenClaims<'a> {
     azp: &'a str,
     /// RFC 8176 values, stored space-separated on the session and the code.
     amr: Vec<&'a str>,
+    /// Core §2: Gatehouse's class of the sign-in (`urn:gatehouse:acr:1fa` or `…:mfa`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
     /// Core §5.4: with the `email` scope, the address and whether it is verified (the same
@@ -49,6 +52,8 @@ pub struct IdTokenInput<'a> {
     /// The code's `amr` values, space-separated (`pwd`; `pwd otp mfa` with a second factor;
     /// `fed` for a sign-in through an upstream provider).
     pub amr: &'a str,
+    /// The sign-in's `acr` ([`crate::acr::Acr`]).
+    pub acr: Option<&'a str>,
     /// The user's address and its verified state, when the `email` scope was granted.
     pub email: Option<(&'a str, bool)>,
 }
@@ -74,6 +79,7 @@ impl OAuthService {
             at_hash: at_hash(input.access_token),
             azp: input.client_id,
             amr: input.amr.split_whitespace().collect(),
+            acr: input.acr,
             sid: input.sid,
             email: input.email.map(|(e, _)| e),
             email_verified: input.email.map(|(_, v)| v),

@@ -28,6 +28,10 @@ pub struct TokenClaims {
     pub roles: Option<Vec<String>>,
     /// Gatehouse's `permissions` claim, present when the token carries it.
     pub permissions: Option<Vec<String>>,
+    /// RFC 9068 §2.2.1: the sign-in behind the token (none for client credentials).
+    pub auth_time: Option<i64>,
+    pub acr: Option<String>,
+    pub amr: Vec<String>,
 }
 
 /// RFC 7662 §2.2. Inactive tokens answer `{"active": false}` and nothing else.
@@ -57,6 +61,14 @@ pub struct Introspection {
     pub roles: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Vec<String>>,
+    /// RFC 7662 §2.2 further claims: how and when the user behind the token signed in (the
+    /// token's own `auth_time`, `acr` and `amr`; for a refresh token, its family's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
 }
 
 /// A client may introspect tokens issued to it; resource servers registered with the scope
@@ -101,6 +113,9 @@ impl OAuthService {
                 jti: Some(c.jti),
                 roles: c.roles,
                 permissions: c.permissions,
+                auth_time: c.auth_time,
+                acr: c.acr,
+                amr: (!c.amr.is_empty()).then_some(c.amr),
             });
         }
         let presented = RefreshToken::from_client(token);
@@ -119,6 +134,9 @@ impl OAuthService {
                 iat: Some(f.created_at),
                 sub: Some(f.user_id.to_string()),
                 iss: Some(self.settings.issuer.clone()),
+                auth_time: f.auth.auth_time_claim(),
+                acr: f.auth.acr_claim(),
+                amr: Some(f.auth.amr_values()).filter(|a| !a.is_empty()),
                 ..Introspection::default()
             }),
             _ => Ok(Introspection::default()),

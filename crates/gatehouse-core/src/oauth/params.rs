@@ -88,6 +88,8 @@ pub struct AuthorizeParams {
     pub nonce: Param,
     pub login_hint: Param,
     pub ui_locales: Param,
+    /// OpenID Connect Core §3.1.2.1 `acr_values`.
+    pub acr_values: Param,
     /// Request objects (OpenID Connect Core §6), refused.
     pub request: Param,
     pub request_uri: Param,
@@ -109,6 +111,7 @@ impl FromParams for AuthorizeParams {
             "nonce" => &mut self.nonce,
             "login_hint" => &mut self.login_hint,
             "ui_locales" => &mut self.ui_locales,
+            "acr_values" => &mut self.acr_values,
             "request" => &mut self.request,
             "request_uri" => &mut self.request_uri,
             _ => return None,

@@ -88,6 +88,21 @@ pub struct AccessTokenRequest {
     pub lifetime: Option<i64>,
     /// RFC 9068 §2.2.3.1 `roles` and Gatehouse's `permissions`, when the scope asked for them.
     pub rbac: RbacClaims,
+    /// RFC 9068 §2.2.1 (OpenID Connect Core §2): the RFC 8176 `amr` values of the sign-in the
+    /// token comes from; empty (no claim) for client credentials or when unknown.
+    pub amr: Vec<String>,
+    /// RFC 9068 §2.2.1: the sign-in's `acr`; `None` (no claim) for client credentials.
+    pub acr: Option<String>,
+}
+
+impl AccessTokenRequest {
+    /// Sets `amr`, `acr` and `auth_time` from the sign-in the token comes from.
+    pub fn with_auth(mut self, auth: &crate::acr::AuthContext) -> Self {
+        self.amr = auth.amr_values();
+        self.acr = auth.acr_claim();
+        self.auth_time = auth.auth_time_claim();
+        self
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +128,10 @@ struct Claims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     auth_time: Option<UnixTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    acr: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    amr: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
     roles: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     permissions: Option<&'a [String]>,
@@ -133,8 +152,9 @@ impl TokenIssuer {
         &self.settings
     }
 
-    /// Signs an access token (RFC 9068 §2.2 claims: iss, exp, aud, sub, client_id, iat, jti; and
-    /// §2.2.3.1 `roles` plus our `permissions` when the request carries them).
+    /// Signs an access token (RFC 9068 §2.2 claims: iss, exp, aud, sub, client_id, iat, jti;
+    /// §2.2.1 `auth_time`, `acr`, `amr` of the sign-in behind it; and §2.2.3.1 `roles` plus our
+    /// `permissions` when the request carries them).
     pub fn issue(&self, req: &AccessTokenRequest) -> Result<IssuedAccessToken, TokenError> {
         let now = self.clock.now();
         let lifetime = req.lifetime.unwrap_or(self.settings.lifetime);
@@ -150,6 +170,8 @@ impl TokenIssuer {
             scope: req.scope.as_deref(),
             sid: req.sid.as_deref(),
             auth_time: req.auth_time,
+            acr: req.acr.as_deref(),
+            amr: &req.amr,
             roles: req.rbac.roles.as_deref(),
             permissions: req.rbac.permissions.as_deref(),
         };
@@ -193,6 +215,8 @@ mod tests {
             scope: None,
             sid: None,
             auth_time: None,
+            acr: None,
+            amr: &[],
             roles: Some(&["editor".to_owned()]),
             permissions: None,
         };
@@ -206,5 +230,7 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(input.split('.').nth(1).unwrap()).unwrap()).unwrap();
         assert_eq!(payload["roles"], json!(["editor"]));
         assert!(payload.get("permissions").is_none());
+        // No sign-in behind the token: no `amr`/`acr` claims at all (RFC 9068 §2.2.1).
+        assert!(payload.get("amr").is_none() && payload.get("acr").is_none());
     }
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 use super::access::{AccessTokenRequest, IssuedAccessToken, TokenError, TokenIssuer};
 use super::refresh::{RefreshError, RefreshFamily, RefreshService, RefreshToken};
 use crate::account::{AccountError, AccountService, FirstFactor, MfaPending, SignedIn};
+use crate::acr::AuthContext;
 use crate::audit::RequestContext;
 use crate::mfa::MfaChannel;
 use crate::password::Password;
@@ -104,7 +105,9 @@ impl FirstPartyTokens {
 
     async fn issue_for(&self, user: User, amr: &str, ctx: &RequestContext) -> Result<TokenPair, FirstPartyError> {
         self.accounts.require_verified(&user, ctx).await?;
-        let (refresh, family) = self.refresh.issue(user.id, FIRST_PARTY_CLIENT, None).await?;
+        // The sign-in is done now (the second factor, if any, was its last step).
+        let auth = AuthContext::of_sign_in(amr, self.accounts.clock().now());
+        let (refresh, family) = self.refresh.issue(user.id, FIRST_PARTY_CLIENT, None, &auth).await?;
         // Shown with the sign-in in the session lists, where it can be ended.
         self.refresh.set_origin(family.id, &ctx.for_storage()).await?;
         let access = self.access_for(&family)?;
@@ -129,17 +132,17 @@ impl FirstPartyTokens {
         Ok(TokenPair { access, refresh, family })
     }
 
+    /// An access token of the family: `amr`, `acr` and `auth_time` are those of the sign-in
+    /// it came from, on refresh too (RFC 9068 §2.2.1).
     fn access_for(&self, family: &RefreshFamily) -> Result<IssuedAccessToken, TokenError> {
-        self.issuer.issue(&AccessTokenRequest {
+        let request = AccessTokenRequest {
             subject: family.user_id.to_string(),
             client_id: family.client_id.clone(),
             scope: family.scope.clone(),
             sid: Some(family.id.to_string()),
-            auth_time: Some(family.created_at),
-            audience: None,
-            lifetime: None,
             // The first-party API has no scopes, so no `roles`/`permissions` claims.
-            rbac: Default::default(),
-        })
+            ..Default::default()
+        };
+        self.issuer.issue(&request.with_auth(&family.auth))
     }
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::acr::AuthContext;
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::{Clock, UnixTime};
 use crate::random::{self, RandomError};
@@ -55,6 +56,9 @@ pub struct RefreshFamily {
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
     pub revoked_reason: Option<String>,
+    /// The sign-in the family came from: every token refreshed from it says how and when the
+    /// user authenticated then, not at the refresh (OpenID Connect Core §12.2).
+    pub auth: AuthContext,
 }
 
 /// A live family as the sign-in lists show it: a first-party token login, beside the browser
@@ -150,6 +154,7 @@ impl RefreshService {
         user: UserId,
         client_id: &str,
         scope: Option<&str>,
+        auth: &AuthContext,
     ) -> Result<(RefreshToken, RefreshFamily), RefreshError> {
         let now = self.clock.now();
         let family = RefreshFamily {
@@ -161,6 +166,7 @@ impl RefreshService {
             expires_at: now + self.settings.absolute_lifetime,
             revoked_at: None,
             revoked_reason: None,
+            auth: auth.clone(),
         };
         let token = RefreshToken::generate()?;
         self.store.create_refresh_family(&family, &self.row(&token, family.id, now)).await?;
@@ -178,6 +184,7 @@ impl RefreshService {
         client_id: &str,
         scope: Option<&str>,
         with_refresh_token: bool,
+        auth: &AuthContext,
     ) -> Result<(Option<RefreshToken>, RefreshFamily), RefreshError> {
         let now = self.clock.now();
         let family = RefreshFamily {
@@ -189,6 +196,7 @@ impl RefreshService {
             expires_at: now + self.settings.absolute_lifetime,
             revoked_at: None,
             revoked_reason: None,
+            auth: auth.clone(),
         };
         // A token the client never sees, when it gets none, keeps the family's shape uniform.
         let token = RefreshToken::generate()?;

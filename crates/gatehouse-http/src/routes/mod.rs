@@ -15,6 +15,7 @@ pub mod passkeys;
 pub mod reset;
 pub mod self_service;
 pub mod session;
+pub mod step_up;
 pub mod token;
 pub mod verify;
 

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
+use gatehouse_core::acr::Acr;
 use gatehouse_core::oauth::{
     AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, ErrorCode,
     FromParams, OAuthError, SignedInAs, TokenClaims, TokenRequest, redirect_with,
@@ -44,7 +45,7 @@ pub fn router(state: &AppState) -> Routes {
         .merge(Routes::new(state, client_auth, Router::new().route("/oauth2/introspect", post(introspect))))
 }
 
-type Pairs = Vec<(String, String)>;
+pub(super) type Pairs = Vec<(String, String)>;
 
 /// A query string as parameter pairs, in order, duplicates kept.
 pub(super) fn query_pairs(raw: Option<String>) -> Pairs {
@@ -146,7 +147,7 @@ async fn authorize(state: AppState, jar: CookieJar, ctx: RequestContext, pairs: 
 type SignedIn = (Session, User, SessionToken);
 
 fn signed_in_as(session: Option<&SignedIn>) -> Option<SignedInAs> {
-    session.map(|(s, u, _)| SignedInAs { user: u.id, auth_time: s.auth_time })
+    session.map(|(s, u, _)| SignedInAs { user: u.id, auth_time: s.auth_time, acr: Acr::from_amr(&s.amr) })
 }
 
 /// Renders core's decision: the login page, the consent page, or a redirect to the client.
@@ -172,8 +173,11 @@ async fn respond(
             super::account_email::verify_required_page(state, jar, &u)
         }
         (AuthorizeOutcome::Consent, _) => consent_page(state, jar, req, pairs),
+        // OIDC Core §5.5.1.1: the session is one-factor and the request needs two.
+        (AuthorizeOutcome::StepUp, Some((s, u, _))) => super::step_up::begin(state, jar, ctx, pairs, &s, &u).await,
+        (AuthorizeOutcome::SecondFactorMissing, _) => super::step_up::second_factor_missing(&req.client.name),
         (AuthorizeOutcome::IssueCode, Some((s, u, _))) => redirect_with_code(state, req, &u, s.auth_time, &s.amr).await,
-        (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode, _) => {
+        (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode | AuthorizeOutcome::StepUp, _) => {
             match login_redirect(state, ctx, req, pairs).await {
                 Ok(to) => see_other(&to),
                 Err(page) => page,
@@ -185,27 +189,14 @@ async fn respond(
 /// Longest return URL passed inline to the login page; longer requests are parked.
 const MAX_INLINE_RETURN: usize = 1024;
 
-/// The login page, continuing with this authorization request afterwards. A long request (a
-/// 2,000-character `state`) would travel double-encoded in the login URL and exceed the URL
-/// limit: it is parked server-side and the URL carries a short reference. Parking writes a row,
-/// so it counts against the per-IP sign-in limit.
+/// The login page, continuing with this authorization request afterwards.
 async fn login_redirect(
     state: &AppState,
     ctx: &RequestContext,
     req: &AuthorizeRequest,
     pairs: &Pairs,
 ) -> Result<String, Response> {
-    let query = return_query(pairs);
-    let mut back = format!("/oauth2/authorize?{query}");
-    if back.len() > MAX_INLINE_RETURN {
-        let rule = RateRule { kind: LimitKind::LoginIp, methods: Methods::Any, answer: Answer::Page };
-        crate::ratelimit::check(state, rule, ctx).await?;
-        let reference =
-            state.oauth.park_authorization(&return_query(pairs)).await.map_err(|_| ApiError::internal().into_page())?;
-        let mut parked = url::form_urlencoded::Serializer::new(String::new());
-        parked.append_pair(PARKED, &reference);
-        back = format!("/oauth2/authorize?{}", parked.finish());
-    }
+    let back = return_url(state, ctx, pairs).await?;
     let mut to = url::form_urlencoded::Serializer::new(String::new());
     to.append_pair("next", &back);
     if let Some(hint) = &req.login_hint {
@@ -216,6 +207,24 @@ async fn login_redirect(
         to.append_pair("prompt", "login");
     }
     Ok(format!("/login?{}", to.finish()))
+}
+
+/// The URL to come back to this authorization request after signing in or stepping up. A long
+/// request (a 2,000-character `state`) would travel double-encoded in the login URL and exceed
+/// the URL limit: it is parked server-side and the URL carries a short reference. Parking
+/// writes a row, so it counts against the per-IP sign-in limit.
+pub(super) async fn return_url(state: &AppState, ctx: &RequestContext, pairs: &Pairs) -> Result<String, Response> {
+    let query = return_query(pairs);
+    let mut back = format!("/oauth2/authorize?{query}");
+    if back.len() > MAX_INLINE_RETURN {
+        let rule = RateRule { kind: LimitKind::LoginIp, methods: Methods::Any, answer: Answer::Page };
+        crate::ratelimit::check(state, rule, ctx).await?;
+        let reference = state.oauth.park_authorization(&query).await.map_err(|_| ApiError::internal().into_page())?;
+        let mut parked = url::form_urlencoded::Serializer::new(String::new());
+        parked.append_pair(PARKED, &reference);
+        back = format!("/oauth2/authorize?{}", parked.finish());
+    }
+    Ok(back)
 }
 
 async fn redirect_with_code(
@@ -362,6 +371,9 @@ pub fn token_claims(c: AccessClaims) -> TokenClaims {
         sid: c.sid,
         roles,
         permissions,
+        auth_time: c.auth_time,
+        acr: c.acr,
+        amr: c.amr,
     }
 }
 

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
+use gatehouse_core::acr::ACR_VALUES_SUPPORTED;
 use gatehouse_core::oauth::{ASSERTION_ALGORITHMS, FromParams, LogoutDecision, LogoutError, LogoutParams};
 use serde_json::{Value, json};
 
@@ -64,8 +65,10 @@ pub fn metadata(issuer: &str) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "sid", "email", "email_verified", "name", "updated_at"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr", "sid", "email", "email_verified", "name", "updated_at"],
         "prompt_values_supported": ["none", "login", "consent"],
+        // Discovery 1.0 §3: exactly the classes Gatehouse asserts in `acr` (README, "Step-up").
+        "acr_values_supported": ACR_VALUES_SUPPORTED,
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

@@ -173,6 +173,9 @@ fn family_row(r: &Row<'_>) -> rusqlite::Result<FamilyRow> {
         expires_at: r.get(5)?,
         revoked_at: r.get(6)?,
         revoked_reason: r.get(7)?,
+        amr: r.get(8)?,
+        acr: r.get(9)?,
+        auth_time: r.get(10)?,
     })
 }
 
@@ -253,16 +256,18 @@ mod tests {
         w.execute_batch(
             "PRAGMA journal_mode = WAL;
              CREATE TABLE refresh_families (id BLOB PRIMARY KEY, user_id BLOB, client_id TEXT, scope TEXT,
-               created_at INTEGER, expires_at INTEGER, revoked_at INTEGER, revoked_reason TEXT);",
+               created_at INTEGER, expires_at INTEGER, revoked_at INTEGER, revoked_reason TEXT,
+               amr TEXT, acr TEXT, auth_time INTEGER);",
         )?;
         let (id, user) = (Uuid::new_v4(), Uuid::new_v4());
         w.execute(
-            "INSERT INTO refresh_families VALUES (?1, ?2, 'c', NULL, 1, 2, NULL, NULL)",
+            "INSERT INTO refresh_families VALUES (?1, ?2, 'c', NULL, 1, 2, NULL, NULL, 'pwd otp mfa', 'a', 1)",
             params![id.as_bytes().as_slice(), user.as_bytes().as_slice()],
         )?;
         let reader = Reader::new(path.clone());
         let row = reader.refresh_family(id).flatten();
         assert!(matches!(row, Some(ref f) if f.id == id && f.user_id == user && f.client_id == "c"));
+        assert!(matches!(row, Some(ref f) if f.amr == "pwd otp mfa" && f.acr == "a" && f.auth_time == 1));
         assert!(matches!(reader.refresh_family(Uuid::new_v4()), Some(None)));
         // The same connections cannot write.
         let wrote = reader.with("write", |c| c.execute("DELETE FROM refresh_families", []));

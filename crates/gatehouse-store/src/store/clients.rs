@@ -28,6 +28,7 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.access_token_lifetime)
             .bind(client.created_at)
             .bind(client.jwks.as_ref().map(|j| Json(j.as_json())))
+            .bind(client.require_mfa)
             .on_unique(OnUnique::Client)
             .execute()
             .await?;

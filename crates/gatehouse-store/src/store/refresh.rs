@@ -36,6 +36,9 @@ impl<D: Dialect> RefreshTokenStore for SqlStore<D> {
             .bind(family.expires_at)
             .bind(family.revoked_at)
             .bind(family.revoked_reason.as_deref())
+            .bind(family.auth.amr.as_str())
+            .bind(family.auth.acr.as_str())
+            .bind(family.auth.auth_time)
             .on_unique(OnUnique::RefreshToken)
             .execute()
             .await?;

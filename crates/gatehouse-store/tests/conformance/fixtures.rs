@@ -1,5 +1,6 @@
 //! Domain values for the checks, and comparisons for types without `PartialEq`.
 
+use gatehouse_core::acr::AuthContext;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::keys::{Algorithm, StoredKey};
 use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, GrantType};
@@ -97,6 +98,8 @@ pub fn family(user: UserId, created_at: i64, expires_at: i64) -> RefreshFamily {
         expires_at,
         revoked_at: None,
         revoked_reason: None,
+        // Not the migration's defaults, so that a round trip shows every column is kept.
+        auth: AuthContext::of_sign_in("fed otp mfa", created_at - 5),
     }
 }
 
@@ -128,6 +131,7 @@ pub fn client(id: &str, created_at: i64) -> Client {
         access_token_lifetime: Some(900),
         created_at,
         jwks: None,
+        require_mfa: false,
     }
 }
 
@@ -163,6 +167,7 @@ pub fn public_client(id: &str, created_at: i64) -> Client {
         access_token_lifetime: None,
         created_at,
         jwks: None,
+        require_mfa: true,
     }
 }
 

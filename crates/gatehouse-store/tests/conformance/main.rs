@@ -62,4 +62,5 @@ mod rbac;
 mod refresh;
 mod sessions;
 mod upgrade_0006;
+mod upgrade_0014;
 mod users;

@@ -35,6 +35,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             post_logout_redirect_uris,
             cors_origins,
             skip_consent,
+            require_mfa,
             access_token_lifetime,
             json,
         } => {
@@ -51,6 +52,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 auth_method,
                 access_token_lifetime,
                 jwks,
+                require_mfa,
             };
             let id = generate_client_id().context("generating a client id")?;
             let (client, secret) = registration.validate(id, SystemClock.now())?;
@@ -58,7 +60,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             record(
                 AuditEventType::ClientCreated,
                 client.id.clone(),
-                json!({ "name": client.name, "public": client.is_public() }),
+                json!({ "name": client.name, "public": client.is_public(), "require_mfa": client.require_mfa }),
             )
             .await?;
             let mut out = client_json(&client);
@@ -121,6 +123,7 @@ fn client_json(c: &Client) -> Value {
         "scopes": c.scopes,
         "cors_origins": c.cors_origins,
         "skip_consent": c.skip_consent,
+        "require_mfa": c.require_mfa,
         "access_token_lifetime": c.access_token_lifetime,
         "created_at": c.created_at,
         "jwks": c.jwks.as_ref().map(|j| j.as_json()),

@@ -37,6 +37,7 @@ mod regressions;
 mod reset;
 mod secrets_scan;
 mod self_service;
+mod stepup;
 mod tls;
 mod tokens;
 mod verification;

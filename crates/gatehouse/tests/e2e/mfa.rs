@@ -45,7 +45,7 @@ fn b32decode(s: &str) -> Vec<u8> {
 }
 
 /// RFC 6238 §4 with HMAC-SHA-1, 30-second steps, 6 digits (RFC 4226 §5.3 truncation).
-fn totp_at(secret: &[u8], time: i64) -> String {
+pub(crate) fn totp_at(secret: &[u8], time: i64) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
     let tag = hmac::sign(&key, &((time / 30) as u64).to_be_bytes());
     let d = tag.as_ref();
@@ -55,7 +55,7 @@ fn totp_at(secret: &[u8], time: i64) -> String {
 }
 
 /// A code of the next time step (so that it was never used before).
-fn fresh_code(app: &TestApp, secret: &[u8]) -> String {
+pub(crate) fn fresh_code(app: &TestApp, secret: &[u8]) -> String {
     app.clock.advance(30);
     totp_at(secret, app.clock_now())
 }
@@ -75,14 +75,14 @@ fn recovery_codes(page: &str) -> Vec<String> {
 }
 
 /// A browser signed in as `email` (password only: no second factor yet).
-async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
+pub(crate) async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
     let b = browser();
     assert_eq!(app.login_with(&b, email, PASSWORD).await.status(), 200);
     b
 }
 
 /// Sets TOTP up through the account pages; returns the secret and the recovery codes.
-async fn enrol(app: &TestApp, b: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, b: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
     let page = b.get(app.url("/account/mfa")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("No authenticator app is set up"), "{page}");
     let csrf = csrf_from(&page);
@@ -147,7 +147,7 @@ async fn page_password_step(app: &TestApp, b: &reqwest::Client, next: Option<&st
     csrf_from(&page.text().await.unwrap())
 }
 
-async fn page_code(app: &TestApp, b: &reqwest::Client, csrf: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn page_code(app: &TestApp, b: &reqwest::Client, csrf: &str, code: &str) -> reqwest::Response {
     b.post(app.url("/login/mfa")).form(&[("csrf_token", csrf), ("code", code)]).send().await.unwrap()
 }
 

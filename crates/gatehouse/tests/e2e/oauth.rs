@@ -236,8 +236,10 @@ async fn confidential_client_code_flow_with_consent(b: Backend) {
     let claims = decode_part(id_token.split('.').nth(1).unwrap());
     let mut names: Vec<&str> = claims.as_object().unwrap().keys().map(String::as_str).collect();
     names.sort_unstable();
-    // `email` and `email_verified` because the scope has `email` (Core §5.4; issue #14).
+    // `email` and `email_verified` because the scope has `email` (Core §5.4; issue #14); `acr`
+    // (Core §2) of the password sign-in.
     let expected = [
+        "acr",
         "amr",
         "at_hash",
         "aud",
@@ -254,6 +256,7 @@ async fn confidential_client_code_flow_with_consent(b: Backend) {
     ];
     assert_eq!(names, expected);
     assert_eq!((claims["email"].as_str(), claims["email_verified"].as_bool()), (Some("ada@example.com"), Some(false)));
+    assert_eq!(claims["acr"], "urn:gatehouse:acr:1fa");
     assert_eq!(claims["iss"], app.base.as_str());
     assert_eq!(claims["aud"], client["client_id"]);
     assert_eq!(claims["azp"], client["client_id"]);
@@ -427,8 +430,10 @@ async fn discovery_advertises_exactly_what_works(b: Backend) {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "introspection_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
             "code_challenge_methods_supported": ["S256"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "sid", "email", "email_verified", "name", "updated_at"],
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr", "sid", "email", "email_verified", "name", "updated_at"],
             "prompt_values_supported": ["none", "login", "consent"],
+            // Discovery 1.0 §3: the acr values Gatehouse asserts.
+            "acr_values_supported": ["urn:gatehouse:acr:1fa", "urn:gatehouse:acr:mfa"],
             "authorization_response_iss_parameter_supported": true,
             "claims_parameter_supported": false,
             "request_parameter_supported": false,

@@ -6,6 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{TokenResponse, param, required};
+use crate::acr::{AuthContext, amr_has_mfa};
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::code::CodeOutcome;
@@ -93,6 +94,11 @@ impl OAuthService {
             }
             (None, None) => {}
         }
+        // The authorization endpoint issues a code for such a client only after a second
+        // factor; checked again here so that no other path can mint its tokens without one.
+        if client.require_mfa && !amr_has_mfa(&code.amr) {
+            return Err(OAuthError::invalid_grant("this client requires a sign-in with a second factor"));
+        }
         let user = self.accounts.active_user(code.user_id).await.map_err(|_| OAuthError::server_error())?;
         let Some(user) = user else {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
@@ -106,14 +112,11 @@ impl OAuthService {
         // before the answer (see `revoke_replayed_grant`).
         let subject = user.id.to_string();
         let sid = code.grant_id.to_string();
-        let (access_token, expires_in) = self.access_token(
-            client,
-            Holder::User(user.id),
-            &scope,
-            rbac,
-            Some(sid.clone()),
-            (code.auth_time > 0).then_some(code.auth_time),
-        )?;
+        // The sign-in behind the code: the access token, the ID token and every token refreshed
+        // from the grant say how and when it happened (OIDC Core §2, §12.2; RFC 9068 §2.2.1).
+        let auth = AuthContext::of_sign_in(&code.amr, code.auth_time);
+        let (access_token, expires_in) =
+            self.access_token(client, Holder::User(user.id), &scope, rbac, Some(sid.clone()), Some(&auth))?;
         let id_token = if scope.contains("openid") {
             Some(self.id_token(&IdTokenInput {
                 subject: &subject,
@@ -123,6 +126,7 @@ impl OAuthService {
                 access_token: &access_token,
                 sid: Some(&sid),
                 amr: &code.amr,
+                acr: auth.acr_claim().as_deref(),
                 email: scope.contains("email").then(|| (user.email.as_str(), user.email_verified)),
             })?)
         } else {
@@ -130,7 +134,7 @@ impl OAuthService {
         };
         let (refresh, _) = self
             .refresh
-            .start_grant(code.grant_id, user.id, &client.id, Some(&scope_text), with_refresh)
+            .start_grant(code.grant_id, user.id, &client.id, Some(&scope_text), with_refresh, &auth)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "starting a grant failed");

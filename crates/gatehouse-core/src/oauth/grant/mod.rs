@@ -12,6 +12,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::{Param, TokenRequest};
 use super::scope::Scope;
 use super::service::OAuthService;
+use crate::acr::AuthContext;
 use crate::audit::RequestContext;
 use crate::token::{AccessTokenRequest, Holder, RbacClaims};
 
@@ -74,7 +75,8 @@ impl OAuthService {
         Ok(claims)
     }
 
-    /// Signs an access token for `holder` (the user, or the client itself).
+    /// Signs an access token for `holder` (the user, with the sign-in `auth` behind the token;
+    /// or the client itself, with none).
     fn access_token(
         &self,
         client: &Client,
@@ -82,29 +84,29 @@ impl OAuthService {
         scope: &Scope,
         rbac: RbacClaims,
         sid: Option<String>,
-        auth_time: Option<i64>,
+        auth: Option<&AuthContext>,
     ) -> Result<(String, i64), OAuthError> {
         let subject = match holder {
             Holder::User(id) => id.to_string(),
             Holder::Client(id) => id.to_owned(),
         };
         let scope = scope.to_string();
-        let issued = self
-            .issuer
-            .issue(&AccessTokenRequest {
-                subject,
-                client_id: client.id.clone(),
-                scope: (!scope.is_empty()).then(|| scope.to_owned()),
-                sid,
-                auth_time,
-                audience: None,
-                lifetime: client.access_token_lifetime,
-                rbac,
-            })
-            .map_err(|e| {
-                tracing::error!(error = %e, "access token signing failed");
-                OAuthError::server_error()
-            })?;
+        let mut request = AccessTokenRequest {
+            subject,
+            client_id: client.id.clone(),
+            scope: (!scope.is_empty()).then(|| scope.to_owned()),
+            sid,
+            lifetime: client.access_token_lifetime,
+            rbac,
+            ..Default::default()
+        };
+        if let Some(auth) = auth {
+            request = request.with_auth(auth);
+        }
+        let issued = self.issuer.issue(&request).map_err(|e| {
+            tracing::error!(error = %e, "access token signing failed");
+            OAuthError::server_error()
+        })?;
         Ok((issued.token, issued.expires_in))
     }
 }

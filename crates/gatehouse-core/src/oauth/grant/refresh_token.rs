@@ -31,6 +31,11 @@ impl OAuthService {
         let Some(current) = family.filter(|f| f.client_id == client.id) else {
             return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
         };
+        // Only families signed in with a second factor are issued to such a client; one that
+        // was not (the client was made to require it later) is refused, and not consumed.
+        if client.require_mfa && !current.auth.has_mfa() {
+            return Err(OAuthError::invalid_grant("this client requires a sign-in with a second factor"));
+        }
         let granted =
             Scope::parse(current.scope.as_deref().unwrap_or_default()).map_err(|_| OAuthError::server_error())?;
         let scope = match param(&req.scope)? {
@@ -57,13 +62,15 @@ impl OAuthService {
         if self.accounts.active_user(family.user_id).await.map_err(|_| OAuthError::server_error())?.is_none() {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         }
+        // OIDC Core §12.2: what a refreshed token says about the authentication is the original
+        // sign-in's `amr`, `acr` and `auth_time`, not the refresh's.
         let (access_token, expires_in) = self.access_token(
             client,
             Holder::User(family.user_id),
             &scope,
             rbac,
             Some(family.id.to_string()),
-            Some(family.created_at),
+            Some(&family.auth),
         )?;
         let scope_text = scope.to_string();
         Ok(TokenResponse {

@@ -238,6 +238,8 @@ pub struct ClientResponse {
     scopes: Vec<String>,
     cors_origins: Vec<String>,
     skip_consent: bool,
+    /// Every sign-in for this client must use a second factor (acr `urn:gatehouse:acr:mfa`).
+    require_mfa: bool,
     access_token_lifetime: Option<i64>,
     created_at: i64,
     /// The public JWK Set of a private_key_jwt client.
@@ -261,6 +263,7 @@ impl From<&OAuthClient> for ClientResponse {
             scopes: c.scopes.clone(),
             cors_origins: c.cors_origins.clone(),
             skip_consent: c.skip_consent,
+            require_mfa: c.require_mfa,
             access_token_lifetime: c.access_token_lifetime,
             created_at: c.created_at,
             jwks: c.jwks.as_ref().map(|j| j.as_json().clone()),
@@ -302,6 +305,10 @@ pub struct CreateClientRequest {
     cors_origins: Vec<String>,
     #[serde(default)]
     skip_consent: bool,
+    /// Require a second factor of every sign-in for this client: users without one get no
+    /// code; needs the authorization_code grant.
+    #[serde(default)]
+    require_mfa: bool,
     token_endpoint_auth_method: Option<String>,
     access_token_lifetime: Option<i64>,
     /// The client's public JWK Set, for `token_endpoint_auth_method` private_key_jwt (RFC 7591 §2).
@@ -340,6 +347,7 @@ async fn create_client(
         auth_method: req.token_endpoint_auth_method,
         access_token_lifetime: req.access_token_lifetime,
         jwks: req.jwks,
+        require_mfa: req.require_mfa,
     };
     let (client, secret) = state.admin.create_client(&cap, registration, &ctx).await?;
     let mut out = ClientResponse::from(&client);
