@@ -35,6 +35,10 @@ pub struct AccessClaims {
     pub roles: Vec<String>,
     #[serde(default)]
     pub permissions: Vec<String>,
+    /// RFC 8176 §2 authentication methods of the sign-in behind the token (`mfa` when it used
+    /// more than one factor); absent for a client acting for itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl AccessClaims {

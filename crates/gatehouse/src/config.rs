@@ -17,9 +17,11 @@ use crate::web_config::{CorsConfig, LimitsConfig, TlsConfig, string_or_list};
 mod abuse;
 mod federation;
 mod mail;
+mod mfa;
 pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
+pub use mfa::MfaConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -64,6 +66,8 @@ pub struct Settings {
     pub accounts: AccountsConfig,
     /// How mail is sent (see `config/mail.rs`).
     pub mail: MailConfig,
+    /// Who must use a second factor (see `config/mfa.rs`).
+    pub mfa: MfaConfig,
 }
 
 impl Default for Settings {
@@ -92,6 +96,7 @@ impl Default for Settings {
             federation: FederationConfig::default(),
             accounts: AccountsConfig::default(),
             mail: MailConfig::default(),
+            mfa: MfaConfig::default(),
         }
     }
 }
@@ -356,6 +361,8 @@ impl Settings {
             verification_ttl: self.accounts.verification_ttl,
             reset_ttl: self.accounts.reset_ttl,
             invitation_ttl: self.accounts.invitation_ttl,
+            // Checked by `validate`; an invalid role name there never gets this far.
+            mfa: self.mfa.policy().unwrap_or_default(),
         }
     }
 
@@ -408,6 +415,7 @@ impl Settings {
         self.federation.validate()?;
         self.accounts.validate()?;
         self.mail.validate()?;
+        self.mfa.validate()?;
         self.validate_web()
     }
 }

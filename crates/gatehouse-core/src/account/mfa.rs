@@ -133,6 +133,12 @@ impl AccountService {
         if !self.has_second_factor(user.id).await? {
             return Err(AccountError::InvalidInput("two-step sign-in is not on"));
         }
+        // The policy would only send the user straight back to set it up again.
+        if self.mfa_policy_applies(user.id).await? {
+            return Err(AccountError::InvalidInput(
+                "two-step sign-in is required for your account and cannot be turned off",
+            ));
+        }
         self.mfa.delete_mfa(user.id).await?;
         self.record_mfa(AuditEventType::MfaDisabled, user.id, None, ctx, json!({ "method": "totp" })).await?;
         self.notify(Notice::MfaDisabled { to: user.email.clone() }).await;

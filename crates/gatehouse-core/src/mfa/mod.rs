@@ -13,6 +13,7 @@
 //! The rules live in `account::mfa` (enrolment, disable, regenerate, admin reset) and
 //! `account::mfa_sign_in` (the second step); stores only keep rows.
 
+pub mod policy;
 pub mod recovery;
 pub mod totp;
 

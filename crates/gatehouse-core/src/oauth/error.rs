@@ -13,6 +13,8 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     ServerError,
     LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: the user must interact (`prompt=none` cannot be met).
+    InteractionRequired,
     ConsentRequired,
     RequestNotSupported,
     RequestUriNotSupported,
@@ -32,6 +34,7 @@ impl ErrorCode {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::ServerError => "server_error",
             Self::LoginRequired => "login_required",
+            Self::InteractionRequired => "interaction_required",
             Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",

@@ -88,6 +88,9 @@ pub struct AccessTokenRequest {
     pub lifetime: Option<i64>,
     /// RFC 9068 §2.2.3.1 `roles` and Gatehouse's `permissions`, when the scope asked for them.
     pub rbac: RbacClaims,
+    /// RFC 8176 §2 `amr` of the sign-in behind the token (RFC 9068 §2.2.1 lists `amr` among the
+    /// authentication claims an access token may carry); empty for a client acting for itself.
+    pub amr: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +119,8 @@ struct Claims<'a> {
     roles: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     permissions: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    amr: &'a [String],
 }
 
 pub struct TokenIssuer {
@@ -152,6 +157,7 @@ impl TokenIssuer {
             auth_time: req.auth_time,
             roles: req.rbac.roles.as_deref(),
             permissions: req.rbac.permissions.as_deref(),
+            amr: &req.amr,
         };
         let token = match &self.settings.signing {
             SigningChoice::Asymmetric(alg) => {
@@ -195,6 +201,7 @@ mod tests {
             auth_time: None,
             roles: Some(&["editor".to_owned()]),
             permissions: None,
+            amr: &["pwd".to_owned(), "otp".to_owned(), "mfa".to_owned()],
         };
         let token = sign_hs256(&key, &claims).unwrap();
         let (input, sig) = token.rsplit_once('.').unwrap();
@@ -206,5 +213,7 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(input.split('.').nth(1).unwrap()).unwrap()).unwrap();
         assert_eq!(payload["roles"], json!(["editor"]));
         assert!(payload.get("permissions").is_none());
+        // RFC 8176 §2: `amr` is an array of strings.
+        assert_eq!(payload["amr"], json!(["pwd", "otp", "mfa"]));
     }
 }

@@ -72,7 +72,11 @@ impl FirstPartyTokens {
         ctx: &RequestContext,
     ) -> Result<TokenLogin, FirstPartyError> {
         match self.accounts.authenticate_first_factor(email, password, MfaChannel::Token, None, ctx).await? {
-            FirstFactor::Done(user) => Ok(TokenLogin::Tokens(Box::new(self.issue_for(*user, "pwd", ctx).await?))),
+            FirstFactor::Done(user) => {
+                // The MFA policy: a covered user without a second factor gets no tokens.
+                self.accounts.enforce_mfa_enrolment(user.id, "token", ctx).await?;
+                Ok(TokenLogin::Tokens(Box::new(self.issue_for(*user, "pwd", ctx).await?)))
+            }
             FirstFactor::MfaRequired(pending) => Ok(TokenLogin::MfaRequired(pending)),
         }
     }
@@ -104,7 +108,7 @@ impl FirstPartyTokens {
         let (refresh, family) = self.refresh.issue(user.id, FIRST_PARTY_CLIENT, None).await?;
         // Shown with the sign-in in the session lists, where it can be ended.
         self.refresh.set_origin(family.id, &ctx.for_storage()).await?;
-        let access = self.access_for(&family)?;
+        let access = self.access_for(&family, amr)?;
         let details = json!({ "method": "token", "family_id": family.id, "amr": amr });
         self.accounts.record_login(&user, ctx, details).await?;
         Ok(TokenPair { access, refresh, family })
@@ -122,11 +126,14 @@ impl FirstPartyTokens {
         if self.accounts.active_user(family.user_id).await?.is_none() {
             return Err(RefreshError::Invalid.into());
         }
-        let access = self.access_for(&family)?;
+        // The family does not keep the sign-in's `amr`: a refreshed token carries none (so it
+        // does not open what needs `mfa`, e.g. the admin API under the MFA policy).
+        let access = self.access_for(&family, "")?;
         Ok(TokenPair { access, refresh, family })
     }
 
-    fn access_for(&self, family: &RefreshFamily) -> Result<IssuedAccessToken, TokenError> {
+    /// `amr`: the sign-in's RFC 8176 values, space-separated (empty: no `amr` claim).
+    fn access_for(&self, family: &RefreshFamily, amr: &str) -> Result<IssuedAccessToken, TokenError> {
         self.issuer.issue(&AccessTokenRequest {
             subject: family.user_id.to_string(),
             client_id: family.client_id.clone(),
@@ -137,6 +144,7 @@ impl FirstPartyTokens {
             lifetime: None,
             // The first-party API has no scopes, so no `roles`/`permissions` claims.
             rbac: Default::default(),
+            amr: amr.split_whitespace().map(str::to_owned).collect(),
         })
     }
 }

@@ -55,7 +55,7 @@ fn totp_at(secret: &[u8], time: i64) -> String {
 }
 
 /// A code of the next time step (so that it was never used before).
-fn fresh_code(app: &TestApp, secret: &[u8]) -> String {
+pub(crate) fn fresh_code(app: &TestApp, secret: &[u8]) -> String {
     app.clock.advance(30);
     totp_at(secret, app.clock_now())
 }
@@ -82,7 +82,7 @@ async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
 }
 
 /// Sets TOTP up through the account pages; returns the secret and the recovery codes.
-async fn enrol(app: &TestApp, b: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, b: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
     let page = b.get(app.url("/account/mfa")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Two-step sign-in is off"), "{page}");
     let csrf = csrf_from(&page);

@@ -113,6 +113,7 @@ impl OAuthService {
             rbac,
             Some(sid.clone()),
             (code.auth_time > 0).then_some(code.auth_time),
+            &code.amr,
         )?;
         let id_token = if scope.contains("openid") {
             Some(self.id_token(&IdTokenInput {

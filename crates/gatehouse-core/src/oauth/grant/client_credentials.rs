@@ -39,7 +39,7 @@ impl OAuthService {
         // The client's own roles (`client_roles`) when it asks for `roles` / `permissions`.
         let holder = Holder::Client(&client.id);
         let rbac = self.rbac_claims(holder, &scope).await?;
-        let (access_token, expires_in) = self.access_token(client, holder, &scope, rbac, None, None)?;
+        let (access_token, expires_in) = self.access_token(client, holder, &scope, rbac, None, None, "")?;
         let scope_text = scope.to_string();
         Ok(TokenResponse {
             access_token,

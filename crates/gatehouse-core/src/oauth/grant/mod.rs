@@ -74,7 +74,9 @@ impl OAuthService {
         Ok(claims)
     }
 
-    /// Signs an access token for `holder` (the user, or the client itself).
+    /// Signs an access token for `holder` (the user, or the client itself). `amr` is the
+    /// sign-in's RFC 8176 values, space-separated (empty: no `amr` claim).
+    #[allow(clippy::too_many_arguments)]
     fn access_token(
         &self,
         client: &Client,
@@ -83,6 +85,7 @@ impl OAuthService {
         rbac: RbacClaims,
         sid: Option<String>,
         auth_time: Option<i64>,
+        amr: &str,
     ) -> Result<(String, i64), OAuthError> {
         let subject = match holder {
             Holder::User(id) => id.to_string(),
@@ -100,6 +103,7 @@ impl OAuthService {
                 audience: None,
                 lifetime: client.access_token_lifetime,
                 rbac,
+                amr: amr.split_whitespace().map(str::to_owned).collect(),
             })
             .map_err(|e| {
                 tracing::error!(error = %e, "access token signing failed");

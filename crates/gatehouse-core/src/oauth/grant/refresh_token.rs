@@ -64,6 +64,8 @@ impl OAuthService {
             rbac,
             Some(family.id.to_string()),
             Some(family.created_at),
+            // The grant does not keep the sign-in's `amr`: a refreshed token carries none.
+            "",
         )?;
         let scope_text = scope.to_string();
         Ok(TokenResponse {
