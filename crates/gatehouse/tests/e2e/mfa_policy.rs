@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::admin::{call, cli_ok, client_token, user_with_token};
 use crate::helpers::{Backend, PASSWORD, TestApp, browser, csrf_from};
-use crate::mfa::{enrol, fresh_code};
+use crate::mfa::{b32decode, between, enrol, fresh_code, totp_at};
 use crate::oauth::{REDIRECT, authorize_url, location, pkce, query_of, setup, token_request};
 use crate::on_both_backends;
 use crate::tokens::decode_part;
@@ -107,7 +107,13 @@ async fn an_admin_must_enrol_and_then_sign_in_with_a_code_for_the_admin_api(b: B
     let form = [("csrf_token", csrf_from(&page)), ("password", PASSWORD.into()), ("next", next.clone())];
     let page = b.post(app.url("/account/mfa/totp")).form(&form).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("totp-secret") && page.contains("name=\"next\""), "and on to the code form");
-    let (secret, _) = enrol(&app, &b).await;
+    let secret = b32decode(between(&page, "<code id=\"totp-secret\">", "</code>"));
+    let code = totp_at(&secret, app.clock_now());
+    let form = [("csrf_token", csrf_from(&page)), ("code", code), ("next", next.clone())];
+    let r = b.post(app.url("/account/mfa/totp/confirm")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Continue to the application"), "the recovery codes link back to the request");
     assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), 200, "enrolled: the pages open");
     let r = b.get(app.url(&next)).send().await.unwrap();
     let callback = location(&r);
