@@ -246,6 +246,16 @@ async fn cedar_principal_mfa_comes_from_the_subject_token(b: Backend) {
         let (status, err) = error_of(decide(ask(json!({ "token": bad }))).await).await;
         assert_eq!(status, 400, "{err}");
     }
+    // The command line simulates the evidence with --mfa.
+    let request = ask(json!({})).to_string();
+    for (flag, expected) in [(None, "deny"), (Some("--mfa"), "allow")] {
+        let mut args = vec!["policies", "test", "--json"];
+        args.extend(flag);
+        let out = app.cli(&args, Some(&request)).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["decision"], expected == "allow", "{flag:?}: {v}");
+    }
     // A subject that is no Gatehouse account may still be attested by the caller.
     let outsider = json!({ "subject": { "type": "user", "id": "app-user-7", "properties": { "mfa": true } },
                            "action": { "name": "read" }, "resource": { "type": "document", "id": "d1" } });
