@@ -108,6 +108,7 @@ pub fn app(state: AppState) -> Router {
         routes::account::router(&state),
         routes::invitation::router(&state),
         routes::mfa::router(&state),
+        routes::passkeys::router(&state),
         routes::reset::router(&state),
         routes::self_service::router(&state),
         routes::account_email::router(&state),

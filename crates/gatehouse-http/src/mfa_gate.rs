@@ -10,7 +10,7 @@
 //!   must show no page (OpenID Connect Core §3.1.2.1), answers `interaction_required`
 //!   (§3.1.2.6) to the client.
 //!
-//! Left alone: the enrolment pages, signing out, the second step of a sign-in, static files,
+//! Left alone: the enrolment pages (an authenticator app or a passkey), signing out, the second step of a sign-in, static files,
 //! the sign-in and registration calls of `/api/v1/auth/`, and the endpoints authenticated by
 //! client credentials or guarded by their own door (`/oauth2/token` and friends, `/admin/`,
 //! `/access/`, discovery, health, metrics). With the policy off the gate reads nothing.
@@ -56,7 +56,9 @@ impl Area {
 /// Paths the gate never holds back (prefix `p` matches `p` itself and `p/…`).
 const OPEN: &[&str] = &[
     "/account/mfa",
+    "/account/passkeys",
     "/login/mfa",
+    "/login/passkey",
     "/logout",
     "/oauth2/logout",
     "/static",
@@ -167,6 +169,8 @@ mod tests {
             "/account/mfa",
             "/account/mfa/totp",
             "/account/mfa/totp/confirm",
+            "/account/passkeys/register/start",
+            "/login/passkey/start",
             "/logout",
             "/login/mfa",
             "/static/style.css",

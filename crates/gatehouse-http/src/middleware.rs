@@ -29,7 +29,7 @@ pub fn same_origin(headers: &HeaderMap, ours: &str) -> bool {
     true
 }
 
-const CSP: &str = "default-src 'self'; script-src 'none'; style-src 'self'; img-src 'self'; \
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'";
 
 /// RFC 6797 §6.1: one year, subdomains included; `preload` only when the operator opts in

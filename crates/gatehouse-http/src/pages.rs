@@ -26,6 +26,8 @@ pub struct LoginPage<'a> {
     pub prompt_login: bool,
     /// "Sign in with …" links, one per configured upstream provider.
     pub providers: Vec<ProviderButton>,
+    /// The "Sign in with a passkey" button (and passkey autofill).
+    pub passkeys_enabled: bool,
 }
 
 /// A "Sign in with …" link on the login page.

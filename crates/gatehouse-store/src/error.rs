@@ -35,6 +35,8 @@ pub(crate) enum OnUnique {
     /// Inserting an invitation: another open invitation of the address was stored at the same
     /// moment (the token hash is random, a clash there is a bug).
     Invitation,
+    /// Registering a passkey: its credential id is registered already.
+    Passkey,
     /// No unique constraint can fire; treat it like any other failure.
     Nothing,
 }
@@ -55,6 +57,7 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
             OnUnique::Permission => return StoreError::Conflict("permission"),
             OnUnique::Federation => return StoreError::Conflict("federated identity"),
             OnUnique::Invitation => return StoreError::Conflict("invitation"),
+            OnUnique::Passkey => return StoreError::Conflict("passkey"),
             OnUnique::Nothing => {}
         }
     }

@@ -58,6 +58,7 @@ use gatehouse_core::federation::FederationStore;
 use gatehouse_core::invitation::InvitationStore;
 use gatehouse_core::mail::MailQueueStore;
 use gatehouse_core::mfa::MfaStore;
+use gatehouse_core::mfa::passkey::PasskeyStore;
 use gatehouse_core::policy::PolicyStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
@@ -160,6 +161,8 @@ pub struct Stores {
     pub invitations: Arc<dyn InvitationStore>,
     /// TOTP factors, recovery codes and pending second-factor steps.
     pub mfa: Arc<dyn MfaStore>,
+    /// WebAuthn passkeys and ceremonies in progress.
+    pub passkeys: Arc<dyn PasskeyStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -190,6 +193,7 @@ impl Stores {
             + MailQueueStore
             + InvitationStore
             + MfaStore
+            + PasskeyStore
             + HealthCheck
             + 'static,
     {
@@ -211,6 +215,7 @@ impl Stores {
             mail_queue: store.clone(),
             invitations: store.clone(),
             mfa: store.clone(),
+            passkeys: store.clone(),
             health: store,
             backend,
         }

@@ -735,3 +735,59 @@ impl TryFrom<MfaChallengeRow> for gatehouse_core::mfa::MfaChallenge {
         })
     }
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PasskeyRow {
+    id: Uuid,
+    user_id: Uuid,
+    credential_id: Vec<u8>,
+    name: String,
+    credential: String,
+    discoverable: bool,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl From<PasskeyRow> for gatehouse_core::mfa::passkey::PasskeyRecord {
+    fn from(row: PasskeyRow) -> Self {
+        Self {
+            id: row.id,
+            user_id: UserId(row.user_id),
+            credential_id: row.credential_id,
+            name: row.name,
+            credential: row.credential,
+            discoverable: row.discoverable,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CeremonyRow {
+    handle_hash: Vec<u8>,
+    purpose: String,
+    user_id: Option<Uuid>,
+    binding: Option<Vec<u8>>,
+    state: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<CeremonyRow> for gatehouse_core::mfa::passkey::Ceremony {
+    type Error = StoreError;
+
+    fn try_from(row: CeremonyRow) -> Result<Self, StoreError> {
+        let purpose = gatehouse_core::mfa::passkey::CeremonyPurpose::parse(&row.purpose)
+            .ok_or_else(|| StoreError::Corrupt("passkey ceremony: unknown purpose".into()))?;
+        Ok(Self {
+            handle_hash: row.handle_hash,
+            purpose,
+            user_id: row.user_id.map(UserId),
+            binding: row.binding,
+            state: row.state,
+            created_at: row.created_at,
+            expires_at: row.expires_at,
+        })
+    }
+}

@@ -369,6 +369,7 @@ pub(crate) const TOUCH_IDENTITY: &str =
 pub(crate) const UNLINK_IDENTITY: &str = "DELETE FROM federated_identities \
      WHERE user_id = $1 AND provider = $2 AND ( \
        EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL) \
+       OR EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1) \
        OR (SELECT count(*) FROM federated_identities WHERE user_id = $1) > 1)";
 /// PostgreSQL only: makes unlinks of one user's identities take turns (SQLite's single writer
 /// already does).
@@ -534,3 +535,40 @@ pub(crate) const MFA_CHALLENGE: &str =
 pub(crate) const TAKE_MFA_CHALLENGE: &str = "DELETE FROM mfa_challenges WHERE handle_hash = $1 AND expires_at > $2";
 pub(crate) const DELETE_MFA_CHALLENGES_FOR_USER: &str = "DELETE FROM mfa_challenges WHERE user_id = $1";
 pub(crate) const PURGE_MFA_CHALLENGES: &str = "DELETE FROM mfa_challenges WHERE expires_at <= $1";
+
+// Passkeys (WebAuthn) and ceremonies in progress.
+
+macro_rules! passkey_columns {
+    () => {
+        "id, user_id, credential_id, name, credential, discoverable, created_at, last_used_at"
+    };
+}
+pub(crate) const PASSKEYS: &str =
+    concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE user_id = $1 ORDER BY created_at, id");
+pub(crate) const PASSKEY_BY_CREDENTIAL_ID: &str =
+    concat!("SELECT ", passkey_columns!(), " FROM passkeys WHERE credential_id = $1");
+pub(crate) const INSERT_PASSKEY: &str =
+    concat!("INSERT INTO passkeys (", passkey_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+pub(crate) const RECORD_PASSKEY_USE: &str = "UPDATE passkeys SET credential = $2, last_used_at = $3 WHERE id = $1";
+/// Deletes a passkey unless it is the account's last way to sign in: no password, no other
+/// passkey, no upstream identity.
+pub(crate) const DELETE_PASSKEY_GUARDED: &str = "DELETE FROM passkeys \
+     WHERE user_id = $1 AND id = $2 AND ( \
+       EXISTS (SELECT 1 FROM users WHERE id = $1 AND password_hash IS NOT NULL) \
+       OR EXISTS (SELECT 1 FROM federated_identities WHERE user_id = $1) \
+       OR (SELECT count(*) FROM passkeys WHERE user_id = $1) > 1) \
+     RETURNING name";
+pub(crate) const HAS_PASSKEY: &str = "SELECT count(*) FROM passkeys WHERE user_id = $1 AND id = $2";
+pub(crate) const DELETE_PASSKEYS: &str = "DELETE FROM passkeys WHERE user_id = $1";
+macro_rules! ceremony_columns {
+    () => {
+        "handle_hash, purpose, user_id, binding, state, created_at, expires_at"
+    };
+}
+pub(crate) const INSERT_CEREMONY: &str =
+    concat!("INSERT INTO passkey_ceremonies (", ceremony_columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7)");
+pub(crate) const TAKE_CEREMONY: &str = concat!(
+    "DELETE FROM passkey_ceremonies WHERE handle_hash = $1 AND purpose = $2 AND expires_at > $3 RETURNING ",
+    ceremony_columns!()
+);
+pub(crate) const PURGE_CEREMONIES: &str = "DELETE FROM passkey_ceremonies WHERE expires_at <= $1";

@@ -337,7 +337,7 @@ pub enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a user's second factors (authenticator app and recovery codes), for a user who
+    /// Remove a user's second factors (authenticator app, passkeys, recovery codes), for a user who
     /// lost them; the user is told by mail and can sign in with the password and set up again.
     ResetMfa {
         /// Email address or user id.

@@ -18,10 +18,12 @@ mod abuse;
 mod federation;
 mod mail;
 mod mfa;
+mod passkeys;
 pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
 pub use mfa::MfaConfig;
+pub use passkeys::PasskeysConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -68,6 +70,8 @@ pub struct Settings {
     pub mail: MailConfig,
     /// Who must use a second factor (see `config/mfa.rs`).
     pub mfa: MfaConfig,
+    /// WebAuthn passkeys (see `config/passkeys.rs`).
+    pub passkeys: PasskeysConfig,
 }
 
 impl Default for Settings {
@@ -97,6 +101,7 @@ impl Default for Settings {
             accounts: AccountsConfig::default(),
             mail: MailConfig::default(),
             mfa: MfaConfig::default(),
+            passkeys: PasskeysConfig::default(),
         }
     }
 }
@@ -416,6 +421,7 @@ impl Settings {
         self.accounts.validate()?;
         self.mail.validate()?;
         self.mfa.validate()?;
+        self.passkeys.validate(&self.issuer)?;
         self.validate_web()
     }
 }

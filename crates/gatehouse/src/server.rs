@@ -88,6 +88,7 @@ pub async fn build_with_master(
             audit: stores.audit.clone(),
             tokens: stores.account_tokens.clone(),
             mfa: stores.mfa.clone(),
+            passkeys: stores.passkeys.clone(),
         },
         Arc::new(hasher),
         crate::mail::build_mail(settings, &stores, clock.clone(), master.clone())?,
@@ -97,8 +98,13 @@ pub async fn build_with_master(
     .with_abuse_protection(rate_limits.clone(), lockout);
     // TOTP secrets are sealed with the master key; without one (a CLI run with no key),
     // two-step sign-in can be neither set up nor checked (an admin can still reset it).
-    let accounts = Arc::new(match master {
+    let accounts = match master {
         Some(master) => accounts.with_master_key(Arc::new(master)),
+        None => accounts,
+    };
+    // Passkeys: the relying party is the issuer (none when the issuer's host is an IP address).
+    let accounts = Arc::new(match settings.passkeys.relying_party(&settings.issuer, &settings.mail.product_name)? {
+        Some(rp) => accounts.with_passkeys(Arc::new(rp.build()?)),
         None => accounts,
     });
     let refresh = Arc::new(RefreshService::new(
@@ -422,6 +428,11 @@ async fn maintenance(
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired second-factor steps removed"),
             Err(e) => tracing::warn!(error = %e, "purging second-factor steps failed"),
+        }
+        match accounts.purge_passkey_ceremonies().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired passkey ceremonies removed"),
+            Err(e) => tracing::warn!(error = %e, "purging passkey ceremonies failed"),
         }
         if let Some(federation) = &federation {
             match federation.purge().await {

@@ -18,12 +18,16 @@ use crate::user::{User, UserId};
 const SEAL_PURPOSE: &str = "totp";
 
 /// What the account page shows about the second factors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MfaStatus {
     /// When TOTP was turned on; `None` when it is off.
     pub totp_since: Option<UnixTime>,
+    /// When a TOTP code was last accepted (the start of its time step).
+    pub totp_last_used: Option<UnixTime>,
     /// Unused recovery codes.
     pub recovery_codes_left: usize,
+    /// The registered passkeys, oldest first.
+    pub passkeys: Vec<super::PasskeySummary>,
 }
 
 /// What the enrolment page shows: the secret for manual entry and the URI of the QR code.
@@ -40,15 +44,29 @@ impl std::fmt::Debug for TotpEnrolment {
 
 impl AccountService {
     pub async fn mfa_status(&self, user: UserId) -> Result<MfaStatus, AccountError> {
-        let totp_since = self.mfa.totp_factor(user).await?.and_then(|f| f.confirmed_at);
-        let recovery_codes_left =
-            if totp_since.is_some() { self.mfa.recovery_code_hashes(user).await?.len() } else { 0 };
-        Ok(MfaStatus { totp_since, recovery_codes_left })
+        let totp = self.mfa.totp_factor(user).await?.filter(|f| f.confirmed_at.is_some());
+        let totp_since = totp.as_ref().and_then(|f| f.confirmed_at);
+        // The step recorded at enrolment is the confirming code's; only later steps are uses.
+        let totp_last_used = totp
+            .as_ref()
+            .and_then(|f| f.last_used_step.map(|s| s * totp::STEP))
+            .filter(|t| totp_since.is_some_and(|since| *t > since));
+        let passkeys = self.passkeys(user).await?;
+        let recovery_codes_left = if totp_since.is_some() || !passkeys.is_empty() {
+            self.mfa.recovery_code_hashes(user).await?.len()
+        } else {
+            0
+        };
+        Ok(MfaStatus { totp_since, totp_last_used, recovery_codes_left, passkeys })
     }
 
-    /// Whether the user must give a second factor after the password.
+    /// Whether the user must give a second factor after the password: a confirmed TOTP
+    /// factor or a passkey.
     pub async fn has_second_factor(&self, user: UserId) -> Result<bool, AccountError> {
-        Ok(self.mfa.totp_factor(user).await?.is_some_and(|f| f.confirmed_at.is_some()))
+        if self.mfa.totp_factor(user).await?.is_some_and(|f| f.confirmed_at.is_some()) {
+            return Ok(true);
+        }
+        Ok(!self.passkeys.passkeys(user).await?.is_empty())
     }
 
     pub(super) fn open_secret(&self, user: UserId, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, AccountError> {
@@ -130,16 +148,23 @@ impl AccountService {
         ctx: &RequestContext,
     ) -> Result<(), AccountError> {
         self.reauthenticate(user, reauth, ctx).await?;
-        if !self.has_second_factor(user.id).await? {
-            return Err(AccountError::InvalidInput("two-step sign-in is not on"));
+        if self.mfa.totp_factor(user.id).await?.is_none_or(|f| f.confirmed_at.is_none()) {
+            return Err(AccountError::InvalidInput("no authenticator app is set up"));
         }
-        // The policy would only send the user straight back to set it up again.
-        if self.mfa_policy_applies(user.id).await? {
+        let passkeys_left = !self.passkeys.passkeys(user.id).await?.is_empty();
+        // Without another factor, the MFA policy would only send the user straight back to set
+        // one up again.
+        if !passkeys_left && self.mfa_policy_applies(user.id).await? {
             return Err(AccountError::InvalidInput(
                 "two-step sign-in is required for your account and cannot be turned off",
             ));
         }
-        self.mfa.delete_mfa(user.id).await?;
+        if !passkeys_left {
+            self.mfa.delete_mfa(user.id).await?;
+        } else {
+            // Passkeys remain a second factor: their recovery codes and pending steps stay.
+            self.mfa.delete_totp(user.id).await?;
+        }
         self.record_mfa(AuditEventType::MfaDisabled, user.id, None, ctx, json!({ "method": "totp" })).await?;
         self.notify(Notice::MfaDisabled { to: user.email.clone() }).await;
         Ok(())
@@ -174,9 +199,18 @@ impl AccountService {
     ) -> Result<bool, AccountError> {
         let actor = cap.actor().to_string();
         let user = self.users.user_by_id(id).await?.ok_or(AccountError::NotFound)?;
-        let removed = self.mfa.delete_mfa(id).await?;
+        let removed_totp = self.mfa.delete_mfa(id).await?;
+        let removed_passkeys = self.passkeys.delete_passkeys(id).await?;
+        let removed = removed_totp || removed_passkeys > 0;
         self.lockout.clear(&crate::abuse::LoginKey::for_mfa(id)).await?;
-        self.record_mfa(AuditEventType::MfaReset, id, Some(&actor), ctx, json!({ "removed": removed })).await?;
+        self.record_mfa(
+            AuditEventType::MfaReset,
+            id,
+            Some(&actor),
+            ctx,
+            json!({ "removed": removed, "passkeys": removed_passkeys }),
+        )
+        .await?;
         if removed {
             self.notify(Notice::MfaReset { to: user.email }).await;
         }

@@ -17,6 +17,7 @@ use crate::abuse::{Gate, LoginKey};
 use crate::audit::{AuditEventType, RequestContext};
 use crate::clock::UnixTime;
 use crate::mail::Notice;
+use crate::mfa::passkey::{AMR_PASSKEY_SECOND, PublicKeyCredential};
 use crate::mfa::{AMR_SECOND_FACTOR, MfaChallenge, MfaChannel, hash_handle, recovery, totp};
 use crate::password::Password;
 use crate::session::SessionToken;
@@ -26,6 +27,8 @@ use crate::user::User;
 pub struct MfaPending {
     pub handle: String,
     pub expires_at: UnixTime,
+    /// The second factors the user can complete it with: `totp`, `passkey`, `recovery_code`.
+    pub methods: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for MfaPending {
@@ -55,6 +58,7 @@ pub enum LoginOutcome {
 pub enum SecondFactor {
     Totp,
     RecoveryCode,
+    Passkey,
 }
 
 impl SecondFactor {
@@ -62,8 +66,27 @@ impl SecondFactor {
         match self {
             Self::Totp => "totp",
             Self::RecoveryCode => "recovery_code",
+            Self::Passkey => "passkey",
         }
     }
+
+    /// RFC 8176 values this factor adds to those of the first step.
+    pub fn amr(self) -> &'static str {
+        match self {
+            Self::Totp | Self::RecoveryCode => AMR_SECOND_FACTOR,
+            Self::Passkey => AMR_PASSKEY_SECOND,
+        }
+    }
+}
+
+/// What the second step is completed with.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// A TOTP code or a recovery code.
+    Code(&'a str),
+    /// A passkey's answer to the ceremony begun by
+    /// [`AccountService::begin_passkey_second_factor`] for this step.
+    Passkey { ceremony: &'a str, response: &'a PublicKeyCredential },
 }
 
 /// A completed second step.
@@ -79,9 +102,10 @@ pub struct MfaVerified {
 }
 
 impl MfaVerified {
-    /// RFC 8176 values of the whole sign-in, space-separated (`pwd otp mfa`, `fed otp mfa`).
+    /// RFC 8176 values of the whole sign-in, space-separated (`pwd otp mfa`, `fed otp mfa`,
+    /// `pwd pop mfa`).
     pub fn amr(&self) -> String {
-        format!("{} {AMR_SECOND_FACTOR}", self.first_amr)
+        format!("{} {}", self.first_amr, self.method.amr())
     }
 }
 
@@ -114,7 +138,17 @@ impl AccountService {
     ) -> Result<MfaPending, AccountError> {
         let (handle, row) = MfaChallenge::issue(user.id, channel, next.map(str::to_owned), amr, self.clock.now())?;
         self.mfa.insert_mfa_challenge(&row).await?;
-        Ok(MfaPending { handle, expires_at: row.expires_at })
+        let mut methods = Vec::new();
+        if self.mfa.totp_factor(user.id).await?.is_some_and(|f| f.confirmed_at.is_some()) {
+            methods.push("totp");
+        }
+        if self.webauthn.is_some() && !self.passkeys.passkeys(user.id).await?.is_empty() {
+            methods.push("passkey");
+        }
+        if !self.mfa.recovery_code_hashes(user.id).await?.is_empty() {
+            methods.push("recovery_code");
+        }
+        Ok(MfaPending { handle, expires_at: row.expires_at, methods })
     }
 
     /// Checks the second factor for the pending step `handle` (issued on one of `channels`)
@@ -123,7 +157,7 @@ impl AccountService {
         &self,
         handle: &str,
         channels: &[MfaChannel],
-        code: &str,
+        proof: Proof<'_>,
         ctx: &RequestContext,
     ) -> Result<MfaVerified, AccountError> {
         let now = self.clock.now();
@@ -145,7 +179,13 @@ impl AccountService {
         if !attempt.delay().is_zero() {
             tokio::time::sleep(attempt.delay()).await;
         }
-        let method = match self.check_code(&user, code, now).await? {
+        let checked = match proof {
+            Proof::Code(code) => self.check_code(&user, code, now).await?,
+            Proof::Passkey { ceremony, response } => {
+                self.check_passkey_second_factor(&user, &handle_hash, ceremony, response, now).await?
+            }
+        };
+        let method = match checked {
             Ok(method) => method,
             Err(reason) => {
                 self.record_mfa(AuditEventType::MfaFailed, user.id, None, ctx, json!({ "reason": reason })).await?;
@@ -216,11 +256,11 @@ impl AccountService {
         &self,
         handle: &str,
         channels: &[MfaChannel],
-        code: &str,
+        proof: Proof<'_>,
         previous: Option<&SessionToken>,
         ctx: &RequestContext,
     ) -> Result<(SignedIn, Option<String>), AccountError> {
-        let verified = self.verify_second_factor(handle, channels, code, ctx).await?;
+        let verified = self.verify_second_factor(handle, channels, proof, ctx).await?;
         let details = json!({ "method": "session", "second_factor": verified.method.as_str() });
         let amr = verified.amr();
         let now = self.clock.now();

@@ -7,6 +7,8 @@ mod manage;
 mod mfa;
 mod mfa_policy;
 mod mfa_sign_in;
+mod passkey_sign_in;
+mod passkeys;
 mod reset;
 mod self_service;
 mod sign_ins;
@@ -22,6 +24,7 @@ use crate::email::EmailError;
 use crate::keys::MasterKey;
 use crate::mail::MailService;
 use crate::mfa::MfaStore;
+use crate::mfa::passkey::{PasskeyStore, Webauthn};
 use crate::mfa::policy::{MfaPolicy, MfaRefusal};
 use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyViolation};
 use crate::random::RandomError;
@@ -33,7 +36,8 @@ pub use email_change::{REAUTH_WINDOW, Reauth};
 pub use login::SignedIn;
 pub use manage::Credential;
 pub use mfa::{MfaStatus, TotpEnrolment};
-pub use mfa_sign_in::{FirstFactor, LoginOutcome, MfaPending, MfaVerified, SecondFactor};
+pub use mfa_sign_in::{FirstFactor, LoginOutcome, MfaPending, MfaVerified, Proof, SecondFactor};
+pub use passkeys::{CeremonyStart, PasskeyAdded, PasskeySummary, passkey_name};
 pub use self_service::Caller;
 pub use sign_ins::{SignIn, SignInKind, SignInsEnded};
 pub use verification::{Confirmed, PendingLink, Resent};
@@ -119,6 +123,16 @@ pub enum AccountError {
     /// use one.
     #[error("the MFA policy refused: {}", .0.as_str())]
     MfaPolicy(MfaRefusal),
+    /// Passkeys need an issuer with a host name (WebAuthn relying-party ids are domains).
+    #[error("passkeys are not available on this server")]
+    PasskeysUnavailable,
+    /// The passkey ceremony is unknown, expired, used, or for another user or step.
+    #[error("the passkey request has expired; try again")]
+    PasskeyCeremonyInvalid,
+    /// The authenticator's answer was refused (wrong origin, RP id or challenge, no user
+    /// verification, unknown or cloned credential, registered already): one answer for all.
+    #[error("the passkey was not accepted")]
+    PasskeyRefused,
     /// A rate limit refused the request (never a lockout: a locked account answers
     /// [`Self::InvalidCredentials`], like every other failure).
     #[error(transparent)]
@@ -160,6 +174,10 @@ pub struct AccountService {
     mfa: Arc<dyn MfaStore>,
     /// Seals TOTP secrets; without it, TOTP can be neither set up nor checked.
     master: Option<Arc<MasterKey>>,
+    /// Passkeys and ceremonies in progress.
+    passkeys: Arc<dyn PasskeyStore>,
+    /// The WebAuthn relying party; `None` when the issuer has no host name.
+    webauthn: Option<Arc<Webauthn>>,
 }
 
 /// The stores accounts are kept in.
@@ -174,6 +192,8 @@ pub struct AccountStores {
     pub tokens: Arc<dyn AccountTokenStore>,
     /// TOTP factors, recovery codes and pending second-factor steps.
     pub mfa: Arc<dyn MfaStore>,
+    /// Passkeys and ceremonies in progress.
+    pub passkeys: Arc<dyn PasskeyStore>,
 }
 
 impl AccountService {
@@ -184,7 +204,7 @@ impl AccountService {
         clock: Arc<dyn Clock>,
         settings: AccountSettings,
     ) -> Self {
-        let AccountStores { users, sessions, refresh, guard, audit, tokens, mfa } = stores;
+        let AccountStores { users, sessions, refresh, guard, audit, tokens, mfa, passkeys } = stores;
         let limits = Arc::new(RateLimits::in_process(RateLimitSettings::default(), audit.clone(), clock.clone()));
         let lockout = Lockout::in_memory(clock.clone(), LockoutPolicy::default());
         let audit = Auditor::new(audit, clock.clone());
@@ -203,12 +223,20 @@ impl AccountService {
             tokens,
             mfa,
             master: None,
+            passkeys,
+            webauthn: None,
         }
     }
 
     /// The master key TOTP secrets are sealed with (two-step sign-in is unavailable without).
     pub fn with_master_key(mut self, master: Arc<MasterKey>) -> Self {
         self.master = Some(master);
+        self
+    }
+
+    /// The WebAuthn relying party passkeys are registered with (unavailable without).
+    pub fn with_passkeys(mut self, webauthn: Arc<Webauthn>) -> Self {
+        self.webauthn = Some(webauthn);
         self
     }
 

@@ -62,6 +62,10 @@ pub enum Notice {
     RecoveryCodesRegenerated { to: Email },
     /// An administrator removed the account's second factors.
     MfaReset { to: Email },
+    /// A passkey was added to the account.
+    PasskeyAdded { to: Email, name: String },
+    /// A passkey was removed from the account.
+    PasskeyRemoved { to: Email, name: String },
 }
 
 impl Notice {
@@ -80,7 +84,9 @@ impl Notice {
             | Self::MfaDisabled { to }
             | Self::RecoveryCodeUsed { to, .. }
             | Self::RecoveryCodesRegenerated { to }
-            | Self::MfaReset { to } => to,
+            | Self::MfaReset { to }
+            | Self::PasskeyAdded { to, .. }
+            | Self::PasskeyRemoved { to, .. } => to,
         }
     }
 
@@ -101,12 +107,14 @@ impl Notice {
             Self::RecoveryCodeUsed { .. } => "recovery_code_used",
             Self::RecoveryCodesRegenerated { .. } => "recovery_codes_regenerated",
             Self::MfaReset { .. } => "mfa_reset",
+            Self::PasskeyAdded { .. } => "passkey_added",
+            Self::PasskeyRemoved { .. } => "passkey_removed",
         }
     }
 
     /// The `&'static` form of a stored kind (`unknown` for one this version does not know).
     pub fn static_kind(kind: &str) -> &'static str {
-        const KINDS: [&str; 14] = [
+        const KINDS: [&str; 16] = [
             "verify_email",
             "registration_attempt",
             "reset_password",
@@ -121,6 +129,8 @@ impl Notice {
             "recovery_code_used",
             "recovery_codes_regenerated",
             "mfa_reset",
+            "passkey_added",
+            "passkey_removed",
         ];
         KINDS.into_iter().find(|k| *k == kind).unwrap_or("unknown")
     }

@@ -156,6 +156,21 @@ impl Branding {
                 action: None,
                 closing: "If you did not ask for this, contact your administrator at once.",
             },
+            Notice::PasskeyAdded { name, .. } => Content {
+                subject: format!("A passkey was added to your {product} account"),
+                paragraphs: vec![format!(
+                    "A passkey named \u{201c}{name}\u{201d} can now be used to sign in to your account."
+                )],
+                action: None,
+                closing: "If you did not do this, remove it on your account page, reset your password at once and \
+                          contact your administrator.",
+            },
+            Notice::PasskeyRemoved { name, .. } => Content {
+                subject: format!("A passkey was removed from your {product} account"),
+                paragraphs: vec![format!("The passkey named \u{201c}{name}\u{201d} can no longer be used to sign in.")],
+                action: None,
+                closing: "If you did not do this, reset your password at once and contact your administrator.",
+            },
         };
         let view = View {
             product,
@@ -282,6 +297,8 @@ mod tests {
             Notice::RecoveryCodeUsed { to: to.clone(), remaining: 3 },
             Notice::RecoveryCodesRegenerated { to: to.clone() },
             Notice::MfaReset { to: to.clone() },
+            Notice::PasskeyAdded { to: to.clone(), name: "Laptop".into() },
+            Notice::PasskeyRemoved { to: to.clone(), name: "Laptop".into() },
         ] {
             let mail = branding().render(&n).unwrap();
             assert_eq!(mail.to, "a@example.com");

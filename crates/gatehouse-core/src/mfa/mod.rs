@@ -13,6 +13,7 @@
 //! The rules live in `account::mfa` (enrolment, disable, regenerate, admin reset) and
 //! `account::mfa_sign_in` (the second step); stores only keep rows.
 
+pub mod passkey;
 pub mod policy;
 pub mod recovery;
 pub mod totp;
@@ -162,6 +163,9 @@ pub trait MfaStore: Send + Sync {
     async fn use_recovery_code(&self, user: UserId, code_hash: &[u8]) -> Result<bool, StoreError>;
     /// Replaces all of the user's recovery codes, atomically.
     async fn replace_recovery_codes(&self, user: UserId, codes: &[Vec<u8>], now: UnixTime) -> Result<(), StoreError>;
+    /// Deletes the TOTP factor only (the user keeps other second factors, their recovery codes
+    /// and pending steps); `true` when it existed.
+    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError>;
     /// Deletes the TOTP factor, the recovery codes and pending challenges of the user, in one
     /// transaction; `true` when a factor (confirmed or not) existed.
     async fn delete_mfa(&self, user: UserId) -> Result<bool, StoreError>;

@@ -53,6 +53,10 @@ pub enum FirstPartyError {
     Token(#[from] TokenError),
 }
 
+/// The pending second steps the JSON APIs complete: `/api/v1/auth/login` and
+/// `/api/v1/auth/token`.
+pub const JSON_CHANNELS: [MfaChannel; 2] = [MfaChannel::Session, MfaChannel::Token];
+
 impl FirstPartyTokens {
     pub fn new(accounts: Arc<AccountService>, refresh: Arc<RefreshService>, issuer: Arc<TokenIssuer>) -> Self {
         Self { accounts, refresh, issuer }
@@ -86,12 +90,11 @@ impl FirstPartyTokens {
     pub async fn complete_mfa(
         &self,
         handle: &str,
-        code: &str,
+        proof: crate::account::Proof<'_>,
         previous: Option<&crate::session::SessionToken>,
         ctx: &RequestContext,
     ) -> Result<MfaCompletion, FirstPartyError> {
-        let channels = [MfaChannel::Session, MfaChannel::Token];
-        let verified = self.accounts.verify_second_factor(handle, &channels, code, ctx).await?;
+        let verified = self.accounts.verify_second_factor(handle, &JSON_CHANNELS, proof, ctx).await?;
         if verified.channel == MfaChannel::Token {
             let amr = verified.amr();
             return Ok(MfaCompletion::Tokens(Box::new(self.issue_for(verified.user, &amr, ctx).await?)));

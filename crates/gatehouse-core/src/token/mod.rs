@@ -9,7 +9,9 @@ mod refresh;
 pub use access::{
     AccessTokenRequest, AccessTokenSettings, Hs256Key, IssuedAccessToken, SigningChoice, TokenError, TokenIssuer,
 };
-pub use first_party::{FIRST_PARTY_CLIENT, FirstPartyError, FirstPartyTokens, MfaCompletion, TokenLogin, TokenPair};
+pub use first_party::{
+    FIRST_PARTY_CLIENT, FirstPartyError, FirstPartyTokens, JSON_CHANNELS, MfaCompletion, TokenLogin, TokenPair,
+};
 pub use rbac_claims::{Holder, PERMISSIONS_SCOPE, ROLES_SCOPE, RbacClaims};
 pub use refresh::{
     FamilyActivity, RefreshError, RefreshFamily, RefreshService, RefreshSettings, RefreshToken, RefreshTokenRow,

@@ -62,6 +62,17 @@ impl From<AccountError> for ApiError {
                 "two-step sign-in is unavailable on this server",
             ),
             E::MfaPolicy(refusal) => crate::mfa_gate::refused(refusal),
+            E::PasskeysUnavailable => Self::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "passkeys_unsupported",
+                "passkeys are not supported on this server",
+            ),
+            E::PasskeyCeremonyInvalid => Self::new(
+                StatusCode::BAD_REQUEST,
+                "passkey_ceremony_invalid",
+                "the passkey request is invalid, expired or used; start again",
+            ),
+            E::PasskeyRefused => Self::new(StatusCode::UNAUTHORIZED, "passkey_refused", "the passkey was not accepted"),
             E::Store(_) | E::Hash(_) | E::Random(_) => Self::internal_cause(e),
         }
     }

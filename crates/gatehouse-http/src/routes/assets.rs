@@ -1,4 +1,4 @@
-//! The stylesheet, compiled into the binary.
+//! The stylesheet and the passkey script, compiled into the binary.
 
 use axum::Router;
 use axum::http::header;
@@ -9,11 +9,23 @@ use crate::AppState;
 use crate::policy::{Policy, Routes};
 
 const STYLE: &str = include_str!("../../static/style.css");
+const PASSKEY_JS: &str = include_str!("../../static/passkey.js");
 
 pub fn router(state: &AppState) -> Routes {
-    Routes::new(state, Policy::same_origin(), Router::new().route("/static/style.css", get(style)))
+    Routes::new(
+        state,
+        Policy::same_origin(),
+        Router::new().route("/static/style.css", get(style)).route("/static/passkey.js", get(passkey_js)),
+    )
 }
 
 async fn style() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], STYLE)
+}
+
+async fn passkey_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        PASSKEY_JS,
+    )
 }

@@ -11,8 +11,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::abuse::LimitKind;
-use gatehouse_core::account::{Reauth, TotpEnrolment};
+use gatehouse_core::account::{PasskeySummary, Proof, Reauth, TotpEnrolment};
 use gatehouse_core::mfa::MfaChannel;
+use gatehouse_core::mfa::passkey::PublicKeyCredential;
 use gatehouse_core::token::MfaCompletion;
 use gatehouse_core::{AccountError, Password};
 use serde::Deserialize;
@@ -47,6 +48,7 @@ pub fn router(state: &AppState) -> Routes {
 struct LoginMfaPage<'a> {
     csrf_token: &'a str,
     error: Option<&'a str>,
+    passkeys_enabled: bool,
 }
 
 #[derive(Template)]
@@ -54,12 +56,36 @@ struct LoginMfaPage<'a> {
 struct AccountMfaPage<'a> {
     csrf_token: &'a str,
     totp_since: Option<String>,
+    totp_last_used: Option<String>,
     recovery_codes_left: usize,
+    passkeys_enabled: bool,
+    passkeys: Vec<PasskeyRow>,
     has_password: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
     /// The authorization request to continue after setting up (the MFA policy sent the user here).
     next: Option<&'a str>,
+}
+
+/// A passkey as the two-step page lists it.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    discoverable: bool,
+    created: String,
+    last_used: Option<String>,
+}
+
+impl From<PasskeySummary> for PasskeyRow {
+    fn from(p: PasskeySummary) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name,
+            discoverable: p.discoverable,
+            created: format_time(p.created_at),
+            last_used: p.last_used_at.map(format_time),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -84,7 +110,9 @@ struct RecoveryCodesPage<'a> {
 fn login_mfa_render(jar: CookieJar, state: &AppState, error: Option<&str>, status: StatusCode) -> Response {
     match cookies::form_token(jar, &state.settings) {
         Ok((jar, csrf_token)) => {
-            (status, jar, Html(pages::render(&LoginMfaPage { csrf_token: &csrf_token, error }))).into_response()
+            let page =
+                LoginMfaPage { csrf_token: &csrf_token, error, passkeys_enabled: state.accounts.passkeys_enabled() };
+            (status, jar, Html(pages::render(&page))).into_response()
         }
         Err(e) => e.into_page(),
     }
@@ -119,7 +147,11 @@ async fn login_mfa_form(
         return see_other("/login?notice=mfa_expired");
     };
     let previous = cookies::session_token(&jar, &state.settings);
-    match state.accounts.complete_mfa_sign_in(&handle, &[MfaChannel::Page], &form.code, previous.as_ref(), &ctx).await {
+    match state
+        .accounts
+        .complete_mfa_sign_in(&handle, &[MfaChannel::Page], Proof::Code(&form.code), previous.as_ref(), &ctx)
+        .await
+    {
         Ok((signed_in, next)) => {
             let jar = cookies::clear_mfa(jar, &state.settings);
             let jar = jar.add(cookies::session_cookie(&signed_in.token, &state.settings));
@@ -138,9 +170,18 @@ async fn login_mfa_form(
 #[derive(Deserialize)]
 struct MfaRequest {
     mfa_token: String,
-    code: String,
+    /// A TOTP code or a recovery code…
+    code: Option<String>,
+    /// …or a passkey's answer to the ceremony of `POST /api/v1/auth/mfa/passkey`.
+    passkey: Option<PasskeyAnswer>,
     #[serde(default)]
     token_delivery: Delivery,
+}
+
+#[derive(Deserialize)]
+struct PasskeyAnswer {
+    ceremony: String,
+    credential: PublicKeyCredential,
 }
 
 /// Completes the second step of `/api/v1/auth/login` (a session cookie and the login answer)
@@ -152,7 +193,18 @@ async fn mfa_json(
     JsonBody(req): JsonBody<MfaRequest>,
 ) -> Result<Response, ApiError> {
     let previous = cookies::session_token(&jar, &state.settings);
-    match state.tokens.complete_mfa(&req.mfa_token, &req.code, previous.as_ref(), &ctx).await? {
+    let proof = match (&req.code, &req.passkey) {
+        (Some(code), None) => Proof::Code(code),
+        (None, Some(p)) => Proof::Passkey { ceremony: &p.ceremony, response: &p.credential },
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                "give exactly one of code and passkey",
+            ));
+        }
+    };
+    match state.tokens.complete_mfa(&req.mfa_token, proof, previous.as_ref(), &ctx).await? {
         MfaCompletion::Session(signed_in) => Ok(login_response(&state, jar, &signed_in)),
         MfaCompletion::Tokens(pair) => Ok(super::token::respond(&state, jar, *pair, req.token_delivery)),
     }
@@ -166,12 +218,14 @@ struct NoticeQuery {
 
 fn notice_text(code: Option<&str>) -> Option<&'static str> {
     match code? {
-        "disabled" => Some("Two-step sign-in is off."),
         // The MFA policy's gate (`crate::mfa_gate`) sends users here.
         "required" => Some(
             "Your organisation requires two-step sign-in for your account. Set up an authenticator app \
-             to continue; until then you can only set it up or sign out.",
+             or a passkey to continue; until then you can only set one up or sign out.",
         ),
+        "disabled" => Some("The authenticator app is no longer set up."),
+        "passkey_removed" => Some("The passkey was removed."),
+        "passkey_added" => Some("The passkey was added."),
         _ => None,
     }
 }
@@ -196,7 +250,10 @@ async fn render_account_mfa(
     let page = AccountMfaPage {
         csrf_token: &csrf_token,
         totp_since: status_now.totp_since.map(format_time),
+        totp_last_used: status_now.totp_last_used.map(format_time),
         recovery_codes_left: status_now.recovery_codes_left,
+        passkeys_enabled: state.accounts.passkeys_enabled(),
+        passkeys: status_now.passkeys.into_iter().map(PasskeyRow::from).collect(),
         has_password: user.password_hash.is_some(),
         notice,
         error,
@@ -219,7 +276,7 @@ struct ReauthForm {
 }
 
 /// Errors the person can act on are shown on the page again; the rest get the error page.
-async fn shown_or_page(state: &AppState, jar: CookieJar, e: AccountError) -> Response {
+pub(super) async fn shown_or_page(state: &AppState, jar: CookieJar, e: AccountError) -> Response {
     let text = match &e {
         AccountError::WrongPassword => "The password is wrong.",
         AccountError::InvalidMfaCode => "The code is wrong. Check the time on your device and try again.",

@@ -11,6 +11,7 @@ pub mod invitation;
 pub mod mfa;
 pub mod oauth;
 pub mod oidc;
+pub mod passkeys;
 pub mod reset;
 pub mod self_service;
 pub mod session;

@@ -79,6 +79,7 @@ async fn login_page(State(state): State<AppState>, jar: CookieJar, Query(q): Que
         next: safe_next(q.next.as_deref()),
         prompt_login,
         providers: super::federation::buttons(&state, safe_next(q.next.as_deref()), prompt_login),
+        passkeys_enabled: state.accounts.passkeys_enabled(),
     };
     (jar, Html(pages::render(&page))).into_response()
 }
@@ -130,6 +131,7 @@ async fn login_form(
                     safe_next(form.next.as_deref()),
                     form.prompt.as_deref() == Some("login"),
                 ),
+                passkeys_enabled: state.accounts.passkeys_enabled(),
             };
             let mut resp = (StatusCode::UNAUTHORIZED, jar, Html(pages::render(&page))).into_response();
             resp.headers_mut().insert(
@@ -197,7 +199,7 @@ struct MfaRequiredResponse<'a> {
     error: &'static str,
     error_description: &'static str,
     mfa_token: &'a str,
-    methods: [&'static str; 2],
+    methods: &'a [&'static str],
     expires_at: i64,
 }
 
@@ -205,9 +207,9 @@ struct MfaRequiredResponse<'a> {
 pub(super) fn mfa_required(pending: &MfaPending) -> Response {
     let body = MfaRequiredResponse {
         error: "mfa_required",
-        error_description: "a second factor is required: POST the mfa_token and a code to /api/v1/auth/mfa",
+        error_description: "a second factor is required: POST the mfa_token and a code (or a passkey answer) to /api/v1/auth/mfa",
         mfa_token: &pending.handle,
-        methods: ["totp", "recovery_code"],
+        methods: &pending.methods,
         expires_at: pending.expires_at,
     };
     let mut resp = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();

@@ -76,6 +76,10 @@ impl<D: Dialect> MfaStore for SqlStore<D> {
         tx.commit().await
     }
 
+    async fn delete_totp(&self, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.query(sql::DELETE_TOTP).bind(user.0).execute().await? > 0)
+    }
+
     async fn delete_mfa(&self, user: UserId) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let removed = tx.query(sql::DELETE_TOTP).bind(user.0).execute().await? > 0;

@@ -20,6 +20,7 @@ mod keys;
 mod login_attempts;
 mod mail_queue;
 mod mfa;
+mod passkeys;
 mod policies;
 mod rbac;
 mod refresh;

@@ -6,6 +6,7 @@
 mod helpers;
 mod mailbox;
 mod smtp;
+mod soft_passkey;
 
 mod abuse;
 mod accounts;
@@ -30,6 +31,7 @@ mod oauth;
 mod oauth_attacks;
 mod openapi;
 mod pages;
+mod passkeys;
 mod policies;
 mod private_key_jwt;
 mod regressions;

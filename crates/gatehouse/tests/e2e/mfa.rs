@@ -84,7 +84,7 @@ async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
 /// Sets TOTP up through the account pages; returns the secret and the recovery codes.
 pub(crate) async fn enrol(app: &TestApp, b: &reqwest::Client) -> (Vec<u8>, Vec<String>) {
     let page = b.get(app.url("/account/mfa")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("Two-step sign-in is off"), "{page}");
+    assert!(page.contains("No authenticator app is set up"), "{page}");
     let csrf = csrf_from(&page);
     let form = [("csrf_token", csrf.as_str()), ("password", "a wrong password")];
     let r = b.post(app.url("/account/mfa/totp")).form(&form).send().await.unwrap();

@@ -40,12 +40,12 @@ async fn password_reset(
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct MfaResetResponse {
-    /// Whether the user had a second factor (authenticator app) that was removed.
+    /// Whether the user had a second factor (authenticator app or passkeys) that was removed.
     pub removed: bool,
 }
 
-/// `POST /admin/v1/users/{id}/mfa/reset`: removes the user's authenticator app and recovery
-/// codes (for a user who lost them) and lifts a second-step lock; audited (`mfa.reset`) and
+/// `POST /admin/v1/users/{id}/mfa/reset`: removes the user's authenticator app, passkeys and
+/// recovery codes (for a user who lost them) and lifts a second-step lock; audited (`mfa.reset`) and
 /// mailed to the user. The user signs in with the password alone until they set up again.
 #[utoipa::path(
     post,
