@@ -109,6 +109,10 @@ pub enum AuditEventType {
     RecoveryCodesRegenerated,
     /// An admin removed a user's second factors (actor: the admin).
     MfaReset,
+    /// The MFA policy refused a request (subject: the user; details: `reason`
+    /// `mfa_enrollment_required` or `mfa_required`, and `where`: `page`, `api`, `authorize`,
+    /// `token`, `admin_api`).
+    MfaPolicyRefused,
 }
 
 impl AuditEventType {
@@ -176,6 +180,7 @@ impl AuditEventType {
             Self::RecoveryCodeUsed => "recovery_code.used",
             Self::RecoveryCodesRegenerated => "recovery_codes.regenerated",
             Self::MfaReset => "mfa.reset",
+            Self::MfaPolicyRefused => "mfa.policy_refused",
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod cors;
 pub mod error;
 mod extract;
 pub mod limits;
+mod mfa_gate;
 mod middleware;
 mod pages;
 mod policy;

@@ -131,8 +131,9 @@ fn cross_origin(state: &AppState, headers: &HeaderMap) -> bool {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).is_some_and(|o| o != state.settings.origin())
 }
 
-/// The rate limit, then the Origin check, then the route.
-async fn guarded(state: &AppState, policy: Policy, allowed: Option<&str>, req: Request, next: Next) -> Response {
+/// The rate limit, then the Origin check, then the MFA policy's enrolment gate
+/// ([`crate::mfa_gate`]), then the route.
+async fn guarded(state: &AppState, policy: Policy, allowed: Option<&str>, mut req: Request, next: Next) -> Response {
     if let Some(rule) = policy.rate
         && rule.applies(&req)
     {
@@ -147,6 +148,9 @@ async fn guarded(state: &AppState, policy: Policy, allowed: Option<&str>, req: R
         && !same_origin(req.headers(), &state.settings.origin())
     {
         return ApiError::forbidden("cross_site_request", "cross-site request refused").into_response();
+    }
+    if let Some(held_back) = crate::mfa_gate::check(state, &mut req).await {
+        return held_back;
     }
     next.run(req).await
 }

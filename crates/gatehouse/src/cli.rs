@@ -174,6 +174,10 @@ pub enum PoliciesCommand {
         /// Evaluate as if the time were this Unix timestamp (for `context.hour` and friends).
         #[arg(long)]
         at: Option<i64>,
+        /// Evaluate as if the subject's token showed a second factor (`principal.mfa` true): the
+        /// decision API takes that only from the subject's own token.
+        #[arg(long)]
+        mfa: bool,
         #[arg(long)]
         json: bool,
     },

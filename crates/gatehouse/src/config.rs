@@ -17,10 +17,12 @@ use crate::web_config::{CorsConfig, LimitsConfig, TlsConfig, string_or_list};
 mod abuse;
 mod federation;
 mod mail;
+mod mfa;
 mod passkeys;
 pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
+pub use mfa::MfaConfig;
 pub use passkeys::PasskeysConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +68,8 @@ pub struct Settings {
     pub accounts: AccountsConfig,
     /// How mail is sent (see `config/mail.rs`).
     pub mail: MailConfig,
+    /// Who must use a second factor (see `config/mfa.rs`).
+    pub mfa: MfaConfig,
     /// WebAuthn passkeys (see `config/passkeys.rs`).
     pub passkeys: PasskeysConfig,
 }
@@ -96,6 +100,7 @@ impl Default for Settings {
             federation: FederationConfig::default(),
             accounts: AccountsConfig::default(),
             mail: MailConfig::default(),
+            mfa: MfaConfig::default(),
             passkeys: PasskeysConfig::default(),
         }
     }
@@ -361,6 +366,8 @@ impl Settings {
             verification_ttl: self.accounts.verification_ttl,
             reset_ttl: self.accounts.reset_ttl,
             invitation_ttl: self.accounts.invitation_ttl,
+            // Checked by `validate`; an invalid role name there never gets this far.
+            mfa: self.mfa.policy().unwrap_or_default(),
         }
     }
 
@@ -413,6 +420,7 @@ impl Settings {
         self.federation.validate()?;
         self.accounts.validate()?;
         self.mail.validate()?;
+        self.mfa.validate()?;
         self.passkeys.validate(&self.issuer)?;
         self.validate_web()
     }

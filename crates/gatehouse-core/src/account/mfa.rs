@@ -151,7 +151,15 @@ impl AccountService {
         if self.mfa.totp_factor(user.id).await?.is_none_or(|f| f.confirmed_at.is_none()) {
             return Err(AccountError::InvalidInput("no authenticator app is set up"));
         }
-        if self.passkeys.passkeys(user.id).await?.is_empty() {
+        let passkeys_left = !self.passkeys.passkeys(user.id).await?.is_empty();
+        // Without another factor, the MFA policy would only send the user straight back to set
+        // one up again.
+        if !passkeys_left && self.mfa_policy_applies(user.id).await? {
+            return Err(AccountError::InvalidInput(
+                "two-step sign-in is required for your account and cannot be turned off",
+            ));
+        }
+        if !passkeys_left {
             self.mfa.delete_mfa(user.id).await?;
         } else {
             // Passkeys remain a second factor: their recovery codes and pending steps stay.

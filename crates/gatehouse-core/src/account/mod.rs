@@ -5,6 +5,7 @@ mod email_change;
 mod login;
 mod manage;
 mod mfa;
+mod mfa_policy;
 mod mfa_sign_in;
 mod passkey_sign_in;
 mod passkeys;
@@ -24,6 +25,7 @@ use crate::keys::MasterKey;
 use crate::mail::MailService;
 use crate::mfa::MfaStore;
 use crate::mfa::passkey::{PasskeyStore, Webauthn};
+use crate::mfa::policy::{MfaPolicy, MfaRefusal};
 use crate::password::{HashError, PasswordHasher, PasswordPolicy, PolicyViolation};
 use crate::random::RandomError;
 use crate::rbac::RbacStore;
@@ -53,6 +55,8 @@ pub struct AccountSettings {
     pub reset_ttl: i64,
     /// Seconds an invitation works (7 days).
     pub invitation_ttl: i64,
+    /// Who must use a second factor (`[mfa]`; nobody by default).
+    pub mfa: MfaPolicy,
 }
 
 impl Default for AccountSettings {
@@ -65,6 +69,7 @@ impl Default for AccountSettings {
             verification_ttl: 24 * 3600,
             reset_ttl: 30 * 60,
             invitation_ttl: 7 * 86_400,
+            mfa: MfaPolicy::default(),
         }
     }
 }
@@ -114,6 +119,10 @@ pub enum AccountError {
     /// Two-step sign-in needs the master key (secrets are sealed with it) and none is loaded.
     #[error("two-step sign-in is unavailable: no master key is loaded")]
     MfaUnavailable,
+    /// The MFA policy (`[mfa]`) refused: no second factor is enrolled, or this sign-in did not
+    /// use one.
+    #[error("the MFA policy refused: {}", .0.as_str())]
+    MfaPolicy(MfaRefusal),
     /// Passkeys need an issuer with a host name (WebAuthn relying-party ids are domains).
     #[error("passkeys are not available on this server")]
     PasskeysUnavailable,

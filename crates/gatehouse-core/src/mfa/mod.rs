@@ -14,6 +14,7 @@
 //! `account::mfa_sign_in` (the second step); stores only keep rows.
 
 pub mod passkey;
+pub mod policy;
 pub mod recovery;
 pub mod totp;
 

@@ -13,9 +13,9 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     ServerError,
     LoginRequired,
-    ConsentRequired,
-    /// OpenID Connect Core §3.1.2.6: `prompt=none`, but the request needs the user (a step-up).
+    /// OpenID Connect Core §3.1.2.6: the user must interact (`prompt=none` cannot be met).
     InteractionRequired,
+    ConsentRequired,
     RequestNotSupported,
     RequestUriNotSupported,
     UnsupportedTokenType,
@@ -34,8 +34,8 @@ impl ErrorCode {
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::ServerError => "server_error",
             Self::LoginRequired => "login_required",
-            Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
+            Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::UnsupportedTokenType => "unsupported_token_type",

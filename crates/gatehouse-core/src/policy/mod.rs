@@ -13,7 +13,7 @@ use crate::store::StoreError;
 
 pub use compiled::{Compiled, parse_policies, parse_schema, validate};
 pub use engine::{Decision, Explanation, evaluate};
-pub use request::{Action, DecisionRequest, NAMESPACE, Resource, Subject, SubjectFacts, SubjectKind};
+pub use request::{Action, DecisionRequest, NAMESPACE, Resource, SUBJECT_TOKEN, Subject, SubjectFacts, SubjectKind};
 pub use schema::DEFAULT_SCHEMA;
 pub use service::{DEFAULT_RELOAD_INTERVAL, PolicyService, PolicyStores, SchemaDocument};
 pub use store::{ActiveDocuments, DocumentKind, NewPolicyVersion, PolicyStore, PolicyVersion, SCHEMA_NAME};

@@ -3,7 +3,11 @@
 //!
 //! What the caller may not say: a subject's `id`, `roles` and `permissions` (Gatehouse reads
 //! them from its own RBAC store), a resource's `kind` and `id` (they are the resource's `type`
-//! and `id`), and the context's `time`, `hour` and `weekday` (Gatehouse's clock). Property
+//! and `id`), and the context's `time`, `hour` and `weekday` (Gatehouse's clock). Nor may it
+//! say `mfa` of a Gatehouse account (a user id, or any client): `principal.mfa` is then true
+//! only when the decision API read a token of the subject whose `amr` has `mfa`
+//! ([`DecisionRequest::subject_mfa`]). For a subject that is no Gatehouse account the caller
+//! still attests it. Property
 //! values are JSON strings, booleans, integers, arrays (Cedar sets) and objects (records);
 //! fractional numbers and Cedar's `__entity`/`__extn` escapes are refused.
 
@@ -64,7 +68,15 @@ pub struct DecisionRequest {
     pub resource: Resource,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub context: Map<String, Value>,
+    /// Whether the subject signed in with more than one factor, as Gatehouse read it from the
+    /// subject's own access token (its RFC 8176 `amr` has `mfa`); never from the request body.
+    #[serde(skip)]
+    pub subject_mfa: Option<bool>,
 }
+
+/// The subject property that carries the subject's access token (read by the decision API,
+/// never passed to Cedar).
+pub const SUBJECT_TOKEN: &str = "token";
 
 /// The kinds of subject Gatehouse knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +126,17 @@ impl DecisionRequest {
         // different resources one entity.
         if self.resource.kind.contains('/') {
             return Err("resource.type must not contain '/'".to_owned());
+        }
+        if self.subject.properties.contains_key(SUBJECT_TOKEN) {
+            return Err("subject.properties.token is read by the decision API only".to_owned());
+        }
+        // Gatehouse can check a second factor of its own accounts (from their token); the
+        // caller's word for it would let any evaluator lift a `principal.mfa` condition.
+        let own_account = kind == SubjectKind::Client || UserId::parse(&self.subject.id).is_some();
+        if own_account && self.subject.properties.contains_key("mfa") {
+            return Err("subject.properties.mfa of a Gatehouse account is set by Gatehouse: \
+                        pass the subject's access token as subject.properties.token instead"
+                .to_owned());
         }
         properties("subject.properties", &self.subject.properties, &SUBJECT_RESERVED)?;
         properties("resource.properties", &self.resource.properties, &RESOURCE_RESERVED)?;
@@ -188,7 +211,14 @@ pub fn entities_json(req: &DecisionRequest, kind: SubjectKind, facts: &SubjectFa
     principal.insert("id".into(), json!(req.subject.id));
     principal.insert("roles".into(), json!(facts.roles.iter().map(|(r, _)| r).collect::<Vec<_>>()));
     principal.insert("permissions".into(), json!(facts.permissions()));
-    principal.entry("mfa").or_insert(json!(false));
+    match req.subject_mfa {
+        Some(mfa) => {
+            principal.insert("mfa".into(), json!(mfa));
+        }
+        None => {
+            principal.entry("mfa").or_insert(json!(false));
+        }
+    }
     let mut resource = req.resource.properties.clone();
     resource.insert("kind".into(), json!(req.resource.kind));
     resource.insert("id".into(), json!(req.resource.id));
@@ -262,9 +292,38 @@ mod tests {
         let mut r = req(base.clone());
         r.subject.id = id.into();
         assert_eq!(r.check(), Ok(SubjectKind::User));
-        let mut r = req(base);
+        let mut r = req(base.clone());
         r.resource.kind = "a/b".into();
         assert!(r.check().unwrap_err().contains("'/'"));
+        // `mfa` of a Gatehouse account comes from its token, never from the caller.
+        let mut r = req(base.clone());
+        r.subject.id = id.into();
+        r.subject.properties.insert("mfa".into(), json!(true));
+        assert!(r.check().unwrap_err().contains("subject.properties.mfa"));
+        let mut r = req(base.clone());
+        r.subject.kind = "client".into();
+        r.subject.properties.insert("mfa".into(), json!(true));
+        assert!(r.check().unwrap_err().contains("subject.properties.mfa"));
+        let mut r = req(base.clone());
+        r.subject.properties.insert("mfa".into(), json!(true));
+        assert_eq!(r.check(), Ok(SubjectKind::User), "no Gatehouse account: the caller attests");
+        let mut r = req(base);
+        r.subject.properties.insert("token".into(), json!("t"));
+        assert!(r.check().unwrap_err().contains("token"));
+    }
+
+    #[test]
+    fn principal_mfa_is_what_gatehouse_read() {
+        let mut r = req(json!({ "subject": { "type": "user", "id": "0190a1b2-0000-7000-8000-00000000000a" },
+                                "action": { "name": "read" }, "resource": { "type": "doc", "id": "1" } }));
+        let mfa = |r: &DecisionRequest| {
+            entities_json(r, SubjectKind::User, &SubjectFacts::default())[0]["attrs"]["mfa"].clone()
+        };
+        assert_eq!(mfa(&r), json!(false), "no evidence");
+        r.subject_mfa = Some(true);
+        assert_eq!(mfa(&r), json!(true));
+        r.subject_mfa = Some(false);
+        assert_eq!(mfa(&r), json!(false));
     }
 
     #[test]

@@ -81,8 +81,11 @@ impl AdminService {
     /// `gatehouse:admin` scope or the `admin` role, and must still be registered. A user needs
     /// the `admin` role and an active account, and the token must be Gatehouse's own
     /// first-party token or carry `gatehouse:admin` from a first-party client — so a third-party
-    /// application an admin signed in to cannot use that token on the admin API.
-    pub async fn authorize(&self, principal: &Principal) -> Result<AdminCapability, RbacError> {
+    /// application an admin signed in to cannot use that token on the admin API. When the MFA
+    /// policy (`[mfa]`) covers the user, the token's `amr` must also have `mfa` (refusals are
+    /// audited as `mfa.policy_refused`). A client acting for itself is not a person and has
+    /// no second factor: the MFA policy does not apply to it.
+    pub async fn authorize(&self, principal: &Principal, ctx: &RequestContext) -> Result<AdminCapability, RbacError> {
         const DENIED: RbacError = RbacError::Forbidden("this token does not grant access to the admin API");
         let store = self.rbac.store();
         match principal {
@@ -94,7 +97,7 @@ impl AdminService {
                     || store.client_roles(id).await?.iter().any(|r| r.as_str() == ADMIN_ROLE);
                 if admin { Ok(AdminCapability::granted(Actor::Client(id.clone()))) } else { Err(DENIED) }
             }
-            Principal::User { id, client_id, scopes } => {
+            Principal::User { id, client_id, scopes, amr } => {
                 // Through an OAuth client, only a first-party one (registered with consent
                 // skipped) may carry the admin scope: grants a third-party client obtained
                 // before that rule are refused here as well as at the authorization endpoint.
@@ -105,10 +108,14 @@ impl AdminService {
                     return Err(DENIED);
                 }
                 let active = self.users.user_by_id(*id).await?.is_some_and(|u| u.is_active());
-                if active && store.user_roles(*id).await?.iter().any(|r| r.as_str() == ADMIN_ROLE) {
-                    Ok(AdminCapability::granted(Actor::User(*id)))
-                } else {
-                    Err(DENIED)
+                if !active || !store.user_roles(*id).await?.iter().any(|r| r.as_str() == ADMIN_ROLE) {
+                    return Err(DENIED);
+                }
+                match self.accounts.enforce_mfa_for_admin(*id, amr, ctx).await {
+                    Ok(()) => Ok(AdminCapability::granted(Actor::User(*id))),
+                    Err(AccountError::MfaPolicy(refusal)) => Err(RbacError::MfaPolicy(refusal)),
+                    Err(AccountError::Store(e)) => Err(RbacError::Store(e)),
+                    Err(e) => Err(RbacError::Internal(e.to_string())),
                 }
             }
         }

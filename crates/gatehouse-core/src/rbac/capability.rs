@@ -13,8 +13,9 @@ pub const ADMIN_SCOPE: &str = "gatehouse:admin";
 /// A verified caller, as the HTTP layer read it from an access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// A user's token (`sub` is a user id), issued to `client_id` with `scopes`.
-    User { id: UserId, client_id: String, scopes: Vec<String> },
+    /// A user's token (`sub` is a user id), issued to `client_id` with `scopes`; `amr` is the
+    /// token's RFC 8176 `amr` (how the user signed in; `mfa` with a second factor).
+    User { id: UserId, client_id: String, scopes: Vec<String>, amr: Vec<String> },
     /// A client acting for itself (client credentials: `sub` = `client_id`).
     Client { id: String, scopes: Vec<String> },
 }

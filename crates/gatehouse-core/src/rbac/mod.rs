@@ -103,6 +103,10 @@ pub enum RbacError {
     /// The change would leave no active user holding the `admin` role.
     #[error("the last active admin cannot lose the admin role, be disabled or be deleted")]
     LastAdmin,
+    /// The MFA policy (`[mfa]`) refused an admin: no second factor enrolled, or a sign-in
+    /// without one.
+    #[error("the MFA policy refused: {}", .0.as_str())]
+    MfaPolicy(crate::mfa::policy::MfaRefusal),
     #[error(transparent)]
     Store(StoreError),
     #[error("{0}")]

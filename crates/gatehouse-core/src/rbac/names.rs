@@ -39,6 +39,12 @@ impl RoleName {
     }
 }
 
+impl AsRef<str> for RoleName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A permission's name, `resource:action`, e.g. `posts:delete`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]

@@ -77,7 +77,11 @@ impl FirstPartyTokens {
         ctx: &RequestContext,
     ) -> Result<TokenLogin, FirstPartyError> {
         match self.accounts.authenticate_first_factor(email, password, MfaChannel::Token, None, ctx).await? {
-            FirstFactor::Done(user) => Ok(TokenLogin::Tokens(Box::new(self.issue_for(*user, "pwd", ctx).await?))),
+            FirstFactor::Done(user) => {
+                // The MFA policy: a covered user without a second factor gets no tokens.
+                self.accounts.enforce_mfa_enrolment(user.id, "token", ctx).await?;
+                Ok(TokenLogin::Tokens(Box::new(self.issue_for(*user, "pwd", ctx).await?)))
+            }
             FirstFactor::MfaRequired(pending) => Ok(TokenLogin::MfaRequired(pending)),
         }
     }
@@ -128,6 +132,8 @@ impl FirstPartyTokens {
         if self.accounts.active_user(family.user_id).await?.is_none() {
             return Err(RefreshError::Invalid.into());
         }
+        // The family does not keep the sign-in's `amr`: a refreshed token carries none (so it
+        // does not open what needs `mfa`, e.g. the admin API under the MFA policy).
         let access = self.access_for(&family)?;
         Ok(TokenPair { access, refresh, family })
     }

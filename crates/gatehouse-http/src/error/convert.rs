@@ -61,6 +61,7 @@ impl From<AccountError> for ApiError {
                 "mfa_unavailable",
                 "two-step sign-in is unavailable on this server",
             ),
+            E::MfaPolicy(refusal) => crate::mfa_gate::refused(refusal),
             E::PasskeysUnavailable => Self::new(
                 StatusCode::NOT_IMPLEMENTED,
                 "passkeys_unsupported",
@@ -101,6 +102,7 @@ impl From<RbacError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "conflict", format!("this {what} already exists"))
             }
             RbacError::LastAdmin => Self::new(StatusCode::CONFLICT, "last_admin", e.to_string()),
+            RbacError::MfaPolicy(refusal) => crate::mfa_gate::refused(refusal),
             RbacError::Store(_) | RbacError::Internal(_) => Self::internal_cause(e),
         }
     }

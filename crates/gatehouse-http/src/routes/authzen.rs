@@ -14,7 +14,8 @@ use axum::http::{HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use gatehouse_core::policy::{Decision, DecisionRequest, PolicyError};
+use gatehouse_core::mfa::policy::has_mfa;
+use gatehouse_core::policy::{Decision, DecisionRequest, PolicyError, SUBJECT_TOKEN};
 use gatehouse_core::rbac::{Actor, Principal};
 use gatehouse_core::user::UserId;
 use serde::Deserialize;
@@ -62,7 +63,7 @@ impl FromRequestParts<AppState> for Evaluator {
         let principal = if claims.sub == claims.client_id {
             Principal::Client { id: claims.client_id.clone(), scopes }
         } else if let Some(id) = UserId::parse(&claims.sub) {
-            Principal::User { id, client_id: claims.client_id.clone(), scopes }
+            Principal::User { id, client_id: claims.client_id.clone(), scopes, amr: claims.amr.clone() }
         } else {
             return Err(forbidden());
         };
@@ -88,6 +89,26 @@ pub struct ExplainQuery {
 /// §6.1: one 4-tuple (unknown members refused with 400).
 fn parse_request(v: Value) -> Result<DecisionRequest, String> {
     serde_json::from_value(v).map_err(|e| format!("invalid evaluation request: {e}"))
+}
+
+/// A parsed request with the subject's evidence read: `subject.properties.token`, when given,
+/// must be a live Gatehouse access token of the subject (its `sub` is `subject.id`); it is taken
+/// out of the properties and `principal.mfa` becomes whether its `amr` has `mfa` (RFC 8176 §2).
+async fn read_request(state: &AppState, v: Value) -> Result<DecisionRequest, String> {
+    let mut req = parse_request(v)?;
+    let Some(token) = req.subject.properties.remove(SUBJECT_TOKEN) else { return Ok(req) };
+    let Value::String(token) = token else { return Err("subject.properties.token must be a string".to_owned()) };
+    const INVALID: &str = "subject.properties.token is not a valid, unexpired Gatehouse access token";
+    let claims = state.bearer.verify(&token, state.accounts.clock().now()).ok_or(INVALID)?;
+    let live = state.tokens.refresh_service().access_token_is_live(claims.sid.as_deref(), &claims.jti).await;
+    if !live.map_err(|e| format!("the token's revocation could not be checked: {e}"))? {
+        return Err(INVALID.to_owned());
+    }
+    if claims.sub != req.subject.id {
+        return Err("subject.properties.token was issued to another subject than subject.id".to_owned());
+    }
+    req.subject_mfa = Some(has_mfa(&claims.amr));
+    Ok(req)
 }
 
 /// §6.2: `{"decision": bool}`, with a `context` when explaining.
@@ -131,7 +152,7 @@ async fn evaluation(
     AdminQuery(q): AdminQuery<ExplainQuery>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let req = parse_request(body).map_err(ApiError::bad_request)?;
+    let req = read_request(&state, body).await.map_err(ApiError::bad_request)?;
     let decision = state.policies.decide(&caller, &req, &ctx).await?;
     Ok(with_request_id(&headers, response_body(&decision, q.explain)))
 }
@@ -203,7 +224,8 @@ async fn evaluations(
     let items = match req.evaluations.as_deref() {
         // §7.1: without an `evaluations` array, the request is a single evaluation.
         None | Some([]) => {
-            let single = merged(&req, json!({})).and_then(parse_request).map_err(ApiError::bad_request)?;
+            let single = merged(&req, json!({})).map_err(ApiError::bad_request)?;
+            let single = read_request(&state, single).await.map_err(ApiError::bad_request)?;
             let decision = state.policies.decide(&caller, &single, &ctx).await?;
             return Ok(with_request_id(&headers, response_body(&decision, q.explain)));
         }
@@ -215,7 +237,11 @@ async fn evaluations(
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         // §7.2.1: an error in one evaluation is that evaluation's `false`, with the error.
-        let (allowed, body) = match merged(&req, item).and_then(parse_request) {
+        let one = match merged(&req, item) {
+            Ok(v) => read_request(&state, v).await,
+            Err(m) => Err(m),
+        };
+        let (allowed, body) = match one {
             Ok(one) => match state.policies.decide(&caller, &one, &ctx).await {
                 Ok(d) => (d.allowed, response_body(&d, q.explain)),
                 Err(PolicyError::BadRequest(m)) => (false, item_error(&m)),

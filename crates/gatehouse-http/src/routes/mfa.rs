@@ -63,6 +63,8 @@ struct AccountMfaPage<'a> {
     has_password: bool,
     notice: Option<&'a str>,
     error: Option<&'a str>,
+    /// The authorization request to continue after setting up (the MFA policy sent the user here).
+    next: Option<&'a str>,
 }
 
 /// A passkey as the two-step page lists it.
@@ -93,6 +95,7 @@ struct EnrolPage<'a> {
     secret: &'a str,
     qr_svg: Option<String>,
     error: Option<&'a str>,
+    next: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -100,6 +103,8 @@ struct EnrolPage<'a> {
 struct RecoveryCodesPage<'a> {
     heading: &'a str,
     codes: &'a [String],
+    /// Where "Continue" leads: a parked authorization request, else the two-step page.
+    next: Option<&'a str>,
 }
 
 fn login_mfa_render(jar: CookieJar, state: &AppState, error: Option<&str>, status: StatusCode) -> Response {
@@ -126,6 +131,8 @@ struct CodeForm {
     #[serde(default)]
     csrf_token: String,
     code: String,
+    /// Enrolment: the authorization request to continue afterwards.
+    next: Option<String>,
 }
 
 /// Completes the page sign-in: a session only for the right second factor, then on to the
@@ -206,10 +213,16 @@ async fn mfa_json(
 #[derive(Deserialize)]
 struct NoticeQuery {
     notice: Option<String>,
+    next: Option<String>,
 }
 
 fn notice_text(code: Option<&str>) -> Option<&'static str> {
     match code? {
+        // The MFA policy's gate (`crate::mfa_gate`) sends users here.
+        "required" => Some(
+            "Your organisation requires two-step sign-in for your account. Set up an authenticator app \
+             or a passkey to continue; until then you can only set one up or sign out.",
+        ),
         "disabled" => Some("The authenticator app is no longer set up."),
         "passkey_removed" => Some("The passkey was removed."),
         "passkey_added" => Some("The passkey was added."),
@@ -222,6 +235,7 @@ async fn render_account_mfa(
     jar: CookieJar,
     notice: Option<&str>,
     error: Option<&str>,
+    next: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let Ok((_, user, _)) = signed_in(state, &jar).await else { return see_other("/login") };
@@ -243,12 +257,13 @@ async fn render_account_mfa(
         has_password: user.password_hash.is_some(),
         notice,
         error,
+        next: safe_next(next),
     };
     (status, jar, Html(pages::render(&page))).into_response()
 }
 
 async fn account_mfa_page(State(state): State<AppState>, jar: CookieJar, Query(q): Query<NoticeQuery>) -> Response {
-    render_account_mfa(&state, jar, notice_text(q.notice.as_deref()), None, StatusCode::OK).await
+    render_account_mfa(&state, jar, notice_text(q.notice.as_deref()), None, q.next.as_deref(), StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -256,6 +271,8 @@ struct ReauthForm {
     #[serde(default)]
     csrf_token: String,
     password: Option<Password>,
+    /// Enrolment: the authorization request to continue afterwards.
+    next: Option<String>,
 }
 
 /// Errors the person can act on are shown on the page again; the rest get the error page.
@@ -269,15 +286,22 @@ pub(super) async fn shown_or_page(state: &AppState, jar: CookieJar, e: AccountEr
         _ => return ApiError::from(e).into_page(),
     };
     let status = ApiError::from(e).status;
-    render_account_mfa(state, jar, None, Some(text), status).await
+    render_account_mfa(state, jar, None, Some(text), None, status).await
 }
 
-fn enrol_page(jar: CookieJar, csrf_token: &str, enrolment: &TotpEnrolment, error: Option<&str>) -> Response {
+fn enrol_page(
+    jar: CookieJar,
+    csrf_token: &str,
+    enrolment: &TotpEnrolment,
+    error: Option<&str>,
+    next: Option<&str>,
+) -> Response {
     let page = EnrolPage {
         csrf_token,
         secret: enrolment.secret_base32.as_str(),
         qr_svg: crate::qr::svg(enrolment.otpauth_uri.as_str()),
         error,
+        next: safe_next(next),
     };
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let mut resp = (status, jar, Html(pages::render(&page))).into_response();
@@ -286,8 +310,9 @@ fn enrol_page(jar: CookieJar, csrf_token: &str, enrolment: &TotpEnrolment, error
     resp
 }
 
-fn codes_page(heading: &str, codes: &[String]) -> Response {
-    let mut resp = Html(pages::render(&RecoveryCodesPage { heading, codes })).into_response();
+fn codes_page(heading: &str, codes: &[String], next: Option<&str>) -> Response {
+    let page = RecoveryCodesPage { heading, codes, next: safe_next(next) };
+    let mut resp = Html(pages::render(&page)).into_response();
     resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
     resp
 }
@@ -302,7 +327,7 @@ async fn begin_totp(
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let reauth = Reauth { password: form.password.as_ref(), auth_time: Some(session.auth_time) };
     match state.accounts.begin_totp_enrolment(&user, reauth, &ctx).await {
-        Ok(enrolment) => enrol_page(jar, &form.csrf_token, &enrolment, None),
+        Ok(enrolment) => enrol_page(jar, &form.csrf_token, &enrolment, None, form.next.as_deref()),
         Err(e) => shown_or_page(&state, jar, e).await,
     }
 }
@@ -316,9 +341,12 @@ async fn confirm_totp(
 ) -> Response {
     let Ok((_, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     match state.accounts.confirm_totp_enrolment(&user, &form.code, &ctx).await {
-        Ok(codes) => codes_page("Two-step sign-in is on.", &codes),
+        Ok(codes) => codes_page("Two-step sign-in is on.", &codes, form.next.as_deref()),
         Err(AccountError::InvalidMfaCode) => match state.accounts.pending_totp_enrolment(&user).await {
-            Ok(Some(enrolment)) => enrol_page(jar, &form.csrf_token, &enrolment, Some("The code is wrong; try again.")),
+            Ok(Some(enrolment)) => {
+                let error = Some("The code is wrong; try again.");
+                enrol_page(jar, &form.csrf_token, &enrolment, error, form.next.as_deref())
+            }
             Ok(None) => shown_or_page(&state, jar, AccountError::InvalidMfaCode).await,
             Err(e) => ApiError::from(e).into_page(),
         },
@@ -349,7 +377,7 @@ async fn regenerate_codes(
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let reauth = Reauth { password: form.password.as_ref(), auth_time: Some(session.auth_time) };
     match state.accounts.regenerate_recovery_codes(&user, reauth, &ctx).await {
-        Ok(codes) => codes_page("New recovery codes; the old ones no longer work.", &codes),
+        Ok(codes) => codes_page("New recovery codes; the old ones no longer work.", &codes, None),
         Err(e) => shown_or_page(&state, jar, e).await,
     }
 }

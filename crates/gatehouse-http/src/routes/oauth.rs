@@ -21,9 +21,11 @@ use crate::AppState;
 use crate::cookies;
 use crate::error::{ApiError, OAuthResponse, no_store};
 use crate::extract::{Client, FormBody, basic_credentials};
+use crate::mfa_gate::EnrolmentRequired;
 use crate::pages::{self, ConsentPage};
 use crate::policy::{Policy, Routes};
 use crate::ratelimit::{Answer, Methods, RateRule};
+use axum::Extension;
 use gatehouse_core::RequestContext;
 use gatehouse_core::abuse::LimitKind;
 
@@ -57,9 +59,10 @@ async fn authorize_get(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
+    enrol: Option<Extension<EnrolmentRequired>>,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    authorize(state, jar, ctx, query_pairs(raw)).await
+    authorize(state, jar, ctx, enrol.is_some(), query_pairs(raw)).await
 }
 
 /// OpenID Connect Core §3.1.2.1: POST with a form body is allowed too.
@@ -67,10 +70,11 @@ async fn authorize_post(
     State(state): State<AppState>,
     jar: CookieJar,
     Client(ctx): Client,
+    enrol: Option<Extension<EnrolmentRequired>>,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
     match form {
-        Ok(FormBody(pairs)) => authorize(state, jar, ctx, pairs).await,
+        Ok(FormBody(pairs)) => authorize(state, jar, ctx, enrol.is_some(), pairs).await,
         Err(e) => e.into_page(),
     }
 }
@@ -127,7 +131,9 @@ async fn unpark(state: &AppState, pairs: Pairs) -> Result<Pairs, Response> {
     }
 }
 
-async fn authorize(state: AppState, jar: CookieJar, ctx: RequestContext, pairs: Pairs) -> Response {
+/// `must_enrol`: the MFA policy's gate (`crate::mfa_gate`) found that the signed-in user must
+/// set up a second factor first.
+async fn authorize(state: AppState, jar: CookieJar, ctx: RequestContext, must_enrol: bool, pairs: Pairs) -> Response {
     let pairs = match unpark(&state, pairs).await {
         Ok(pairs) => pairs,
         Err(page) => return page,
@@ -141,7 +147,29 @@ async fn authorize(state: AppState, jar: CookieJar, ctx: RequestContext, pairs: 
     };
     let session = signed_in(&state, &jar).await.ok();
     let outcome = state.oauth.decide_authorize(&req, signed_in_as(session.as_ref())).await;
+    if must_enrol && session.is_some() && matches!(outcome, AuthorizeOutcome::Consent | AuthorizeOutcome::IssueCode) {
+        return enrol_first(&state, &ctx, &req, &pairs).await;
+    }
     respond(&state, jar, &ctx, &req, &pairs, session, outcome).await
+}
+
+/// No code for a user the MFA policy holds back: to the enrolment page, which returns to this
+/// request afterwards; `prompt=none` must show no page (OpenID Connect Core §3.1.2.1), so the
+/// client is told `interaction_required` (§3.1.2.6).
+async fn enrol_first(state: &AppState, ctx: &RequestContext, req: &AuthorizeRequest, pairs: &Pairs) -> Response {
+    if req.prompt.none {
+        let error =
+            OAuthError::new(ErrorCode::InteractionRequired, "the user must set up two-step sign-in before signing in");
+        return fail(state, req, &error);
+    }
+    match return_url(state, ctx, pairs).await {
+        Ok(back) => {
+            let mut to = url::form_urlencoded::Serializer::new(String::new());
+            to.append_pair("next", &back);
+            see_other(&format!("{}&{}", crate::mfa_gate::ENROL_PAGE, to.finish()))
+        }
+        Err(page) => page,
+    }
 }
 
 type SignedIn = (Session, User, SessionToken);

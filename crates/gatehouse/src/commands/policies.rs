@@ -74,10 +74,13 @@ pub async fn run(settings: &Settings, cmd: PoliciesCommand) -> anyhow::Result<()
             policies.delete(&cap, &name, &ctx).await.map_err(fail)?;
             print(json, json!({ "name": name, "deleted": true }), &format!("policy {name} deleted"));
         }
-        PoliciesCommand::Test { file, at: _, json } => {
+        PoliciesCommand::Test { file, at: _, mfa, json } => {
             let text = read_input(file.as_deref())?;
-            let req: DecisionRequest =
+            let mut req: DecisionRequest =
                 serde_json::from_str(&text).context("the request is not an AuthZEN evaluation request")?;
+            if mfa {
+                req.subject_mfa = Some(true);
+            }
             let d = policies.decide(&Actor::Cli, &req, &ctx).await.map_err(fail)?;
             if json {
                 println!("{}", json!({ "decision": d.allowed, "basis": d.basis(), "explanation": d.explanation }));

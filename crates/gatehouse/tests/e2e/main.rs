@@ -26,6 +26,7 @@ mod invitations;
 mod limits;
 mod mail;
 mod mfa;
+mod mfa_policy;
 mod oauth;
 mod oauth_attacks;
 mod openapi;

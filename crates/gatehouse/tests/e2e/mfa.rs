@@ -25,7 +25,7 @@ on_both_backends!(
 
 const ADA: &str = "ada@example.com";
 
-fn b32decode(s: &str) -> Vec<u8> {
+pub(crate) fn b32decode(s: &str) -> Vec<u8> {
     let (mut bits, mut n, mut out) = (0u64, 0u32, Vec::new());
     for c in s.bytes().filter(|c| *c != b'=') {
         let v = match c {
@@ -65,7 +65,7 @@ fn wrong_code(app: &TestApp, secret: &[u8]) -> String {
     format!("{:06}", (right + 500_000) % 1_000_000)
 }
 
-fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
+pub(crate) fn between<'a>(page: &'a str, start: &str, end: &str) -> &'a str {
     let from = page.find(start).unwrap_or_else(|| panic!("{start} in {page}")) + start.len();
     &page[from..from + page[from..].find(end).unwrap()]
 }

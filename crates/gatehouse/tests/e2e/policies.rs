@@ -206,9 +206,15 @@ async fn example_policies_decide(b: Backend) {
     assert!(!decide(&app, &ev, req(user(&alice, json!({})), "read", report("sales"))).await, "no department");
 
     // MFA for sensitive actions: bob may delete (RBAC), but a sensitive document needs MFA.
+    // Bob is a Gatehouse account: only his token can say he used a second factor (allowed with
+    // one in `mfa_policy::cedar_principal_mfa_comes_from_the_subject_token`); a body claim is 400.
     let secret = doc("d3", json!({ "owner": bob, "sensitive": true }));
-    assert!(decide(&app, &ev, req(user(&bob, json!({ "mfa": true })), "delete", secret.clone())).await);
-    assert!(!decide(&app, &ev, req(user(&bob, json!({ "mfa": false })), "delete", secret.clone())).await);
+    let claimed = req(user(&bob, json!({ "mfa": true })), "delete", secret.clone());
+    let r = call(&app, Some(&ev), Method::POST, "/access/v1/evaluation", Some(&claimed)).await;
+    assert_eq!(r.status(), 400, "the caller cannot attest mfa for a Gatehouse account");
+    let bob_token = token(&app, "bob@example.com").await;
+    let evidence = user(&bob, json!({ "token": bob_token }));
+    assert!(!decide(&app, &ev, req(evidence, "delete", secret.clone())).await, "a password-only token");
     assert!(!decide(&app, &ev, req(user(&bob, json!({})), "delete", secret)).await, "mfa defaults to false");
     assert!(decide(&app, &ev, req(user(&bob, json!({})), "delete", doc("d4", json!({})))).await, "not sensitive");
 

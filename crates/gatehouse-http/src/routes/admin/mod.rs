@@ -62,7 +62,9 @@ fn routes() -> OpenApiRouter<AppState> {
 pub use openapi::ErrorResponse;
 
 /// The capability to use the admin API, extracted from `Authorization: Bearer …`.
-/// No token or a bad one: 401 with `WWW-Authenticate`; a valid token without admin rights: 403.
+/// No token or a bad one: 401 with `WWW-Authenticate`; a valid token without admin rights: 403;
+/// an admin whom the MFA policy covers, with a token whose `amr` lacks `mfa`: 403
+/// `mfa_required` (or `mfa_enrollment_required` without a second factor enrolled).
 pub struct Admin(pub AdminCapability);
 
 impl FromRequestParts<AppState> for Admin {
@@ -83,11 +85,12 @@ impl FromRequestParts<AppState> for Admin {
         let principal = if claims.sub == claims.client_id {
             Principal::Client { id: claims.client_id.clone(), scopes }
         } else if let Some(id) = UserId::parse(&claims.sub) {
-            Principal::User { id, client_id: claims.client_id.clone(), scopes }
+            Principal::User { id, client_id: claims.client_id.clone(), scopes, amr: claims.amr.clone() }
         } else {
             return Err(forbidden());
         };
-        match state.admin.authorize(&principal).await {
+        let ctx = crate::extract::request_context(&parts.extensions, &parts.headers);
+        match state.admin.authorize(&principal, &ctx).await {
             Ok(cap) => Ok(Self(cap)),
             Err(RbacError::Forbidden(_)) => Err(forbidden()),
             Err(e) => Err(e.into()),

@@ -209,7 +209,11 @@ fn add_shared_responses(op: &mut Operation) {
         return;
     }
     add("401", "No bearer token, or an invalid, expired or revoked one (RFC 6750 §3.1; WWW-Authenticate)");
-    add("403", "The token does not grant access to the admin API");
+    add(
+        "403",
+        "The token does not grant access to the admin API (forbidden), or the MFA policy needs a sign-in \
+         with a second factor (mfa_required, mfa_enrollment_required)",
+    );
     let has_query = op.parameters.iter().flatten().any(|p| p.parameter_in == ParameterIn::Query);
     if op.request_body.is_some() || has_query {
         add("400", "Malformed JSON, or an unknown or malformed query parameter");
