@@ -148,7 +148,7 @@ impl AccountService {
         ctx: &RequestContext,
     ) -> Result<(), AccountError> {
         self.reauthenticate(user, reauth, ctx).await?;
-        if !self.mfa.totp_factor(user.id).await?.is_some_and(|f| f.confirmed_at.is_some()) {
+        if self.mfa.totp_factor(user.id).await?.is_none_or(|f| f.confirmed_at.is_none()) {
             return Err(AccountError::InvalidInput("no authenticator app is set up"));
         }
         if self.passkeys.passkeys(user.id).await?.is_empty() {

@@ -95,7 +95,7 @@ impl AccountService {
         let webauthn = self.webauthn()?;
         self.reauthenticate(user, reauth, ctx).await?;
         let existing = self.passkeys.passkeys(user.id).await?;
-        let exclude = existing.iter().map(|p| p.credential_id.clone().into()).collect::<Vec<_>>();
+        let exclude = existing.iter().map(|p| p.credential_id.clone()).collect::<Vec<_>>();
         let (options, state) = webauthn
             .start_passkey_registration(user.id.0, user.email.as_str(), user.email.as_str(), Some(exclude))
             .map_err(|e| ceremony_error("start registration", &e))?;
