@@ -12,7 +12,8 @@ use crate::AppState;
 use crate::proxy::HttpsRequest;
 
 /// Whether a request comes from our own origin `ours`: its `Origin` (or, without one, its
-/// `Referer`) is ours, and the browser did not label it `Sec-Fetch-Site: cross-site`. Requests
+/// `Referer`) is ours (or `null` in a request the browser labels `Sec-Fetch-Site: same-origin`),
+/// and the browser did not label it `Sec-Fetch-Site: cross-site`. Requests
 /// without these headers (non-browser clients) pass; they carry no ambient browser credentials
 /// to abuse. `policy::Policy` refuses state-changing requests that fail this.
 pub fn same_origin(headers: &HeaderMap, ours: &str) -> bool {
@@ -21,7 +22,11 @@ pub fn same_origin(headers: &HeaderMap, ours: &str) -> bool {
         return false;
     }
     if let Some(origin) = get(header::ORIGIN.as_str()) {
-        return origin == ours;
+        // Fetch Standard, "append a request `Origin` header": under `Referrer-Policy:
+        // no-referrer` (every page here) a browser's form POST carries `Origin: null`, even to
+        // its own origin. Then `Sec-Fetch-Site` (Fetch Metadata; set by the browser, never by
+        // a page's script) tells a same-origin form from an opaque-origin one.
+        return origin == ours || (origin == "null" && get("sec-fetch-site") == Some("same-origin"));
     }
     if let Some(referer) = get(header::REFERER.as_str()) {
         return url::Url::parse(referer).is_ok_and(|u| u.origin().ascii_serialization() == ours);
@@ -87,6 +92,11 @@ mod tests {
         assert!(same_origin(&headers(&[("origin", "https://id.example.com")]), ours));
         assert!(!same_origin(&headers(&[("origin", "https://id.example.com.evil.test")]), ours));
         assert!(!same_origin(&headers(&[("origin", "null")]), ours));
+        // Chromium's form POST from our own page under `Referrer-Policy: no-referrer`.
+        assert!(same_origin(&headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]), ours));
+        for site in ["cross-site", "same-site", "none"] {
+            assert!(!same_origin(&headers(&[("origin", "null"), ("sec-fetch-site", site)]), ours), "{site}");
+        }
         assert!(!same_origin(&headers(&[("origin", "http://id.example.com")]), ours));
         assert!(same_origin(&headers(&[("referer", "https://id.example.com/login?x=1")]), ours));
         assert!(!same_origin(&headers(&[("referer", "https://evil.test/id.example.com")]), ours));

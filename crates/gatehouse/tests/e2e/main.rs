@@ -12,6 +12,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod admin_fuzz_findings;
+mod browser;
 mod claims;
 mod cli;
 mod crash;

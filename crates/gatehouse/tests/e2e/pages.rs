@@ -141,9 +141,29 @@ async fn cross_site_state_changes_are_refused(b: Backend) {
         assert_eq!(r.status(), 403, "JSON {header}: {value}");
         assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "cross_site_request");
     }
+    let r = c
+        .post(app.url("/login"))
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-site")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "an opaque origin on a sibling site");
     assert_eq!(app.me(c).await.status(), 401);
     let r = c.post(app.url("/login")).header("origin", &app.base).form(&form).send().await.unwrap();
     assert_eq!(r.status(), 303, "same origin is allowed");
+    // What Chromium sends for a form on our own page under `Referrer-Policy: no-referrer`
+    // (Fetch Standard, "append a request `Origin` header"; browser.rs drives the real thing).
+    let r = c
+        .post(app.url("/login"))
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "a same-origin form with Origin: null is allowed");
 }
 
 async fn pages_escape_input_and_carry_security_headers(b: Backend) {

@@ -52,7 +52,7 @@ async fn register(app: &TestApp, b: &reqwest::Client, origin: &str, name: &str) 
     (key, r.json().await.unwrap())
 }
 
-async fn session_amrs(app: &TestApp) -> Vec<String> {
+pub(crate) async fn session_amrs(app: &TestApp) -> Vec<String> {
     let sql = "SELECT amr FROM sessions ORDER BY created_at";
     if app.database_url.starts_with("sqlite:") {
         let mut c = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();

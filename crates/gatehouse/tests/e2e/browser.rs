@@ -1,0 +1,119 @@
+//! Passkeys in a real browser (issue #15): Debian's Chromium, headless, driven by playwright-core
+//! (`tests/interop/passkey_browser.mjs`) with a CDP virtual authenticator (CTAP2, internal,
+//! resident keys, user verification). The page's own `passkey.js` runs the ceremonies, so this
+//! checks what the software authenticator of `passkeys.rs` cannot: that Chromium accepts the
+//! options the server sends (W3C WebAuthn L3 §5.1.3 `create()`, §5.1.4 `get()`, RP id
+//! `localhost`), and that the server accepts what Chromium answers. Flow: password sign-in on
+//! `/login`, "Add a passkey" on `/account/mfa` (recovery codes shown), sign out, then the passkey
+//! alone signs in, once through the conditional request the sign-in page starts on load and
+//! once through "Sign in with a passkey".
+//!
+//! Screenshots are the artefacts: `target/test-artefacts/browser-<backend>/`. A missing Chromium
+//! or playwright-core skips with a note, unless `GATEHOUSE_REQUIRE_SERVICES=1` (`.ci/run`
+//! installs both: `apt-get install chromium`, `npm ci --prefix crates/gatehouse/tests/interop`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, PASSWORD, TestApp};
+use crate::interop::{INTEROP_DIR, available};
+use crate::on_both_backends;
+use crate::passkeys::session_amrs;
+
+on_both_backends!(chromium_registers_a_passkey_and_signs_in_with_it);
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// `target/test-artefacts/browser-<backend>` (under `CARGO_TARGET_DIR` when set).
+fn artefact_dir(b: Backend) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"), PathBuf::from);
+    let backend = match b {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    target.join("test-artefacts").join(format!("browser-{backend}"))
+}
+
+async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
+    let install = "apt-get install chromium; npm ci --prefix crates/gatehouse/tests/interop";
+    if !available(CHROMIUM, &["--version"], "Chromium (/usr/bin/chromium)", install)
+        || !available(
+            "node",
+            &["--input-type=module", "-e", "await import('playwright-core')"],
+            "Node playwright-core",
+            install,
+        )
+    {
+        return;
+    }
+    // WebAuthn relying-party ids are host names: browsers refuse IP addresses.
+    let Some(app) = TestApp::spawn_with(b, |s| s.issuer = s.issuer.replace("127.0.0.1", "localhost")).await else {
+        return;
+    };
+    let base = app.base.replace("127.0.0.1", "localhost");
+    let email = "chromium@example.com";
+    app.register_user(email, PASSWORD).await;
+    let dir = artefact_dir(b);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+
+    let started = Instant::now();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(Path::new(INTEROP_DIR).join("passkey_browser.mjs"))
+        .args([base.as_str(), email, PASSWORD])
+        .arg(&dir)
+        .current_dir(INTEROP_DIR)
+        .kill_on_drop(true);
+    let out =
+        tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("browser run within 120 s").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "passkey_browser.mjs failed\nstdout: {stdout}\nstderr: {stderr}");
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    eprintln!("browser run: {:.1} s, {}", started.elapsed().as_secs_f64(), result["browser"]);
+
+    // What the browser saw.
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["credentials"], 1, "one resident credential in the authenticator");
+    assert_eq!(result["recovery_codes"], 10, "the first second factor brings recovery codes");
+    assert_eq!(result["signed_in_email"], email);
+    let sign_ins = result["sign_ins"].as_array().unwrap();
+    assert_eq!(sign_ins.len(), 2, "{result:#}");
+    assert_eq!(sign_ins[1]["via"], "button");
+    assert!(result.get("password_posted_again").is_none(), "the passkey, not a password, signed in");
+    let shots: Vec<&str> = result["screenshots"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for name in ["passkey-registered-codes.png", "passkey-account-listed.png", "passkey-sign-in-page.png"] {
+        let path = dir.join(name);
+        assert!(shots.contains(&path.to_str().unwrap()), "{name} in {shots:?}");
+        let png = std::fs::read(&path).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 1000, "{} is a PNG", path.display());
+    }
+    for s in &shots {
+        eprintln!("screenshot: {s}");
+    }
+
+    // What the server recorded: the enrolment, two passkey sign-ins, their sessions.
+    let audit = app.audit_events().await;
+    let enrolled: Vec<Value> = audit
+        .iter()
+        .filter(|e| e.0 == "mfa.enrolled" && e.1 == "success")
+        .map(|e| serde_json::from_str(&e.3).unwrap())
+        .collect();
+    assert_eq!(enrolled.len(), 1, "{audit:?}");
+    assert_eq!(enrolled[0]["method"], "passkey");
+    assert_eq!(enrolled[0]["discoverable"], true, "Chromium's virtual authenticator made a resident key");
+    let by_passkey = audit
+        .iter()
+        .filter(|e| e.0 == "login.succeeded")
+        .map(|e| serde_json::from_str::<Value>(&e.3).unwrap())
+        .filter(|d| d["method"] == "passkey" && d["passkey_id"] == enrolled[0]["passkey_id"])
+        .count();
+    assert_eq!(by_passkey, 2, "{audit:?}");
+    // Signing out deletes a session: left are the API sign-in of `register_user` and the
+    // browser's last one, by the passkey. RFC 8176: proof of possession of a key, and two
+    // factors (the key and its user verification), no password.
+    let amrs = session_amrs(&app).await;
+    assert_eq!(amrs, ["pwd", "pop mfa"], "the browser's password and first passkey sessions ended at sign-out");
+}
