@@ -215,6 +215,10 @@
             list.appendChild(item);
           });
           registerForm.hidden = true;
+          const none = document.getElementById("passkey-none");
+          if (none) none.hidden = true;
+          const heading = document.getElementById("passkey-add-heading");
+          if (heading) heading.hidden = true;
           show("passkey-codes");
         } else {
           window.location.assign("/account/mfa?notice=passkey_added");
