@@ -9,7 +9,6 @@ use gatehouse_core::acr::AuthContext;
 use gatehouse_core::audit::{AuditEvent, AuditRecord};
 use gatehouse_core::email::Email;
 use gatehouse_core::keys::{Algorithm, StoredKey};
-use gatehouse_core::mail::{MailStatus, QueuedMail};
 use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, Consent, GrantType};
 use gatehouse_core::rbac::{Permission, PermissionName, Role, RoleName};
 use gatehouse_core::session::Session;
@@ -18,6 +17,12 @@ use gatehouse_core::token::{FamilyActivity, RefreshFamily};
 use gatehouse_core::user::{User, UserId, UserStatus};
 use sqlx::types::Json;
 use uuid::Uuid;
+
+mod account;
+mod mfa;
+
+pub(crate) use account::{AccountTokenRow, InvitationRow, MailRow, MailStatusRow};
+pub(crate) use mfa::{CeremonyRow, MfaChallengeRow, PasskeyRow, TotpFactorRow};
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct UserRow {
@@ -575,229 +580,5 @@ impl From<LoginStateRow> for gatehouse_core::federation::LoginState {
             created_at: row.created_at,
             expires_at: row.expires_at,
         }
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct AccountTokenRow {
-    token_hash: Vec<u8>,
-    user_id: Uuid,
-    purpose: String,
-    email: String,
-    email_key: String,
-    created_at: i64,
-    expires_at: i64,
-}
-
-impl TryFrom<AccountTokenRow> for gatehouse_core::account::tokens::AccountToken {
-    type Error = StoreError;
-
-    fn try_from(row: AccountTokenRow) -> Result<Self, StoreError> {
-        use gatehouse_core::account::tokens::TokenPurpose;
-        let purpose = TokenPurpose::parse(&row.purpose)
-            .ok_or_else(|| StoreError::Corrupt(format!("account token of user {}: unknown purpose", row.user_id)))?;
-        Ok(Self {
-            token_hash: row.token_hash,
-            user_id: UserId(row.user_id),
-            purpose,
-            email: Email::from_stored(row.email, row.email_key),
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-        })
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct MailRow {
-    id: Uuid,
-    kind: String,
-    sealed_body: Option<Vec<u8>>,
-    attempts: i64,
-    next_attempt_at: i64,
-    created_at: i64,
-    locked_until: Option<i64>,
-}
-
-impl TryFrom<MailRow> for QueuedMail {
-    type Error = StoreError;
-
-    fn try_from(row: MailRow) -> Result<Self, StoreError> {
-        let sealed_body =
-            row.sealed_body.ok_or_else(|| StoreError::Corrupt(format!("queued mail {}: no body", row.id)))?;
-        Ok(QueuedMail {
-            id: row.id,
-            kind: row.kind,
-            sealed_body,
-            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-            next_attempt_at: row.next_attempt_at,
-            created_at: row.created_at,
-            locked_until: row.locked_until,
-        })
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct MailStatusRow {
-    kind: String,
-    status: String,
-    attempts: i64,
-    next_attempt_at: i64,
-    last_error: Option<String>,
-}
-
-impl From<MailStatusRow> for MailStatus {
-    fn from(row: MailStatusRow) -> Self {
-        MailStatus {
-            kind: row.kind,
-            status: row.status,
-            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-            next_attempt_at: row.next_attempt_at,
-            last_error: row.last_error,
-        }
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct InvitationRow {
-    id: Uuid,
-    token_hash: Vec<u8>,
-    email: String,
-    email_key: String,
-    roles: Json<Vec<String>>,
-    invited_by: String,
-    created_at: i64,
-    expires_at: i64,
-    accepted_at: Option<i64>,
-    accepted_user_id: Option<Uuid>,
-    revoked_at: Option<i64>,
-}
-
-impl TryFrom<InvitationRow> for gatehouse_core::invitation::Invitation {
-    type Error = StoreError;
-
-    fn try_from(row: InvitationRow) -> Result<Self, StoreError> {
-        let roles = row.roles.0.into_iter().map(role_name).collect::<Result<_, _>>()?;
-        Ok(Self {
-            id: row.id,
-            token_hash: row.token_hash,
-            email: Email::from_stored(row.email, row.email_key),
-            roles,
-            invited_by: row.invited_by,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-            accepted_at: row.accepted_at,
-            accepted_user_id: row.accepted_user_id.map(UserId),
-            revoked_at: row.revoked_at,
-        })
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct TotpFactorRow {
-    user_id: Uuid,
-    secret_sealed: Vec<u8>,
-    created_at: i64,
-    confirmed_at: Option<i64>,
-    last_used_step: Option<i64>,
-}
-
-impl From<TotpFactorRow> for gatehouse_core::mfa::TotpFactor {
-    fn from(row: TotpFactorRow) -> Self {
-        Self {
-            user_id: UserId(row.user_id),
-            secret_sealed: row.secret_sealed,
-            created_at: row.created_at,
-            confirmed_at: row.confirmed_at,
-            last_used_step: row.last_used_step,
-        }
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct MfaChallengeRow {
-    handle_hash: Vec<u8>,
-    user_id: Uuid,
-    channel: String,
-    next: Option<String>,
-    amr: String,
-    auth_time: i64,
-    created_at: i64,
-    expires_at: i64,
-}
-
-impl TryFrom<MfaChallengeRow> for gatehouse_core::mfa::MfaChallenge {
-    type Error = StoreError;
-
-    fn try_from(row: MfaChallengeRow) -> Result<Self, StoreError> {
-        let channel = gatehouse_core::mfa::MfaChannel::parse(&row.channel)
-            .ok_or_else(|| StoreError::Corrupt(format!("MFA challenge of user {}: unknown channel", row.user_id)))?;
-        Ok(Self {
-            handle_hash: row.handle_hash,
-            user_id: UserId(row.user_id),
-            channel,
-            next: row.next,
-            amr: row.amr,
-            auth_time: row.auth_time,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-        })
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct PasskeyRow {
-    id: Uuid,
-    user_id: Uuid,
-    credential_id: Vec<u8>,
-    name: String,
-    credential: String,
-    discoverable: bool,
-    sign_count: i64,
-    created_at: i64,
-    last_used_at: Option<i64>,
-}
-
-impl From<PasskeyRow> for gatehouse_core::mfa::passkey::PasskeyRecord {
-    fn from(row: PasskeyRow) -> Self {
-        Self {
-            id: row.id,
-            user_id: UserId(row.user_id),
-            credential_id: row.credential_id,
-            name: row.name,
-            credential: row.credential,
-            discoverable: row.discoverable,
-            sign_count: row.sign_count,
-            created_at: row.created_at,
-            last_used_at: row.last_used_at,
-        }
-    }
-}
-
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct CeremonyRow {
-    handle_hash: Vec<u8>,
-    purpose: String,
-    user_id: Option<Uuid>,
-    binding: Option<Vec<u8>>,
-    state: String,
-    created_at: i64,
-    expires_at: i64,
-}
-
-impl TryFrom<CeremonyRow> for gatehouse_core::mfa::passkey::Ceremony {
-    type Error = StoreError;
-
-    fn try_from(row: CeremonyRow) -> Result<Self, StoreError> {
-        let purpose = gatehouse_core::mfa::passkey::CeremonyPurpose::parse(&row.purpose)
-            .ok_or_else(|| StoreError::Corrupt("passkey ceremony: unknown purpose".into()))?;
-        Ok(Self {
-            handle_hash: row.handle_hash,
-            purpose,
-            user_id: row.user_id.map(UserId),
-            binding: row.binding,
-            state: row.state,
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-        })
     }
 }
