@@ -17,7 +17,7 @@ use crate::abuse::{Gate, LoginKey};
 use crate::audit::{AuditEventType, RequestContext};
 use crate::clock::UnixTime;
 use crate::mail::Notice;
-use crate::mfa::passkey::{AMR_PASSKEY_SECOND, PublicKeyCredential};
+use crate::mfa::passkey::{AMR_PASSKEY, PublicKeyCredential};
 use crate::mfa::{AMR_SECOND_FACTOR, MfaChallenge, MfaChannel, hash_handle, recovery, totp};
 use crate::password::Password;
 use crate::session::SessionToken;
@@ -74,7 +74,7 @@ impl SecondFactor {
     pub fn amr(self) -> &'static str {
         match self {
             Self::Totp | Self::RecoveryCode => AMR_SECOND_FACTOR,
-            Self::Passkey => AMR_PASSKEY_SECOND,
+            Self::Passkey => AMR_PASSKEY,
         }
     }
 }

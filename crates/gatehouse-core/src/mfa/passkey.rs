@@ -42,13 +42,11 @@ pub const CEREMONY_LIFETIME: i64 = 300;
 /// Longest name a user may give a passkey, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
 
-/// RFC 8176 values of a passkey sign-in without a password: proof of possession of a key
-/// (`pop`, registered by OpenID's EAP ACR Values 1.0: hardware or software key, unspecified —
-/// synced passkeys are not `hwk`) with user verification on the device, hence `mfa`.
+/// RFC 8176 values of a passkey: proof of possession of a key (`pop`, registered by OpenID's
+/// EAP ACR Values 1.0: hardware or software key, unspecified — synced passkeys are not `hwk`)
+/// with user verification on the device, hence `mfa`. A passwordless sign-in is `pop mfa`; after
+/// a password, the passkey adds the same values (`pwd pop mfa`).
 pub const AMR_PASSKEY: &str = "pop mfa";
-
-/// What a passkey adds after another first factor (`pwd pop mfa`).
-pub const AMR_PASSKEY_SECOND: &str = "pop mfa";
 
 /// The relying party: its id and the origins it accepts come from the issuer URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,7 +241,7 @@ pub trait PasskeyStore: Send + Sync {
         now: UnixTime,
     ) -> Result<bool, StoreError>;
     /// Deletes one of the user's passkeys unless it is the account's last way to sign in (no
-    /// password, no other passkey, no upstream identity), in one guarded write.
+    /// password, no upstream identity, no other discoverable passkey), in one guarded write.
     async fn delete_passkey(&self, user: UserId, id: Uuid) -> Result<PasskeyRemoval, StoreError>;
     /// The admin reset: deletes the user's TOTP factor, recovery codes, pending second steps,
     /// passkeys and ceremonies in one transaction; whether there was a TOTP factor, and how

@@ -159,10 +159,9 @@ async fn register_finish(
     Ok(resp)
 }
 
+/// The form's `csrf_token` is checked by [`PageForm`].
 #[derive(Deserialize)]
 struct RemoveForm {
-    #[serde(default)]
-    csrf_token: String,
     password: Option<Password>,
 }
 
@@ -175,7 +174,6 @@ async fn remove(
     Client(ctx): Client,
     PageForm(form): PageForm<RemoveForm>,
 ) -> Response {
-    let _ = &form.csrf_token;
     let Ok((session, user, _)) = signed_in(&state, &jar).await else { return see_other("/login") };
     let Ok(id) = Uuid::parse_str(&id) else { return ApiError::not_found().into_page() };
     let reauth = Reauth { password: form.password.as_ref(), auth_time: Some(session.auth_time) };

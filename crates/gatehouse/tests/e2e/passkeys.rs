@@ -363,5 +363,4 @@ async fn a_second_step_takes_only_the_users_own_current_passkey(b: Backend) {
     let start = passkey_ceremony(&app, &step).await;
     let r = answer_step(&app, &step, &start, ada_key.assert(&start["options"], &right)).await;
     assert_eq!(r.status(), 200);
-    let _ = &mut bob_key;
 }
