@@ -117,6 +117,7 @@ pub fn app(state: AppState) -> Router {
         routes::oauth::router(&state),
         routes::oidc::router(&state),
         routes::admin::router(&state),
+        routes::console::router(&state),
         routes::authzen::router(&state),
         routes::assets::router(&state),
     ];

@@ -5,6 +5,7 @@ pub mod account_email;
 pub mod admin;
 pub mod assets;
 pub mod authzen;
+pub mod console;
 pub mod federation;
 pub mod health;
 pub mod invitation;

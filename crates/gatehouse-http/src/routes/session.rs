@@ -41,9 +41,11 @@ struct LoginQuery {
     prompt: Option<String>,
 }
 
-/// Only an authorization request of our own may be continued after sign-in: no open redirect.
+/// Only an authorization request of our own, or a console page, may be continued after
+/// sign-in: a path on this origin, never another host (no open redirect).
 pub(super) fn safe_next(next: Option<&str>) -> Option<&str> {
-    next.filter(|n| n.starts_with("/oauth2/authorize?") && !n.contains(['\\', '\r', '\n']))
+    let console = |n: &str| n.starts_with("/admin/") && !n.starts_with("/admin/v1/") && !n.contains("//");
+    next.filter(|n| (n.starts_with("/oauth2/authorize?") || console(n)) && !n.contains(['\\', '\r', '\n']))
 }
 
 /// What registration answers, whether the address was new or taken.

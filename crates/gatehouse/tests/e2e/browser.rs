@@ -60,6 +60,10 @@ async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
     std::fs::create_dir_all(&dir).unwrap();
     let dir = dir.canonicalize().unwrap();
 
+    // One Chromium at a time: the two backends' runs share the machine's two cores with the rest
+    // of the suite (threads of one test process under `cargo test`).
+    static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = ONE_BROWSER.lock().await;
     let started = Instant::now();
     let mut cmd = tokio::process::Command::new("node");
     cmd.arg(Path::new(INTEROP_DIR).join("passkey_browser.mjs"))
@@ -68,10 +72,17 @@ async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
         .current_dir(INTEROP_DIR)
         .kill_on_drop(true);
     let out =
-        tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("browser run within 120 s").unwrap();
+        tokio::time::timeout(Duration::from_secs(300), cmd.output()).await.expect("browser run within 300 s").unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "passkey_browser.mjs failed\nstdout: {stdout}\nstderr: {stderr}");
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    std::fs::write(dir.join("run.log"), format!("stdout:\n{stdout}\nstderr:\n{stderr}\n")).unwrap();
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    // The failing step first (a CI log may show only a few lines), then the whole result.
+    assert!(
+        out.status.success(),
+        "passkey_browser.mjs failed: {}\nsteps: {}\n{result:#}",
+        result["error"],
+        result["steps"]
+    );
     eprintln!("browser run: {:.1} s, {}", started.elapsed().as_secs_f64(), result["browser"]);
 
     // What the browser saw.
@@ -110,10 +121,14 @@ async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
         .map(|e| serde_json::from_str::<Value>(&e.3).unwrap())
         .filter(|d| d["method"] == "passkey" && d["passkey_id"] == enrolled[0]["passkey_id"])
         .count();
-    assert_eq!(by_passkey, 2, "{audit:?}");
+    // Two, unless the conditional request was answered late while the button's was running.
+    assert_eq!(Some(by_passkey as u64), result["passkey_finishes"].as_u64(), "{audit:?}");
+    assert!(by_passkey >= 2, "{audit:?}");
     // Signing out deletes a session: left are the API sign-in of `register_user` and the
     // browser's last one, by the passkey. RFC 8176: proof of possession of a key, and two
     // factors (the key and its user verification), no password.
     let amrs = session_amrs(&app).await;
-    assert_eq!(amrs, ["pwd", "pop mfa"], "the browser's password and first passkey sessions ended at sign-out");
+    let mut expected = vec!["pwd"];
+    expected.extend(std::iter::repeat_n("pop mfa", by_passkey - 1));
+    assert_eq!(amrs, expected, "the browser's password and first passkey sessions ended at sign-out");
 }

@@ -15,6 +15,7 @@ mod admin_fuzz_findings;
 mod browser;
 mod claims;
 mod cli;
+mod console;
 mod crash;
 mod federation;
 mod federation_attacks;

@@ -17,7 +17,7 @@
 // Prints one JSON line; exits 1 on any failure.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { chromium, request as playwrightRequest } from "playwright-core";
 
 const [base, email, password, shotDir = "."] = process.argv.slice(2);
 if (!base || !email || !password) {
@@ -25,7 +25,8 @@ if (!base || !email || !password) {
   process.exit(2);
 }
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const TIMEOUT = 20_000;
+// Generous: CI runs this beside the rest of the suite on two cores.
+const TIMEOUT = 45_000;
 
 const result = { ok: false, steps: [], screenshots: [] };
 const step = (name) => result.steps.push(name);
@@ -137,13 +138,22 @@ try {
     }
     const before = finishes.length;
     await page.goto(`${base}/account`);
+    const session = (await context.cookies(base)).filter((c) => c.name.endsWith("gatehouse_session"));
+    check(session.length > 0, "a session cookie before signing out");
     await Promise.all([page.waitForURL(/\/login\?/), page.click('form[action="/logout"] button[type="submit"]')]);
-    const out = await context.request.get(`${base}/account`, { maxRedirects: 0 });
-    check(out.status() === 303, `/account answered ${out.status()} after signing out`);
+    // The old session is dead on the server. Asked with the old cookie in a separate client:
+    // the page may already be signing in again through the conditional request.
+    const probe = await playwrightRequest.newContext({
+      extraHTTPHeaders: { cookie: session.map((c) => `${c.name}=${c.value}`).join("; ") },
+    });
+    const out = await probe.get(`${base}/account`, { maxRedirects: 0 });
+    await probe.dispose();
+    check(out.status() === 303, `/account answered ${out.status()} to the old cookie after signing out`);
     let used = via;
     if (via === "conditional") {
-      // Answered by the authenticator alone; should it not be, the button still proves the passkey.
-      const landed = await page.waitForURL(`${base}/account`, { timeout: 10_000 }).then(
+      // Answered by the authenticator alone; should it not be, the button still proves the passkey
+      // (it aborts the conditional request; one that was already answered may then finish too).
+      const landed = await page.waitForURL(`${base}/account`, { timeout: 30_000 }).then(
         () => true,
         () => false,
       );
@@ -159,7 +169,8 @@ try {
     }
     await page.waitForSelector("h1");
     const newFinishes = finishes.slice(before);
-    check(newFinishes.length === 1 && newFinishes[0] === 200, `/login/passkey/finish answered ${JSON.stringify(newFinishes)}`);
+    const expected = used === via ? newFinishes.length === 1 : newFinishes.length >= 1;
+    check(expected && newFinishes.every((s) => s === 200), `/login/passkey/finish answered ${JSON.stringify(newFinishes)}`);
     check(!result.password_posted_again, "no password was posted after the first sign-in");
     check((await page.textContent("body")).includes(email), `the account page shows the email after the passkey (${via})`);
     const now = await credentials(cdp, authenticatorId);
@@ -168,6 +179,7 @@ try {
     signCount = now[0].signCount;
     await shot(page, `passkey-signed-in-account-${via}.png`);
   }
+  result.passkey_finishes = finishes.length;
   result.signed_in_email = email;
   step("passkey sign-in");
 

@@ -41,7 +41,8 @@ use crate::policy::{Answer, Methods, Policy, Routes};
 pub fn router(state: &AppState) -> Routes {
     let policy = Policy::same_origin().limit(LimitKind::AdminIp, Methods::Any, Answer::Json);
     let known: Router<AppState> = routes().into();
-    let unknown = crate::policy::unknown_under("/admin").merge(crate::policy::unknown_at("/admin"));
+    // The console (`routes::console`) answers the other paths under `/admin/`.
+    let unknown = crate::policy::unknown_under("/admin/v1");
     Routes::new(state, policy, known.merge(unknown))
 }
 

@@ -1,0 +1,9 @@
+//! Console: audit (filled in by issue #16's work).
+
+use axum::Router;
+
+use crate::AppState;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+}

@@ -1,0 +1,99 @@
+//! The admin console at `/admin/` (issue #16): the door (who gets in, who is sent to sign in,
+//! who is refused), and the helpers the console's page tests share: an admin's browser
+//! (cookie store, no redirects followed), page fetches, and same-origin form posts carrying the
+//! page's CSRF token.
+
+use reqwest::StatusCode;
+
+use crate::admin::cli_ok;
+use crate::helpers::{Backend, PASSWORD, TestApp, browser, csrf_from};
+use crate::on_both_backends;
+
+on_both_backends!(the_console_is_for_signed_in_admins_only);
+
+/// A browser signed in (session cookie) as a new user `email`, made an admin when `admin`.
+pub async fn signed_in_browser(app: &TestApp, email: &str, admin: bool) -> reqwest::Client {
+    app.register_user(email, PASSWORD).await;
+    if admin {
+        cli_ok(app, &["roles", "grant", "admin", "--user", email]).await;
+    }
+    let b = browser();
+    let resp = app.login_with(&b, email, PASSWORD).await;
+    assert!(resp.status().is_success(), "sign-in of {email}: {}", resp.status());
+    b
+}
+
+/// A browser signed in as a new admin.
+pub async fn admin_browser(app: &TestApp) -> reqwest::Client {
+    signed_in_browser(app, "console-admin@example.com", true).await
+}
+
+/// GET a page: its status and body.
+pub async fn get_page(app: &TestApp, b: &reqwest::Client, path: &str) -> (StatusCode, String) {
+    let resp = b.get(app.url(path)).send().await.unwrap();
+    let status = resp.status();
+    (status, resp.text().await.unwrap())
+}
+
+/// POST a form from our own origin with `fields` (the caller adds `csrf_token`).
+pub async fn post_form(app: &TestApp, b: &reqwest::Client, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    b.post(app.url(path)).header("origin", &app.base).form(fields).send().await.unwrap()
+}
+
+/// The CSRF token of the forms on `path` (fetched as `b`).
+pub async fn csrf_of(app: &TestApp, b: &reqwest::Client, path: &str) -> String {
+    let (status, html) = get_page(app, b, path).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {html}");
+    csrf_from(&html)
+}
+
+/// Every console page of the menu.
+pub const PAGES: [&str; 7] =
+    ["/admin/", "/admin/users", "/admin/clients", "/admin/roles", "/admin/policies", "/admin/audit", "/admin/keys"];
+
+async fn the_console_is_for_signed_in_admins_only(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+
+    // Nobody signed in: sent to sign in, coming back to the page afterwards.
+    let anonymous = browser();
+    let resp = anonymous.get(app.url("/admin/users?q=a")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/login?next=%2Fadmin%2Fusers%3Fq%3Da");
+    let resp = anonymous.get(app.url("/admin")).send().await.unwrap();
+    assert_eq!((resp.status(), &resp.headers()["location"]), (StatusCode::SEE_OTHER, &"/admin/".parse().unwrap()));
+    // The sign-in page keeps the console page as where to continue; nothing else.
+    let (_, login) = get_page(&app, &anonymous, "/login?next=%2Fadmin%2Fusers").await;
+    assert!(login.contains(r#"name="next" value="/admin/users""#), "{login}");
+    for foreign in ["//evil.test/admin/", "/admin/v1/users", "/admin//evil.test", "https://evil.test/admin/"] {
+        let (_, login) = get_page(&app, &anonymous, &format!("/login?next={}", urlencode(foreign))).await;
+        assert!(!login.contains(r#"name="next""#), "{foreign} kept as next: {login}");
+    }
+
+    // A signed-in user without the admin role: 403 on every page, as a page.
+    let user = signed_in_browser(&app, "not-admin@example.com", false).await;
+    for path in PAGES {
+        let (status, html) = get_page(&app, &user, path).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(html.contains("the console is for administrators"), "{path}: {html}");
+    }
+
+    // An admin: the dashboard, with the menu marking where we are; no caching of admin pages.
+    let admin = admin_browser(&app).await;
+    let resp = admin.get(app.url("/admin/")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"<a href="/admin/" aria-current="page">Dashboard</a>"#), "{html}");
+    assert!(html.contains("console-admin@example.com"));
+    let (status, html) = get_page(&app, &admin, "/admin/no-such-page").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    assert!(html.contains("no such page"));
+    // The admin API keeps its JSON 404s.
+    let resp = admin.get(app.url("/admin/v1/no-such-thing")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+}
+
+fn urlencode(s: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", [("x", s)]).unwrap().query().unwrap()[2..].to_owned()
+}
