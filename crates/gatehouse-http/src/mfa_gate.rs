@@ -3,7 +3,8 @@
 //! One check in the route policy's middleware (`policy::enforce`, which every route has, after
 //! the rate limit and the Origin check, inside CORS), so no handler can forget it:
 //!
-//! - pages (everything a browser shows) answer 303 to `/account/mfa?notice=required`;
+//! - pages (everything a browser shows, the admin console included) answer 303 to
+//!   `/account/mfa?notice=required`;
 //! - the first-party JSON API (`/api/v1/…`) answers 403 `{"error": "mfa_enrollment_required"}`;
 //! - `/oauth2/authorize` is let through with [`EnrolmentRequired`] attached: the handler sends
 //!   the browser to enrolment and back to the request afterwards, or, for `prompt=none`, which
@@ -12,7 +13,7 @@
 //!
 //! Left alone: the enrolment pages (an authenticator app or a passkey), signing out, the second step of a sign-in, static files,
 //! the sign-in and registration calls of `/api/v1/auth/`, and the endpoints authenticated by
-//! client credentials or guarded by their own door (`/oauth2/token` and friends, `/admin/`,
+//! client credentials or guarded by their own door (`/oauth2/token` and friends, `/admin/v1/`,
 //! `/access/`, discovery, health, metrics). With the policy off the gate reads nothing.
 
 use axum::extract::Request;
@@ -71,7 +72,7 @@ const OPEN: &[&str] = &[
     "/oauth2/introspect",
     "/oauth2/jwks",
     "/oauth2/userinfo",
-    "/admin",
+    "/admin/v1",
     "/access",
 ];
 

@@ -21,10 +21,8 @@ use crate::error::ApiError;
 use crate::pages;
 use crate::ratelimit::{Answer, Methods, RateRule};
 
-/// Starts a pending second step for the signed-in `user` on the page channel, bound to this
-/// browser by the same HttpOnly cookie as a sign-in's, continuing with the request afterwards.
-/// The first step is the session's own sign-in (its `amr`, `pwd` or `fed`). Each start writes
-/// a row, so it counts against the per-IP sign-in limit, like the sign-in it stands for.
+/// Starts a pending second step for the signed-in `user` on the page channel, continuing with
+/// the authorization request afterwards (see [`begin_to`]).
 pub(super) async fn begin(
     state: &AppState,
     jar: CookieJar,
@@ -33,15 +31,30 @@ pub(super) async fn begin(
     session: &Session,
     user: &User,
 ) -> Response {
+    match return_url(state, ctx, pairs).await {
+        Ok(back) => begin_to(state, jar, ctx, &back, session, user).await,
+        Err(page) => page,
+    }
+}
+
+/// Starts a pending second step for the signed-in `user` on the page channel, bound to this
+/// browser by the same HttpOnly cookie as a sign-in's, continuing at `back` (a path of ours)
+/// afterwards. The first step is the session's own sign-in (its `amr`, `pwd` or `fed`). Each
+/// start writes a row, so it counts against the per-IP sign-in limit, like the sign-in it
+/// stands for.
+pub(super) async fn begin_to(
+    state: &AppState,
+    jar: CookieJar,
+    ctx: &RequestContext,
+    back: &str,
+    session: &Session,
+    user: &User,
+) -> Response {
     let rule = RateRule { kind: LimitKind::LoginIp, methods: Methods::Any, answer: Answer::Page };
     if let Err(limited) = crate::ratelimit::check(state, rule, ctx).await {
         return limited;
     }
-    let back = match return_url(state, ctx, pairs).await {
-        Ok(back) => back,
-        Err(page) => return page,
-    };
-    match state.accounts.begin_second_step(user, MfaChannel::Page, Some(&back), &session.amr).await {
+    match state.accounts.begin_second_step(user, MfaChannel::Page, Some(back), &session.amr).await {
         Ok(pending) => {
             let jar = jar.add(cookies::mfa_cookie(&pending.handle, &state.settings));
             (jar, see_other("/login/mfa")).into_response()

@@ -7,9 +7,11 @@ use reqwest::StatusCode;
 
 use crate::admin::cli_ok;
 use crate::helpers::{Backend, PASSWORD, TestApp, browser, csrf_from};
+use crate::mfa::{enrol, fresh_code};
+use crate::oauth::location;
 use crate::on_both_backends;
 
-on_both_backends!(the_console_is_for_signed_in_admins_only);
+on_both_backends!(the_console_is_for_signed_in_admins_only, admins_covered_by_the_mfa_policy_step_up_for_the_console);
 
 /// A browser signed in (session cookie) as a new user `email`, made an admin when `admin`.
 pub async fn signed_in_browser(app: &TestApp, email: &str, admin: bool) -> reqwest::Client {
@@ -96,4 +98,39 @@ async fn the_console_is_for_signed_in_admins_only(b: Backend) {
 
 fn urlencode(s: &str) -> String {
     reqwest::Url::parse_with_params("http://x/", [("x", s)]).unwrap().query().unwrap()[2..].to_owned()
+}
+
+/// `[mfa] required_for_roles = ["admin"]`: the console needs a session whose `amr` has `mfa`
+/// (RFC 8176 §2). Without a factor, the enrolment gate sends the admin to set one up; after
+/// that, the password-only session is asked for the code alone (step-up) and comes back to the
+/// console page it asked for.
+async fn admins_covered_by_the_mfa_policy_step_up_for_the_console(b: Backend) {
+    let Some(app) = TestApp::spawn_with(b, |s| s.mfa.required_for_roles = vec!["admin".into()]).await else {
+        return;
+    };
+    let email = "mfa-admin@example.com";
+    app.register_user(email, PASSWORD).await;
+    cli_ok(&app, &["roles", "grant", "admin", "--user", email]).await;
+    let admin = browser();
+    let (_, page) = get_page(&app, &admin, "/login").await;
+    let form = [("csrf_token", csrf_from(&page)), ("email", email.into()), ("password", PASSWORD.into())];
+    let r = post_form(&app, &admin, "/login", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    // No second factor yet: every console page leads to enrolment.
+    let r = admin.get(app.url("/admin/users")).send().await.unwrap();
+    assert_eq!((r.status(), location(&r).as_str()), (StatusCode::SEE_OTHER, "/account/mfa?notice=required"));
+    let (secret, _) = enrol(&app, &admin).await;
+
+    // Enrolled, but this session signed in with the password alone: the code, then back here.
+    let r = admin.get(app.url("/admin/keys")).send().await.unwrap();
+    assert_eq!((r.status(), location(&r).as_str()), (StatusCode::SEE_OTHER, "/login/mfa"));
+    let csrf = csrf_of(&app, &admin, "/login/mfa").await;
+    let code = fresh_code(&app, &secret);
+    let r = post_form(&app, &admin, "/login/mfa", &[("csrf_token", &csrf), ("code", &code)]).await;
+    assert_eq!((r.status(), location(&r).as_str()), (StatusCode::SEE_OTHER, "/admin/keys"));
+    let (status, html) = get_page(&app, &admin, "/admin/").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let refused = app.audit_events().await.into_iter().filter(|e| e.0 == "mfa.policy_refused").count();
+    assert!(refused >= 1, "the password-only session's refusal is audited");
 }

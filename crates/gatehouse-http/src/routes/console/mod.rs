@@ -26,6 +26,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::abuse::LimitKind;
+use gatehouse_core::mfa::policy::MfaRefusal;
 use gatehouse_core::rbac::{AdminCapability, Principal, RbacError};
 use gatehouse_core::token::FIRST_PARTY_CLIENT;
 use gatehouse_core::{RequestContext, Session, User};
@@ -61,7 +62,8 @@ async fn not_found(_: ConsoleAdmin) -> Response {
 ///
 /// - no session (or an expired one): 303 to `/login?next=<this page>`;
 /// - a session whose user is not an admin (or is disabled): 403 page;
-/// - an admin whom the MFA policy covers, signed in without a second factor: 403 page saying so.
+/// - an admin whom the MFA policy covers, signed in without the second factor: asked for it
+///   (303 to `/login/mfa`, continuing here), or told to set one up when there is none.
 pub struct ConsoleAdmin {
     pub cap: AdminCapability,
     pub user: User,
@@ -93,10 +95,15 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
             Err(RbacError::Forbidden(_)) => {
                 return Err(ApiError::forbidden("forbidden", "the console is for administrators").into_page());
             }
-            Err(RbacError::MfaPolicy(_)) => {
+            // Signed in without the second factor the policy asks of admins: asked for it alone
+            // (step-up, as at the authorization endpoint), then back to this page.
+            Err(RbacError::MfaPolicy(MfaRefusal::MfaRequired)) => {
+                return Err(super::step_up::begin_to(state, jar, &ctx, &here(parts), &session, &user).await);
+            }
+            Err(RbacError::MfaPolicy(MfaRefusal::EnrollmentRequired)) => {
                 return Err(ApiError::forbidden(
-                    "mfa_required",
-                    "the console needs a sign-in with your second factor: sign out, then sign in again",
+                    "mfa_enrollment_required",
+                    "the console needs two-step sign-in: set it up on your account page first",
                 )
                 .into_page());
             }
@@ -107,11 +114,20 @@ impl FromRequestParts<AppState> for ConsoleAdmin {
     }
 }
 
+/// This console page, to come back to after signing in (the dashboard for anything the
+/// sign-in page would not accept as where to continue).
+fn here(parts: &Parts) -> String {
+    let here = parts.uri.path_and_query().map_or("/admin/", |p| p.as_str());
+    if parts.method == axum::http::Method::GET && super::session::safe_next(Some(here)).is_some() {
+        here.to_owned()
+    } else {
+        "/admin/".to_owned()
+    }
+}
+
 /// 303 to the sign-in page, coming back to this console page afterwards.
 fn to_login(parts: &Parts) -> Response {
-    let here = parts.uri.path_and_query().map_or("/admin/", |p| p.as_str());
-    let here = if super::session::safe_next(Some(here)).is_some() { here } else { "/admin/" };
-    let query = serde_urlencoded::to_string([("next", here)]).unwrap_or_default();
+    let query = serde_urlencoded::to_string([("next", here(parts))]).unwrap_or_default();
     see_other(&format!("/login?{query}"))
 }
 
