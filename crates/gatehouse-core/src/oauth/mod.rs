@@ -22,7 +22,8 @@ mod service;
 
 pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, is_privileged, redirect_with};
 pub use client::{
-    AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, RegistrationError, generate_client_id,
+    AuthMethod, Client, ClientLifecycle, ClientRegistration, ClientSecret, ClientUpdate, DEFAULT_SECRET_OVERLAP,
+    GrantType, MAX_SECRET_OVERLAP, RegistrationError, generate_client_id,
 };
 pub use client_assertion::{
     ASSERTION_ALGORITHMS, ASSERTION_LEEWAY, AcceptedAssertion, AssertionError, CLIENT_ASSERTION_TYPE,
