@@ -8,7 +8,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, ClientAdmin, GuardOutcome, GuardedChange, Principal, RbacError, RbacService,
+    ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, ClientAdmin, GuardOutcome, GuardedChange, Principal, RbacError,
+    RbacService,
 };
 use crate::account::{AccountError, AccountService, Credential, SignIn, SignInsEnded};
 use crate::audit::{AuditEventType, AuditQuery, AuditRecord, Auditor, Outcome, RequestContext};
@@ -106,7 +107,11 @@ impl AdminService {
                 // before that rule are refused here as well as at the authorization endpoint.
                 let delegated = client_id == FIRST_PARTY_CLIENT
                     || (scopes.iter().any(|s| s == ADMIN_SCOPE)
-                        && self.clients.client_by_id(client_id).await?.is_some_and(|c| c.skip_consent && !c.is_disabled()));
+                        && self
+                            .clients
+                            .client_by_id(client_id)
+                            .await?
+                            .is_some_and(|c| c.skip_consent && !c.is_disabled()));
                 if !delegated {
                     return Err(DENIED);
                 }

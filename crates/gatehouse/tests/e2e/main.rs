@@ -15,6 +15,7 @@ mod admin_fuzz_findings;
 mod browser;
 mod claims;
 mod cli;
+mod client_lifecycle;
 mod console;
 mod crash;
 mod federation;

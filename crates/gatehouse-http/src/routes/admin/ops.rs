@@ -19,10 +19,7 @@ use crate::extract::{Client, JsonBody};
 
 /// One `routes!` per path: each handler's `#[utoipa::path]` gives its method and path.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(audit_events))
-        .routes(routes!(keys))
-        .routes(routes!(rotate_key))
+    OpenApiRouter::new().routes(routes!(audit_events)).routes(routes!(keys)).routes(routes!(rotate_key))
 }
 
 #[derive(Deserialize, IntoParams)]
