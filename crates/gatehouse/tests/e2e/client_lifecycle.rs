@@ -139,6 +139,20 @@ async fn patch_is_checked_like_a_registration(b: Backend) {
     let secret = changed["client_secret"].as_str().expect("a secret, once");
     assert_eq!(cc_status(&app, spa["client_id"].as_str().unwrap(), secret).await, 200);
     assert!(get_json(&app, &admin, &spa_path).await.get("client_secret").is_none(), "shown once");
+
+    // Every lifecycle operation is in the OpenAPI document.
+    let doc: Value = browser().get(app.url("/admin/v1/openapi.json")).send().await.unwrap().json().await.unwrap();
+    for (p, m) in [
+        ("/admin/v1/clients/{id}", "patch"),
+        ("/admin/v1/clients/{id}/secret", "post"),
+        ("/admin/v1/clients/{id}/jwks", "put"),
+        ("/admin/v1/clients/{id}/disable", "post"),
+        ("/admin/v1/clients/{id}/enable", "post"),
+    ] {
+        assert!(doc["paths"][p][m].is_object(), "{m} {p} documented");
+    }
+    let patch = &doc["paths"]["/admin/v1/clients/{id}"]["patch"]["responses"];
+    assert!(["200", "404", "409", "422"].iter().all(|s| patch[s].is_object()), "{patch}");
 }
 
 async fn rotated_secrets_overlap_then_die(b: Backend) {
@@ -169,6 +183,7 @@ async fn rotated_secrets_overlap_then_die(b: Backend) {
     assert_eq!((cc_status(&app, id, first).await, cc_status(&app, id, second).await), (401, 200));
 
     // Overlap 0: the old secret dies at once. Default: one day.
+    let admin = token(&app, "root@example.com").await; // the first one expired with the hour
     let (_, third) = send(&app, &admin, Method::POST, &path, Some(json!({ "overlap_seconds": 0 }))).await;
     assert!(third["previous_secret_expires_at"].is_null(), "{third}");
     let third = third["client_secret"].as_str().unwrap().to_owned();

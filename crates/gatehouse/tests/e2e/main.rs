@@ -17,6 +17,7 @@ mod claims;
 mod cli;
 mod client_lifecycle;
 mod console;
+mod console_clients;
 mod crash;
 mod federation;
 mod federation_attacks;
