@@ -228,97 +228,11 @@ pub enum RegistrationError {
     Origin(String),
 }
 
-/// A partial change of a client's settings (`PATCH /admin/v1/clients/{id}`): `None` keeps a
-/// field. The result is checked by the same rules as a registration.
-#[derive(Debug, Clone, Default)]
-pub struct ClientUpdate {
-    pub name: Option<String>,
-    pub redirect_uris: Option<Vec<String>>,
-    pub post_logout_redirect_uris: Option<Vec<String>>,
-    pub grant_types: Option<Vec<String>>,
-    pub scopes: Option<Vec<String>>,
-    pub cors_origins: Option<Vec<String>>,
-    pub skip_consent: Option<bool>,
-    /// `none` makes the client public; `private_key_jwt` needs `jwks` (unless it already is one).
-    pub auth_method: Option<String>,
-    /// `Some(None)` returns to the server default.
-    pub access_token_lifetime: Option<Option<i64>>,
-    pub require_mfa: Option<bool>,
-    /// Only when switching to `private_key_jwt` (replacing keys: [`Client::replace_jwks`]).
-    pub jwks: Option<serde_json::Value>,
-}
-
-impl ClientUpdate {
-    /// The client with this change applied, checked as a registration would be. Switching to
-    /// `client_secret_*` from a method without a secret issues one (returned, shown once);
-    /// switching to `none` or `private_key_jwt` drops the secrets, and away from
-    /// `private_key_jwt` the keys.
-    pub fn apply(self, client: &Client) -> Result<(Client, Option<ClientSecret>), RegistrationError> {
-        let auth_method = self.auth_method.unwrap_or_else(|| client.auth_method.as_str().to_owned());
-        let jwks = match (self.jwks, auth_method.as_str()) {
-            (Some(j), _) => Some(j),
-            (None, "private_key_jwt") => client.jwks.as_ref().map(|j| j.as_json().clone()),
-            (None, _) => None,
-        };
-        let registration = ClientRegistration {
-            name: self.name.unwrap_or_else(|| client.name.clone()),
-            public: auth_method == "none",
-            redirect_uris: self.redirect_uris.unwrap_or_else(|| client.redirect_uris.clone()),
-            post_logout_redirect_uris: self
-                .post_logout_redirect_uris
-                .unwrap_or_else(|| client.post_logout_redirect_uris.clone()),
-            grant_types: self
-                .grant_types
-                .unwrap_or_else(|| client.grant_types.iter().map(|g| g.as_str().to_owned()).collect()),
-            scopes: self.scopes.unwrap_or_else(|| client.scopes.clone()),
-            cors_origins: self.cors_origins.unwrap_or_else(|| client.cors_origins.clone()),
-            skip_consent: self.skip_consent.unwrap_or(client.skip_consent),
-            auth_method: Some(auth_method),
-            access_token_lifetime: self.access_token_lifetime.unwrap_or(client.access_token_lifetime),
-            jwks,
-            require_mfa: self.require_mfa.unwrap_or(client.require_mfa),
-        };
-        if registration.grant_types.is_empty() {
-            return Err(RegistrationError::Invalid("a client needs at least one grant type"));
-        }
-        let checked = registration.check()?;
-        let mut updated = checked.into_client(client.id.clone(), client.created_at);
-        updated.lifecycle = client.lifecycle.clone();
-        let mut secret = None;
-        if updated.uses_secret() {
-            if client.uses_secret() {
-                updated.secret_hash.clone_from(&client.secret_hash);
-            } else {
-                let new = ClientSecret::generate().map_err(|_| RegistrationError::Invalid("randomness failed"))?;
-                updated.secret_hash = Some(new.hash());
-                updated.lifecycle.secret_rotated_at = None;
-                secret = Some(new);
-            }
-        } else {
-            updated.lifecycle.previous_secret_hash = None;
-            updated.lifecycle.previous_secret_expires_at = None;
-            updated.lifecycle.secret_rotated_at = None;
-        }
-        Ok((updated, secret))
-    }
-}
-
-impl Client {
-    /// Replaces a `private_key_jwt` client's JWK Set, checked as at registration.
-    pub fn replace_jwks(&mut self, jwks: serde_json::Value) -> Result<(), RegistrationError> {
-        if self.auth_method != AuthMethod::PrivateKeyJwt {
-            return Err(RegistrationError::Invalid("only private_key_jwt clients have a JWK Set"));
-        }
-        self.jwks = Some(ClientJwks::parse(jwks).map_err(RegistrationError::Jwks)?);
-        Ok(())
-    }
-}
-
 /// A registration whose every rule holds: a client without id, creation time or secret.
-struct Checked(Client);
+pub(super) struct Checked(Client);
 
 impl Checked {
-    fn into_client(self, id: String, created_at: UnixTime) -> Client {
+    pub(super) fn into_client(self, id: String, created_at: UnixTime) -> Client {
         Client { id, created_at, ..self.0 }
     }
 }
@@ -338,7 +252,7 @@ impl ClientRegistration {
     }
 
     /// Every registration rule, shared by registering and updating a client.
-    fn check(self) -> Result<Checked, RegistrationError> {
+    pub(super) fn check(self) -> Result<Checked, RegistrationError> {
         let name = self.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(RegistrationError::Name);

@@ -202,6 +202,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_update_through_the_cache_takes_effect_at_once() {
+        let (store, _clock, cache) = setup();
+        let c = client();
+        store.insert_client(&c).await.unwrap();
+        assert!(!cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled());
+        let mut disabled = c.clone();
+        disabled.lifecycle.disabled_at = Some(1_000);
+        assert!(cache.update_client(&disabled).await.unwrap());
+        assert!(cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled(), "not the cached copy");
+        // And a lookup that read the old row before the update does not cache it afterwards.
+        let (_, seen) = cache.cached(&c.id, 1_000);
+        assert!(cache.update_client(&c).await.unwrap());
+        cache.remember(&disabled, 1_000, seen);
+        assert!(!cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled());
+    }
+
+    #[tokio::test]
     async fn a_lookup_racing_a_delete_does_not_cache_the_deleted_client() {
         let (store, _clock, cache) = setup();
         let c = client();
