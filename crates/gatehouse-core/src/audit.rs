@@ -45,6 +45,14 @@ pub enum AuditEventType {
     ClientRoleRevoked,
     ClientCreated,
     ClientDeleted,
+    /// A client's settings changed (details: the fields that changed).
+    ClientUpdated,
+    /// A client got a new secret (details: `previous_secret_expires_at`, never a secret).
+    ClientSecretRotated,
+    /// A `private_key_jwt` client's JWK Set was replaced (details: the new key ids).
+    ClientJwksReplaced,
+    ClientDisabled,
+    ClientEnabled,
     /// A new version of a Cedar policy was stored (subject: the policy name; details: `version`).
     PolicyPut,
     /// A Cedar policy was deleted (a deletion version; details: `version`).
@@ -150,6 +158,11 @@ impl AuditEventType {
             Self::ClientRoleRevoked => "client.role_revoked",
             Self::ClientCreated => "client.created",
             Self::ClientDeleted => "client.deleted",
+            Self::ClientUpdated => "client.updated",
+            Self::ClientSecretRotated => "client.secret_rotated",
+            Self::ClientJwksReplaced => "client.jwks_replaced",
+            Self::ClientDisabled => "client.disabled",
+            Self::ClientEnabled => "client.enabled",
             Self::PolicyPut => "policy.put",
             Self::PolicyDeleted => "policy.deleted",
             Self::PolicySchemaPut => "policy.schema_put",

@@ -183,9 +183,13 @@ pub trait ClientStore: Send + Sync {
     async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError>;
     /// All clients, oldest first.
     async fn list_clients(&self) -> Result<Vec<Client>, StoreError>;
-    /// Deletes the client with its codes and consents; its refresh families are revoked by the
-    /// caller first.
-    async fn delete_client(&self, id: &str) -> Result<bool, StoreError>;
+    /// Stores `client`'s settings and lifecycle if its stored revision is still
+    /// `client.lifecycle.revision` (and bumps it); `false` when the client is gone or was
+    /// changed since it was read.
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError>;
+    /// Deletes the client with its codes and consents and revokes its live refresh families
+    /// (reason `client_deleted`), in one transaction.
+    async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError>;
 }
 
 /// The `jti`s of accepted `private_key_jwt` client assertions (RFC 7523 §3 point 7), shared by

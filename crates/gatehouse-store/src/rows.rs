@@ -9,7 +9,7 @@ use gatehouse_core::acr::AuthContext;
 use gatehouse_core::audit::{AuditEvent, AuditRecord};
 use gatehouse_core::email::Email;
 use gatehouse_core::keys::{Algorithm, StoredKey};
-use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, Consent, GrantType};
+use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, ClientLifecycle, Consent, GrantType};
 use gatehouse_core::rbac::{Permission, PermissionName, Role, RoleName};
 use gatehouse_core::session::Session;
 use gatehouse_core::store::StoreError;
@@ -331,6 +331,11 @@ pub(crate) struct ClientRow {
     created_at: i64,
     jwks: Option<Json<serde_json::Value>>,
     require_mfa: bool,
+    previous_secret_hash: Option<Vec<u8>>,
+    previous_secret_expires_at: Option<i64>,
+    secret_rotated_at: Option<i64>,
+    disabled_at: Option<i64>,
+    revision: i64,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -362,6 +367,13 @@ impl TryFrom<ClientRow> for Client {
             created_at: row.created_at,
             jwks: row.jwks.map(|j| ClientJwks::from_stored(j.0)),
             require_mfa: row.require_mfa,
+            lifecycle: ClientLifecycle {
+                revision: row.revision,
+                secret_rotated_at: row.secret_rotated_at,
+                previous_secret_hash: row.previous_secret_hash,
+                previous_secret_expires_at: row.previous_secret_expires_at,
+                disabled_at: row.disabled_at,
+            },
         })
     }
 }
@@ -492,6 +504,11 @@ mod tests {
             created_at: 1,
             jwks: None,
             require_mfa: false,
+            previous_secret_hash: None,
+            previous_secret_expires_at: None,
+            secret_rotated_at: None,
+            disabled_at: None,
+            revision: 0,
         }
     }
 

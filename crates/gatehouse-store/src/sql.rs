@@ -36,7 +36,8 @@ macro_rules! family_columns {
 macro_rules! client_columns {
     () => {
         "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-         cors_origins, skip_consent, access_token_lifetime, created_at, jwks, require_mfa"
+         cors_origins, skip_consent, access_token_lifetime, created_at, jwks, require_mfa, previous_secret_hash, \
+         previous_secret_expires_at, secret_rotated_at, disabled_at, revision"
     };
 }
 
@@ -204,8 +205,17 @@ pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WH
 pub(crate) const INSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
 );
+/// Compare-and-set on the revision (`$18`): a change made from an older read updates nothing.
+pub(crate) const UPDATE_CLIENT: &str = "UPDATE oauth_clients SET name = $2, secret_hash = $3, auth_method = $4, \
+     redirect_uris = $5, post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, cors_origins = $9, \
+     skip_consent = $10, access_token_lifetime = $11, jwks = $12, require_mfa = $13, previous_secret_hash = $14, \
+     previous_secret_expires_at = $15, secret_rotated_at = $16, disabled_at = $17, revision = revision + 1 \
+     WHERE id = $1 AND revision = $18";
+/// A deleted client's live families (its codes and consents go with the row).
+pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_CLIENT: &str = "UPDATE refresh_families \
+     SET revoked_at = $2, revoked_reason = $3 WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
 pub(crate) const CLIENT_BY_ID: &str = concat!("SELECT ", client_columns!(), " FROM oauth_clients WHERE id = $1");
 /// Ids break ties in byte order on both backends (SQLite BINARY, PostgreSQL `COLLATE "C"`).
 pub(crate) const LIST_CLIENTS: &str =

@@ -250,8 +250,83 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a client; its refresh tokens stop working.
+    /// Delete a client with its consents; its refresh tokens and access tokens stop working.
     Delete {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's settings; what is not given stays. Checked by the registration's rules.
+    Update {
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces every redirect URI; repeatable.
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Replaces every post-logout redirect URI; repeatable.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Removes every post-logout redirect URI.
+        #[arg(long, conflicts_with = "post_logout_redirect_uris")]
+        clear_post_logout_redirect_uris: bool,
+        /// Replaces every CORS origin; repeatable.
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
+        /// Removes every CORS origin.
+        #[arg(long, conflicts_with = "cors_origins")]
+        clear_cors_origins: bool,
+        /// Replaces the allowed scopes; repeatable.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Replaces the grant types; repeatable.
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// true or false.
+        #[arg(long)]
+        skip_consent: Option<bool>,
+        /// true or false.
+        #[arg(long)]
+        require_mfa: Option<bool>,
+        /// none, client_secret_basic, client_secret_post or private_key_jwt (with --jwks-file).
+        /// A switch to client_secret_* of a client without a secret prints a new one, once.
+        #[arg(long)]
+        auth_method: Option<String>,
+        /// Seconds, or "default" for the server's.
+        #[arg(long)]
+        access_token_lifetime: Option<String>,
+        /// The JWK Set for a switch to private_key_jwt.
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new secret (printed once); the old one keeps working for the overlap.
+    RotateSecret {
+        client_id: String,
+        /// How long the old secret keeps working: seconds, or with a unit (30m, 12h, 1d);
+        /// 0 ends it now; at most 30d. Default 1d.
+        #[arg(long)]
+        overlap: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a private_key_jwt client's JWK Set.
+    SetJwks {
+        client_id: String,
+        #[arg(long)]
+        jwks_file: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a client: no new tokens, and the tokens it holds stop working.
+    Disable {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Enable a disabled client again.
+    Enable {
         client_id: String,
         #[arg(long)]
         json: bool,

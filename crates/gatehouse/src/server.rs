@@ -109,6 +109,7 @@ pub async fn build_with_master(
     });
     let refresh = Arc::new(RefreshService::new(
         stores.refresh.clone(),
+        stores.clients.clone(),
         stores.audit.clone(),
         clock.clone(),
         settings.refresh_settings(),

@@ -101,6 +101,10 @@ impl OAuthService {
         let client =
             self.clients.client_by_id(client_id).await.map_err(|_| fatal("the server could not look up the client"))?;
         let client = client.ok_or_else(|| fatal("the application that sent you here is not registered"))?;
+        // Never a redirect: a disabled client's redirect URIs are not to be trusted either.
+        if client.is_disabled() {
+            return Err(fatal("the application that sent you here has been disabled"));
+        }
         let redirect_uri = match single(&params.redirect_uri).map_err(fatal)? {
             Some(requested) => find_match(&client.redirect_uris, requested, loopback_ports(&client))
                 .map(|_| requested.to_owned())

@@ -87,7 +87,28 @@ pub struct Client {
     /// Every sign-in for this client must be multi-factor (`urn:gatehouse:acr:mfa`): a user
     /// without a second factor gets no code, and refresh needs a family signed in so.
     pub require_mfa: bool,
+    /// Secret rotation, disabling and the optimistic-concurrency revision.
+    pub lifecycle: ClientLifecycle,
 }
+
+/// What changes over a client's life besides its settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientLifecycle {
+    /// Bumped by every stored change: an update made from an older read is refused.
+    pub revision: i64,
+    /// When the current secret was issued by a rotation (`None`: the registration's secret).
+    pub secret_rotated_at: Option<UnixTime>,
+    /// SHA-256 of the secret before the last rotation, accepted until `previous_secret_expires_at`.
+    pub previous_secret_hash: Option<Vec<u8>>,
+    pub previous_secret_expires_at: Option<UnixTime>,
+    /// A disabled client gets no tokens, and the tokens it holds stop working (until enabled).
+    pub disabled_at: Option<UnixTime>,
+}
+
+/// The longest overlap of a secret rotation: 30 days.
+pub const MAX_SECRET_OVERLAP: i64 = 30 * 86_400;
+/// The overlap of a rotation that names none: one day.
+pub const DEFAULT_SECRET_OVERLAP: i64 = 86_400;
 
 impl Client {
     pub fn is_public(&self) -> bool {
@@ -98,12 +119,48 @@ impl Client {
         self.grant_types.contains(&g)
     }
 
-    /// Constant-time check of a presented secret.
-    pub fn secret_matches(&self, presented: &str) -> bool {
-        match &self.secret_hash {
-            Some(h) => bool::from(Sha256::digest(presented.as_bytes()).as_slice().ct_eq(h)),
-            None => false,
+    pub fn is_disabled(&self) -> bool {
+        self.lifecycle.disabled_at.is_some()
+    }
+
+    /// Whether the client authenticates with a secret (`client_secret_basic` or `_post`).
+    pub fn uses_secret(&self) -> bool {
+        matches!(self.auth_method, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
+    }
+
+    /// Constant-time check of a presented secret: the current one, or the one before the last
+    /// rotation while its overlap lasts (`now` is the server's clock). Both are compared always.
+    pub fn secret_matches(&self, presented: &str, now: UnixTime) -> bool {
+        let digest = Sha256::digest(presented.as_bytes());
+        let matches = |h: &Option<Vec<u8>>| match h {
+            Some(h) => digest.as_slice().ct_eq(h),
+            None => subtle::Choice::from(0),
+        };
+        let current = matches(&self.secret_hash);
+        let previous = matches(&self.lifecycle.previous_secret_hash);
+        let in_overlap = self.lifecycle.previous_secret_expires_at.is_some_and(|until| now < until);
+        bool::from(current | (previous & subtle::Choice::from(u8::from(in_overlap))))
+    }
+
+    /// A new secret replaces the current one, which keeps working for `overlap` more seconds
+    /// (0: it dies now; an older previous secret always dies). The new secret is shown once.
+    pub fn rotate_secret(&mut self, overlap: i64, now: UnixTime) -> Result<ClientSecret, RegistrationError> {
+        if !self.uses_secret() {
+            return Err(RegistrationError::Invalid(
+                "only clients that authenticate with a secret (client_secret_basic or client_secret_post) have one \
+                 to rotate",
+            ));
         }
+        if !(0..=MAX_SECRET_OVERLAP).contains(&overlap) {
+            return Err(RegistrationError::Invalid("overlap_seconds must be 0 to 2592000 (30 days)"));
+        }
+        let secret = ClientSecret::generate().map_err(|_| RegistrationError::Invalid("randomness failed"))?;
+        let old = self.secret_hash.replace(secret.hash());
+        let keep = overlap > 0 && old.is_some();
+        self.lifecycle.previous_secret_hash = if keep { old } else { None };
+        self.lifecycle.previous_secret_expires_at = keep.then_some(now + overlap);
+        self.lifecycle.secret_rotated_at = Some(now);
+        Ok(secret)
     }
 }
 
@@ -171,9 +228,31 @@ pub enum RegistrationError {
     Origin(String),
 }
 
+/// A registration whose every rule holds: a client without id, creation time or secret.
+pub(super) struct Checked(Client);
+
+impl Checked {
+    pub(super) fn into_client(self, id: String, created_at: UnixTime) -> Client {
+        Client { id, created_at, ..self.0 }
+    }
+}
+
 impl ClientRegistration {
     /// Checks every rule and builds the record; returns the secret for confidential clients.
     pub fn validate(self, id: String, now: UnixTime) -> Result<(Client, Option<ClientSecret>), RegistrationError> {
+        let mut client = self.check()?.into_client(id, now);
+        // A private_key_jwt client authenticates with its keys only: it gets no secret.
+        let secret = if client.uses_secret() {
+            Some(ClientSecret::generate().map_err(|_| RegistrationError::Invalid("randomness failed"))?)
+        } else {
+            None
+        };
+        client.secret_hash = secret.as_ref().map(ClientSecret::hash);
+        Ok((client, secret))
+    }
+
+    /// Every registration rule, shared by registering and updating a client.
+    pub(super) fn check(self) -> Result<Checked, RegistrationError> {
         let name = self.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
             return Err(RegistrationError::Name);
@@ -230,7 +309,6 @@ impl ClientRegistration {
         {
             return Err(RegistrationError::Invalid("access_token_lifetime must be 60 to 86400 seconds"));
         }
-        // A private_key_jwt client authenticates with its keys only: it gets no secret.
         let jwks = match (auth_method, self.jwks) {
             (AuthMethod::PrivateKeyJwt, Some(jwks)) => Some(ClientJwks::parse(jwks).map_err(RegistrationError::Jwks)?),
             (AuthMethod::PrivateKeyJwt, None) => {
@@ -239,15 +317,10 @@ impl ClientRegistration {
             (_, Some(_)) => return Err(RegistrationError::Invalid("jwks is only for private_key_jwt clients")),
             (_, None) => None,
         };
-        let secret = if self.public || jwks.is_some() {
-            None
-        } else {
-            Some(ClientSecret::generate().map_err(|_| RegistrationError::Invalid("randomness failed"))?)
-        };
-        let client = Client {
-            id,
+        Ok(Checked(Client {
+            id: String::new(),
             name,
-            secret_hash: secret.as_ref().map(ClientSecret::hash),
+            secret_hash: None,
             auth_method,
             redirect_uris,
             post_logout_redirect_uris,
@@ -256,11 +329,11 @@ impl ClientRegistration {
             cors_origins,
             skip_consent: self.skip_consent,
             access_token_lifetime: self.access_token_lifetime,
-            created_at: now,
+            created_at: 0,
             jwks,
             require_mfa: self.require_mfa,
-        };
-        Ok((client, secret))
+            lifecycle: ClientLifecycle::default(),
+        }))
     }
 }
 
@@ -314,8 +387,8 @@ mod tests {
     fn confidential_client_gets_a_hashed_secret() {
         let (client, secret) = reg().validate("id".into(), 0).unwrap();
         let secret = secret.unwrap();
-        assert!(client.secret_matches(secret.expose()));
-        assert!(!client.secret_matches("wrong"));
+        assert!(client.secret_matches(secret.expose(), 0));
+        assert!(!client.secret_matches("wrong", 0));
         assert_eq!(client.auth_method, AuthMethod::ClientSecretBasic);
         assert_eq!(client.grant_types, [GrantType::AuthorizationCode]);
         assert!(!format!("{secret:?}").contains(secret.expose()));
@@ -324,7 +397,7 @@ mod tests {
     #[test]
     fn public_clients_have_no_secret_and_no_client_credentials() {
         let (client, secret) = ClientRegistration { public: true, ..reg() }.validate("id".into(), 0).unwrap();
-        assert!(secret.is_none() && client.is_public() && !client.secret_matches(""));
+        assert!(secret.is_none() && client.is_public() && !client.secret_matches("", 0));
         let err = ClientRegistration { public: true, grant_types: vec!["client_credentials".into()], ..reg() }
             .validate("id".into(), 0);
         assert!(err.is_err());
@@ -368,7 +441,7 @@ mod tests {
         let jwks = serde_json::json!({"keys": [ec_jwk("k", &ec_pair())]});
         let pkjwt = || ClientRegistration { auth_method: Some("private_key_jwt".into()), ..reg() };
         let (c, secret) = ClientRegistration { jwks: Some(jwks.clone()), ..pkjwt() }.validate("i".into(), 0).unwrap();
-        assert!(secret.is_none() && c.secret_hash.is_none() && !c.secret_matches(""));
+        assert!(secret.is_none() && c.secret_hash.is_none() && !c.secret_matches("", 0));
         assert_eq!(
             (c.auth_method, c.jwks.map(|j| j.as_json().clone())),
             (AuthMethod::PrivateKeyJwt, Some(jwks.clone()))

@@ -83,8 +83,11 @@ impl OAuthService {
             (None, None, _) => return Err(OAuthError::invalid_client()),
         };
         let client = self.clients.client_by_id(id).await?.ok_or_else(OAuthError::invalid_client)?;
+        let now = self.clock.now();
+        // RFC 6749 §5.2: a disabled client is one that cannot authenticate.
         let ok = client.auth_method == method
-            && (method == AuthMethod::None || secret.is_some_and(|s| client.secret_matches(s)));
+            && !client.is_disabled()
+            && (method == AuthMethod::None || secret.is_some_and(|s| client.secret_matches(s, now)));
         if ok { Ok(client) } else { Err(OAuthError::invalid_client()) }
     }
 
@@ -114,6 +117,9 @@ impl OAuthService {
             return Err(refuse(&"client_id differs from the assertion's sub"));
         }
         let client = self.clients.client_by_id(&claimed).await?.ok_or_else(|| refuse(&"unknown client"))?;
+        if client.is_disabled() {
+            return Err(refuse(&"the client is disabled"));
+        }
         let issuer = self.settings.issuer.as_str();
         // RFC 7523 §3 point 3: the issuer identifier, or the token endpoint URL (the path the
         // discovery documents advertise), identifies this server.

@@ -6,8 +6,8 @@
 //! switching between the runtime's workers and the SQLite connection thread. Clients change
 //! rarely, so they are kept in memory for a few seconds.
 //!
-//! Consistency: a change made through this node (the admin API) takes effect at once, because
-//! the cache forgets the client on delete. A change made elsewhere — the `gatehouse clients`
+//! Consistency: a change made through this node (the admin API or console) takes effect at
+//! once, because the cache forgets the client on every update and delete. A change made elsewhere — the `gatehouse clients`
 //! command, another node — reaches this node within [`CLIENT_CACHE_TTL`] seconds. Unknown ids
 //! are never cached (a later registration is seen at once), and the cache holds at most
 //! [`MAX_ENTRIES`] clients, so made-up ids cannot grow it.
@@ -35,8 +35,8 @@ pub struct CachedClientStore {
 #[derive(Default)]
 struct Entries {
     clients: HashMap<String, (UnixTime, Client)>,
-    /// Bumped by every delete: a lookup that read the database before a delete finished must
-    /// not put what it read back into the cache afterwards.
+    /// Bumped by every delete and update: a lookup that read the database before the change
+    /// finished must not put what it read back into the cache afterwards.
     deletions: u64,
 }
 
@@ -103,11 +103,19 @@ impl ClientStore for CachedClientStore {
         self.inner.list_clients().await
     }
 
-    async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        // As a delete: a lookup racing the change does not cache the old settings.
+        self.forget(&client.id);
+        let updated = self.inner.update_client(client).await;
+        self.forget(&client.id);
+        updated
+    }
+
+    async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
         // Forget before and after, each time bumping the deletion count: a lookup that read the
         // client before the delete committed does not cache it once the delete is done.
         self.forget(id);
-        let deleted = self.inner.delete_client(id).await;
+        let deleted = self.inner.delete_client(id, now).await;
         self.forget(id);
         deleted
     }
@@ -142,7 +150,10 @@ mod tests {
         async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
             Ok(self.clients.lock().unwrap().values().cloned().collect())
         }
-        async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+        async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+            Ok(self.clients.lock().unwrap().insert(client.id.clone(), client.clone()).is_some())
+        }
+        async fn delete_client(&self, id: &str, _: UnixTime) -> Result<bool, StoreError> {
             Ok(self.clients.lock().unwrap().remove(id).is_some())
         }
     }
@@ -173,7 +184,7 @@ mod tests {
         assert_eq!(cache.client_by_id(&c.id).await.unwrap().unwrap().id, c.id);
         assert_eq!(store.reads.load(Ordering::SeqCst), 1, "the second lookup came from memory");
         // Deleted elsewhere (another node, the CLI): seen once the entry expires.
-        store.delete_client(&c.id).await.unwrap();
+        store.delete_client(&c.id, 0).await.unwrap();
         clock.advance(CLIENT_CACHE_TTL - 1);
         assert!(cache.client_by_id(&c.id).await.unwrap().is_some());
         clock.advance(1);
@@ -186,8 +197,25 @@ mod tests {
         let c = client();
         store.insert_client(&c).await.unwrap();
         assert!(cache.client_by_id(&c.id).await.unwrap().is_some());
-        assert!(cache.delete_client(&c.id).await.unwrap());
+        assert!(cache.delete_client(&c.id, 0).await.unwrap());
         assert!(cache.client_by_id(&c.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn an_update_through_the_cache_takes_effect_at_once() {
+        let (store, _clock, cache) = setup();
+        let c = client();
+        store.insert_client(&c).await.unwrap();
+        assert!(!cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled());
+        let mut disabled = c.clone();
+        disabled.lifecycle.disabled_at = Some(1_000);
+        assert!(cache.update_client(&disabled).await.unwrap());
+        assert!(cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled(), "not the cached copy");
+        // And a lookup that read the old row before the update does not cache it afterwards.
+        let (_, seen) = cache.cached(&c.id, 1_000);
+        assert!(cache.update_client(&c).await.unwrap());
+        cache.remember(&disabled, 1_000, seen);
+        assert!(!cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled());
     }
 
     #[tokio::test]
@@ -197,7 +225,7 @@ mod tests {
         store.insert_client(&c).await.unwrap();
         // The lookup has read the row (deletion count `seen`) when the delete runs…
         let (_, seen) = cache.cached(&c.id, 1_000);
-        assert!(cache.delete_client(&c.id).await.unwrap());
+        assert!(cache.delete_client(&c.id, 0).await.unwrap());
         // …and only then tries to cache what it read.
         cache.remember(&c, 1_000, seen);
         assert!(cache.client_by_id(&c.id).await.unwrap().is_none());

@@ -80,7 +80,7 @@ fn may_see(caller: &Client, token_client: &str) -> bool {
 impl OAuthService {
     /// Whether the verified token still stands ([`crate::token::RefreshService::access_token_is_live`]).
     async fn token_is_live(&self, claims: &TokenClaims) -> Result<bool, OAuthError> {
-        self.refresh.access_token_is_live(claims.sid.as_deref(), &claims.jti).await.map_err(|e| {
+        self.refresh.access_token_is_live(&claims.client_id, claims.sid.as_deref(), &claims.jti).await.map_err(|e| {
             tracing::error!(error = %e, "revocation check failed");
             OAuthError::server_error()
         })
@@ -124,8 +124,15 @@ impl OAuthService {
             tracing::error!(error = %e, "introspection lookup failed");
             OAuthError::server_error()
         })?;
+        let usable = match &current {
+            Some(f) => self.refresh.client_is_usable(&f.client_id).await.map_err(|e| {
+                tracing::error!(error = %e, "introspection lookup failed");
+                OAuthError::server_error()
+            })?,
+            None => false,
+        };
         match current {
-            Some(f) if may_see(caller, &f.client_id) && f.is_live(now) => Ok(Introspection {
+            Some(f) if usable && may_see(caller, &f.client_id) && f.is_live(now) => Ok(Introspection {
                 active: true,
                 scope: f.scope,
                 client_id: Some(f.client_id),

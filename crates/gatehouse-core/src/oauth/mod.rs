@@ -7,6 +7,7 @@ mod client_assertion;
 mod client_auth;
 mod client_cache;
 mod client_jwks;
+mod client_update;
 mod code;
 mod decision;
 mod error;
@@ -22,7 +23,8 @@ mod service;
 
 pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, is_privileged, redirect_with};
 pub use client::{
-    AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, RegistrationError, generate_client_id,
+    AuthMethod, Client, ClientLifecycle, ClientRegistration, ClientSecret, DEFAULT_SECRET_OVERLAP, GrantType,
+    MAX_SECRET_OVERLAP, RegistrationError, generate_client_id,
 };
 pub use client_assertion::{
     ASSERTION_ALGORITHMS, ASSERTION_LEEWAY, AcceptedAssertion, AssertionError, CLIENT_ASSERTION_TYPE,
@@ -31,6 +33,7 @@ pub use client_assertion::{
 pub use client_auth::ClientCredentials;
 pub use client_cache::{CLIENT_CACHE_TTL, CachedClientStore};
 pub use client_jwks::{ClientJwks, MAX_CLIENT_KEYS, MAX_JWKS_BYTES};
+pub use client_update::ClientUpdate;
 pub use code::{AuthorizationCode, CODE_LIFETIME, CodeOutcome, Consent};
 pub use decision::{AuthorizeOutcome, SignedInAs, consent_outcome, fresh_enough, sign_in_outcome};
 pub use error::{ErrorCode, OAuthError};

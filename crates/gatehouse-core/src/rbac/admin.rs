@@ -1,5 +1,5 @@
 //! `AdminService`: the one door to Gatehouse's administration (users, sessions, audit trail,
-//! keys, clients, and — through [`AdminService::rbac`] — roles and permissions). It hands out
+//! keys, clients (through [`AdminService::client_admin`]), and — through [`AdminService::rbac`] — roles and permissions). It hands out
 //! the [`AdminCapability`] every other method requires, after checking the caller.
 
 use std::sync::Arc;
@@ -8,13 +8,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, GuardOutcome, GuardedChange, Principal, RbacError, RbacService,
+    ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, ClientAdmin, GuardOutcome, GuardedChange, Principal, RbacError,
+    RbacService,
 };
 use crate::account::{AccountError, AccountService, Credential, SignIn, SignInsEnded};
 use crate::audit::{AuditEventType, AuditQuery, AuditRecord, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
 use crate::keys::{Algorithm, KeyInfo, KeyService};
-use crate::oauth::{Client, ClientRegistration, ClientSecret, generate_client_id};
 use crate::password::Password;
 use crate::store::{AuditStore, ClientStore, UserStore};
 use crate::token::FIRST_PARTY_CLIENT;
@@ -43,6 +43,7 @@ pub struct AdminService {
     audit_store: Arc<dyn AuditStore>,
     clients: Arc<dyn ClientStore>,
     keys: Arc<KeyService>,
+    pub(super) client_admin: ClientAdmin,
     audit: Auditor,
     clock: Arc<dyn Clock>,
 }
@@ -65,7 +66,9 @@ impl AdminService {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let audit = Auditor::new(stores.audit.clone(), clock.clone());
+        let client_admin = ClientAdmin::new(stores.clients.clone(), stores.audit.clone(), clock.clone());
         Self {
+            client_admin,
             rbac,
             accounts,
             users: stores.users,
@@ -90,7 +93,8 @@ impl AdminService {
         let store = self.rbac.store();
         match principal {
             Principal::Client { id, scopes } => {
-                if self.clients.client_by_id(id).await?.is_none() {
+                // A disabled client is refused like a deleted one.
+                if self.clients.client_by_id(id).await?.is_none_or(|c| c.is_disabled()) {
                     return Err(DENIED);
                 }
                 let admin = scopes.iter().any(|s| s == ADMIN_SCOPE)
@@ -103,7 +107,11 @@ impl AdminService {
                 // before that rule are refused here as well as at the authorization endpoint.
                 let delegated = client_id == FIRST_PARTY_CLIENT
                     || (scopes.iter().any(|s| s == ADMIN_SCOPE)
-                        && self.clients.client_by_id(client_id).await?.is_some_and(|c| c.skip_consent));
+                        && self
+                            .clients
+                            .client_by_id(client_id)
+                            .await?
+                            .is_some_and(|c| c.skip_consent && !c.is_disabled()));
                 if !delegated {
                     return Err(DENIED);
                 }
@@ -316,41 +324,5 @@ impl AdminService {
         let details = json!({ "alg": alg.as_str(), "immediately": immediately, "by": "admin" });
         self.record(AuditEventType::KeyRotated, cap, kid.clone(), ctx, details).await?;
         Ok(kid)
-    }
-
-    // Clients.
-
-    pub async fn clients(&self, _: &AdminCapability) -> Result<Vec<Client>, RbacError> {
-        Ok(self.clients.list_clients().await?)
-    }
-
-    pub async fn client(&self, _: &AdminCapability, id: &str) -> Result<Client, RbacError> {
-        self.clients.client_by_id(id).await?.ok_or(RbacError::NotFound("client"))
-    }
-
-    /// Registers a client; the secret (confidential clients) is returned once.
-    pub async fn create_client(
-        &self,
-        cap: &AdminCapability,
-        registration: ClientRegistration,
-        ctx: &RequestContext,
-    ) -> Result<(Client, Option<ClientSecret>), RbacError> {
-        let id = generate_client_id().map_err(|e| RbacError::Internal(e.to_string()))?;
-        let (client, secret) =
-            registration.validate(id, self.clock.now()).map_err(|e| RbacError::Invalid(e.to_string()))?;
-        self.clients.insert_client(&client).await?;
-        let details = json!({ "name": client.name, "scopes": client.scopes });
-        self.record(AuditEventType::ClientCreated, cap, format!("client:{}", client.id), ctx, details).await?;
-        Ok((client, secret))
-    }
-
-    pub async fn delete_client(&self, cap: &AdminCapability, id: &str, ctx: &RequestContext) -> Result<(), RbacError> {
-        if matches!(cap.actor(), Actor::Client(me) if me == id) {
-            return Err(RbacError::Forbidden("a client cannot delete itself"));
-        }
-        if !self.clients.delete_client(id).await? {
-            return Err(RbacError::NotFound("client"));
-        }
-        self.record(AuditEventType::ClientDeleted, cap, format!("client:{id}"), ctx, json!({})).await
     }
 }

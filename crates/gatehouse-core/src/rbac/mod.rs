@@ -9,6 +9,7 @@
 //! it does not compile.
 
 mod admin;
+mod admin_clients;
 mod capability;
 mod names;
 mod service;
@@ -18,6 +19,7 @@ use crate::clock::UnixTime;
 use crate::store::StoreError;
 
 pub use admin::{AdminService, AdminStores, Page, UserFilter};
+pub use admin_clients::ClientAdmin;
 pub use capability::{ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, Principal};
 pub use names::{NameError, PermissionName, RoleName, parse_description};
 pub use service::RbacService;
@@ -100,6 +102,9 @@ pub enum RbacError {
     NotFound(&'static str),
     #[error("{0} already exists")]
     Conflict(&'static str),
+    /// A compare-and-set lost: the record changed between reading and writing it.
+    #[error("this {0} was changed by another request meanwhile: read it again and retry")]
+    Changed(&'static str),
     /// The change would leave no active user holding the `admin` role.
     #[error("the last active admin cannot lose the admin role, be disabled or be deleted")]
     LastAdmin,

@@ -14,7 +14,8 @@ use crate::acr::AuthContext;
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::{Clock, UnixTime};
 use crate::random::{self, RandomError};
-use crate::store::{AuditStore, RefreshTokenStore, StoreError};
+use crate::store::{AuditStore, ClientStore, RefreshTokenStore, StoreError};
+use crate::token::FIRST_PARTY_CLIENT;
 use crate::user::UserId;
 
 /// A refresh token as the client holds it. Never logged, never stored.
@@ -123,6 +124,8 @@ pub enum RefreshError {
 
 pub struct RefreshService {
     store: Arc<dyn RefreshTokenStore>,
+    /// To refuse the tokens of a disabled or deleted client.
+    clients: Arc<dyn ClientStore>,
     audit: Auditor,
     clock: Arc<dyn Clock>,
     settings: RefreshSettings,
@@ -131,12 +134,13 @@ pub struct RefreshService {
 impl RefreshService {
     pub fn new(
         store: Arc<dyn RefreshTokenStore>,
+        clients: Arc<dyn ClientStore>,
         audit: Arc<dyn AuditStore>,
         clock: Arc<dyn Clock>,
         settings: RefreshSettings,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
-        Self { store, audit, clock, settings }
+        Self { store, clients, audit, clock, settings }
     }
 
     fn row(&self, token: &RefreshToken, family_id: Uuid, now: UnixTime) -> RefreshTokenRow {
@@ -333,10 +337,28 @@ impl RefreshService {
         Ok(())
     }
 
-    /// Whether an access token still stands: a token of a grant (`sid`) as long as its grant
-    /// lives; one of no grant (client credentials) until it is revoked on its own (RFC 7009).
+    /// Whether tokens issued to `client_id` may still be used: Gatehouse's own first-party
+    /// client always, a registered client while it exists and is not disabled.
+    pub async fn client_is_usable(&self, client_id: &str) -> Result<bool, RefreshError> {
+        if client_id == FIRST_PARTY_CLIENT {
+            return Ok(true);
+        }
+        Ok(self.clients.client_by_id(client_id).await?.is_some_and(|c| !c.is_disabled()))
+    }
+
+    /// Whether an access token of `client_id` still stands: a token of a grant (`sid`) as long
+    /// as its grant lives; one of no grant (client credentials) until it is revoked on its own
+    /// (RFC 7009); either only while its client is usable ([`Self::client_is_usable`]).
     /// The one rule behind introspection, UserInfo and Gatehouse's own APIs.
-    pub async fn access_token_is_live(&self, sid: Option<&str>, jti: &str) -> Result<bool, RefreshError> {
+    pub async fn access_token_is_live(
+        &self,
+        client_id: &str,
+        sid: Option<&str>,
+        jti: &str,
+    ) -> Result<bool, RefreshError> {
+        if !self.client_is_usable(client_id).await? {
+            return Ok(false);
+        }
         match sid.map(Uuid::try_parse) {
             None => Ok(!self.store.access_token_revoked(jti).await?),
             Some(Err(_)) => Ok(false),

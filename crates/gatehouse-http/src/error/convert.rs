@@ -101,6 +101,7 @@ impl From<RbacError> for ApiError {
             RbacError::Conflict(what) => {
                 Self::new(StatusCode::CONFLICT, "conflict", format!("this {what} already exists"))
             }
+            RbacError::Changed(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             RbacError::LastAdmin => Self::new(StatusCode::CONFLICT, "last_admin", e.to_string()),
             RbacError::MfaPolicy(refusal) => crate::mfa_gate::refused(refusal),
             RbacError::Store(_) | RbacError::Internal(_) => Self::internal_cause(e),

@@ -1,4 +1,4 @@
-//! The stylesheet and the passkey script, compiled into the binary.
+//! The stylesheet, the passkey script and the console's script, compiled into the binary.
 
 use axum::Router;
 use axum::http::header;
@@ -10,12 +10,16 @@ use crate::policy::{Policy, Routes};
 
 const STYLE: &str = include_str!("../../static/style.css");
 const PASSKEY_JS: &str = include_str!("../../static/passkey.js");
+const CONSOLE_JS: &str = include_str!("../../static/console.js");
 
 pub fn router(state: &AppState) -> Routes {
     Routes::new(
         state,
         Policy::same_origin(),
-        Router::new().route("/static/style.css", get(style)).route("/static/passkey.js", get(passkey_js)),
+        Router::new()
+            .route("/static/style.css", get(style))
+            .route("/static/passkey.js", get(passkey_js))
+            .route("/static/console.js", get(console_js)),
     )
 }
 
@@ -27,5 +31,12 @@ async fn passkey_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
         PASSKEY_JS,
+    )
+}
+
+async fn console_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        CONSOLE_JS,
     )
 }

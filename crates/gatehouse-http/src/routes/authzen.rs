@@ -100,7 +100,11 @@ async fn read_request(state: &AppState, v: Value) -> Result<DecisionRequest, Str
     let Value::String(token) = token else { return Err("subject.properties.token must be a string".to_owned()) };
     const INVALID: &str = "subject.properties.token is not a valid, unexpired Gatehouse access token";
     let claims = state.bearer.verify(&token, state.accounts.clock().now()).ok_or(INVALID)?;
-    let live = state.tokens.refresh_service().access_token_is_live(claims.sid.as_deref(), &claims.jti).await;
+    let live = state
+        .tokens
+        .refresh_service()
+        .access_token_is_live(&claims.client_id, claims.sid.as_deref(), &claims.jti)
+        .await;
     if !live.map_err(|e| format!("the token's revocation could not be checked: {e}"))? {
         return Err(INVALID.to_owned());
     }

@@ -60,7 +60,7 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
     let live = state
         .tokens
         .refresh_service()
-        .access_token_is_live(claims.sid.as_deref(), &claims.jti)
+        .access_token_is_live(&claims.client_id, claims.sid.as_deref(), &claims.jti)
         .await
         .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}")));
     Some(match live {

@@ -1,6 +1,8 @@
-//! `ClientStore`: registered OAuth clients (RFC 6749 §2), their lists as JSON arrays.
+//! `ClientStore`: registered OAuth clients (RFC 6749 §2), their lists as JSON arrays; changes
+//! are compare-and-set on the client's revision.
 
 use async_trait::async_trait;
+use gatehouse_core::UnixTime;
 use gatehouse_core::oauth::Client;
 use gatehouse_core::store::{ClientStore, StoreError};
 use sqlx::types::Json;
@@ -29,6 +31,11 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.created_at)
             .bind(client.jwks.as_ref().map(|j| Json(j.as_json())))
             .bind(client.require_mfa)
+            .bind(client.lifecycle.previous_secret_hash.as_deref())
+            .bind(client.lifecycle.previous_secret_expires_at)
+            .bind(client.lifecycle.secret_rotated_at)
+            .bind(client.lifecycle.disabled_at)
+            .bind(client.lifecycle.revision)
             .on_unique(OnUnique::Client)
             .execute()
             .await?;
@@ -45,7 +52,41 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
         rows.into_iter().map(Client::try_from).collect()
     }
 
-    async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.query(sql::DELETE_CLIENT).bind(id).execute().await? > 0)
+    async fn update_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let changed = self
+            .query(sql::UPDATE_CLIENT)
+            .bind(client.id.as_str())
+            .bind(client.name.as_str())
+            .bind(client.secret_hash.as_deref())
+            .bind(client.auth_method.as_str())
+            .bind(Json(&client.redirect_uris))
+            .bind(Json(&client.post_logout_redirect_uris))
+            .bind(grant_type_names(client))
+            .bind(Json(&client.scopes))
+            .bind(Json(&client.cors_origins))
+            .bind(client.skip_consent)
+            .bind(client.access_token_lifetime)
+            .bind(client.jwks.as_ref().map(|j| Json(j.as_json())))
+            .bind(client.require_mfa)
+            .bind(client.lifecycle.previous_secret_hash.as_deref())
+            .bind(client.lifecycle.previous_secret_expires_at)
+            .bind(client.lifecycle.secret_rotated_at)
+            .bind(client.lifecycle.disabled_at)
+            .bind(client.lifecycle.revision)
+            .execute()
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        tx.query(sql::REVOKE_REFRESH_FAMILIES_FOR_CLIENT).bind(id).bind(now).bind("client_deleted").execute().await?;
+        let deleted = tx.query(sql::DELETE_CLIENT).bind(id).execute().await? > 0;
+        if deleted {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(deleted)
     }
 }

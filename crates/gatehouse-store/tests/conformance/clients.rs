@@ -4,7 +4,7 @@
 use gatehouse_core::StoreError;
 use gatehouse_core::oauth::{AuthMethod, CodeOutcome, GrantType};
 
-use crate::fixtures::{T0, client, code, public_client, user};
+use crate::fixtures::{T0, client, code, family, public_client, refresh_token, user};
 use crate::harness::TestDb;
 
 conformance_tests!(
@@ -13,6 +13,8 @@ conformance_tests!(
     clients_list_oldest_first_then_by_id_bytes,
     deleting_a_client_deletes_its_codes_and_consents,
     an_unknown_grant_type_is_corrupt,
+    updates_are_compare_and_set_on_the_revision,
+    deleting_a_client_revokes_its_live_refresh_families,
 );
 
 async fn clients_round_trip_every_field(s: &TestDb) {
@@ -86,9 +88,9 @@ async fn deleting_a_client_deletes_its_codes_and_consents(s: &TestDb) {
     s.consents.grant_consent(owner.id, "gone", &scopes, T0).await.unwrap();
     s.consents.grant_consent(owner.id, "stays", &scopes, T0).await.unwrap();
 
-    assert!(s.clients.delete_client("gone").await.unwrap());
-    assert!(!s.clients.delete_client("gone").await.unwrap(), "already deleted");
-    assert!(!s.clients.delete_client("unknown").await.unwrap());
+    assert!(s.clients.delete_client("gone", T0).await.unwrap());
+    assert!(!s.clients.delete_client("gone", T0).await.unwrap(), "already deleted");
+    assert!(!s.clients.delete_client("unknown", T0).await.unwrap());
 
     assert_eq!(s.clients.client_by_id("gone").await.unwrap(), None);
     assert_eq!(s.clients.list_clients().await.unwrap(), [stays]);
@@ -110,4 +112,56 @@ async fn an_unknown_grant_type_is_corrupt(s: &TestDb) {
     let err = s.clients.client_by_id("app").await.unwrap_err();
     assert!(matches!(&err, StoreError::Corrupt(msg) if msg.contains("app") && !msg.contains("implicit")), "{err:?}");
     assert!(matches!(s.clients.list_clients().await, Err(StoreError::Corrupt(_))));
+}
+
+/// Every setting and lifecycle column is written; a write from an older read (a stale
+/// revision) or of an unknown client changes nothing.
+async fn updates_are_compare_and_set_on_the_revision(s: &TestDb) {
+    let original = client("app", T0);
+    s.clients.insert_client(&original).await.unwrap();
+    let mut changed = original.clone();
+    changed.name = "Renamed".into();
+    changed.redirect_uris = vec!["https://new.example.com/cb".into()];
+    changed.secret_hash = Some(vec![9; 32]);
+    changed.lifecycle.previous_secret_hash = Some(vec![0, 0xff, 0]);
+    changed.lifecycle.previous_secret_expires_at = Some(T0 + 3600);
+    changed.lifecycle.secret_rotated_at = Some(T0 + 1);
+    changed.lifecycle.disabled_at = Some(T0 + 2);
+    assert!(s.clients.update_client(&changed).await.unwrap());
+    let stored = s.clients.client_by_id("app").await.unwrap().unwrap();
+    assert_eq!(stored.lifecycle.revision, 1, "bumped");
+    changed.lifecycle.revision = 1;
+    assert_eq!(stored, changed);
+
+    // A second writer that read revision 0 loses, and changes nothing.
+    let mut stale = original.clone();
+    stale.name = "Stale".into();
+    assert!(!s.clients.update_client(&stale).await.unwrap());
+    assert_eq!(s.clients.client_by_id("app").await.unwrap().unwrap(), changed);
+    let mut unknown = changed.clone();
+    unknown.id = "nobody".into();
+    assert!(!s.clients.update_client(&unknown).await.unwrap());
+    assert_eq!(s.clients.client_by_id("nobody").await.unwrap(), None);
+}
+
+async fn deleting_a_client_revokes_its_live_refresh_families(s: &TestDb) {
+    let owner = user("owner@example.com");
+    s.users.insert_user(&owner).await.unwrap();
+    s.clients.insert_client(&client("gone", T0)).await.unwrap();
+    s.clients.insert_client(&client("stays", T0)).await.unwrap();
+    let of = |client_id: &str, tag: u8| {
+        let mut f = family(owner.id, T0, T0 + 86_400);
+        f.client_id = client_id.into();
+        (f, refresh_token(tag, None, T0, T0 + 3600))
+    };
+    let (gone, stays) = (of("gone", 1), of("stays", 2));
+    for (f, t) in [&gone, &stays] {
+        let mut t = t.clone();
+        t.family_id = f.id;
+        s.refresh.create_refresh_family(f, &t).await.unwrap();
+    }
+    assert!(s.clients.delete_client("gone", T0 + 10).await.unwrap());
+    let revoked = s.refresh.refresh_family(gone.0.id).await.unwrap().unwrap();
+    assert_eq!((revoked.revoked_at, revoked.revoked_reason.as_deref()), (Some(T0 + 10), Some("client_deleted")));
+    assert_eq!(s.refresh.refresh_family(stays.0.id).await.unwrap().unwrap().revoked_at, None, "other clients' stay");
 }

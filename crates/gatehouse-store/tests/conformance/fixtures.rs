@@ -132,6 +132,7 @@ pub fn client(id: &str, created_at: i64) -> Client {
         created_at,
         jwks: None,
         require_mfa: false,
+        lifecycle: Default::default(),
     }
 }
 
@@ -168,6 +169,7 @@ pub fn public_client(id: &str, created_at: i64) -> Client {
         created_at,
         jwks: None,
         require_mfa: true,
+        lifecycle: Default::default(),
     }
 }
 

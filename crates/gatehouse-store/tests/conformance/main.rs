@@ -63,4 +63,5 @@ mod refresh;
 mod sessions;
 mod upgrade_0006;
 mod upgrade_0014;
+mod upgrade_0017;
 mod users;

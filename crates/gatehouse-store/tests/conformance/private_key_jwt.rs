@@ -56,7 +56,7 @@ async fn an_expired_jti_is_taken_over_and_purged(s: &TestDb) {
 async fn deleting_a_client_deletes_its_jtis(s: &TestDb) {
     s.clients.insert_client(&key_client("a", T0)).await.unwrap();
     assert!(s.assertion_jtis.record_assertion_jti("a", &[3u8; 32], T0 + 60, T0).await.unwrap());
-    assert!(s.clients.delete_client("a").await.unwrap());
+    assert!(s.clients.delete_client("a", T0).await.unwrap());
     assert_eq!(s.assertion_jtis.purge_assertion_jtis(T0 + 1000).await.unwrap(), 0, "cascaded with the client");
     // A jti for a client that does not exist is an error, never a silent success.
     assert!(s.assertion_jtis.record_assertion_jti("a", &[3u8; 32], T0 + 60, T0).await.is_err());

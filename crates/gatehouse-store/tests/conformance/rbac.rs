@@ -127,7 +127,7 @@ async fn user_and_client_roles(s: &TestDb) {
     assert!(s.rbac.revoke_client_role("svc", &rn("editor")).await.unwrap());
     assert!(!s.rbac.revoke_client_role("svc", &rn("editor")).await.unwrap());
     s.rbac.grant_client_role("svc", &rn("admin"), T0).await.unwrap();
-    assert!(s.clients.delete_client("svc").await.unwrap());
+    assert!(s.clients.delete_client("svc", T0).await.unwrap());
     assert!(s.rbac.client_roles("svc").await.unwrap().is_empty());
 }
 

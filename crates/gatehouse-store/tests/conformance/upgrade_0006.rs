@@ -117,7 +117,7 @@ async fn clients_with_codes_consents_and_roles_survive_migration_0006(s: &TestDb
 
     // The foreign keys still work against the new table: deleting the client takes its rows.
     s.clients.insert_client(&key_client("new-app", T0)).await.unwrap();
-    assert!(s.clients.delete_client("old-app").await.unwrap());
+    assert!(s.clients.delete_client("old-app", T0).await.unwrap());
     assert!(s.consents.consent(owner.id, "old-app").await.unwrap().is_none());
     assert!(s.rbac.client_roles("old-app").await.unwrap().is_empty());
     assert!(s.clients.client_by_id("new-app").await.unwrap().is_some());

@@ -1,11 +1,12 @@
-//! `gatehouse clients create|list|show|delete`.
+//! `gatehouse clients create|list|show|update|rotate-secret|set-jwks|disable|enable|delete`,
+//! through the same `ClientAdmin` as the admin API and the console.
 
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use gatehouse_core::audit::{AuditEventType, Auditor, Outcome};
-use gatehouse_core::oauth::{Client, ClientRegistration, MAX_JWKS_BYTES, generate_client_id};
-use gatehouse_core::{Clock, RequestContext, SystemClock};
+use gatehouse_core::oauth::{Client, ClientRegistration, ClientUpdate, MAX_JWKS_BYTES};
+use gatehouse_core::rbac::{AdminCapability, ClientAdmin};
+use gatehouse_core::{RequestContext, SystemClock};
 use serde_json::{Value, json};
 
 use crate::cli::ClientsCommand;
@@ -14,15 +15,10 @@ use crate::server;
 
 pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()> {
     let services = server::build(settings, Arc::new(SystemClock), settings.auto_migrate).await?;
-    let clients = services.stores.clients.clone();
-    // Client changes are security events (DESIGN.md §1 "Audit"), from the CLI too.
-    let audit = Auditor::new(services.stores.audit.clone(), Arc::new(SystemClock));
-    let record = |event, id: String, details: Value| {
-        let audit = audit.clone();
-        async move {
-            audit.record(event, Outcome::Success, Some("cli".into()), Some(id), &RequestContext::cli(), details).await
-        }
-    };
+    // Client changes are security events (DESIGN.md §1 "Audit"), from the CLI too: the
+    // service records them with actor `cli`.
+    let admin = ClientAdmin::new(services.stores.clients.clone(), services.stores.audit.clone(), Arc::new(SystemClock));
+    let (cap, ctx) = (AdminCapability::operator_cli(), RequestContext::cli());
     match cmd {
         ClientsCommand::Create {
             name,
@@ -54,41 +50,23 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 jwks,
                 require_mfa,
             };
-            let id = generate_client_id().context("generating a client id")?;
-            let (client, secret) = registration.validate(id, SystemClock.now())?;
-            clients.insert_client(&client).await?;
-            record(
-                AuditEventType::ClientCreated,
-                client.id.clone(),
-                json!({ "name": client.name, "public": client.is_public(), "require_mfa": client.require_mfa }),
-            )
-            .await?;
-            let mut out = client_json(&client);
-            if let Some(s) = &secret {
-                out["client_secret"] = json!(s.expose());
-            }
-            if json {
-                println!("{out}");
-            } else {
-                println!("client_id:     {}", client.id);
-                if let Some(s) = &secret {
-                    println!("client_secret: {}   (shown once: store it now)", s.expose());
-                }
-            }
+            let (client, secret) = admin.create_client(&cap, registration, &ctx).await?;
+            print_with_secret(&client, secret.as_ref().map(|s| s.expose()), json);
         }
         ClientsCommand::List { json } => {
-            let all = clients.list_clients().await?;
+            let all = admin.clients(&cap).await?;
             if json {
                 println!("{}", Value::Array(all.iter().map(client_json).collect()));
             } else {
                 for c in &all {
                     let kind = if c.is_public() { "public" } else { "confidential" };
-                    println!("{}  {:<12}  {}", c.id, kind, c.name);
+                    let state = if c.is_disabled() { "  (disabled)" } else { "" };
+                    println!("{}  {:<12}  {}{state}", c.id, kind, c.name);
                 }
             }
         }
         ClientsCommand::Show { client_id, json } => {
-            let Some(c) = clients.client_by_id(&client_id).await? else { bail!("no client {client_id:?}") };
+            let c = admin.client(&cap, &client_id).await?;
             if json {
                 println!("{}", client_json(&c));
             } else {
@@ -96,18 +74,113 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             }
         }
         ClientsCommand::Delete { client_id, json } => {
-            if !clients.delete_client(&client_id).await? {
-                bail!("no client {client_id:?}");
-            }
-            record(AuditEventType::ClientDeleted, client_id.clone(), json!({})).await?;
+            admin.delete_client(&cap, &client_id, &ctx).await?;
             if json {
                 println!("{}", json!({ "client_id": client_id, "deleted": true }));
             } else {
                 println!("client {client_id} deleted");
             }
         }
+        ClientsCommand::Update {
+            client_id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            clear_post_logout_redirect_uris,
+            cors_origins,
+            clear_cors_origins,
+            scopes,
+            grant_types,
+            skip_consent,
+            require_mfa,
+            auth_method,
+            access_token_lifetime,
+            jwks_file,
+            json,
+        } => {
+            let list = |v: Vec<String>, clear: bool| (clear || !v.is_empty()).then_some(v);
+            let access_token_lifetime = match access_token_lifetime.as_deref() {
+                None => None,
+                Some("default") => Some(None),
+                Some(n) => Some(Some(n.parse().context("--access-token-lifetime: seconds, or default")?)),
+            };
+            let update = ClientUpdate {
+                name,
+                redirect_uris: list(redirect_uris, false),
+                post_logout_redirect_uris: list(post_logout_redirect_uris, clear_post_logout_redirect_uris),
+                grant_types: list(grant_types, false),
+                scopes: list(scopes, false),
+                cors_origins: list(cors_origins, clear_cors_origins),
+                skip_consent,
+                auth_method,
+                access_token_lifetime,
+                require_mfa,
+                jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+            };
+            let (client, secret) = admin.update_client(&cap, &client_id, update, &ctx).await?;
+            print_with_secret(&client, secret.as_ref().map(|s| s.expose()), json);
+        }
+        ClientsCommand::RotateSecret { client_id, overlap, json } => {
+            let overlap = overlap.as_deref().map(parse_overlap).transpose()?;
+            let (client, secret) = admin.rotate_secret(&cap, &client_id, overlap, &ctx).await?;
+            print_with_secret(&client, Some(secret.expose()), json);
+            if !json {
+                match client.lifecycle.previous_secret_expires_at {
+                    Some(t) => println!("the previous secret works until {t} (Unix time)"),
+                    None => println!("the previous secret no longer works"),
+                }
+            }
+        }
+        ClientsCommand::SetJwks { client_id, jwks_file, json } => {
+            let client = admin.replace_jwks(&cap, &client_id, read_jwks(&jwks_file)?, &ctx).await?;
+            print_with_secret(&client, None, json);
+        }
+        ClientsCommand::Disable { client_id, json } => {
+            let client = admin.set_disabled(&cap, &client_id, true, &ctx).await?;
+            print_with_secret(&client, None, json);
+        }
+        ClientsCommand::Enable { client_id, json } => {
+            let client = admin.set_disabled(&cap, &client_id, false, &ctx).await?;
+            print_with_secret(&client, None, json);
+        }
     }
     Ok(())
+}
+
+/// The client as JSON (`--json`, with `client_secret` when one was issued), or its id and the
+/// secret to store, shown this once.
+fn print_with_secret(client: &Client, secret: Option<&str>, json: bool) {
+    if json {
+        let mut out = client_json(client);
+        if let Some(s) = secret {
+            out["client_secret"] = json!(s);
+        }
+        println!("{out}");
+    } else {
+        println!("client_id:     {}", client.id);
+        if let Some(s) = secret {
+            println!("client_secret: {s}   (shown once: store it now)");
+        }
+        if client.is_disabled() {
+            println!("disabled");
+        }
+    }
+}
+
+/// `--overlap`: seconds, or a number with `s`, `m`, `h` or `d`.
+fn parse_overlap(raw: &str) -> anyhow::Result<i64> {
+    let (digits, unit) = match raw.trim().char_indices().last() {
+        Some((i, c @ ('s' | 'm' | 'h' | 'd'))) => (&raw.trim()[..i], c),
+        _ => (raw.trim(), 's'),
+    };
+    let n: i64 = digits.parse().with_context(|| format!("--overlap {raw:?}: use seconds or e.g. 30m, 12h, 1d"))?;
+    let factor = match unit {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => 1,
+    };
+    n.checked_mul(factor).with_context(|| format!("--overlap {raw:?} is too long"))
 }
 
 /// Everything about a client except its secret hash.
@@ -127,6 +200,10 @@ fn client_json(c: &Client) -> Value {
         "access_token_lifetime": c.access_token_lifetime,
         "created_at": c.created_at,
         "jwks": c.jwks.as_ref().map(|j| j.as_json()),
+        "disabled": c.is_disabled(),
+        "disabled_at": c.lifecycle.disabled_at,
+        "secret_rotated_at": c.lifecycle.secret_rotated_at,
+        "previous_secret_expires_at": c.lifecycle.previous_secret_expires_at,
     })
 }
 
@@ -138,4 +215,17 @@ fn read_jwks(path: &std::path::Path) -> anyhow::Result<Value> {
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn overlaps_in_seconds_or_with_a_unit() {
+        for (raw, secs) in [("3600", 3600), ("0", 0), ("1d", 86_400), ("12h", 43_200), ("30m", 1800), ("5s", 5)] {
+            assert_eq!(super::parse_overlap(raw).ok(), Some(secs), "{raw}");
+        }
+        for bad in ["", "d", "1w", "-", "1.5h", "99999999999999999999d"] {
+            assert!(super::parse_overlap(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -28,7 +28,7 @@ fn b64(b: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
-fn new_key(alg: Algorithm) -> KeyMaterial {
+pub(crate) fn new_key(alg: Algorithm) -> KeyMaterial {
     KeyMaterial::generate(alg).unwrap().0
 }
 
@@ -39,12 +39,12 @@ fn jwks_file(app: &TestApp, name: &str, jwks: &Value) -> String {
     path.display().to_string()
 }
 
-fn jwks_of(keys: &[&KeyMaterial]) -> Value {
+pub(crate) fn jwks_of(keys: &[&KeyMaterial]) -> Value {
     json!({ "keys": keys.iter().map(|k| k.public_jwk()).collect::<Vec<_>>() })
 }
 
 /// A private_key_jwt client registered through the CLI with `keys`.
-async fn key_client(app: &TestApp, keys: &[&KeyMaterial], extra: &[&str]) -> Value {
+pub(crate) async fn key_client(app: &TestApp, keys: &[&KeyMaterial], extra: &[&str]) -> Value {
     let path = jwks_file(app, &uuid::Uuid::new_v4().to_string(), &jwks_of(keys));
     let mut args = vec!["--auth-method", "private_key_jwt", "--jwks-file", &path];
     args.extend_from_slice(extra);
@@ -55,7 +55,7 @@ async fn key_client(app: &TestApp, keys: &[&KeyMaterial], extra: &[&str]) -> Val
 }
 
 /// Good claims for `client_id`: aud is the token endpoint, exp two minutes ahead, a fresh jti.
-fn claims(app: &TestApp, client_id: &str) -> Value {
+pub(crate) fn claims(app: &TestApp, client_id: &str) -> Value {
     let now = app.clock_now();
     json!({
         "iss": client_id, "sub": client_id, "aud": app.url("/oauth2/token"),
@@ -63,7 +63,7 @@ fn claims(app: &TestApp, client_id: &str) -> Value {
     })
 }
 
-fn sign(key: &KeyMaterial, claims: &Value) -> String {
+pub(crate) fn sign(key: &KeyMaterial, claims: &Value) -> String {
     key.sign_jws("JWT", claims).unwrap()
 }
 
@@ -80,7 +80,7 @@ async fn post_with_assertion(app: &TestApp, path: &str, assertion: &str, form: &
     browser().post(app.url(path)).form(&form).send().await.unwrap()
 }
 
-async fn client_credentials(app: &TestApp, assertion: &str) -> reqwest::Response {
+pub(crate) async fn client_credentials(app: &TestApp, assertion: &str) -> reqwest::Response {
     post_with_assertion(app, "/oauth2/token", assertion, &[("grant_type", "client_credentials")]).await
 }
 

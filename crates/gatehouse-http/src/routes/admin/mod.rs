@@ -11,6 +11,7 @@
 //! `#[utoipa::path]`, which also builds the OpenAPI 3.1 document at `/admin/v1/openapi.json`
 //! ([`openapi`]): a route and its documentation are one registration.
 
+mod clients;
 mod invitations;
 mod openapi;
 mod ops;
@@ -56,6 +57,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(user_mail::router())
         .merge(rbac::router())
         .merge(ops::router())
+        .merge(clients::router())
         .merge(policies::router())
         .merge(openapi::router())
 }

@@ -1,33 +1,25 @@
-//! Admin API: the audit trail (`/admin/v1/audit-events`, JSON or JSON lines), signing keys
-//! (`/admin/v1/keys`) and OAuth clients with their roles (`/admin/v1/clients…`).
+//! Admin API: the audit trail (`/admin/v1/audit-events`, JSON or JSON lines) and signing keys
+//! (`/admin/v1/keys`). OAuth clients are in `clients`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::audit::{AuditQuery, AuditRecord};
 use gatehouse_core::keys::Algorithm;
-use gatehouse_core::oauth::{Client as OAuthClient, ClientRegistration};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Admin, AdminQuery, ErrorResponse, ListResponse, MAX_PAGE, page_limit};
+use super::{Admin, AdminQuery, ListResponse, MAX_PAGE, page_limit};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
 
 /// One `routes!` per path: each handler's `#[utoipa::path]` gives its method and path.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(audit_events))
-        .routes(routes!(keys))
-        .routes(routes!(rotate_key))
-        .routes(routes!(list_clients, create_client))
-        .routes(routes!(show_client, delete_client))
-        .routes(routes!(client_roles))
-        .routes(routes!(grant_client_role, revoke_client_role))
+    OpenApiRouter::new().routes(routes!(audit_events)).routes(routes!(keys)).routes(routes!(rotate_key))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -224,243 +216,4 @@ async fn rotate_key(
     })?;
     let kid = state.admin.rotate_key(&cap, alg, req.immediately, &ctx).await?;
     Ok((StatusCode::CREATED, Json(RotateResponse { kid })))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ClientResponse {
-    client_id: String,
-    name: String,
-    public: bool,
-    token_endpoint_auth_method: &'static str,
-    redirect_uris: Vec<String>,
-    post_logout_redirect_uris: Vec<String>,
-    grant_types: Vec<&'static str>,
-    scopes: Vec<String>,
-    cors_origins: Vec<String>,
-    skip_consent: bool,
-    /// Every sign-in for this client must use a second factor (acr `urn:gatehouse:acr:mfa`).
-    require_mfa: bool,
-    access_token_lifetime: Option<i64>,
-    created_at: i64,
-    /// The public JWK Set of a private_key_jwt client.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jwks: Option<serde_json::Value>,
-    /// Only in the answer to a create, once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    client_secret: Option<String>,
-}
-
-impl From<&OAuthClient> for ClientResponse {
-    fn from(c: &OAuthClient) -> Self {
-        Self {
-            client_id: c.id.clone(),
-            name: c.name.clone(),
-            public: c.is_public(),
-            token_endpoint_auth_method: c.auth_method.as_str(),
-            redirect_uris: c.redirect_uris.clone(),
-            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-            grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
-            scopes: c.scopes.clone(),
-            cors_origins: c.cors_origins.clone(),
-            skip_consent: c.skip_consent,
-            require_mfa: c.require_mfa,
-            access_token_lifetime: c.access_token_lifetime,
-            created_at: c.created_at,
-            jwks: c.jwks.as_ref().map(|j| j.as_json().clone()),
-            client_secret: None,
-        }
-    }
-}
-
-/// `GET /admin/v1/clients`
-#[utoipa::path(
-    get,
-    path = "/admin/v1/clients",
-    tag = "clients",
-    responses((status = 200, description = "All clients", body = ListResponse<ClientResponse>)),
-)]
-async fn list_clients(
-    Admin(cap): Admin,
-    State(state): State<AppState>,
-) -> Result<Json<ListResponse<ClientResponse>>, ApiError> {
-    let all = state.admin.clients(&cap).await?;
-    Ok(Json(ListResponse { items: all.iter().map(ClientResponse::from).collect(), next_cursor: None }))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateClientRequest {
-    name: String,
-    #[serde(default)]
-    public: bool,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    post_logout_redirect_uris: Vec<String>,
-    #[serde(default)]
-    grant_types: Vec<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    cors_origins: Vec<String>,
-    #[serde(default)]
-    skip_consent: bool,
-    /// Require a second factor of every sign-in for this client: users without one get no
-    /// code; needs the authorization_code grant.
-    #[serde(default)]
-    require_mfa: bool,
-    token_endpoint_auth_method: Option<String>,
-    access_token_lifetime: Option<i64>,
-    /// The client's public JWK Set, for `token_endpoint_auth_method` private_key_jwt (RFC 7591 §2).
-    jwks: Option<serde_json::Value>,
-}
-
-/// `POST /admin/v1/clients`: the secret of a confidential client is in this answer only.
-#[utoipa::path(
-    post,
-    path = "/admin/v1/clients",
-    tag = "clients",
-    request_body = CreateClientRequest,
-    responses(
-        (
-            status = 201,
-            description = "Created; a confidential client's secret is in this answer only",
-            body = ClientResponse,
-        ),
-    ),
-)]
-async fn create_client(
-    Admin(cap): Admin,
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    JsonBody(req): JsonBody<CreateClientRequest>,
-) -> Result<impl IntoResponse, ApiError> {
-    let registration = ClientRegistration {
-        name: req.name,
-        public: req.public,
-        redirect_uris: req.redirect_uris,
-        post_logout_redirect_uris: req.post_logout_redirect_uris,
-        grant_types: req.grant_types,
-        scopes: req.scopes,
-        cors_origins: req.cors_origins,
-        skip_consent: req.skip_consent,
-        auth_method: req.token_endpoint_auth_method,
-        access_token_lifetime: req.access_token_lifetime,
-        jwks: req.jwks,
-        require_mfa: req.require_mfa,
-    };
-    let (client, secret) = state.admin.create_client(&cap, registration, &ctx).await?;
-    let mut out = ClientResponse::from(&client);
-    out.client_secret = secret.map(|s| s.expose().to_owned());
-    Ok((StatusCode::CREATED, Json(out)))
-}
-
-/// `GET /admin/v1/clients/{id}`
-#[utoipa::path(
-    get,
-    path = "/admin/v1/clients/{id}",
-    tag = "clients",
-    params(("id" = String, Path, description = "Client id")),
-    responses(
-        (status = 200, description = "The client (never its secret)", body = ClientResponse),
-        (status = 404, description = "No such client", body = ErrorResponse),
-    ),
-)]
-async fn show_client(
-    Admin(cap): Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<ClientResponse>, ApiError> {
-    Ok(Json(ClientResponse::from(&state.admin.client(&cap, &id).await?)))
-}
-
-/// `DELETE /admin/v1/clients/{id}`
-#[utoipa::path(
-    delete,
-    path = "/admin/v1/clients/{id}",
-    tag = "clients",
-    params(("id" = String, Path, description = "Client id")),
-    responses(
-        (status = 204, description = "Deleted with its grants and tokens"),
-        (status = 404, description = "No such client", body = ErrorResponse),
-    ),
-)]
-async fn delete_client(
-    Admin(cap): Admin,
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    state.admin.delete_client(&cap, &id, &ctx).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ClientRolesResponse {
-    roles: Vec<String>,
-}
-
-/// `GET /admin/v1/clients/{id}/roles`
-#[utoipa::path(
-    get,
-    path = "/admin/v1/clients/{id}/roles",
-    tag = "clients",
-    params(("id" = String, Path, description = "Client id")),
-    responses(
-        (status = 200, description = "The client's roles", body = ClientRolesResponse),
-        (status = 404, description = "No such client", body = ErrorResponse),
-    ),
-)]
-async fn client_roles(
-    Admin(cap): Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<ClientRolesResponse>, ApiError> {
-    let roles = state.admin.rbac().client_roles(&cap, &id).await?;
-    Ok(Json(ClientRolesResponse { roles: roles.iter().map(ToString::to_string).collect() }))
-}
-
-/// `PUT /admin/v1/clients/{id}/roles/{role}`
-#[utoipa::path(
-    put,
-    path = "/admin/v1/clients/{id}/roles/{role}",
-    tag = "clients",
-    params(("id" = String, Path, description = "Client id"), ("role" = String, Path, description = "Role name")),
-    responses(
-        (status = 201, description = "Granted now"),
-        (status = 200, description = "The client already held it"),
-        (status = 404, description = "No such client or role", body = ErrorResponse),
-        (status = 422, description = "Invalid role name", body = ErrorResponse),
-    ),
-)]
-async fn grant_client_role(
-    Admin(cap): Admin,
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    Path((id, role)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    let added = state.admin.rbac().grant_client_role(&cap, &id, &role, &ctx).await?;
-    Ok(if added { StatusCode::CREATED } else { StatusCode::OK })
-}
-
-/// `DELETE /admin/v1/clients/{id}/roles/{role}`
-#[utoipa::path(
-    delete,
-    path = "/admin/v1/clients/{id}/roles/{role}",
-    tag = "clients",
-    params(("id" = String, Path, description = "Client id"), ("role" = String, Path, description = "Role name")),
-    responses(
-        (status = 204, description = "Revoked"),
-        (status = 404, description = "The client does not hold the role", body = ErrorResponse),
-        (status = 422, description = "Invalid role name", body = ErrorResponse),
-    ),
-)]
-async fn revoke_client_role(
-    Admin(cap): Admin,
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    Path((id, role)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    state.admin.rbac().revoke_client_role(&cap, &id, &role, &ctx).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
