@@ -9,6 +9,7 @@
 //! it does not compile.
 
 mod admin;
+mod admin_overview;
 mod capability;
 mod names;
 mod service;
@@ -18,6 +19,10 @@ use crate::clock::UnixTime;
 use crate::store::StoreError;
 
 pub use admin::{AdminService, AdminStores, Page, UserFilter};
+pub use admin_overview::{
+    ConsoleStores, OutcomeBucket, OutcomeCount, Overview, OverviewCounts, OverviewStore, RECENT_EVENTS, SECURITY_EVENTS,
+    SignInOutcome, SignInSeries,
+};
 pub use capability::{ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, Principal};
 pub use names::{NameError, PermissionName, RoleName, parse_description};
 pub use service::RbacService;
