@@ -12,6 +12,7 @@
 //! audit, keys.
 
 mod audit;
+mod chart;
 mod clients;
 mod dashboard;
 mod keys;
