@@ -16,6 +16,8 @@ mod browser;
 mod claims;
 mod cli;
 mod console;
+mod console_dashboard;
+mod console_users;
 mod crash;
 mod federation;
 mod federation_attacks;

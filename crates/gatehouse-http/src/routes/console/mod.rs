@@ -18,6 +18,7 @@ mod dashboard;
 mod keys;
 mod policies;
 mod rbac;
+mod user_actions;
 mod users;
 
 use axum::Router;
