@@ -191,8 +191,11 @@ impl AdminService {
     async fn recent_security_events(&self) -> Result<Vec<AuditRecord>, RbacError> {
         let mut all = Vec::new();
         for event in SECURITY_EVENTS {
-            let query =
-                AuditQuery { event_type: Some(event.as_str().to_owned()), limit: RECENT_EVENTS, ..AuditQuery::default() };
+            let query = AuditQuery {
+                event_type: Some(event.as_str().to_owned()),
+                limit: RECENT_EVENTS,
+                ..AuditQuery::default()
+            };
             all.extend(self.audit_store.query_audit_events(&query).await?);
         }
         all.sort_by_key(|r| std::cmp::Reverse(r.id));

@@ -20,8 +20,8 @@ use crate::store::StoreError;
 
 pub use admin::{AdminService, AdminStores, Page, UserFilter};
 pub use admin_overview::{
-    ConsoleStores, OutcomeBucket, OutcomeCount, Overview, OverviewCounts, OverviewStore, RECENT_EVENTS, SECURITY_EVENTS,
-    SignInOutcome, SignInSeries,
+    ConsoleStores, OutcomeBucket, OutcomeCount, Overview, OverviewCounts, OverviewStore, RECENT_EVENTS,
+    SECURITY_EVENTS, SignInOutcome, SignInSeries,
 };
 pub use capability::{ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, Principal};
 pub use names::{NameError, PermissionName, RoleName, parse_description};

@@ -57,9 +57,8 @@ async fn chart_counts_wrong_passwords_and_sign_ins(b: Backend) {
     let user_id = user["id"].as_str().unwrap();
     let before = dashboard(&app, &admin).await;
     let totals = |html: &str| {
-        ["day", "week"].map(|c| {
-            ["success", "wrong_password", "locked", "mfa_failed"].map(|o| number(html, &format!("{c}-{o}")))
-        })
+        ["day", "week"]
+            .map(|c| ["success", "wrong_password", "locked", "mfa_failed"].map(|o| number(html, &format!("{c}-{o}"))))
     };
     let [day, week] = totals(&before);
     assert!(day[0] >= 2, "the sign-ins so far are counted: {day:?}");

@@ -167,10 +167,12 @@ async fn ending_a_session_and_disabling_end_sign_ins(b: Backend) {
     assert!(html.contains("The session was ended."));
     assert!(html.contains("No live sign-in."), "{html}");
     // A session id that is not one of this user's: 404.
-    let r = post_form(&app, &admin, &format!("{page}/sessions/0197a3b0-0000-7000-8000-000000000009/end"), &[(
-        "csrf_token",
-        &csrf,
-    )])
+    let r = post_form(
+        &app,
+        &admin,
+        &format!("{page}/sessions/0197a3b0-0000-7000-8000-000000000009/end"),
+        &[("csrf_token", &csrf)],
+    )
     .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 

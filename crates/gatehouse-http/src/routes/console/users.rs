@@ -20,10 +20,7 @@ use crate::pages::{self, format_time};
 use crate::routes::admin::{page_limit, user_id};
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/users", get(list))
-        .route("/admin/users/{id}", get(detail))
-        .merge(user_actions::router())
+    Router::new().route("/admin/users", get(list)).route("/admin/users/{id}", get(detail)).merge(user_actions::router())
 }
 
 #[derive(Deserialize)]
@@ -217,7 +214,11 @@ async fn user_page(
         passkeys: factors
             .passkeys
             .iter()
-            .map(|p| PasskeyRow { name: p.name.clone(), added: format_time(p.created_at), last_used: or_never(p.last_used_at) })
+            .map(|p| PasskeyRow {
+                name: p.name.clone(),
+                added: format_time(p.created_at),
+                last_used: or_never(p.last_used_at),
+            })
             .collect(),
         recovery_codes_left: factors.recovery_codes_left,
         sessions: sessions
