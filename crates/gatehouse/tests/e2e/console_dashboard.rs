@@ -8,7 +8,11 @@ use crate::console::{admin_browser, get_page};
 use crate::helpers::{Backend, PASSWORD, TestApp, browser};
 use crate::on_both_backends;
 
-on_both_backends!(dashboard_counts_follow_users_sessions_and_clients, chart_counts_wrong_passwords_and_sign_ins);
+on_both_backends!(
+    dashboard_counts_follow_users_sessions_and_clients,
+    chart_counts_wrong_passwords_and_sign_ins,
+    refusals_of_a_locked_account_are_counted_as_locked,
+);
 
 /// The number in the element with id `id` (`<dd id="count-users">3</dd>`, `<td id="day-success">2</td>`).
 fn number(html: &str, id: &str) -> i64 {
@@ -44,7 +48,7 @@ async fn dashboard_counts_follow_users_sessions_and_clients(b: Backend) {
     assert_eq!(number(&after, "count-clients"), clients + 1);
 
     // The chart is an image with a title and description, drawn without inline style.
-    assert!(after.contains(r#"<svg role="img" aria-labelledby="day-title day-desc""#), "{after}");
+    assert!(after.contains(r#"<svg role="img" aria-labelledby="day-title" aria-describedby="day-desc""#), "{after}");
     assert!(after.contains(r#"<title id="week-title">Sign-ins in the last 7 days, per day (UTC)</title>"#));
     assert!(!after.contains("style="), "no inline style: {after}");
     assert!(after.contains(r#"class="chart-success""#), "the sign-ins are drawn as bars");
@@ -81,4 +85,23 @@ async fn chart_counts_wrong_passwords_and_sign_ins(b: Backend) {
     assert!(events.contains("login.failed"), "{events}");
     assert!(events.contains("wrong_password"), "{events}");
     assert!(events.contains(&format!(r#"<a href="/admin/users/{user_id}">{user_id}</a>"#)), "{events}");
+}
+
+async fn refusals_of_a_locked_account_are_counted_as_locked(b: Backend) {
+    let Some(app) = TestApp::spawn_with(b, |s| s.lockout.max_failures = 2).await else { return };
+    let admin = admin_browser(&app).await;
+    app.register("locked@example.com", PASSWORD).await;
+    for _ in 0..2 {
+        let r = app.login_with(&browser(), "locked@example.com", "not the password at all").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Locked now: even the right password is refused, and counted as locked.
+    assert_eq!(app.login_with(&browser(), "locked@example.com", PASSWORD).await.status(), 401);
+    let html = dashboard(&app, &admin).await;
+    assert_eq!(number(&html, "day-wrong_password"), 2, "{html}");
+    assert_eq!(number(&html, "day-locked"), 1, "{html}");
+    assert_eq!(number(&html, "week-locked"), 1);
+    assert_eq!(number(&html, "day-mfa_failed"), 0);
+    let events = &html[html.find("Recent security events").unwrap()..];
+    assert!(events.contains("account.locked"), "{events}");
 }
