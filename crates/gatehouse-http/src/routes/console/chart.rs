@@ -10,6 +10,8 @@ pub const HEIGHT: i64 = 150;
 const BASE: i64 = 125;
 /// The tallest bar's height.
 const PLOT: i64 = 115;
+/// Room left and right of the plot for the axis labels.
+const MARGIN: i64 = 16;
 
 /// One outcome: its label and the class that colours it.
 pub struct Series {
@@ -132,8 +134,10 @@ impl Chart {
         WIDTH
     }
 
-    pub fn height(&self) -> i64 {
-        HEIGHT
+    /// The `viewBox`: the plot with a margin each side, so the first and last axis labels
+    /// (centred under their bars) are not cut off.
+    pub fn view_box(&self) -> String {
+        format!("{} 0 {} {HEIGHT}", -MARGIN, WIDTH + 2 * MARGIN)
     }
 }
 
