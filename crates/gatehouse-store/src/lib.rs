@@ -60,6 +60,7 @@ use gatehouse_core::mail::MailQueueStore;
 use gatehouse_core::mfa::MfaStore;
 use gatehouse_core::mfa::passkey::PasskeyStore;
 use gatehouse_core::policy::PolicyStore;
+use gatehouse_core::rbac::OverviewStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::{
@@ -163,6 +164,8 @@ pub struct Stores {
     pub mfa: Arc<dyn MfaStore>,
     /// WebAuthn passkeys and ceremonies in progress.
     pub passkeys: Arc<dyn PasskeyStore>,
+    /// The admin console's dashboard aggregations.
+    pub overview: Arc<dyn OverviewStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -194,6 +197,7 @@ impl Stores {
             + InvitationStore
             + MfaStore
             + PasskeyStore
+            + OverviewStore
             + HealthCheck
             + 'static,
     {
@@ -216,6 +220,7 @@ impl Stores {
             invitations: store.clone(),
             mfa: store.clone(),
             passkeys: store.clone(),
+            overview: store.clone(),
             health: store,
             backend,
         }

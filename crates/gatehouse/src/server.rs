@@ -12,7 +12,7 @@ use gatehouse_core::invitation::{InvitationService, InvitationStores};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
 use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
-use gatehouse_core::rbac::{AdminService, AdminStores, RbacService};
+use gatehouse_core::rbac::{AdminService, AdminStores, ConsoleStores, RbacService};
 use gatehouse_core::token::{
     AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
 };
@@ -327,6 +327,11 @@ pub async fn run_on(
             users: services.stores.users.clone(),
             audit: services.stores.audit.clone(),
             clients: services.stores.clients.clone(),
+            console: ConsoleStores {
+                overview: services.stores.overview.clone(),
+                consents: services.stores.consents.clone(),
+                federation: services.stores.federation.clone(),
+            },
         },
         services.clock.clone(),
     ));

@@ -38,14 +38,15 @@ pub struct UserFilter {
 
 pub struct AdminService {
     rbac: Arc<RbacService>,
-    accounts: Arc<AccountService>,
+    pub(super) accounts: Arc<AccountService>,
     users: Arc<dyn UserStore>,
-    audit_store: Arc<dyn AuditStore>,
+    pub(super) audit_store: Arc<dyn AuditStore>,
     clients: Arc<dyn ClientStore>,
     keys: Arc<KeyService>,
     pub(super) client_admin: ClientAdmin,
     audit: Auditor,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) console: super::admin_overview::ConsoleStores,
 }
 
 /// The stores the admin service reads and writes besides those inside its services.
@@ -53,6 +54,8 @@ pub struct AdminStores {
     pub users: Arc<dyn UserStore>,
     pub audit: Arc<dyn AuditStore>,
     pub clients: Arc<dyn ClientStore>,
+    /// What the console reads besides (`admin_overview`).
+    pub console: super::admin_overview::ConsoleStores,
 }
 
 const MAX_PAGE: u32 = 500;
@@ -74,6 +77,7 @@ impl AdminService {
             users: stores.users,
             audit_store: stores.audit,
             clients: stores.clients,
+            console: stores.console,
             keys,
             audit,
             clock,

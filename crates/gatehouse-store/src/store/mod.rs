@@ -8,6 +8,8 @@ use gatehouse_core::store::StoreError;
 use crate::dialect::{Dialect, On, Stmt, Value};
 use crate::error::unavailable;
 
+pub(crate) use overview::{SIGN_IN_OUTCOMES_POSTGRES, SIGN_IN_OUTCOMES_SQLITE};
+
 mod account_tokens;
 mod assertion_jtis;
 mod audit;
@@ -20,6 +22,7 @@ mod keys;
 mod login_attempts;
 mod mail_queue;
 mod mfa;
+mod overview;
 mod passkeys;
 mod policies;
 mod rbac;

@@ -55,6 +55,7 @@ mod keys;
 mod login_attempts;
 mod mail_queue;
 mod mfa;
+mod overview;
 mod passkeys;
 mod policies;
 mod private_key_jwt;

@@ -18,6 +18,8 @@ mod cli;
 mod client_lifecycle;
 mod console;
 mod console_clients;
+mod console_dashboard;
+mod console_users;
 mod crash;
 mod federation;
 mod federation_attacks;

@@ -12,11 +12,13 @@
 //! audit, keys.
 
 mod audit;
+mod chart;
 mod clients;
 mod dashboard;
 mod keys;
 mod policies;
 mod rbac;
+mod user_actions;
 mod users;
 
 use axum::Router;
