@@ -13,7 +13,7 @@
 
 mod invitations;
 mod openapi;
-mod ops;
+pub(crate) mod ops;
 mod policies;
 mod rbac;
 mod reset;
