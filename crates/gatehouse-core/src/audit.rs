@@ -124,6 +124,74 @@ pub enum AuditEventType {
 }
 
 impl AuditEventType {
+    /// Every event type (the console's filter lists them): a new variant goes here too; the
+    /// test below fails while one is missing.
+    pub const ALL: [Self; 63] = [
+        Self::UserRegistered,
+        Self::UserCreated,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::Logout,
+        Self::SessionRevoked,
+        Self::UserDisabled,
+        Self::PasswordChanged,
+        Self::PasswordRehashed,
+        Self::KeyRotated,
+        Self::TokenIssued,
+        Self::RefreshTokenReused,
+        Self::RefreshFamilyRevoked,
+        Self::RateLimitExceeded,
+        Self::AccountLocked,
+        Self::UserUpdated,
+        Self::UserEnabled,
+        Self::UserDeleted,
+        Self::RoleCreated,
+        Self::RoleUpdated,
+        Self::RoleDeleted,
+        Self::PermissionCreated,
+        Self::PermissionUpdated,
+        Self::PermissionDeleted,
+        Self::PermissionGranted,
+        Self::PermissionRevoked,
+        Self::RoleGranted,
+        Self::RoleRevoked,
+        Self::ClientRoleGranted,
+        Self::ClientRoleRevoked,
+        Self::ClientCreated,
+        Self::ClientDeleted,
+        Self::PolicyPut,
+        Self::PolicyDeleted,
+        Self::PolicySchemaPut,
+        Self::AccessDecision,
+        Self::FederatedLoginSucceeded,
+        Self::FederatedLoginFailed,
+        Self::FederatedAccountCreated,
+        Self::FederatedLinked,
+        Self::FederatedUnlinked,
+        Self::ConsentGranted,
+        Self::ConsentRevoked,
+        Self::AuthorizationCodeReplayed,
+        Self::RegistrationDuplicate,
+        Self::EmailVerificationSent,
+        Self::EmailVerified,
+        Self::PasswordResetRequested,
+        Self::PasswordReset,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
+        Self::InvitationCreated,
+        Self::InvitationAccepted,
+        Self::InvitationRevoked,
+        Self::MailFailed,
+        Self::MfaEnrolled,
+        Self::MfaDisabled,
+        Self::MfaVerified,
+        Self::MfaFailed,
+        Self::RecoveryCodeUsed,
+        Self::RecoveryCodesRegenerated,
+        Self::MfaReset,
+        Self::MfaPolicyRefused,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::UserRegistered => "user.registered",
@@ -310,5 +378,25 @@ impl Auditor {
             "audit event"
         );
         self.store.append_audit_event(&event).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditEventType;
+
+    /// `ALL` has every variant once: as many entries as `as_str` has arms (counted in this
+    /// file's source, as the compiler makes that match exhaustive), and no name twice.
+    #[test]
+    fn all_lists_every_event_type_once() {
+        let source = include_str!("audit.rs");
+        let start = source.find("pub fn as_str(self)").unwrap_or_default();
+        let end = start + source[start..].find("\n    }\n").unwrap_or_default();
+        let arms = source[start..end].lines().filter(|l| l.trim_start().starts_with("Self::")).count();
+        assert_eq!(AuditEventType::ALL.len(), arms);
+        let mut names: Vec<&str> = AuditEventType::ALL.iter().map(|t| t.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), arms);
     }
 }

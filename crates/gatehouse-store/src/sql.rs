@@ -319,6 +319,7 @@ pub(crate) const GRANT_CLIENT_ROLE: &str =
     "INSERT INTO client_roles (client_id, role_name, granted_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 pub(crate) const REVOKE_CLIENT_ROLE: &str = "DELETE FROM client_roles WHERE client_id = $1 AND role_name = $2";
 pub(crate) const CLIENT_ROLES: &str = "SELECT role_name FROM client_roles WHERE client_id = $1 ORDER BY role_name";
+pub(crate) const ROLE_CLIENTS: &str = "SELECT client_id FROM client_roles WHERE role_name = $1 ORDER BY client_id";
 /// A client's roles with their permissions (NULL for a role without any).
 pub(crate) const CLIENT_ACCESS: &str = "SELECT cr.role_name, rp.permission_name FROM client_roles cr \
      LEFT JOIN role_permissions rp ON rp.role_name = cr.role_name WHERE cr.client_id = $1 \

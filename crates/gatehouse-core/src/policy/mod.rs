@@ -3,6 +3,7 @@
 //! endpoints (gatehouse-http) and the `policies` command call [`PolicyService`].
 
 mod compiled;
+mod diagnostics;
 mod engine;
 mod request;
 mod schema;
@@ -12,6 +13,7 @@ mod store;
 use crate::store::StoreError;
 
 pub use compiled::{Compiled, parse_policies, parse_schema, validate};
+pub use diagnostics::{Diagnostic, DocumentErrors};
 pub use engine::{Decision, Explanation, evaluate};
 pub use request::{Action, DecisionRequest, NAMESPACE, Resource, SUBJECT_TOKEN, Subject, SubjectFacts, SubjectKind};
 pub use schema::DEFAULT_SCHEMA;
@@ -29,6 +31,10 @@ pub enum PolicyError {
     /// A document that does not parse or validate (Cedar's message), or a bad name.
     #[error("{0}")]
     Invalid(String),
+    /// A document that does not parse or validate: Cedar's message and its diagnostics, each
+    /// at its place in the text.
+    #[error(transparent)]
+    Document(#[from] DocumentErrors),
     /// A decision request outside the accepted shape or limits.
     #[error("{0}")]
     BadRequest(String),

@@ -157,11 +157,11 @@ impl PolicyService {
     ) -> Result<PolicyVersion, PolicyError> {
         check_name(name)?;
         document_size(body)?;
-        let set = parse_policies(name, body).map_err(PolicyError::Invalid)?;
+        let set = parse_policies(name, body)?;
         for _ in 0..WRITE_ATTEMPTS {
             let docs = self.store.active_policy_documents().await?;
-            let schema = parse_schema(schema_text(&docs)).map_err(PolicyError::Invalid)?;
-            validate(&schema, &set).map_err(PolicyError::Invalid)?;
+            let schema = parse_schema(schema_text(&docs))?;
+            validate(&schema, &set, body)?;
             let author = cap.actor().to_string();
             let doc = NewPolicyVersion {
                 kind: DocumentKind::Policy,
@@ -221,7 +221,7 @@ impl PolicyService {
         ctx: &RequestContext,
     ) -> Result<PolicyVersion, PolicyError> {
         document_size(body)?;
-        let schema = parse_schema(body).map_err(PolicyError::Invalid)?;
+        let schema = parse_schema(body)?;
         for _ in 0..WRITE_ATTEMPTS {
             let docs = self.store.active_policy_documents().await?;
             let broken: Vec<String> = docs
@@ -229,7 +229,7 @@ impl PolicyService {
                 .iter()
                 .filter_map(|p| {
                     let body = p.body.as_deref()?;
-                    let checked = parse_policies(&p.name, body).and_then(|set| validate(&schema, &set));
+                    let checked = parse_policies(&p.name, body).and_then(|set| validate(&schema, &set, body));
                     checked.err().map(|e| format!("policy {}: {e}", p.name))
                 })
                 .collect();
@@ -289,18 +289,7 @@ impl PolicyService {
     ) -> Result<Decision, PolicyError> {
         let kind = req.check().map_err(PolicyError::BadRequest)?;
         let compiled = self.current().await?;
-        let decision = match self.facts(kind, &req.subject.id).await? {
-            Some(facts) => evaluate(&compiled, req, kind, &facts, self.clock.now()),
-            None => Decision {
-                allowed: false,
-                explanation: Explanation {
-                    permission: req.permission(),
-                    errors: vec!["the subject's account is disabled or deleted".to_owned()],
-                    policy_revision: compiled.revision,
-                    ..Explanation::default()
-                },
-            },
-        };
+        let decision = self.judge(&compiled, kind, req).await?;
         let verdict = if decision.allowed { "allow" } else { "deny" };
         metrics::counter!("gatehouse_decisions_total", "decision" => verdict, "basis" => decision.basis()).increment(1);
         if req.is_admin_relevant() {
@@ -315,6 +304,53 @@ impl PolicyService {
             self.record(AuditEventType::AccessDecision, caller, subject, outcome, ctx, details).await?;
         }
         Ok(decision)
+    }
+
+    /// The decision `req` would get if `body` were the next version of policy `name`: the
+    /// stored documents with this one replaced, and the subject's roles as stored. Nothing is
+    /// stored, audited or counted (a dry run for the console's editor); a draft that does not
+    /// parse or validate is refused as [`Self::put`] would refuse it.
+    pub async fn decide_with_draft(
+        &self,
+        cap: &AdminCapability,
+        name: &str,
+        body: &str,
+        req: &DecisionRequest,
+    ) -> Result<Decision, PolicyError> {
+        check_name(name)?;
+        document_size(body)?;
+        let set = parse_policies(name, body)?;
+        let kind = req.check().map_err(PolicyError::BadRequest)?;
+        let mut docs = self.store.active_policy_documents().await?;
+        validate(&parse_schema(schema_text(&docs))?, &set, body)?;
+        docs.policies.retain(|p| p.name != name);
+        docs.policies.push(PolicyVersion {
+            revision: docs.revision,
+            kind: DocumentKind::Policy,
+            name: name.to_owned(),
+            version: 0,
+            body: Some(body.to_owned()),
+            author: cap.actor().to_string(),
+            created_at: self.clock.now(),
+        });
+        let compiled = Compiled::from_documents(&docs);
+        self.judge(&compiled, kind, req).await
+    }
+
+    /// `req` (checked, of a subject of `kind`) evaluated against `compiled`.
+    async fn judge(&self, compiled: &Compiled, kind: SubjectKind, req: &DecisionRequest) -> Result<Decision, PolicyError> {
+        Ok(match self.facts(kind, &req.subject.id).await? {
+            Some(facts) => evaluate(compiled, req, kind, &facts, self.clock.now()),
+            None => Decision {
+                allowed: false,
+                explanation: Explanation {
+                    permission: req.permission(),
+                    errors: vec!["the subject's account is disabled or deleted".to_owned()],
+                    policy_revision: compiled.revision,
+                    ..Explanation::default()
+                },
+            },
+        })
     }
 
     /// The subject's roles and their permissions; `None` for a disabled or deleted Gatehouse

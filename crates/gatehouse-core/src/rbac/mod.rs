@@ -27,7 +27,7 @@ pub use admin_overview::{
 };
 pub use capability::{ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, Principal};
 pub use names::{NameError, PermissionName, RoleName, parse_description};
-pub use service::RbacService;
+pub use service::{RbacService, RoleHolders};
 pub use store::{GuardOutcome, GuardedChange, RbacStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,20 @@ use super::{
 };
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
+use crate::email::Email;
 use crate::store::{AuditStore, ClientStore, UserStore};
-use crate::user::UserId;
+use crate::user::{User, UserId};
+
+/// One role with what it grants and who holds it (the console's overview).
+#[derive(Debug, Clone)]
+pub struct RoleHolders {
+    pub role: Role,
+    pub permissions: Vec<PermissionName>,
+    /// Users holding the role, in id order.
+    pub users: Vec<User>,
+    /// Ids of the clients holding the role.
+    pub clients: Vec<String>,
+}
 
 pub struct RbacService {
     store: Arc<dyn RbacStore>,
@@ -78,6 +90,23 @@ impl RbacService {
         self.store.insert_role(&role).await?;
         self.record(AuditEventType::RoleCreated, cap, role.name.to_string(), ctx, json!({})).await?;
         Ok(role)
+    }
+
+    /// Every role with its permissions and holders, by name: who holds what.
+    pub async fn holders(&self, _: &AdminCapability) -> Result<Vec<RoleHolders>, RbacError> {
+        let mut out = Vec::new();
+        for role in self.store.list_roles().await? {
+            let permissions = self.store.role_permissions(&role.name).await?;
+            let mut users = Vec::new();
+            for id in self.store.role_members(&role.name).await? {
+                if let Some(user) = self.users.user_by_id(id).await? {
+                    users.push(user);
+                }
+            }
+            let clients = self.store.role_clients(&role.name).await?;
+            out.push(RoleHolders { role, permissions, users, clients });
+        }
+        Ok(out)
     }
 
     pub async fn list_roles(&self, _: &AdminCapability) -> Result<Vec<Role>, RbacError> {
@@ -253,6 +282,19 @@ impl RbacService {
             GuardOutcome::LastAdmin => return Err(RbacError::LastAdmin),
         }
         self.record(AuditEventType::RoleRevoked, cap, user.to_string(), ctx, json!({ "role": role })).await
+    }
+
+    /// The user named by `who`: a user id, or an email address (looked up as sign-in does).
+    pub async fn find_user(&self, _: &AdminCapability, who: &str) -> Result<User, RbacError> {
+        let who = who.trim();
+        let found = match UserId::parse(who) {
+            Some(id) => self.users.user_by_id(id).await?,
+            None => {
+                let email = Email::parse(who).map_err(|_| RbacError::Invalid("not a user id or email address".into()))?;
+                self.users.user_by_email(email.key()).await?
+            }
+        };
+        found.ok_or(RbacError::NotFound("user"))
     }
 
     pub async fn user_roles(&self, _: &AdminCapability, user: UserId) -> Result<Vec<RoleName>, RbacError> {

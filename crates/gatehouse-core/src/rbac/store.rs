@@ -78,6 +78,8 @@ pub trait RbacStore: Send + Sync {
     async fn grant_client_role(&self, client_id: &str, role: &RoleName, now: UnixTime) -> Result<bool, StoreError>;
     async fn revoke_client_role(&self, client_id: &str, role: &RoleName) -> Result<bool, StoreError>;
     async fn client_roles(&self, client_id: &str) -> Result<Vec<RoleName>, StoreError>;
+    /// Clients holding the role, in id order.
+    async fn role_clients(&self, role: &RoleName) -> Result<Vec<String>, StoreError>;
     /// The client's roles and effective permissions in one query (client credentials tokens).
     async fn client_access(&self, client_id: &str) -> Result<Access, StoreError>;
 

@@ -114,6 +114,7 @@ impl From<PolicyError> for ApiError {
     fn from(e: PolicyError) -> Self {
         match e {
             PolicyError::Invalid(m) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy", m),
+            PolicyError::Document(d) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy", d.message),
             PolicyError::BadRequest(m) => Self::bad_request(m),
             PolicyError::Forbidden(m) => Self::forbidden("forbidden", m),
             PolicyError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),

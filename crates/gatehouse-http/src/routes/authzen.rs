@@ -121,7 +121,16 @@ fn response_body(decision: &Decision, explain: bool) -> Value {
         return json!({ "decision": decision.allowed });
     }
     let e = &decision.explanation;
-    let text = if !e.errors.is_empty() {
+    json!({
+        "decision": decision.allowed,
+        "context": { "id": decision.basis(), "reason_admin": { "en": reason_text(decision) }, "gatehouse": e },
+    })
+}
+
+/// The explanation in one sentence (the Reason Object's `reason_admin`; the console shows it).
+pub fn reason_text(decision: &Decision) -> String {
+    let e = &decision.explanation;
+    if !e.errors.is_empty() {
         format!("denied: evaluation error: {}", e.errors.join("; "))
     } else if !e.forbidden_by.is_empty() {
         format!("denied by policy {}", e.forbidden_by.join(", "))
@@ -131,11 +140,7 @@ fn response_body(decision: &Decision, explain: bool) -> Value {
         format!("permitted by policy {}", e.permitted_by.join(", "))
     } else {
         format!("denied by default: no role grants {} and no policy permits", e.permission)
-    };
-    json!({
-        "decision": decision.allowed,
-        "context": { "id": decision.basis(), "reason_admin": { "en": text }, "gatehouse": e },
-    })
+    }
 }
 
 /// Transport, "Request Identification in a Response": the PEP's `X-Request-ID` MUST be echoed.

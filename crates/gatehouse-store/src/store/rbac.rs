@@ -148,6 +148,11 @@ impl<D: Dialect> RbacStore for SqlStore<D> {
         names.into_iter().map(|(name,)| role_name(name)).collect()
     }
 
+    async fn role_clients(&self, role: &RoleName) -> Result<Vec<String>, StoreError> {
+        let ids: Vec<(String,)> = self.query(sql::ROLE_CLIENTS).bind(role.as_str()).fetch_all().await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
     async fn client_access(&self, client_id: &str) -> Result<Access, StoreError> {
         access(self.query(sql::CLIENT_ACCESS).bind(client_id).fetch_all().await?)
     }

@@ -123,12 +123,15 @@ async fn user_and_client_roles(s: &TestDb) {
     assert!(s.rbac.grant_client_role("svc", &rn("editor"), T0).await.unwrap());
     assert!(!s.rbac.grant_client_role("svc", &rn("editor"), T0).await.unwrap());
     assert_eq!(s.rbac.client_roles("svc").await.unwrap(), [rn("editor")]);
+    assert_eq!(s.rbac.role_clients(&rn("editor")).await.unwrap(), ["svc"]);
+    assert!(s.rbac.role_clients(&rn("admin")).await.unwrap().is_empty());
     assert!(s.rbac.grant_client_role("ghost", &rn("editor"), T0).await.is_err());
     assert!(s.rbac.revoke_client_role("svc", &rn("editor")).await.unwrap());
     assert!(!s.rbac.revoke_client_role("svc", &rn("editor")).await.unwrap());
     s.rbac.grant_client_role("svc", &rn("admin"), T0).await.unwrap();
     assert!(s.clients.delete_client("svc", T0).await.unwrap());
     assert!(s.rbac.client_roles("svc").await.unwrap().is_empty());
+    assert!(s.rbac.role_clients(&rn("admin")).await.unwrap().is_empty());
 }
 
 /// `user_access` / `client_access`: roles (also those without permissions) and the union of

@@ -14,7 +14,7 @@
 mod clients;
 mod invitations;
 mod openapi;
-mod ops;
+pub(crate) mod ops;
 mod policies;
 mod rbac;
 mod reset;

@@ -79,7 +79,7 @@ impl From<AuditRecord> for AuditEventResponse {
 }
 
 /// The most a JSON-lines export returns in one response; narrow the time range for more.
-const EXPORT_MAX: usize = 100_000;
+pub(crate) const EXPORT_MAX: usize = 100_000;
 
 /// `GET /admin/v1/audit-events?from=&until=&type=&actor=&subject=&cursor=&limit=&format=`
 #[utoipa::path(
@@ -124,27 +124,39 @@ async fn audit_events(
             Ok(Json(ListResponse { items, next_cursor: page.next }).into_response())
         }
         Some("jsonl") => {
-            let mut body = String::new();
-            let mut count = 0;
             query.limit = MAX_PAGE;
-            loop {
-                let page = state.admin.audit_events(&cap, &query).await?;
-                for record in page.items {
-                    let line = serde_json::to_string(&AuditEventResponse::from(record))
-                        .map_err(|e| ApiError::internal_cause(format_args!("audit event does not serialise: {e}")))?;
-                    body.push_str(&line);
-                    body.push('\n');
-                    count += 1;
-                }
-                match page.next {
-                    Some(next) if count < EXPORT_MAX => query.before_id = next.parse().ok(),
-                    _ => break,
-                }
-            }
+            let body = export_lines(&state, &cap, query).await?;
             Ok(([(header::CONTENT_TYPE, "application/jsonl")], body).into_response())
         }
         Some(_) => Err(ApiError::bad_request("format must be json or jsonl")),
     }
+}
+
+/// Every event matching `query` from its `before_id` on, newest first, one JSON object per line
+/// (the fields of [`AuditEventResponse`]); after [`EXPORT_MAX`] events the export stops at the
+/// end of that page. The API's `format=jsonl` and the console's export both answer this.
+pub(crate) async fn export_lines(
+    state: &AppState,
+    cap: &gatehouse_core::rbac::AdminCapability,
+    mut query: AuditQuery,
+) -> Result<String, ApiError> {
+    let mut body = String::new();
+    let mut count = 0;
+    loop {
+        let page = state.admin.audit_events(cap, &query).await?;
+        for record in page.items {
+            let line = serde_json::to_string(&AuditEventResponse::from(record))
+                .map_err(|e| ApiError::internal_cause(format_args!("audit event does not serialise: {e}")))?;
+            body.push_str(&line);
+            body.push('\n');
+            count += 1;
+        }
+        match page.next {
+            Some(next) if count < EXPORT_MAX => query.before_id = next.parse().ok(),
+            _ => break,
+        }
+    }
+    Ok(body)
 }
 
 #[derive(Serialize, ToSchema)]
