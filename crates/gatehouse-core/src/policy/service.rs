@@ -338,7 +338,12 @@ impl PolicyService {
     }
 
     /// `req` (checked, of a subject of `kind`) evaluated against `compiled`.
-    async fn judge(&self, compiled: &Compiled, kind: SubjectKind, req: &DecisionRequest) -> Result<Decision, PolicyError> {
+    async fn judge(
+        &self,
+        compiled: &Compiled,
+        kind: SubjectKind,
+        req: &DecisionRequest,
+    ) -> Result<Decision, PolicyError> {
         Ok(match self.facts(kind, &req.subject.id).await? {
             Some(facts) => evaluate(compiled, req, kind, &facts, self.clock.now()),
             None => Decision {

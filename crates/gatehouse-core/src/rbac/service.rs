@@ -290,7 +290,8 @@ impl RbacService {
         let found = match UserId::parse(who) {
             Some(id) => self.users.user_by_id(id).await?,
             None => {
-                let email = Email::parse(who).map_err(|_| RbacError::Invalid("not a user id or email address".into()))?;
+                let email =
+                    Email::parse(who).map_err(|_| RbacError::Invalid("not a user id or email address".into()))?;
                 self.users.user_by_email(email.key()).await?
             }
         };

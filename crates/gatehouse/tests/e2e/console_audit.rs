@@ -93,7 +93,8 @@ async fn audit_filters_pages_and_export(b: Backend) {
     keys.sort_unstable();
     assert_eq!(keys, ["actor", "details", "id", "ip", "occurred_at", "outcome", "subject", "type", "user_agent"]);
     assert_eq!(lines[0]["subject"], "r54", "newest first");
-    let resp = admin.get(app.url("/admin/audit/export?type=login.failed&until=2000-01-01T00%3A00")).send().await.unwrap();
+    let resp =
+        admin.get(app.url("/admin/audit/export?type=login.failed&until=2000-01-01T00%3A00")).send().await.unwrap();
     assert!(resp.text().await.unwrap().is_empty());
 
     // Non-admins: neither the page nor the export.

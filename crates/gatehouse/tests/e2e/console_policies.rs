@@ -41,7 +41,13 @@ async fn policies_are_edited_with_errors_at_their_line(b: Backend) {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = r.text().await.unwrap();
     assert!(html.contains("Cedar refused the draft; nothing was saved"), "{html}");
-    let line3 = html.split(r#"<li id="line-3" class="has-error">"#).nth(1).expect("line 3 marked").split("</li>").next().unwrap();
+    let line3 = html
+        .split(r#"<li id="line-3" class="has-error">"#)
+        .nth(1)
+        .expect("line 3 marked")
+        .split("</li>")
+        .next()
+        .unwrap();
     assert!(line3.contains(r#"<span class="line-no">3</span>"#), "{line3}");
     assert!(line3.contains("line 3, column 28: unexpected token"), "{line3}");
     assert!(!html.contains(r#"<li id="line-2" class="has-error">"#), "only the offending line");
@@ -51,7 +57,13 @@ async fn policies_are_edited_with_errors_at_their_line(b: Backend) {
     let r = save(&app, &admin, "/admin/policies/share", "share", unchecked).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let html = r.text().await.unwrap();
-    let line2 = html.split(r#"<li id="line-2" class="has-error">"#).nth(1).expect("line 2 marked").split("</li>").next().unwrap();
+    let line2 = html
+        .split(r#"<li id="line-2" class="has-error">"#)
+        .nth(1)
+        .expect("line 2 marked")
+        .split("</li>")
+        .next()
+        .unwrap();
     assert!(line2.contains("line 2, column") && line2.contains("owner"), "{line2}");
     // Still one version, one audited save; the admin API answers its 422 as before.
     let (_, html) = get_page(&app, &admin, "/admin/policies/share").await;

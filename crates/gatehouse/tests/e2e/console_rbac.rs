@@ -99,7 +99,8 @@ async fn every_roles_action_works_and_is_audited(b: Backend) {
     assert_eq!(location(&r), "/admin/roles?notice=granted");
     let r = submit(&app, &admin, "/admin/roles", grant, &[("permission", "posts:write")]).await;
     assert_eq!(location(&r), "/admin/roles?notice=already");
-    let r = submit(&app, &admin, "/admin/roles", "/admin/roles/editor/users", &[("user", " Holder@Example.com ")]).await;
+    let r =
+        submit(&app, &admin, "/admin/roles", "/admin/roles/editor/users", &[("user", " Holder@Example.com ")]).await;
     assert_eq!(location(&r), "/admin/roles?notice=granted", "by email, as sign-in matches it");
     let r = submit(&app, &admin, "/admin/roles", "/admin/roles/editor/clients", &[("client_id", &client_id)]).await;
     assert_eq!(location(&r), "/admin/roles?notice=granted");
@@ -128,8 +129,14 @@ async fn every_roles_action_works_and_is_audited(b: Backend) {
     let r =
         submit(&app, &admin, "/admin/roles", "/admin/roles/editor/clients/revoke", &[("client_id", &client_id)]).await;
     assert_eq!(location(&r), "/admin/roles?notice=revoked");
-    let r = submit(&app, &admin, "/admin/roles", "/admin/roles/editor/permissions/revoke", &[("permission", "posts:write")])
-        .await;
+    let r = submit(
+        &app,
+        &admin,
+        "/admin/roles",
+        "/admin/roles/editor/permissions/revoke",
+        &[("permission", "posts:write")],
+    )
+    .await;
     assert_eq!(location(&r), "/admin/roles?notice=revoked");
     let (_, html) = get_page(&app, &admin, "/admin/roles").await;
     let section = html.split(r#"<section id="role-editor""#).nth(1).unwrap().split("</section>").next().unwrap();
@@ -184,8 +191,8 @@ async fn roles_refusals_forgeries_and_escaping(b: Backend) {
     let r = submit(&app, &admin, roles, "/admin/roles", &[("name", "<script>x</script>")]).await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(!r.text().await.unwrap().contains("<script>x"));
-    let r = submit(&app, &admin, roles, "/admin/roles", &[("name", "quoted"), ("description", "<script>x</script>")])
-        .await;
+    let r =
+        submit(&app, &admin, roles, "/admin/roles", &[("name", "quoted"), ("description", "<script>x</script>")]).await;
     assert_eq!(location(&r), "/admin/roles?notice=role-created");
     let (_, html) = get_page(&app, &admin, roles).await;
     shows_escaped(&html, "<script>x</script>");

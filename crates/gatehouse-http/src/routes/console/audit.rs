@@ -108,7 +108,11 @@ impl From<AuditRecord> for Row {
             subject: e.subject.unwrap_or_default(),
             ip: e.ip.unwrap_or_default(),
             outcome: e.outcome,
-            details: if e.details.as_object().is_some_and(|o| o.is_empty()) { String::new() } else { e.details.to_string() },
+            details: if e.details.as_object().is_some_and(|o| o.is_empty()) {
+                String::new()
+            } else {
+                e.details.to_string()
+            },
         }
     }
 }

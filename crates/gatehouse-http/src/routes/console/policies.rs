@@ -320,3 +320,42 @@ fn decision_request(f: &TryFields) -> Result<DecisionRequest, String> {
     });
     serde_json::from_value(v).map_err(|e| format!("invalid evaluation request: {e}"))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostics_go_beside_their_line_or_apart() {
+        let d = |line, column, m: &str| Diagnostic { line, column, message: m.to_owned() };
+        let (lines, general) = place(
+            "a\r\nb\nc",
+            &[d(Some(2), Some(1), "bad b"), d(None, None, "whole"), d(Some(9), Some(1), "past the end")],
+        );
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].text, "a", "a CR of CRLF is not shown");
+        assert_eq!(lines[1].errors, ["line 2, column 1: bad b"]);
+        assert!(lines[0].errors.is_empty() && lines[2].errors.is_empty());
+        assert_eq!(general, ["whole", "past the end"]);
+    }
+
+    #[test]
+    fn the_try_box_builds_an_authzen_request() {
+        let f = TryFields {
+            subject_type: "user".into(),
+            subject_id: " u1 ".into(),
+            action: "read".into(),
+            resource_type: "doc".into(),
+            resource_id: "1".into(),
+            resource_properties: r#"{"owner": "u1"}"#.into(),
+            context: String::new(),
+        };
+        let req = decision_request(&f).unwrap();
+        assert_eq!((req.subject.id.as_str(), req.permission()), ("u1", "doc:read".to_owned()));
+        assert_eq!(req.resource.properties["owner"], "u1");
+        assert!(req.context.is_empty());
+        let bad = TryFields { context: "[]".into(), ..f };
+        assert_eq!(decision_request(&bad).unwrap_err(), "the context must be a JSON object");
+    }
+}

@@ -135,7 +135,8 @@ async fn confirm_delete(admin: ConsoleAdmin, State(state): State<AppState>, Path
         Err(e) => return failed(e),
     };
     let Some(role) = holders else { return failed(crate::error::ApiError::not_found()) };
-    let html = pages::render(&DeletePage { nav: admin.nav("/admin/roles"), csrf_token: admin.csrf_token.clone(), role });
+    let html =
+        pages::render(&DeletePage { nav: admin.nav("/admin/roles"), csrf_token: admin.csrf_token.clone(), role });
     page(&admin, html)
 }
 
