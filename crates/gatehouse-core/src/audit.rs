@@ -126,7 +126,7 @@ pub enum AuditEventType {
 impl AuditEventType {
     /// Every event type (the console's filter lists them): a new variant goes here too; the
     /// test below fails while one is missing.
-    pub const ALL: [Self; 63] = [
+    pub const ALL: [Self; 68] = [
         Self::UserRegistered,
         Self::UserCreated,
         Self::LoginSucceeded,
@@ -159,6 +159,11 @@ impl AuditEventType {
         Self::ClientRoleRevoked,
         Self::ClientCreated,
         Self::ClientDeleted,
+        Self::ClientUpdated,
+        Self::ClientSecretRotated,
+        Self::ClientJwksReplaced,
+        Self::ClientDisabled,
+        Self::ClientEnabled,
         Self::PolicyPut,
         Self::PolicyDeleted,
         Self::PolicySchemaPut,
