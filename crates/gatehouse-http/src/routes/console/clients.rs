@@ -151,7 +151,8 @@ impl ClientForm {
             (&self.grant_client_credentials, GrantType::ClientCredentials),
         ]
         .into_iter()
-        .filter_map(|(on, g)| on.is_some().then(|| g.as_str().to_owned()))
+        .filter(|(on, _)| on.is_some())
+        .map(|(_, g)| g.as_str().to_owned())
         .collect()
     }
 
