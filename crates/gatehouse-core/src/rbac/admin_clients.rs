@@ -110,8 +110,13 @@ impl ClientAdmin {
         update: ClientUpdate,
         ctx: &RequestContext,
     ) -> Result<(Client, Option<ClientSecret>), RbacError> {
-        let fields = changed_fields(&update);
-        let (client, secret) = self.change(id, |c| update.apply(c).map_err(invalid)).await?;
+        let (client, (secret, fields)) = self
+            .change(id, |before| {
+                let (after, secret) = update.apply(before).map_err(invalid)?;
+                let fields = changed_fields(before, &after);
+                Ok((after, (secret, fields)))
+            })
+            .await?;
         let details = json!({ "fields": fields, "secret_issued": secret.is_some() });
         self.record(AuditEventType::ClientUpdated, cap, id, ctx, details).await?;
         Ok((client, secret))
@@ -211,23 +216,23 @@ impl ClientAdmin {
     }
 }
 
-/// The names of the fields an update sets (the audit trail's `fields`; never their values,
-/// which may hold keys).
-fn changed_fields(u: &ClientUpdate) -> Vec<&'static str> {
+/// The names of the settings an update changed (the audit trail's `fields`; never their
+/// values, which may hold keys): a form that sends every field records only what differs.
+fn changed_fields(before: &Client, after: &Client) -> Vec<&'static str> {
     [
-        ("name", u.name.is_some()),
-        ("redirect_uris", u.redirect_uris.is_some()),
-        ("post_logout_redirect_uris", u.post_logout_redirect_uris.is_some()),
-        ("grant_types", u.grant_types.is_some()),
-        ("scopes", u.scopes.is_some()),
-        ("cors_origins", u.cors_origins.is_some()),
-        ("skip_consent", u.skip_consent.is_some()),
-        ("token_endpoint_auth_method", u.auth_method.is_some()),
-        ("access_token_lifetime", u.access_token_lifetime.is_some()),
-        ("require_mfa", u.require_mfa.is_some()),
-        ("jwks", u.jwks.is_some()),
+        ("name", before.name != after.name),
+        ("redirect_uris", before.redirect_uris != after.redirect_uris),
+        ("post_logout_redirect_uris", before.post_logout_redirect_uris != after.post_logout_redirect_uris),
+        ("grant_types", before.grant_types != after.grant_types),
+        ("scopes", before.scopes != after.scopes),
+        ("cors_origins", before.cors_origins != after.cors_origins),
+        ("skip_consent", before.skip_consent != after.skip_consent),
+        ("token_endpoint_auth_method", before.auth_method != after.auth_method),
+        ("access_token_lifetime", before.access_token_lifetime != after.access_token_lifetime),
+        ("require_mfa", before.require_mfa != after.require_mfa),
+        ("jwks", before.jwks != after.jwks),
     ]
     .into_iter()
-    .filter_map(|(name, set)| set.then_some(name))
+    .filter_map(|(name, changed)| changed.then_some(name))
     .collect()
 }

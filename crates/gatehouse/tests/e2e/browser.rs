@@ -26,16 +26,20 @@ on_both_backends!(chromium_registers_a_passkey_and_signs_in_with_it);
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// `target/test-artefacts/browser-<backend>` (under `CARGO_TARGET_DIR` when set).
-fn artefact_dir(b: Backend) -> PathBuf {
+/// `target/test-artefacts/<what>-<backend>` (under `CARGO_TARGET_DIR` when set).
+pub(crate) fn artefact_dir(what: &str, b: Backend) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"), PathBuf::from);
     let backend = match b {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    target.join("test-artefacts").join(format!("browser-{backend}"))
+    target.join("test-artefacts").join(format!("{what}-{backend}"))
 }
+
+/// One Chromium at a time: the browser tests share the machine's two cores with the rest of the
+/// suite (threads of one test process under `cargo test`).
+pub(crate) static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
     let install = "apt-get install chromium; npm ci --prefix crates/gatehouse/tests/interop";
@@ -56,13 +60,10 @@ async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
     let base = app.base.replace("127.0.0.1", "localhost");
     let email = "chromium@example.com";
     app.register_user(email, PASSWORD).await;
-    let dir = artefact_dir(b);
+    let dir = artefact_dir("browser", b);
     std::fs::create_dir_all(&dir).unwrap();
     let dir = dir.canonicalize().unwrap();
 
-    // One Chromium at a time: the two backends' runs share the machine's two cores with the rest
-    // of the suite (threads of one test process under `cargo test`).
-    static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one = ONE_BROWSER.lock().await;
     let started = Instant::now();
     let mut cmd = tokio::process::Command::new("node");

@@ -46,7 +46,7 @@ fn machine() -> Value {
     json!({ "name": "Machine", "grant_types": ["client_credentials"], "scopes": ["api:read"] })
 }
 
-async fn cc_status(app: &TestApp, id: &str, secret: &str) -> u16 {
+pub(crate) async fn cc_status(app: &TestApp, id: &str, secret: &str) -> u16 {
     let client = json!({ "client_id": id, "client_secret": secret });
     token_request(app, &client, &[("grant_type", "client_credentials")]).await.status().as_u16()
 }

@@ -18,6 +18,7 @@ mod cli;
 mod client_lifecycle;
 mod console;
 mod console_audit;
+mod console_browser;
 mod console_clients;
 mod console_dashboard;
 mod console_policies;
