@@ -108,6 +108,11 @@ pub fn unknown_under(prefix: &str) -> Router<AppState> {
     Router::new().route(&format!("{prefix}/"), not_found.clone()).route(&format!("{prefix}/{{*rest}}"), not_found)
 }
 
+/// The 404 of one path, answered under the area's policy (see [`unknown_under`]).
+pub fn unknown_at(path: &str) -> Router<AppState> {
+    Router::new().route(path, any(crate::routes::not_found))
+}
+
 async fn enforce(State((state, policy)): State<(AppState, Policy)>, req: Request, next: Next) -> Response {
     let Some(list) = policy.cors else {
         return guarded(&state, policy, None, req, next).await;

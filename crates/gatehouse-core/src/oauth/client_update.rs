@@ -22,6 +22,9 @@ pub struct ClientUpdate {
     pub require_mfa: Option<bool>,
     /// Only when switching to `private_key_jwt` (replacing keys: [`Client::replace_jwks`]).
     pub jwks: Option<serde_json::Value>,
+    /// The revision the change was made from (a form that shows every setting): refused when
+    /// the client changed since, rather than putting back what another admin changed.
+    pub expected_revision: Option<i64>,
 }
 
 impl ClientUpdate {

@@ -57,7 +57,9 @@ impl OAuthService {
                 return Err(LogoutError::Invalid("post_logout_redirect_uri needs id_token_hint or client_id"));
             }
             (Some(uri), Some(cid)) => match self.client(cid).await {
-                Ok(Some(c)) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => {
+                // A disabled client's URIs are not to be trusted, as at the authorization
+                // endpoint: like an unregistered one.
+                Ok(Some(c)) if !c.is_disabled() && c.post_logout_redirect_uris.iter().any(|r| r == uri) => {
                     let state: Vec<(&str, &str)> = params.state.first().map(|s| vec![("state", s)]).unwrap_or_default();
                     Some(redirect_with(uri, &state))
                 }

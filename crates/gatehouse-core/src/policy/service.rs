@@ -268,12 +268,15 @@ impl PolicyService {
     // Decisions.
 
     /// Who may ask for decisions: a client acting for itself (client credentials) with the
-    /// `gatehouse:evaluate` scope, still registered.
+    /// `gatehouse:evaluate` scope, still registered and not disabled.
     pub async fn authorize_evaluator(&self, principal: &Principal) -> Result<Actor, PolicyError> {
         const DENIED: PolicyError = PolicyError::Forbidden("this token does not grant access to the decision API");
         match principal {
             Principal::Client { id, scopes } if scopes.iter().any(|s| s == EVALUATE_SCOPE) => {
-                if self.clients.client_by_id(id).await?.is_some() { Ok(Actor::Client(id.clone())) } else { Err(DENIED) }
+                match self.clients.client_by_id(id).await? {
+                    Some(c) if !c.is_disabled() => Ok(Actor::Client(id.clone())),
+                    _ => Err(DENIED),
+                }
             }
             _ => Err(DENIED),
         }
@@ -372,12 +375,12 @@ impl PolicyService {
                     Some(_) => self.rbac.user_roles(uid).await?,
                 }
             }
-            SubjectKind::Client => {
-                if self.clients.client_by_id(id).await?.is_none() {
-                    return Ok(Some(SubjectFacts::default()));
-                }
-                self.rbac.client_roles(id).await?
-            }
+            SubjectKind::Client => match self.clients.client_by_id(id).await? {
+                None => return Ok(Some(SubjectFacts::default())),
+                // Disabled by an admin: denied like a disabled account, whatever its roles.
+                Some(c) if c.is_disabled() => return Ok(None),
+                Some(_) => self.rbac.client_roles(id).await?,
+            },
         };
         let mut facts = SubjectFacts::default();
         for role in roles {

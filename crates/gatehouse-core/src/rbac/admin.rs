@@ -98,10 +98,12 @@ impl AdminService {
         match principal {
             Principal::Client { id, scopes } => {
                 // A disabled client is refused like a deleted one.
-                if self.clients.client_by_id(id).await?.is_none_or(|c| c.is_disabled()) {
+                let Some(client) = self.clients.client_by_id(id).await?.filter(|c| !c.is_disabled()) else {
                     return Err(DENIED);
-                }
-                let admin = scopes.iter().any(|s| s == ADMIN_SCOPE)
+                };
+                // The scope counts while the client is still registered for it (an admin may
+                // have taken it off since the token was issued).
+                let admin = (scopes.iter().any(|s| s == ADMIN_SCOPE) && client.scopes.iter().any(|s| s == ADMIN_SCOPE))
                     || store.client_roles(id).await?.iter().any(|r| r.as_str() == ADMIN_ROLE);
                 if admin { Ok(AdminCapability::granted(Actor::Client(id.clone()))) } else { Err(DENIED) }
             }
@@ -111,11 +113,9 @@ impl AdminService {
                 // before that rule are refused here as well as at the authorization endpoint.
                 let delegated = client_id == FIRST_PARTY_CLIENT
                     || (scopes.iter().any(|s| s == ADMIN_SCOPE)
-                        && self
-                            .clients
-                            .client_by_id(client_id)
-                            .await?
-                            .is_some_and(|c| c.skip_consent && !c.is_disabled()));
+                        && self.clients.client_by_id(client_id).await?.is_some_and(|c| {
+                            c.skip_consent && !c.is_disabled() && c.scopes.iter().any(|s| s == ADMIN_SCOPE)
+                        }));
                 if !delegated {
                     return Err(DENIED);
                 }

@@ -112,6 +112,9 @@ impl ClientAdmin {
     ) -> Result<(Client, Option<ClientSecret>), RbacError> {
         let (client, (secret, fields)) = self
             .change(id, |before| {
+                if update.expected_revision.is_some_and(|r| r != before.lifecycle.revision) {
+                    return Err(RbacError::Changed("client"));
+                }
                 let (after, secret) = update.apply(before).map_err(invalid)?;
                 let fields = changed_fields(before, &after);
                 Ok((after, (secret, fields)))

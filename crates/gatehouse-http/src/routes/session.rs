@@ -44,8 +44,11 @@ struct LoginQuery {
 /// Only an authorization request of our own, or a console page, may be continued after
 /// sign-in: a path on this origin, never another host (no open redirect).
 pub(super) fn safe_next(next: Option<&str>) -> Option<&str> {
-    let console = |n: &str| n.starts_with("/admin/") && !n.starts_with("/admin/v1/") && !n.contains("//");
-    next.filter(|n| (n.starts_with("/oauth2/authorize?") || console(n)) && !n.contains(['\\', '\r', '\n']))
+    let api = |n: &str| n == "/admin/v1" || n.starts_with("/admin/v1/") || n.starts_with("/admin/v1?");
+    let console = |n: &str| n.starts_with("/admin/") && !api(n) && !n.contains("//");
+    next.filter(|n| {
+        (n.starts_with("/oauth2/authorize?") || console(n)) && !n.contains(|c: char| c == '\\' || c.is_control())
+    })
 }
 
 /// What registration answers, whether the address was new or taken.

@@ -116,6 +116,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 access_token_lifetime,
                 require_mfa,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+                expected_revision: None,
             };
             let (client, secret) = admin.update_client(&cap, &client_id, update, &ctx).await?;
             print_with_secret(&client, secret.as_ref().map(|s| s.expose()), json);

@@ -39,18 +39,45 @@ pub(crate) fn artefact_dir(what: &str, b: Backend) -> PathBuf {
 
 /// One Chromium at a time: the browser tests share the machine's two cores with the rest of the
 /// suite (threads of one test process under `cargo test`).
-pub(crate) static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
+/// Debian's Chromium and the npm playwright-core: both there, or a skip note (a failure under
+/// `GATEHOUSE_REQUIRE_SERVICES=1`).
+pub(crate) fn chromium_available() -> bool {
     let install = "apt-get install chromium; npm ci --prefix crates/gatehouse/tests/interop";
-    if !available(CHROMIUM, &["--version"], "Chromium (/usr/bin/chromium)", install)
-        || !available(
+    available(CHROMIUM, &["--version"], "Chromium (/usr/bin/chromium)", install)
+        && available(
             "node",
             &["--input-type=module", "-e", "await import('playwright-core')"],
             "Node playwright-core",
             install,
         )
-    {
+}
+
+/// Runs `tests/interop/<script>` with `args` and the screenshot directory
+/// ([`artefact_dir`]`(what, b)`), one browser at a time; its output is kept there as `run.log`.
+/// Returns the JSON line it printed (after asserting it succeeded, the failing step first: a CI
+/// log may show only a few lines) and the directory.
+pub(crate) async fn run_script(script: &str, what: &str, b: Backend, args: &[&str]) -> (Value, PathBuf) {
+    let dir = artefact_dir(what, b);
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+    let _one = ONE_BROWSER.lock().await;
+    let started = Instant::now();
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(Path::new(INTEROP_DIR).join(script)).args(args).arg(&dir).current_dir(INTEROP_DIR).kill_on_drop(true);
+    let out =
+        tokio::time::timeout(Duration::from_secs(300), cmd.output()).await.expect("browser run within 300 s").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    std::fs::write(dir.join("run.log"), format!("stdout:\n{stdout}\nstderr:\n{stderr}\n")).unwrap();
+    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    assert!(out.status.success(), "{script} failed: {}\nsteps: {}\n{result:#}", result["error"], result["steps"]);
+    eprintln!("{script}: {:.1} s, {}", started.elapsed().as_secs_f64(), result["browser"]);
+    (result, dir)
+}
+
+async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
+    if !chromium_available() {
         return;
     }
     // WebAuthn relying-party ids are host names: browsers refuse IP addresses.
@@ -60,31 +87,7 @@ async fn chromium_registers_a_passkey_and_signs_in_with_it(b: Backend) {
     let base = app.base.replace("127.0.0.1", "localhost");
     let email = "chromium@example.com";
     app.register_user(email, PASSWORD).await;
-    let dir = artefact_dir("browser", b);
-    std::fs::create_dir_all(&dir).unwrap();
-    let dir = dir.canonicalize().unwrap();
-
-    let _one = ONE_BROWSER.lock().await;
-    let started = Instant::now();
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(Path::new(INTEROP_DIR).join("passkey_browser.mjs"))
-        .args([base.as_str(), email, PASSWORD])
-        .arg(&dir)
-        .current_dir(INTEROP_DIR)
-        .kill_on_drop(true);
-    let out =
-        tokio::time::timeout(Duration::from_secs(300), cmd.output()).await.expect("browser run within 300 s").unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    std::fs::write(dir.join("run.log"), format!("stdout:\n{stdout}\nstderr:\n{stderr}\n")).unwrap();
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-    // The failing step first (a CI log may show only a few lines), then the whole result.
-    assert!(
-        out.status.success(),
-        "passkey_browser.mjs failed: {}\nsteps: {}\n{result:#}",
-        result["error"],
-        result["steps"]
-    );
-    eprintln!("browser run: {:.1} s, {}", started.elapsed().as_secs_f64(), result["browser"]);
+    let (result, dir) = run_script("passkey_browser.mjs", "browser", b, &[&base, email, PASSWORD]).await;
 
     // What the browser saw.
     assert_eq!(result["ok"], true, "{result:#}");

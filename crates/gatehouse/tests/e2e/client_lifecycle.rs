@@ -21,6 +21,8 @@ on_both_backends!(
     disabled_clients_get_nothing_until_enabled,
     deleting_a_client_ends_its_grants,
     cli_updates_rotates_disables_and_enables,
+    a_scope_taken_off_a_client_is_not_issued_again,
+    a_disabled_client_is_denied_as_a_decision_subject,
 );
 
 /// An admin's first-party token.
@@ -386,4 +388,58 @@ async fn cli_updates_rotates_disables_and_enables(b: Backend) {
     for t in ["client.updated", "client.secret_rotated", "client.disabled", "client.enabled"] {
         assert!(types.iter().any(|(ty, _)| ty == t), "{t} audited");
     }
+}
+
+/// A scope an admin takes off a client is not issued again by an older grant: a refresh
+/// narrows to what the client is registered for now (RFC 6749 §6 lets the scope only narrow),
+/// and a client-credentials token that still says `gatehouse:admin` stops opening the admin API.
+async fn a_scope_taken_off_a_client_is_not_issued_again(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let admin = admin(&app).await;
+    let client = web_client(&app, &[]).await;
+    let id = client["client_id"].as_str().unwrap();
+    let (tokens, _) = user_tokens(&app, &client).await;
+    assert!(tokens["scope"].as_str().unwrap().contains("email"), "{tokens}");
+    let narrowed = json!({ "scopes": ["openid", "offline_access"] });
+    let (status, after) = send(&app, &admin, Method::PATCH, &format!("/admin/v1/clients/{id}"), Some(narrowed)).await;
+    assert_eq!(status, 200, "{after}");
+    let r = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["scope"], "openid offline_access", "{body}");
+
+    let (machine_id, machine_token) = crate::admin::client_token(&app, &["gatehouse:admin"]).await;
+    assert_eq!(call(&app, Some(&machine_token), Method::GET, "/admin/v1/users", None).await.status(), 200);
+    let path = format!("/admin/v1/clients/{machine_id}");
+    let (status, _) = send(&app, &admin, Method::PATCH, &path, Some(json!({ "scopes": ["api:read"] }))).await;
+    assert_eq!(status, 200);
+    let r = call(&app, Some(&machine_token), Method::GET, "/admin/v1/users", None).await;
+    assert_eq!(r.status(), 403, "the token's gatehouse:admin no longer counts");
+}
+
+/// AuthZEN with a client as the subject: a disabled client is denied like a disabled account,
+/// whatever roles it holds; enabled again, its roles count again.
+async fn a_disabled_client_is_denied_as_a_decision_subject(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let admin = admin(&app).await;
+    let (_, evaluator) = crate::admin::client_token(&app, &["gatehouse:evaluate"]).await;
+    let target = create(&app, &admin, machine()).await;
+    let tid = target["client_id"].as_str().unwrap();
+    cli_ok(&app, &["roles", "create", "reader"]).await;
+    cli_ok(&app, &["permissions", "create", "document:read"]).await;
+    cli_ok(&app, &["permissions", "grant", "document:read", "--role", "reader"]).await;
+    cli_ok(&app, &["roles", "grant", "reader", "--client", tid]).await;
+    let body = json!({ "subject": { "type": "client", "id": tid }, "action": { "name": "read" },
+                       "resource": { "type": "document", "id": "1" } });
+    let ask = || async {
+        let r = call(&app, Some(&evaluator), Method::POST, "/access/v1/evaluation", Some(&body)).await;
+        r.json::<Value>().await.unwrap()["decision"].clone()
+    };
+    assert_eq!(ask().await, json!(true));
+    let (status, _) = send(&app, &admin, Method::POST, &format!("/admin/v1/clients/{tid}/disable"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(ask().await, json!(false), "disabled: denied");
+    let (status, _) = send(&app, &admin, Method::POST, &format!("/admin/v1/clients/{tid}/enable"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(ask().await, json!(true), "enabled again");
 }

@@ -66,7 +66,14 @@ async fn the_console_is_for_signed_in_admins_only(b: Backend) {
     // The sign-in page keeps the console page as where to continue; nothing else.
     let (_, login) = get_page(&app, &anonymous, "/login?next=%2Fadmin%2Fusers").await;
     assert!(login.contains(r#"name="next" value="/admin/users""#), "{login}");
-    for foreign in ["//evil.test/admin/", "/admin/v1/users", "/admin//evil.test", "https://evil.test/admin/"] {
+    for foreign in [
+        "//evil.test/admin/",
+        "/admin/v1/users",
+        "/admin/v1",
+        "/admin//evil.test",
+        "https://evil.test/admin/",
+        "/admin/\u{1}",
+    ] {
         let (_, login) = get_page(&app, &anonymous, &format!("/login?next={}", urlencode(foreign))).await;
         assert!(!login.contains(r#"name="next""#), "{foreign} kept as next: {login}");
     }
@@ -90,10 +97,12 @@ async fn the_console_is_for_signed_in_admins_only(b: Backend) {
     let (status, html) = get_page(&app, &admin, "/admin/no-such-page").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
     assert!(html.contains("no such page"));
-    // The admin API keeps its JSON 404s.
-    let resp = admin.get(app.url("/admin/v1/no-such-thing")).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    assert_eq!(resp.headers()["content-type"], "application/json");
+    // The admin API keeps its JSON 404s, `/admin/v1` itself included.
+    for path in ["/admin/v1/no-such-thing", "/admin/v1"] {
+        let resp = anonymous.get(app.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(resp.headers()["content-type"], "application/json", "{path}");
+    }
 }
 
 fn urlencode(s: &str) -> String {

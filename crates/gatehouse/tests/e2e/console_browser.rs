@@ -11,31 +11,17 @@
 //! one works; the disabled user's API session is dead; what the console did is in the audit
 //! trail under the admin. Screenshots: `target/test-artefacts/console-<backend>/`.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 use crate::admin::cli_ok;
 use crate::client_lifecycle::cc_status;
 use crate::helpers::{Backend, PASSWORD, TestApp, browser};
-use crate::interop::{INTEROP_DIR, available};
 use crate::on_both_backends;
 
 on_both_backends!(chromium_drives_the_console_journeys);
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
 async fn chromium_drives_the_console_journeys(b: Backend) {
-    let install = "apt-get install chromium; npm ci --prefix crates/gatehouse/tests/interop";
-    if !available(CHROMIUM, &["--version"], "Chromium (/usr/bin/chromium)", install)
-        || !available(
-            "node",
-            &["--input-type=module", "-e", "await import('playwright-core')"],
-            "Node playwright-core",
-            install,
-        )
-    {
+    if !crate::browser::chromium_available() {
         return;
     }
     let Some(app) = TestApp::spawn(b).await else { return };
@@ -47,30 +33,9 @@ async fn chromium_drives_the_console_journeys(b: Backend) {
     assert_eq!(app.login_with(&member, user_email, PASSWORD).await.status(), 200);
     assert_eq!(app.me(&member).await.status(), 200);
 
-    let dir = crate::browser::artefact_dir("console", b);
-    std::fs::create_dir_all(&dir).unwrap();
-    let dir = dir.canonicalize().unwrap();
-    let _one = crate::browser::ONE_BROWSER.lock().await;
-    let started = Instant::now();
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(Path::new(INTEROP_DIR).join("console_browser.mjs"))
-        .args([app.base.as_str(), admin_email, PASSWORD, user_email])
-        .arg(&dir)
-        .arg(admin["id"].as_str().unwrap())
-        .current_dir(INTEROP_DIR)
-        .kill_on_drop(true);
-    let out =
-        tokio::time::timeout(Duration::from_secs(300), cmd.output()).await.expect("browser run within 300 s").unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    std::fs::write(dir.join("run.log"), format!("stdout:\n{stdout}\nstderr:\n{stderr}\n")).unwrap();
-    let result: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
-    assert!(
-        out.status.success(),
-        "console_browser.mjs failed: {}\nsteps: {}\n{result:#}",
-        result["error"],
-        result["steps"]
-    );
-    eprintln!("browser run: {:.1} s, {}", started.elapsed().as_secs_f64(), result["browser"]);
+    let admin_id = admin["id"].as_str().unwrap();
+    let args = [app.base.as_str(), admin_email, PASSWORD, user_email, admin_id];
+    let (result, dir) = crate::browser::run_script("console_browser.mjs", "console", b, &args).await;
     assert_eq!(result["problems"], serde_json::json!([]), "console errors, CSP violations, unlabelled fields");
     for name in
         ["console-dashboard.png", "console-client-secret.png", "console-policy-error.png", "console-users-phone.png"]

@@ -17,6 +17,7 @@ on_both_backends!(
     editing_uses_the_api_rules,
     rotate_disable_enable_and_delete,
     client_forms_refuse_forgery_and_bad_input,
+    a_stale_edit_page_does_not_undo_another_change,
 );
 
 /// The text of the element with `id` (a `<code id=…>`).
@@ -280,4 +281,47 @@ async fn client_forms_refuse_forgery_and_bad_input(b: Backend) {
     assert_eq!(get_page(&app, &admin, "/admin/clients/nope").await.0, StatusCode::NOT_FOUND);
     assert_eq!(show(&app, id).await, before);
     assert_eq!(cc_status(&app, id, secret).await, StatusCode::OK);
+}
+
+/// Two admins on one client: the edit page carries the revision it showed, so saving it after
+/// someone else's change is refused (409, their version shown) instead of putting their
+/// settings back.
+async fn a_stale_edit_page_does_not_undo_another_change(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let admin = admin_browser(&app).await;
+    let client = web_client(&app, &[]).await;
+    let id = client["client_id"].as_str().unwrap();
+    let path = format!("/admin/clients/{id}");
+    let (_, page) = get_page(&app, &admin, &path).await;
+    let marker = r#"name="revision" value=""#;
+    let at = page.find(marker).expect("the form carries the revision") + marker.len();
+    let revision = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    let csrf = csrf_of(&app, &admin, &path).await;
+    let form = |name: &'static str, uri: &'static str| {
+        vec![
+            ("csrf_token", csrf.clone()),
+            ("revision", revision.clone()),
+            ("name", name.to_owned()),
+            ("auth_method", "client_secret_basic".to_owned()),
+            ("grant_authorization_code", "on".to_owned()),
+            ("redirect_uris", uri.to_owned()),
+            ("scopes", "openid".to_owned()),
+        ]
+    };
+    // The other admin (here: the same page, saved first) changes the redirect URI.
+    let first = form("Example App", "https://app.example.com/theirs");
+    let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post_form(&app, &admin, &path, &first).await.status(), StatusCode::SEE_OTHER);
+    // The page opened before that, saved with a rename and the old URI: refused.
+    let stale = form("Renamed", REDIRECT);
+    let stale: Vec<(&str, &str)> = stale.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post_form(&app, &admin, &path, &stale).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Someone changed this client") && html.contains("https://app.example.com/theirs"), "{html}");
+    let now = show(&app, id).await;
+    assert_eq!(
+        (now["name"].as_str(), &now["redirect_uris"]),
+        (Some("Example App"), &json!(["https://app.example.com/theirs"]))
+    );
 }

@@ -10,15 +10,15 @@
 // disable a user (whose session the Rust side sees die); edit the policy with a syntax error and
 // see it shown at its line; try a decision; visit roles, audit log and keys.
 //
-// Usage: node console_browser.mjs <base URL> <admin email> <password> <user email> <screenshot dir> <admin id>
+// Usage: node console_browser.mjs <base URL> <admin email> <password> <user email> <admin user id> [screenshot dir]
 // Prints one JSON line; exits 1 on any failure.
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
 
-const [base, adminEmail, password, userEmail, shotDir = ".", adminId = ""] = process.argv.slice(2);
-if (!base || !adminEmail || !password || !userEmail) {
-  console.error("usage: node console_browser.mjs <base URL> <admin email> <password> <user email> [screenshot dir]");
+const [base, adminEmail, password, userEmail, adminId, shotDir = "."] = process.argv.slice(2);
+if (!base || !adminEmail || !password || !userEmail || !adminId) {
+  console.error("usage: node console_browser.mjs <base URL> <admin email> <password> <user email> <admin user id> [screenshot dir]");
   process.exit(2);
 }
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -176,7 +176,7 @@ try {
   check(marked.length > 0 && marked.every((n) => n === "3"), `errors marked at lines ${JSON.stringify(marked)}`);
   await shot(page, "console-policy-error.png");
   await page.getByLabel("Cedar text").fill('permit(principal, action == Gatehouse::Action::"share", resource);');
-  await page.getByLabel(/^Subject id/).fill(result.admin_id || "");
+  await page.getByLabel(/^Subject id/).fill(adminId);
   await page.getByLabel("Action", { exact: true }).fill("share");
   await page.getByLabel("Resource type").fill("doc");
   await page.getByLabel("Resource id").fill("1");

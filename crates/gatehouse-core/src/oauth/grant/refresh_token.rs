@@ -1,5 +1,5 @@
 //! Refreshing an access token (RFC 6749 §6) with rotation and reuse detection (RFC 9700
-//! §4.14.2); the scope may only narrow.
+//! §4.14.2); the scope may only narrow, and never beyond what the client is registered for now.
 
 use super::{TokenResponse, param, required};
 use crate::audit::RequestContext;
@@ -36,8 +36,12 @@ impl OAuthService {
         if client.require_mfa && !current.auth.has_mfa() {
             return Err(OAuthError::invalid_grant("this client requires a sign-in with a second factor"));
         }
+        // What the user granted, narrowed to what the client may still ask for: a scope an
+        // admin has since taken off the client (PATCH, console, `clients update`) is not issued
+        // again by an older grant.
         let granted =
             Scope::parse(current.scope.as_deref().unwrap_or_default()).map_err(|_| OAuthError::server_error())?;
+        let granted = Scope::from_vec(granted.into_vec().into_iter().filter(|s| client.scopes.contains(s)).collect());
         let scope = match param(&req.scope)? {
             Some(requested) => {
                 let requested =

@@ -279,6 +279,7 @@ async fn update_client(
         access_token_lifetime: req.access_token_lifetime,
         require_mfa: req.require_mfa,
         jwks: req.jwks,
+        expected_revision: None,
     };
     let (client, secret) = state.admin.client_admin().update_client(&cap, &id, update, &ctx).await?;
     let mut out = ClientResponse::from(&client);

@@ -43,7 +43,7 @@ pub fn router(state: &AppState) -> Routes {
     let policy = Policy::same_origin().limit(LimitKind::AdminIp, Methods::Any, Answer::Json);
     let known: Router<AppState> = routes().into();
     // The console (`routes::console`) answers the other paths under `/admin/`.
-    let unknown = crate::policy::unknown_under("/admin/v1");
+    let unknown = crate::policy::unknown_under("/admin/v1").merge(crate::policy::unknown_at("/admin/v1"));
     Routes::new(state, policy, known.merge(unknown))
 }
 

@@ -118,6 +118,8 @@ struct ClientForm {
     access_token_lifetime: String,
     #[serde(default)]
     jwks: String,
+    /// The revision the edit page showed: a save over someone else's change is refused.
+    revision: Option<i64>,
 }
 
 fn lines(s: &str) -> Vec<String> {
@@ -141,6 +143,7 @@ impl ClientForm {
             require_mfa: on(c.require_mfa),
             access_token_lifetime: c.access_token_lifetime.map(|l| l.to_string()).unwrap_or_default(),
             jwks: c.jwks.as_ref().map(|j| j.as_json().to_string()).unwrap_or_default(),
+            revision: Some(c.lifecycle.revision),
         }
     }
 
@@ -202,6 +205,7 @@ impl ClientForm {
             access_token_lifetime: Some(r.access_token_lifetime),
             require_mfa: Some(r.require_mfa),
             jwks: r.jwks,
+            expected_revision: self.revision,
         })
     }
 }
@@ -344,6 +348,17 @@ async fn update(
         Ok((client, Some(secret))) => secret_page(&admin, &client, &secret),
         Ok((client, None)) => see_other(&format!("/admin/clients/{}?notice=updated", client.id)),
         Err(RbacError::Invalid(m)) => form_page(&admin, Some(&current), form, Some(m), None),
+        // Changed since the page was shown: their version, to edit again (409).
+        Err(RbacError::Changed(_)) => match clients.client(&admin.cap, &id).await {
+            Ok(now) => {
+                let m = "Someone changed this client after you opened the page; this is their version. \
+                         Make your change again and save.";
+                let mut resp = form_page(&admin, Some(&now), ClientForm::from_client(&now), Some(m.into()), None);
+                *resp.status_mut() = StatusCode::CONFLICT;
+                resp
+            }
+            Err(e) => failed(e),
+        },
         Err(e) => failed(e),
     }
 }
