@@ -79,6 +79,11 @@ pub enum AuditEventType {
     /// An authorization code was presented again (RFC 6749 §4.1.2): the request is denied and
     /// the grant issued from it revoked (subject: the code's user; details: `client_id`, `grant_id`).
     AuthorizationCodeReplayed,
+    /// A user approved a device's sign-in (RFC 8628 §3.3; subject: the user; details:
+    /// `client_id`, `scopes`).
+    DeviceApproved,
+    /// A user denied a device's sign-in (RFC 8628 §3.3; subject: the user; details: `client_id`).
+    DeviceDenied,
     /// Someone registered with an address that has an account; the owner was told by mail and
     /// the answer was the same as for a new address (subject: the existing user).
     RegistrationDuplicate,
@@ -126,7 +131,7 @@ pub enum AuditEventType {
 impl AuditEventType {
     /// Every event type (the console's filter lists them): a new variant goes here too; the
     /// test below fails while one is missing.
-    pub const ALL: [Self; 68] = [
+    pub const ALL: [Self; 70] = [
         Self::UserRegistered,
         Self::UserCreated,
         Self::LoginSucceeded,
@@ -176,6 +181,8 @@ impl AuditEventType {
         Self::ConsentGranted,
         Self::ConsentRevoked,
         Self::AuthorizationCodeReplayed,
+        Self::DeviceApproved,
+        Self::DeviceDenied,
         Self::RegistrationDuplicate,
         Self::EmailVerificationSent,
         Self::EmailVerified,
@@ -248,6 +255,8 @@ impl AuditEventType {
             Self::ConsentGranted => "consent.granted",
             Self::ConsentRevoked => "consent.revoked",
             Self::AuthorizationCodeReplayed => "authorization_code.replayed",
+            Self::DeviceApproved => "device.approved",
+            Self::DeviceDenied => "device.denied",
             Self::RegistrationDuplicate => "user.registration_duplicate",
             Self::EmailVerificationSent => "email.verification_sent",
             Self::EmailVerified => "email.verified",

@@ -14,7 +14,7 @@ use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::clock::UnixTime;
 use crate::keys::StoredKey;
 pub use crate::mail::MailQueueStore;
-use crate::oauth::{AuthorizationCode, Client, CodeOutcome, Consent};
+use crate::oauth::{AuthorizationCode, Client, CodeOutcome, Consent, DeviceApproval, DeviceAuthorization};
 pub use crate::policy::PolicyStore;
 pub use crate::rbac::RbacStore;
 use crate::session::Session;
@@ -227,6 +227,36 @@ pub trait AuthorizationCodeStore: Send + Sync {
     async fn park_authorization(&self, ref_hash: &[u8], query: &str, expires_at: UnixTime) -> Result<(), StoreError>;
     /// The parked query string, unless unknown or expired (`expires_at <= now`).
     async fn parked_authorization(&self, ref_hash: &[u8], now: UnixTime) -> Result<Option<String>, StoreError>;
+}
+
+/// Device authorization requests (RFC 8628), by the SHA-256 of their device and user codes.
+#[async_trait]
+pub trait DeviceCodeStore: Send + Sync {
+    /// [`StoreError::Conflict`] when the user code is taken.
+    async fn insert_device_authorization(&self, d: &DeviceAuthorization) -> Result<(), StoreError>;
+    /// The request of a device code, in whatever state and however old.
+    async fn device_authorization(&self, device_code_hash: &[u8]) -> Result<Option<DeviceAuthorization>, StoreError>;
+    /// The request of a user code, only while pending and unexpired (`expires_at > now`).
+    async fn pending_device_authorization(
+        &self,
+        user_code_hash: &[u8],
+        now: UnixTime,
+    ) -> Result<Option<DeviceAuthorization>, StoreError>;
+    /// Pending → approved (with `approval`) or denied (`None`), only while pending and
+    /// unexpired; `false` when nothing changed.
+    async fn decide_device_authorization(
+        &self,
+        user_code_hash: &[u8],
+        approval: Option<&DeviceApproval>,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Records a poll at `now` and the interval that holds from now on.
+    async fn record_device_poll(&self, device_code_hash: &[u8], now: UnixTime, interval: i64)
+    -> Result<(), StoreError>;
+    /// Approved → used, unexpired; of concurrent calls exactly one gets `true`.
+    async fn consume_device_authorization(&self, device_code_hash: &[u8], now: UnixTime) -> Result<bool, StoreError>;
+    /// Deletes requests that expired before `cutoff`.
+    async fn purge_device_authorizations(&self, cutoff: UnixTime) -> Result<u64, StoreError>;
 }
 
 /// Remembered consents, one row per (user, client).

@@ -64,8 +64,8 @@ use gatehouse_core::rbac::OverviewStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::{
-    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, HealthCheck, KeyStore,
-    RbacStore, RefreshTokenStore, SessionStore, UserStore,
+    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceCodeStore, HealthCheck,
+    KeyStore, RbacStore, RefreshTokenStore, SessionStore, UserStore,
 };
 use sqlx::migrate::{Migrate, MigrateError};
 
@@ -144,6 +144,8 @@ pub struct Stores {
     pub clients: Arc<dyn ClientStore>,
     pub codes: Arc<dyn AuthorizationCodeStore>,
     pub consents: Arc<dyn ConsentStore>,
+    /// Device authorization requests (RFC 8628).
+    pub devices: Arc<dyn DeviceCodeStore>,
     /// Failed-login counters (lockout), in the database so every node and the CLI see them.
     pub login_attempts: Arc<dyn LoginAttemptStore>,
     /// Roles, permissions and their grants to users and clients.
@@ -187,6 +189,7 @@ impl Stores {
             + ClientStore
             + AuthorizationCodeStore
             + ConsentStore
+            + DeviceCodeStore
             + LoginAttemptStore
             + RbacStore
             + AssertionReplayStore
@@ -210,6 +213,7 @@ impl Stores {
             clients: store.clone(),
             codes: store.clone(),
             consents: store.clone(),
+            devices: store.clone(),
             login_attempts: store.clone(),
             rbac: store.clone(),
             assertion_jtis: store.clone(),

@@ -19,9 +19,11 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 mod account;
+mod device;
 mod mfa;
 
 pub(crate) use account::{AccountTokenRow, InvitationRow, MailRow, MailStatusRow};
+pub(crate) use device::DeviceRow;
 pub(crate) use mfa::{CeremonyRow, MfaChallengeRow, PasskeyRow, TotpFactorRow};
 
 #[derive(Debug, sqlx::FromRow)]

@@ -261,6 +261,38 @@ pub(crate) const PARKED_AUTHORIZATION: &str =
     "SELECT query FROM pending_authorizations WHERE ref_hash = $1 AND expires_at > $2";
 pub(crate) const PURGE_PARKED_AUTHORIZATIONS: &str = "DELETE FROM pending_authorizations WHERE expires_at < $1";
 
+// Device authorization requests (RFC 8628).
+
+macro_rules! device_columns {
+    () => {
+        "device_code_hash, user_code_hash, client_id, scope, created_at, expires_at, poll_interval, \
+         last_polled_at, status, user_id, auth_time, amr, grant_id"
+    };
+}
+
+pub(crate) const INSERT_DEVICE_AUTHORIZATION: &str = concat!(
+    "INSERT INTO device_authorizations (",
+    device_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 'pending', NULL, NULL, NULL, $8)"
+);
+pub(crate) const DEVICE_AUTHORIZATION: &str =
+    concat!("SELECT ", device_columns!(), " FROM device_authorizations WHERE device_code_hash = $1");
+pub(crate) const PENDING_DEVICE_AUTHORIZATION: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM device_authorizations WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $2"
+);
+/// `$2` approved or denied; the user columns are NULL for a denial.
+pub(crate) const DECIDE_DEVICE_AUTHORIZATION: &str = "UPDATE device_authorizations \
+     SET status = $2, user_id = $3, auth_time = $4, amr = $5 \
+     WHERE user_code_hash = $1 AND status = 'pending' AND expires_at > $6";
+pub(crate) const RECORD_DEVICE_POLL: &str =
+    "UPDATE device_authorizations SET last_polled_at = $2, poll_interval = $3 WHERE device_code_hash = $1";
+/// A conditional write: of concurrent callers exactly one matches.
+pub(crate) const CONSUME_DEVICE_AUTHORIZATION: &str = "UPDATE device_authorizations SET status = 'used' \
+     WHERE device_code_hash = $1 AND status = 'approved' AND expires_at > $2";
+pub(crate) const PURGE_DEVICE_AUTHORIZATIONS: &str = "DELETE FROM device_authorizations WHERE expires_at < $1";
+
 // Consents.
 
 pub(crate) const CONSENT: &str =

@@ -318,6 +318,7 @@ pub async fn run_on(
         services.stores.assertion_jtis.clone(),
         services.stores.rbac.clone(),
         services.stores.audit.clone(),
+        services.stores.devices.clone(),
     ));
     let admin = Arc::new(AdminService::new(
         services.rbac.clone(),

@@ -38,6 +38,10 @@ pub enum LimitKind {
     /// Mails a signed-in user asks for (a new verification link, a change of address) per
     /// account.
     AccountMail,
+    /// User codes entered on the device sign-in page (`/device`, RFC 8628 §5.1) per client IP.
+    UserCodeIp,
+    /// User codes entered on the device sign-in page per signed-in account.
+    UserCodeAccount,
 }
 
 impl LimitKind {
@@ -53,13 +57,15 @@ impl LimitKind {
             Self::ResetIp => "reset_ip",
             Self::ResetAccount => "reset_account",
             Self::AccountMail => "account_mail",
+            Self::UserCodeIp => "user_code_ip",
+            Self::UserCodeAccount => "user_code_account",
         }
     }
 
     /// What the key is: `ip` or `account`.
     pub fn key_kind(self) -> &'static str {
         match self {
-            Self::LoginAccount | Self::ResetAccount | Self::AccountMail => "account",
+            Self::LoginAccount | Self::ResetAccount | Self::AccountMail | Self::UserCodeAccount => "account",
             Self::TokenClient => "client",
             _ => "ip",
         }
@@ -78,6 +84,8 @@ impl LimitKind {
             Self::ResetIp => "audit:reset_ip",
             Self::ResetAccount => "audit:reset_account",
             Self::AccountMail => "audit:account_mail",
+            Self::UserCodeIp => "audit:user_code_ip",
+            Self::UserCodeAccount => "audit:user_code_account",
         }
     }
 }
@@ -95,6 +103,8 @@ pub struct RateLimitSettings {
     pub reset_ip: Quota,
     pub reset_account: Quota,
     pub account_mail: Quota,
+    pub user_code_ip: Quota,
+    pub user_code_account: Quota,
 }
 
 impl Default for RateLimitSettings {
@@ -110,6 +120,8 @@ impl Default for RateLimitSettings {
             reset_ip: Quota::new(20, 3600),
             reset_account: Quota::new(3, 3600),
             account_mail: Quota::new(5, 3600),
+            user_code_ip: Quota::new(20, 600),
+            user_code_account: Quota::new(10, 600),
         }
     }
 }
@@ -127,6 +139,8 @@ impl RateLimitSettings {
             LimitKind::ResetIp => self.reset_ip,
             LimitKind::ResetAccount => self.reset_account,
             LimitKind::AccountMail => self.account_mail,
+            LimitKind::UserCodeIp => self.user_code_ip,
+            LimitKind::UserCodeAccount => self.user_code_account,
         }
     }
 }

@@ -18,7 +18,13 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8628 §3.4: the device authorization grant (CLIs, TVs: input-constrained devices).
+    #[serde(rename = "urn:ietf:params:oauth:grant-type:device_code")]
+    DeviceCode,
 }
+
+/// RFC 8628 §3.4: the `grant_type` value of the device authorization grant.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 impl GrantType {
     pub fn as_str(self) -> &'static str {
@@ -26,11 +32,14 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => DEVICE_CODE_GRANT,
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials].into_iter().find(|g| g.as_str() == s)
+        [Self::AuthorizationCode, Self::RefreshToken, Self::ClientCredentials, Self::DeviceCode]
+            .into_iter()
+            .find(|g| g.as_str() == s)
     }
 }
 
@@ -214,7 +223,10 @@ pub enum RegistrationError {
     Name,
     #[error("redirect URI {uri:?}: {reason}")]
     RedirectUri { uri: String, reason: RedirectError },
-    #[error("unknown grant type {0:?}: use authorization_code, refresh_token or client_credentials")]
+    #[error(
+        "unknown grant type {0:?}: use authorization_code, refresh_token, client_credentials or \
+         urn:ietf:params:oauth:grant-type:device_code"
+    )]
     GrantType(String),
     #[error("{0}")]
     Invalid(&'static str),
@@ -277,9 +289,10 @@ impl ClientRegistration {
         if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(RegistrationError::Invalid("the authorization_code grant needs at least one redirect URI"));
         }
-        if self.require_mfa && !grant_types.contains(&GrantType::AuthorizationCode) {
+        let user_grant = grant_types.iter().any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::DeviceCode));
+        if self.require_mfa && !user_grant {
             return Err(RegistrationError::Invalid(
-                "require_mfa is about users signing in: it needs the authorization_code grant",
+                "require_mfa is about users signing in: it needs the authorization_code or device_code grant",
             ));
         }
         if self.public && grant_types.contains(&GrantType::ClientCredentials) {

@@ -1,5 +1,5 @@
 //! OAuth error codes, exactly as RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1 and OpenID Connect
-//! Core §3.1.2.6 define them.
+//! Core §3.1.2.6 define them, and RFC 8628 §3.5 for the device grant.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -19,6 +19,12 @@ pub enum ErrorCode {
     RequestNotSupported,
     RequestUriNotSupported,
     UnsupportedTokenType,
+    /// RFC 8628 §3.5: the user has not decided yet; poll again.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; the interval grows by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -39,6 +45,9 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 }

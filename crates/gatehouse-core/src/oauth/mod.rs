@@ -1,5 +1,6 @@
 //! The OAuth 2.0 authorization server and OpenID Connect provider: clients, redirect URIs,
-//! scopes, PKCE, authorization codes, grants, ID tokens, introspection and revocation.
+//! scopes, PKCE, authorization codes, the device grant, grants, ID tokens, introspection and
+//! revocation.
 
 mod authorize;
 mod client;
@@ -10,6 +11,7 @@ mod client_jwks;
 mod client_update;
 mod code;
 mod decision;
+mod device;
 mod error;
 mod grant;
 mod id_token;
@@ -23,7 +25,8 @@ mod service;
 
 pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, is_privileged, redirect_with};
 pub use client::{
-    AuthMethod, Client, ClientLifecycle, ClientRegistration, ClientSecret, DEFAULT_SECRET_OVERLAP, GrantType,
+    AuthMethod, Client, ClientLifecycle, ClientRegistration, ClientSecret, DEFAULT_SECRET_OVERLAP, DEVICE_CODE_GRANT,
+    GrantType,
     MAX_SECRET_OVERLAP, RegistrationError, generate_client_id,
 };
 pub use client_assertion::{
@@ -36,6 +39,10 @@ pub use client_jwks::{ClientJwks, MAX_CLIENT_KEYS, MAX_JWKS_BYTES};
 pub use client_update::ClientUpdate;
 pub use code::{AuthorizationCode, CODE_LIFETIME, CodeOutcome, Consent};
 pub use decision::{AuthorizeOutcome, SignedInAs, consent_outcome, fresh_enough, sign_in_outcome};
+pub use device::{
+    DEVICE_CODE_LIFETIME, DEVICE_POLL_INTERVAL, DeviceApproval, DeviceAuthorization, DeviceAuthorizationResponse,
+    DeviceError, DeviceRequest, DeviceState, VERIFICATION_PATH, display_user_code, normalize_user_code,
+};
 pub use error::{ErrorCode, OAuthError};
 pub use grant::TokenResponse;
 pub use id_token::{IdTokenHint, at_hash};

@@ -154,6 +154,8 @@ pub struct TokenRequest {
     pub scope: Param,
     /// RFC 7009 §2.1, RFC 7662 §2.1.
     pub token: Param,
+    /// RFC 8628 §3.4.
+    pub device_code: Param,
 }
 
 impl FromParams for TokenRequest {
@@ -166,6 +168,7 @@ impl FromParams for TokenRequest {
             "refresh_token" => &mut self.refresh_token,
             "scope" => &mut self.scope,
             "token" => &mut self.token,
+            "device_code" => &mut self.device_code,
             _ => return self.client.slot(name),
         })
     }

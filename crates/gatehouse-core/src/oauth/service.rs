@@ -17,7 +17,9 @@ use crate::clock::{Clock, UnixTime};
 use crate::keys::KeyService;
 use crate::random;
 use crate::rbac::RbacStore;
-use crate::store::{AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore};
+use crate::store::{
+    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceCodeStore,
+};
 use crate::token::{RefreshService, TokenIssuer};
 use crate::user::UserId;
 
@@ -52,6 +54,8 @@ pub struct OAuthService {
     pub(super) rbac: Arc<dyn RbacStore>,
     /// Consents given and withdrawn, codes replayed.
     pub(super) audit: Auditor,
+    /// Device authorization requests (RFC 8628).
+    pub(super) devices: Arc<dyn DeviceCodeStore>,
 }
 
 impl OAuthService {
@@ -69,6 +73,7 @@ impl OAuthService {
         assertion_jtis: Arc<dyn AssertionReplayStore>,
         rbac: Arc<dyn RbacStore>,
         audit: Arc<dyn AuditStore>,
+        devices: Arc<dyn DeviceCodeStore>,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
         Self {
@@ -85,6 +90,7 @@ impl OAuthService {
             assertions_seen: AtomicU64::new(0),
             rbac,
             audit,
+            devices,
         }
     }
 
@@ -181,12 +187,14 @@ impl OAuthService {
         Ok(self.codes.parked_authorization(&hash, self.clock.now()).await?)
     }
 
-    /// Deletes parked requests once expired, and codes a day after they expired (until then a
+    /// Deletes parked requests once expired, and codes and device requests a day after they
+    /// expired (until then a
     /// second use is still recognised as a replay).
     pub async fn purge(&self) -> Result<u64, OAuthError> {
         let now = self.clock.now();
         let parked = self.codes.purge_parked_authorizations(now).await?;
-        Ok(parked + self.codes.purge_codes(now - 86_400).await?)
+        let devices = self.devices.purge_device_authorizations(now - 86_400).await?;
+        Ok(parked + devices + self.codes.purge_codes(now - 86_400).await?)
     }
 
     /// Issues a single-use authorization code for a consented request (RFC 6749 §4.1.2).

@@ -16,6 +16,7 @@ mod audit;
 mod clients;
 mod codes;
 mod consents;
+mod devices;
 mod federation;
 mod invitations;
 mod keys;

@@ -31,6 +31,10 @@ pub struct RateLimitConfig {
     pub reset_account: Quota,
     /// Mails a signed-in user asks for (new verification link, change of address) per account.
     pub account_mail: Quota,
+    /// User codes entered on the device sign-in page (`/device`) per client IP.
+    pub user_code_ip: Quota,
+    /// User codes entered on the device sign-in page per signed-in account.
+    pub user_code_account: Quota,
 }
 
 impl Default for RateLimitConfig {
@@ -47,6 +51,8 @@ impl Default for RateLimitConfig {
             reset_ip: d.reset_ip,
             reset_account: d.reset_account,
             account_mail: d.account_mail,
+            user_code_ip: d.user_code_ip,
+            user_code_account: d.user_code_account,
         }
     }
 }
@@ -64,6 +70,8 @@ impl RateLimitConfig {
             reset_ip: self.reset_ip,
             reset_account: self.reset_account,
             account_mail: self.account_mail,
+            user_code_ip: self.user_code_ip,
+            user_code_account: self.user_code_account,
         }
     }
 
@@ -79,6 +87,8 @@ impl RateLimitConfig {
             ("reset_ip", self.reset_ip),
             ("reset_account", self.reset_account),
             ("account_mail", self.account_mail),
+            ("user_code_ip", self.user_code_ip),
+            ("user_code_account", self.user_code_account),
         ] {
             if let Err(e) = q.validate() {
                 bail!("rate_limits.{name}: {e}");

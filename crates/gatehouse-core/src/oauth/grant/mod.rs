@@ -1,7 +1,9 @@
-//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6) and its response (§5.1).
+//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6; RFC 8628 §3.4) and its response
+//! (§5.1).
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 
 use serde::Serialize;
@@ -50,9 +52,11 @@ impl OAuthService {
             "authorization_code" => self.authorization_code_grant(req, client, ctx).await,
             "refresh_token" => self.refresh_token_grant(req, client, ctx).await,
             "client_credentials" => self.client_credentials_grant(req, client).await,
+            super::client::DEVICE_CODE_GRANT => self.device_code_grant(req, client, ctx).await,
             _ => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "supported grant types: authorization_code, refresh_token, client_credentials",
+                "supported grant types: authorization_code, refresh_token, client_credentials, \
+                 urn:ietf:params:oauth:grant-type:device_code",
             )),
         }
     }
