@@ -116,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         routes::token::router(&state),
         routes::oauth::router(&state),
         routes::oidc::router(&state),
+        routes::device::router(&state),
         routes::admin::router(&state),
         routes::console::router(&state),
         routes::authzen::router(&state),

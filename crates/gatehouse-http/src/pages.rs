@@ -181,3 +181,32 @@ pub struct VerifyRequiredPage<'a> {
     pub csrf_token: &'a str,
     pub email: &'a str,
 }
+
+/// `/device`: the user types the code their device shows (RFC 8628 §3.3).
+#[derive(Template)]
+#[template(path = "device.html")]
+pub struct DevicePage<'a> {
+    pub csrf_token: &'a str,
+    pub user_code: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// The device's request: which application, which scopes; allow or deny.
+#[derive(Template)]
+#[template(path = "device_consent.html")]
+pub struct DeviceConsentPage<'a> {
+    pub csrf_token: &'a str,
+    pub client_name: &'a str,
+    /// As the device shows it (`XXXX-XXXX`), so the user can compare.
+    pub user_code: &'a str,
+    pub scopes: Vec<&'a str>,
+    pub privileged: bool,
+}
+
+/// The decision was recorded: back to the device.
+#[derive(Template)]
+#[template(path = "device_done.html")]
+pub struct DeviceDonePage<'a> {
+    pub client_name: &'a str,
+    pub approved: bool,
+}

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod assets;
 pub mod authzen;
 pub mod console;
+pub mod device;
 pub mod federation;
 pub mod health;
 pub mod invitation;

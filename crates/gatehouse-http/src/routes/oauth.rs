@@ -335,7 +335,7 @@ fn token_request(
 }
 
 /// Parses the request and authenticates the client; every failure is already an OAuth error.
-async fn authenticated(
+pub(super) async fn authenticated(
     state: &AppState,
     headers: &HeaderMap,
     ctx: &gatehouse_core::RequestContext,

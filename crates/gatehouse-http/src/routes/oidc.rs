@@ -8,7 +8,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
 use gatehouse_core::acr::ACR_VALUES_SUPPORTED;
-use gatehouse_core::oauth::{ASSERTION_ALGORITHMS, FromParams, LogoutDecision, LogoutError, LogoutParams};
+use gatehouse_core::oauth::{
+    ASSERTION_ALGORITHMS, DEVICE_CODE_GRANT, FromParams, LogoutDecision, LogoutError, LogoutParams,
+};
 use serde_json::{Value, json};
 
 use super::oauth::token_claims;
@@ -49,11 +51,13 @@ pub fn metadata(issuer: &str) -> Value {
         "userinfo_endpoint": e("/oauth2/userinfo"),
         "revocation_endpoint": e("/oauth2/revoke"),
         "introspection_endpoint": e("/oauth2/introspect"),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": e("/oauth2/device_authorization"),
         "end_session_endpoint": e("/oauth2/logout"),
         "scopes_supported": ["openid", "profile", "email", "offline_access", "roles", "permissions"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         // OpenID Connect Discovery §3 and RFC 8414 §2: listing private_key_jwt makes the

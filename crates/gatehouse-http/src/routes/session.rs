@@ -41,13 +41,15 @@ struct LoginQuery {
     prompt: Option<String>,
 }
 
-/// Only an authorization request of our own, or a console page, may be continued after
-/// sign-in: a path on this origin, never another host (no open redirect).
+/// Only an authorization request of our own, the device sign-in page, or a console page, may
+/// be continued after sign-in: a path on this origin, never another host (no open redirect).
 pub(super) fn safe_next(next: Option<&str>) -> Option<&str> {
     let api = |n: &str| n == "/admin/v1" || n.starts_with("/admin/v1/") || n.starts_with("/admin/v1?");
     let console = |n: &str| n.starts_with("/admin/") && !api(n) && !n.contains("//");
+    let device = |n: &str| n == "/device" || n.starts_with("/device?user_code=");
     next.filter(|n| {
-        (n.starts_with("/oauth2/authorize?") || console(n)) && !n.contains(|c: char| c == '\\' || c.is_control())
+        (n.starts_with("/oauth2/authorize?") || console(n) || device(n))
+            && !n.contains(|c: char| c == '\\' || c.is_control())
     })
 }
 
