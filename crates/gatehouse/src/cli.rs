@@ -205,7 +205,8 @@ pub enum ClientsCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// authorization_code (default), refresh_token, client_credentials; repeatable.
+        /// authorization_code (default), refresh_token, client_credentials,
+        /// urn:ietf:params:oauth:grant-type:device_code; repeatable.
         #[arg(long = "grant-type")]
         grant_types: Vec<String>,
         /// Exact redirect URI; repeatable.

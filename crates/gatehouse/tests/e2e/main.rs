@@ -25,6 +25,7 @@ mod console_policies;
 mod console_rbac;
 mod console_users;
 mod crash;
+mod device;
 mod federation;
 mod federation_attacks;
 mod federation_github;

@@ -104,6 +104,7 @@ struct ClientForm {
     grant_authorization_code: Option<String>,
     grant_refresh_token: Option<String>,
     grant_client_credentials: Option<String>,
+    grant_device_code: Option<String>,
     #[serde(default)]
     redirect_uris: String,
     #[serde(default)]
@@ -135,6 +136,7 @@ impl ClientForm {
             grant_authorization_code: on(c.allows_grant(GrantType::AuthorizationCode)),
             grant_refresh_token: on(c.allows_grant(GrantType::RefreshToken)),
             grant_client_credentials: on(c.allows_grant(GrantType::ClientCredentials)),
+            grant_device_code: on(c.allows_grant(GrantType::DeviceCode)),
             redirect_uris: c.redirect_uris.join("\n"),
             post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
             cors_origins: c.cors_origins.join("\n"),
@@ -152,6 +154,7 @@ impl ClientForm {
             (&self.grant_authorization_code, GrantType::AuthorizationCode),
             (&self.grant_refresh_token, GrantType::RefreshToken),
             (&self.grant_client_credentials, GrantType::ClientCredentials),
+            (&self.grant_device_code, GrantType::DeviceCode),
         ]
         .into_iter()
         .filter(|(on, _)| on.is_some())
