@@ -250,7 +250,7 @@ async fn wrong_user_codes_are_refused_and_guessing_is_limited(b: Backend) {
     // §5.1: brute force of the user code is rate limited, per IP and per account.
     let Some(app) = TestApp::spawn_with(b, |s| {
         s.rate_limits.user_code_account = gatehouse_core::abuse::Quota::new(3, 3600);
-        s.rate_limits.user_code_ip = gatehouse_core::abuse::Quota::new(6, 3600);
+        s.rate_limits.user_code_ip = gatehouse_core::abuse::Quota::new(5, 3600);
     })
     .await
     else {
@@ -273,7 +273,8 @@ async fn wrong_user_codes_are_refused_and_guessing_is_limited(b: Backend) {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
 
-    // Another account from the same address: the per-IP limit (6) ends it.
+    // Another account from the same address: its first guess is the fifth from this IP, the
+    // per-IP limit (5); the next is refused.
     let eve = signed_in_browser(&app, "eve@example.com", false).await;
     assert_eq!(enter_code(&app, &eve, wrong).await.status(), StatusCode::BAD_REQUEST);
     assert_eq!(enter_code(&app, &eve, wrong).await.status(), StatusCode::TOO_MANY_REQUESTS);
