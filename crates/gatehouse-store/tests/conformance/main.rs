@@ -47,6 +47,7 @@ mod audit;
 mod clients;
 mod codes;
 mod consents;
+mod devices;
 mod federation;
 mod fixtures;
 mod harness;
