@@ -26,8 +26,7 @@ mod service;
 pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, is_privileged, redirect_with};
 pub use client::{
     AuthMethod, Client, ClientLifecycle, ClientRegistration, ClientSecret, DEFAULT_SECRET_OVERLAP, DEVICE_CODE_GRANT,
-    GrantType,
-    MAX_SECRET_OVERLAP, RegistrationError, generate_client_id,
+    GrantType, MAX_SECRET_OVERLAP, RegistrationError, generate_client_id,
 };
 pub use client_assertion::{
     ASSERTION_ALGORITHMS, ASSERTION_LEEWAY, AcceptedAssertion, AssertionError, CLIENT_ASSERTION_TYPE,
