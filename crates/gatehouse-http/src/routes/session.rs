@@ -273,3 +273,26 @@ async fn logout_json(
     let jar = cookies::clear_refresh(cookies::clear_session(jar, &state.settings), &state.settings);
     Ok((jar, StatusCode::NO_CONTENT).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn the_device_page_may_be_continued_after_sign_in_and_nothing_like_it() {
+        for ok in ["/device", "/device?user_code=BCDF-GHJK", "/oauth2/authorize?client_id=x", "/admin/users"] {
+            assert_eq!(safe_next(Some(ok)), Some(ok), "{ok}");
+        }
+        for bad in [
+            "/devices",
+            "/device/decision",
+            "/device?x=1",
+            "//evil.test/device",
+            "https://evil.test/device",
+            "/device?user_code=a\\b",
+            "/device?user_code=a\nb",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        }
+    }
+}
