@@ -7,7 +7,8 @@ use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::console::{get_page, post_form, signed_in_browser};
+use crate::admin::cli_ok;
+use crate::console::{admin_browser, csrf_of, get_page, post_form, signed_in_browser};
 use crate::helpers::{Backend, TestApp, browser, csrf_from};
 use crate::oauth::{location, token_request, web_client};
 use crate::on_both_backends;
@@ -21,6 +22,7 @@ on_both_backends!(
     clients_without_the_grant_are_refused,
     the_decision_form_needs_its_csrf_token_and_our_origin,
     the_client_name_is_escaped_and_mfa_clients_need_a_second_factor,
+    the_console_registers_device_clients,
 );
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -374,4 +376,30 @@ async fn the_client_name_is_escaped_and_mfa_clients_need_a_second_factor(b: Back
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("two-step sign-in"));
     assert_poll_error(&app, &strict, started["device_code"].as_str().unwrap(), "authorization_pending").await;
+}
+
+async fn the_console_registers_device_clients(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let admin = admin_browser(&app).await;
+    let (_, form) = get_page(&app, &admin, "/admin/clients/new").await;
+    assert!(form.contains(r#"name="grant_device_code""#), "{form}");
+    let csrf = csrf_of(&app, &admin, "/admin/clients/new").await;
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("name", "Console CLI"),
+        ("auth_method", "none"),
+        ("grant_device_code", "on"),
+        ("scopes", "openid"),
+    ];
+    let r = post_form(&app, &admin, "/admin/clients/new", &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = location(&r);
+    let id = to.trim_start_matches("/admin/clients/").split('?').next().unwrap().to_owned();
+    let shown: Value = serde_json::from_str(&cli_ok(&app, &["clients", "show", &id, "--json"]).await).unwrap();
+    assert_eq!(shown["grant_types"], serde_json::json!([DEVICE_GRANT]));
+    // The edit page shows the box ticked, and the client can start the flow (RFC 8628 §3.1).
+    let (_, page) = get_page(&app, &admin, &format!("/admin/clients/{id}")).await;
+    assert!(page.contains(r#"name="grant_device_code" checked"#), "{page}");
+    let client = serde_json::json!({ "client_id": id });
+    assert_eq!(device_authorization(&app, &client, "openid").await.status(), StatusCode::OK);
 }
