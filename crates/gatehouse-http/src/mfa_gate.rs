@@ -68,6 +68,7 @@ const OPEN: &[&str] = &[
     "/metrics",
     "/.well-known",
     "/oauth2/token",
+    "/oauth2/par",
     "/oauth2/revoke",
     "/oauth2/introspect",
     "/oauth2/jwks",
