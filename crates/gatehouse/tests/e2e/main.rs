@@ -41,6 +41,7 @@ mod oauth;
 mod oauth_attacks;
 mod openapi;
 mod pages;
+mod par;
 mod passkeys;
 mod policies;
 mod private_key_jwt;
