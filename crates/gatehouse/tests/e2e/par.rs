@@ -274,6 +274,8 @@ async fn par_required_for_one_client(b: Backend) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["require_pushed_authorization_requests"], false);
+    // Another process's change reaches the server's client cache within CLIENT_CACHE_TTL.
+    app.clock.advance(gatehouse_core::oauth::CLIENT_CACHE_TTL);
     let (_, challenge) = pkce();
     let r = browser().get(authorize_url(&app, &id, Some(&challenge), &[])).send().await.unwrap();
     assert!(location(&r).starts_with("/login?"), "{}", location(&r));
