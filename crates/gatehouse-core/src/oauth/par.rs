@@ -151,3 +151,28 @@ impl OAuthService {
 
 /// Marks a parked request whose parameters were pushed.
 const PUSHED_MARK: &str = "pushed:";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(k: &str, v: &str) -> (String, String) {
+        (k.to_owned(), v.to_owned())
+    }
+
+    #[test]
+    fn client_credentials_are_never_stored_with_the_pushed_request() {
+        let kept = authorization_pairs(vec![
+            pair("client_id", "app"),
+            pair("client_secret", "s3cret"),
+            pair("client_assertion", "eyJ"),
+            pair("client_assertion_type", "urn:x"),
+            pair("scope", "openid"),
+            pair("state", "a:b"),
+        ]);
+        assert_eq!(kept, vec![pair("client_id", "app"), pair("scope", "openid"), pair("state", "a:b")]);
+        // The parked copy's mark cannot be forged by a parameter: `:` is always escaped.
+        assert!(!serialize(&kept).contains(':'));
+        assert!(!serialize(&vec![pair("pushed:", "x")]).starts_with(PUSHED_MARK));
+    }
+}
