@@ -87,7 +87,7 @@ pub struct Client {
     /// Every sign-in for this client must be multi-factor (`urn:gatehouse:acr:mfa`): a user
     /// without a second factor gets no code, and refresh needs a family signed in so.
     pub require_mfa: bool,
-    /// RFC 9126 §5: this client's authorization requests must be pushed (PAR) first; a plain
+    /// RFC 9126 §6: this client's authorization requests must be pushed (PAR) first; a plain
     /// authorization request is refused with `invalid_request`.
     pub require_pushed_authorization_requests: bool,
     /// Secret rotation, disabling and the optimistic-concurrency revision.
@@ -209,7 +209,7 @@ pub struct ClientRegistration {
     pub jwks: Option<serde_json::Value>,
     /// Users must sign in with a second factor for this client (see [`Client::require_mfa`]).
     pub require_mfa: bool,
-    /// Authorization requests must be pushed first (RFC 9126 §5).
+    /// Authorization requests must be pushed first (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
 }
 

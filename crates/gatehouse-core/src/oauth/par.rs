@@ -78,8 +78,11 @@ impl OAuthService {
     }
 
     /// RFC 9126 §4: the parameters pushed under the request's `request_uri` (a query string), for
-    /// the client named by its `client_id`; used once. Every other parameter of the request is
-    /// ignored ("the authorization server MUST only accept the parameters pushed"). Unknown,
+    /// the client named by its `client_id`; used once ("SHOULD treat request_uri values as
+    /// one-time use"), and "an expired request_uri MUST be rejected as invalid". The request is
+    /// built as RFC 9101 §5 defines, so only the pushed parameters count and every other one of
+    /// the request is ignored (RFC 9101 §6.3: "the authorization server MUST only use the
+    /// parameters in the Request Object"). Unknown,
     /// used, expired or another client's request URIs are shown to the user, never redirected
     /// (there is no validated redirect URI).
     pub async fn take_pushed_authorization(&self, params: &AuthorizeParams) -> Result<String, AuthorizeError> {
@@ -88,7 +91,7 @@ impl OAuthService {
             .client_id
             .get()
             .map_err(|_| fatal("client_id was included more than once"))?
-            .ok_or_else(|| fatal("the request has no client_id (RFC 9126 §4)"))?;
+            .ok_or_else(|| fatal("the request has no client_id (RFC 9101 §5)"))?;
         let request_uri = params
             .request_uri
             .get()
@@ -109,7 +112,8 @@ impl OAuthService {
         }
     }
 
-    /// RFC 9126 §5 `require_pushed_authorization_requests`, globally or for this client.
+    /// `require_pushed_authorization_requests`: globally (RFC 9126 §5, metadata) or for this
+    /// client (§6, client metadata).
     pub fn requires_pushed(&self, client: &Client) -> bool {
         self.settings.require_pushed_authorization_requests || client.require_pushed_authorization_requests
     }

@@ -1,6 +1,6 @@
 //! Pushed authorization requests (RFC 9126) end to end: the push (§2), the authorization
 //! request naming the pushed `request_uri` (§4), single use, expiry, binding to the client,
-//! PAR required per client and globally (§5), discovery (§5), and a user who must sign in (and
+//! PAR required per client (§6) and globally (§5; refused as §4 says), discovery (§5), and a user who must sign in (and
 //! consent) before the code is issued.
 
 use reqwest::StatusCode;
@@ -84,7 +84,7 @@ fn par_url(app: &TestApp, client_id: &str, request_uri: &str) -> String {
 
 async fn redeem(app: &TestApp, client: &Value, callback: &str, verifier: &str) -> Value {
     let q = query_of(callback);
-    assert_eq!(q["state"], PUSHED_STATE, "§4: only the pushed parameters are used");
+    assert_eq!(q["state"], PUSHED_STATE, "§4 with RFC 9101 §6.3: only the pushed parameters are used");
     let form = [
         ("grant_type", "authorization_code"),
         ("code", q["code"].as_str()),
@@ -144,7 +144,7 @@ async fn a_request_uri_is_single_use(b: Backend) {
     let (uri, verifier) = pushed(&app, &client).await;
     let url = par_url(&app, id, &uri);
     let callback = authorize_as(&app, &browser(), &url, "ada@example.com", "allow").await;
-    // §7.3 (one-time use): a second use, even by the same browser, is refused and shown, never
+    // §4 ("SHOULD treat request_uri values as one-time use"): a second use, even by the same browser, is refused and shown, never
     // redirected.
     let r = browser().get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -175,7 +175,7 @@ async fn another_clients_request_uri_is_refused(b: Backend) {
     // §4: the request_uri is bound to the client that pushed it.
     let r = browser().get(par_url(&app, other["client_id"].as_str().unwrap(), &uri)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    // Without a client_id at all: refused too (§4: client_id is REQUIRED).
+    // Without a client_id at all: refused too (RFC 9101 §5: client_id is REQUIRED).
     let no_id = app.url(&format!(
         "/oauth2/authorize?request_uri={}",
         url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()

@@ -45,7 +45,7 @@ pub struct ClientResponse {
     skip_consent: bool,
     /// Every sign-in for this client must use a second factor (acr `urn:gatehouse:acr:mfa`).
     require_mfa: bool,
-    /// Authorization requests must be pushed to /oauth2/par first (RFC 9126 §5).
+    /// Authorization requests must be pushed to /oauth2/par first (RFC 9126 §6).
     require_pushed_authorization_requests: bool,
     access_token_lifetime: Option<i64>,
     created_at: i64,
@@ -128,7 +128,7 @@ pub struct CreateClientRequest {
     /// code; needs the authorization_code grant.
     #[serde(default)]
     require_mfa: bool,
-    /// Authorization requests must be pushed to /oauth2/par first (RFC 9126 §5): a plain
+    /// Authorization requests must be pushed to /oauth2/par first (RFC 9126 §6): a plain
     /// request to /oauth2/authorize is refused; needs the authorization_code grant.
     #[serde(default)]
     require_pushed_authorization_requests: bool,
