@@ -24,6 +24,7 @@ on_both_backends!(
     par_required_globally,
     discovery_advertises_par,
     console_client_form_sets_require_par,
+    admin_api_sets_require_par,
 );
 
 const PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -339,4 +340,33 @@ async fn console_client_form_sets_require_par(b: Backend) {
     let all: Value = serde_json::from_slice(&out.stdout).unwrap();
     let made = all.as_array().unwrap().iter().find(|c| c["name"] == "PAR app").unwrap();
     assert_eq!(made["require_pushed_authorization_requests"], true);
+}
+
+async fn admin_api_sets_require_par(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    app.register_user("root@example.com", crate::helpers::PASSWORD).await;
+    crate::admin::cli_ok(&app, &["roles", "grant", "admin", "--user", "root@example.com"]).await;
+    let admin = crate::admin::token(&app, "root@example.com").await;
+    let post = reqwest::Method::POST;
+    let body = serde_json::json!({ "name": "API-made", "redirect_uris": [REDIRECT], "require_pushed_authorization_requests": true });
+    let r = crate::admin::call(&app, Some(&admin), post.clone(), "/admin/v1/clients", Some(&body)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(made["require_pushed_authorization_requests"], true);
+    let id = made["client_id"].as_str().unwrap();
+    // A machine client cannot require PAR: 422, nothing created.
+    let body = serde_json::json!({ "name": "M", "grant_types": ["client_credentials"], "require_pushed_authorization_requests": true });
+    let r = crate::admin::call(&app, Some(&admin), post, "/admin/v1/clients", Some(&body)).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    // PATCH switches it off, and the audit event names the setting that changed.
+    let off = serde_json::json!({ "require_pushed_authorization_requests": false });
+    let path = format!("/admin/v1/clients/{id}");
+    let r = crate::admin::call(&app, Some(&admin), reqwest::Method::PATCH, &path, Some(&off)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["require_pushed_authorization_requests"], false);
+    let events = app.audit_events().await;
+    let updated = events.iter().find(|e| e.0 == "client.updated").expect("client.updated");
+    assert!(updated.3.contains("require_pushed_authorization_requests"), "{updated:?}");
+    let openapi = crate::admin::get_json(&app, &admin, "/admin/v1/openapi.json").await.to_string();
+    assert!(openapi.contains("require_pushed_authorization_requests"));
 }
