@@ -183,7 +183,7 @@ impl OAuthService {
         Ok(self.codes.parked_authorization(&hash, self.clock.now()).await?)
     }
 
-    /// Deletes parked requests once expired, and codes a day after they expired (until then a
+    /// Deletes parked and pushed (RFC 9126) requests once expired, and codes a day after they expired (until then a
     /// second use is still recognised as a replay).
     pub async fn purge(&self) -> Result<u64, OAuthError> {
         let now = self.clock.now();
