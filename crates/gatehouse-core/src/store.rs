@@ -227,6 +227,26 @@ pub trait AuthorizationCodeStore: Send + Sync {
     async fn park_authorization(&self, ref_hash: &[u8], query: &str, expires_at: UnixTime) -> Result<(), StoreError>;
     /// The parked query string, unless unknown or expired (`expires_at <= now`).
     async fn parked_authorization(&self, ref_hash: &[u8], now: UnixTime) -> Result<Option<String>, StoreError>;
+    /// Stores a pushed authorization request (RFC 9126 §2.2): its query string under the
+    /// SHA-256 of its request URI's random part, bound to `client_id`.
+    async fn push_authorization(
+        &self,
+        ref_hash: &[u8],
+        client_id: &str,
+        query: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError>;
+    /// Takes a pushed request (RFC 9126 §4): atomically deletes and returns it if it was pushed
+    /// by `client_id` and has not expired (`expires_at > now`). Exactly one of any number of
+    /// concurrent calls gets it; another client's request is left untouched.
+    async fn take_pushed_authorization(
+        &self,
+        ref_hash: &[u8],
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError>;
+    /// Deletes pushed requests with `expires_at <= now`; returns how many.
+    async fn purge_pushed_authorizations(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
 
 /// Device authorization requests (RFC 8628), by the SHA-256 of their device and user codes.

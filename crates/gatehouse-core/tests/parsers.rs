@@ -117,6 +117,7 @@ fn assertion_client() -> &'static AssertionClient {
             created_at: 0,
             jwks: Some(ClientJwks::parse(json!({ "keys": [jwk] })).unwrap()),
             require_mfa: false,
+            require_pushed_authorization_requests: false,
             lifecycle: Default::default(),
         };
         AssertionClient { pair, client }

@@ -115,6 +115,7 @@ pub fn app(state: AppState) -> Router {
         routes::verify::router(&state),
         routes::token::router(&state),
         routes::oauth::router(&state),
+        routes::par::router(&state),
         routes::oidc::router(&state),
         routes::device::router(&state),
         routes::admin::router(&state),

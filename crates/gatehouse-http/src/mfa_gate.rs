@@ -69,6 +69,7 @@ const OPEN: &[&str] = &[
     "/.well-known",
     "/oauth2/token",
     "/oauth2/device_authorization",
+    "/oauth2/par",
     "/oauth2/revoke",
     "/oauth2/introspect",
     "/oauth2/jwks",

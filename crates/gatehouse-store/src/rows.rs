@@ -338,6 +338,7 @@ pub(crate) struct ClientRow {
     secret_rotated_at: Option<i64>,
     disabled_at: Option<i64>,
     revision: i64,
+    require_pushed_authorization_requests: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -369,6 +370,7 @@ impl TryFrom<ClientRow> for Client {
             created_at: row.created_at,
             jwks: row.jwks.map(|j| ClientJwks::from_stored(j.0)),
             require_mfa: row.require_mfa,
+            require_pushed_authorization_requests: row.require_pushed_authorization_requests,
             lifecycle: ClientLifecycle {
                 revision: row.revision,
                 secret_rotated_at: row.secret_rotated_at,
@@ -506,6 +508,7 @@ mod tests {
             created_at: 1,
             jwks: None,
             require_mfa: false,
+            require_pushed_authorization_requests: false,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             secret_rotated_at: None,

@@ -37,7 +37,7 @@ macro_rules! client_columns {
     () => {
         "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
          cors_origins, skip_consent, access_token_lifetime, created_at, jwks, require_mfa, previous_secret_hash, \
-         previous_secret_expires_at, secret_rotated_at, disabled_at, revision"
+         previous_secret_expires_at, secret_rotated_at, disabled_at, revision, require_pushed_authorization_requests"
     };
 }
 
@@ -205,14 +205,14 @@ pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WH
 pub(crate) const INSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
 );
 /// Compare-and-set on the revision (`$18`): a change made from an older read updates nothing.
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE oauth_clients SET name = $2, secret_hash = $3, auth_method = $4, \
      redirect_uris = $5, post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, cors_origins = $9, \
      skip_consent = $10, access_token_lifetime = $11, jwks = $12, require_mfa = $13, previous_secret_hash = $14, \
-     previous_secret_expires_at = $15, secret_rotated_at = $16, disabled_at = $17, revision = revision + 1 \
-     WHERE id = $1 AND revision = $18";
+     previous_secret_expires_at = $15, secret_rotated_at = $16, disabled_at = $17, revision = revision + 1, \
+     require_pushed_authorization_requests = $19 WHERE id = $1 AND revision = $18";
 /// A deleted client's live families (its codes and consents go with the row).
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_CLIENT: &str = "UPDATE refresh_families \
      SET revoked_at = $2, revoked_reason = $3 WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
@@ -260,6 +260,14 @@ pub(crate) const PARK_AUTHORIZATION: &str =
 pub(crate) const PARKED_AUTHORIZATION: &str =
     "SELECT query FROM pending_authorizations WHERE ref_hash = $1 AND expires_at > $2";
 pub(crate) const PURGE_PARKED_AUTHORIZATIONS: &str = "DELETE FROM pending_authorizations WHERE expires_at < $1";
+/// RFC 9126 §2.2: a pushed authorization request.
+pub(crate) const PUSH_AUTHORIZATION: &str =
+    "INSERT INTO pushed_authorization_requests (ref_hash, client_id, query, expires_at) VALUES ($1, $2, $3, $4)";
+/// RFC 9126 §4: single use, in one statement: of concurrent takers exactly one gets the row.
+/// Another client's or an expired request is left alone (and found by nobody).
+pub(crate) const TAKE_PUSHED_AUTHORIZATION: &str = "DELETE FROM pushed_authorization_requests \
+     WHERE ref_hash = $1 AND client_id = $2 AND expires_at > $3 RETURNING query";
+pub(crate) const PURGE_PUSHED_AUTHORIZATIONS: &str = "DELETE FROM pushed_authorization_requests WHERE expires_at <= $1";
 
 // Device authorization requests (RFC 8628).
 

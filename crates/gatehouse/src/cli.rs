@@ -236,6 +236,10 @@ pub enum ClientsCommand {
         /// urn:gatehouse:acr:mfa); users without one get no code.
         #[arg(long)]
         require_mfa: bool,
+        /// Authorization requests must be pushed to /oauth2/par first (RFC 9126); plain
+        /// requests to /oauth2/authorize are refused.
+        #[arg(long = "require-par")]
+        require_par: bool,
         /// Access-token lifetime in seconds for this client.
         #[arg(long)]
         access_token_lifetime: Option<i64>,
@@ -289,6 +293,9 @@ pub enum ClientsCommand {
         /// true or false.
         #[arg(long)]
         require_mfa: Option<bool>,
+        /// true or false: authorization requests must be pushed first (RFC 9126).
+        #[arg(long = "require-par")]
+        require_par: Option<bool>,
         /// none, client_secret_basic, client_secret_post or private_key_jwt (with --jwks-file).
         /// A switch to client_secret_* of a client without a secret prints a new one, once.
         #[arg(long)]

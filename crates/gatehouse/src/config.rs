@@ -18,11 +18,13 @@ mod abuse;
 mod federation;
 mod mail;
 mod mfa;
+mod oauth;
 mod passkeys;
 pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
 pub use mfa::MfaConfig;
+pub use oauth::OAuthConfig;
 pub use passkeys::PasskeysConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -72,6 +74,8 @@ pub struct Settings {
     pub mfa: MfaConfig,
     /// WebAuthn passkeys (see `config/passkeys.rs`).
     pub passkeys: PasskeysConfig,
+    /// Authorization-server policy (see `config/oauth.rs`).
+    pub oauth: OAuthConfig,
 }
 
 impl Default for Settings {
@@ -102,6 +106,7 @@ impl Default for Settings {
             mail: MailConfig::default(),
             mfa: MfaConfig::default(),
             passkeys: PasskeysConfig::default(),
+            oauth: OAuthConfig::default(),
         }
     }
 }

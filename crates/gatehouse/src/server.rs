@@ -314,6 +314,7 @@ pub async fn run_on(
             issuer: settings.issuer_id(),
             require_pkce: settings.tokens.require_pkce_for_confidential_clients,
             id_token_lifetime: settings.tokens.id_token_lifetime,
+            require_pushed_authorization_requests: settings.oauth.require_pushed_authorization_requests,
         },
         services.stores.assertion_jtis.clone(),
         services.stores.rbac.clone(),

@@ -96,6 +96,9 @@ pub struct Client {
     /// Every sign-in for this client must be multi-factor (`urn:gatehouse:acr:mfa`): a user
     /// without a second factor gets no code, and refresh needs a family signed in so.
     pub require_mfa: bool,
+    /// RFC 9126 §6: this client's authorization requests must be pushed (PAR) first; a plain
+    /// authorization request is refused with `invalid_request`.
+    pub require_pushed_authorization_requests: bool,
     /// Secret rotation, disabling and the optimistic-concurrency revision.
     pub lifecycle: ClientLifecycle,
 }
@@ -215,6 +218,8 @@ pub struct ClientRegistration {
     pub jwks: Option<serde_json::Value>,
     /// Users must sign in with a second factor for this client (see [`Client::require_mfa`]).
     pub require_mfa: bool,
+    /// Authorization requests must be pushed first (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -295,6 +300,12 @@ impl ClientRegistration {
                 "require_mfa is about users signing in: it needs the authorization_code or device_code grant",
             ));
         }
+        if self.require_pushed_authorization_requests && !grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(RegistrationError::Invalid(
+                "require_pushed_authorization_requests is about authorization requests: it needs the \
+                 authorization_code grant",
+            ));
+        }
         if self.public && grant_types.contains(&GrantType::ClientCredentials) {
             return Err(RegistrationError::Invalid(
                 "public clients cannot use client_credentials (they hold no secret)",
@@ -345,6 +356,7 @@ impl ClientRegistration {
             created_at: 0,
             jwks,
             require_mfa: self.require_mfa,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             lifecycle: ClientLifecycle::default(),
         }))
     }

@@ -183,6 +183,7 @@ mod tests {
             created_at: 0,
             jwks: Some(ClientJwks::parse(jwks).unwrap()),
             require_mfa: false,
+            require_pushed_authorization_requests: false,
             lifecycle: Default::default(),
         }
     }

@@ -20,6 +20,7 @@ pub struct ClientUpdate {
     /// `Some(None)` returns to the server default.
     pub access_token_lifetime: Option<Option<i64>>,
     pub require_mfa: Option<bool>,
+    pub require_pushed_authorization_requests: Option<bool>,
     /// Only when switching to `private_key_jwt` (replacing keys: [`Client::replace_jwks`]).
     pub jwks: Option<serde_json::Value>,
     /// The revision the change was made from (a form that shows every setting): refused when
@@ -56,6 +57,9 @@ impl ClientUpdate {
             access_token_lifetime: self.access_token_lifetime.unwrap_or(client.access_token_lifetime),
             jwks,
             require_mfa: self.require_mfa.unwrap_or(client.require_mfa),
+            require_pushed_authorization_requests: self
+                .require_pushed_authorization_requests
+                .unwrap_or(client.require_pushed_authorization_requests),
         };
         if registration.grant_types.is_empty() {
             return Err(RegistrationError::Invalid("a client needs at least one grant type"));

@@ -17,6 +17,7 @@ mod grant;
 mod id_token;
 mod introspect;
 mod logout;
+mod par;
 mod params;
 mod pkce;
 mod redirect;
@@ -47,6 +48,7 @@ pub use grant::TokenResponse;
 pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};
 pub use logout::{LogoutDecision, LogoutError, LogoutRequest};
+pub use par::{PAR_LIFETIME, PushedRequest, REQUEST_URI_PREFIX};
 pub use params::{
     AuthorizeParams, CallbackParams, ClientParams, ConsentParams, FromParams, LogoutParams, Param, Repeated,
     TokenRequest,

@@ -31,6 +31,8 @@ pub struct OAuthSettings {
     pub require_pkce: bool,
     /// ID token lifetime in seconds.
     pub id_token_lifetime: i64,
+    /// RFC 9126 §5: every client must push its authorization requests (PAR) first.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// How long an authorization request stays parked while its user signs in.
@@ -187,12 +189,12 @@ impl OAuthService {
         Ok(self.codes.parked_authorization(&hash, self.clock.now()).await?)
     }
 
-    /// Deletes parked requests once expired, and codes and device requests a day after they
-    /// expired (until then a
-    /// second use is still recognised as a replay).
+    /// Deletes parked and pushed (RFC 9126) requests once expired, and codes and device requests
+    /// a day after they expired (until then a second use is still recognised as a replay).
     pub async fn purge(&self) -> Result<u64, OAuthError> {
         let now = self.clock.now();
-        let parked = self.codes.purge_parked_authorizations(now).await?;
+        let parked =
+            self.codes.purge_parked_authorizations(now).await? + self.codes.purge_pushed_authorizations(now).await?;
         let devices = self.devices.purge_device_authorizations(now - 86_400).await?;
         Ok(parked + devices + self.codes.purge_codes(now - 86_400).await?)
     }

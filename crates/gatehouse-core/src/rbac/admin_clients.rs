@@ -233,6 +233,10 @@ fn changed_fields(before: &Client, after: &Client) -> Vec<&'static str> {
         ("token_endpoint_auth_method", before.auth_method != after.auth_method),
         ("access_token_lifetime", before.access_token_lifetime != after.access_token_lifetime),
         ("require_mfa", before.require_mfa != after.require_mfa),
+        (
+            "require_pushed_authorization_requests",
+            before.require_pushed_authorization_requests != after.require_pushed_authorization_requests,
+        ),
         ("jwks", before.jwks != after.jwks),
     ]
     .into_iter()

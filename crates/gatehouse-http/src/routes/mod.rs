@@ -13,6 +13,7 @@ pub mod invitation;
 pub mod mfa;
 pub mod oauth;
 pub mod oidc;
+pub mod par;
 pub mod passkeys;
 pub mod reset;
 pub mod self_service;

@@ -10,7 +10,7 @@ use axum_extra::extract::CookieJar;
 use gatehouse_core::acr::Acr;
 use gatehouse_core::oauth::{
     AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, ErrorCode,
-    FromParams, OAuthError, SignedInAs, TokenClaims, TokenRequest, redirect_with,
+    FromParams, OAuthError, Param, SignedInAs, TokenClaims, TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_core::{Session, SessionToken, User};
@@ -114,15 +114,27 @@ fn return_query(pairs: &Pairs) -> String {
 /// The one parameter of a return to a parked authorization request (after signing in).
 const PARKED: &str = "gatehouse_parked";
 
+/// An authorization request's parameters, and what a return to it (after signing in, on the
+/// consent form) carries.
+struct Resolved {
+    pairs: Pairs,
+    back: Pairs,
+    /// The parameters were pushed (RFC 9126): the return is always to a parked copy, never to
+    /// parameters in the URL.
+    pushed: bool,
+}
+
 /// The pairs of a parked request when `pairs` is a return to one; `Err` with the page to show
 /// when it expired. Anything else is an ordinary authorization request.
-async fn unpark(state: &AppState, pairs: Pairs) -> Result<Pairs, Response> {
-    let [(name, reference)] = pairs.as_slice() else { return Ok(pairs) };
+async fn unpark(state: &AppState, pairs: Pairs) -> Result<Resolved, Response> {
+    let plain = |pairs: Pairs| Resolved { back: pairs.clone(), pairs, pushed: false };
+    let [(name, reference)] = pairs.as_slice() else { return Ok(plain(pairs)) };
     if name != PARKED {
-        return Ok(pairs);
+        return Ok(plain(pairs));
     }
-    match state.oauth.parked_authorization(reference).await {
-        Ok(Some(query)) => Ok(query_pairs(Some(query))),
+    match state.oauth.parked_request(reference).await {
+        Ok(Some((query, false))) => Ok(plain(query_pairs(Some(query)))),
+        Ok(Some((query, true))) => Ok(Resolved { pairs: query_pairs(Some(query)), back: pairs, pushed: true }),
         Ok(None) => Err(ApiError::bad_request(
             "this sign-in took too long and its request has expired; go back to the application and try again",
         )
@@ -133,18 +145,52 @@ async fn unpark(state: &AppState, pairs: Pairs) -> Result<Pairs, Response> {
 
 /// `must_enrol`: the MFA policy's gate (`crate::mfa_gate`) found that the signed-in user must
 /// set up a second factor first.
+/// RFC 9126 §4: a request naming a `request_uri` is the pushed request, taken (single use) and
+/// parked at once, so that signing in, consent and step-up return to the pushed parameters
+/// rather than to the used `request_uri`. Every other parameter of the request is ignored.
+async fn resolve_pushed(state: &AppState, resolved: Resolved) -> Result<Resolved, Response> {
+    let params = AuthorizeParams::from_pairs(resolved.pairs.iter().cloned());
+    if resolved.pushed || params.request_uri == Param::Absent {
+        return Ok(resolved);
+    }
+    let query = state.oauth.take_pushed_authorization(&params).await.map_err(authorize_error_page(state))?;
+    let pairs = query_pairs(Some(query));
+    let reference =
+        state.oauth.park_request(&return_query(&pairs), true).await.map_err(|_| ApiError::internal().into_page())?;
+    Ok(Resolved { pairs, back: vec![(PARKED.to_owned(), reference)], pushed: true })
+}
+
+fn authorize_error_page(state: &AppState) -> impl Fn(AuthorizeError) -> Response + '_ {
+    move |e| match e {
+        AuthorizeError::Fatal(message) => ApiError::bad_request(message).into_page(),
+        AuthorizeError::Redirect { redirect_uri, state: st, error } => {
+            error_redirect(state, &redirect_uri, st.as_deref(), &error)
+        }
+    }
+}
+
+/// The validated request, refused where PAR is required and it was not pushed (RFC 9126 §4).
+async fn validated(state: &AppState, resolved: &Resolved) -> Result<AuthorizeRequest, Response> {
+    let params = AuthorizeParams::from_pairs(resolved.pairs.iter().cloned());
+    let req = state.oauth.parse_authorize(&params).await.map_err(authorize_error_page(state))?;
+    state.oauth.check_pushed(&req, resolved.pushed).map_err(|e| fail(state, &req, &e))?;
+    Ok(req)
+}
+
 async fn authorize(state: AppState, jar: CookieJar, ctx: RequestContext, must_enrol: bool, pairs: Pairs) -> Response {
-    let pairs = match unpark(&state, pairs).await {
-        Ok(pairs) => pairs,
+    let resolved = match unpark(&state, pairs).await {
+        Ok(r) => r,
         Err(page) => return page,
     };
-    let req = match state.oauth.parse_authorize(&AuthorizeParams::from_pairs(pairs.iter().cloned())).await {
+    let resolved = match resolve_pushed(&state, resolved).await {
         Ok(r) => r,
-        Err(AuthorizeError::Fatal(message)) => return ApiError::bad_request(message).into_page(),
-        Err(AuthorizeError::Redirect { redirect_uri, state: st, error }) => {
-            return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
-        }
+        Err(page) => return page,
     };
+    let req = match validated(&state, &resolved).await {
+        Ok(r) => r,
+        Err(page) => return page,
+    };
+    let pairs = resolved.back;
     let session = signed_in(&state, &jar).await.ok();
     let outcome = state.oauth.decide_authorize(&req, signed_in_as(session.as_ref())).await;
     if must_enrol && session.is_some() && matches!(outcome, AuthorizeOutcome::Consent | AuthorizeOutcome::IssueCode) {
@@ -247,7 +293,7 @@ pub(super) async fn return_url(state: &AppState, ctx: &RequestContext, pairs: &P
     if back.len() > MAX_INLINE_RETURN {
         let rule = RateRule { kind: LimitKind::LoginIp, methods: Methods::Any, answer: Answer::Page };
         crate::ratelimit::check(state, rule, ctx).await?;
-        let reference = state.oauth.park_authorization(&query).await.map_err(|_| ApiError::internal().into_page())?;
+        let reference = state.oauth.park_request(&query, false).await.map_err(|_| ApiError::internal().into_page())?;
         let mut parked = url::form_urlencoded::Serializer::new(String::new());
         parked.append_pair(PARKED, &reference);
         back = format!("/oauth2/authorize?{}", parked.finish());
@@ -309,13 +355,16 @@ async fn consent(
     // Exactly one decision: a repeated one is a forged form, never an allow.
     let allow = form.decision.get().ok().flatten() == Some("allow");
     let params: Pairs = pairs.iter().filter(|(k, _)| k != "csrf_token" && k != "decision").cloned().collect();
-    let req = match state.oauth.parse_authorize(&AuthorizeParams::from_pairs(params.iter().cloned())).await {
+    // A pushed request's consent form carries its parked reference, never its parameters.
+    let resolved = match unpark(&state, params).await {
         Ok(r) => r,
-        Err(AuthorizeError::Fatal(m)) => return ApiError::bad_request(m).into_page(),
-        Err(AuthorizeError::Redirect { redirect_uri, state: st, error }) => {
-            return error_redirect(&state, &redirect_uri, st.as_deref(), &error);
-        }
+        Err(page) => return page,
     };
+    let req = match validated(&state, &resolved).await {
+        Ok(r) => r,
+        Err(page) => return page,
+    };
+    let params = resolved.back;
     let session = signed_in(&state, &jar).await.ok();
     let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), allow, &ctx).await;
     respond(&state, jar, &ctx, &req, &params, session, outcome).await

@@ -41,7 +41,7 @@ pub fn router(state: &AppState) -> Routes {
 }
 
 /// The provider metadata: exactly what works, nothing more.
-pub fn metadata(issuer: &str) -> Value {
+pub fn metadata(issuer: &str, require_par: bool) -> Value {
     let e = |path: &str| format!("{issuer}{path}");
     json!({
         "issuer": issuer,
@@ -54,6 +54,9 @@ pub fn metadata(issuer: &str) -> Value {
         // RFC 8628 §4.
         "device_authorization_endpoint": e("/oauth2/device_authorization"),
         "end_session_endpoint": e("/oauth2/logout"),
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": e("/oauth2/par"),
+        "require_pushed_authorization_requests": require_par,
         "scopes_supported": ["openid", "profile", "email", "offline_access", "roles", "permissions"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -76,12 +79,18 @@ pub fn metadata(issuer: &str) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
+        // Request objects by reference (OpenID Connect Core §6.2) are not fetched; the only
+        // `request_uri`s accepted are those of pushed requests (RFC 9126 §4).
         "request_uri_parameter_supported": false,
     })
 }
 
 async fn discovery(State(state): State<AppState>) -> Response {
-    let mut resp = axum::Json(metadata(&state.oauth.settings().issuer)).into_response();
+    let mut resp = axum::Json(metadata(
+        &state.oauth.settings().issuer,
+        state.oauth.settings().require_pushed_authorization_requests,
+    ))
+    .into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     resp
 }

@@ -36,6 +36,7 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.secret_rotated_at)
             .bind(client.lifecycle.disabled_at)
             .bind(client.lifecycle.revision)
+            .bind(client.require_pushed_authorization_requests)
             .on_unique(OnUnique::Client)
             .execute()
             .await?;
@@ -73,6 +74,7 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.secret_rotated_at)
             .bind(client.lifecycle.disabled_at)
             .bind(client.lifecycle.revision)
+            .bind(client.require_pushed_authorization_requests)
             .execute()
             .await?;
         Ok(changed > 0)

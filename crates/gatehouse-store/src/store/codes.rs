@@ -77,4 +77,36 @@ impl<D: Dialect> AuthorizationCodeStore for SqlStore<D> {
             self.query(sql::PARKED_AUTHORIZATION).bind(ref_hash).bind(now).fetch_optional().await?;
         Ok(row.map(|(query,)| query))
     }
+
+    async fn push_authorization(
+        &self,
+        ref_hash: &[u8],
+        client_id: &str,
+        query: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        let insert = self.query(sql::PUSH_AUTHORIZATION).bind(ref_hash).bind(client_id).bind(query).bind(expires_at);
+        insert.on_unique(OnUnique::Code).execute().await?;
+        Ok(())
+    }
+
+    async fn take_pushed_authorization(
+        &self,
+        ref_hash: &[u8],
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = self
+            .query(sql::TAKE_PUSHED_AUTHORIZATION)
+            .bind(ref_hash)
+            .bind(client_id)
+            .bind(now)
+            .fetch_optional()
+            .await?;
+        Ok(row.map(|(query,)| query))
+    }
+
+    async fn purge_pushed_authorizations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.query(sql::PURGE_PUSHED_AUTHORIZATIONS).bind(now).execute().await
+    }
 }

@@ -132,6 +132,7 @@ pub fn client(id: &str, created_at: i64) -> Client {
         created_at,
         jwks: None,
         require_mfa: false,
+        require_pushed_authorization_requests: false,
         lifecycle: Default::default(),
     }
 }
@@ -169,6 +170,7 @@ pub fn public_client(id: &str, created_at: i64) -> Client {
         created_at,
         jwks: None,
         require_mfa: true,
+        require_pushed_authorization_requests: true,
         lifecycle: Default::default(),
     }
 }

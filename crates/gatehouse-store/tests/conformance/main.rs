@@ -60,6 +60,7 @@ mod overview;
 mod passkeys;
 mod policies;
 mod private_key_jwt;
+mod pushed_requests;
 mod rbac;
 mod refresh;
 mod sessions;

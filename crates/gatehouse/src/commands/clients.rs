@@ -32,6 +32,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             cors_origins,
             skip_consent,
             require_mfa,
+            require_par,
             access_token_lifetime,
             json,
         } => {
@@ -49,6 +50,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 access_token_lifetime,
                 jwks,
                 require_mfa,
+                require_pushed_authorization_requests: require_par,
             };
             let (client, secret) = admin.create_client(&cap, registration, &ctx).await?;
             print_with_secret(&client, secret.as_ref().map(|s| s.expose()), json);
@@ -93,6 +95,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             grant_types,
             skip_consent,
             require_mfa,
+            require_par,
             auth_method,
             access_token_lifetime,
             jwks_file,
@@ -115,6 +118,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 auth_method,
                 access_token_lifetime,
                 require_mfa,
+                require_pushed_authorization_requests: require_par,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
                 expected_revision: None,
             };
@@ -198,6 +202,7 @@ fn client_json(c: &Client) -> Value {
         "cors_origins": c.cors_origins,
         "skip_consent": c.skip_consent,
         "require_mfa": c.require_mfa,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "access_token_lifetime": c.access_token_lifetime,
         "created_at": c.created_at,
         "jwks": c.jwks.as_ref().map(|j| j.as_json()),

@@ -42,6 +42,7 @@ mod oauth;
 mod oauth_attacks;
 mod openapi;
 mod pages;
+mod par;
 mod passkeys;
 mod policies;
 mod private_key_jwt;

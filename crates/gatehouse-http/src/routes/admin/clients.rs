@@ -45,6 +45,8 @@ pub struct ClientResponse {
     skip_consent: bool,
     /// Every sign-in for this client must use a second factor (acr `urn:gatehouse:acr:mfa`).
     require_mfa: bool,
+    /// Authorization requests must be pushed to /oauth2/par first (RFC 9126 §6).
+    require_pushed_authorization_requests: bool,
     access_token_lifetime: Option<i64>,
     created_at: i64,
     /// The public JWK Set of a private_key_jwt client.
@@ -76,6 +78,7 @@ impl From<&OAuthClient> for ClientResponse {
             cors_origins: c.cors_origins.clone(),
             skip_consent: c.skip_consent,
             require_mfa: c.require_mfa,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             access_token_lifetime: c.access_token_lifetime,
             created_at: c.created_at,
             jwks: c.jwks.as_ref().map(|j| j.as_json().clone()),
@@ -125,6 +128,10 @@ pub struct CreateClientRequest {
     /// code; needs the authorization_code grant.
     #[serde(default)]
     require_mfa: bool,
+    /// Authorization requests must be pushed to /oauth2/par first (RFC 9126 §6): a plain
+    /// request to /oauth2/authorize is refused; needs the authorization_code grant.
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
     token_endpoint_auth_method: Option<String>,
     access_token_lifetime: Option<i64>,
     /// The client's public JWK Set, for `token_endpoint_auth_method` private_key_jwt (RFC 7591 §2).
@@ -165,6 +172,7 @@ async fn create_client(
         access_token_lifetime: req.access_token_lifetime,
         jwks: req.jwks,
         require_mfa: req.require_mfa,
+        require_pushed_authorization_requests: req.require_pushed_authorization_requests,
     };
     let (client, secret) = state.admin.client_admin().create_client(&cap, registration, &ctx).await?;
     let mut out = ClientResponse::from(&client);
@@ -229,6 +237,7 @@ pub struct UpdateClientRequest {
     cors_origins: Option<Vec<String>>,
     skip_consent: Option<bool>,
     require_mfa: Option<bool>,
+    require_pushed_authorization_requests: Option<bool>,
     /// `none` makes the client public (its secrets go); `client_secret_basic` or
     /// `client_secret_post` on a client without a secret issues one, in this answer only;
     /// `private_key_jwt` needs `jwks` unless the client already is one.
@@ -278,6 +287,7 @@ async fn update_client(
         auth_method: req.token_endpoint_auth_method,
         access_token_lifetime: req.access_token_lifetime,
         require_mfa: req.require_mfa,
+        require_pushed_authorization_requests: req.require_pushed_authorization_requests,
         jwks: req.jwks,
         expected_revision: None,
     };

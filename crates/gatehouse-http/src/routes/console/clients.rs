@@ -115,6 +115,7 @@ struct ClientForm {
     scopes: String,
     skip_consent: Option<String>,
     require_mfa: Option<String>,
+    require_par: Option<String>,
     #[serde(default)]
     access_token_lifetime: String,
     #[serde(default)]
@@ -143,6 +144,7 @@ impl ClientForm {
             scopes: c.scopes.join(" "),
             skip_consent: on(c.skip_consent),
             require_mfa: on(c.require_mfa),
+            require_par: on(c.require_pushed_authorization_requests),
             access_token_lifetime: c.access_token_lifetime.map(|l| l.to_string()).unwrap_or_default(),
             jwks: c.jwks.as_ref().map(|j| j.as_json().to_string()).unwrap_or_default(),
             revision: Some(c.lifecycle.revision),
@@ -190,6 +192,7 @@ impl ClientForm {
             access_token_lifetime,
             jwks,
             require_mfa: self.require_mfa.is_some(),
+            require_pushed_authorization_requests: self.require_par.is_some(),
         })
     }
 
@@ -207,6 +210,7 @@ impl ClientForm {
             auth_method: r.auth_method,
             access_token_lifetime: Some(r.access_token_lifetime),
             require_mfa: Some(r.require_mfa),
+            require_pushed_authorization_requests: Some(r.require_pushed_authorization_requests),
             jwks: r.jwks,
             expected_revision: self.revision,
         })
