@@ -8,7 +8,7 @@
 # Starts the built `target/debug/gatehouse` (GATEHOUSE_BIN overrides) on a fresh data
 # directory — SQLite in it, or a fresh PostgreSQL database on GATEHOUSE_SCHEMATHESIS_PG
 # (default postgres://postgres@127.0.0.1:5432/postgres; created here and dropped afterwards) —
-# registers a client-credentials client with `gatehouse:admin`, takes its token and runs every
+# registers a client-credentials client with `gatehouse:admin` and the `admin` role, takes its token and runs every
 # phase (examples, coverage, fuzzing, stateful through the document's links), positive and
 # negative data, with the conformance checks. Exits non-zero on any failure; prints the count
 # of cases, and fails when fewer than --min-cases ran. The admin rate limit is raised for the run.
@@ -86,6 +86,10 @@ client=$("$bin" clients create --name schemathesis --grant-type client_credentia
     --scope gatehouse:admin --access-token-lifetime 3600 --json)
 read -r client_id client_secret < <(python3 -c \
     'import json, sys; c = json.load(sys.stdin); print(c["client_id"], c["client_secret"])' <<<"$client")
+# The `admin` role as well as the scope: a generated PATCH of the client's own scopes would
+# otherwise take its admin access away for the rest of the run (a scope counts only while the
+# client is registered for it).
+"$bin" roles grant admin --client "$client_id" >/dev/null
 token=$(curl -fsS -u "$client_id:$client_secret" -d grant_type=client_credentials "$base/oauth2/token" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
 
