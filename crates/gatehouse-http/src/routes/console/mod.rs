@@ -70,7 +70,6 @@ pub struct ConsoleAdmin {
     pub cap: AdminCapability,
     pub user: User,
     // Not read by the areas of this branch (the users area's session list marks it).
-    #[allow(dead_code)]
     pub session: Session,
     /// The CSRF token for the forms of the page about to be rendered.
     pub csrf_token: String,
