@@ -69,7 +69,7 @@ async fn not_found(_: ConsoleAdmin) -> Response {
 pub struct ConsoleAdmin {
     pub cap: AdminCapability,
     pub user: User,
-    // Not read by the areas of this branch (the users area's session list marks it).
+    /// The admin's own session (the user page marks it "this session").
     pub session: Session,
     /// The CSRF token for the forms of the page about to be rendered.
     pub csrf_token: String,
