@@ -5,18 +5,17 @@ use std::time::Duration;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{TokenResponse, param, required};
-use crate::acr::{AuthContext, amr_has_mfa};
+use super::{TokenResponse, UserApproval, param, required};
+use crate::acr::amr_has_mfa;
 use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::code::CodeOutcome;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::id_token::IdTokenInput;
 use crate::oauth::params::TokenRequest;
 use crate::oauth::pkce;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
-use crate::token::{Holder, RefreshError, RefreshToken};
+use crate::token::{RefreshError, RefreshToken};
 
 /// How long a replay waits for the grant of the redemption it overtook.
 const REPLAY_WAIT: Duration = Duration::from_secs(2);
@@ -104,49 +103,14 @@ impl OAuthService {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         };
         let scope = Scope::parse(&code.scope).map_err(|_| OAuthError::server_error())?;
-        // Before the grant is started, so a storage failure leaves no half-made grant behind.
-        let rbac = self.rbac_claims(Holder::User(user.id), &scope).await?;
-        let with_refresh = client.allows_grant(GrantType::RefreshToken) && scope.contains("offline_access");
-        let scope_text = scope.to_string();
-        // Everything is signed before the grant is written, so that the write is the last step
-        // before the answer (see `revoke_replayed_grant`).
-        let subject = user.id.to_string();
-        let sid = code.grant_id.to_string();
-        // The sign-in behind the code: the access token, the ID token and every token refreshed
-        // from the grant say how and when it happened (OIDC Core §2, §12.2; RFC 9068 §2.2.1).
-        let auth = AuthContext::of_sign_in(&code.amr, code.auth_time);
-        let (access_token, expires_in) =
-            self.access_token(client, Holder::User(user.id), &scope, rbac, Some(sid.clone()), Some(&auth))?;
-        let id_token = if scope.contains("openid") {
-            Some(self.id_token(&IdTokenInput {
-                subject: &subject,
-                client_id: &client.id,
-                auth_time: code.auth_time,
-                nonce: code.nonce.as_deref(),
-                access_token: &access_token,
-                sid: Some(&sid),
-                amr: &code.amr,
-                acr: auth.acr_claim().as_deref(),
-                email: scope.contains("email").then(|| (user.email.as_str(), user.email_verified)),
-            })?)
-        } else {
-            None
+        let approval = UserApproval {
+            user: &user,
+            grant_id: code.grant_id,
+            scope,
+            amr: &code.amr,
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_deref(),
         };
-        let (refresh, _) = self
-            .refresh
-            .start_grant(code.grant_id, user.id, &client.id, Some(&scope_text), with_refresh, &auth)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "starting a grant failed");
-                OAuthError::server_error()
-            })?;
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in,
-            scope: Some(scope_text),
-            refresh_token: refresh.map(|r| r.expose().to_owned()),
-            id_token,
-        })
+        self.user_tokens(client, approval).await
     }
 }

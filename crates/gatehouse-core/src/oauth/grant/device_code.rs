@@ -2,17 +2,16 @@
 //! user has not approved (§3.5): `authorization_pending`, `slow_down`, `access_denied`,
 //! `expired_token`. Once approved, the tokens are those of the authorization code grant.
 
-use super::{TokenResponse, required};
-use crate::acr::{AuthContext, amr_has_mfa};
+use super::{TokenResponse, UserApproval, required};
+use crate::acr::amr_has_mfa;
 use crate::audit::RequestContext;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::device::{DeviceState, SLOW_DOWN_STEP};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::id_token::IdTokenInput;
 use crate::oauth::params::TokenRequest;
 use crate::oauth::scope::Scope;
 use crate::oauth::service::OAuthService;
-use crate::token::{Holder, RefreshToken};
+use crate::token::RefreshToken;
 
 impl OAuthService {
     pub(super) async fn device_code_grant(
@@ -79,43 +78,14 @@ impl OAuthService {
         if !scope.is_subset_of(&client.scopes) {
             return Err(OAuthError::new(ErrorCode::InvalidScope, "the client is no longer allowed this scope"));
         }
-        let rbac = self.rbac_claims(Holder::User(user.id), &scope).await?;
-        let with_refresh = client.allows_grant(GrantType::RefreshToken) && scope.contains("offline_access");
-        let scope_text = scope.to_string();
-        let sid = found.grant_id.to_string();
-        let auth = AuthContext::of_sign_in(&approval.amr, approval.auth_time);
-        let (access_token, expires_in) =
-            self.access_token(client, Holder::User(user.id), &scope, rbac, Some(sid.clone()), Some(&auth))?;
-        let id_token = if scope.contains("openid") {
-            Some(self.id_token(&IdTokenInput {
-                subject: &user.id.to_string(),
-                client_id: &client.id,
-                auth_time: approval.auth_time,
-                nonce: None,
-                access_token: &access_token,
-                sid: Some(&sid),
-                amr: &approval.amr,
-                acr: auth.acr_claim().as_deref(),
-                email: scope.contains("email").then(|| (user.email.as_str(), user.email_verified)),
-            })?)
-        } else {
-            None
+        let approved = UserApproval {
+            user: &user,
+            grant_id: found.grant_id,
+            scope,
+            amr: &approval.amr,
+            auth_time: approval.auth_time,
+            nonce: None,
         };
-        let (refresh, _) = self
-            .refresh
-            .start_grant(found.grant_id, user.id, &client.id, Some(&scope_text), with_refresh, &auth)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "starting a grant failed");
-                OAuthError::server_error()
-            })?;
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer",
-            expires_in,
-            scope: Some(scope_text),
-            refresh_token: refresh.map(|r| r.expose().to_owned()),
-            id_token,
-        })
+        self.user_tokens(client, approved).await
     }
 }

@@ -114,3 +114,68 @@ impl OAuthService {
         Ok((issued.token, issued.expires_in))
     }
 }
+
+/// A user's approval that tokens are issued for: an authorization code or an approved device
+/// code. `grant_id` becomes the tokens' `sid` and the refresh family's id.
+pub(super) struct UserApproval<'a> {
+    pub user: &'a crate::user::User,
+    pub grant_id: uuid::Uuid,
+    pub scope: Scope,
+    /// How and when the user signed in (RFC 8176 `amr`, OIDC Core §2 `auth_time`).
+    pub amr: &'a str,
+    pub auth_time: crate::clock::UnixTime,
+    pub nonce: Option<&'a str>,
+}
+
+impl OAuthService {
+    /// The tokens of a user's approval: access token, ID token with `openid`, and a refresh
+    /// token with `offline_access` when the client may refresh. The sign-in behind the approval
+    /// is what every token (and every one refreshed from the grant) says about the
+    /// authentication (OIDC Core §2, §12.2; RFC 9068 §2.2.1). Everything is signed before the
+    /// grant is written, so that the write is the last step before the answer (see
+    /// `revoke_replayed_grant`), and roles are read first, so a storage failure leaves no
+    /// half-made grant behind.
+    async fn user_tokens(&self, client: &Client, a: UserApproval<'_>) -> Result<TokenResponse, OAuthError> {
+        let UserApproval { user, grant_id, scope, amr, auth_time, nonce } = a;
+        let rbac = self.rbac_claims(Holder::User(user.id), &scope).await?;
+        let with_refresh =
+            client.allows_grant(super::client::GrantType::RefreshToken) && scope.contains("offline_access");
+        let scope_text = scope.to_string();
+        let subject = user.id.to_string();
+        let sid = grant_id.to_string();
+        let auth = AuthContext::of_sign_in(amr, auth_time);
+        let (access_token, expires_in) =
+            self.access_token(client, Holder::User(user.id), &scope, rbac, Some(sid.clone()), Some(&auth))?;
+        let id_token = if scope.contains("openid") {
+            Some(self.id_token(&super::id_token::IdTokenInput {
+                subject: &subject,
+                client_id: &client.id,
+                auth_time,
+                nonce,
+                access_token: &access_token,
+                sid: Some(&sid),
+                amr,
+                acr: auth.acr_claim().as_deref(),
+                email: scope.contains("email").then(|| (user.email.as_str(), user.email_verified)),
+            })?)
+        } else {
+            None
+        };
+        let (refresh, _) = self
+            .refresh
+            .start_grant(grant_id, user.id, &client.id, Some(&scope_text), with_refresh, &auth)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "starting a grant failed");
+                OAuthError::server_error()
+            })?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer",
+            expires_in,
+            scope: Some(scope_text),
+            refresh_token: refresh.map(|r| r.expose().to_owned()),
+            id_token,
+        })
+    }
+}
