@@ -12,30 +12,14 @@
 //
 // Usage: node console_browser.mjs <base URL> <admin email> <password> <user email> <admin user id> [screenshot dir]
 // Prints one JSON line; exits 1 on any failure.
-import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { TIMEOUT, check, finish, launch, run } from "./browser_run.mjs";
 
 const [base, adminEmail, password, userEmail, adminId, shotDir = "."] = process.argv.slice(2);
 if (!base || !adminEmail || !password || !userEmail || !adminId) {
   console.error("usage: node console_browser.mjs <base URL> <admin email> <password> <user email> <admin user id> [screenshot dir]");
   process.exit(2);
 }
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const TIMEOUT = 45_000;
-
-const result = { ok: false, steps: [], screenshots: [], problems: [], admin_id: adminId };
-const step = (name) => result.steps.push(name);
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function shot(page, name) {
-  const path = resolve(join(shotDir, name));
-  await page.screenshot({ path, fullPage: true });
-  result.screenshots.push(path);
-}
+const { result, step, shot } = run(shotDir, { problems: [], admin_id: adminId });
 
 // Every visible form field has a label (its own <label>, aria-label or aria-labelledby).
 async function unlabelled(page) {
@@ -59,13 +43,7 @@ async function visit(page, path, shotName) {
 
 let browser;
 try {
-  mkdirSync(shotDir, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-  result.browser = browser.version();
+  browser = await launch(result);
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
   context.setDefaultTimeout(TIMEOUT);
   // CSP violations, as the page itself sees them.
@@ -217,7 +195,5 @@ try {
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);
 } finally {
-  if (browser) await browser.close().catch(() => {});
+  await finish(browser, result);
 }
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);

@@ -15,31 +15,15 @@
 //
 // Usage: node passkey_browser.mjs <base URL, http://localhost:PORT> <email> <password> [screenshot dir]
 // Prints one JSON line; exits 1 on any failure.
-import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { chromium, request as playwrightRequest } from "playwright-core";
+import { request as playwrightRequest } from "playwright-core";
+import { TIMEOUT, check, finish, launch, run } from "./browser_run.mjs";
 
 const [base, email, password, shotDir = "."] = process.argv.slice(2);
 if (!base || !email || !password) {
   console.error("usage: node passkey_browser.mjs <base URL> <email> <password> [screenshot dir]");
   process.exit(2);
 }
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-// Generous: CI runs this beside the rest of the suite on two cores.
-const TIMEOUT = 45_000;
-
-const result = { ok: false, steps: [], screenshots: [] };
-const step = (name) => result.steps.push(name);
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function shot(page, name) {
-  const path = resolve(join(shotDir, name));
-  await page.screenshot({ path, fullPage: true });
-  result.screenshots.push(path);
-}
+const { result, step, shot } = run(shotDir);
 
 async function credentials(cdp, authenticatorId) {
   const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
@@ -48,21 +32,7 @@ async function credentials(cdp, authenticatorId) {
 
 let browser;
 try {
-  mkdirSync(shotDir, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-  result.browser = browser.version();
+  browser = await launch(result);
   const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
   context.setDefaultTimeout(TIMEOUT);
   const page = await context.newPage();
@@ -188,7 +158,5 @@ try {
 } catch (e) {
   result.error = String(e && e.stack ? e.stack : e);
 } finally {
-  if (browser) await browser.close().catch(() => {});
+  await finish(browser, result);
 }
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
