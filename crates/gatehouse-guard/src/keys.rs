@@ -138,6 +138,29 @@ impl VerificationKey {
         Ok(Self { kid, algorithm, material })
     }
 
+    /// The public key a DPoP proof carries in its `jwk` header (RFC 9449 §4.2), for the
+    /// header's `alg`: no `kid` is needed, `alg` in the JWK is optional but must then agree, and
+    /// only asymmetric keys without private members are accepted (§4.3 points 5 and 7).
+    pub fn from_proof_jwk(jwk: &Value, algorithm: Algorithm) -> Result<Self, KeyError> {
+        let obj = jwk.as_object().ok_or(KeyError::NotAnObject)?;
+        check_intended_use(obj)?;
+        if let Some(member) = private_member(obj) {
+            return Err(KeyError::PrivateMaterial(member));
+        }
+        if obj.get("alg").is_some_and(|a| a.as_str() != Some(algorithm.as_str())) {
+            return Err(KeyError::InvalidMember("alg"));
+        }
+        let kty = str_member(obj, "kty")?;
+        let crv = obj.get("crv").and_then(Value::as_str);
+        let material = match (kty, crv, algorithm) {
+            ("EC", Some("P-256"), Algorithm::Es256) => Material::Public(ec_p256(obj)?),
+            ("OKP", Some("Ed25519"), Algorithm::EdDsa) => Material::Public(ed25519(obj)?),
+            ("RSA", None, Algorithm::Rs256) => Material::Public(rsa(obj)?),
+            _ => return Err(KeyError::AlgorithmMismatch { alg: algorithm, kty: kty.into(), crv: crv.map(Into::into) }),
+        };
+        Ok(Self { kid: String::new(), algorithm, material })
+    }
+
     /// An HS256 key from a shared secret of at least 32 bytes, for first-party setups where the
     /// issuer and the resource server share a secret instead of publishing a JWKS.
     pub fn hs256(kid: impl Into<String>, secret: &[u8]) -> Result<Self, KeyError> {
@@ -250,6 +273,28 @@ fn hmac_key(secret: &[u8]) -> Result<Material, KeyError> {
         return Err(KeyError::WeakHmacSecret(secret.len()));
     }
     Ok(Material::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret))))
+}
+
+/// The JWK SHA-256 thumbprint of RFC 7638 §3, base64url: SHA-256 over the key's required
+/// members (RSA `e kty n`, EC `crv kty x y`, OKP `crv kty x`) in lexicographic order, without
+/// whitespace. A DPoP-bound token's `cnf.jkt` (RFC 9449 §6.1) is this value of the proof key.
+pub fn jwk_thumbprint(jwk: &Value) -> String {
+    let members: &[&str] = match jwk.get("kty").and_then(Value::as_str) {
+        Some("RSA") => &["e", "kty", "n"],
+        Some("EC") => &["crv", "kty", "x", "y"],
+        Some("OKP") => &["crv", "kty", "x"],
+        _ => &[],
+    };
+    let mut canonical = String::from("{");
+    for (i, m) in members.iter().enumerate() {
+        if i > 0 {
+            canonical.push(',');
+        }
+        let value = jwk.get(*m).and_then(Value::as_str).unwrap_or_default();
+        canonical.push_str(&format!("{}:{}", Value::String((*m).into()), Value::String(value.into())));
+    }
+    canonical.push('}');
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()))
 }
 
 /// Why a JWK Set was refused as a whole.

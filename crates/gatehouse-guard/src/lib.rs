@@ -7,6 +7,8 @@
 //!   `iat` are checked with a leeway of at most 60 seconds.
 //! - [`VerifiedTokens`] remembers tokens that verified (by SHA-256, per key-set generation), so a
 //!   token presented again skips its signature check; the claim checks still run every time.
+//! - [`verify_proof`] checks a DPoP proof (RFC 9449 §4.3) and gives the key thumbprint a bound
+//!   token's `cnf.jkt` must equal.
 //! - [`JwksCache`] (feature `remote`) fetches and caches `{issuer}/oauth2/jwks`, refetching on an
 //!   unknown `kid` at most once per interval.
 //! - [`Guard`], [`Authenticated`] and [`RequireScope`] (feature `axum`) answer 401/403 as RFC 6750
@@ -36,6 +38,7 @@
 #[cfg(feature = "axum")]
 mod axum;
 mod claims;
+mod dpop;
 mod keys;
 #[cfg(feature = "remote")]
 mod remote;
@@ -51,7 +54,8 @@ pub use crate::axum::{
     require_permission, require_role, require_scope,
 };
 pub use claims::AccessClaims;
-pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey};
+pub use dpop::{DPOP_ALGORITHMS, DpopError, DpopProof, MAX_PROOF_LEN, ProofRequest, access_token_hash, verify_proof};
+pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey, jwk_thumbprint};
 #[cfg(feature = "remote")]
 pub use remote::{FetchError, JwksCache, JwksCacheConfig, RemoteError};
 pub use verified::VerifiedTokens;

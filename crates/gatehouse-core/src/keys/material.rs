@@ -16,7 +16,6 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// The asymmetric JWS algorithms Gatehouse signs with (RFC 7518 §3.1, RFC 8037 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -183,25 +182,8 @@ impl KeyMaterial {
     }
 }
 
-/// RFC 7638 §3: SHA-256 over the required members in lexicographic order, no whitespace.
-pub fn thumbprint(jwk: &Value) -> String {
-    let members: &[&str] = match jwk.get("kty").and_then(Value::as_str) {
-        Some("RSA") => &["e", "kty", "n"],
-        Some("EC") => &["crv", "kty", "x", "y"],
-        Some("OKP") => &["crv", "kty", "x"],
-        _ => &[],
-    };
-    let mut canonical = String::from("{");
-    for (i, m) in members.iter().enumerate() {
-        if i > 0 {
-            canonical.push(',');
-        }
-        let value = jwk.get(*m).and_then(Value::as_str).unwrap_or_default();
-        canonical.push_str(&format!("{}:{}", Value::String((*m).into()), Value::String(value.into())));
-    }
-    canonical.push('}');
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
-}
+/// RFC 7638 §3 (one implementation, in `gatehouse-guard`, which DPoP also uses).
+pub use gatehouse_guard::jwk_thumbprint as thumbprint;
 
 #[cfg(test)]
 mod tests {
