@@ -237,3 +237,53 @@ fn crit_headers_are_refused() {
     h["crit"] = json!(["exp"]);
     assert!(matches!(verify_proof(&proof(&key, &h, &claims()), &req()), Err(DpopError::Malformed(_))));
 }
+
+/// RFC 9449 Figure 5: the example token request's proof, signed by the key of Figure 4.
+const RFC_TOKEN_PROOF: &str = concat!(
+    "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6Ik",
+    "VDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCR",
+    "nMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JE",
+    "QSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIj",
+    "oiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwia",
+    "WF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg",
+    "4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg",
+);
+
+/// RFC 9449 Figure 13: the example resource request's proof, with `ath`.
+const RFC_RESOURCE_PROOF: &str = concat!(
+    "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6Ik",
+    "VDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCR",
+    "nMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JE",
+    "QSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIj",
+    "oiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJjZS5leGFtcGxlLm9yZy9wcm90ZWN0Z",
+    "WRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNF",
+    "c05yV0JiMHhXWG9hTnk1OUlpS0NBcWtzbVFFbyJ9.2oW9RP35yRqzhrtNP86L-Ey71E",
+    "OptxRimPPToA1plemAgR6pxHF8y6-yqyVnmcw6Fy1dqd-jfxSYoMxhAJpLjA",
+);
+
+/// RFC 9449 §6.1 Figure 9: the thumbprint of the examples' key.
+const RFC_JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+
+#[test]
+fn rfc9449_examples_verify_and_give_the_rfc_thumbprint() {
+    let token_req = ProofRequest { uri: "https://server.example.com/token", now: 1_562_262_616, ..req() };
+    let p = verify_proof(RFC_TOKEN_PROOF, &token_req).unwrap();
+    assert_eq!((p.jkt.as_str(), p.jti.as_str(), p.iat), (RFC_JKT, "-BwC3ESc6acc2lTc", 1_562_262_616));
+
+    let resource_req = ProofRequest {
+        method: "GET",
+        uri: "https://resource.example.org/protectedresource",
+        access_token: Some("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+        now: 1_562_262_618,
+        ..req()
+    };
+    assert_eq!(verify_proof(RFC_RESOURCE_PROOF, &resource_req).unwrap().jkt, RFC_JKT);
+    // The same proof for another token, method or resource fails.
+    let other_token = ProofRequest { access_token: Some("another"), ..resource_req.clone() };
+    assert_eq!(verify_proof(RFC_RESOURCE_PROOF, &other_token), Err(DpopError::WrongAth));
+    let post = ProofRequest { method: "POST", ..resource_req.clone() };
+    assert_eq!(verify_proof(RFC_RESOURCE_PROOF, &post), Err(DpopError::WrongMethod));
+    // A day later it is stale.
+    let later = ProofRequest { now: 1_562_262_618 + 86_400, ..resource_req };
+    assert_eq!(verify_proof(RFC_RESOURCE_PROOF, &later), Err(DpopError::Stale));
+}
