@@ -210,6 +210,23 @@ pub trait AssertionReplayStore: Send + Sync {
     async fn purge_assertion_jtis(&self, now: UnixTime) -> Result<u64, StoreError>;
 }
 
+/// The `jti`s of accepted DPoP proofs (RFC 9449 §11.1), per key thumbprint, shared by every
+/// node so that a proof is accepted once across the cluster.
+#[async_trait]
+pub trait DpopReplayStore: Send + Sync {
+    /// Records `(jkt, jti_hash)` until `expires_at`; the same contract as
+    /// [`AssertionReplayStore::record_assertion_jti`]: `false` means a replay.
+    async fn record_dpop_jti(
+        &self,
+        jkt: &str,
+        jti_hash: &[u8],
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes records with `expires_at <= now`; returns how many.
+    async fn purge_dpop_jtis(&self, now: UnixTime) -> Result<u64, StoreError>;
+}
+
 /// Authorization codes, stored by SHA-256 only.
 #[async_trait]
 pub trait AuthorizationCodeStore: Send + Sync {

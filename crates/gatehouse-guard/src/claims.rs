@@ -43,6 +43,18 @@ pub struct AccessClaims {
     /// (`urn:gatehouse:acr:1fa` or `urn:gatehouse:acr:mfa` from Gatehouse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// RFC 7800 §3.1 confirmation: a DPoP-bound token carries the thumbprint of its key
+    /// (RFC 9449 §6.1). See [`AccessClaims::dpop_jkt`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim (RFC 7800 §3.1) with the members Gatehouse uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// RFC 9449 §6.1: the RFC 7638 thumbprint of the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl AccessClaims {
@@ -69,6 +81,12 @@ impl AccessClaims {
     /// decides, so that a token from any issuer following RFC 8176 is judged alike.
     pub fn has_mfa(&self) -> bool {
         self.amr.iter().any(|m| m == "mfa")
+    }
+
+    /// The DPoP key thumbprint the token is bound to (RFC 9449 §6.1), if it is bound. A bound
+    /// token is accepted only with a DPoP proof by that key, never as a bearer token (§7.2).
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().and_then(|c| c.jkt.as_deref())
     }
 }
 

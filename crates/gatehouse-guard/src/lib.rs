@@ -53,7 +53,7 @@ pub use crate::axum::{
     PermissionName, RejectionKind, RequirePermission, RequireRole, RequireScope, RoleName, ScopeName,
     require_permission, require_role, require_scope,
 };
-pub use claims::AccessClaims;
+pub use claims::{AccessClaims, Confirmation};
 pub use dpop::{DPOP_ALGORITHMS, DpopError, DpopProof, MAX_PROOF_LEN, ProofRequest, access_token_hash, verify_proof};
 pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey, jwk_thumbprint};
 #[cfg(feature = "remote")]
@@ -61,13 +61,22 @@ pub use remote::{FetchError, JwksCache, JwksCacheConfig, RemoteError};
 pub use verified::VerifiedTokens;
 pub use verify::{MAX_TOKEN_LEN, Validation, VerifyError, verify, verify_jws};
 
-/// Why an `Authorization` header did not yield a bearer token.
+/// Why an `Authorization` header did not yield a bearer (or DPoP) token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BearerError {
-    #[error("the Authorization header does not use the Bearer scheme")]
+    #[error("the Authorization header does not use the Bearer (or DPoP) scheme")]
     NotBearer,
     #[error("the bearer token is not a valid b64token (RFC 6750 §2.1)")]
     Malformed,
+}
+
+/// The authentication scheme an access token was presented with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScheme {
+    /// RFC 6750 §2.1.
+    Bearer,
+    /// RFC 9449 §7.1: a DPoP-bound token, with a proof in the `DPoP` header.
+    Dpop,
 }
 
 /// Extracts the token from an `Authorization` header value.
@@ -76,17 +85,30 @@ pub enum BearerError {
 /// `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 /// The scheme name is case-insensitive (RFC 9110 §11.1).
 pub fn parse_bearer(header: &str) -> Result<&str, BearerError> {
-    let (scheme, rest) = header.split_once(' ').ok_or(BearerError::NotBearer)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(BearerError::NotBearer);
+    match parse_authorization(header)? {
+        (TokenScheme::Bearer, token) => Ok(token),
+        (TokenScheme::Dpop, _) => Err(BearerError::NotBearer),
     }
+}
+
+/// Like [`parse_bearer`], also accepting the `DPoP` scheme of RFC 9449 §7.1, whose credentials
+/// have the same token68 syntax.
+pub fn parse_authorization(header: &str) -> Result<(TokenScheme, &str), BearerError> {
+    let (scheme, rest) = header.split_once(' ').ok_or(BearerError::NotBearer)?;
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        TokenScheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        TokenScheme::Dpop
+    } else {
+        return Err(BearerError::NotBearer);
+    };
     let token = rest.trim_start_matches(' ');
     let body = token.trim_end_matches('=');
     let valid_char = |c: char| c.is_ascii_alphanumeric() || "-._~+/".contains(c);
     if body.is_empty() || !body.chars().all(valid_char) {
         return Err(BearerError::Malformed);
     }
-    Ok(token)
+    Ok((scheme, token))
 }
 
 #[cfg(test)]
@@ -98,6 +120,18 @@ mod tests {
         assert_eq!(parse_bearer("Bearer mF_9.B5f-4.1JqM"), Ok("mF_9.B5f-4.1JqM"));
         assert_eq!(parse_bearer("bearer abc=="), Ok("abc=="));
         assert_eq!(parse_bearer("BEARER   a+b/c~"), Ok("a+b/c~"));
+    }
+
+    #[test]
+    fn rfc9449_s7_1_the_dpop_scheme_is_parsed_apart() {
+        assert_eq!(
+            parse_authorization("DPoP Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+            Ok((TokenScheme::Dpop, "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"))
+        );
+        assert_eq!(parse_authorization("dpop a.b.c"), Ok((TokenScheme::Dpop, "a.b.c")));
+        assert_eq!(parse_authorization("Bearer a.b.c"), Ok((TokenScheme::Bearer, "a.b.c")));
+        assert_eq!(parse_bearer("DPoP a.b.c"), Err(BearerError::NotBearer), "not a bearer token");
+        assert_eq!(parse_authorization("DPoP a b"), Err(BearerError::Malformed));
     }
 
     #[test]

@@ -7,7 +7,10 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use gatehouse_core::keys::KeyService;
-use gatehouse_guard::{AccessClaims, KeySet, Validation, VerificationKey, VerifiedTokens, parse_bearer};
+use gatehouse_core::oauth::{DpopRejection, DpopVerifier};
+use gatehouse_guard::{
+    AccessClaims, KeySet, TokenScheme, Validation, VerificationKey, VerifiedTokens, parse_authorization,
+};
 
 use crate::error::ApiError;
 
@@ -76,17 +79,100 @@ impl BearerVerifier {
     }
 
     /// `None` when the request carries no `Authorization` header; otherwise the verified claims
-    /// or a 401 with `error="invalid_token"` (RFC 6750 §3.1).
+    /// of a bearer token or a 401 with `error="invalid_token"` (RFC 6750 §3.1). A DPoP-bound
+    /// token is refused here (RFC 9449 §7.2); routes that take DPoP use [`Self::from_request`].
     pub fn from_headers(&self, headers: &HeaderMap, now: i64) -> Option<Result<AccessClaims, ApiError>> {
-        let value = headers.get(header::AUTHORIZATION)?;
-        let token = value.to_str().ok().and_then(|v| parse_bearer(v).ok());
-        Some(match token {
-            None => Err(invalid_token("the Authorization header is not a Bearer token")),
-            Some(t) => self.check(t, now).map_err(|e| {
-                tracing::debug!(error = %e, "bearer token refused");
-                invalid_token(e.client_description())
-            }),
+        Some(self.presented(headers, now)?.and_then(|(claims, scheme, _)| match scheme {
+            TokenScheme::Bearer => Ok(claims),
+            TokenScheme::Dpop => Err(invalid_token("this endpoint does not accept DPoP-bound tokens")),
+        }))
+    }
+
+    /// [`Self::from_headers`] for a route that also accepts DPoP-bound tokens (RFC 9449 §7.1):
+    /// such a token needs the `DPoP` scheme and a proof by its key for this request (`method`
+    /// to `uri`, the absolute URI clients address), accepted once.
+    pub async fn from_request(
+        &self,
+        dpop: &DpopVerifier,
+        headers: &HeaderMap,
+        method: &str,
+        uri: &str,
+        now: i64,
+    ) -> Option<Result<AccessClaims, ApiError>> {
+        let (claims, scheme, token) = match self.presented(headers, now)? {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        if scheme == TokenScheme::Bearer {
+            return Some(Ok(claims));
+        }
+        let Some(bound) = claims.dpop_jkt() else {
+            return Some(Err(invalid_token("the token is not DPoP-bound: present it with the Bearer scheme")));
+        };
+        let proofs = match dpop_headers(headers) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(match dpop.verify(&proofs, method, uri, Some(token)).await {
+            Ok(Some(proof)) if proof.jkt == bound => Ok(claims),
+            // §4.3 point 12: the proof must be by the key the token is bound to.
+            Ok(Some(_)) => Err(invalid_dpop_proof("the DPoP proof is not by the key the token is bound to")),
+            Ok(None) => Err(invalid_dpop_proof("a DPoP-bound token needs a DPoP proof")),
+            Err(e) => Err(dpop_rejection(e)),
         })
+    }
+
+    /// The verified token and its scheme. A bound token presented as a bearer token is refused
+    /// (RFC 9449 §7.2).
+    fn presented<'h>(
+        &self,
+        headers: &'h HeaderMap,
+        now: i64,
+    ) -> Option<Result<(AccessClaims, TokenScheme, &'h str), ApiError>> {
+        let value = headers.get(header::AUTHORIZATION)?;
+        let parsed = value.to_str().ok().and_then(|v| parse_authorization(v).ok());
+        let Some((scheme, token)) = parsed else {
+            return Some(Err(invalid_token("the Authorization header is not a Bearer or DPoP token")));
+        };
+        let claims = match self.check(token, now) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "bearer token refused");
+                return Some(Err(invalid_token(e.client_description())));
+            }
+        };
+        if scheme == TokenScheme::Bearer && claims.dpop_jkt().is_some() {
+            return Some(Err(invalid_token("the token is DPoP-bound: present it with the DPoP scheme and a proof")));
+        }
+        Some(Ok((claims, scheme, token)))
+    }
+}
+
+/// The values of the request's `DPoP` headers (RFC 9449 §4.1); one that is not visible ASCII is
+/// refused as a malformed proof.
+pub fn dpop_headers(headers: &HeaderMap) -> Result<Vec<&str>, ApiError> {
+    headers
+        .get_all("dpop")
+        .iter()
+        .map(|v| v.to_str().map_err(|_| invalid_dpop_proof("the DPoP header is not a JWT")))
+        .collect()
+}
+
+/// RFC 9449 §7.1: a refused proof at a resource is a 401 with `error="invalid_dpop_proof"`.
+pub fn invalid_dpop_proof(description: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_dpop_proof", description)
+}
+
+/// The answer to a refused `DPoP` header at a resource; a storage failure is a 500.
+fn dpop_rejection(e: DpopRejection) -> ApiError {
+    match e {
+        DpopRejection::Store(e) => ApiError::internal_cause(format_args!("recording a DPoP proof failed: {e}")),
+        DpopRejection::Replayed => invalid_dpop_proof("the DPoP proof was used before"),
+        DpopRejection::Several => invalid_dpop_proof("send exactly one DPoP header"),
+        DpopRejection::Invalid(e) => {
+            tracing::debug!(error = %e, "DPoP proof refused");
+            invalid_dpop_proof("the DPoP proof is invalid")
+        }
     }
 }
 

@@ -80,6 +80,8 @@ pub struct AppStateInner {
     pub policies: Arc<gatehouse_core::policy::PolicyService>,
     /// Verifies bearer access tokens presented to our own APIs.
     pub bearer: Arc<BearerVerifier>,
+    /// Checks DPoP proofs (RFC 9449) at the token endpoint and with DPoP-bound tokens.
+    pub dpop: Arc<gatehouse_core::oauth::DpopVerifier>,
     /// Max-Age of the refresh-token cookie (the refresh family's absolute lifetime).
     pub refresh_lifetime: i64,
     pub health: Arc<dyn HealthCheck>,

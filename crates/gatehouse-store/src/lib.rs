@@ -64,8 +64,8 @@ use gatehouse_core::rbac::OverviewStore;
 #[cfg(doc)]
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::{
-    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceCodeStore, HealthCheck,
-    KeyStore, RbacStore, RefreshTokenStore, SessionStore, UserStore,
+    AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceCodeStore,
+    DpopReplayStore, HealthCheck, KeyStore, RbacStore, RefreshTokenStore, SessionStore, UserStore,
 };
 use sqlx::migrate::{Migrate, MigrateError};
 
@@ -152,6 +152,8 @@ pub struct Stores {
     pub rbac: Arc<dyn RbacStore>,
     /// `jti`s of accepted private_key_jwt client assertions (replay protection).
     pub assertion_jtis: Arc<dyn AssertionReplayStore>,
+    /// `jti`s of accepted DPoP proofs (RFC 9449 §11.1).
+    pub dpop_jtis: Arc<dyn DpopReplayStore>,
     /// Cedar policies and schema, versioned.
     pub policies: Arc<dyn PolicyStore>,
     /// Links to upstream identity providers and federated logins in progress.
@@ -193,6 +195,7 @@ impl Stores {
             + LoginAttemptStore
             + RbacStore
             + AssertionReplayStore
+            + DpopReplayStore
             + PolicyStore
             + FederationStore
             + AccountTokenStore
@@ -217,6 +220,7 @@ impl Stores {
             login_attempts: store.clone(),
             rbac: store.clone(),
             assertion_jtis: store.clone(),
+            dpop_jtis: store.clone(),
             policies: store.clone(),
             federation: store.clone(),
             account_tokens: store.clone(),

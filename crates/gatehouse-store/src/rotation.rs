@@ -17,7 +17,7 @@ pub(crate) enum Unconsumed {
     /// change nothing.
     Invalid,
     /// Consumed before while its family is still live: someone holds a copy. Revoke the family.
-    Reuse(RefreshFamily),
+    Reuse(Box<RefreshFamily>),
 }
 
 /// Classifies the token's state as read inside the rotation's transaction, after the consume.
@@ -38,7 +38,7 @@ fn classify(used_at: Option<UnixTime>, family: RefreshFamily, now: UnixTime) -> 
     if !family.is_live(now) || used_at.is_none() {
         return Unconsumed::Invalid;
     }
-    Unconsumed::Reuse(family)
+    Unconsumed::Reuse(Box::new(family))
 }
 
 /// The family as it reads after `REVOKE_REFRESH_FAMILY` revoked it for reuse at `now`.
@@ -66,13 +66,14 @@ mod tests {
             revoked_at,
             revoked_reason: revoked_at.map(|_| "logout".to_owned()),
             auth: gatehouse_core::acr::AuthContext::of_sign_in("pwd", 0),
+            dpop_jkt: None,
         }
     }
 
     #[test]
     fn a_used_token_of_a_live_family_is_reuse() {
         let f = family(None, 100);
-        assert_eq!(classify(Some(10), f.clone(), 50), Unconsumed::Reuse(f));
+        assert_eq!(classify(Some(10), f.clone(), 50), Unconsumed::Reuse(Box::new(f)));
     }
 
     #[test]

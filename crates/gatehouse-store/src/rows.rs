@@ -265,6 +265,7 @@ pub(crate) struct FamilyRow {
     pub(crate) amr: String,
     pub(crate) acr: String,
     pub(crate) auth_time: i64,
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 impl From<FamilyRow> for RefreshFamily {
@@ -279,6 +280,7 @@ impl From<FamilyRow> for RefreshFamily {
             revoked_at: row.revoked_at,
             revoked_reason: row.revoked_reason,
             auth: AuthContext { amr: row.amr, acr: row.acr, auth_time: row.auth_time },
+            dpop_jkt: row.dpop_jkt,
         }
     }
 }

@@ -29,7 +29,7 @@ macro_rules! key_columns {
 macro_rules! family_columns {
     () => {
         "f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, f.revoked_at, f.revoked_reason, \
-         f.amr, f.acr, f.auth_time"
+         f.amr, f.acr, f.auth_time, f.dpop_jkt"
     };
 }
 
@@ -137,8 +137,9 @@ pub(crate) const DELETE_SIGNING_KEY: &str = "DELETE FROM signing_keys WHERE kid 
 // Refresh tokens.
 
 pub(crate) const INSERT_REFRESH_FAMILY: &str = "INSERT INTO refresh_families \
-     (id, user_id, client_id, scope, created_at, expires_at, revoked_at, revoked_reason, amr, acr, auth_time) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+     (id, user_id, client_id, scope, created_at, expires_at, revoked_at, revoked_reason, amr, acr, auth_time, \
+      dpop_jkt) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 pub(crate) const INSERT_REFRESH_TOKEN: &str =
     "INSERT INTO refresh_tokens (token_hash, family_id, created_at, idle_expires_at) VALUES ($1, $2, $3, $4)";
 /// The first statement of a rotation: a conditional write, so it takes the row's write lock
@@ -233,6 +234,12 @@ pub(crate) const RECORD_ASSERTION_JTI: &str = "INSERT INTO client_assertion_jtis
      ON CONFLICT (client_id, jti_hash) DO UPDATE SET expires_at = excluded.expires_at \
      WHERE client_assertion_jtis.expires_at <= $4";
 pub(crate) const PURGE_ASSERTION_JTIS: &str = "DELETE FROM client_assertion_jtis WHERE expires_at <= $1";
+/// Like [`RECORD_ASSERTION_JTI`]: one row per (key, jti) while it lives.
+pub(crate) const RECORD_DPOP_JTI: &str = "INSERT INTO dpop_proof_jtis (jkt, jti_hash, expires_at) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (jkt, jti_hash) DO UPDATE SET expires_at = excluded.expires_at \
+     WHERE dpop_proof_jtis.expires_at <= $4";
+pub(crate) const PURGE_DPOP_JTIS: &str = "DELETE FROM dpop_proof_jtis WHERE expires_at <= $1";
 
 // Authorization codes.
 

@@ -10,7 +10,7 @@ use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
 use gatehouse_core::federation::FederationService;
 use gatehouse_core::invitation::{InvitationService, InvitationStores};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
-use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
+use gatehouse_core::oauth::{CachedClientStore, DpopVerifier, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
 use gatehouse_core::rbac::{AdminService, AdminStores, ConsoleStores, RbacService};
 use gatehouse_core::token::{
@@ -347,6 +347,7 @@ pub async fn run_on(
         tokens,
         oauth: oauth.clone(),
         bearer: Arc::new(bearer),
+        dpop: Arc::new(DpopVerifier::new(services.stores.dpop_jtis.clone(), services.clock.clone())),
         refresh_lifetime: settings.tokens.refresh_absolute_lifetime,
         health: services.stores.health.clone(),
         settings: Arc::new(settings.http_settings(issuer.clone(), tls.is_some())?),

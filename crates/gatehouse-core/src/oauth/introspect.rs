@@ -32,6 +32,8 @@ pub struct TokenClaims {
     pub auth_time: Option<i64>,
     pub acr: Option<String>,
     pub amr: Vec<String>,
+    /// RFC 9449 §6.1: the DPoP key thumbprint of a bound token.
+    pub dpop_jkt: Option<String>,
 }
 
 /// RFC 7662 §2.2. Inactive tokens answer `{"active": false}` and nothing else.
@@ -69,6 +71,9 @@ pub struct Introspection {
     pub acr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amr: Option<Vec<String>>,
+    /// RFC 9449 §6.2: a DPoP-bound token's confirmation, `{"jkt": …}`, top-level.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<serde_json::Value>,
 }
 
 /// A client may introspect tokens issued to it; resource servers registered with the scope
@@ -104,7 +109,8 @@ impl OAuthService {
                 active: true,
                 scope: c.scope,
                 client_id: Some(c.client_id),
-                token_type: Some("Bearer"),
+                // RFC 9449 §6.2: if present, token_type is DPoP for a bound token.
+                token_type: Some(if c.dpop_jkt.is_some() { "DPoP" } else { "Bearer" }),
                 exp: Some(c.exp),
                 iat: Some(c.iat),
                 sub: Some(c.sub),
@@ -116,6 +122,7 @@ impl OAuthService {
                 auth_time: c.auth_time,
                 acr: c.acr,
                 amr: (!c.amr.is_empty()).then_some(c.amr),
+                cnf: c.dpop_jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
             });
         }
         let presented = RefreshToken::from_client(token);

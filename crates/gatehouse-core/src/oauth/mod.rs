@@ -12,6 +12,7 @@ mod client_update;
 mod code;
 mod decision;
 mod device;
+mod dpop;
 mod error;
 mod grant;
 mod id_token;
@@ -43,6 +44,7 @@ pub use device::{
     DEVICE_CODE_LIFETIME, DEVICE_POLL_INTERVAL, DeviceApproval, DeviceAuthorization, DeviceAuthorizationResponse,
     DeviceError, DeviceRequest, DeviceState, VERIFICATION_PATH, display_user_code, normalize_user_code,
 };
+pub use dpop::{DpopRejection, DpopVerifier};
 pub use error::{ErrorCode, OAuthError};
 pub use grant::TokenResponse;
 pub use id_token::{IdTokenHint, at_hash};

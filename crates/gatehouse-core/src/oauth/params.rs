@@ -156,6 +156,9 @@ pub struct TokenRequest {
     pub token: Param,
     /// RFC 8628 §3.4.
     pub device_code: Param,
+    /// RFC 9449 §5: the thumbprint of the key of the request's verified DPoP proof. Set by the
+    /// edge after checking the `DPoP` header, never from the form.
+    pub dpop_jkt: Option<String>,
 }
 
 impl FromParams for TokenRequest {

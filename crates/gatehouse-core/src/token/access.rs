@@ -93,6 +93,8 @@ pub struct AccessTokenRequest {
     pub amr: Vec<String>,
     /// RFC 9068 §2.2.1: the sign-in's `acr`; `None` (no claim) for client credentials.
     pub acr: Option<String>,
+    /// RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 impl AccessTokenRequest {
@@ -135,6 +137,14 @@ struct Claims<'a> {
     roles: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     permissions: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf<'a>>,
+}
+
+/// RFC 7800 §3.1 `cnf` with the RFC 9449 §6.1 `jkt` member.
+#[derive(Serialize)]
+struct Cnf<'a> {
+    jkt: &'a str,
 }
 
 pub struct TokenIssuer {
@@ -174,6 +184,7 @@ impl TokenIssuer {
             amr: &req.amr,
             roles: req.rbac.roles.as_deref(),
             permissions: req.rbac.permissions.as_deref(),
+            cnf: req.dpop_jkt.as_deref().map(|jkt| Cnf { jkt }),
         };
         let token = match &self.settings.signing {
             SigningChoice::Asymmetric(alg) => {
@@ -219,6 +230,7 @@ mod tests {
             amr: &[],
             roles: Some(&["editor".to_owned()]),
             permissions: None,
+            cnf: Some(Cnf { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }),
         };
         let token = sign_hs256(&key, &claims).unwrap();
         let (input, sig) = token.rsplit_once('.').unwrap();
@@ -232,5 +244,7 @@ mod tests {
         assert!(payload.get("permissions").is_none());
         // No sign-in behind the token: no `amr`/`acr` claims at all (RFC 9068 §2.2.1).
         assert!(payload.get("amr").is_none() && payload.get("acr").is_none());
+        // RFC 9449 §6.1: a bound token's `cnf` holds `jkt`.
+        assert_eq!(payload["cnf"], json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}));
     }
 }

@@ -14,6 +14,6 @@ pub use first_party::{
 };
 pub use rbac_claims::{Holder, PERMISSIONS_SCOPE, ROLES_SCOPE, RbacClaims};
 pub use refresh::{
-    FamilyActivity, RefreshError, RefreshFamily, RefreshService, RefreshSettings, RefreshToken, RefreshTokenRow,
-    RotateOutcome,
+    FamilyActivity, NewGrant, RefreshError, RefreshFamily, RefreshService, RefreshSettings, RefreshToken,
+    RefreshTokenRow, RotateOutcome,
 };

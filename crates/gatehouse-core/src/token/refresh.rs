@@ -60,6 +60,22 @@ pub struct RefreshFamily {
     /// The sign-in the family came from: every token refreshed from it says how and when the
     /// user authenticated then, not at the refresh (OpenID Connect Core §12.2).
     pub auth: AuthContext,
+    /// RFC 9449 §5: the DPoP key a public client's refresh tokens are bound to; every refresh
+    /// needs a proof by it.
+    pub dpop_jkt: Option<String>,
+}
+
+/// A new OAuth grant's family ([`RefreshService::start_grant`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewGrant<'a> {
+    /// The grant's id (an authorization code or device code carries it).
+    pub id: Uuid,
+    pub user: UserId,
+    pub client_id: &'a str,
+    pub scope: Option<&'a str>,
+    pub auth: &'a AuthContext,
+    /// RFC 9449 §5: bind the family to this DPoP key (public clients that used DPoP).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A live family as the sign-in lists show it: a first-party token login, beside the browser
@@ -171,6 +187,7 @@ impl RefreshService {
             revoked_at: None,
             revoked_reason: None,
             auth: auth.clone(),
+            dpop_jkt: None,
         };
         let token = RefreshToken::generate()?;
         self.store.create_refresh_family(&family, &self.row(&token, family.id, now)).await?;
@@ -183,24 +200,21 @@ impl RefreshService {
     /// code replay revoke.
     pub async fn start_grant(
         &self,
-        id: Uuid,
-        user: UserId,
-        client_id: &str,
-        scope: Option<&str>,
+        grant: NewGrant<'_>,
         with_refresh_token: bool,
-        auth: &AuthContext,
     ) -> Result<(Option<RefreshToken>, RefreshFamily), RefreshError> {
         let now = self.clock.now();
         let family = RefreshFamily {
-            id,
-            user_id: user,
-            client_id: client_id.to_owned(),
-            scope: scope.map(str::to_owned),
+            id: grant.id,
+            user_id: grant.user,
+            client_id: grant.client_id.to_owned(),
+            scope: grant.scope.map(str::to_owned),
             created_at: now,
             expires_at: now + self.settings.absolute_lifetime,
             revoked_at: None,
             revoked_reason: None,
-            auth: auth.clone(),
+            auth: grant.auth.clone(),
+            dpop_jkt: grant.dpop_jkt.map(str::to_owned),
         };
         // A token the client never sees, when it gets none, keeps the family's shape uniform.
         let token = RefreshToken::generate()?;

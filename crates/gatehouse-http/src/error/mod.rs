@@ -102,6 +102,13 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("Bearer realm=\"gatehouse\", error=\"invalid_token\""),
             );
         }
+        if self.code == "invalid_dpop_proof" {
+            // RFC 9449 §7.1: the DPoP challenge, with the algorithms a proof may use.
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("DPoP error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA RS256\""),
+            );
+        }
         add_www_authenticate(&mut resp);
         add_retry_after(&mut resp, self.retry_after);
         with_cause(resp, self.cause)

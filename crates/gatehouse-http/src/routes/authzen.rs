@@ -51,7 +51,7 @@ impl FromRequestParts<AppState> for Evaluator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(claims) = super::live_bearer(state, &parts.headers).await else {
+        let Some(claims) = super::live_token(state, parts).await else {
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",

@@ -23,6 +23,7 @@ pub mod token;
 pub mod verify;
 
 use axum::http::header::LOCATION;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
@@ -53,23 +54,31 @@ pub async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<(Session, Us
 
 /// The verified claims of the request's bearer token whose login or grant (`sid`) is still
 /// live: a token revoked by logout, RFC 7009 revocation or refresh reuse stops at once, not only
-/// when it expires. `None` without an `Authorization` header.
+/// when it expires. `None` without an `Authorization` header. DPoP-bound tokens are refused;
+/// routes that take them use [`live_token`].
 pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result<AccessClaims, ApiError>> {
-    let claims = match state.bearer.from_headers(headers, state.accounts.clock().now())? {
-        Ok(c) => c,
-        Err(e) => return Some(Err(e)),
-    };
+    let presented = state.bearer.from_headers(headers, state.accounts.clock().now())?;
+    Some(live(state, presented).await)
+}
+
+/// [`live_bearer`] that also takes a DPoP-bound token with a proof for this request (RFC 9449
+/// §7.1): UserInfo, the admin API and the decision API.
+pub async fn live_token(state: &AppState, parts: &Parts) -> Option<Result<AccessClaims, ApiError>> {
+    let uri = format!("{}{}", state.oauth.settings().issuer, parts.uri.path());
+    let now = state.accounts.clock().now();
+    let presented = state.bearer.from_request(&state.dpop, &parts.headers, parts.method.as_str(), &uri, now).await?;
+    Some(live(state, presented).await)
+}
+
+async fn live(state: &AppState, presented: Result<AccessClaims, ApiError>) -> Result<AccessClaims, ApiError> {
+    let claims = presented?;
     let live = state
         .tokens
         .refresh_service()
         .access_token_is_live(&claims.client_id, claims.sid.as_deref(), &claims.jti)
         .await
-        .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}")));
-    Some(match live {
-        Ok(true) => Ok(claims),
-        Ok(false) => Err(crate::bearer::invalid_token("the token has been revoked")),
-        Err(e) => Err(e),
-    })
+        .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}")))?;
+    if live { Ok(claims) } else { Err(crate::bearer::invalid_token("the token has been revoked")) }
 }
 
 /// Who calls a first-party account API: the user behind a bearer access token of our own

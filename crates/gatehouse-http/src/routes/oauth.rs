@@ -9,8 +9,8 @@ use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use gatehouse_core::acr::Acr;
 use gatehouse_core::oauth::{
-    AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams, ErrorCode,
-    FromParams, OAuthError, Param, SignedInAs, TokenClaims, TokenRequest, redirect_with,
+    AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams,
+    DpopRejection, ErrorCode, FromParams, OAuthError, Param, SignedInAs, TokenClaims, TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_core::{Session, SessionToken, User};
@@ -412,13 +412,38 @@ async fn token(
     Client(ctx): Client,
     form: Result<FormBody<Pairs>, ApiError>,
 ) -> Response {
-    let (client, req) = match authenticated(&state, &headers, &ctx, form).await {
+    let (client, mut req) = match authenticated(&state, &headers, &ctx, form).await {
         Ok(v) => v,
         Err(r) => return r,
+    };
+    req.dpop_jkt = match dpop_key(&state, &headers).await {
+        Ok(jkt) => jkt,
+        Err(e) => return OAuthResponse(e).into_response(),
     };
     match state.oauth.token(&req, &client, &ctx).await {
         Ok(body) => no_store(axum::Json(body).into_response()),
         Err(e) => OAuthResponse(e).into_response(),
+    }
+}
+
+/// RFC 9449 §5: the key of the token request's DPoP proof, if it sent one; a bad proof is
+/// `invalid_dpop_proof`.
+async fn dpop_key(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let refused = |why: &str| OAuthError::new(ErrorCode::InvalidDpopProof, why);
+    let proofs = crate::bearer::dpop_headers(headers).map_err(|_| refused("the DPoP header is not a JWT"))?;
+    let uri = format!("{}/oauth2/token", state.oauth.settings().issuer);
+    match state.dpop.verify(&proofs, "POST", &uri, None).await {
+        Ok(proof) => Ok(proof.map(|p| p.jkt)),
+        Err(DpopRejection::Store(e)) => {
+            tracing::error!(error = %e, "recording a DPoP proof failed");
+            Err(OAuthError::server_error())
+        }
+        Err(DpopRejection::Replayed) => Err(refused("the DPoP proof was used before")),
+        Err(DpopRejection::Several) => Err(refused("send exactly one DPoP header")),
+        Err(DpopRejection::Invalid(e)) => {
+            tracing::debug!(error = %e, "DPoP proof refused at the token endpoint");
+            Err(refused("the DPoP proof is invalid"))
+        }
     }
 }
 
@@ -434,6 +459,7 @@ fn token_param(req: &TokenRequest) -> Result<&str, OAuthError> {
 /// token's scope asked for them (the guard reads an absent claim as an empty list).
 pub fn token_claims(c: AccessClaims) -> TokenClaims {
     let (want_roles, want_permissions) = (c.has_scope(ROLES_SCOPE), c.has_scope(PERMISSIONS_SCOPE));
+    let dpop_jkt = c.dpop_jkt().map(str::to_owned);
     let roles = want_roles.then_some(c.roles);
     let permissions = want_permissions.then_some(c.permissions);
     TokenClaims {
@@ -451,6 +477,7 @@ pub fn token_claims(c: AccessClaims) -> TokenClaims {
         auth_time: c.auth_time,
         acr: c.acr,
         amr: c.amr,
+        dpop_jkt,
     }
 }
 

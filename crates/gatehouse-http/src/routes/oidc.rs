@@ -2,8 +2,8 @@
 //! UserInfo (Core §5.3) and RP-initiated logout (RP-Initiated Logout 1.0 §2-3).
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
@@ -72,6 +72,8 @@ pub fn metadata(issuer: &str, require_par: bool) -> Value {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 §5.1: DPoP proofs are accepted with these algorithms.
+        "dpop_signing_alg_values_supported": gatehouse_guard::DPOP_ALGORITHMS.map(|a| a.as_str()),
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr", "sid", "email", "email_verified", "name", "updated_at"],
         "prompt_values_supported": ["none", "login", "consent"],
         // Discovery 1.0 §3: exactly the classes Gatehouse asserts in `acr` (README, "Step-up").
@@ -96,9 +98,13 @@ async fn discovery(State(state): State<AppState>) -> Response {
 }
 
 /// Core §5.3.1: a bearer access token with the `openid` scope; claims filtered by scope.
-async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// A DPoP-bound token needs the `DPoP` scheme and a proof (RFC 9449 §7.1).
+async fn userinfo(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (parts, _) = request.into_parts();
     let now = state.oauth.now();
-    let claims = match state.bearer.from_headers(&headers, now) {
+    let uri = format!("{}/oauth2/userinfo", state.oauth.settings().issuer);
+    let presented = state.bearer.from_request(&state.dpop, &parts.headers, parts.method.as_str(), &uri, now).await;
+    let claims = match presented {
         Some(c) => c?,
         None => return Err(ApiError::unauthenticated()),
     };

@@ -176,6 +176,7 @@ fn family_row(r: &Row<'_>) -> rusqlite::Result<FamilyRow> {
         amr: r.get(8)?,
         acr: r.get(9)?,
         auth_time: r.get(10)?,
+        dpop_jkt: r.get(11)?,
     })
 }
 

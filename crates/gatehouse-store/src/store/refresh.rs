@@ -39,6 +39,7 @@ impl<D: Dialect> RefreshTokenStore for SqlStore<D> {
             .bind(family.auth.amr.as_str())
             .bind(family.auth.acr.as_str())
             .bind(family.auth.auth_time)
+            .bind(family.dpop_jkt.as_deref())
             .on_unique(OnUnique::RefreshToken)
             .execute()
             .await?;
@@ -78,6 +79,7 @@ impl<D: Dialect> RefreshTokenStore for SqlStore<D> {
             tx.rollback().await?;
             return Ok(RotateOutcome::Invalid);
         };
+        let family = *family;
         let revoked =
             tx.query(sql::REVOKE_REFRESH_FAMILY).bind(family.id).bind(now).bind(REUSE_REASON).execute().await?;
         if revoked == 0 {

@@ -100,6 +100,7 @@ pub fn family(user: UserId, created_at: i64, expires_at: i64) -> RefreshFamily {
         revoked_reason: None,
         // Not the migration's defaults, so that a round trip shows every column is kept.
         auth: AuthContext::of_sign_in("fed otp mfa", created_at - 5),
+        dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
     }
 }
 

@@ -48,6 +48,7 @@ mod clients;
 mod codes;
 mod consents;
 mod devices;
+mod dpop;
 mod federation;
 mod fixtures;
 mod harness;

@@ -26,6 +26,7 @@ mod console_rbac;
 mod console_users;
 mod crash;
 mod device;
+mod dpop;
 mod federation;
 mod federation_attacks;
 mod federation_github;

@@ -433,6 +433,8 @@ async fn discovery_advertises_exactly_what_works(b: Backend) {
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
             "introspection_endpoint_auth_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
             "code_challenge_methods_supported": ["S256"],
+            // RFC 9449 §5.1.
+            "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "RS256"],
             "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "amr", "acr", "sid", "email", "email_verified", "name", "updated_at"],
             "prompt_values_supported": ["none", "login", "consent"],
             // Discovery 1.0 §3: the acr values Gatehouse asserts.

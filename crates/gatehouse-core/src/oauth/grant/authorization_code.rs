@@ -110,6 +110,7 @@ impl OAuthService {
             amr: &code.amr,
             auth_time: code.auth_time,
             nonce: code.nonce.as_deref(),
+            dpop_jkt: req.dpop_jkt.as_deref(),
         };
         self.user_tokens(client, approval).await
     }

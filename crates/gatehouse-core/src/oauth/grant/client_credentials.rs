@@ -1,6 +1,6 @@
 //! The client credentials grant (RFC 6749 §4.4): confidential clients only, no refresh token.
 
-use super::{TokenResponse, param};
+use super::{TokenContext, TokenResponse, param};
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::params::TokenRequest;
@@ -39,11 +39,12 @@ impl OAuthService {
         // The client's own roles (`client_roles`) when it asks for `roles` / `permissions`.
         let holder = Holder::Client(&client.id);
         let rbac = self.rbac_claims(holder, &scope).await?;
-        let (access_token, expires_in) = self.access_token(client, holder, &scope, rbac, None, None)?;
+        let context = TokenContext { dpop_jkt: req.dpop_jkt.as_deref(), ..Default::default() };
+        let (access_token, expires_in, token_type) = self.access_token(client, holder, &scope, rbac, context)?;
         let scope_text = scope.to_string();
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type,
             expires_in,
             scope: (!scope_text.is_empty()).then_some(scope_text),
             refresh_token: None,

@@ -85,6 +85,7 @@ impl OAuthService {
             amr: &approval.amr,
             auth_time: approval.auth_time,
             nonce: None,
+            dpop_jkt: req.dpop_jkt.as_deref(),
         };
         self.user_tokens(client, approved).await
     }

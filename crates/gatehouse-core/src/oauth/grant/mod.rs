@@ -16,7 +16,7 @@ use super::scope::Scope;
 use super::service::OAuthService;
 use crate::acr::AuthContext;
 use crate::audit::RequestContext;
-use crate::token::{AccessTokenRequest, Holder, RbacClaims};
+use crate::token::{AccessTokenRequest, Holder, NewGrant, RbacClaims};
 
 /// RFC 6749 §5.1 successful response (plus OpenID Connect Core §3.1.3.3 `id_token`).
 #[derive(Debug, Serialize)]
@@ -80,16 +80,16 @@ impl OAuthService {
     }
 
     /// Signs an access token for `holder` (the user, with the sign-in `auth` behind the token;
-    /// or the client itself, with none).
+    /// or the client itself, with none), bound to the request's DPoP key if it sent a proof
+    /// (RFC 9449 §5). Returns the token, its lifetime and its `token_type`.
     fn access_token(
         &self,
         client: &Client,
         holder: Holder<'_>,
         scope: &Scope,
         rbac: RbacClaims,
-        sid: Option<String>,
-        auth: Option<&AuthContext>,
-    ) -> Result<(String, i64), OAuthError> {
+        context: TokenContext<'_>,
+    ) -> Result<(String, i64, &'static str), OAuthError> {
         let subject = match holder {
             Holder::User(id) => id.to_string(),
             Holder::Client(id) => id.to_owned(),
@@ -99,20 +99,34 @@ impl OAuthService {
             subject,
             client_id: client.id.clone(),
             scope: (!scope.is_empty()).then(|| scope.to_owned()),
-            sid,
+            sid: context.sid,
             lifetime: client.access_token_lifetime,
             rbac,
+            dpop_jkt: context.dpop_jkt.map(str::to_owned),
             ..Default::default()
         };
-        if let Some(auth) = auth {
+        if let Some(auth) = context.auth {
             request = request.with_auth(auth);
         }
         let issued = self.issuer.issue(&request).map_err(|e| {
             tracing::error!(error = %e, "access token signing failed");
             OAuthError::server_error()
         })?;
-        Ok((issued.token, issued.expires_in))
+        // RFC 9449 §5: token_type DPoP signals a bound token.
+        let token_type = if context.dpop_jkt.is_some() { "DPoP" } else { "Bearer" };
+        Ok((issued.token, issued.expires_in, token_type))
     }
+}
+
+/// What an access token says besides its holder and scope.
+#[derive(Default)]
+pub(super) struct TokenContext<'a> {
+    /// The grant (refresh family) the token belongs to.
+    pub sid: Option<String>,
+    /// The sign-in behind the token (none for client credentials).
+    pub auth: Option<&'a AuthContext>,
+    /// RFC 9449 §6.1: the DPoP key to bind the token to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A user's approval that tokens are issued for: an authorization code or an approved device
@@ -125,6 +139,8 @@ pub(super) struct UserApproval<'a> {
     pub amr: &'a str,
     pub auth_time: crate::clock::UnixTime,
     pub nonce: Option<&'a str>,
+    /// RFC 9449 §5: the key of the token request's DPoP proof.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 impl OAuthService {
@@ -136,7 +152,7 @@ impl OAuthService {
     /// `revoke_replayed_grant`), and roles are read first, so a storage failure leaves no
     /// half-made grant behind.
     async fn user_tokens(&self, client: &Client, a: UserApproval<'_>) -> Result<TokenResponse, OAuthError> {
-        let UserApproval { user, grant_id, scope, amr, auth_time, nonce } = a;
+        let UserApproval { user, grant_id, scope, amr, auth_time, nonce, dpop_jkt } = a;
         let rbac = self.rbac_claims(Holder::User(user.id), &scope).await?;
         let with_refresh =
             client.allows_grant(super::client::GrantType::RefreshToken) && scope.contains("offline_access");
@@ -144,8 +160,9 @@ impl OAuthService {
         let subject = user.id.to_string();
         let sid = grant_id.to_string();
         let auth = AuthContext::of_sign_in(amr, auth_time);
-        let (access_token, expires_in) =
-            self.access_token(client, Holder::User(user.id), &scope, rbac, Some(sid.clone()), Some(&auth))?;
+        let context = TokenContext { sid: Some(sid.clone()), auth: Some(&auth), dpop_jkt };
+        let (access_token, expires_in, token_type) =
+            self.access_token(client, Holder::User(user.id), &scope, rbac, context)?;
         let id_token = if scope.contains("openid") {
             Some(self.id_token(&super::id_token::IdTokenInput {
                 subject: &subject,
@@ -161,17 +178,23 @@ impl OAuthService {
         } else {
             None
         };
-        let (refresh, _) = self
-            .refresh
-            .start_grant(grant_id, user.id, &client.id, Some(&scope_text), with_refresh, &auth)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "starting a grant failed");
-                OAuthError::server_error()
-            })?;
+        // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key (a
+        // confidential client's are bound to the client by its authentication already).
+        let grant = NewGrant {
+            id: grant_id,
+            user: user.id,
+            client_id: &client.id,
+            scope: Some(&scope_text),
+            auth: &auth,
+            dpop_jkt: dpop_jkt.filter(|_| client.is_public()),
+        };
+        let (refresh, _) = self.refresh.start_grant(grant, with_refresh).await.map_err(|e| {
+            tracing::error!(error = %e, "starting a grant failed");
+            OAuthError::server_error()
+        })?;
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type,
             expires_in,
             scope: Some(scope_text),
             refresh_token: refresh.map(|r| r.expose().to_owned()),

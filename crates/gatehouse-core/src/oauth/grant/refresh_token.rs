@@ -1,7 +1,7 @@
 //! Refreshing an access token (RFC 6749 §6) with rotation and reuse detection (RFC 9700
 //! §4.14.2); the scope may only narrow, and never beyond what the client is registered for now.
 
-use super::{TokenResponse, param, required};
+use super::{TokenContext, TokenResponse, param, required};
 use crate::audit::RequestContext;
 use crate::oauth::client::{Client, GrantType};
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -36,6 +36,21 @@ impl OAuthService {
         if client.require_mfa && !current.auth.has_mfa() {
             return Err(OAuthError::invalid_grant("this client requires a sign-in with a second factor"));
         }
+        // RFC 9449 §5: a bound refresh token is usable only with a proof by its key.
+        if let Some(bound) = current.dpop_jkt.as_deref() {
+            match req.dpop_jkt.as_deref() {
+                None => {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidDpopProof,
+                        "the refresh token is bound to a DPoP key: send a DPoP proof by that key",
+                    ));
+                }
+                Some(jkt) if jkt != bound => {
+                    return Err(OAuthError::invalid_grant("the refresh token is bound to another DPoP key"));
+                }
+                Some(_) => {}
+            }
+        }
         // What the user granted, narrowed to what the client may still ask for: a scope an
         // admin has since taken off the client (PATCH, console, `clients update`) is not issued
         // again by an older grant.
@@ -68,18 +83,17 @@ impl OAuthService {
         }
         // OIDC Core §12.2: what a refreshed token says about the authentication is the original
         // sign-in's `amr`, `acr` and `auth_time`, not the refresh's.
-        let (access_token, expires_in) = self.access_token(
-            client,
-            Holder::User(family.user_id),
-            &scope,
-            rbac,
-            Some(family.id.to_string()),
-            Some(&family.auth),
-        )?;
+        let context = TokenContext {
+            sid: Some(family.id.to_string()),
+            auth: Some(&family.auth),
+            dpop_jkt: req.dpop_jkt.as_deref(),
+        };
+        let (access_token, expires_in, token_type) =
+            self.access_token(client, Holder::User(family.user_id), &scope, rbac, context)?;
         let scope_text = scope.to_string();
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type,
             expires_in,
             scope: Some(scope_text),
             refresh_token: Some(next.expose().to_owned()),

@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = match super::live_bearer(state, &parts.headers).await {
+        let claims = match super::live_token(state, parts).await {
             None => {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
