@@ -79,6 +79,7 @@ mod rbac;
 mod redact;
 mod rotation;
 mod rows;
+pub mod shared_state;
 mod sql;
 mod sqlite;
 mod store;
@@ -88,6 +89,7 @@ use sqlite::{FastReads, Sqlite};
 use store::SqlStore;
 
 pub use redact::redact_url;
+pub use shared_state::{RedisOptions, RedisSharedState};
 
 /// The storage backends Gatehouse runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
