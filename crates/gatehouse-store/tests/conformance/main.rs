@@ -62,6 +62,7 @@ mod policies;
 mod private_key_jwt;
 mod pushed_requests;
 mod rbac;
+mod shared_state_redis;
 mod refresh;
 mod sessions;
 mod upgrade_0006;
