@@ -457,8 +457,13 @@ impl Settings {
     }
 
     fn validate_redis(&self) -> anyhow::Result<()> {
-        if !self.redis_url.is_empty() && !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://")) {
-            bail!("redis_url must start with redis:// or rediss:// (got {})", gatehouse_store::redact_url(&self.redis_url));
+        if !self.redis_url.is_empty()
+            && !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://"))
+        {
+            bail!(
+                "redis_url must start with redis:// or rediss:// (got {})",
+                gatehouse_store::redact_url(&self.redis_url)
+            );
         }
         let p = &self.redis_prefix;
         if p.is_empty() || p.len() > 64 || p.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -121,7 +121,10 @@ mod tests {
         for key in ["database_url", "redis_url", "master_key", "smtp.password", "smtp.api_token"] {
             assert!(text.contains(key), "{key}: {text}");
         }
-        assert!(!text.contains("hunter2") && !text.contains("hunter3") && !text.contains("AAAA"), "values are never shown");
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3") && !text.contains("AAAA"),
+            "values are never shown"
+        );
         assert!(!text.contains("access_token_lifetime") && !text.contains("key_file"));
         std::fs::write(
             &file,

@@ -85,12 +85,8 @@ pub async fn build_with_master(
         Some(r) => Arc::new(r.rate_limiter(clock.clone(), RedisTime::Server)),
         None => Arc::new(InProcessRateLimiter::new(clock.clone())),
     };
-    let rate_limits = Arc::new(RateLimits::new(
-        limiter,
-        settings.rate_limits.settings(),
-        stores.audit.clone(),
-        clock.clone(),
-    ));
+    let rate_limits =
+        Arc::new(RateLimits::new(limiter, settings.rate_limits.settings(), stores.audit.clone(), clock.clone()));
     // Failed-login counters live in the database: the CLI's `set-password` clears a lock the
     // server set, and nodes sharing one PostgreSQL share the count.
     let lockout = Lockout::new(stores.login_attempts.clone(), clock.clone(), settings.lockout.policy());

@@ -417,4 +417,3 @@ impl InvalidationListener for PolicyService {
         }
     }
 }
-

@@ -88,7 +88,10 @@ impl SharedStateHealth {
     pub fn render_prometheus(&self) -> String {
         let mut out = String::new();
         if self.configured {
-            out.push_str(&format!("# TYPE gatehouse_redis_up gauge\ngatehouse_redis_up {}\n", u8::from(self.redis_up())));
+            out.push_str(&format!(
+                "# TYPE gatehouse_redis_up gauge\ngatehouse_redis_up {}\n",
+                u8::from(self.redis_up())
+            ));
         }
         out.push_str(&format!(
             "# TYPE gatehouse_rate_limit_shared gauge\ngatehouse_rate_limit_shared {}\n\

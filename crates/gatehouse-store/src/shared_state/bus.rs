@@ -42,8 +42,12 @@ impl InvalidationBus for RedisInvalidationBus {
         // The change is committed; a lost message leaves other nodes on their cache TTL.
         match tokio::time::timeout(self.redis.timeout, cmd.query_async::<i64>(&mut conn)).await {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "cache invalidation not published; other nodes catch up at expiry"),
-            Err(_) => tracing::warn!("cache invalidation not published (Redis timeout); other nodes catch up at expiry"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cache invalidation not published; other nodes catch up at expiry")
+            }
+            Err(_) => {
+                tracing::warn!("cache invalidation not published (Redis timeout); other nodes catch up at expiry")
+            }
         }
     }
 }
@@ -85,7 +89,12 @@ async fn open(redis: &RedisSharedState) -> Result<(PubSubSink, PubSubStream), St
 }
 
 /// Delivers messages until the connection ends or stops answering pings; returns why.
-async fn listen(redis: &RedisSharedState, hub: &Invalidations, mut sink: PubSubSink, mut stream: PubSubStream) -> String {
+async fn listen(
+    redis: &RedisSharedState,
+    hub: &Invalidations,
+    mut sink: PubSubSink,
+    mut stream: PubSubStream,
+) -> String {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {

@@ -79,7 +79,8 @@ impl RedisSharedState {
             return Err(RedisSetupError::Url(redact_url(&options.url)));
         }
         // The parser's message may quote the URL: only the redacted URL is reported.
-        let client = redis::Client::open(options.url.as_str()).map_err(|_| RedisSetupError::Url(redact_url(&options.url)))?;
+        let client =
+            redis::Client::open(options.url.as_str()).map_err(|_| RedisSetupError::Url(redact_url(&options.url)))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.timeout))
             .set_response_timeout(Some(options.timeout))
