@@ -457,9 +457,8 @@ impl Settings {
     }
 
     fn validate_redis(&self) -> anyhow::Result<()> {
-        if !self.redis_url.is_empty()
-            && !(self.redis_url.starts_with("redis://") || self.redis_url.starts_with("rediss://"))
-        {
+        let url = &self.redis_url;
+        if !(url.is_empty() || url.starts_with("redis://") || url.starts_with("rediss://")) {
             bail!(
                 "redis_url must start with redis:// or rediss:// (got {})",
                 gatehouse_store::redact_url(&self.redis_url)

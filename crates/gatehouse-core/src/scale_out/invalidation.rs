@@ -13,9 +13,11 @@ use async_trait::async_trait;
 
 use super::SharedStateHealth;
 
-/// What changed. Only what an in-process cache holds is worth a message; the variants without a
-/// cache today (users, RBAC grants, revocations: all read from the database per request) are
-/// published anyway so that a cache added later is dropped at once.
+/// What changed. Only what an in-process cache holds is worth a message: today clients
+/// ([`crate::oauth::CachedClientStore`]) and the compiled policies ([`crate::policy::PolicyService`]).
+/// Users, RBAC grants and revocations are read from the database on every request (a disabled
+/// user's sessions and refresh tokens are deleted there), so nothing publishes those variants
+/// yet; they are part of the wire format so that a cache added later has its message ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalidation {
     /// A client was registered, changed (secret rotated, disabled, redirect URIs) or deleted.
