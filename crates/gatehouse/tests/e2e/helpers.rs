@@ -374,6 +374,11 @@ impl TestApp {
         child.wait_with_output().await.expect("gatehouse binary finishes")
     }
 
+    /// The settings this server was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     pub fn clock_now(&self) -> i64 {
         self.clock.now()
     }

@@ -13,19 +13,35 @@ use crate::admin::{call, cli_ok, token, user_with_token};
 use crate::client_lifecycle::cc_status;
 use crate::helpers::{Backend, PASSWORD, TestApp, redis_url};
 
-/// Node A on a fresh PostgreSQL database with Redis under a prefix of this test's own, and
-/// node B beside it; `None` when PostgreSQL or Redis tests are skipped.
-async fn two_nodes(tweak: impl FnOnce(&mut gatehouse::config::Settings)) -> Option<(TestApp, TestApp)> {
+/// A node on a fresh PostgreSQL database with Redis under a prefix of this test's own; `None`
+/// when PostgreSQL or Redis tests are skipped.
+async fn one_node(tweak: impl FnOnce(&mut gatehouse::config::Settings)) -> Option<TestApp> {
     let redis = redis_url()?;
     let prefix = format!("gatehouse-e2e:{}:{}:", std::process::id(), uuid::Uuid::new_v4().simple());
-    let a = TestApp::spawn_with(Backend::Postgres, |s| {
+    TestApp::spawn_with(Backend::Postgres, |s| {
         s.redis_url = redis;
         s.redis_prefix = prefix;
         tweak(s);
     })
-    .await?;
+    .await
+}
+
+/// Node A ([`one_node`]) and node B beside it.
+async fn two_nodes(tweak: impl FnOnce(&mut gatehouse::config::Settings)) -> Option<(TestApp, TestApp)> {
+    let a = one_node(tweak).await?;
     let b = a.spawn_peer().await;
     Some((a, b))
+}
+
+/// Polls `cc_status` until the old secret is refused; how long that took.
+async fn refused_within(node: &TestApp, id: &str, secret: &str, since: Instant) -> Duration {
+    while since.elapsed() < Duration::from_secs(3) {
+        if cc_status(node, id, secret).await == 401 {
+            return since.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("still accepted {:?} after the change", since.elapsed());
 }
 
 async fn metric(app: &TestApp, name: &str) -> f64 {
@@ -80,17 +96,38 @@ async fn a_secret_rotated_on_one_node_is_refused_on_the_other_within_a_second() 
     let rotated = Instant::now();
     let new: Value = r.json().await.unwrap();
     let new = new["client_secret"].as_str().unwrap();
-    let mut refused_after = None;
-    while rotated.elapsed() < Duration::from_secs(3) {
-        if cc_status(&b, id, old).await == 401 {
-            refused_after = Some(rotated.elapsed());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let refused_after = refused_after.expect("node B refuses the old secret");
+    let refused_after = refused_within(&b, id, old, rotated).await;
     eprintln!("old secret refused on node B {refused_after:?} after the rotation on node A");
     assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
     assert_eq!(cc_status(&b, id, new).await, 200);
     assert!(metric(&b, "gatehouse_cache_invalidations_received_total").await > received_before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_disabled_with_the_cli_is_refused_by_a_running_node_within_a_second() {
+    let Some(app) = one_node(|_| {}).await else { return };
+    let created: Value = serde_json::from_str(
+        &cli_ok(&app, &["clients", "create", "--name", "Batch", "--grant-type", "client_credentials", "--json"]).await,
+    )
+    .unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    assert_eq!(cc_status(&app, id, secret).await, 200, "now cached on the node");
+    // The CLI (another process, as on another machine) with the cluster's Redis settings.
+    let env = [("GATEHOUSE_REDIS_URL", app_redis(&app)), ("GATEHOUSE_REDIS_PREFIX", app_prefix(&app))];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = app.cli_with_env(&["clients", "disable", id], &env).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let disabled = Instant::now();
+    let refused_after = refused_within(&app, id, secret, disabled).await;
+    eprintln!("client disabled by the CLI refused by the node {refused_after:?} after the command returned");
+    assert!(refused_after < Duration::from_secs(1), "{refused_after:?}");
+}
+
+fn app_redis(app: &TestApp) -> String {
+    app.settings().redis_url.clone()
+}
+
+fn app_prefix(app: &TestApp) -> String {
+    app.settings().redis_prefix.clone()
 }
