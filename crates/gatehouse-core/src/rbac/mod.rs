@@ -11,6 +11,7 @@
 mod admin;
 mod admin_clients;
 mod admin_overview;
+mod admin_resources;
 mod capability;
 mod names;
 mod service;
@@ -21,6 +22,7 @@ use crate::store::StoreError;
 
 pub use admin::{AdminService, AdminStores, Page, UserFilter};
 pub use admin_clients::ClientAdmin;
+pub use admin_resources::ResourceAdmin;
 pub use admin_overview::{
     ConsoleStores, OutcomeBucket, OutcomeCount, Overview, OverviewCounts, OverviewStore, RECENT_EVENTS,
     SECURITY_EVENTS, SignInOutcome, SignInSeries,

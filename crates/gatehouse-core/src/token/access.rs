@@ -93,6 +93,8 @@ pub struct AccessTokenRequest {
     pub amr: Vec<String>,
     /// RFC 9068 §2.2.1: the sign-in's `acr`; `None` (no claim) for client credentials.
     pub acr: Option<String>,
+    /// The algorithm of a registered resource server (RFC 8707); `None`: the configured one.
+    pub algorithm: Option<Algorithm>,
 }
 
 impl AccessTokenRequest {
@@ -175,11 +177,14 @@ impl TokenIssuer {
             roles: req.rbac.roles.as_deref(),
             permissions: req.rbac.permissions.as_deref(),
         };
-        let token = match &self.settings.signing {
-            SigningChoice::Asymmetric(alg) => {
+        let token = match (&self.settings.signing, req.algorithm) {
+            (_, Some(alg)) => {
+                self.keys.signing_key(alg)?.sign_jws(ACCESS_TOKEN_TYP, &claims).map_err(|_| TokenError::Encode)?
+            }
+            (SigningChoice::Asymmetric(alg), None) => {
                 self.keys.signing_key(*alg)?.sign_jws(ACCESS_TOKEN_TYP, &claims).map_err(|_| TokenError::Encode)?
             }
-            SigningChoice::Hs256(key) => sign_hs256(key, &claims)?,
+            (SigningChoice::Hs256(key), None) => sign_hs256(key, &claims)?,
         };
         Ok(IssuedAccessToken { token, expires_in: lifetime, jti })
     }

@@ -36,10 +36,17 @@ impl OAuthService {
             }
             None => Scope::from_vec(machine_scopes),
         };
+        // RFC 8707 §2.2: any registered resource; the token carries only the scopes it accepts.
+        let resource = self.token_resource(&req.resource, None).await?;
+        let scope = match &resource {
+            Some(r) => r.narrow(&scope),
+            None => scope,
+        };
         // The client's own roles (`client_roles`) when it asks for `roles` / `permissions`.
         let holder = Holder::Client(&client.id);
         let rbac = self.rbac_claims(holder, &scope).await?;
-        let (access_token, expires_in) = self.access_token(client, holder, &scope, rbac, None, None)?;
+        let (access_token, expires_in) =
+            self.access_token(client, holder, &scope, rbac, None, None, resource.as_ref())?;
         let scope_text = scope.to_string();
         Ok(TokenResponse {
             access_token,

@@ -78,6 +78,9 @@ impl OAuthService {
         if !scope.is_subset_of(&client.scopes) {
             return Err(OAuthError::new(ErrorCode::InvalidScope, "the client is no longer allowed this scope"));
         }
+        // The device request names no resource (RFC 8628 has none); a token request may not
+        // add one the user never saw.
+        let resource = self.token_resource(&req.resource, Some(found.grant_id)).await?;
         let approved = UserApproval {
             user: &user,
             grant_id: found.grant_id,
@@ -85,6 +88,7 @@ impl OAuthService {
             amr: &approval.amr,
             auth_time: approval.auth_time,
             nonce: None,
+            resource,
         };
         self.user_tokens(client, approved).await
     }

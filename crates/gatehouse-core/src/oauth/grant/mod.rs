@@ -12,6 +12,7 @@ use super::authorize::REPEATED;
 use super::client::Client;
 use super::error::{ErrorCode, OAuthError};
 use super::params::{Param, TokenRequest};
+use super::resource::ResourceServer;
 use super::scope::Scope;
 use super::service::OAuthService;
 use crate::acr::AuthContext;
@@ -80,7 +81,10 @@ impl OAuthService {
     }
 
     /// Signs an access token for `holder` (the user, with the sign-in `auth` behind the token;
-    /// or the client itself, with none).
+    /// or the client itself, with none). For a registered `resource` (RFC 8707) the token's
+    /// `aud` is its identifier, and its lifetime (when set) and signing algorithm are the
+    /// resource's; otherwise the token is for Gatehouse's own audience, as configured.
+    #[allow(clippy::too_many_arguments)]
     fn access_token(
         &self,
         client: &Client,
@@ -89,6 +93,7 @@ impl OAuthService {
         rbac: RbacClaims,
         sid: Option<String>,
         auth: Option<&AuthContext>,
+        resource: Option<&ResourceServer>,
     ) -> Result<(String, i64), OAuthError> {
         let subject = match holder {
             Holder::User(id) => id.to_string(),
@@ -100,8 +105,10 @@ impl OAuthService {
             client_id: client.id.clone(),
             scope: (!scope.is_empty()).then(|| scope.to_owned()),
             sid,
-            lifetime: client.access_token_lifetime,
+            lifetime: resource.and_then(|r| r.access_token_lifetime).or(client.access_token_lifetime),
             rbac,
+            audience: resource.map(|r| r.identifier.clone()),
+            algorithm: resource.map(|r| r.signing_alg),
             ..Default::default()
         };
         if let Some(auth) = auth {
@@ -125,6 +132,8 @@ pub(super) struct UserApproval<'a> {
     pub amr: &'a str,
     pub auth_time: crate::clock::UnixTime,
     pub nonce: Option<&'a str>,
+    /// RFC 8707: the resource server the access token is for (`None`: Gatehouse's audience).
+    pub resource: Option<ResourceServer>,
 }
 
 impl OAuthService {
@@ -136,16 +145,26 @@ impl OAuthService {
     /// `revoke_replayed_grant`), and roles are read first, so a storage failure leaves no
     /// half-made grant behind.
     async fn user_tokens(&self, client: &Client, a: UserApproval<'_>) -> Result<TokenResponse, OAuthError> {
-        let UserApproval { user, grant_id, scope, amr, auth_time, nonce } = a;
-        let rbac = self.rbac_claims(Holder::User(user.id), &scope).await?;
+        let UserApproval { user, grant_id, scope, amr, auth_time, nonce, resource } = a;
+        // The access token carries only what its resource accepts; the grant (refresh family,
+        // ID token) keeps the whole approval, so a refresh may ask for another granted resource.
+        let access_scope = resource.as_ref().map_or_else(|| scope.clone(), |r| r.narrow(&scope));
+        let rbac = self.rbac_claims(Holder::User(user.id), &access_scope).await?;
         let with_refresh =
             client.allows_grant(super::client::GrantType::RefreshToken) && scope.contains("offline_access");
         let scope_text = scope.to_string();
         let subject = user.id.to_string();
         let sid = grant_id.to_string();
         let auth = AuthContext::of_sign_in(amr, auth_time);
-        let (access_token, expires_in) =
-            self.access_token(client, Holder::User(user.id), &scope, rbac, Some(sid.clone()), Some(&auth))?;
+        let (access_token, expires_in) = self.access_token(
+            client,
+            Holder::User(user.id),
+            &access_scope,
+            rbac,
+            Some(sid.clone()),
+            Some(&auth),
+            resource.as_ref(),
+        )?;
         let id_token = if scope.contains("openid") {
             Some(self.id_token(&super::id_token::IdTokenInput {
                 subject: &subject,
@@ -173,7 +192,8 @@ impl OAuthService {
             access_token,
             token_type: "Bearer",
             expires_in,
-            scope: Some(scope_text),
+            // RFC 6749 §5.1: the scope of the access token.
+            scope: Some(access_scope.to_string()),
             refresh_token: refresh.map(|r| r.expose().to_owned()),
             id_token,
         })

@@ -53,6 +53,13 @@ impl OAuthService {
             }
             None => granted,
         };
+        // RFC 8707 §2.2: a refresh may narrow to one of the resources the grant was given, never
+        // add another.
+        let resource = self.token_resource(&req.resource, Some(current.id)).await?;
+        let scope = match &resource {
+            Some(r) => r.narrow(&scope),
+            None => scope,
+        };
         // Roles and permissions are read again for every refresh (a role revoked since is not in
         // the new token), and before rotating: a storage failure must not consume the token.
         let rbac = self.rbac_claims(Holder::User(current.user_id), &scope).await?;
@@ -75,6 +82,7 @@ impl OAuthService {
             rbac,
             Some(family.id.to_string()),
             Some(&family.auth),
+            resource.as_ref(),
         )?;
         let scope_text = scope.to_string();
         Ok(TokenResponse {
