@@ -111,7 +111,9 @@ fn claimed_audiences(token: &str) -> Vec<String> {
     let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else { return Vec::new() };
     match serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v.get("aud").cloned()) {
         Some(serde_json::Value::String(a)) => vec![a],
-        Some(serde_json::Value::Array(list)) => list.into_iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+        Some(serde_json::Value::Array(list)) => {
+            list.into_iter().filter_map(|a| a.as_str().map(str::to_owned)).collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -203,10 +203,7 @@ impl OAuthService {
         if nonce.as_ref().is_some_and(|n| n.len() > 512) {
             return Err(err(ErrorCode::InvalidRequest, "nonce is too long"));
         }
-        let resources = self
-            .requested_resources(&params.resource)
-            .await
-            .map_err(|e| err(e.code, &e.description))?;
+        let resources = self.requested_resources(&params.resource).await.map_err(|e| err(e.code, &e.description))?;
         let acr_values = match get(&params.acr_values)? {
             Some(v) if v.len() > MAX_ACR_VALUES => {
                 return Err(err(ErrorCode::InvalidRequest, "acr_values is too long"));

@@ -51,11 +51,7 @@ impl ResourceServer {
             granted
                 .iter()
                 .filter(|s| {
-                    if *s == PERMISSIONS_SCOPE {
-                        self.allow_permissions
-                    } else {
-                        self.scopes.iter().any(|r| r == s)
-                    }
+                    if *s == PERMISSIONS_SCOPE { self.allow_permissions } else { self.scopes.iter().any(|r| r == s) }
                 })
                 .map(str::to_owned)
                 .collect(),
@@ -85,7 +81,8 @@ pub fn check_resource_indicator(value: &str) -> Result<(), ResourceError> {
         return Err(ResourceError::Invalid("a resource indicator must not include a fragment"));
     }
     // RFC 8707 §2: "Its value MUST be an absolute URI" (RFC 3986 §4.3).
-    let url = url::Url::parse(value).map_err(|_| ResourceError::Invalid("a resource indicator must be an absolute URI"))?;
+    let url =
+        url::Url::parse(value).map_err(|_| ResourceError::Invalid("a resource indicator must be an absolute URI"))?;
     if url.cannot_be_a_base() && !matches!(url.scheme(), "urn") {
         return Err(ResourceError::Invalid("a resource indicator must be an absolute URI"));
     }

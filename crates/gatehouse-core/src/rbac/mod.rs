@@ -22,11 +22,11 @@ use crate::store::StoreError;
 
 pub use admin::{AdminService, AdminStores, Page, UserFilter};
 pub use admin_clients::ClientAdmin;
-pub use admin_resources::ResourceAdmin;
 pub use admin_overview::{
     ConsoleStores, OutcomeBucket, OutcomeCount, Overview, OverviewCounts, OverviewStore, RECENT_EVENTS,
     SECURITY_EVENTS, SignInOutcome, SignInSeries,
 };
+pub use admin_resources::ResourceAdmin;
 pub use capability::{ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, Principal};
 pub use names::{NameError, PermissionName, RoleName, parse_description};
 pub use service::{RbacService, RoleHolders};

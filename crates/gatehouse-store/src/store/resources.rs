@@ -21,11 +21,8 @@ macro_rules! columns {
     };
 }
 
-const INSERT: &str = concat!(
-    "INSERT INTO resource_servers (",
-    columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-);
+const INSERT: &str =
+    concat!("INSERT INTO resource_servers (", columns!(), ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
 const BY_ID: &str = concat!("SELECT ", columns!(), " FROM resource_servers WHERE id = $1");
 const BY_IDENTIFIER: &str = concat!("SELECT ", columns!(), " FROM resource_servers WHERE identifier = $1");
 /// Identifiers sort in byte order on both backends (SQLite BINARY, PostgreSQL `COLLATE "C"`).

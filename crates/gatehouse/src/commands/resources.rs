@@ -95,8 +95,14 @@ pub async fn run(settings: &Settings, cmd: ResourcesCommand) -> anyhow::Result<(
             allow_permissions,
             json,
         } => {
-            let registration =
-                ResourceRegistration { identifier, name, scopes, access_token_lifetime, signing_alg, allow_permissions };
+            let registration = ResourceRegistration {
+                identifier,
+                name,
+                scopes,
+                access_token_lifetime,
+                signing_alg,
+                allow_permissions,
+            };
             print(&admin.create(&cap, registration, &ctx).await?, json);
         }
         ResourcesCommand::List { json } => {

@@ -19,9 +19,11 @@ use crate::error::ApiError;
 use crate::extract::{Client, JsonBody};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_resource_servers, create_resource_server))
-        .routes(routes!(show_resource_server, update_resource_server, delete_resource_server))
+    OpenApiRouter::new().routes(routes!(list_resource_servers, create_resource_server)).routes(routes!(
+        show_resource_server,
+        update_resource_server,
+        delete_resource_server
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
