@@ -80,12 +80,9 @@ pub fn check_resource_indicator(value: &str) -> Result<(), ResourceError> {
     if value.contains('#') {
         return Err(ResourceError::Invalid("a resource indicator must not include a fragment"));
     }
-    // RFC 8707 §2: "Its value MUST be an absolute URI" (RFC 3986 §4.3).
-    let url =
-        url::Url::parse(value).map_err(|_| ResourceError::Invalid("a resource indicator must be an absolute URI"))?;
-    if url.cannot_be_a_base() && !matches!(url.scheme(), "urn") {
-        return Err(ResourceError::Invalid("a resource indicator must be an absolute URI"));
-    }
+    // RFC 8707 §2: "Its value MUST be an absolute URI" (RFC 3986 §4.3: a scheme, then the
+    // rest); a relative reference has no scheme and does not parse without a base.
+    url::Url::parse(value).map_err(|_| ResourceError::Invalid("a resource indicator must be an absolute URI"))?;
     Ok(())
 }
 
@@ -150,7 +147,7 @@ impl ResourceRegistration {
     /// resource server under one of them would make its tokens good for Gatehouse's own APIs.
     pub fn validate(self, reserved: &[String], now: UnixTime) -> Result<ResourceServer, ResourceError> {
         check_resource_indicator(&self.identifier)?;
-        if reserved.iter().any(|r| *r == self.identifier) {
+        if reserved.contains(&self.identifier) {
             return Err(ResourceError::Invalid("this identifier is Gatehouse's own audience"));
         }
         Ok(ResourceServer {

@@ -22,6 +22,7 @@ on_both_backends!(
     rfc8707_client_credentials_with_a_resource,
     rfc8707_resource_pushed_with_par,
     admin_api_manages_resource_servers,
+    authlib_sends_resource_indicators,
 );
 
 const API_A: &str = "https://api-a.example.com/";
@@ -176,6 +177,15 @@ async fn rfc8707_code_flow_binds_the_token_to_the_chosen_resource(b: Backend) {
     let plain = claims_of(r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap());
     assert_eq!(plain["aud"], json!(iss));
     assert_eq!(plain["scope"], json!(SCOPE));
+
+    // The consent page names the resources the access is for.
+    let user = browser();
+    let (_, challenge) = pkce();
+    let id = client["client_id"].as_str().unwrap();
+    let url = authorize_url(&app, id, Some(&challenge), &[("resource", API_B), ("prompt", "consent")]);
+    authorize_as(&app, &user, &url, "ada@example.com", "allow").await;
+    let page = user.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("/oauth2/consent") && page.contains(&format!("<code>{API_B}</code>")), "{page}");
 }
 
 async fn rfc8707_refresh_narrows_to_a_granted_resource_only(b: Backend) {
@@ -393,4 +403,47 @@ async fn admin_api_manages_resource_servers(b: Backend) {
     for e in ["resource_server.created", "resource_server.updated", "resource_server.deleted"] {
         assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
     }
+}
+
+/// Python authlib (`tests/interop/authlib_resource.py`) sends `resource` on the authorization,
+/// code, refresh and client-credentials requests and checks `aud` with joserfc.
+async fn authlib_sends_resource_indicators(b: Backend) {
+    if !crate::interop::available(
+        "python3",
+        &["-c", "import authlib, joserfc, requests"],
+        "Python authlib",
+        "pip install 'authlib>=1.9,<2' requests",
+    ) {
+        return;
+    }
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let client = fixture(&app).await;
+    let machine = crate::oauth::create_client(&app, &["--grant-type", "client_credentials", "--scope", "read"]).await;
+    let arg = |name: &str, v: &Value| format!("--{name}={}", v.as_str().unwrap());
+    let out = tokio::process::Command::new("python3")
+        .arg("authlib_resource.py")
+        .current_dir(crate::interop::INTEROP_DIR)
+        .kill_on_drop(true)
+        .args([
+            format!("--issuer={}", app.base),
+            arg("client-id", &client["client_id"]),
+            arg("client-secret", &client["client_secret"]),
+            arg("machine-id", &machine["client_id"]),
+            arg("machine-secret", &machine["client_secret"]),
+            "--email=ada@example.com".to_owned(),
+            format!("--password={PASSWORD}"),
+            format!("--redirect-uri={REDIRECT}"),
+            format!("--resource={API_A}"),
+            format!("--resource={API_B}"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["code_token"], json!({ "aud": API_A, "scope": "read" }));
+    assert_eq!(summary["refreshed_token"], json!({ "aud": API_B, "scope": "write" }));
+    assert_eq!(summary["client_credentials_token"]["aud"], json!(API_A));
+    assert_eq!(summary["unknown_resource_error"], json!("invalid_target"));
 }
