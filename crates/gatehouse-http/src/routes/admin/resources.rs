@@ -86,13 +86,16 @@ async fn list_resource_servers(
 pub struct CreateResourceServerRequest {
     /// An absolute URI without a fragment (RFC 8707 §2), compared exactly; not Gatehouse's own
     /// audience.
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9+.-]*:[!-\"$-~]*$", max_length = 512, example = "https://api.example.com/")]
     identifier: String,
+    #[schema(min_length = 1, max_length = 200, example = "Posts API")]
     name: String,
     #[serde(default)]
     scopes: Vec<String>,
     /// 60 to 86400 seconds; absent: the server's default.
     access_token_lifetime: Option<i64>,
     /// ES256 (default), EdDSA or RS256.
+    #[schema(example = "ES256")]
     signing_alg: Option<String>,
     #[serde(default)]
     allow_permissions: bool,
