@@ -53,6 +53,11 @@ pub enum AuditEventType {
     ClientJwksReplaced,
     ClientDisabled,
     ClientEnabled,
+    /// A resource server was registered (subject: `resource:<identifier>`; RFC 8707).
+    ResourceServerCreated,
+    /// A resource server's settings changed (details: the fields that changed).
+    ResourceServerUpdated,
+    ResourceServerDeleted,
     /// A new version of a Cedar policy was stored (subject: the policy name; details: `version`).
     PolicyPut,
     /// A Cedar policy was deleted (a deletion version; details: `version`).
@@ -131,7 +136,7 @@ pub enum AuditEventType {
 impl AuditEventType {
     /// Every event type (the console's filter lists them): a new variant goes here too; the
     /// test below fails while one is missing.
-    pub const ALL: [Self; 70] = [
+    pub const ALL: [Self; 73] = [
         Self::UserRegistered,
         Self::UserCreated,
         Self::LoginSucceeded,
@@ -169,6 +174,9 @@ impl AuditEventType {
         Self::ClientJwksReplaced,
         Self::ClientDisabled,
         Self::ClientEnabled,
+        Self::ResourceServerCreated,
+        Self::ResourceServerUpdated,
+        Self::ResourceServerDeleted,
         Self::PolicyPut,
         Self::PolicyDeleted,
         Self::PolicySchemaPut,
@@ -243,6 +251,9 @@ impl AuditEventType {
             Self::ClientJwksReplaced => "client.jwks_replaced",
             Self::ClientDisabled => "client.disabled",
             Self::ClientEnabled => "client.enabled",
+            Self::ResourceServerCreated => "resource_server.created",
+            Self::ResourceServerUpdated => "resource_server.updated",
+            Self::ResourceServerDeleted => "resource_server.deleted",
             Self::PolicyPut => "policy.put",
             Self::PolicyDeleted => "policy.deleted",
             Self::PolicySchemaPut => "policy.schema_put",

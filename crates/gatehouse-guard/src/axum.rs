@@ -65,6 +65,8 @@ struct GuardInner {
     keys: KeySource,
     realm: Arc<str>,
     clock: Clock,
+    /// RFC 9728 §5.1: the metadata URL named in 401 challenges.
+    resource_metadata: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Guard {
@@ -85,6 +87,8 @@ pub enum GuardConfigError {
     NoAudience,
     #[error("the realm must be printable ASCII without '\"' or '\\'")]
     Realm,
+    #[error("the resource metadata URL must be printable ASCII without '\"' or '\\'")]
+    ResourceMetadata,
     #[error("no key source: give a key set or enable the `remote` feature")]
     NoKeys,
     #[cfg(feature = "remote")]
@@ -99,6 +103,7 @@ pub struct GuardBuilder {
     audiences: Vec<String>,
     leeway_secs: u64,
     realm: String,
+    resource_metadata: Option<String>,
     keys: Option<KeySource>,
     #[cfg(feature = "remote")]
     cache_config: JwksCacheConfig,
@@ -121,6 +126,15 @@ impl GuardBuilder {
     /// The `realm` of `WWW-Authenticate` (RFC 6750 §3). Default `api`.
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
+        self
+    }
+
+    /// RFC 9728 §5.1: name the resource's metadata document in every 401 challenge
+    /// (`WWW-Authenticate: Bearer resource_metadata="…"`), so that a client that knows only the
+    /// resource can discover its authorization server. Pass
+    /// [`crate::ProtectedResourceMetadata::metadata_url`].
+    pub fn resource_metadata(mut self, url: impl Into<String>) -> Self {
+        self.resource_metadata = Some(url.into());
         self
     }
 
@@ -161,6 +175,11 @@ impl GuardBuilder {
         if self.realm.is_empty() || !self.realm.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
             return Err(GuardConfigError::Realm);
         }
+        let quotable =
+            |v: &str| !v.is_empty() && v.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'\\');
+        if self.resource_metadata.as_deref().is_some_and(|u| !quotable(u)) {
+            return Err(GuardConfigError::ResourceMetadata);
+        }
         let keys = match self.keys {
             Some(keys) => keys,
             #[cfg(feature = "remote")]
@@ -169,7 +188,13 @@ impl GuardBuilder {
             None => return Err(GuardConfigError::NoKeys),
         };
         let validation = Validation::new(self.issuer, self.audiences).with_leeway(self.leeway_secs);
-        let inner = GuardInner { validation, keys, realm: self.realm.into(), clock: self.clock };
+        let inner = GuardInner {
+            validation,
+            keys,
+            realm: self.realm.into(),
+            clock: self.clock,
+            resource_metadata: self.resource_metadata.map(Into::into),
+        };
         Ok(Guard { inner: Arc::new(inner) })
     }
 }
@@ -181,6 +206,7 @@ impl Guard {
             audiences: Vec::new(),
             leeway_secs: Validation::DEFAULT_LEEWAY_SECS,
             realm: "api".into(),
+            resource_metadata: None,
             keys: None,
             #[cfg(feature = "remote")]
             cache_config: JwksCacheConfig::default(),
@@ -263,6 +289,7 @@ impl Guard {
 
     pub(crate) fn reject(&self, kind: RejectionKind) -> AuthRejection {
         AuthRejection::new(kind, Arc::clone(&self.inner.realm))
+            .with_resource_metadata(self.inner.resource_metadata.clone())
     }
 }
 

@@ -14,6 +14,11 @@
 //! - [`Guard`], [`Authenticated`] and [`RequireScope`] (feature `axum`) answer 401/403 as RFC 6750
 //!   §3 prescribes; [`RequirePermission`] and [`RequireRole`] answer 403 when the token's
 //!   `permissions` / `roles` claim (RFC 9068 §2.2.3.1) lacks what the route needs.
+//! - [`ProtectedResourceMetadata`] describes the resource server (RFC 9728 §2), serves the
+//!   document at `/.well-known/oauth-protected-resource[/path]` (§3, feature `axum`), and
+//!   [`GuardBuilder::resource_metadata`] names it in every 401 challenge (§5.1), so that a client
+//!   (an MCP client, say) discovers Gatehouse from the resource. The guard pins the resource's
+//!   identifier as the audience: a token Gatehouse minted for another resource (RFC 8707) fails.
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "axum", feature = "remote"))]
@@ -42,6 +47,7 @@ mod dpop;
 mod keys;
 #[cfg(feature = "remote")]
 mod remote;
+mod resource_metadata;
 #[cfg(test)]
 mod test_support;
 mod verified;
@@ -58,6 +64,7 @@ pub use dpop::{DPOP_ALGORITHMS, DpopError, DpopProof, MAX_PROOF_LEN, ProofReques
 pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey, jwk_thumbprint};
 #[cfg(feature = "remote")]
 pub use remote::{FetchError, JwksCache, JwksCacheConfig, RemoteError};
+pub use resource_metadata::{MetadataError, ProtectedResourceMetadata, WELL_KNOWN_PATH};
 pub use verified::VerifiedTokens;
 pub use verify::{MAX_TOKEN_LEN, Validation, VerifyError, verify, verify_jws};
 

@@ -73,9 +73,22 @@ impl BearerVerifier {
         self.verified.verify(token, &keys, version, &self.validation, now)
     }
 
-    /// Verifies a token presented in a request body (introspection, revocation).
+    /// Verifies a token presented in a request body (introspection, revocation): any token
+    /// Gatehouse issued, whatever its audience — one minted for a registered resource server
+    /// (RFC 8707) is ours to introspect and revoke, though never accepted as a bearer token on
+    /// our own APIs ([`Self::from_headers`] keeps the audience check).
     pub fn verify(&self, token: &str, now: i64) -> Option<AccessClaims> {
-        self.check(token, now).ok()
+        match self.check(token, now) {
+            Ok(claims) => Some(claims),
+            Err(gatehouse_guard::VerifyError::WrongAudience) => {
+                // The signature, issuer and lifetime are still checked in full; only the
+                // audience is taken from the token itself.
+                let validation = Validation { audiences: claimed_audiences(token), ..self.validation.clone() };
+                let (version, keys) = self.key_set();
+                self.verified.verify(token, &keys, version, &validation, now).ok()
+            }
+            Err(_) => None,
+        }
     }
 
     /// `None` when the request carries no `Authorization` header; otherwise the verified claims
@@ -173,6 +186,21 @@ fn dpop_rejection(e: DpopRejection) -> ApiError {
             tracing::debug!(error = %e, "DPoP proof refused");
             invalid_dpop_proof("the DPoP proof is invalid")
         }
+    }
+}
+
+/// The `aud` a JWT claims (string or array), read without verification: only ever used to
+/// verify that same token in full.
+fn claimed_audiences(token: &str) -> Vec<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else { return Vec::new() };
+    match serde_json::from_slice::<serde_json::Value>(&bytes).ok().and_then(|v| v.get("aud").cloned()) {
+        Some(serde_json::Value::String(a)) => vec![a],
+        Some(serde_json::Value::Array(list)) => {
+            list.into_iter().filter_map(|a| a.as_str().map(str::to_owned)).collect()
+        }
+        _ => Vec::new(),
     }
 }
 

@@ -126,6 +126,8 @@ pub struct ConsentPage<'a> {
     pub scopes: Vec<&'a str>,
     /// A privileged scope is asked for: the page warns.
     pub privileged: bool,
+    /// The resource servers (RFC 8707 identifiers) the access is for; empty: no particular one.
+    pub resources: Vec<&'a str>,
     /// The authorization request's parameters, sent back with the decision.
     pub hidden: Vec<(String, String)>,
 }

@@ -37,6 +37,8 @@ pub(crate) enum OnUnique {
     Invitation,
     /// Registering a passkey: its credential id is registered already.
     Passkey,
+    /// Registering a resource server: its identifier is registered already.
+    ResourceServer,
     /// No unique constraint can fire; treat it like any other failure.
     Nothing,
 }
@@ -58,6 +60,7 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
             OnUnique::Federation => return StoreError::Conflict("federated identity"),
             OnUnique::Invitation => return StoreError::Conflict("invitation"),
             OnUnique::Passkey => return StoreError::Conflict("passkey"),
+            OnUnique::ResourceServer => return StoreError::Conflict("resource server"),
             OnUnique::Nothing => {}
         }
     }

@@ -1,7 +1,7 @@
 //! Gatehouse storage: the `gatehouse-core` storage traits ([`UserStore`], [`SessionStore`],
 //! [`AuditStore`], [`KeyStore`], [`RefreshTokenStore`], [`ClientStore`],
 //! [`AuthorizationCodeStore`], [`ConsentStore`], [`RbacStore`], [`AssertionReplayStore`], [`PolicyStore`], [`FederationStore`],
-//! [`MailQueueStore`], [`InvitationStore`], [`MfaStore`],
+//! [`MailQueueStore`], [`InvitationStore`], [`MfaStore`], [`ResourceServerStore`],
 //! [`HealthCheck`]) implemented once in SQL with sqlx, run on SQLite or PostgreSQL.
 //!
 //! # Design
@@ -10,7 +10,7 @@
 //!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
 //!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
 //!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`,
-//!   `account_tokens`, `mail_queue`, `invitations`, `mfa`).
+//!   `account_tokens`, `mail_queue`, `invitations`, `mfa`, `resources`).
 //!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
@@ -69,7 +69,7 @@ use gatehouse_core::rbac::OverviewStore;
 use gatehouse_core::store::StoreError;
 use gatehouse_core::store::{
     AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceCodeStore,
-    DpopReplayStore, HealthCheck, KeyStore, RbacStore, RefreshTokenStore, SessionStore, UserStore,
+    DpopReplayStore, HealthCheck, KeyStore, RbacStore, RefreshTokenStore, ResourceServerStore, SessionStore, UserStore,
 };
 use sqlx::migrate::{Migrate, MigrateError};
 
@@ -176,6 +176,8 @@ pub struct Stores {
     pub passkeys: Arc<dyn PasskeyStore>,
     /// The admin console's dashboard aggregations.
     pub overview: Arc<dyn OverviewStore>,
+    /// Registered resource servers and the resources of grants (RFC 8707).
+    pub resources: Arc<dyn ResourceServerStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -210,6 +212,7 @@ impl Stores {
             + MfaStore
             + PasskeyStore
             + OverviewStore
+            + ResourceServerStore
             + HealthCheck
             + 'static,
     {
@@ -235,6 +238,7 @@ impl Stores {
             mfa: store.clone(),
             passkeys: store.clone(),
             overview: store.clone(),
+            resources: store.clone(),
             health: store,
             backend,
         }

@@ -21,10 +21,12 @@ use uuid::Uuid;
 mod account;
 mod device;
 mod mfa;
+mod resource;
 
 pub(crate) use account::{AccountTokenRow, InvitationRow, MailRow, MailStatusRow};
 pub(crate) use device::DeviceRow;
 pub(crate) use mfa::{CeremonyRow, MfaChallengeRow, PasskeyRow, TotpFactorRow};
+pub(crate) use resource::ResourceServerRow;
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct UserRow {

@@ -637,3 +637,36 @@ pub(crate) const TAKE_CEREMONY: &str = concat!(
     ceremony_columns!()
 );
 pub(crate) const PURGE_CEREMONIES: &str = "DELETE FROM passkey_ceremonies WHERE expires_at <= $1";
+
+// Resource servers (RFC 8707) and the resources of grants.
+
+macro_rules! resource_server_columns {
+    () => {
+        "id, identifier, name, scopes, access_token_lifetime, signing_alg, allow_permissions, created_at, \
+         updated_at, revision"
+    };
+}
+
+pub(crate) const INSERT_RESOURCE_SERVER: &str = concat!(
+    "INSERT INTO resource_servers (",
+    resource_server_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+);
+pub(crate) const RESOURCE_SERVER_BY_ID: &str =
+    concat!("SELECT ", resource_server_columns!(), " FROM resource_servers WHERE id = $1");
+pub(crate) const RESOURCE_SERVER_BY_IDENTIFIER: &str =
+    concat!("SELECT ", resource_server_columns!(), " FROM resource_servers WHERE identifier = $1");
+/// Identifiers sort in byte order on both backends (SQLite BINARY, PostgreSQL `COLLATE "C"`).
+pub(crate) const LIST_RESOURCE_SERVERS: &str =
+    concat!("SELECT ", resource_server_columns!(), " FROM resource_servers ORDER BY identifier");
+/// Compare-and-set on the revision (`$7`): a change made from an older read updates nothing.
+pub(crate) const UPDATE_RESOURCE_SERVER: &str = "UPDATE resource_servers SET name = $2, scopes = $3, access_token_lifetime = $4, \
+     signing_alg = $5, allow_permissions = $6, updated_at = $8, revision = revision + 1 \
+     WHERE id = $1 AND revision = $7";
+pub(crate) const DELETE_RESOURCE_SERVER: &str = "DELETE FROM resource_servers WHERE id = $1";
+/// A grant's resources are written once, when its code or approval is made.
+pub(crate) const SET_GRANT_RESOURCES: &str =
+    "INSERT INTO grant_resources (grant_id, resources, created_at) VALUES ($1, $2, $3)";
+pub(crate) const GRANT_RESOURCES: &str = "SELECT resources FROM grant_resources WHERE grant_id = $1";
+pub(crate) const PURGE_GRANT_RESOURCES: &str = "DELETE FROM grant_resources WHERE created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = grant_resources.grant_id)";

@@ -48,6 +48,9 @@ pub enum Command {
     /// Manage OAuth clients (applications).
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage resource servers: the APIs access tokens are for (RFC 8707 `resource`).
+    #[command(subcommand)]
+    Resources(crate::commands::resources::ResourcesCommand),
     /// Manage roles and who holds them (users and clients).
     #[command(subcommand)]
     Roles(RolesCommand),

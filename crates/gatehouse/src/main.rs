@@ -30,6 +30,7 @@ async fn main() -> ExitCode {
         Command::Config(cmd) => commands::config_check(&settings, config_file.as_deref(), cmd),
         Command::Keys(cmd) => commands::keys::run(&settings, cmd).await,
         Command::Clients(cmd) => commands::clients::run(&settings, cmd).await,
+        Command::Resources(cmd) => commands::resources::run(&settings, cmd).await,
         Command::Roles(cmd) => commands::roles::run_roles(&settings, cmd).await,
         Command::Permissions(cmd) => commands::roles::run_permissions(&settings, cmd).await,
         Command::Policies(cmd) => commands::policies::run(&settings, cmd).await,

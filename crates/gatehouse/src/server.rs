@@ -256,6 +256,16 @@ fn token_issuer(
     ))
 }
 
+/// Gatehouse's own audiences (the issuer and the configured `aud`): no resource server may be
+/// registered under one, or its tokens would be accepted by Gatehouse's own APIs.
+pub fn own_audiences(settings: &Settings) -> Vec<String> {
+    let mut own = vec![settings.issuer_id()];
+    if !settings.tokens.audience.is_empty() && settings.tokens.audience != own[0] {
+        own.push(settings.tokens.audience.clone());
+    }
+    own
+}
+
 /// Verification of bearer tokens presented to our own APIs: our issuer, our audience, our keys.
 fn bearer_verifier(
     settings: &Settings,
@@ -365,6 +375,7 @@ pub async fn run_on(
         services.stores.rbac.clone(),
         services.stores.audit.clone(),
         services.stores.devices.clone(),
+        services.stores.resources.clone(),
     ));
     let admin = Arc::new(AdminService::new(
         services.rbac.clone(),
@@ -379,6 +390,8 @@ pub async fn run_on(
                 consents: services.stores.consents.clone(),
                 federation: services.stores.federation.clone(),
             },
+            resources: services.stores.resources.clone(),
+            own_audiences: own_audiences(&settings),
         },
         services.clock.clone(),
     ));

@@ -34,6 +34,9 @@ pub struct AuthorizeRequest {
     /// OpenID Connect Core §3.1.2.1 `acr_values`: the first value Gatehouse supports, in the
     /// RP's order of preference; `None` when it sent none that Gatehouse knows.
     pub acr_values: Option<Acr>,
+    /// RFC 8707 §2.1: the registered resource servers the grant is for (empty: Gatehouse's own
+    /// audience).
+    pub resources: Vec<String>,
 }
 
 /// Longest `acr_values` accepted (a handful of URNs; anything longer is not a real request).
@@ -200,6 +203,7 @@ impl OAuthService {
         if nonce.as_ref().is_some_and(|n| n.len() > 512) {
             return Err(err(ErrorCode::InvalidRequest, "nonce is too long"));
         }
+        let resources = self.requested_resources(&params.resource).await.map_err(|e| err(e.code, &e.description))?;
         let acr_values = match get(&params.acr_values)? {
             Some(v) if v.len() > MAX_ACR_VALUES => {
                 return Err(err(ErrorCode::InvalidRequest, "acr_values is too long"));
@@ -219,6 +223,7 @@ impl OAuthService {
             login_hint: get(&params.login_hint)?.map(str::to_owned),
             ui_locales: get(&params.ui_locales)?.map(str::to_owned),
             acr_values,
+            resources,
         })
     }
 }

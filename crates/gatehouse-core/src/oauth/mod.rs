@@ -2,6 +2,7 @@
 //! scopes, PKCE, authorization codes, the device grant, grants, ID tokens, introspection and
 //! revocation.
 
+mod audience;
 mod authorize;
 mod client;
 mod client_assertion;
@@ -22,6 +23,7 @@ mod par;
 mod params;
 mod pkce;
 mod redirect;
+mod resource;
 mod scope;
 mod service;
 
@@ -56,5 +58,9 @@ pub use params::{
     TokenRequest,
 };
 pub use redirect::{LoopbackPorts, RedirectError, RedirectUri, find_match};
+pub use resource::{
+    MAX_RESOURCE_LEN, MAX_RESOURCES_PER_REQUEST, ResourceError, ResourceRegistration, ResourceServer,
+    ResourceServerStore, ResourceUpdate, check_resource_indicator,
+};
 pub use scope::{Scope, ScopeError};
 pub use service::{OAuthService, OAuthSettings};

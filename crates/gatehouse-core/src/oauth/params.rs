@@ -14,8 +14,10 @@ pub enum Param {
     #[default]
     Absent,
     One(String),
-    /// Included more than once; the first value is kept for our own forms ([`Param::first`]).
-    Repeated(String),
+    /// Included more than once, every value in order: the first serves our own forms
+    /// ([`Param::first`]), all of them a parameter that may repeat ([`Param::all`], RFC 8707
+    /// `resource`).
+    Repeated(Vec<String>),
 }
 
 /// A parameter was included more than once.
@@ -26,7 +28,11 @@ impl Param {
     fn add(&mut self, value: String) {
         *self = match std::mem::take(self) {
             Self::Absent => Self::One(value),
-            Self::One(first) | Self::Repeated(first) => Self::Repeated(first),
+            Self::One(first) => Self::Repeated(vec![first, value]),
+            Self::Repeated(mut all) => {
+                all.push(value);
+                Self::Repeated(all)
+            }
         };
     }
 
@@ -49,8 +55,22 @@ impl Param {
     pub fn first(&self) -> Option<&str> {
         match self {
             Self::Absent => None,
-            Self::One(v) | Self::Repeated(v) => Some(v.as_str()).filter(|v| !v.is_empty()),
+            Self::One(v) => Some(v.as_str()).filter(|v| !v.is_empty()),
+            Self::Repeated(all) => all.first().map(String::as_str).filter(|v| !v.is_empty()),
         }
+    }
+
+    /// Every value, in order, for a parameter that may be included more than once (RFC 8707
+    /// §2 `resource`); empty values count as omitted (RFC 6749 §3.1).
+    pub fn all(&self) -> Vec<&str> {
+        match self {
+            Self::Absent => Vec::new(),
+            Self::One(v) => vec![v.as_str()],
+            Self::Repeated(all) => all.iter().map(String::as_str).collect(),
+        }
+        .into_iter()
+        .filter(|v| !v.is_empty())
+        .collect()
     }
 }
 
@@ -93,6 +113,8 @@ pub struct AuthorizeParams {
     /// Request objects (OpenID Connect Core §6), refused.
     pub request: Param,
     pub request_uri: Param,
+    /// RFC 8707 §2 `resource`: may be included more than once ([`Param::all`]).
+    pub resource: Param,
 }
 
 impl FromParams for AuthorizeParams {
@@ -114,6 +136,7 @@ impl FromParams for AuthorizeParams {
             "acr_values" => &mut self.acr_values,
             "request" => &mut self.request,
             "request_uri" => &mut self.request_uri,
+            "resource" => &mut self.resource,
             _ => return None,
         })
     }
@@ -156,6 +179,8 @@ pub struct TokenRequest {
     pub token: Param,
     /// RFC 8628 §3.4.
     pub device_code: Param,
+    /// RFC 8707 §2 `resource`: the audience of the access token asked for.
+    pub resource: Param,
     /// RFC 9449 §5: the thumbprint of the key of the request's verified DPoP proof. Set by the
     /// edge after checking the `DPoP` header, never from the form.
     pub dpop_jkt: Option<String>,
@@ -172,6 +197,7 @@ impl FromParams for TokenRequest {
             "scope" => &mut self.scope,
             "token" => &mut self.token,
             "device_code" => &mut self.device_code,
+            "resource" => &mut self.resource,
             _ => return self.client.slot(name),
         })
     }
@@ -236,6 +262,19 @@ mod tests {
         assert_eq!(req.code.get(), Err(Repeated));
         assert_eq!(req.client.client_id.get_raw(), Err(Repeated), "even with the same value twice");
         assert_eq!(req.code.first(), Some("a"));
+    }
+
+    #[test]
+    fn rfc8707_s2_resource_may_repeat_and_all_values_are_kept_in_order() {
+        let req = AuthorizeParams::from_pairs(pairs(&[
+            ("resource", "https://a.example/"),
+            ("resource", ""),
+            ("resource", "https://b.example/"),
+        ]));
+        assert_eq!(req.resource.all(), vec!["https://a.example/", "https://b.example/"]);
+        assert_eq!(req.resource.get(), Err(Repeated), "a single-valued read still refuses the repeat");
+        assert_eq!(req.resource.first(), Some("https://a.example/"));
+        assert!(AuthorizeParams::default().resource.all().is_empty());
     }
 
     #[test]

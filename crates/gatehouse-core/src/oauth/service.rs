@@ -19,6 +19,7 @@ use crate::random;
 use crate::rbac::RbacStore;
 use crate::store::{
     AssertionReplayStore, AuditStore, AuthorizationCodeStore, ClientStore, ConsentStore, DeviceCodeStore,
+    ResourceServerStore,
 };
 use crate::token::{RefreshService, TokenIssuer};
 use crate::user::UserId;
@@ -58,6 +59,8 @@ pub struct OAuthService {
     pub(super) audit: Auditor,
     /// Device authorization requests (RFC 8628).
     pub(super) devices: Arc<dyn DeviceCodeStore>,
+    /// Registered resource servers and the resources of grants (RFC 8707).
+    pub(super) resources: Arc<dyn ResourceServerStore>,
 }
 
 impl OAuthService {
@@ -76,6 +79,7 @@ impl OAuthService {
         rbac: Arc<dyn RbacStore>,
         audit: Arc<dyn AuditStore>,
         devices: Arc<dyn DeviceCodeStore>,
+        resources: Arc<dyn ResourceServerStore>,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
         Self {
@@ -93,6 +97,7 @@ impl OAuthService {
             rbac,
             audit,
             devices,
+            resources,
         }
     }
 
@@ -196,7 +201,10 @@ impl OAuthService {
         let parked =
             self.codes.purge_parked_authorizations(now).await? + self.codes.purge_pushed_authorizations(now).await?;
         let devices = self.devices.purge_device_authorizations(now - 86_400).await?;
-        Ok(parked + devices + self.codes.purge_codes(now - 86_400).await?)
+        // Codes and device requests live at most a day past expiry; a grant older than that
+        // which no refresh family holds is gone.
+        let resources = self.resources.purge_grant_resources(now - 2 * 86_400).await?;
+        Ok(parked + devices + resources + self.codes.purge_codes(now - 86_400).await?)
     }
 
     /// Issues a single-use authorization code for a consented request (RFC 6749 §4.1.2).
@@ -223,6 +231,8 @@ impl OAuthService {
             grant_id: Uuid::now_v7(),
             amr: amr.to_owned(),
         };
+        // RFC 8707 §2.1: the code remembers the resources it was requested for.
+        self.remember_resources(record.grant_id, &req.resources).await?;
         self.codes.insert_code(&record).await?;
         Ok(code)
     }

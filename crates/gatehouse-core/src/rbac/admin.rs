@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, ClientAdmin, GuardOutcome, GuardedChange, Principal, RbacError,
-    RbacService,
+    RbacService, ResourceAdmin,
 };
 use crate::account::{AccountError, AccountService, Credential, SignIn, SignInsEnded};
 use crate::audit::{AuditEventType, AuditQuery, AuditRecord, Auditor, Outcome, RequestContext};
@@ -44,6 +44,7 @@ pub struct AdminService {
     clients: Arc<dyn ClientStore>,
     keys: Arc<KeyService>,
     pub(super) client_admin: ClientAdmin,
+    pub(super) resource_admin: ResourceAdmin,
     audit: Auditor,
     pub(super) clock: Arc<dyn Clock>,
     pub(super) console: super::admin_overview::ConsoleStores,
@@ -56,6 +57,10 @@ pub struct AdminStores {
     pub clients: Arc<dyn ClientStore>,
     /// What the console reads besides (`admin_overview`).
     pub console: super::admin_overview::ConsoleStores,
+    /// Registered resource servers (RFC 8707).
+    pub resources: Arc<dyn crate::oauth::ResourceServerStore>,
+    /// Gatehouse's own audiences (issuer and configured `aud`), which no resource server may use.
+    pub own_audiences: Vec<String>,
 }
 
 const MAX_PAGE: u32 = 500;
@@ -70,8 +75,11 @@ impl AdminService {
     ) -> Self {
         let audit = Auditor::new(stores.audit.clone(), clock.clone());
         let client_admin = ClientAdmin::new(stores.clients.clone(), stores.audit.clone(), clock.clone());
+        let resource_admin =
+            ResourceAdmin::new(stores.resources, stores.audit.clone(), clock.clone(), stores.own_audiences);
         Self {
             client_admin,
+            resource_admin,
             rbac,
             accounts,
             users: stores.users,

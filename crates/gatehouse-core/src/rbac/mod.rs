@@ -11,6 +11,7 @@
 mod admin;
 mod admin_clients;
 mod admin_overview;
+mod admin_resources;
 mod capability;
 mod names;
 mod service;
@@ -25,6 +26,7 @@ pub use admin_overview::{
     ConsoleStores, OutcomeBucket, OutcomeCount, Overview, OverviewCounts, OverviewStore, RECENT_EVENTS,
     SECURITY_EVENTS, SignInOutcome, SignInSeries,
 };
+pub use admin_resources::ResourceAdmin;
 pub use capability::{ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, Principal};
 pub use names::{NameError, PermissionName, RoleName, parse_description};
 pub use service::{RbacService, RoleHolders};

@@ -95,6 +95,8 @@ pub struct AccessTokenRequest {
     pub acr: Option<String>,
     /// RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (`cnf.jkt`).
     pub dpop_jkt: Option<String>,
+    /// The algorithm of a registered resource server (RFC 8707); `None`: the configured one.
+    pub algorithm: Option<Algorithm>,
 }
 
 impl AccessTokenRequest {
@@ -186,11 +188,14 @@ impl TokenIssuer {
             permissions: req.rbac.permissions.as_deref(),
             cnf: req.dpop_jkt.as_deref().map(|jkt| Cnf { jkt }),
         };
-        let token = match &self.settings.signing {
-            SigningChoice::Asymmetric(alg) => {
+        let token = match (&self.settings.signing, req.algorithm) {
+            (_, Some(alg)) => {
+                self.keys.signing_key(alg)?.sign_jws(ACCESS_TOKEN_TYP, &claims).map_err(|_| TokenError::Encode)?
+            }
+            (SigningChoice::Asymmetric(alg), None) => {
                 self.keys.signing_key(*alg)?.sign_jws(ACCESS_TOKEN_TYP, &claims).map_err(|_| TokenError::Encode)?
             }
-            SigningChoice::Hs256(key) => sign_hs256(key, &claims)?,
+            (SigningChoice::Hs256(key), None) => sign_hs256(key, &claims)?,
         };
         Ok(IssuedAccessToken { token, expires_in: lifetime, jti })
     }

@@ -53,11 +53,18 @@ impl fmt::Display for RejectionKind {
 pub struct AuthRejection {
     kind: RejectionKind,
     realm: Arc<str>,
+    /// RFC 9728 §5.1 `resource_metadata`, added to 401 challenges when the guard has one.
+    resource_metadata: Option<Arc<str>>,
 }
 
 impl AuthRejection {
     pub(crate) fn new(kind: RejectionKind, realm: Arc<str>) -> Self {
-        Self { kind, realm }
+        Self { kind, realm, resource_metadata: None }
+    }
+
+    pub(crate) fn with_resource_metadata(mut self, url: Option<Arc<str>>) -> Self {
+        self.resource_metadata = url;
+        self
     }
 
     pub fn kind(&self) -> &RejectionKind {
@@ -103,12 +110,15 @@ pub(super) fn error_response(
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
+        // RFC 9728 §5.1: the metadata URL rides along in the Bearer challenge of a 401.
+        let metadata =
+            self.resource_metadata.as_deref().map(|u| format!(", resource_metadata=\"{u}\"")).unwrap_or_default();
         let realm = &self.realm;
         let status = self.status();
         match &self.kind {
             RejectionKind::MissingToken => error_response(
                 status,
-                Some(format!("Bearer realm=\"{realm}\"")),
+                Some(format!("Bearer realm=\"{realm}\"{metadata}")),
                 "unauthenticated",
                 "A bearer access token is required",
             ),
@@ -118,8 +128,9 @@ impl IntoResponse for AuthRejection {
             }
             RejectionKind::InvalidToken(e) => {
                 let (code, description) = (e.rfc6750_error(), e.client_description());
-                let challenge =
-                    format!("Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{description}\"");
+                let challenge = format!(
+                    "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{description}\"{metadata}"
+                );
                 error_response(status, Some(challenge), code, description)
             }
             RejectionKind::InsufficientScope(e) => e.clone().into_response(),

@@ -270,3 +270,85 @@ fn require_permission_and_role_in_a_handler_body() {
     let rejection = AuthRejection::new(RejectionKind::MissingGrant(err), "api".into());
     assert_eq!(rejection.status(), StatusCode::FORBIDDEN);
 }
+
+/// A resource server described by RFC 9728 metadata, its guard pinned to the resource.
+fn described(key: &TestKey, resource: &str) -> Router {
+    let metadata = crate::ProtectedResourceMetadata::new(resource, ISSUER).unwrap().scopes(["posts:write"]);
+    let guard = Guard::builder(ISSUER)
+        .audience(resource)
+        .realm("posts")
+        .resource_metadata(metadata.metadata_url())
+        .key_set(key_set(&[key]))
+        .clock(clock)
+        .build()
+        .unwrap();
+    app(guard).merge(metadata.router())
+}
+
+#[tokio::test]
+async fn rfc9728_s5_1_a_401_names_the_resource_metadata() {
+    let key = TestKey::es256("k");
+    let app = described(&key, "https://api.example.com/v1");
+    let url = "https://api.example.com/.well-known/oauth-protected-resource/v1";
+    let (status, challenge, _) = call(&app, "/me", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge.as_deref(), Some(format!(r#"Bearer realm="posts", resource_metadata="{url}""#).as_str()));
+    let mut old = claims(NOW - 1000);
+    old["aud"] = json!("https://api.example.com/v1");
+    let expired = format!("Bearer {}", key.token(&old));
+    let (status, challenge, _) = call(&app, "/me", &[&expired]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let challenge = challenge.unwrap();
+    assert!(
+        challenge.contains(r#"error="invalid_token""#) && challenge.ends_with(&format!(r#"resource_metadata="{url}""#))
+    );
+    // 403 (a valid token lacking a scope) is not a discovery prompt: no metadata.
+    let mut c = claims(NOW);
+    c["aud"] = json!("https://api.example.com/v1");
+    c["scope"] = json!("other");
+    let (status, challenge, _) = call(&app, "/write", &[&format!("Bearer {}", key.token(&c))]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!challenge.unwrap_or_default().contains("resource_metadata"));
+    assert!(
+        Guard::builder(ISSUER).audience("a").key_set(key_set(&[&key])).resource_metadata("x\"y").build().is_err(),
+        "a metadata URL that would break the header is refused"
+    );
+}
+
+#[tokio::test]
+async fn rfc9728_s3_the_metadata_is_served_at_the_suffixed_and_bare_paths() {
+    let key = TestKey::es256("k");
+    let app = described(&key, "https://api.example.com/v1");
+    for path in ["/.well-known/oauth-protected-resource/v1", "/.well-known/oauth-protected-resource"] {
+        let resp = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let body: Value = serde_json::from_slice(&to_bytes(resp.into_body(), 1 << 16).await.unwrap()).unwrap();
+        // RFC 9728 §3.3: `resource` is exactly the identifier the suffix was inserted into.
+        assert_eq!(body["resource"], "https://api.example.com/v1");
+        assert_eq!(body["authorization_servers"], json!([ISSUER]));
+        assert_eq!(body["scopes_supported"], json!(["posts:write"]));
+        assert_eq!(body["bearer_methods_supported"], json!(["header"]));
+    }
+    let bare = crate::ProtectedResourceMetadata::new("https://api.example.com/v1", ISSUER).unwrap().unauthorized();
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        bare.headers()[header::WWW_AUTHENTICATE],
+        r#"Bearer resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/v1""#
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_another_resource_is_refused() {
+    // RFC 8707: Gatehouse minted this token for resource A; the guard of resource B refuses it.
+    let key = TestKey::es256("k");
+    let app = described(&key, "https://b.example.com/");
+    let mut for_a = claims(NOW);
+    for_a["aud"] = json!("https://a.example.com/");
+    let (status, challenge, body) = call(&app, "/me", &[&format!("Bearer {}", key.token(&for_a))]).await;
+    assert_eq!((status, body["error"].clone()), (StatusCode::UNAUTHORIZED, json!("invalid_token")));
+    assert!(challenge.unwrap().contains("resource_metadata="));
+    let mut for_b = claims(NOW);
+    for_b["aud"] = json!("https://b.example.com/");
+    assert_eq!(call(&app, "/me", &[&format!("Bearer {}", key.token(&for_b))]).await.0, StatusCode::OK);
+}

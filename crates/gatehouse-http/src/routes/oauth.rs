@@ -333,7 +333,9 @@ fn consent_page(state: &AppState, jar: CookieJar, req: &AuthorizeRequest, pairs:
         pairs.iter().filter(|(k, _)| !matches!(k.as_str(), "prompt" | "decision" | "csrf_token")).cloned().collect();
     let scopes: Vec<&str> = req.scope.iter().collect();
     let privileged = scopes.iter().any(|s| gatehouse_core::oauth::is_privileged(s));
-    let page = ConsentPage { csrf_token: &csrf_token, client_name: &req.client.name, scopes, privileged, hidden };
+    let resources: Vec<&str> = req.resources.iter().map(String::as_str).collect();
+    let page =
+        ConsentPage { csrf_token: &csrf_token, client_name: &req.client.name, scopes, privileged, resources, hidden };
     (jar, Html(pages::render(&page))).into_response()
 }
 

@@ -28,6 +28,7 @@ mod passkeys;
 mod policies;
 mod rbac;
 mod refresh;
+mod resources;
 mod sessions;
 mod users;
 

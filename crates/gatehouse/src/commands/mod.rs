@@ -6,6 +6,7 @@ pub mod invitations;
 pub mod keys;
 pub mod policies;
 pub mod providers;
+pub mod resources;
 pub mod roles;
 pub mod users;
 

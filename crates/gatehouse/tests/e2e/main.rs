@@ -49,6 +49,7 @@ mod policies;
 mod private_key_jwt;
 mod regressions;
 mod reset;
+mod resources;
 mod scale_out;
 mod secrets_scan;
 mod self_service;

@@ -103,6 +103,8 @@ impl OAuthService {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         };
         let scope = Scope::parse(&code.scope).map_err(|_| OAuthError::server_error())?;
+        // RFC 8707 §2.2: one of the resources the code was requested for.
+        let resource = self.token_resource(&req.resource, Some(code.grant_id)).await?;
         let approval = UserApproval {
             user: &user,
             grant_id: code.grant_id,
@@ -111,6 +113,7 @@ impl OAuthService {
             auth_time: code.auth_time,
             nonce: code.nonce.as_deref(),
             dpop_jkt: req.dpop_jkt.as_deref(),
+            resource,
         };
         self.user_tokens(client, approval).await
     }

@@ -36,10 +36,17 @@ impl OAuthService {
             }
             None => Scope::from_vec(machine_scopes),
         };
+        // RFC 8707 §2.2: any registered resource; the token carries only the scopes it accepts.
+        let resource = self.token_resource(&req.resource, None).await?;
+        let scope = match &resource {
+            Some(r) => r.narrow(&scope),
+            None => scope,
+        };
         // The client's own roles (`client_roles`) when it asks for `roles` / `permissions`.
         let holder = Holder::Client(&client.id);
         let rbac = self.rbac_claims(holder, &scope).await?;
-        let context = TokenContext { dpop_jkt: req.dpop_jkt.as_deref(), ..Default::default() };
+        let context =
+            TokenContext { dpop_jkt: req.dpop_jkt.as_deref(), resource: resource.as_ref(), ..Default::default() };
         let (access_token, expires_in, token_type) = self.access_token(client, holder, &scope, rbac, context)?;
         let scope_text = scope.to_string();
         Ok(TokenResponse {

@@ -78,6 +78,9 @@ impl OAuthService {
         if !scope.is_subset_of(&client.scopes) {
             return Err(OAuthError::new(ErrorCode::InvalidScope, "the client is no longer allowed this scope"));
         }
+        // The device request names no resource (RFC 8628 has none); a token request may not
+        // add one the user never saw.
+        let resource = self.token_resource(&req.resource, Some(found.grant_id)).await?;
         let approved = UserApproval {
             user: &user,
             grant_id: found.grant_id,
@@ -86,6 +89,7 @@ impl OAuthService {
             auth_time: approval.auth_time,
             nonce: None,
             dpop_jkt: req.dpop_jkt.as_deref(),
+            resource,
         };
         self.user_tokens(client, approved).await
     }

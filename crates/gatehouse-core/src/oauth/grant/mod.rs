@@ -12,6 +12,7 @@ use super::authorize::REPEATED;
 use super::client::Client;
 use super::error::{ErrorCode, OAuthError};
 use super::params::{Param, TokenRequest};
+use super::resource::ResourceServer;
 use super::scope::Scope;
 use super::service::OAuthService;
 use crate::acr::AuthContext;
@@ -81,7 +82,10 @@ impl OAuthService {
 
     /// Signs an access token for `holder` (the user, with the sign-in `auth` behind the token;
     /// or the client itself, with none), bound to the request's DPoP key if it sent a proof
-    /// (RFC 9449 §5). Returns the token, its lifetime and its `token_type`.
+    /// (RFC 9449 §5). For a registered `resource` (RFC 8707) the token's `aud` is its
+    /// identifier, and its lifetime (when set) and signing algorithm are the resource's;
+    /// otherwise the token is for Gatehouse's own audience, as configured. Returns the token,
+    /// its lifetime and its `token_type`.
     fn access_token(
         &self,
         client: &Client,
@@ -100,8 +104,10 @@ impl OAuthService {
             client_id: client.id.clone(),
             scope: (!scope.is_empty()).then(|| scope.to_owned()),
             sid: context.sid,
-            lifetime: client.access_token_lifetime,
+            lifetime: context.resource.and_then(|r| r.access_token_lifetime).or(client.access_token_lifetime),
             rbac,
+            audience: context.resource.map(|r| r.identifier.clone()),
+            algorithm: context.resource.map(|r| r.signing_alg),
             dpop_jkt: context.dpop_jkt.map(str::to_owned),
             ..Default::default()
         };
@@ -127,6 +133,8 @@ pub(super) struct TokenContext<'a> {
     pub auth: Option<&'a AuthContext>,
     /// RFC 9449 §6.1: the DPoP key to bind the token to.
     pub dpop_jkt: Option<&'a str>,
+    /// RFC 8707: the resource server the token is for (`None`: Gatehouse's own audience).
+    pub resource: Option<&'a ResourceServer>,
 }
 
 /// A user's approval that tokens are issued for: an authorization code or an approved device
@@ -141,6 +149,8 @@ pub(super) struct UserApproval<'a> {
     pub nonce: Option<&'a str>,
     /// RFC 9449 §5: the key of the token request's DPoP proof.
     pub dpop_jkt: Option<&'a str>,
+    /// RFC 8707: the resource server the access token is for (`None`: Gatehouse's audience).
+    pub resource: Option<ResourceServer>,
 }
 
 impl OAuthService {
@@ -152,17 +162,20 @@ impl OAuthService {
     /// `revoke_replayed_grant`), and roles are read first, so a storage failure leaves no
     /// half-made grant behind.
     async fn user_tokens(&self, client: &Client, a: UserApproval<'_>) -> Result<TokenResponse, OAuthError> {
-        let UserApproval { user, grant_id, scope, amr, auth_time, nonce, dpop_jkt } = a;
-        let rbac = self.rbac_claims(Holder::User(user.id), &scope).await?;
+        let UserApproval { user, grant_id, scope, amr, auth_time, nonce, dpop_jkt, resource } = a;
+        // The access token carries only what its resource accepts; the grant (refresh family,
+        // ID token) keeps the whole approval, so a refresh may ask for another granted resource.
+        let access_scope = resource.as_ref().map_or_else(|| scope.clone(), |r| r.narrow(&scope));
+        let rbac = self.rbac_claims(Holder::User(user.id), &access_scope).await?;
         let with_refresh =
             client.allows_grant(super::client::GrantType::RefreshToken) && scope.contains("offline_access");
         let scope_text = scope.to_string();
         let subject = user.id.to_string();
         let sid = grant_id.to_string();
         let auth = AuthContext::of_sign_in(amr, auth_time);
-        let context = TokenContext { sid: Some(sid.clone()), auth: Some(&auth), dpop_jkt };
+        let context = TokenContext { sid: Some(sid.clone()), auth: Some(&auth), dpop_jkt, resource: resource.as_ref() };
         let (access_token, expires_in, token_type) =
-            self.access_token(client, Holder::User(user.id), &scope, rbac, context)?;
+            self.access_token(client, Holder::User(user.id), &access_scope, rbac, context)?;
         let id_token = if scope.contains("openid") {
             Some(self.id_token(&super::id_token::IdTokenInput {
                 subject: &subject,
@@ -196,7 +209,8 @@ impl OAuthService {
             access_token,
             token_type,
             expires_in,
-            scope: Some(scope_text),
+            // RFC 6749 §5.1: the scope of the access token.
+            scope: Some(access_scope.to_string()),
             refresh_token: refresh.map(|r| r.expose().to_owned()),
             id_token,
         })

@@ -68,6 +68,13 @@ impl OAuthService {
             }
             None => granted,
         };
+        // RFC 8707 §2.2: a refresh may narrow to one of the resources the grant was given, never
+        // add another.
+        let resource = self.token_resource(&req.resource, Some(current.id)).await?;
+        let scope = match &resource {
+            Some(r) => r.narrow(&scope),
+            None => scope,
+        };
         // Roles and permissions are read again for every refresh (a role revoked since is not in
         // the new token), and before rotating: a storage failure must not consume the token.
         let rbac = self.rbac_claims(Holder::User(current.user_id), &scope).await?;
@@ -87,6 +94,7 @@ impl OAuthService {
             sid: Some(family.id.to_string()),
             auth: Some(&family.auth),
             dpop_jkt: req.dpop_jkt.as_deref(),
+            resource: resource.as_ref(),
         };
         let (access_token, expires_in, token_type) =
             self.access_token(client, Holder::User(family.user_id), &scope, rbac, context)?;

@@ -1,5 +1,5 @@
 //! The admin API under `/admin/v1/` (DESIGN.md §3): users, invitations, sessions, roles, permissions and
-//! their grants, the audit trail, signing keys, clients, and Cedar policies.
+//! their grants, the audit trail, signing keys, clients, resource servers, and Cedar policies.
 //!
 //! Authorization happens in one place, the [`Admin`] extractor: it verifies the bearer token
 //! (RFC 6750 §2.1) and asks `AdminService::authorize` for an [`AdminCapability`]. Every admin
@@ -18,6 +18,7 @@ pub(crate) mod ops;
 mod policies;
 mod rbac;
 mod reset;
+mod resources;
 mod user_mail;
 mod users;
 
@@ -58,6 +59,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(rbac::router())
         .merge(ops::router())
         .merge(clients::router())
+        .merge(resources::router())
         .merge(policies::router())
         .merge(openapi::router())
 }

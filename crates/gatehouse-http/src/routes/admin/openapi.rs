@@ -48,7 +48,8 @@ pub struct ErrorResponse {
 #[openapi(
     info(
         title = "Gatehouse admin API",
-        description = "Users, invitations, sessions, roles, permissions, clients, signing keys, the audit trail and \
+        description = "Users, invitations, sessions, roles, permissions, clients, resource servers, signing keys, the \
+                       audit trail and \
                        Cedar policies. \
                        Every operation needs `Authorization: Bearer <access token>` with the scope \
                        `gatehouse:admin` or of a user holding the role `admin`.",
@@ -61,6 +62,7 @@ pub struct ErrorResponse {
         (name = "roles", description = "Roles and their permissions"),
         (name = "permissions", description = "Permissions named resource:action"),
         (name = "clients", description = "OAuth clients and their roles"),
+        (name = "resource-servers", description = "Resource servers: the APIs access tokens are for (RFC 8707)"),
         (name = "keys", description = "Token signing keys"),
         (name = "audit", description = "The audit trail"),
         (name = "policies", description = "Cedar policies and their schema, versioned"),
@@ -119,7 +121,7 @@ fn constrain_names(path: &str, op: &mut Operation) {
 /// OpenAPI links (3.1 §4.8.20): what a created resource can be used for next, so that clients
 /// and tools (generated stateful tests) can follow "create, then read, change, delete". Each
 /// row: the creating operation, its status, and the operations taking the new identifier.
-const LINKS: [(&str, &str, &str, &str, &[&str]); 5] = [
+const LINKS: [(&str, &str, &str, &str, &[&str]); 6] = [
     ("create_invitation", "201", "id", "$response.body#/id", &["revoke_invitation"]),
     (
         "create_user",
@@ -162,6 +164,13 @@ const LINKS: [(&str, &str, &str, &str, &[&str]); 5] = [
         "id",
         "$response.body#/client_id",
         &["show_client", "delete_client", "client_roles", "grant_client_role", "revoke_client_role"],
+    ),
+    (
+        "create_resource_server",
+        "201",
+        "id",
+        "$response.body#/id",
+        &["show_resource_server", "update_resource_server", "delete_resource_server"],
     ),
 ];
 
