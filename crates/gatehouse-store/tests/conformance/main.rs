@@ -63,6 +63,7 @@ mod private_key_jwt;
 mod pushed_requests;
 mod rbac;
 mod refresh;
+mod sealed;
 mod sessions;
 mod upgrade_0006;
 mod upgrade_0014;
