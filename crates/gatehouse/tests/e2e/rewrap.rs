@@ -112,7 +112,7 @@ async fn rewrap_moves_every_secret_to_the_new_master_key_while_serving(b: Backen
     let mail = sink.wait_for("patient@example.com", 1).await.remove(0);
     assert!(mail.subject.starts_with("Someone tried to register"), "{}", mail.subject);
     assert_eq!(sink.wait_for(ADA, 1).await.len(), 1, "the notice sealed under the old key is delivered too");
-    println!("rewrapped: 3 signing keys, 1 TOTP secret, 2 queued mails; second run: 0");
+    eprintln!("rewrapped: 3 signing keys, 1 TOTP secret, 2 queued mails; second run: 0");
 
     // A key that sealed none of this: a clear error, no panic.
     let (_, stranger) = MasterKey::generate().unwrap();
