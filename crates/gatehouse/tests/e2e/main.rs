@@ -55,6 +55,7 @@ mod rewrap;
 mod secrets_scan;
 mod self_service;
 mod stepup;
+mod systemd_unit;
 mod tls;
 mod tokens;
 mod verification;
