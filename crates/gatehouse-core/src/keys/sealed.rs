@@ -77,8 +77,9 @@ pub enum SealError {
     #[error("a sealed value could not be decrypted: the master key is not the one it was encrypted with")]
     WrongMasterKey,
     #[error(
-        "a sealed value was encrypted under master key {0}, which is neither the current master key nor one of \
-         the previous keys (GATEHOUSE_MASTER_KEY_PREVIOUS / _PREVIOUS_FILE): add that key as a previous key"
+        "the master key is not the one a sealed value was encrypted with: it was encrypted under master key {0}, \
+         which is neither the current master key nor one of the previous keys \
+         (GATEHOUSE_MASTER_KEY_PREVIOUS / _PREVIOUS_FILE): add that key as a previous key"
     )]
     UnknownMasterKey(String),
     #[error("encryption failed")]
