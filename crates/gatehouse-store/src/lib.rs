@@ -42,8 +42,10 @@
 //!   what a token or code that could not be consumed means live once, in `rotation` and
 //!   `oauth` (with the merging of consented scopes).
 //! - **Errors without data.** `error` turns sqlx errors into [`StoreError`]: a unique violation
-//!   becomes `Conflict` naming what collided; anything else becomes `Unavailable` with a message
-//!   that never repeats a bound value (emails, hashes, tokens stay out of logs).
+//!   becomes `Conflict` naming what collided; a database that cannot be reached (connection
+//!   refused or lost, no connection within the pool's acquire timeout) becomes `Unreachable`
+//!   (HTTP answers 503); anything else becomes `Unavailable`, with a message that never repeats
+//!   a bound value (emails, hashes, tokens stay out of logs).
 //!
 //! The behaviour both backends must share is pinned by the conformance suite in
 //! `tests/conformance/`, which runs every check against SQLite and, when
