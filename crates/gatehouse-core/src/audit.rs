@@ -18,6 +18,9 @@ pub enum AuditEventType {
     PasswordChanged,
     PasswordRehashed,
     KeyRotated,
+    /// `gatehouse keys rewrap` re-sealed secrets under the current master key (details: counts
+    /// per kind and the key ids, never a secret).
+    MasterKeyRewrapped,
     TokenIssued,
     RefreshTokenReused,
     RefreshFamilyRevoked,
@@ -136,7 +139,7 @@ pub enum AuditEventType {
 impl AuditEventType {
     /// Every event type (the console's filter lists them): a new variant goes here too; the
     /// test below fails while one is missing.
-    pub const ALL: [Self; 73] = [
+    pub const ALL: [Self; 74] = [
         Self::UserRegistered,
         Self::UserCreated,
         Self::LoginSucceeded,
@@ -147,6 +150,7 @@ impl AuditEventType {
         Self::PasswordChanged,
         Self::PasswordRehashed,
         Self::KeyRotated,
+        Self::MasterKeyRewrapped,
         Self::TokenIssued,
         Self::RefreshTokenReused,
         Self::RefreshFamilyRevoked,
@@ -224,6 +228,7 @@ impl AuditEventType {
             Self::PasswordChanged => "password.changed",
             Self::PasswordRehashed => "password.rehashed",
             Self::KeyRotated => "key.rotated",
+            Self::MasterKeyRewrapped => "master_key.rewrapped",
             Self::TokenIssued => "token.issued",
             Self::RefreshTokenReused => "refresh_token.reuse_detected",
             Self::RefreshFamilyRevoked => "refresh_token.family_revoked",

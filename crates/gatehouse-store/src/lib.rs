@@ -10,7 +10,7 @@
 //!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
 //!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
 //!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`,
-//!   `account_tokens`, `mail_queue`, `invitations`, `mfa`, `resources`).
+//!   `account_tokens`, `mail_queue`, `invitations`, `mfa`, `resources`, `sealed`).
 //!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
@@ -42,8 +42,10 @@
 //!   what a token or code that could not be consumed means live once, in `rotation` and
 //!   `oauth` (with the merging of consented scopes).
 //! - **Errors without data.** `error` turns sqlx errors into [`StoreError`]: a unique violation
-//!   becomes `Conflict` naming what collided; anything else becomes `Unavailable` with a message
-//!   that never repeats a bound value (emails, hashes, tokens stay out of logs).
+//!   becomes `Conflict` naming what collided; a database that cannot be reached (connection
+//!   refused or lost, no connection within the pool's acquire timeout) becomes `Unreachable`
+//!   (HTTP answers 503); anything else becomes `Unavailable`, with a message that never repeats
+//!   a bound value (emails, hashes, tokens stay out of logs).
 //!
 //! - **Redis for what nodes share beyond the database** ([`shared_state`]): cluster-wide GCRA
 //!   rate limits (one Lua script per check, per-node fallback when Redis fails) and the cache
@@ -60,6 +62,7 @@ use gatehouse_core::abuse::LoginAttemptStore;
 use gatehouse_core::account::tokens::AccountTokenStore;
 use gatehouse_core::federation::FederationStore;
 use gatehouse_core::invitation::InvitationStore;
+use gatehouse_core::keys::SealedStore;
 use gatehouse_core::mail::MailQueueStore;
 use gatehouse_core::mfa::MfaStore;
 use gatehouse_core::mfa::passkey::PasskeyStore;
@@ -178,6 +181,8 @@ pub struct Stores {
     pub overview: Arc<dyn OverviewStore>,
     /// Registered resource servers and the resources of grants (RFC 8707).
     pub resources: Arc<dyn ResourceServerStore>,
+    /// Every value sealed with the master key (`gatehouse keys rewrap`).
+    pub sealed: Arc<dyn SealedStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -213,6 +218,7 @@ impl Stores {
             + PasskeyStore
             + OverviewStore
             + ResourceServerStore
+            + SealedStore
             + HealthCheck
             + 'static,
     {
@@ -239,6 +245,7 @@ impl Stores {
             passkeys: store.clone(),
             overview: store.clone(),
             resources: store.clone(),
+            sealed: store.clone(),
             health: store,
             backend,
         }

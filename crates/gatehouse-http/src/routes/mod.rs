@@ -77,7 +77,12 @@ async fn live(state: &AppState, presented: Result<AccessClaims, ApiError>) -> Re
         .refresh_service()
         .access_token_is_live(&claims.client_id, claims.sid.as_deref(), &claims.jti)
         .await
-        .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}")))?;
+        .map_err(|e| match &e {
+            gatehouse_core::token::RefreshError::Store(s) => {
+                ApiError::store(s, format_args!("revocation check failed: {e}"))
+            }
+            _ => ApiError::internal_cause(format_args!("revocation check failed: {e}")),
+        })?;
     if live { Ok(claims) } else { Err(crate::bearer::invalid_token("the token has been revoked")) }
 }
 

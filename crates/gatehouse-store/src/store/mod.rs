@@ -29,6 +29,7 @@ mod policies;
 mod rbac;
 mod refresh;
 mod resources;
+mod sealed;
 mod sessions;
 mod users;
 

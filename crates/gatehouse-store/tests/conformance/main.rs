@@ -65,6 +65,7 @@ mod pushed_requests;
 mod rbac;
 mod refresh;
 mod resource_servers;
+mod sealed;
 mod sessions;
 mod shared_state_redis;
 mod upgrade_0006;
