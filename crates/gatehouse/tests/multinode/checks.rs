@@ -115,15 +115,18 @@ async fn check_chains(
     http: &reqwest::Client,
     setup: &Setup,
     db: &mut sqlx::PgConnection,
-    chains: &mut Vec<Chain>,
+    chains: &mut [Chain],
     bad: &mut Vec<String>,
 ) -> (usize, usize) {
     let (mut rotated, mut consumed) = (0, 0);
     for chain in chains.iter_mut() {
         let hash = sha256(&chain.latest);
-        let used =
-            count(db, "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL", hash.clone())
-                .await;
+        let used = count(
+            db,
+            "SELECT count(*) FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NOT NULL",
+            hash.clone(),
+        )
+        .await;
         if used == 1 {
             if !chain.in_doubt {
                 bad.push("an acknowledged refresh token was used, but no rotation of it was sent".into());

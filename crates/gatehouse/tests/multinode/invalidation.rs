@@ -27,7 +27,12 @@ async fn client_credentials(node: &Node, id: &str, secret: &str) -> u16 {
 }
 
 async fn sign_in(node: &Node, email: &str) -> reqwest::Response {
-    http().post(node.url("/api/v1/auth/login")).json(&json!({ "email": email, "password": PASSWORD })).send().await.unwrap()
+    http()
+        .post(node.url("/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// An access token (first-party token sign-in) for `email`, from `node`.
@@ -113,12 +118,7 @@ async fn changes_on_one_node_reach_the_others_within_a_second() {
     }
     let me: Value = http().get(a.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
     let user_id = me["id"].as_str().unwrap().to_owned();
-    let r = http()
-        .post(a.url(&format!("/admin/v1/users/{user_id}/disable")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
+    let r = http().post(a.url(&format!("/admin/v1/users/{user_id}/disable"))).bearer_auth(&admin).send().await.unwrap();
     assert!(r.status().is_success(), "disable on node A: {}", r.status());
     let disabled = Instant::now();
     let mut user_times = Vec::new();

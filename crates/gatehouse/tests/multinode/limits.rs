@@ -71,7 +71,8 @@ async fn global_rate_limit_holds_across_three_nodes() {
     let n = 30;
     let (ok, answers) = attempts(&cluster.nginx.base(), "limited@example.com", n, 6).await;
     eprintln!("global limit: {n} sign-ins over three nodes, allowance {ALLOWANCE}: {ok} let through; {answers:?}");
-    let nodes = cluster.nodes.iter().filter(|node| answers.keys().any(|k| k.ends_with(&format!(":{}", node.port)))).count();
+    let nodes =
+        cluster.nodes.iter().filter(|node| answers.keys().any(|k| k.ends_with(&format!(":{}", node.port)))).count();
     assert_eq!(nodes, 3, "the attempts reached every node: {answers:?}");
     assert!(within_one(ok, ALLOWANCE), "{ok} sign-ins let through, allowance {ALLOWANCE} (±1): {answers:?}");
     let refused: usize = answers.iter().filter(|(k, _)| k.starts_with("429")).map(|(_, v)| v).sum();
@@ -94,6 +95,10 @@ async fn wait_shared(cluster: &Cluster, want: f64) -> Duration {
         if seen.iter().all(|v| *v == Some(want)) {
             return start.elapsed();
         }
+        assert!(
+            start.elapsed() < Duration::from_secs(3) || seen.iter().any(Option::is_some),
+            "no node reports gatehouse_rate_limit_shared (is GATEHOUSE_REDIS_URL supported?)"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!("gatehouse_rate_limit_shared never became {want} on every node: {seen:?}");

@@ -89,7 +89,17 @@ impl Setup {
 /// `(client_id, client_secret)` of a new client-credentials client with `scope`.
 pub async fn client_credentials_client(cluster: &Cluster, scope: &str) -> (String, String) {
     let out = cluster
-        .cli(&["clients", "create", "--name", "Machine", "--grant-type", "client_credentials", "--scope", scope, "--json"])
+        .cli(&[
+            "clients",
+            "create",
+            "--name",
+            "Machine",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            scope,
+            "--json",
+        ])
         .await;
     let v: Value = serde_json::from_str(&out).unwrap();
     (v["client_id"].as_str().unwrap().to_owned(), v["client_secret"].as_str().unwrap().to_owned())
@@ -262,15 +272,7 @@ pub async fn send(ledger: &Shared, op: &'static str, post: bool, req: reqwest::R
         }
         Err(e) => {
             l.count(op, "no answer");
-            l.failures.push(Failure {
-                op,
-                post,
-                status: None,
-                retry_after: false,
-                detail: e.to_string(),
-                at,
-                elapsed,
-            });
+            l.failures.push(Failure { op, post, status: None, retry_after: false, detail: e.to_string(), at, elapsed });
             Sent::Failed
         }
     }
@@ -336,7 +338,8 @@ async fn rotate_one(http: &reqwest::Client, setup: &Setup, ledger: &Shared, rng:
 }
 
 pub fn pkce() -> (String, String) {
-    let verifier = URL_SAFE_NO_PAD.encode([*uuid::Uuid::new_v4().as_bytes(), *uuid::Uuid::new_v4().as_bytes()].concat());
+    let verifier =
+        URL_SAFE_NO_PAD.encode([*uuid::Uuid::new_v4().as_bytes(), *uuid::Uuid::new_v4().as_bytes()].concat());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     (verifier, challenge)
 }
@@ -383,8 +386,7 @@ async fn code_flow(setup: &Setup, ledger: &Shared, email: &str) {
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
     let form = [("csrf_token", csrf.as_str()), ("email", email), ("password", PASSWORD), ("next", &next)];
-    let Sent::Ok(r) = send(ledger, "login form", true, browser.post(setup.url("/login")).form(&form), 303).await
-    else {
+    let Sent::Ok(r) = send(ledger, "login form", true, browser.post(setup.url("/login")).form(&form), 303).await else {
         return;
     };
     if session_cookie(&r).is_some() {

@@ -49,8 +49,5 @@ async fn two_nodes_on_an_empty_database_migrate_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "signed in on the other node");
-    eprintln!(
-        "migrate once: {} migrations, each recorded once, by two nodes started together; both serve",
-        rows.len()
-    );
+    eprintln!("migrate once: {} migrations, each recorded once, by two nodes started together; both serve", rows.len());
 }

@@ -63,7 +63,11 @@ async fn sigkill_one_node_under_load_loses_nothing_acknowledged() {
         })
         .map(|f| format!("{}: {:?} after {:?} ({})", f.op, f.status, f.elapsed, f.detail))
         .collect();
-    eprintln!("{} failed requests, all 502s of POSTs in flight to the killed node: {}", l.failures.len(), bad.is_empty());
+    eprintln!(
+        "{} failed requests, all 502s of POSTs in flight to the killed node: {}",
+        l.failures.len(),
+        bad.is_empty()
+    );
     bad.extend(invariants(&cluster, &setup, &mut l).await);
     assert!(bad.is_empty(), "{} violations:\n{}", bad.len(), bad.join("\n"));
 }
@@ -118,10 +122,7 @@ async fn postgres_restart_under_load_answers_503_and_recovers() {
 
     let mut l = std::mem::take(&mut *ledger.lock().unwrap());
     eprintln!("{}", l.summary());
-    eprintln!(
-        "outage {:?}; /readyz during it: {not_ready:?}; nodes ready again after {recovered:?}",
-        up_at - down_at
-    );
+    eprintln!("outage {:?}; /readyz during it: {not_ready:?}; nodes ready again after {recovered:?}", up_at - down_at);
     assert!(l.sessions.len() > 5 && l.chains.len() > 5, "the load acknowledged too little to check anything");
     let mut bad: Vec<String> = not_ready
         .iter()

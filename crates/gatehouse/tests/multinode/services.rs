@@ -20,10 +20,7 @@ pub struct Tools {
 
 fn in_path(name: &str, extra: &[&str]) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
-        .chain(extra.iter().copied())
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
+    path.split(':').chain(extra.iter().copied()).map(|d| Path::new(d).join(name)).find(|p| p.is_file())
 }
 
 impl Tools {
@@ -124,7 +121,11 @@ impl PrivatePostgres {
             self.dir.display()
         );
         let mut c = self.pg_command("pg_ctl");
-        c.arg("-D").arg(self.dir.join("data")).args(["-o", &opts, "-l"]).arg(self.dir.join("log")).args(["-w", "start"]);
+        c.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-o", &opts, "-l"])
+            .arg(self.dir.join("log"))
+            .args(["-w", "start"]);
         c.stdout(Stdio::null()).stderr(Stdio::piped());
         let out = tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap();
         let log = std::fs::read_to_string(self.dir.join("log")).unwrap_or_default();
