@@ -80,7 +80,8 @@ async fn global_rate_limit_holds_across_three_nodes() {
 }
 
 /// Waits (up to 20 s) until every node reports `gatehouse_rate_limit_shared` = `want`, poking
-/// each with a sign-in attempt for a throwaway address so that the limiter talks to Redis.
+/// each with a sign-in for `probe@example.com` (registered by the caller) so that the limiter
+/// talks to Redis.
 async fn wait_shared(cluster: &Cluster, want: f64) -> Duration {
     let start = Instant::now();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
@@ -88,7 +89,8 @@ async fn wait_shared(cluster: &Cluster, want: f64) -> Duration {
     while start.elapsed() < Duration::from_secs(20) {
         seen.clear();
         for node in &cluster.nodes {
-            let body = json!({ "email": "probe@example.com", "password": "not the password at all" });
+            // A correct password: failures would lock the account and slow every probe down.
+            let body = json!({ "email": "probe@example.com", "password": PASSWORD });
             let _ = http.post(node.url("/api/v1/auth/login")).json(&body).send().await;
             seen.push(node.metric("gatehouse_rate_limit_shared").await);
         }
@@ -111,7 +113,7 @@ async fn ready(node: &Node) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_falls_back_per_node_then_resumes() {
     let Some(mut cluster) = Cluster::start(options()).await else { return };
-    for email in ["before@example.com", "during@example.com", "after@example.com"] {
+    for email in ["probe@example.com", "before@example.com", "during@example.com", "after@example.com"] {
         register(&cluster, email).await;
     }
     wait_shared(&cluster, 1.0).await;
