@@ -22,6 +22,7 @@ pub mod password;
 pub mod policy;
 pub mod random;
 pub mod rbac;
+pub mod scale_out;
 pub mod session;
 pub mod store;
 pub mod token;

@@ -67,6 +67,8 @@ impl std::ops::Deref for AppState {
 
 /// The fields of [`AppState`].
 pub struct AppStateInner {
+    /// Redis reachability and the shared-state counters, rendered on `/metrics`.
+    pub shared_state: Arc<gatehouse_core::scale_out::SharedStateHealth>,
     pub accounts: Arc<AccountService>,
     /// Invitations: the admin API (with the admin capability) and the accept page.
     pub invitations: Arc<gatehouse_core::invitation::InvitationService>,

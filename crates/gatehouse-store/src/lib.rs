@@ -45,6 +45,10 @@
 //!   becomes `Conflict` naming what collided; anything else becomes `Unavailable` with a message
 //!   that never repeats a bound value (emails, hashes, tokens stay out of logs).
 //!
+//! - **Redis for what nodes share beyond the database** ([`shared_state`]): cluster-wide GCRA
+//!   rate limits (one Lua script per check, per-node fallback when Redis fails) and the cache
+//!   invalidation bus (pub/sub). Optional; never the source of truth.
+//!
 //! The behaviour both backends must share is pinned by the conformance suite in
 //! `tests/conformance/`, which runs every check against SQLite and, when
 //! `GATEHOUSE_TEST_POSTGRES_URL` is set, against PostgreSQL.
@@ -79,6 +83,7 @@ mod rbac;
 mod redact;
 mod rotation;
 mod rows;
+pub mod shared_state;
 mod sql;
 mod sqlite;
 mod store;
@@ -88,6 +93,7 @@ use sqlite::{FastReads, Sqlite};
 use store::SqlStore;
 
 pub use redact::redact_url;
+pub use shared_state::{RedisOptions, RedisSharedState};
 
 /// The storage backends Gatehouse runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -38,6 +38,12 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; empty means `sqlite://<data_dir>/gatehouse.db`.
     pub database_url: String,
+    /// `redis://…` or `rediss://…` (TLS; a password in the URL is sent as AUTH) shared by the
+    /// nodes of a cluster: cluster-wide rate limits and cache invalidation. Empty: none (a single
+    /// node, everything in process). Prefer `GATEHOUSE_REDIS_URL` or `GATEHOUSE_REDIS_URL_FILE`.
+    pub redis_url: String,
+    /// Prefix of every Redis key and channel (several deployments can share one Redis).
+    pub redis_prefix: String,
     /// Apply pending migrations when the server starts.
     pub auto_migrate: bool,
     pub registration_enabled: bool,
@@ -85,6 +91,8 @@ impl Default for Settings {
             issuer: "http://127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./gatehouse-data"),
             database_url: String::new(),
+            redis_url: String::new(),
+            redis_prefix: gatehouse_store::shared_state::DEFAULT_PREFIX.into(),
             auto_migrate: true,
             registration_enabled: true,
             body_limit: 64 * 1024,
@@ -270,6 +278,12 @@ impl Settings {
                 .trim()
                 .to_owned();
         }
+        if let Ok(file) = std::env::var("GATEHOUSE_REDIS_URL_FILE") {
+            settings.redis_url = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading GATEHOUSE_REDIS_URL_FILE {file}"))?
+                .trim()
+                .to_owned();
+        }
         if let Some(cert) = std::env::var_os("GATEHOUSE_TLS_CERT") {
             settings.tls.cert_file = Some(cert.into());
         }
@@ -420,6 +434,7 @@ impl Settings {
         if self.body_limit < 1024 {
             bail!("body_limit must be at least 1024 bytes");
         }
+        self.validate_redis()?;
         self.rate_limits.validate()?;
         self.lockout.validate()?;
         self.federation.validate()?;
@@ -431,10 +446,37 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The Redis settings, when a URL is configured.
+    pub fn redis_options(&self) -> Option<gatehouse_store::RedisOptions> {
+        (!self.redis_url.is_empty()).then(|| gatehouse_store::RedisOptions {
+            url: self.redis_url.clone(),
+            prefix: self.redis_prefix.clone(),
+            timeout: gatehouse_store::shared_state::DEFAULT_TIMEOUT,
+        })
+    }
+
+    fn validate_redis(&self) -> anyhow::Result<()> {
+        let url = &self.redis_url;
+        if !(url.is_empty() || url.starts_with("redis://") || url.starts_with("rediss://")) {
+            bail!(
+                "redis_url must start with redis:// or rediss:// (got {})",
+                gatehouse_store::redact_url(&self.redis_url)
+            );
+        }
+        let p = &self.redis_prefix;
+        if p.is_empty() || p.len() > 64 || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            bail!("redis_prefix must be 1 to 64 characters without spaces");
+        }
+        Ok(())
+    }
+}
+
 /// Variables with our prefix that are not configuration keys.
 const IGNORED_ENV: &[&str] = &[
     "GATEHOUSE_CONFIG",
     "GATEHOUSE_DATABASE_URL_FILE",
+    "GATEHOUSE_REDIS_URL_FILE",
     "GATEHOUSE_TEST_",
     "GATEHOUSE_REQUIRE_SERVICES",
     "GATEHOUSE_LOG",
@@ -478,6 +520,21 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.database_url(), "sqlite://./gatehouse-data/gatehouse.db");
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn redis_settings() {
+        let mut s = Settings::default();
+        assert!(s.redis_options().is_none(), "no Redis unless configured");
+        s.redis_url = "rediss://:s3cret@cache.internal:6380/2".into();
+        s.validate().unwrap();
+        assert_eq!(s.redis_options().unwrap().prefix, "gatehouse:");
+        s.redis_url = "http://:s3cret@cache".into();
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("redis://") && !err.contains("s3cret"), "{err}");
+        s.redis_url = "redis://127.0.0.1:6379".into();
+        s.redis_prefix = "two words".into();
+        assert!(s.validate().is_err());
     }
 
     #[test]

@@ -67,13 +67,13 @@ fn walk(path: &str, value: &Value, known: &BTreeSet<String>, out: &mut Vec<Strin
                 walk(&format!("{path}[{i}]"), value, known, out);
             }
         }
-        ValueKind::String(text) if path == "database_url" => {
+        ValueKind::String(text) if path == "database_url" || path == "redis_url" => {
             if url::Url::parse(text).is_ok_and(|u| u.password().is_some()) {
-                out.push(
-                    "database_url contains a password: move the URL to a file named by \
-                     GATEHOUSE_DATABASE_URL_FILE (mode 0600) or to GATEHOUSE_DATABASE_URL"
-                        .to_owned(),
-                );
+                let var = path.to_ascii_uppercase();
+                out.push(format!(
+                    "{path} contains a password: move the URL to a file named by \
+                     GATEHOUSE_{var}_FILE (mode 0600) or to GATEHOUSE_{var}"
+                ));
             }
         }
         _ => {
@@ -108,18 +108,23 @@ mod tests {
         let file = dir.join("g.toml");
         std::fs::write(
             &file,
-            "database_url = \"postgres://gh:hunter2@db/gh\"\nmaster_key = \"AAAA\"\n\
+            "database_url = \"postgres://gh:hunter2@db/gh\"\nredis_url = \"rediss://:hunter3@cache/0\"\n\
+             master_key = \"AAAA\"\n\
              [tokens]\naccess_token_lifetime = 900\nid_token_lifetime = 600\n[tls]\nkey_file = \"/etc/k.pem\"\n\
              [smtp]\npassword = \"pw\"\napi_token = \"t\"\n",
         )
         .unwrap();
         let w = secret_warnings(&file).unwrap();
         let text = w.join("\n");
-        assert_eq!(w.len(), 4, "{text}");
-        for key in ["database_url", "master_key", "smtp.password", "smtp.api_token"] {
+        assert_eq!(w.len(), 5, "{text}");
+        assert!(text.contains("GATEHOUSE_REDIS_URL_FILE"), "{text}");
+        for key in ["database_url", "redis_url", "master_key", "smtp.password", "smtp.api_token"] {
             assert!(text.contains(key), "{key}: {text}");
         }
-        assert!(!text.contains("hunter2") && !text.contains("AAAA"), "values are never shown");
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3") && !text.contains("AAAA"),
+            "values are never shown"
+        );
         assert!(!text.contains("access_token_lifetime") && !text.contains("key_file"));
         std::fs::write(
             &file,

@@ -6,20 +6,22 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimits};
+use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimiter, RateLimits};
 use gatehouse_core::federation::FederationService;
 use gatehouse_core::invitation::{InvitationService, InvitationStores};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
 use gatehouse_core::oauth::{CachedClientStore, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
 use gatehouse_core::rbac::{AdminService, AdminStores, ConsoleStores, RbacService};
+use gatehouse_core::scale_out::{InvalidationBus, Invalidations, NoopBus, SharedStateHealth};
 use gatehouse_core::token::{
     AccessTokenSettings, FirstPartyTokens, Hs256Key, RefreshService, SigningChoice, TokenIssuer,
 };
 use gatehouse_core::{AccountService, AccountStores, Clock, PasswordHasher};
 use gatehouse_http::upstream::{Federation, Upstreams};
 use gatehouse_http::{AppState, AppStateInner, BearerVerifier, ClientOrigins};
-use gatehouse_store::Stores;
+use gatehouse_store::shared_state::RedisTime;
+use gatehouse_store::{RedisSharedState, Stores};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
@@ -40,6 +42,12 @@ pub struct Services {
     /// Invitations (the admin API, the accept page, `users invite` and invite-only federation).
     pub invitations: Arc<InvitationService>,
     pub clock: Arc<dyn Clock>,
+    /// Redis, when configured (`redis_url`): shared rate limits and the invalidation bus.
+    pub redis: Option<RedisSharedState>,
+    /// This node's caches and the bus to the other nodes' (a no-op bus without Redis).
+    pub invalidations: Arc<Invalidations>,
+    /// Whether limits are shared right now, and the counters `/metrics` shows.
+    pub shared_health: Arc<SharedStateHealth>,
 }
 
 /// Creates the data directory (mode 0700), opens the database (applying migrations when
@@ -65,17 +73,20 @@ pub async fn build_with_master(
     let mut stores = gatehouse_store::connect(&settings.database_url(), migrate)
         .await
         .with_context(|| format!("opening database {}", gatehouse_store::redact_url(&settings.database_url())))?;
+    let (redis, invalidations, shared_health) = shared_state(settings)?;
     // Every service shares this one cache, so a client deleted through this node is gone at
-    // once; changes from elsewhere arrive within `CLIENT_CACHE_TTL` seconds.
-    stores.clients = Arc::new(CachedClientStore::new(stores.clients, clock.clone()));
+    // once; with Redis, other nodes drop it when the bus tells them, else within `CLIENT_CACHE_TTL` seconds.
+    let clients = Arc::new(CachedClientStore::new(stores.clients, clock.clone()).publishing_to(invalidations.clone()));
+    invalidations.listen(clients.clone());
+    stores.clients = clients;
     let hasher = PasswordHasher::new(settings.password.hash_params(), settings.password.pool_size())
         .context("invalid password hashing parameters")?;
-    let rate_limits = Arc::new(RateLimits::new(
-        Arc::new(InProcessRateLimiter::new(clock.clone())),
-        settings.rate_limits.settings(),
-        stores.audit.clone(),
-        clock.clone(),
-    ));
+    let limiter: Arc<dyn RateLimiter> = match &redis {
+        Some(r) => Arc::new(r.rate_limiter(clock.clone(), RedisTime::Server)),
+        None => Arc::new(InProcessRateLimiter::new(clock.clone())),
+    };
+    let rate_limits =
+        Arc::new(RateLimits::new(limiter, settings.rate_limits.settings(), stores.audit.clone(), clock.clone()));
     // Failed-login counters live in the database: the CLI's `set-password` clears a lock the
     // server set, and nodes sharing one PostgreSQL share the count.
     let lockout = Lockout::new(stores.login_attempts.clone(), clock.clone(), settings.lockout.policy());
@@ -121,16 +132,20 @@ pub async fn build_with_master(
         stores.audit.clone(),
         clock.clone(),
     ));
-    let policies = Arc::new(PolicyService::new(
-        PolicyStores {
-            policies: stores.policies.clone(),
-            rbac: stores.rbac.clone(),
-            users: stores.users.clone(),
-            clients: stores.clients.clone(),
-            audit: stores.audit.clone(),
-        },
-        clock.clone(),
-    ));
+    let policies = Arc::new(
+        PolicyService::new(
+            PolicyStores {
+                policies: stores.policies.clone(),
+                rbac: stores.rbac.clone(),
+                users: stores.users.clone(),
+                clients: stores.clients.clone(),
+                audit: stores.audit.clone(),
+            },
+            clock.clone(),
+        )
+        .publishing_to(invalidations.clone()),
+    );
+    invalidations.listen(policies.clone());
     let invitations = Arc::new(InvitationService::new(
         InvitationStores {
             invitations: stores.invitations.clone(),
@@ -141,7 +156,37 @@ pub async fn build_with_master(
         accounts.clone(),
         clock.clone(),
     ));
-    Ok(Services { stores, accounts, refresh, rate_limits, rbac, policies, invitations, clock })
+    Ok(Services {
+        stores,
+        accounts,
+        refresh,
+        rate_limits,
+        rbac,
+        policies,
+        invitations,
+        clock,
+        redis,
+        invalidations,
+        shared_health,
+    })
+}
+
+/// Redis (when `redis_url` is set; not contacted yet, so a node starts while Redis is down),
+/// the invalidation hub over it, and the health `/metrics` reports. The CLI builds the same,
+/// so its changes reach the running nodes' caches too.
+fn shared_state(
+    settings: &Settings,
+) -> anyhow::Result<(Option<RedisSharedState>, Arc<Invalidations>, Arc<SharedStateHealth>)> {
+    let options = settings.redis_options();
+    let health = Arc::new(SharedStateHealth::new(options.is_some()));
+    let Some(options) = options else {
+        return Ok((None, Arc::new(Invalidations::new(Arc::new(NoopBus), health.clone())), health));
+    };
+    // `rediss://` needs the process's rustls provider (the CLI never installs it otherwise).
+    crate::tls::install_crypto_provider();
+    let redis = RedisSharedState::connect(&options, health.clone()).context("redis_url")?;
+    let bus: Arc<dyn InvalidationBus> = Arc::new(redis.bus());
+    Ok((Some(redis), Arc::new(Invalidations::new(bus, health.clone())), health))
 }
 
 /// Sign-in through upstream providers, when any is configured: their secrets are read here
@@ -355,6 +400,7 @@ pub async fn run_on(
         cors: Arc::new(settings.cors_policy()?),
         oauth_cors: Arc::new(settings.cors_policy()?.with_source(Arc::new(ClientOrigins(oauth.clone())))),
         federation: federation.clone(),
+        shared_state: services.shared_health.clone(),
     });
     let every = Duration::from_secs(settings.keys.check_interval);
     let fed_service = federation.as_ref().map(|f| f.service.clone());
@@ -370,6 +416,19 @@ pub async fn run_on(
         fed_service,
         every,
     ));
+    // Other nodes' changes: a subscriber on its own connection, reconnecting by itself.
+    let subscriber = match &services.redis {
+        Some(redis) => {
+            let up = redis.ping().await;
+            tracing::info!(
+                redis = %gatehouse_store::redact_url(&settings.redis_url),
+                up,
+                "Redis configured: rate limits and cache invalidation are shared across nodes"
+            );
+            Some(gatehouse_store::shared_state::subscribe(redis, services.invalidations.clone()))
+        }
+        None => None,
+    };
     let addr = listeners.main.local_addr()?;
     let redirect_addr = listeners.redirect.as_ref().map(TcpListener::local_addr).transpose()?;
     tracing::info!(%addr, tls = tls.is_some(), ?redirect_addr, %issuer, backend = services.stores.backend.as_str(), "gatehouse listening");
@@ -382,6 +441,9 @@ pub async fn run_on(
     };
     let served = crate::listen::serve(what, &settings.limits, shutdown).await;
     purge.abort();
+    if let Some(subscriber) = subscriber {
+        subscriber.abort();
+    }
     // The worker finishes the message in hand; one stuck on a dead server is cut off after a
     // few seconds (its lease then runs out and another node, or the next start, retries it).
     let _ = stop_mail.send(true);

@@ -5,7 +5,8 @@
 //! request at `now` is allowed when `TAT - burst_tolerance <= now`, and then moves the TAT one
 //! emission interval (`period / requests`) further. That is an exact token bucket without a
 //! timer, and it is a single compare-and-set per request, which is why it also fits a Redis
-//! script: the scale-out work implements [`RateLimiter`] there so that all nodes share one budget.
+//! script: `gatehouse-store`'s `RedisRateLimiter` implements [`RateLimiter`] there with the
+//! same arithmetic, so that all nodes share one budget.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -42,6 +43,15 @@ impl Quota {
         Ok(())
     }
 
+    /// The GCRA emission interval `T = period / requests` and burst tolerance
+    /// `tau = T * (requests - 1)`, in microseconds, exactly as `governor` derives them (for
+    /// limiters that evaluate GCRA elsewhere, such as in a Redis script). `None` for an invalid quota.
+    pub fn gcra_micros(self) -> Option<(u64, u64)> {
+        self.validate().ok()?;
+        let t = (u64::from(self.period) * 1_000_000 / u64::from(self.requests)).max(1);
+        Some((t, t * u64::from(self.requests - 1)))
+    }
+
     fn governor(self) -> Option<governor::Quota> {
         let burst = NonZeroU32::new(self.requests)?;
         let interval = Duration::from_secs(u64::from(self.period)) / burst.get();
@@ -55,7 +65,8 @@ impl Quota {
 pub struct RetryAfter(pub u64);
 
 impl RetryAfter {
-    fn from_wait(wait: Duration) -> Self {
+    /// The whole seconds (rounded up, at least 1) of `wait`; every limiter rounds the same way.
+    pub fn from_wait(wait: Duration) -> Self {
         let millis = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
         Self(millis.div_ceil(1000).max(1))
     }

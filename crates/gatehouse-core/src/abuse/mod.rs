@@ -2,9 +2,11 @@
 //! ([`gcra`], [`limits`]) and the per-account progressive delay and temporary lock after failed
 //! logins ([`lockout`]).
 //!
-//! Both sit behind traits — [`RateLimiter`] and [`LoginAttemptStore`] — so the
-//! scale-out work can share them across nodes through Redis. Today the rate-limit counters live
-//! in process memory (one node's view) and the failed-login counters in the database.
+//! Both sit behind traits — [`RateLimiter`] and [`LoginAttemptStore`]. The rate-limit counters
+//! live in process memory ([`InProcessRateLimiter`], one node's view) or, when Redis is
+//! configured, in Redis (`gatehouse_store::shared_state::RedisRateLimiter`, one budget for the
+//! cluster, with the in-process limiter as its fallback); the failed-login counters live in the
+//! database.
 //!
 //! Keys: a client is its IP address ([`ip_key`]; an IPv6 client is its /64, since one host
 //! usually holds a whole /64); an account is its [`LoginKey`], derived from the normalised email

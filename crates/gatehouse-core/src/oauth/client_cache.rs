@@ -7,8 +7,10 @@
 //! rarely, so they are kept in memory for a few seconds.
 //!
 //! Consistency: a change made through this node (the admin API or console) takes effect at
-//! once, because the cache forgets the client on every update and delete. A change made elsewhere — the `gatehouse clients`
-//! command, another node — reaches this node within [`CLIENT_CACHE_TTL`] seconds. Unknown ids
+//! once, because the cache forgets the client on every update and delete. Every change is also
+//! published as [`Invalidation::Client`] on the invalidation bus, so with Redis configured
+//! another node or the `gatehouse clients` command reaches this node's cache within
+//! milliseconds; without it (or when a message is lost) within [`CLIENT_CACHE_TTL`] seconds. Unknown ids
 //! are never cached (a later registration is seen at once), and the cache holds at most
 //! [`MAX_ENTRIES`] clients, so made-up ids cannot grow it.
 
@@ -19,6 +21,7 @@ use async_trait::async_trait;
 
 use super::Client;
 use crate::clock::{Clock, UnixTime};
+use crate::scale_out::{Invalidation, InvalidationListener, Invalidations};
 use crate::store::{ClientStore, StoreError};
 
 /// Seconds a cached client is served before it is read again.
@@ -30,6 +33,7 @@ pub struct CachedClientStore {
     inner: Arc<dyn ClientStore>,
     clock: Arc<dyn Clock>,
     entries: Mutex<Entries>,
+    invalidations: Option<Arc<Invalidations>>,
 }
 
 #[derive(Default)]
@@ -42,7 +46,21 @@ struct Entries {
 
 impl CachedClientStore {
     pub fn new(inner: Arc<dyn ClientStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { inner, clock, entries: Mutex::new(Entries::default()) }
+        Self { inner, clock, entries: Mutex::new(Entries::default()), invalidations: None }
+    }
+
+    /// Publishes every change made through this store on `hub` (which drops this node's
+    /// entry too); register the cache with [`Invalidations::listen`] to hear other nodes.
+    pub fn publishing_to(mut self, hub: Arc<Invalidations>) -> Self {
+        self.invalidations = Some(hub);
+        self
+    }
+
+    /// Tells the other nodes once a change is committed.
+    async fn publish(&self, id: &str) {
+        if let Some(hub) = &self.invalidations {
+            hub.publish(Invalidation::Client(id.to_owned())).await;
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -83,7 +101,11 @@ impl CachedClientStore {
 impl ClientStore for CachedClientStore {
     async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         self.forget(&client.id);
-        self.inner.insert_client(client).await
+        self.inner.insert_client(client).await?;
+        // A registration is seen at once anyway (unknown ids are not cached); the message still
+        // matters when an id is re-registered after a delete.
+        self.publish(&client.id).await;
+        Ok(())
     }
 
     async fn client_by_id(&self, id: &str) -> Result<Option<Client>, StoreError> {
@@ -108,6 +130,9 @@ impl ClientStore for CachedClientStore {
         self.forget(&client.id);
         let updated = self.inner.update_client(client).await;
         self.forget(&client.id);
+        if matches!(updated, Ok(true)) {
+            self.publish(&client.id).await;
+        }
         updated
     }
 
@@ -117,7 +142,24 @@ impl ClientStore for CachedClientStore {
         self.forget(id);
         let deleted = self.inner.delete_client(id, now).await;
         self.forget(id);
+        if matches!(deleted, Ok(true)) {
+            self.publish(id).await;
+        }
         deleted
+    }
+}
+
+impl InvalidationListener for CachedClientStore {
+    fn invalidate(&self, what: &Invalidation) {
+        match what {
+            Invalidation::Client(id) => self.forget(id),
+            Invalidation::All => {
+                let mut entries = self.lock();
+                entries.clients.clear();
+                entries.deletions = entries.deletions.wrapping_add(1);
+            }
+            Invalidation::Policies | Invalidation::Rbac | Invalidation::User(_) | Invalidation::Revocation => {}
+        }
     }
 }
 
@@ -242,6 +284,35 @@ mod tests {
             cache.client_by_id(&format!("made-up-{i}")).await.unwrap();
         }
         assert_eq!(cache.entries.lock().unwrap().clients.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_change_on_another_node_is_dropped_when_its_message_arrives() {
+        let (store, _clock, cache) = setup();
+        let hub = Arc::new(Invalidations::default());
+        let cache = Arc::new(cache.publishing_to(hub.clone()));
+        hub.listen(cache.clone());
+        let c = client();
+        store.insert_client(&c).await.unwrap();
+        let other = client();
+        store.insert_client(&other).await.unwrap();
+        assert!(!cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled());
+        cache.client_by_id(&other.id).await.unwrap();
+        // Disabled behind this node's back (another node, the CLI)…
+        let mut disabled = c.clone();
+        disabled.lifecycle.disabled_at = Some(1_000);
+        store.update_client(&disabled).await.unwrap();
+        assert!(!cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled(), "still the cached copy");
+        // …and the bus says so: the next lookup reads the store, other clients stay cached.
+        hub.received(&Invalidation::Client(c.id.clone()));
+        assert!(cache.client_by_id(&c.id).await.unwrap().unwrap().is_disabled());
+        let reads = store.reads.load(Ordering::SeqCst);
+        cache.client_by_id(&other.id).await.unwrap();
+        assert_eq!(store.reads.load(Ordering::SeqCst), reads);
+        // A reconnect drops everything.
+        hub.received(&Invalidation::All);
+        cache.client_by_id(&other.id).await.unwrap();
+        assert_eq!(store.reads.load(Ordering::SeqCst), reads + 1);
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use super::{EVALUATE_SCOPE, MAX_DOCUMENT, PolicyError, check_name};
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
 use crate::rbac::{Actor, AdminCapability, Principal, RbacStore};
+use crate::scale_out::{Invalidation, InvalidationListener, Invalidations};
 use crate::store::{AuditStore, ClientStore, UserStore};
 use crate::user::UserId;
 
@@ -41,6 +42,7 @@ pub struct PolicyService {
     cache: RwLock<Option<Arc<Compiled>>>,
     checked_at: Mutex<Option<Instant>>,
     reload_interval: Duration,
+    invalidations: Option<Arc<Invalidations>>,
 }
 
 /// The stores the policy service reads besides its own.
@@ -75,7 +77,16 @@ impl PolicyService {
             cache: RwLock::new(None),
             checked_at: Mutex::new(None),
             reload_interval: DEFAULT_RELOAD_INTERVAL,
+            invalidations: None,
         }
+    }
+
+    /// Publishes every policy change on `hub`; register the service with
+    /// [`Invalidations::listen`] so other nodes' changes drop the compiled set at once (without
+    /// it they are seen within the reload interval).
+    pub fn publishing_to(mut self, hub: Arc<Invalidations>) -> Self {
+        self.invalidations = Some(hub);
+        self
     }
 
     pub fn with_reload_interval(mut self, interval: Duration) -> Self {
@@ -110,10 +121,18 @@ impl PolicyService {
         }
     }
 
-    /// After a write on this node: the next decision reloads at once.
+    /// After a write: the next decision reloads at once.
     fn invalidate(&self) {
         if let Ok(mut slot) = self.cache.write() {
             *slot = None;
+        }
+    }
+
+    /// After a committed write on this node: drop the cache here and tell the other nodes.
+    async fn changed(&self) {
+        self.invalidate();
+        if let Some(hub) = &self.invalidations {
+            hub.publish(Invalidation::Policies).await;
         }
     }
 
@@ -171,7 +190,7 @@ impl PolicyService {
                 created_at: self.clock.now(),
             };
             if let Some(v) = self.store.append_policy_version(&doc, docs.revision).await? {
-                self.invalidate();
+                self.changed().await;
                 let details = json!({ "version": v.version });
                 self.record(AuditEventType::PolicyPut, cap.actor(), name.to_owned(), Outcome::Success, ctx, details)
                     .await?;
@@ -197,7 +216,7 @@ impl PolicyService {
                 created_at: self.clock.now(),
             };
             if let Some(v) = self.store.append_policy_version(&doc, docs.revision).await? {
-                self.invalidate();
+                self.changed().await;
                 let details = json!({ "version": v.version });
                 return self
                     .record(AuditEventType::PolicyDeleted, cap.actor(), name.to_owned(), Outcome::Success, ctx, details)
@@ -248,7 +267,7 @@ impl PolicyService {
                 created_at: self.clock.now(),
             };
             if let Some(v) = self.store.append_policy_version(&doc, docs.revision).await? {
-                self.invalidate();
+                self.changed().await;
                 let details = json!({ "version": v.version });
                 self.record(
                     AuditEventType::PolicySchemaPut,
@@ -388,5 +407,13 @@ impl PolicyService {
             facts.roles.push((role.to_string(), permissions.iter().map(ToString::to_string).collect()));
         }
         Ok(Some(facts))
+    }
+}
+
+impl InvalidationListener for PolicyService {
+    fn invalidate(&self, what: &Invalidation) {
+        if matches!(what, Invalidation::Policies | Invalidation::All) {
+            PolicyService::invalidate(self);
+        }
     }
 }

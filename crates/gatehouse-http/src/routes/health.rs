@@ -1,4 +1,5 @@
-//! Liveness (`/healthz`), readiness (`/readyz`: the database answers) and Prometheus `/metrics`.
+//! Liveness (`/healthz`), readiness (`/readyz`: the database answers; Redis is not asked, since
+//! without it a node still serves, with per-node rate limits) and Prometheus `/metrics`.
 
 use axum::Router;
 use axum::extract::State;
@@ -47,5 +48,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
          # TYPE gatehouse_password_hash_running gauge\ngatehouse_password_hash_running {}\n",
         stats.size, stats.peak_in_flight, stats.waiting, stats.in_flight
     ));
+    // Per server (not the process-wide recorder): whether limits are counted in Redis now.
+    body.push_str(&state.shared_state.render_prometheus());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

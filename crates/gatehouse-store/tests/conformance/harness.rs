@@ -92,7 +92,7 @@ impl TestDb {
 }
 
 /// `gatehouse_conf_<unix>_<pid>_<n>`: unique across parallel tests and concurrent runs.
-fn unique_name() -> String {
+pub fn unique_name() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     format!("gatehouse_conf_{unix}_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))

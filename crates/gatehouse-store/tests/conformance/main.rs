@@ -64,6 +64,7 @@ mod pushed_requests;
 mod rbac;
 mod refresh;
 mod sessions;
+mod shared_state_redis;
 mod upgrade_0006;
 mod upgrade_0014;
 mod upgrade_0017;

@@ -33,6 +33,7 @@ pub fn config_check(
     let ConfigCommand::Check { json } = cmd;
     let mut shown = settings.clone();
     shown.database_url = gatehouse_store::redact_url(&settings.database_url());
+    shown.redis_url = gatehouse_store::redact_url(&settings.redis_url);
     let problems = settings.validate().err();
     let warnings = match config_file {
         Some(file) => crate::config_scan::secret_warnings(file)?,

@@ -70,6 +70,22 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// The Redis URL for tests, or `None` (and a note on stderr) when Redis tests are skipped.
+/// With `GATEHOUSE_REQUIRE_SERVICES=1` a missing URL fails the test instead.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("GATEHOUSE_TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("GATEHOUSE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "GATEHOUSE_REQUIRE_SERVICES=1 but GATEHOUSE_TEST_REDIS_URL is not set"
+            );
+            eprintln!("skipped: GATEHOUSE_TEST_REDIS_URL not set");
+            None
+        }
+    }
+}
+
 fn with_database(admin: &str, name: &str) -> String {
     let mut url = url::Url::parse(admin).expect("GATEHOUSE_TEST_POSTGRES_URL is a URL");
     url.set_path(&format!("/{name}"));
@@ -213,6 +229,42 @@ impl TestApp {
         self.wait_ready().await;
     }
 
+    /// A second node of this one's cluster: same database, master key and settings (so the same
+    /// issuer, as behind a load balancer, and the same Redis), its own address, clock and temp
+    /// directory. Dropping it stops it and leaves the database alone.
+    pub async fn spawn_peer(&self) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("gatehouse-e2e-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let text = std::fs::read_to_string(self.dir.join("test-master.key")).expect("master key file");
+        let secrets = Secrets {
+            master_key: MasterKey::parse(&text).expect("master key"),
+            hs256: self.settings.tokens.access_token_alg.eq("HS256").then(|| HS256_SECRET.as_bytes().to_vec().into()),
+        };
+        let clock = OffsetClock::new();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server =
+            tokio::spawn(gatehouse::server::run(self.settings.clone(), secrets, clock.clone(), listener, async {
+                let _ = rx.await;
+            }));
+        let peer = Self {
+            base: format!("http://{addr}"),
+            client: browser(),
+            clock,
+            database_url: self.database_url.clone(),
+            dir,
+            settings: self.settings.clone(),
+            pg_database: None,
+            shutdown: Some(tx),
+            server: Some(server),
+            sink: None,
+        };
+        peer.wait_ready().await;
+        peer
+    }
+
     /// Like [`Self::spawn_with`], sending mail over SMTP to a real server (the aiosmtpd sink);
     /// [`Self::mails_to`] and [`Self::wait_for_mail`] then read what that server received.
     /// `None` when the backend or the sink is skipped.
@@ -320,6 +372,11 @@ impl TestApp {
             drop(pipe);
         }
         child.wait_with_output().await.expect("gatehouse binary finishes")
+    }
+
+    /// The settings this server was started with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     pub fn clock_now(&self) -> i64 {

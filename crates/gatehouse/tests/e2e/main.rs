@@ -48,6 +48,7 @@ mod policies;
 mod private_key_jwt;
 mod regressions;
 mod reset;
+mod scale_out;
 mod secrets_scan;
 mod self_service;
 mod stepup;
