@@ -18,6 +18,9 @@ pub enum AuditEventType {
     PasswordChanged,
     PasswordRehashed,
     KeyRotated,
+    /// `gatehouse keys rewrap` re-sealed secrets under the current master key (details: counts
+    /// per kind and the key ids, never a secret).
+    MasterKeyRewrapped,
     TokenIssued,
     RefreshTokenReused,
     RefreshFamilyRevoked,
@@ -131,7 +134,7 @@ pub enum AuditEventType {
 impl AuditEventType {
     /// Every event type (the console's filter lists them): a new variant goes here too; the
     /// test below fails while one is missing.
-    pub const ALL: [Self; 70] = [
+    pub const ALL: [Self; 71] = [
         Self::UserRegistered,
         Self::UserCreated,
         Self::LoginSucceeded,
@@ -142,6 +145,7 @@ impl AuditEventType {
         Self::PasswordChanged,
         Self::PasswordRehashed,
         Self::KeyRotated,
+        Self::MasterKeyRewrapped,
         Self::TokenIssued,
         Self::RefreshTokenReused,
         Self::RefreshFamilyRevoked,
@@ -216,6 +220,7 @@ impl AuditEventType {
             Self::PasswordChanged => "password.changed",
             Self::PasswordRehashed => "password.rehashed",
             Self::KeyRotated => "key.rotated",
+            Self::MasterKeyRewrapped => "master_key.rewrapped",
             Self::TokenIssued => "token.issued",
             Self::RefreshTokenReused => "refresh_token.reuse_detected",
             Self::RefreshFamilyRevoked => "refresh_token.family_revoked",

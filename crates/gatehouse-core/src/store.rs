@@ -26,12 +26,24 @@ pub enum StoreError {
     /// A uniqueness constraint was violated; the payload names what collided.
     #[error("already exists: {0}")]
     Conflict(&'static str),
-    /// The database could not be reached or answered with an error.
+    /// The database answered with an error.
     #[error("database error: {0}")]
     Unavailable(String),
+    /// The database cannot be reached at all (connection refused or lost, no free connection
+    /// within the pool's acquire timeout): the request may succeed later. HTTP answers 503 with
+    /// `Retry-After`, and `/readyz` fails, until a connection succeeds again.
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
     /// A row could not be turned back into a domain value.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the database was unreachable (see [`Self::Unreachable`]), not wrong.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable(_))
+    }
 }
 
 #[async_trait]

@@ -62,6 +62,11 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
         }
     }
     match &err {
+        // The database cannot be reached: connection refused or lost, TLS failed, or no
+        // connection could be had within the pool's acquire timeout.
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            StoreError::Unreachable(describe(&err))
+        }
         sqlx::Error::ColumnDecode { index, .. } => StoreError::Corrupt(format!("column {index} cannot be decoded")),
         sqlx::Error::Decode(_) => StoreError::Corrupt("a value cannot be decoded".to_owned()),
         _ => StoreError::Unavailable(describe(&err)),

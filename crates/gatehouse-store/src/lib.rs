@@ -10,7 +10,7 @@
 //!   implements every trait once, generic over a `dialect::Dialect`, one file per aggregate
 //!   in `store/` (`users`, `sessions`, `audit`, `keys`, `refresh`, `clients`, `codes`,
 //!   `consents`, `login_attempts`, `rbac`, `policies`, `federation`, `assertion_jtis`,
-//!   `account_tokens`, `mail_queue`, `invitations`, `mfa`).
+//!   `account_tokens`, `mail_queue`, `invitations`, `mfa`, `sealed`).
 //!   The dialects `sqlite::Sqlite` and `postgres::Postgres` carry only what truly differs: how
 //!   a write transaction begins (`BEGIN IMMEDIATE` / `BEGIN ISOLATION LEVEL READ COMMITTED`),
 //!   the lock statements PostgreSQL needs where SQLite's single writer already serialises (the
@@ -60,6 +60,7 @@ use gatehouse_core::abuse::LoginAttemptStore;
 use gatehouse_core::account::tokens::AccountTokenStore;
 use gatehouse_core::federation::FederationStore;
 use gatehouse_core::invitation::InvitationStore;
+use gatehouse_core::keys::SealedStore;
 use gatehouse_core::mail::MailQueueStore;
 use gatehouse_core::mfa::MfaStore;
 use gatehouse_core::mfa::passkey::PasskeyStore;
@@ -174,6 +175,8 @@ pub struct Stores {
     pub passkeys: Arc<dyn PasskeyStore>,
     /// The admin console's dashboard aggregations.
     pub overview: Arc<dyn OverviewStore>,
+    /// Every value sealed with the master key (`gatehouse keys rewrap`).
+    pub sealed: Arc<dyn SealedStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -207,6 +210,7 @@ impl Stores {
             + MfaStore
             + PasskeyStore
             + OverviewStore
+            + SealedStore
             + HealthCheck
             + 'static,
     {
@@ -231,6 +235,7 @@ impl Stores {
             mfa: store.clone(),
             passkeys: store.clone(),
             overview: store.clone(),
+            sealed: store.clone(),
             health: store,
             backend,
         }

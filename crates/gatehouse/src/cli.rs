@@ -360,6 +360,20 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Seal every secret (signing keys, TOTP secrets, queued mail) again under the current
+    /// master key, so the previous keys (GATEHOUSE_MASTER_KEY_PREVIOUS / _PREVIOUS_FILE) can be
+    /// dropped. Safe while nodes serve and safe to repeat; exits non-zero until everything is
+    /// under the current key.
+    Rewrap {
+        /// Count what would be rewrapped; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Values read per query (1..=10000).
+        #[arg(long, default_value_t = 100)]
+        batch_size: u32,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! Secrets from the environment or files, never from the TOML file: the master key that
-//! encrypts signing keys, the optional HS256 secret, and the SMTP password.
+//! encrypts signing keys (with the previous keys of a rotation), the optional HS256 secret,
+//! and the SMTP password.
 
 use std::path::Path;
 
@@ -26,7 +27,35 @@ impl Secrets {
 /// `GATEHOUSE_MASTER_KEY` (base64 of 32 bytes), else `GATEHOUSE_MASTER_KEY_FILE`, else — for a
 /// development (loopback http) setup only — `<data_dir>/master.key`, generated on first use
 /// with mode 0600 and a loud warning. In production a missing master key stops start-up.
+///
+/// Previous keys, during a rotation (`GATEHOUSE_MASTER_KEY_PREVIOUS`: keys separated by commas
+/// or whitespace; `GATEHOUSE_MASTER_KEY_PREVIOUS_FILE`: a 0600 file, one key per line; both may
+/// be set) only open what they sealed; the current key seals everything new.
 pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    Ok(current_master_key(settings)?.with_previous(previous_master_keys()?))
+}
+
+/// The keys of `GATEHOUSE_MASTER_KEY_PREVIOUS` and `GATEHOUSE_MASTER_KEY_PREVIOUS_FILE`.
+pub fn previous_master_keys() -> anyhow::Result<Vec<MasterKey>> {
+    let mut keys = Vec::new();
+    if let Ok(text) = std::env::var("GATEHOUSE_MASTER_KEY_PREVIOUS") {
+        for (n, part) in text.split(|c: char| c == ',' || c.is_whitespace()).filter(|p| !p.is_empty()).enumerate() {
+            keys.push(MasterKey::parse(part).with_context(|| format!("GATEHOUSE_MASTER_KEY_PREVIOUS, key {}", n + 1))?);
+        }
+    }
+    if let Ok(file) = std::env::var("GATEHOUSE_MASTER_KEY_PREVIOUS_FILE") {
+        let text = Zeroizing::new(read_secret_file(Path::new(&file)).context("GATEHOUSE_MASTER_KEY_PREVIOUS_FILE")?);
+        for (n, line) in text.lines().map(str::trim).enumerate().filter(|(_, l)| !l.is_empty() && !l.starts_with('#')) {
+            keys.push(
+                MasterKey::parse(line)
+                    .with_context(|| format!("GATEHOUSE_MASTER_KEY_PREVIOUS_FILE {file}, line {}", n + 1))?,
+            );
+        }
+    }
+    Ok(keys)
+}
+
+fn current_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     if let Ok(text) = std::env::var("GATEHOUSE_MASTER_KEY") {
         return MasterKey::parse(&text).context("GATEHOUSE_MASTER_KEY");
     }

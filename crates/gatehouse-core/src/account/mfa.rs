@@ -15,7 +15,7 @@ use crate::rbac::AdminCapability;
 use crate::user::{User, UserId};
 
 /// The purpose TOTP secrets are sealed under (bound to the user id).
-const SEAL_PURPOSE: &str = "totp";
+pub(crate) const SEAL_PURPOSE: &str = "totp";
 
 /// What the account page shows about the second factors.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

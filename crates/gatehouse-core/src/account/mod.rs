@@ -35,6 +35,7 @@ use crate::store::{AccountTokenStore, AuditStore, RefreshTokenStore, SessionStor
 pub use email_change::{REAUTH_WINDOW, Reauth};
 pub use login::SignedIn;
 pub use manage::Credential;
+pub(crate) use mfa::SEAL_PURPOSE as TOTP_SEAL_PURPOSE;
 pub use mfa::{MfaStatus, TotpEnrolment};
 pub use mfa_sign_in::{FirstFactor, LoginOutcome, MfaPending, MfaVerified, Proof, SecondFactor};
 pub use passkeys::{CeremonyStart, PasskeyAdded, PasskeySummary, passkey_name};

@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+pub(crate) use queue::SEAL_PURPOSE as MAIL_SEAL_PURPOSE;
 pub use queue::{DeliveryReport, MailQueueCounts, MailQueueStore, MailStatus, QueuedMail, RetryPolicy, short_error};
 pub use render::{Branding, Mail};
 

@@ -17,7 +17,7 @@ use crate::keys::MasterKey;
 use crate::store::StoreError;
 
 /// The sealing purpose of a queued message (associated data with its id).
-const SEAL_PURPOSE: &str = "mail";
+pub(crate) const SEAL_PURPOSE: &str = "mail";
 
 /// A message waiting for delivery, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,9 @@ pub enum ErrorCode {
     AccessDenied,
     UnsupportedResponseType,
     ServerError,
+    /// RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request (here: the
+    /// database is unreachable). Answered with 503 and `Retry-After`.
+    TemporarilyUnavailable,
     LoginRequired,
     /// OpenID Connect Core §3.1.2.6: the user must interact (`prompt=none` cannot be met).
     InteractionRequired,
@@ -39,6 +42,7 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::LoginRequired => "login_required",
             Self::InteractionRequired => "interaction_required",
             Self::ConsentRequired => "consent_required",
@@ -111,6 +115,13 @@ pub fn description_text(text: &str) -> String {
 /// Storage or crypto failures become `server_error` and are logged, never shown.
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
+        if e.is_unreachable() {
+            tracing::warn!(error = %e, "OAuth request refused: the database is unreachable");
+            return Self::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the service is temporarily unavailable; try again shortly",
+            );
+        }
         tracing::error!(error = %e, "OAuth request failed");
         Self::server_error()
     }

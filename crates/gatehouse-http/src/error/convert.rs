@@ -1,6 +1,7 @@
 //! Every core error as an [`ApiError`] (DESIGN.md §2 "http maps once"): accounts, the first-party
 //! token API, the admin API (RBAC), Cedar policies and AuthZEN decisions, and federation.
-//! Storage and other internal failures become a bare 500 whose cause only the log sees.
+//! Storage and other internal failures become a bare 500 whose cause only the log sees; an
+//! unreachable database becomes 503 with `Retry-After` ([`ApiError::store`]).
 
 use axum::http::StatusCode;
 use gatehouse_core::AccountError;
@@ -73,7 +74,8 @@ impl From<AccountError> for ApiError {
                 "the passkey request is invalid, expired or used; start again",
             ),
             E::PasskeyRefused => Self::new(StatusCode::UNAUTHORIZED, "passkey_refused", "the passkey was not accepted"),
-            E::Store(_) | E::Hash(_) | E::Random(_) => Self::internal_cause(e),
+            E::Store(ref s) => Self::store(s, &e),
+            E::Hash(_) | E::Random(_) => Self::internal_cause(e),
         }
     }
 }
@@ -86,6 +88,7 @@ impl From<FirstPartyError> for ApiError {
             FirstPartyError::Refresh(RefreshError::Invalid) => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_grant", "the refresh token is invalid, expired or revoked")
             }
+            FirstPartyError::Refresh(RefreshError::Store(ref s)) => Self::store(s, &e),
             other => Self::internal_cause(other),
         }
     }
@@ -104,7 +107,8 @@ impl From<RbacError> for ApiError {
             RbacError::Changed(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             RbacError::LastAdmin => Self::new(StatusCode::CONFLICT, "last_admin", e.to_string()),
             RbacError::MfaPolicy(refusal) => crate::mfa_gate::refused(refusal),
-            RbacError::Store(_) | RbacError::Internal(_) => Self::internal_cause(e),
+            RbacError::Store(ref s) => Self::store(s, &e),
+            RbacError::Internal(_) => Self::internal_cause(e),
         }
     }
 }
@@ -119,7 +123,7 @@ impl From<PolicyError> for ApiError {
             PolicyError::Forbidden(m) => Self::forbidden("forbidden", m),
             PolicyError::NotFound(what) => Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}")),
             PolicyError::Conflict => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
-            PolicyError::Store(_) => Self::internal_cause(e),
+            PolicyError::Store(ref s) => Self::store(s, &e),
         }
     }
 }
@@ -132,6 +136,7 @@ impl From<FederationError> for ApiError {
             FederationError::Account(a) => a.into(),
             FederationError::NotLinked => Self::not_found(),
             FederationError::Invitation(i) => i.into(),
+            FederationError::Store(ref s) => Self::store(s, &e),
             other => Self::internal_cause(other),
         }
     }
@@ -152,7 +157,8 @@ impl From<InvitationError> for ApiError {
             E::AlreadyAccepted | E::Concurrent => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
             E::MailNotSent => Self::new(StatusCode::SERVICE_UNAVAILABLE, "mail_unavailable", e.to_string()),
             E::Hash(h) => AccountError::Hash(h).into(),
-            E::Store(_) | E::Random(_) => Self::internal_cause(e),
+            E::Store(ref s) => Self::store(s, &e),
+            E::Random(_) => Self::internal_cause(e),
         }
     }
 }

@@ -21,12 +21,15 @@ use crate::pages;
 pub use log::{ErrorCause, log_server_errors, with_cause};
 pub use oauth::{OAuthResponse, no_store};
 
+/// Seconds a client should wait before retrying while the database is unreachable.
+pub const RETRY_AFTER_UNREACHABLE: u64 = 2;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub description: String,
-    /// Seconds for `Retry-After` (429 answers).
+    /// Seconds for `Retry-After` (429 answers, and 503 while the database is unreachable).
     pub retry_after: Option<u64>,
     /// Why a 5xx happened, for the log only ([`ErrorCause`]); never in the body.
     pub cause: Option<String>,
@@ -74,6 +77,26 @@ impl ApiError {
 
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the server could not complete the request")
+    }
+
+    /// 503 with `Retry-After` (RFC 9110 §15.6.4): the database is unreachable; the request
+    /// may succeed once it is back. The cause goes to the log only.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        Self {
+            retry_after: Some(RETRY_AFTER_UNREACHABLE),
+            cause: Some(cause.to_string()),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the service is temporarily unavailable; try again shortly",
+            )
+        }
+    }
+
+    /// A storage failure: 503 when the database is unreachable, else a bare 500 (the one place
+    /// that decides; every `Store(_)` variant of a core error comes through here).
+    pub fn store(e: &gatehouse_core::store::StoreError, cause: impl std::fmt::Display) -> Self {
+        if e.is_unreachable() { Self::unavailable(cause) } else { Self::internal_cause(cause) }
     }
 
     /// [`Self::internal`], with the cause the log layer records (the client never sees it).

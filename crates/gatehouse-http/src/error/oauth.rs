@@ -24,17 +24,22 @@ struct Body<'a> {
     error_description: &'a str,
 }
 
-/// RFC 6749 §5.2: 401 with a challenge for `invalid_client`, 500 for `server_error`, else 400.
+/// RFC 6749 §5.2: 401 with a challenge for `invalid_client`, 500 for `server_error`, 503 with
+/// `Retry-After` for `temporarily_unavailable` (the database is unreachable), else 400.
 impl IntoResponse for OAuthResponse {
     fn into_response(self) -> Response {
         let e = self.0;
         let status = match e.code {
             ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut resp =
             (status, axum::Json(Body { error: e.code.as_str(), error_description: &e.description })).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(super::RETRY_AFTER_UNREACHABLE));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"gatehouse\""));
         }

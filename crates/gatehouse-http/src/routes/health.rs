@@ -26,8 +26,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match state.health.ping().await {
         Ok(()) => axum::Json(json!({ "status": "ready" })).into_response(),
         Err(e) => {
-            let resp =
-                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({ "status": "unavailable" }))).into_response();
+            let resp = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, crate::error::RETRY_AFTER_UNREACHABLE.to_string())],
+                axum::Json(json!({ "status": "unavailable" })),
+            )
+                .into_response();
             crate::error::with_cause(resp, Some(format!("readiness check failed: {e}")))
         }
     }

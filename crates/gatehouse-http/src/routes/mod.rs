@@ -64,7 +64,12 @@ pub async fn live_bearer(state: &AppState, headers: &HeaderMap) -> Option<Result
         .refresh_service()
         .access_token_is_live(&claims.client_id, claims.sid.as_deref(), &claims.jti)
         .await
-        .map_err(|e| ApiError::internal_cause(format_args!("revocation check failed: {e}")));
+        .map_err(|e| match &e {
+            gatehouse_core::token::RefreshError::Store(s) => {
+                ApiError::store(s, format_args!("revocation check failed: {e}"))
+            }
+            _ => ApiError::internal_cause(format_args!("revocation check failed: {e}")),
+        });
     Some(match live {
         Ok(true) => Ok(claims),
         Ok(false) => Err(crate::bearer::invalid_token("the token has been revoked")),

@@ -28,6 +28,7 @@ mod passkeys;
 mod policies;
 mod rbac;
 mod refresh;
+mod sealed;
 mod sessions;
 mod users;
 

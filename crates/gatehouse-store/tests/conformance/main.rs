@@ -63,6 +63,7 @@ mod private_key_jwt;
 mod pushed_requests;
 mod rbac;
 mod refresh;
+mod sealed;
 mod sessions;
 mod shared_state_redis;
 mod upgrade_0006;

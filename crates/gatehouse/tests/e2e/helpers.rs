@@ -26,7 +26,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// The HS256 secret of servers configured for HS256 access tokens (tests only).
 pub const HS256_SECRET: &str = "test-only hs256 secret, 32+ bytes long!";
 
-fn write_0600(path: &std::path::Path, text: &str) {
+pub fn write_0600(path: &std::path::Path, text: &str) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f =
@@ -189,6 +189,11 @@ impl TestApp {
         panic!("server not ready");
     }
 
+    /// The scratch directory (data directory, key files).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -207,12 +212,17 @@ impl TestApp {
     /// Stops the server gracefully and starts a new one on the same address, database, data
     /// directory, master key, settings and clock (a restart, or a deploy of the next node).
     pub async fn restart(&mut self) {
+        let text = std::fs::read_to_string(self.dir.join("test-master.key")).expect("master key file");
+        self.restart_with_master(MasterKey::parse(&text).expect("master key")).await;
+    }
+
+    /// [`Self::restart`] with another master key(ring): a node deployed with a rotated key.
+    pub async fn restart_with_master(&mut self, master_key: MasterKey) {
         self.stop().await.expect("the server stops cleanly");
         let addr = self.settings.issuer.trim_start_matches("http://").to_owned();
         let listener = tokio::net::TcpListener::bind(&addr).await.expect("the port is free again");
-        let text = std::fs::read_to_string(self.dir.join("test-master.key")).expect("master key file");
         let secrets = Secrets {
-            master_key: MasterKey::parse(&text).expect("master key"),
+            master_key,
             hs256: self.settings.tokens.access_token_alg.eq("HS256").then(|| HS256_SECRET.as_bytes().to_vec().into()),
         };
         let (tx, rx) = oneshot::channel::<()>();

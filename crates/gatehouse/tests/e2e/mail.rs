@@ -21,7 +21,7 @@ on_both_backends!(
 );
 
 /// Sends to the sink on `port` in plaintext (loopback), polling for retries every second.
-fn via_smtp(port: u16) -> impl FnOnce(&mut Settings) {
+pub(crate) fn via_smtp(port: u16) -> impl FnOnce(&mut Settings) {
     move |s: &mut Settings| {
         s.mail.smtp_host = "127.0.0.1".into();
         s.mail.smtp_port = port;
@@ -35,13 +35,13 @@ fn via_smtp(port: u16) -> impl FnOnce(&mut Settings) {
 
 /// Creates an account for `email` with the CLI (which mails nothing), then registers the
 /// address: exactly one message, the "someone tried to register" mail to its owner.
-async fn provoke_mail(app: &TestApp, email: &str) {
+pub(crate) async fn provoke_mail(app: &TestApp, email: &str) {
     let out = app.cli(&["users", "create", "--email", email, "--password-stdin"], Some(PASSWORD)).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(app.register(email, "another password entirely").await.status(), 202);
 }
 
-fn retried_once(rows: &[QueueRow]) -> bool {
+pub(crate) fn retried_once(rows: &[QueueRow]) -> bool {
     rows.len() == 1 && rows[0].status == "pending" && rows[0].attempts >= 1
 }
 

@@ -3,6 +3,8 @@
 //! (skipped with a note otherwise; required when `GATEHOUSE_REQUIRE_SERVICES=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is a failed test
 
+#[path = "../support/forwarder.rs"]
+mod forwarder;
 mod helpers;
 mod mailbox;
 mod smtp;
@@ -41,6 +43,7 @@ mod mfa_policy;
 mod oauth;
 mod oauth_attacks;
 mod openapi;
+mod outage;
 mod pages;
 mod par;
 mod passkeys;
@@ -48,10 +51,12 @@ mod policies;
 mod private_key_jwt;
 mod regressions;
 mod reset;
+mod rewrap;
 mod scale_out;
 mod secrets_scan;
 mod self_service;
 mod stepup;
+mod systemd_unit;
 mod tls;
 mod tokens;
 mod verification;
