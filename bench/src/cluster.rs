@@ -128,7 +128,8 @@ async fn measure(
     args: &ClusterArgs,
     ticks: u64,
 ) -> anyhow::Result<(Measurement, Vec<f64>)> {
-    let warm = Limits { warmup: Duration::ZERO, duration: Duration::from_secs_f64(args.warmup), max_requests: u64::MAX };
+    let warm =
+        Limits { warmup: Duration::ZERO, duration: Duration::from_secs_f64(args.warmup), max_requests: u64::MAX };
     load::run(addr, pids[0], connections, factory, warm, ticks).await?;
     let window =
         Limits { warmup: Duration::ZERO, duration: Duration::from_secs_f64(args.duration), max_requests: u64::MAX };
