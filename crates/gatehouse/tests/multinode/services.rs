@@ -16,6 +16,7 @@ pub struct Tools {
     pub nginx: PathBuf,
     /// Running as root: PostgreSQL's tools must run as the `postgres` user (`runuser`).
     pub as_root: bool,
+    pub runuser: PathBuf,
 }
 
 fn in_path(name: &str, extra: &[&str]) -> Option<PathBuf> {
@@ -41,10 +42,13 @@ impl Tools {
         let nginx = in_path("nginx", &["/usr/sbin"]).ok_or("nginx")?;
         let uid = std::process::Command::new("id").arg("-u").output().map_err(|_| "id -u")?;
         let as_root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
-        if as_root && in_path("runuser", &["/usr/sbin", "/sbin"]).is_none() {
-            return Err("runuser (PostgreSQL refuses to run as root)".into());
-        }
-        Ok(Self { pg_bin, redis_server, nginx, as_root })
+        let runuser = in_path("runuser", &["/usr/sbin", "/sbin"]);
+        let runuser = match runuser {
+            Some(r) => r,
+            None if !as_root => PathBuf::new(),
+            None => return Err("runuser (PostgreSQL refuses to run as root)".into()),
+        };
+        Ok(Self { pg_bin, redis_server, nginx, as_root, runuser })
     }
 }
 
@@ -76,7 +80,7 @@ impl PrivatePostgres {
     fn pg_command(&self, tool: &str) -> std::process::Command {
         let bin = self.tools.pg_bin.join(tool);
         if self.tools.as_root {
-            let mut c = std::process::Command::new("runuser");
+            let mut c = std::process::Command::new(&self.tools.runuser);
             c.args(["-u", "postgres", "--"]).arg(bin);
             c
         } else {
