@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout)] // a benchmark program prints its report
 
 mod child;
+mod cluster;
 mod code_flow;
 mod decisions;
 mod floor;
@@ -55,6 +56,9 @@ enum Command {
     /// Only the decision benchmarks: RBAC and Cedar decisions in-process, then
     /// `POST /access/v1/evaluation` over HTTP; prints, writes nothing.
     Decisions(DecisionArgs),
+    /// Three nodes on one PostgreSQL (optionally with Redis) behind nginx, against one node:
+    /// req/s and CPU per request per node; prints and writes bench/results/<date>-cluster.md.
+    Cluster(cluster::ClusterArgs),
     /// Internal: the trivial axum server used as the HTTP floor.
     #[command(hide = true)]
     FloorServer {
@@ -128,6 +132,7 @@ fn main() -> std::process::ExitCode {
         }),
         Command::All(args) => run_async(all(args)),
         Command::Hit(args) => run_async(hit::run(args)),
+        Command::Cluster(args) => run_async(cluster::run(args)),
         Command::Decisions(args) => run_async(async move {
             let ws = Workspace::locate()?;
             let bin = match &args.gatehouse_bin {
