@@ -62,6 +62,8 @@ pub enum AuthorizeError {
     /// RFC 6749 §4.1.2.1: with an unknown client or an unregistered redirect URI the user is
     /// told, and never redirected.
     Fatal(String),
+    /// The database could not be reached: try again shortly (503, never a redirect).
+    Unavailable,
     /// Any other error goes back to the client's redirect URI.
     Redirect { redirect_uri: String, state: Option<String>, error: OAuthError },
 }
@@ -101,8 +103,13 @@ impl OAuthService {
         let fatal = |m: &str| AuthorizeError::Fatal(m.to_owned());
         let client_id =
             single(&params.client_id).map_err(fatal)?.ok_or_else(|| fatal("the request has no client_id"))?;
-        let client =
-            self.clients.client_by_id(client_id).await.map_err(|_| fatal("the server could not look up the client"))?;
+        let client = self.clients.client_by_id(client_id).await.map_err(|e| {
+            if e.is_unreachable() {
+                AuthorizeError::Unavailable
+            } else {
+                fatal("the server could not look up the client")
+            }
+        })?;
         let client = client.ok_or_else(|| fatal("the application that sent you here is not registered"))?;
         // Never a redirect: a disabled client's redirect URIs are not to be trusted either.
         if client.is_disabled() {

@@ -68,6 +68,9 @@ impl OAuthService {
             Ok(_) => {}
             // An unregistered redirect URI and the like: no redirect from here, just the error.
             Err(AuthorizeError::Fatal(m)) => return Err(OAuthError::invalid_request(m)),
+            Err(AuthorizeError::Unavailable) => {
+                return Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again shortly"));
+            }
             Err(AuthorizeError::Redirect { error, .. }) => return Err(error),
         }
         let secret = random::token().map_err(|_| OAuthError::server_error())?;
@@ -108,6 +111,7 @@ impl OAuthService {
         match self.codes.take_pushed_authorization(&hash, client_id, self.clock.now()).await {
             Ok(Some(query)) => Ok(query),
             Ok(None) => Err(gone()),
+            Err(e) if e.is_unreachable() => Err(AuthorizeError::Unavailable),
             Err(_) => Err(fatal("the server could not look up the request")),
         }
     }

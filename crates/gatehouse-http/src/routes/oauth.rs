@@ -163,9 +163,20 @@ async fn resolve_pushed(state: &AppState, resolved: Resolved) -> Result<Resolved
 fn authorize_error_page(state: &AppState) -> impl Fn(AuthorizeError) -> Response + '_ {
     move |e| match e {
         AuthorizeError::Fatal(message) => ApiError::bad_request(message).into_page(),
+        AuthorizeError::Unavailable => ApiError::unavailable("the database is unreachable").into_page(),
         AuthorizeError::Redirect { redirect_uri, state: st, error } => {
             error_redirect(state, &redirect_uri, st.as_deref(), &error)
         }
+    }
+}
+
+/// The request's signed-in session, if any. A database that cannot be reached is a 503 page,
+/// not "signed out" (which would send a signed-in user to the sign-in page).
+async fn session_of(state: &AppState, jar: &CookieJar) -> Result<Option<(Session, User, SessionToken)>, Response> {
+    match signed_in(state, jar).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => Err(e.into_page()),
+        Err(_) => Ok(None),
     }
 }
 
@@ -191,7 +202,10 @@ async fn authorize(state: AppState, jar: CookieJar, ctx: RequestContext, must_en
         Err(page) => return page,
     };
     let pairs = resolved.back;
-    let session = signed_in(&state, &jar).await.ok();
+    let session = match session_of(&state, &jar).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
     let outcome = state.oauth.decide_authorize(&req, signed_in_as(session.as_ref())).await;
     if must_enrol && session.is_some() && matches!(outcome, AuthorizeOutcome::Consent | AuthorizeOutcome::IssueCode) {
         return enrol_first(&state, &ctx, &req, &pairs).await;
@@ -367,7 +381,10 @@ async fn consent(
         Err(page) => return page,
     };
     let params = resolved.back;
-    let session = signed_in(&state, &jar).await.ok();
+    let session = match session_of(&state, &jar).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
     let outcome = state.oauth.decide_consent(&req, signed_in_as(session.as_ref()), allow, &ctx).await;
     respond(&state, jar, &ctx, &req, &params, session, outcome).await
 }

@@ -90,12 +90,14 @@ impl RedisRateLimiter {
     }
 
     /// Whether this check should go to Redis: always while it answers; after a failure, one
-    /// check per [`RETRY_EVERY`] (which claims the probe by pushing the next one out).
+    /// check per [`RETRY_EVERY`] (which claims the probe by pushing the next one out), or at
+    /// once when the invalidation subscriber's ping has seen Redis answer again since (so limits
+    /// are shared again as soon as `gatehouse_rate_limit_shared` says so).
     fn should_try_redis(&self) -> bool {
         let mut retry_at = self.retry_at.lock().unwrap_or_else(PoisonError::into_inner);
         match *retry_at {
             None => true,
-            Some(at) if Instant::now() >= at => {
+            Some(at) if Instant::now() >= at || self.redis.health.redis_up() => {
                 *retry_at = Some(Instant::now() + RETRY_EVERY);
                 true
             }
@@ -122,7 +124,18 @@ impl RedisRateLimiter {
         let mut conn = self.redis.conn.clone();
         let mut invocation = self.script.key(self.key(limit, key));
         invocation.arg(t).arg(tau).arg(now);
-        match tokio::time::timeout(self.redis.timeout, invocation.invoke_async::<i64>(&mut conn)).await {
+        let attempt = async {
+            match invocation.invoke_async::<i64>(&mut conn).await {
+                // The first command after Redis restarted finds the old connection dropped; the
+                // connection manager reconnects, so one more try (within the same timeout)
+                // keeps that check from falling back to per-node counting.
+                Err(e) if e.is_connection_dropped() || e.is_io_error() => {
+                    invocation.invoke_async::<i64>(&mut conn).await
+                }
+                other => other,
+            }
+        };
+        match tokio::time::timeout(self.redis.timeout, attempt).await {
             Ok(Ok(wait)) => {
                 self.answered();
                 Some(u64::try_from(wait).unwrap_or(0))
