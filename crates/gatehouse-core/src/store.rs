@@ -150,6 +150,9 @@ pub trait RefreshTokenStore: Send + Sync {
     ) -> Result<Option<RefreshFamily>, StoreError>;
     /// Marks the family revoked (its tokens stop working); `false` if unknown or already revoked.
     async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError>;
+    /// Binds a family that is not bound yet to a DPoP key (RFC 9449 §5); `false` if unknown or
+    /// already bound (never re-bound to another key).
+    async fn bind_refresh_family_dpop(&self, id: Uuid, jkt: &str) -> Result<bool, StoreError>;
     async fn revoke_refresh_families_for_user(
         &self,
         user: UserId,

@@ -20,6 +20,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use ::axum::http::request::Parts;
 use ::axum::http::{HeaderMap, header};
 
 use crate::claims::AccessClaims;
@@ -27,8 +28,9 @@ use crate::keys::KeySet;
 #[cfg(feature = "remote")]
 use crate::remote::{FetchError, JwksCache, JwksCacheConfig, RemoteError};
 use crate::verify::{Validation, VerifyError, verify};
-use crate::{BearerError, parse_bearer};
+use crate::{BearerError, TokenScheme, parse_authorization};
 
+mod dpop;
 mod extract;
 mod grants;
 
@@ -67,6 +69,8 @@ struct GuardInner {
     clock: Clock,
     /// RFC 9728 §5.1: the metadata URL named in 401 challenges.
     resource_metadata: Option<Arc<str>>,
+    /// DPoP-bound tokens accepted (RFC 9449 §7.1), when enabled.
+    dpop: Option<dpop::DpopResource>,
 }
 
 impl fmt::Debug for Guard {
@@ -89,6 +93,8 @@ pub enum GuardConfigError {
     Realm,
     #[error("the resource metadata URL must be printable ASCII without '\"' or '\\'")]
     ResourceMetadata,
+    #[error("the DPoP origin must be an http(s) origin without path, query or fragment")]
+    DpopOrigin,
     #[error("no key source: give a key set or enable the `remote` feature")]
     NoKeys,
     #[cfg(feature = "remote")]
@@ -104,6 +110,7 @@ pub struct GuardBuilder {
     leeway_secs: u64,
     realm: String,
     resource_metadata: Option<String>,
+    dpop_origin: Option<String>,
     keys: Option<KeySource>,
     #[cfg(feature = "remote")]
     cache_config: JwksCacheConfig,
@@ -158,6 +165,17 @@ impl GuardBuilder {
         self
     }
 
+    /// Accepts DPoP-bound tokens (RFC 9449 §7.1): `Authorization: DPoP <token>` with a proof in
+    /// the `DPoP` header by the key the token's `cnf.jkt` names, made for this request —
+    /// `origin` (`https://api.example.com`, as clients address this server) plus the request's
+    /// path. Proofs are accepted once (per process) within five minutes of their `iat`.
+    /// Without this, DPoP-bound tokens are refused; bound tokens are never accepted as bearer
+    /// tokens (§7.2).
+    pub fn dpop(mut self, origin: impl Into<String>) -> Self {
+        self.dpop_origin = Some(origin.into());
+        self
+    }
+
     /// The clock used for `exp`/`nbf`/`iat`, in seconds since the Unix epoch; the system clock
     /// by default.
     pub fn clock(mut self, clock: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
@@ -180,6 +198,9 @@ impl GuardBuilder {
         if self.resource_metadata.as_deref().is_some_and(|u| !quotable(u)) {
             return Err(GuardConfigError::ResourceMetadata);
         }
+        if self.dpop_origin.as_deref().is_some_and(|o| !dpop::valid_origin(o)) {
+            return Err(GuardConfigError::DpopOrigin);
+        }
         let keys = match self.keys {
             Some(keys) => keys,
             #[cfg(feature = "remote")]
@@ -194,6 +215,7 @@ impl GuardBuilder {
             realm: self.realm.into(),
             clock: self.clock,
             resource_metadata: self.resource_metadata.map(Into::into),
+            dpop: self.dpop_origin.map(dpop::DpopResource::new),
         };
         Ok(Guard { inner: Arc::new(inner) })
     }
@@ -207,6 +229,7 @@ impl Guard {
             leeway_secs: Validation::DEFAULT_LEEWAY_SECS,
             realm: "api".into(),
             resource_metadata: None,
+            dpop_origin: None,
             keys: None,
             #[cfg(feature = "remote")]
             cache_config: JwksCacheConfig::default(),
@@ -268,8 +291,40 @@ impl Guard {
         })
     }
 
-    /// Reads `Authorization: Bearer` (RFC 6750 §2.1) from `headers` and verifies the token.
+    /// Reads `Authorization: Bearer` (RFC 6750 §2.1) from `headers` and verifies the token. A
+    /// DPoP-bound token is refused (RFC 9449 §7.2); [`Self::authenticate_request`] (what the
+    /// extractors use) also takes the DPoP scheme when [`GuardBuilder::dpop`] enabled it.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AccessClaims, AuthRejection> {
+        match self.credentials(headers)? {
+            (TokenScheme::Bearer, token) => self.bearer(token).await,
+            (TokenScheme::Dpop, _) => Err(self.reject(RejectionKind::MissingToken)),
+        }
+    }
+
+    /// [`Self::authenticate`] for a whole request: with DPoP enabled, `Authorization: DPoP`
+    /// and its proof are checked against the request's method and path (RFC 9449 §4.3, §7.1).
+    pub async fn authenticate_request(&self, parts: &Parts) -> Result<AccessClaims, AuthRejection> {
+        let (scheme, token) = self.credentials(&parts.headers)?;
+        let dpop = match (scheme, &self.inner.dpop) {
+            (TokenScheme::Bearer, _) => return self.bearer(token).await,
+            // RFC 6750 §3.1: a scheme this resource does not take means no credentials.
+            (TokenScheme::Dpop, None) => return Err(self.reject(RejectionKind::MissingToken)),
+            (TokenScheme::Dpop, Some(dpop)) => dpop,
+        };
+        let claims = self.verify(token).await?;
+        let Some(bound) = claims.dpop_jkt() else {
+            return Err(self.reject(RejectionKind::InvalidToken(VerifyError::DpopBinding)));
+        };
+        dpop.check(&parts.headers, parts.method.as_str(), parts.uri.path(), token, bound, (self.inner.clock)())
+            .map_err(|why| {
+                tracing::debug!(reason = why, "DPoP proof refused");
+                self.reject(RejectionKind::InvalidDpopProof(why))
+            })?;
+        Ok(claims)
+    }
+
+    /// The one `Authorization` header's scheme and token.
+    fn credentials<'h>(&self, headers: &'h HeaderMap) -> Result<(TokenScheme, &'h str), AuthRejection> {
         let mut values = headers.get_all(header::AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             return Err(self.reject(RejectionKind::MissingToken));
@@ -279,12 +334,21 @@ impl Guard {
         }
         let not_b64token = || self.reject(RejectionKind::InvalidToken(VerifyError::Malformed("not a b64token")));
         let value = value.to_str().map_err(|_| not_b64token())?;
-        match parse_bearer(value) {
-            Ok(token) => self.verify(token).await,
+        match parse_authorization(value) {
+            Ok(credentials) => Ok(credentials),
             // RFC 6750 §3.1: another scheme means no bearer credentials at all.
             Err(BearerError::NotBearer) => Err(self.reject(RejectionKind::MissingToken)),
             Err(BearerError::Malformed) => Err(not_b64token()),
         }
+    }
+
+    /// A token presented as a bearer token: valid, and not DPoP-bound (RFC 9449 §7.2).
+    async fn bearer(&self, token: &str) -> Result<AccessClaims, AuthRejection> {
+        let claims = self.verify(token).await?;
+        if claims.dpop_jkt().is_some() {
+            return Err(self.reject(RejectionKind::InvalidToken(VerifyError::DpopBinding)));
+        }
+        Ok(claims)
     }
 
     pub(crate) fn reject(&self, kind: RejectionKind) -> AuthRejection {

@@ -109,6 +109,10 @@ pub enum VerifyError {
     NotYetValid,
     #[error("the token was issued in the future (iat)")]
     IssuedInFuture,
+    /// RFC 9449 §7.2: a DPoP-bound token presented as a bearer token (or, where DPoP is not
+    /// enabled, at all); or an unbound token presented with the DPoP scheme.
+    #[error("the token's DPoP binding does not fit how it was presented")]
+    DpopBinding,
 }
 
 impl VerifyError {
@@ -122,6 +126,7 @@ impl VerifyError {
     pub fn client_description(&self) -> &'static str {
         match self {
             Self::Expired => "The access token expired",
+            Self::DpopBinding => "The access token was presented with the wrong scheme for its DPoP binding",
             _ => "The access token is invalid",
         }
     }

@@ -179,7 +179,7 @@ pub fn invalid_dpop_proof(description: &str) -> ApiError {
 /// The answer to a refused `DPoP` header at a resource; a storage failure is a 500.
 fn dpop_rejection(e: DpopRejection) -> ApiError {
     match e {
-        DpopRejection::Store(e) => ApiError::internal_cause(format_args!("recording a DPoP proof failed: {e}")),
+        DpopRejection::Store(e) => ApiError::store(&e, format_args!("recording a DPoP proof failed: {e}")),
         DpopRejection::Replayed => invalid_dpop_proof("the DPoP proof was used before"),
         DpopRejection::Several => invalid_dpop_proof("send exactly one DPoP header"),
         DpopRejection::Invalid(e) => {

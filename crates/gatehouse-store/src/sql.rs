@@ -179,6 +179,8 @@ pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER: &str = "UPDATE refresh_famili
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_USER_CLIENT: &str = "UPDATE refresh_families \
      SET revoked_at = $2, revoked_reason = $3 \
      WHERE user_id = $1 AND client_id = $4 AND revoked_at IS NULL AND expires_at > $2";
+pub(crate) const BIND_REFRESH_FAMILY_DPOP: &str =
+    "UPDATE refresh_families SET dpop_jkt = $2 WHERE id = $1 AND dpop_jkt IS NULL";
 pub(crate) const SET_REFRESH_FAMILY_ORIGIN: &str = "UPDATE refresh_families SET ip = $2, user_agent = $3 WHERE id = $1";
 /// Live families of a user with one client that still have a usable token (`$3` now), newest
 /// first, with their last use: the creation time of their newest token.

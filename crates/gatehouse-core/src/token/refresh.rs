@@ -237,6 +237,12 @@ impl RefreshService {
         Ok(self.store.refresh_family(id).await?)
     }
 
+    /// Binds a public client's unbound family to the DPoP key of its first DPoP refresh (RFC
+    /// 9449 §5); later refreshes need a proof by that key.
+    pub async fn bind_dpop(&self, id: Uuid, jkt: &str) -> Result<bool, RefreshError> {
+        Ok(self.store.bind_refresh_family_dpop(id, jkt).await?)
+    }
+
     /// Revokes a family by id (code replay, token revocation). `false` if unknown or revoked.
     pub async fn revoke_family(&self, id: Uuid, reason: &str) -> Result<bool, RefreshError> {
         Ok(self.store.revoke_refresh_family(id, self.clock.now(), reason).await?)

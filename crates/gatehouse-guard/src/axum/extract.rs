@@ -32,6 +32,8 @@ pub enum RejectionKind {
     MissingGrant(MissingGrant),
     /// 503: no keys to check the token with.
     Unavailable,
+    /// 401 `invalid_dpop_proof` (RFC 9449 §7.1).
+    InvalidDpopProof(&'static str),
 }
 
 impl fmt::Display for RejectionKind {
@@ -43,6 +45,7 @@ impl fmt::Display for RejectionKind {
             Self::InsufficientScope(e) => write!(f, "insufficient scope: {} required", e.scope()),
             Self::MissingGrant(e) => e.fmt(f),
             Self::Unavailable => f.write_str("no verification keys available"),
+            Self::InvalidDpopProof(why) => write!(f, "invalid DPoP proof: {why}"),
         }
     }
 }
@@ -73,7 +76,9 @@ impl AuthRejection {
 
     pub fn status(&self) -> StatusCode {
         match self.kind {
-            RejectionKind::MissingToken | RejectionKind::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            RejectionKind::MissingToken | RejectionKind::InvalidToken(_) | RejectionKind::InvalidDpopProof(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             RejectionKind::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             RejectionKind::InsufficientScope(_) | RejectionKind::MissingGrant(_) => StatusCode::FORBIDDEN,
             RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -137,6 +142,12 @@ impl IntoResponse for AuthRejection {
             RejectionKind::MissingGrant(e) => e.clone().into_response(),
             RejectionKind::Unavailable => {
                 error_response(status, None, "temporarily_unavailable", "The access token cannot be checked right now")
+            }
+            // RFC 9449 §7.1: the DPoP challenge with the algorithms a proof may use.
+            RejectionKind::InvalidDpopProof(why) => {
+                let algs = crate::DPOP_ALGORITHMS.map(|a| a.as_str()).join(" ");
+                let challenge = format!("DPoP realm=\"{realm}\", error=\"invalid_dpop_proof\", algs=\"{algs}\"");
+                error_response(status, Some(challenge), "invalid_dpop_proof", why)
             }
         }
     }
@@ -203,7 +214,7 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Guard::from_ref(state).authenticate(&parts.headers).await.map(Self)
+        Guard::from_ref(state).authenticate_request(parts).await.map(Self)
     }
 }
 
@@ -215,7 +226,7 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        match Guard::from_ref(state).authenticate(&parts.headers).await {
+        match Guard::from_ref(state).authenticate_request(parts).await {
             Ok(claims) => Ok(Some(Self(claims))),
             Err(r) if r.kind == RejectionKind::MissingToken => Ok(None),
             Err(r) => Err(r),
@@ -270,7 +281,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let guard = Guard::from_ref(state);
-        let claims = guard.authenticate(&parts.headers).await?;
+        let claims = guard.authenticate_request(parts).await?;
         require_scope(&claims, S::SCOPE).map_err(|e| guard.reject(RejectionKind::InsufficientScope(e)))?;
         Ok(Self { claims, scope: PhantomData })
     }

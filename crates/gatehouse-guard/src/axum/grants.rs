@@ -90,7 +90,7 @@ where
     Guard: FromRef<St>,
 {
     let guard = Guard::from_ref(state);
-    let claims = guard.authenticate(&parts.headers).await?;
+    let claims = guard.authenticate_request(parts).await?;
     check(&claims).map_err(|e| guard.reject(RejectionKind::MissingGrant(e)))?;
     Ok(claims)
 }

@@ -352,3 +352,104 @@ async fn a_token_for_another_resource_is_refused() {
     for_b["aud"] = json!("https://b.example.com/");
     assert_eq!(call(&app, "/me", &[&format!("Bearer {}", key.token(&for_b))]).await.0, StatusCode::OK);
 }
+
+/// A DPoP proof by `key` for `method` `url`, with `ath` for `token`.
+fn dpop_proof(key: &TestKey, method: &str, url: &str, token: &str, jti: &str) -> String {
+    let mut jwk = key.jwk();
+    jwk.as_object_mut().unwrap().remove("kid");
+    let header = json!({"typ": "dpop+jwt", "alg": key.alg.as_str(), "jwk": jwk});
+    let claims = json!({"jti": jti, "htm": method, "htu": url, "iat": NOW, "ath": crate::access_token_hash(token)});
+    key.token_with(&header, &claims)
+}
+
+async fn call_dpop(app: &Router, path: &str, auth: &str, proofs: &[&str]) -> (StatusCode, Option<String>, Value) {
+    let mut req = Request::get(path).header(header::AUTHORIZATION, auth);
+    for p in proofs {
+        req = req.header("DPoP", *p);
+    }
+    let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let challenge = resp.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
+    let bytes = to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+    (status, challenge, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn rfc9449_s7_2_a_bound_token_is_never_accepted_as_a_bearer_token() {
+    let key = TestKey::es256("k");
+    let holder = TestKey::es256("holder");
+    let mut c = claims(NOW);
+    c["cnf"] = json!({"jkt": crate::jwk_thumbprint(&holder.jwk())});
+    let bound = key.token(&c);
+    for guard in [
+        guard(&key),
+        Guard::builder(ISSUER)
+            .audience(AUDIENCE)
+            .key_set(key_set(&[&key]))
+            .clock(clock)
+            .dpop("https://api.example.test")
+            .build()
+            .unwrap(),
+    ] {
+        let (status, _, body) = call(&app(guard), "/me", &[&format!("Bearer {bound}")]).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+    }
+    // Without DPoP enabled, the DPoP scheme is no credentials at all.
+    let (status, _, body) = call(&app(guard(&key)), "/me", &[&format!("DPoP {bound}")]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
+}
+
+#[tokio::test]
+async fn rfc9449_s7_1_with_dpop_enabled_a_bound_token_needs_a_fresh_proof_by_its_key() {
+    let key = TestKey::es256("k");
+    let holder = TestKey::es256("holder");
+    let thief = TestKey::ed25519("thief");
+    let mut c = claims(NOW);
+    let mut holder_jwk = holder.jwk();
+    holder_jwk.as_object_mut().unwrap().remove("kid");
+    c["cnf"] = json!({"jkt": crate::jwk_thumbprint(&holder_jwk)});
+    let bound = key.token(&c);
+    let guard = Guard::builder(ISSUER)
+        .audience(AUDIENCE)
+        .key_set(key_set(&[&key]))
+        .clock(clock)
+        .dpop("https://api.example.test")
+        .build()
+        .unwrap();
+    let app = app(guard);
+    let auth = format!("DPoP {bound}");
+    let url = "https://api.example.test/me";
+    let good = dpop_proof(&holder, "GET", url, &bound, "j-1");
+    assert_eq!(call_dpop(&app, "/me", &auth, &[&good]).await.0, StatusCode::OK);
+    // §11.1: once.
+    let (status, challenge, body) = call_dpop(&app, "/me", &auth, &[&good]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_dpop_proof")));
+    assert!(
+        challenge.unwrap().starts_with("DPoP realm=\"api\", error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA RS256\"")
+    );
+    for (what, proofs) in [
+        ("no proof", vec![]),
+        ("thief's key", vec![dpop_proof(&thief, "GET", url, &bound, "j-2")]),
+        ("wrong method", vec![dpop_proof(&holder, "POST", url, &bound, "j-3")]),
+        ("wrong path", vec![dpop_proof(&holder, "GET", "https://api.example.test/write", &bound, "j-4")]),
+        ("other token", vec![dpop_proof(&holder, "GET", url, "another", "j-5")]),
+        (
+            "two proofs",
+            vec![dpop_proof(&holder, "GET", url, &bound, "j-6"), dpop_proof(&holder, "GET", url, &bound, "j-7")],
+        ),
+    ] {
+        let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+        let (status, _, body) = call_dpop(&app, "/me", &auth, &proofs).await;
+        assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_dpop_proof")), "{what}");
+    }
+    // An unbound token with the DPoP scheme.
+    let plain = key.token(&claims(NOW));
+    let proof = dpop_proof(&holder, "GET", url, &plain, "j-8");
+    let (status, _, body) = call_dpop(&app, "/me", &format!("DPoP {plain}"), &[&proof]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+    // Bad origins are refused at build time.
+    for origin in ["api.example.test", "https://api.example.test/", "https://api.example.test/v1", "ftp://x"] {
+        let built = Guard::builder(ISSUER).audience(AUDIENCE).key_set(key_set(&[&key])).dpop(origin).build();
+        assert_eq!(built.unwrap_err(), GuardConfigError::DpopOrigin, "{origin}");
+    }
+}

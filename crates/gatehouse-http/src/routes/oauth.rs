@@ -453,10 +453,8 @@ async fn dpop_key(state: &AppState, headers: &HeaderMap) -> Result<Option<String
     let uri = format!("{}/oauth2/token", state.oauth.settings().issuer);
     match state.dpop.verify(&proofs, "POST", &uri, None).await {
         Ok(proof) => Ok(proof.map(|p| p.jkt)),
-        Err(DpopRejection::Store(e)) => {
-            tracing::error!(error = %e, "recording a DPoP proof failed");
-            Err(OAuthError::server_error())
-        }
+        // Logged there; an unreachable database is 503 `temporarily_unavailable`.
+        Err(DpopRejection::Store(e)) => Err(OAuthError::from(e)),
         Err(DpopRejection::Replayed) => Err(refused("the DPoP proof was used before")),
         Err(DpopRejection::Several) => Err(refused("send exactly one DPoP header")),
         Err(DpopRejection::Invalid(e)) => {

@@ -163,6 +163,10 @@ impl<S: RefreshTokenStore> RefreshTokenStore for FastReads<S> {
         self.inner.revoke_refresh_family(id, now, reason).await
     }
 
+    async fn bind_refresh_family_dpop(&self, id: Uuid, jkt: &str) -> Result<bool, StoreError> {
+        self.inner.bind_refresh_family_dpop(id, jkt).await
+    }
+
     async fn revoke_refresh_families_for_user(
         &self,
         user: UserId,

@@ -258,17 +258,18 @@ mod tests {
             "PRAGMA journal_mode = WAL;
              CREATE TABLE refresh_families (id BLOB PRIMARY KEY, user_id BLOB, client_id TEXT, scope TEXT,
                created_at INTEGER, expires_at INTEGER, revoked_at INTEGER, revoked_reason TEXT,
-               amr TEXT, acr TEXT, auth_time INTEGER);",
+               amr TEXT, acr TEXT, auth_time INTEGER, dpop_jkt TEXT);",
         )?;
         let (id, user) = (Uuid::new_v4(), Uuid::new_v4());
         w.execute(
-            "INSERT INTO refresh_families VALUES (?1, ?2, 'c', NULL, 1, 2, NULL, NULL, 'pwd otp mfa', 'a', 1)",
+            "INSERT INTO refresh_families VALUES (?1, ?2, 'c', NULL, 1, 2, NULL, NULL, 'pwd otp mfa', 'a', 1, 'jkt')",
             params![id.as_bytes().as_slice(), user.as_bytes().as_slice()],
         )?;
         let reader = Reader::new(path.clone());
         let row = reader.refresh_family(id).flatten();
         assert!(matches!(row, Some(ref f) if f.id == id && f.user_id == user && f.client_id == "c"));
         assert!(matches!(row, Some(ref f) if f.amr == "pwd otp mfa" && f.acr == "a" && f.auth_time == 1));
+        assert!(matches!(row, Some(ref f) if f.dpop_jkt.as_deref() == Some("jkt")));
         assert!(matches!(reader.refresh_family(Uuid::new_v4()), Some(None)));
         // The same connections cannot write.
         let wrote = reader.with("write", |c| c.execute("DELETE FROM refresh_families", []));

@@ -117,6 +117,10 @@ impl<D: Dialect> RefreshTokenStore for SqlStore<D> {
         Ok(self.query(sql::REVOKE_REFRESH_FAMILY).bind(id).bind(now).bind(reason).execute().await? > 0)
     }
 
+    async fn bind_refresh_family_dpop(&self, id: Uuid, jkt: &str) -> Result<bool, StoreError> {
+        Ok(self.query(sql::BIND_REFRESH_FAMILY_DPOP).bind(id).bind(jkt).execute().await? > 0)
+    }
+
     async fn revoke_refresh_families_for_user_client(
         &self,
         user: UserId,

@@ -182,6 +182,19 @@ async fn rfc9449_public_client_tokens_are_bound_and_refresh_needs_the_key(b: Bac
     assert_eq!(userinfo(&app, &format!("Bearer {plain_at}"), &[]).await.status(), StatusCode::OK);
     let r = userinfo(&app, &format!("DPoP {plain_at}"), &[key.proof("GET", &userinfo_url, Some(plain_at))]).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // §5: the first refresh with a proof binds the public client's refresh token from then on.
+    let r =
+        refresh(&app, &client, plain["refresh_token"].as_str().unwrap(), Some(&key.proof("POST", &token_url, None)))
+            .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let bound: Value = r.json().await.unwrap();
+    assert_eq!(bound["token_type"], "DPoP");
+    let r = refresh(&app, &client, bound["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(error_of(r).await, "invalid_dpop_proof", "bound at the first DPoP refresh");
+    let r =
+        refresh(&app, &client, bound["refresh_token"].as_str().unwrap(), Some(&thief.proof("POST", &token_url, None)))
+            .await;
+    assert_eq!(error_of(r).await, "invalid_grant", "never re-bound to another key");
 }
 
 async fn rfc9449_confidential_client_tokens_are_bound_and_introspection_shows_it(b: Backend) {

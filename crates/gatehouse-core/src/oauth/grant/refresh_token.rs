@@ -50,6 +50,10 @@ impl OAuthService {
                 }
                 Some(_) => {}
             }
+        } else if let Some(jkt) = req.dpop_jkt.as_deref().filter(|_| client.is_public()) {
+            // §5: a refresh token issued to a public client that presents a proof MUST be bound
+            // to its key, also when the grant began without DPoP.
+            self.refresh.bind_dpop(current.id, jkt).await.map_err(server)?;
         }
         // What the user granted, narrowed to what the client may still ask for: a scope an
         // admin has since taken off the client (PATCH, console, `clients update`) is not issued
