@@ -637,3 +637,13 @@ pub(crate) const TAKE_CEREMONY: &str = concat!(
     ceremony_columns!()
 );
 pub(crate) const PURGE_CEREMONIES: &str = "DELETE FROM passkey_ceremonies WHERE expires_at <= $1";
+
+// Token exchange rules (RFC 8693).
+
+pub(crate) const INSERT_EXCHANGE_RULE: &str = "INSERT INTO token_exchange_rules \
+     (id, client_id, subject_clients, audiences, scopes, allow_impersonation, allow_delegation, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const EXCHANGE_RULES: &str = "SELECT id, client_id, subject_clients, audiences, scopes, \
+     allow_impersonation, allow_delegation, created_at FROM token_exchange_rules \
+     WHERE client_id = $1 ORDER BY created_at, id";
+pub(crate) const DELETE_EXCHANGE_RULE: &str = "DELETE FROM token_exchange_rules WHERE client_id = $1 AND id = $2";

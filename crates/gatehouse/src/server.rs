@@ -365,6 +365,7 @@ pub async fn run_on(
         services.stores.rbac.clone(),
         services.stores.audit.clone(),
         services.stores.devices.clone(),
+        services.stores.exchange_rules.clone(),
     ));
     let admin = Arc::new(AdminService::new(
         services.rbac.clone(),

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     ExpiredToken,
     /// RFC 9449 §5: the DPoP proof is missing where one is required, or invalid.
     InvalidDpopProof,
+    /// RFC 8693 §2.2.2 (RFC 8707 §2): the requested audience is unknown or not allowed.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -51,6 +53,7 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

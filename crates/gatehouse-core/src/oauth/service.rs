@@ -58,6 +58,8 @@ pub struct OAuthService {
     pub(super) audit: Auditor,
     /// Device authorization requests (RFC 8628).
     pub(super) devices: Arc<dyn DeviceCodeStore>,
+    /// Token exchange rules (RFC 8693).
+    pub(super) exchange_rules: Arc<dyn super::ExchangeRuleStore>,
 }
 
 impl OAuthService {
@@ -76,6 +78,7 @@ impl OAuthService {
         rbac: Arc<dyn RbacStore>,
         audit: Arc<dyn AuditStore>,
         devices: Arc<dyn DeviceCodeStore>,
+        exchange_rules: Arc<dyn super::ExchangeRuleStore>,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
         Self {
@@ -93,6 +96,7 @@ impl OAuthService {
             rbac,
             audit,
             devices,
+            exchange_rules,
         }
     }
 
