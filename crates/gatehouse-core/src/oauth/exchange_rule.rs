@@ -2,6 +2,8 @@
 //! audiences and scopes, and whether as impersonation (no `actor_token`) or delegation (with
 //! one). Nothing is exchanged without a rule; rules are managed by the admin API and CLI.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::json;
 use uuid::Uuid;
@@ -9,10 +11,10 @@ use uuid::Uuid;
 use super::client::Client;
 use super::scope::Scope;
 use super::service::OAuthService;
-use crate::audit::{AuditEventType, Outcome, RequestContext};
-use crate::clock::UnixTime;
+use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
+use crate::clock::{Clock, UnixTime};
 use crate::rbac::{AdminCapability, RbacError};
-use crate::store::StoreError;
+use crate::store::{AuditStore, ClientStore, StoreError};
 
 /// `subject_clients` entry matching tokens of every client.
 pub const ANY_CLIENT: &str = "*";
@@ -87,28 +89,49 @@ pub trait ExchangeRuleStore: Send + Sync {
     async fn delete_exchange_rule(&self, client_id: &str, id: Uuid) -> Result<bool, StoreError>;
 }
 
-impl OAuthService {
-    async fn rule_client(&self, client_id: &str) -> Result<Client, RbacError> {
+/// Managing exchange rules (admin API and CLI, with an [`AdminCapability`]); every change is
+/// audited.
+pub struct ExchangeRuleAdmin {
+    rules: Arc<dyn ExchangeRuleStore>,
+    clients: Arc<dyn ClientStore>,
+    audit: Auditor,
+    clock: Arc<dyn Clock>,
+    /// The server's default access-token audience (always a valid rule audience).
+    default_audience: String,
+}
+
+impl ExchangeRuleAdmin {
+    pub fn new(
+        rules: Arc<dyn ExchangeRuleStore>,
+        clients: Arc<dyn ClientStore>,
+        audit: Arc<dyn AuditStore>,
+        clock: Arc<dyn Clock>,
+        default_audience: String,
+    ) -> Self {
+        Self { rules, clients, audit: Auditor::new(audit, clock.clone()), clock, default_audience }
+    }
+
+    async fn client(&self, client_id: &str) -> Result<Client, RbacError> {
         self.clients.client_by_id(client_id).await?.ok_or(RbacError::NotFound("client"))
     }
 
     /// The rules of `client_id` (404 for an unknown client).
-    pub async fn exchange_rules(&self, _: &AdminCapability, client_id: &str) -> Result<Vec<ExchangeRule>, RbacError> {
-        self.rule_client(client_id).await?;
-        Ok(self.exchange_rules.exchange_rules(client_id).await?)
+    pub async fn rules(&self, _: &AdminCapability, client_id: &str) -> Result<Vec<ExchangeRule>, RbacError> {
+        self.client(client_id).await?;
+        Ok(self.rules.exchange_rules(client_id).await?)
     }
 
     /// Adds a rule for `client_id`. The requesting client must be confidential (public clients
-    /// cannot exchange, RFC 8693 §5 recommends client authentication); every audience must be a
+    /// cannot exchange: RFC 8693 §5 wants the client authenticated); every audience must be a
     /// registered client or the default audience; at least one mode must be allowed.
-    pub async fn add_exchange_rule(
+    pub async fn add(
         &self,
         cap: &AdminCapability,
         client_id: &str,
         new: NewExchangeRule,
         ctx: &RequestContext,
     ) -> Result<ExchangeRule, RbacError> {
-        let client = self.rule_client(client_id).await?;
+        let client = self.client(client_id).await?;
         if client.is_public() {
             return Err(RbacError::Invalid("a public client cannot exchange tokens: no rule for it".into()));
         }
@@ -120,13 +143,13 @@ impl OAuthService {
             return Err(RbacError::Invalid("allow impersonation, delegation or both".into()));
         }
         for audience in &new.audiences {
-            if !self.audience_is_known(audience).await? {
+            if *audience != self.default_audience && self.clients.client_by_id(audience).await?.is_none() {
                 return Err(RbacError::Invalid(format!(
                     "audience {audience:?} is neither a registered client nor the default audience"
                 )));
             }
         }
-        if self.exchange_rules.exchange_rules(client_id).await?.len() >= MAX_EXCHANGE_RULES {
+        if self.rules.exchange_rules(client_id).await?.len() >= MAX_EXCHANGE_RULES {
             return Err(RbacError::Invalid(format!("a client has at most {MAX_EXCHANGE_RULES} exchange rules")));
         }
         let rule = ExchangeRule {
@@ -139,47 +162,54 @@ impl OAuthService {
             allow_delegation: new.allow_delegation,
             created_at: self.clock.now(),
         };
-        self.exchange_rules.insert_exchange_rule(&rule).await?;
+        self.rules.insert_exchange_rule(&rule).await?;
         let details = json!({
             "rule": rule.id.to_string(), "subject_clients": rule.subject_clients, "audiences": rule.audiences,
             "scopes": rule.scopes, "allow_impersonation": rule.allow_impersonation,
             "allow_delegation": rule.allow_delegation,
         });
-        self.audit
-            .record(
-                AuditEventType::ExchangeRuleAdded,
-                Outcome::Success,
-                Some(cap.actor().to_string()),
-                Some(format!("client:{client_id}")),
-                ctx,
-                details,
-            )
-            .await?;
+        self.record(AuditEventType::ExchangeRuleAdded, cap, client_id, ctx, details).await?;
         Ok(rule)
     }
 
     /// Removes one rule of `client_id`; `NotFound` when it has no such rule.
-    pub async fn remove_exchange_rule(
+    pub async fn remove(
         &self,
         cap: &AdminCapability,
         client_id: &str,
         id: Uuid,
         ctx: &RequestContext,
     ) -> Result<(), RbacError> {
-        if !self.exchange_rules.delete_exchange_rule(client_id, id).await? {
+        if !self.rules.delete_exchange_rule(client_id, id).await? {
             return Err(RbacError::NotFound("exchange rule"));
         }
-        self.audit
-            .record(
-                AuditEventType::ExchangeRuleRemoved,
-                Outcome::Success,
-                Some(cap.actor().to_string()),
-                Some(format!("client:{client_id}")),
-                ctx,
-                json!({ "rule": id.to_string() }),
-            )
-            .await?;
-        Ok(())
+        let details = json!({ "rule": id.to_string() });
+        self.record(AuditEventType::ExchangeRuleRemoved, cap, client_id, ctx, details).await
+    }
+
+    async fn record(
+        &self,
+        event: AuditEventType,
+        cap: &AdminCapability,
+        client_id: &str,
+        ctx: &RequestContext,
+        details: serde_json::Value,
+    ) -> Result<(), RbacError> {
+        let (actor, subject) = (Some(cap.actor().to_string()), Some(format!("client:{client_id}")));
+        Ok(self.audit.record(event, Outcome::Success, actor, subject, ctx, details).await?)
+    }
+}
+
+impl OAuthService {
+    /// The rule management over this service's stores (for the admin API).
+    pub fn exchange_rule_admin(&self) -> ExchangeRuleAdmin {
+        ExchangeRuleAdmin {
+            rules: self.exchange_rules.clone(),
+            clients: self.clients.clone(),
+            audit: self.audit.clone(),
+            clock: self.clock.clone(),
+            default_audience: self.issuer.settings().audience.clone(),
+        }
     }
 
     /// An audience a token may be exchanged for: the default audience or a registered client.
