@@ -54,6 +54,7 @@ mod secrets_scan;
 mod self_service;
 mod stepup;
 mod tls;
+mod token_exchange;
 mod tokens;
 mod verification;
 mod web_defences;
