@@ -47,7 +47,9 @@ pub use device::{
 };
 pub use dpop::{DpopRejection, DpopVerifier};
 pub use error::{ErrorCode, OAuthError};
-pub use exchange_rule::{ANY_CLIENT, ExchangeRule, ExchangeRuleAdmin, ExchangeRuleStore, MAX_EXCHANGE_RULES, NewExchangeRule};
+pub use exchange_rule::{
+    ANY_CLIENT, ExchangeRule, ExchangeRuleAdmin, ExchangeRuleStore, MAX_EXCHANGE_RULES, NewExchangeRule,
+};
 pub use grant::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, TokenResponse};
 pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};

@@ -10,8 +10,8 @@ use axum_extra::extract::CookieJar;
 use gatehouse_core::acr::Acr;
 use gatehouse_core::oauth::{
     AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams,
-    DpopRejection, ErrorCode, FromParams, OAuthError, Param, SignedInAs, TOKEN_EXCHANGE_GRANT, TokenClaims, TokenRequest,
-    redirect_with,
+    DpopRejection, ErrorCode, FromParams, OAuthError, Param, SignedInAs, TOKEN_EXCHANGE_GRANT, TokenClaims,
+    TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_core::{Session, SessionToken, User};

@@ -9,7 +9,8 @@ use axum::routing::get;
 use axum_extra::extract::CookieJar;
 use gatehouse_core::acr::ACR_VALUES_SUPPORTED;
 use gatehouse_core::oauth::{
-    ASSERTION_ALGORITHMS, DEVICE_CODE_GRANT, FromParams, TOKEN_EXCHANGE_GRANT, LogoutDecision, LogoutError, LogoutParams,
+    ASSERTION_ALGORITHMS, DEVICE_CODE_GRANT, FromParams, LogoutDecision, LogoutError, LogoutParams,
+    TOKEN_EXCHANGE_GRANT,
 };
 use serde_json::{Value, json};
 

@@ -48,14 +48,25 @@ async fn user_tokens(app: &TestApp, web: &Value) -> Value {
     let (verifier, challenge) = pkce();
     let url = authorize_url(app, id(web), Some(&challenge), &[]);
     let code = query_of(&authorize_as(app, &user, &url, "ada@example.com", "allow").await)["code"].clone();
-    let form =
-        [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT), ("code_verifier", &verifier)];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", &verifier),
+    ];
     let r = token_request(app, web, &form).await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
 
-async fn add_rule(app: &TestApp, client: &Value, subjects: &[&str], audiences: &[&str], scopes: &[&str], modes: &[&str]) {
+async fn add_rule(
+    app: &TestApp,
+    client: &Value,
+    subjects: &[&str],
+    audiences: &[&str],
+    scopes: &[&str],
+    modes: &[&str],
+) {
     let mut args = vec!["clients", "exchange-rules", "add", id(client), "--json"];
     for s in subjects {
         args.extend_from_slice(&["--subject-client", s]);
@@ -104,8 +115,15 @@ async fn rfc8693_s2_impersonation_and_delegation_with_nested_act(b: Backend) {
     let subject = tokens["access_token"].as_str().unwrap();
     let subject_claims = claims(subject);
     let default_aud = subject_claims["aud"].as_str().unwrap().to_owned();
-    add_rule(&app, &svc, &[id(&web)], &[id(&api), &default_aud], &["profile", "email"], &["--impersonation", "--delegation"])
-        .await;
+    add_rule(
+        &app,
+        &svc,
+        &[id(&web)],
+        &[id(&api), &default_aud],
+        &["profile", "email"],
+        &["--impersonation", "--delegation"],
+    )
+    .await;
 
     // §2.1 impersonation: the new token is the subject's, for the audience, narrowed (§5).
     let (status, body) =
@@ -130,12 +148,8 @@ async fn rfc8693_s2_impersonation_and_delegation_with_nested_act(b: Backend) {
     assert_eq!((status, body["scope"].as_str()), (200, Some("email")), "{body}");
 
     // §4.1 delegation: act names the actor (the service's own token).
-    let form = [
-        ("subject_token", subject),
-        ("subject_token_type", AT),
-        ("actor_token", &svc_token),
-        ("actor_token_type", AT),
-    ];
+    let form =
+        [("subject_token", subject), ("subject_token_type", AT), ("actor_token", &svc_token), ("actor_token_type", AT)];
     let (status, body) = exchange(&app, &svc, &form).await;
     assert_eq!(status, 200, "{body}");
     let delegated = body["access_token"].as_str().unwrap().to_owned();
@@ -208,21 +222,41 @@ async fn rfc8693_s5_exchanges_outside_the_rules_are_refused_and_audited(b: Backe
     assert_refused(&app, &svc, &with_actor_no_type, "invalid_request").await;
     // §2.2.2: token types we do not process; requested_token_type other than access_token.
     let refresh_type = "urn:ietf:params:oauth:token-type:refresh_token";
-    assert_refused(&app, &svc, &[("subject_token", subject), ("subject_token_type", refresh_type)], "unsupported_token_type")
-        .await;
+    assert_refused(
+        &app,
+        &svc,
+        &[("subject_token", subject), ("subject_token_type", refresh_type)],
+        "unsupported_token_type",
+    )
+    .await;
     let mut form = base.to_vec();
     form.push(("requested_token_type", refresh_type));
     assert_refused(&app, &svc, &form, "invalid_request").await;
     // Not a token of ours (or forged): invalid_grant.
     assert_refused(&app, &svc, &[("subject_token", "e30.e30.e30"), ("subject_token_type", AT)], "invalid_grant").await;
     // Wrong subject client: the stranger's own token is not covered by the rule.
-    assert_refused(&app, &svc, &[("subject_token", &stranger_token), ("subject_token_type", AT), ("audience", id(&api))], "invalid_grant")
-        .await;
+    assert_refused(
+        &app,
+        &svc,
+        &[("subject_token", &stranger_token), ("subject_token_type", AT), ("audience", id(&api))],
+        "invalid_grant",
+    )
+    .await;
     // Wrong (registered) audience, unknown audience: invalid_target (§2.2.2).
-    assert_refused(&app, &svc, &[("subject_token", subject), ("subject_token_type", AT), ("audience", id(&other_api))], "invalid_target")
-        .await;
-    assert_refused(&app, &svc, &[("subject_token", subject), ("subject_token_type", AT), ("audience", "https://nowhere.example")], "invalid_target")
-        .await;
+    assert_refused(
+        &app,
+        &svc,
+        &[("subject_token", subject), ("subject_token_type", AT), ("audience", id(&other_api))],
+        "invalid_target",
+    )
+    .await;
+    assert_refused(
+        &app,
+        &svc,
+        &[("subject_token", subject), ("subject_token_type", AT), ("audience", "https://nowhere.example")],
+        "invalid_target",
+    )
+    .await;
     // Wider scope than the rule (openid is in the subject token, not in the rule): invalid_scope.
     let mut form = base.to_vec();
     form.push(("scope", "openid email"));
@@ -239,7 +273,8 @@ async fn rfc8693_s5_exchanges_outside_the_rules_are_refused_and_audited(b: Backe
     // The rule covers svc only: the stranger (another confidential client) has none.
     assert_refused(&app, &stranger, &base, "unauthorized_client").await;
     // A public client may not exchange at all.
-    let public = create_client(&app, &["--public", "--grant-type", "authorization_code", "--redirect-uri", REDIRECT]).await;
+    let public =
+        create_client(&app, &["--public", "--grant-type", "authorization_code", "--redirect-uri", REDIRECT]).await;
     assert_refused(&app, &public, &base, "unauthorized_client").await;
     // Within the rules it works (the refusals above changed nothing).
     let (status, body) = exchange(&app, &svc, &base).await;
@@ -258,7 +293,8 @@ async fn rfc8693_exchange_rules_through_the_admin_api_and_cli(b: Backend) {
     let admin = first_party_token(&app, "root@example.com").await;
     let (svc, _) = service(&app).await;
     let (api, _) = service(&app).await;
-    let public = create_client(&app, &["--public", "--grant-type", "authorization_code", "--redirect-uri", REDIRECT]).await;
+    let public =
+        create_client(&app, &["--public", "--grant-type", "authorization_code", "--redirect-uri", REDIRECT]).await;
     let path = format!("/admin/v1/clients/{}/exchange-rules", id(&svc));
     let send = |method: Method, path: String, body: Option<Value>| {
         let (app, admin) = (&app, admin.clone());
@@ -268,7 +304,8 @@ async fn rfc8693_exchange_rules_through_the_admin_api_and_cli(b: Backend) {
             (status, r.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let good = json!({ "subject_clients": ["*"], "audiences": [id(&api)], "scopes": ["email"], "allow_delegation": true });
+    let good =
+        json!({ "subject_clients": ["*"], "audiences": [id(&api)], "scopes": ["email"], "allow_delegation": true });
     let (status, rule) = send(Method::POST, path.clone(), Some(good.clone())).await;
     assert_eq!(status, 201, "{rule}");
     assert_eq!((&rule["allow_delegation"], &rule["allow_impersonation"]), (&json!(true), &json!(false)));
@@ -296,7 +333,8 @@ async fn rfc8693_exchange_rules_through_the_admin_api_and_cli(b: Backend) {
 
     // The CLI sees the rule and removes it; the API then reports it gone.
     let rule_id = rule["id"].as_str().unwrap();
-    let listed: Value = serde_json::from_str(&cli_ok(&app, &["clients", "exchange-rules", "list", id(&svc), "--json"]).await).unwrap();
+    let listed: Value =
+        serde_json::from_str(&cli_ok(&app, &["clients", "exchange-rules", "list", id(&svc), "--json"]).await).unwrap();
     assert_eq!(listed[0]["id"], rule_id);
     cli_ok(&app, &["clients", "exchange-rules", "remove", id(&svc), rule_id]).await;
     assert_eq!(send(Method::DELETE, format!("{path}/{rule_id}"), None).await.0, 404);

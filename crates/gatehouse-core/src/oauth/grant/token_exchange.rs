@@ -74,7 +74,11 @@ impl OAuthService {
     }
 
     /// The checks and the issuance; returns the answer, the audit details and the new `sub`.
-    async fn exchange(&self, req: &TokenRequest, client: &Client) -> Result<(TokenResponse, Value, String), OAuthError> {
+    async fn exchange(
+        &self,
+        req: &TokenRequest,
+        client: &Client,
+    ) -> Result<(TokenResponse, Value, String), OAuthError> {
         // RFC 8693 §5 / RFC 6749 §2.1: only an authenticated (confidential) client exchanges.
         if client.is_public() {
             return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "a public client cannot exchange tokens"));
@@ -86,7 +90,9 @@ impl OAuthService {
         let actor_type = param(&req.actor_token_type)?;
         // §2.1: actor_token_type is REQUIRED with actor_token and MUST NOT be sent without it.
         match (actor_token, actor_type) {
-            (Some(_), None) => return Err(OAuthError::invalid_request("actor_token_type is required with actor_token")),
+            (Some(_), None) => {
+                return Err(OAuthError::invalid_request("actor_token_type is required with actor_token"));
+            }
             (None, Some(_)) => return Err(OAuthError::invalid_request("actor_token_type requires actor_token")),
             _ => {}
         }
@@ -150,7 +156,8 @@ impl OAuthService {
             return Err(invalid_grant("no exchange rule allows this subject token in this mode for this audience"));
         }
         // §5 least privilege: never wider than the subject token nor the rules.
-        let subject_scope = Scope::parse(subject.scope.as_deref().unwrap_or_default()).map_err(|_| invalid_grant("the subject token's scope is malformed"))?;
+        let subject_scope = Scope::parse(subject.scope.as_deref().unwrap_or_default())
+            .map_err(|_| invalid_grant("the subject token's scope is malformed"))?;
         let allowed: Vec<String> = subject_scope
             .iter()
             .filter(|s| matching.iter().any(|r| r.scopes.iter().any(|x| x == s)))
