@@ -280,9 +280,14 @@ async fn rfc8693_s5_exchanges_outside_the_rules_are_refused_and_audited(b: Backe
     let (status, body) = exchange(&app, &svc, &base).await;
     assert_eq!(status, 200, "{body}");
 
+    // An expired subject token (server clock past its exp): invalid_grant.
+    let exp = crate::token_exchange::claims(subject)["exp"].as_i64().unwrap();
+    app.clock.advance(exp - app.clock_now() + 1);
+    assert_refused(&app, &svc, &base, "invalid_grant").await;
+
     let events = app.audit_events().await;
     let refused = events.iter().filter(|e| e.0 == "token.exchange_refused").count();
-    assert!(refused >= 14, "every refusal is audited: {refused}");
+    assert_eq!(refused, 18, "every refusal is audited");
     assert!(events.iter().any(|e| e.0 == "token.exchange_refused" && e.3.contains("invalid_target")));
 }
 
