@@ -134,12 +134,21 @@ pub enum AuditEventType {
     /// `mfa_enrollment_required` or `mfa_required`, and `where`: `page`, `api`, `authorize`,
     /// `token`, `admin_api`).
     MfaPolicyRefused,
+    /// RFC 8693: a token was exchanged (actor: the requesting client; subject: the new token's
+    /// `sub`; details: `subject_client`, `audience`, `scope`, `mode`, `actor`).
+    TokenExchanged,
+    /// A token exchange was refused (details: `error`, `reason`).
+    TokenExchangeRefused,
+    /// An admin added a token exchange rule to a client (details: the rule).
+    ExchangeRuleAdded,
+    /// An admin removed a token exchange rule (details: `rule`).
+    ExchangeRuleRemoved,
 }
 
 impl AuditEventType {
     /// Every event type (the console's filter lists them): a new variant goes here too; the
     /// test below fails while one is missing.
-    pub const ALL: [Self; 74] = [
+    pub const ALL: [Self; 78] = [
         Self::UserRegistered,
         Self::UserCreated,
         Self::LoginSucceeded,
@@ -214,6 +223,10 @@ impl AuditEventType {
         Self::RecoveryCodesRegenerated,
         Self::MfaReset,
         Self::MfaPolicyRefused,
+        Self::TokenExchanged,
+        Self::TokenExchangeRefused,
+        Self::ExchangeRuleAdded,
+        Self::ExchangeRuleRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -292,6 +305,10 @@ impl AuditEventType {
             Self::RecoveryCodesRegenerated => "recovery_codes.regenerated",
             Self::MfaReset => "mfa.reset",
             Self::MfaPolicyRefused => "mfa.policy_refused",
+            Self::TokenExchanged => "token.exchanged",
+            Self::TokenExchangeRefused => "token.exchange_refused",
+            Self::ExchangeRuleAdded => "client.exchange_rule_added",
+            Self::ExchangeRuleRemoved => "client.exchange_rule_removed",
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::audit::{AuditEvent, AuditQuery, AuditRecord};
 use crate::clock::UnixTime;
 use crate::keys::StoredKey;
 pub use crate::mail::MailQueueStore;
+pub use crate::oauth::ExchangeRuleStore;
 pub use crate::oauth::ResourceServerStore;
 use crate::oauth::{AuthorizationCode, Client, CodeOutcome, Consent, DeviceApproval, DeviceAuthorization};
 pub use crate::policy::PolicyStore;

@@ -47,6 +47,24 @@ pub struct AccessClaims {
     /// (RFC 9449 §6.1). See [`AccessClaims::dpop_jkt`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// RFC 8693 §4.1: in a delegated token (from a token exchange), the party acting for `sub`;
+    /// an earlier actor of a chain is nested inside. Absent in other tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// The `act` claim (RFC 8693 §4.1): who acts, and (nested) who acted before them. Other members
+/// a token may carry are ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    /// Gatehouse names the actor's client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The prior actor (RFC 8693 §4.1: nested `act` claims are for information only; access
+    /// decisions consider only the outermost actor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 /// The `cnf` claim (RFC 7800 §3.1) with the members Gatehouse uses.

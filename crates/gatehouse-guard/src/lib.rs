@@ -59,7 +59,7 @@ pub use crate::axum::{
     PermissionName, RejectionKind, RequirePermission, RequireRole, RequireScope, RoleName, ScopeName,
     require_permission, require_role, require_scope,
 };
-pub use claims::{AccessClaims, Confirmation};
+pub use claims::{AccessClaims, Actor, Confirmation};
 pub use dpop::{DPOP_ALGORITHMS, DpopError, DpopProof, MAX_PROOF_LEN, ProofRequest, access_token_hash, verify_proof};
 pub use keys::{Algorithm, JwksError, KeyError, KeySet, SkippedKey, VerificationKey, jwk_thumbprint};
 #[cfg(feature = "remote")]

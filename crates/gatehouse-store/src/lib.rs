@@ -163,6 +163,8 @@ pub struct Stores {
     pub assertion_jtis: Arc<dyn AssertionReplayStore>,
     /// `jti`s of accepted DPoP proofs (RFC 9449 §11.1).
     pub dpop_jtis: Arc<dyn DpopReplayStore>,
+    /// Token exchange rules (RFC 8693).
+    pub exchange_rules: Arc<dyn gatehouse_core::oauth::ExchangeRuleStore>,
     /// Cedar policies and schema, versioned.
     pub policies: Arc<dyn PolicyStore>,
     /// Links to upstream identity providers and federated logins in progress.
@@ -209,6 +211,7 @@ impl Stores {
             + RbacStore
             + AssertionReplayStore
             + DpopReplayStore
+            + gatehouse_core::oauth::ExchangeRuleStore
             + PolicyStore
             + FederationStore
             + AccountTokenStore
@@ -236,6 +239,7 @@ impl Stores {
             rbac: store.clone(),
             assertion_jtis: store.clone(),
             dpop_jtis: store.clone(),
+            exchange_rules: store.clone(),
             policies: store.clone(),
             federation: store.clone(),
             account_tokens: store.clone(),

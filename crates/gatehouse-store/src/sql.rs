@@ -672,3 +672,12 @@ pub(crate) const SET_GRANT_RESOURCES: &str =
 pub(crate) const GRANT_RESOURCES: &str = "SELECT resources FROM grant_resources WHERE grant_id = $1";
 pub(crate) const PURGE_GRANT_RESOURCES: &str = "DELETE FROM grant_resources WHERE created_at < $1 \
      AND NOT EXISTS (SELECT 1 FROM refresh_families f WHERE f.id = grant_resources.grant_id)";
+// Token exchange rules (RFC 8693).
+
+pub(crate) const INSERT_EXCHANGE_RULE: &str = "INSERT INTO token_exchange_rules \
+     (id, client_id, subject_clients, audiences, scopes, allow_impersonation, allow_delegation, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+pub(crate) const EXCHANGE_RULES: &str = "SELECT id, client_id, subject_clients, audiences, scopes, \
+     allow_impersonation, allow_delegation, created_at FROM token_exchange_rules \
+     WHERE client_id = $1 ORDER BY created_at, id";
+pub(crate) const DELETE_EXCHANGE_RULE: &str = "DELETE FROM token_exchange_rules WHERE client_id = $1 AND id = $2";

@@ -342,6 +342,48 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// A client's token exchange rules (RFC 8693): without one it may not exchange tokens.
+    #[command(subcommand)]
+    ExchangeRules(ExchangeRulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExchangeRulesCommand {
+    /// List a client's exchange rules.
+    List {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allow a (confidential) client to exchange tokens of the given clients for the given
+    /// audiences and at most the given scopes.
+    Add {
+        client_id: String,
+        /// Client whose access tokens may be exchanged, or `*` for any; repeatable.
+        #[arg(long = "subject-client", required = true)]
+        subject_clients: Vec<String>,
+        /// Audience of the new token: a registered client id or the default audience; repeatable.
+        #[arg(long = "audience", required = true)]
+        audiences: Vec<String>,
+        /// The most the new token may carry; repeatable.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Allow exchanges without an actor_token (the new token speaks as the subject).
+        #[arg(long)]
+        impersonation: bool,
+        /// Allow exchanges with an actor_token (the new token carries `act`).
+        #[arg(long)]
+        delegation: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one rule.
+    Remove {
+        client_id: String,
+        rule_id: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

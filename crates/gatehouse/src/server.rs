@@ -376,6 +376,7 @@ pub async fn run_on(
         services.stores.audit.clone(),
         services.stores.devices.clone(),
         services.stores.resources.clone(),
+        services.stores.exchange_rules.clone(),
     ));
     let admin = Arc::new(AdminService::new(
         services.rbac.clone(),

@@ -13,7 +13,7 @@ use crate::token::RefreshToken;
 use crate::user::UserId;
 
 /// Claims of an access token whose signature, issuer, audience and lifetime were verified.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenClaims {
     pub iss: String,
     pub sub: String,
@@ -34,6 +34,8 @@ pub struct TokenClaims {
     pub amr: Vec<String>,
     /// RFC 9449 §6.1: the DPoP key thumbprint of a bound token.
     pub dpop_jkt: Option<String>,
+    /// RFC 8693 §4.1: the acting party of an exchanged (delegated) token, possibly nested.
+    pub act: Option<Value>,
 }
 
 /// RFC 7662 §2.2. Inactive tokens answer `{"active": false}` and nothing else.
@@ -74,6 +76,9 @@ pub struct Introspection {
     /// RFC 9449 §6.2: a DPoP-bound token's confirmation, `{"jkt": …}`, top-level.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<serde_json::Value>,
+    /// RFC 8693 §4.1: the actor of a delegated token, as signed (nested for a chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<Value>,
 }
 
 /// A client may introspect tokens issued to it; resource servers registered with the scope
@@ -123,6 +128,7 @@ impl OAuthService {
                 acr: c.acr,
                 amr: (!c.amr.is_empty()).then_some(c.amr),
                 cnf: c.dpop_jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
+                act: c.act,
             });
         }
         let presented = RefreshToken::from_client(token);

@@ -15,6 +15,7 @@ mod decision;
 mod device;
 mod dpop;
 mod error;
+mod exchange_rule;
 mod grant;
 mod id_token;
 mod introspect;
@@ -48,7 +49,10 @@ pub use device::{
 };
 pub use dpop::{DpopRejection, DpopVerifier};
 pub use error::{ErrorCode, OAuthError};
-pub use grant::TokenResponse;
+pub use exchange_rule::{
+    ANY_CLIENT, ExchangeRule, ExchangeRuleAdmin, ExchangeRuleStore, MAX_EXCHANGE_RULES, NewExchangeRule,
+};
+pub use grant::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, TokenResponse};
 pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};
 pub use logout::{LogoutDecision, LogoutError, LogoutRequest};

@@ -181,6 +181,17 @@ pub struct TokenRequest {
     pub device_code: Param,
     /// RFC 8707 §2 `resource`: the audience of the access token asked for.
     pub resource: Param,
+    /// RFC 8693 §2.1 token exchange parameters.
+    pub subject_token: Param,
+    pub subject_token_type: Param,
+    pub actor_token: Param,
+    pub actor_token_type: Param,
+    pub requested_token_type: Param,
+    pub audience: Param,
+    /// RFC 8693 §2.1: the verified claims of `subject_token` / `actor_token` when they are
+    /// Gatehouse access tokens with a valid signature. Set by the edge, never from the form.
+    pub subject_claims: Option<super::TokenClaims>,
+    pub actor_claims: Option<super::TokenClaims>,
     /// RFC 9449 §5: the thumbprint of the key of the request's verified DPoP proof. Set by the
     /// edge after checking the `DPoP` header, never from the form.
     pub dpop_jkt: Option<String>,
@@ -198,6 +209,12 @@ impl FromParams for TokenRequest {
             "token" => &mut self.token,
             "device_code" => &mut self.device_code,
             "resource" => &mut self.resource,
+            "subject_token" => &mut self.subject_token,
+            "subject_token_type" => &mut self.subject_token_type,
+            "actor_token" => &mut self.actor_token,
+            "actor_token_type" => &mut self.actor_token_type,
+            "requested_token_type" => &mut self.requested_token_type,
+            "audience" => &mut self.audience,
             _ => return self.client.slot(name),
         })
     }

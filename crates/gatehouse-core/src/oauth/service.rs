@@ -61,6 +61,8 @@ pub struct OAuthService {
     pub(super) devices: Arc<dyn DeviceCodeStore>,
     /// Registered resource servers and the resources of grants (RFC 8707).
     pub(super) resources: Arc<dyn ResourceServerStore>,
+    /// Token exchange rules (RFC 8693).
+    pub(super) exchange_rules: Arc<dyn super::ExchangeRuleStore>,
 }
 
 impl OAuthService {
@@ -80,6 +82,7 @@ impl OAuthService {
         audit: Arc<dyn AuditStore>,
         devices: Arc<dyn DeviceCodeStore>,
         resources: Arc<dyn ResourceServerStore>,
+        exchange_rules: Arc<dyn super::ExchangeRuleStore>,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
         Self {
@@ -98,6 +101,7 @@ impl OAuthService {
             audit,
             devices,
             resources,
+            exchange_rules,
         }
     }
 

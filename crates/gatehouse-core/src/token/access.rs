@@ -97,6 +97,8 @@ pub struct AccessTokenRequest {
     pub dpop_jkt: Option<String>,
     /// The algorithm of a registered resource server (RFC 8707); `None`: the configured one.
     pub algorithm: Option<Algorithm>,
+    /// RFC 8693 §4.1: the acting party of a delegated (exchanged) token.
+    pub act: Option<serde_json::Value>,
 }
 
 impl AccessTokenRequest {
@@ -141,6 +143,8 @@ struct Claims<'a> {
     permissions: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Cnf<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a serde_json::Value>,
 }
 
 /// RFC 7800 §3.1 `cnf` with the RFC 9449 §6.1 `jkt` member.
@@ -187,6 +191,7 @@ impl TokenIssuer {
             roles: req.rbac.roles.as_deref(),
             permissions: req.rbac.permissions.as_deref(),
             cnf: req.dpop_jkt.as_deref().map(|jkt| Cnf { jkt }),
+            act: req.act.as_ref(),
         };
         let token = match (&self.settings.signing, req.algorithm) {
             (_, Some(alg)) => {
@@ -236,6 +241,7 @@ mod tests {
             roles: Some(&["editor".to_owned()]),
             permissions: None,
             cnf: Some(Cnf { jkt: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" }),
+            act: None,
         };
         let token = sign_hs256(&key, &claims).unwrap();
         let (input, sig) = token.rsplit_once('.').unwrap();

@@ -10,7 +10,8 @@ use axum_extra::extract::CookieJar;
 use gatehouse_core::acr::Acr;
 use gatehouse_core::oauth::{
     AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams,
-    DpopRejection, ErrorCode, FromParams, OAuthError, Param, SignedInAs, TokenClaims, TokenRequest, redirect_with,
+    DpopRejection, ErrorCode, FromParams, OAuthError, Param, SignedInAs, TOKEN_EXCHANGE_GRANT, TokenClaims,
+    TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_core::{Session, SessionToken, User};
@@ -439,6 +440,17 @@ async fn token(
         Ok(jkt) => jkt,
         Err(e) => return OAuthResponse(e).into_response(),
     };
+    // RFC 8693 §2.1: the signatures of the tokens to exchange are checked here, at the edge,
+    // like every other access token; core decides the rest.
+    if matches!(req.grant_type.get(), Ok(Some(TOKEN_EXCHANGE_GRANT))) {
+        let now = state.oauth.now();
+        let verify = |p: &Param| match p.get() {
+            Ok(Some(t)) => state.bearer.verify(t, now).map(token_claims),
+            _ => None,
+        };
+        req.subject_claims = verify(&req.subject_token);
+        req.actor_claims = verify(&req.actor_token);
+    }
     match state.oauth.token(&req, &client, &ctx).await {
         Ok(body) => no_store(axum::Json(body).into_response()),
         Err(e) => OAuthResponse(e).into_response(),
@@ -477,6 +489,7 @@ fn token_param(req: &TokenRequest) -> Result<&str, OAuthError> {
 pub fn token_claims(c: AccessClaims) -> TokenClaims {
     let (want_roles, want_permissions) = (c.has_scope(ROLES_SCOPE), c.has_scope(PERMISSIONS_SCOPE));
     let dpop_jkt = c.dpop_jkt().map(str::to_owned);
+    let act = c.act.as_ref().and_then(|a| serde_json::to_value(a).ok());
     let roles = want_roles.then_some(c.roles);
     let permissions = want_permissions.then_some(c.permissions);
     TokenClaims {
@@ -495,6 +508,7 @@ pub fn token_claims(c: AccessClaims) -> TokenClaims {
         acr: c.acr,
         amr: c.amr,
         dpop_jkt,
+        act,
     }
 }
 

@@ -10,6 +10,7 @@ use axum_extra::extract::CookieJar;
 use gatehouse_core::acr::ACR_VALUES_SUPPORTED;
 use gatehouse_core::oauth::{
     ASSERTION_ALGORITHMS, DEVICE_CODE_GRANT, FromParams, LogoutDecision, LogoutError, LogoutParams,
+    TOKEN_EXCHANGE_GRANT,
 };
 use serde_json::{Value, json};
 
@@ -60,7 +61,7 @@ pub fn metadata(issuer: &str, require_par: bool) -> Value {
         "scopes_supported": ["openid", "profile", "email", "offline_access", "roles", "permissions"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT, TOKEN_EXCHANGE_GRANT],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         // OpenID Connect Discovery §3 and RFC 8414 §2: listing private_key_jwt makes the

@@ -17,6 +17,7 @@ mod clients;
 mod codes;
 mod consents;
 mod devices;
+mod exchange_rules;
 mod federation;
 mod invitations;
 mod keys;

@@ -49,6 +49,7 @@ mod codes;
 mod consents;
 mod devices;
 mod dpop;
+mod exchange_rules;
 mod federation;
 mod fixtures;
 mod harness;

@@ -148,6 +148,9 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             let client = admin.set_disabled(&cap, &client_id, false, &ctx).await?;
             print_with_secret(&client, None, json);
         }
+        ClientsCommand::ExchangeRules(cmd) => {
+            super::exchange_rules::run(settings, &services, cmd).await?;
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)]
 
 pub mod clients;
+pub mod exchange_rules;
 pub mod invitations;
 pub mod keys;
 pub mod policies;

@@ -60,6 +60,7 @@ mod self_service;
 mod stepup;
 mod systemd_unit;
 mod tls;
+mod token_exchange;
 mod tokens;
 mod verification;
 mod web_defences;

@@ -422,7 +422,7 @@ async fn discovery_advertises_exactly_what_works(b: Backend) {
             "scopes_supported": ["openid", "profile", "email", "offline_access", "roles", "permissions"],
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
-            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
+            "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             // OpenID Connect Discovery §3 / RFC 8414 §2: private_key_jwt needs its signing algs listed.

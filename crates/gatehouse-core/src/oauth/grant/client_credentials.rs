@@ -56,6 +56,7 @@ impl OAuthService {
             scope: (!scope_text.is_empty()).then_some(scope_text),
             refresh_token: None,
             id_token: None,
+            issued_token_type: None,
         })
     }
 }

@@ -5,6 +5,7 @@ mod authorization_code;
 mod client_credentials;
 mod device_code;
 mod refresh_token;
+mod token_exchange;
 
 use serde::Serialize;
 
@@ -31,7 +32,12 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the token a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
+
+pub use token_exchange::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT};
 
 pub(super) fn param(param: &Param) -> Result<Option<&str>, OAuthError> {
     param.get().map_err(|_| OAuthError::invalid_request(REPEATED))
@@ -54,10 +60,12 @@ impl OAuthService {
             "refresh_token" => self.refresh_token_grant(req, client, ctx).await,
             "client_credentials" => self.client_credentials_grant(req, client).await,
             super::client::DEVICE_CODE_GRANT => self.device_code_grant(req, client, ctx).await,
+            TOKEN_EXCHANGE_GRANT => self.token_exchange_grant(req, client, ctx).await,
             _ => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "supported grant types: authorization_code, refresh_token, client_credentials, \
-                 urn:ietf:params:oauth:grant-type:device_code",
+                 urn:ietf:params:oauth:grant-type:device_code, \
+                 urn:ietf:params:oauth:grant-type:token-exchange",
             )),
         }
     }
@@ -213,6 +221,7 @@ impl OAuthService {
             scope: Some(access_scope.to_string()),
             refresh_token: refresh.map(|r| r.expose().to_owned()),
             id_token,
+            issued_token_type: None,
         })
     }
 }

@@ -110,6 +110,7 @@ impl OAuthService {
             scope: Some(scope_text),
             refresh_token: Some(next.expose().to_owned()),
             id_token: None,
+            issued_token_type: None,
         })
     }
 }

@@ -12,6 +12,7 @@
 //! ([`openapi`]): a route and its documentation are one registration.
 
 mod clients;
+mod exchange_rules;
 mod invitations;
 mod openapi;
 pub(crate) mod ops;
@@ -60,6 +61,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(ops::router())
         .merge(clients::router())
         .merge(resources::router())
+        .merge(exchange_rules::router())
         .merge(policies::router())
         .merge(openapi::router())
 }

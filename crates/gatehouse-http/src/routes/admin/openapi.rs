@@ -121,7 +121,7 @@ fn constrain_names(path: &str, op: &mut Operation) {
 /// OpenAPI links (3.1 §4.8.20): what a created resource can be used for next, so that clients
 /// and tools (generated stateful tests) can follow "create, then read, change, delete". Each
 /// row: the creating operation, its status, and the operations taking the new identifier.
-const LINKS: [(&str, &str, &str, &str, &[&str]); 6] = [
+const LINKS: [(&str, &str, &str, &str, &[&str]); 7] = [
     ("create_invitation", "201", "id", "$response.body#/id", &["revoke_invitation"]),
     (
         "create_user",
@@ -163,7 +163,15 @@ const LINKS: [(&str, &str, &str, &str, &[&str]); 6] = [
         "201",
         "id",
         "$response.body#/client_id",
-        &["show_client", "delete_client", "client_roles", "grant_client_role", "revoke_client_role"],
+        &[
+            "show_client",
+            "delete_client",
+            "client_roles",
+            "grant_client_role",
+            "revoke_client_role",
+            "list_exchange_rules",
+            "add_exchange_rule",
+        ],
     ),
     (
         "create_resource_server",
@@ -172,6 +180,7 @@ const LINKS: [(&str, &str, &str, &str, &[&str]); 6] = [
         "$response.body#/id",
         &["show_resource_server", "update_resource_server", "delete_resource_server"],
     ),
+    ("add_exchange_rule", "201", "rule", "$response.body#/id", &["remove_exchange_rule"]),
 ];
 
 /// Adds [`LINKS`] to the serialised document. Done on the JSON because utoipa 5.5 writes a
