@@ -1,7 +1,8 @@
 //! DPoP (RFC 9449) at Gatehouse: a proof checked by `gatehouse-guard` ([`verify_proof`]) and
 //! then accepted once across the cluster (§11.1, [`DpopReplayStore`]). The token endpoint binds
-//! the tokens it issues to the proof's key (§5, `cnf.jkt` §6.1); Gatehouse's own APIs
-//! (UserInfo, `/api/v1`) demand a proof by that key with every bound token (§7).
+//! the tokens it issues to the proof's key (§5, `cnf.jkt` §6.1); UserInfo, the admin API and the
+//! decision API demand a proof by that key with every bound token (§7), and the first-party
+//! `/api/v1` refuses bound tokens.
 //!
 //! Server nonces (§8, §9) are not issued: a proof is accepted for [`ProofRequest::DEFAULT_MAX_AGE_SECS`]
 //! after its `iat` (and [`ProofRequest::DEFAULT_LEEWAY_SECS`] ahead), once.
