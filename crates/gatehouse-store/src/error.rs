@@ -70,10 +70,23 @@ pub(crate) fn store_error(err: sqlx::Error, on_unique: OnUnique) -> StoreError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
             StoreError::Unreachable(describe(&err))
         }
+        // The server said so itself: it is shutting down, starting up or out of connections,
+        // or it cut this connection (e.g. `pg_ctl stop -m immediate` sends 57P01 to every
+        // backend before the socket closes).
+        sqlx::Error::Database(db) if db.code().is_some_and(|code| means_unreachable(&code)) => {
+            StoreError::Unreachable(describe(&err))
+        }
         sqlx::Error::ColumnDecode { index, .. } => StoreError::Corrupt(format!("column {index} cannot be decoded")),
         sqlx::Error::Decode(_) => StoreError::Corrupt("a value cannot be decoded".to_owned()),
         _ => StoreError::Unavailable(describe(&err)),
     }
+}
+
+/// Whether a PostgreSQL SQLSTATE says the server cannot serve now, rather than that the
+/// statement is wrong: class 08 (connection exception), 57P01–57P03 (admin or crash shutdown,
+/// cannot connect now) and 53300 (too many connections). SQLite has no such codes.
+fn means_unreachable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 /// Shorthand for statements that no unique constraint can reject.
@@ -106,4 +119,20 @@ fn describe_database_error(db: &dyn DatabaseError) -> String {
 /// PostgreSQL names the constraint; SQLite only says `UNIQUE constraint failed: users.email_key`.
 fn names_email_key(db: &dyn DatabaseError) -> bool {
     db.constraint().unwrap_or_else(|| db.message()).contains("email_key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::means_unreachable;
+
+    #[test]
+    fn shutdown_and_connection_sqlstates_mean_unreachable() {
+        for code in ["08000", "08003", "08006", "57P01", "57P02", "57P03", "53300"] {
+            assert!(means_unreachable(code), "{code}");
+        }
+        // A statement's own faults are not outages: unique violation, syntax, serialization.
+        for code in ["23505", "42601", "40001", "22P02", "57014", "2067"] {
+            assert!(!means_unreachable(code), "{code}");
+        }
+    }
 }
