@@ -137,6 +137,9 @@ pub struct PasswordSettings {
     pub parallelism: u32,
     /// Concurrent hashes at most; 0 means one per CPU.
     pub pool_size: usize,
+    /// Requests that may wait for a hashing slot; more are refused at once with 503 and
+    /// `Retry-After`. 0 means four per slot.
+    pub queue_size: usize,
 }
 
 impl Default for PasswordSettings {
@@ -150,6 +153,7 @@ impl Default for PasswordSettings {
             iterations: params.iterations,
             parallelism: params.parallelism,
             pool_size: 0,
+            queue_size: 0,
         }
     }
 }
@@ -161,6 +165,10 @@ impl PasswordSettings {
 
     pub fn pool_size(&self) -> usize {
         if self.pool_size > 0 { self.pool_size } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
+
+    pub fn queue_size(&self) -> usize {
+        if self.queue_size > 0 { self.queue_size } else { self.pool_size() * gatehouse_core::password::QUEUE_PER_SLOT }
     }
 }
 

@@ -80,7 +80,8 @@ pub async fn build_with_master(
     invalidations.listen(clients.clone());
     stores.clients = clients;
     let hasher = PasswordHasher::new(settings.password.hash_params(), settings.password.pool_size())
-        .context("invalid password hashing parameters")?;
+        .context("invalid password hashing parameters")?
+        .with_queue_limit(settings.password.queue_size());
     let limiter: Arc<dyn RateLimiter> = match &redis {
         Some(r) => Arc::new(r.rate_limiter(clock.clone(), RedisTime::Server)),
         None => Arc::new(InProcessRateLimiter::new(clock.clone())),

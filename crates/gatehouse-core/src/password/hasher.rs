@@ -1,26 +1,36 @@
 //! Argon2id hashing (bcrypt accepted for imported hashes) on a bounded blocking pool.
 //!
 //! Each Argon2id hash holds `m_cost` KiB of memory for its duration, so an unbounded burst of
-//! logins could exhaust memory; a semaphore caps concurrent hashes at the pool size and further
-//! requests queue. Unknown accounts are verified against a dummy hash with the same parameters
-//! so that response time does not reveal whether an account exists.
+//! logins could exhaust memory; a semaphore caps concurrent hashes at the pool size. Requests
+//! beyond it wait in a bounded queue (by default [`QUEUE_PER_SLOT`] per slot); when the queue is
+//! full a request is refused at once with [`HashError::Busy`] (HTTP 503 with `Retry-After`)
+//! instead of waiting without limit, so admitted sign-ins keep a bounded latency under overload
+//! and the refused ones learn it in microseconds. Unknown accounts are verified against a dummy
+//! hash with the same parameters so that response time does not reveal whether an account
+//! exists.
 //!
-//! Verification reuses one Argon2 memory buffer per pool slot ([`MemoryPool`]). Allocating
-//! `m_cost` KiB per hash (19 MiB by default) cost a zeroing `calloc` and, for fresh pages, a page
-//! fault per 4 KiB on every login, and each blocking thread's malloc arena kept its own copy
-//! (a login profile and the benchmark's RSS after load showed both; bench/README.md "Profiles").
-//! With the pool, the memory held for hashing is at most `pool size × m_cost`, allocated once.
+//! Hashing and verification reuse one Argon2 memory buffer per pool slot, freed when unused
+//! (`memory::MemoryPool`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
-use argon2::password_hash::PasswordHasher as _;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Block, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Params, Version};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use super::Password;
+use super::memory::MemoryPool;
+
+/// Requests that may wait for a hashing slot, per slot, unless configured otherwise. With
+/// Argon2id at OWASP's parameters (~25–30 ms of one CPU), a full queue means about five hash
+/// times of waiting, ~150 ms on the 2-CPU benchmark machine.
+pub const QUEUE_PER_SLOT: usize = 4;
+/// Salt length of new hashes (the `password-hash` crate's recommendation, 16 bytes).
+const SALT_LEN: usize = 16;
+/// Output length of new hashes (Argon2's default, 32 bytes).
+const OUTPUT_LEN: usize = 32;
 
 /// Argon2id cost parameters. The default is OWASP's recommendation: m=19456 KiB, t=2, p=1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -44,6 +54,9 @@ pub enum HashError {
     Hash(String),
     #[error("password hashing task failed")]
     Join,
+    /// Every hashing slot is busy and the queue is full: try again shortly.
+    #[error("too many password checks at once")]
+    Busy,
 }
 
 /// Outcome of checking a password against a stored hash.
@@ -65,43 +78,22 @@ pub struct PoolStats {
     pub peak_in_flight: usize,
     /// Requests waiting for a free slot.
     pub waiting: usize,
+    /// Requests that may wait at most.
+    pub max_waiting: usize,
+    /// Argon2 buffers held for reuse (freed after a while without hashing).
+    pub buffers: usize,
 }
 
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
     size: usize,
+    max_waiting: usize,
     in_flight: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
-    waiting: AtomicUsize,
+    waiting: Arc<AtomicUsize>,
     dummy: Arc<str>,
     memory: Arc<MemoryPool>,
-}
-
-/// Argon2 working memory for the configured parameters, one buffer per pool slot, reused.
-struct MemoryPool {
-    blocks: usize,
-    free: Mutex<Vec<Vec<Block>>>,
-    max: usize,
-}
-
-impl MemoryPool {
-    /// A buffer of `blocks` blocks: a pooled one for the configured parameters, else a new one
-    /// (a stored hash made with other parameters, which is rehashed on success).
-    fn take(&self, blocks: usize) -> Vec<Block> {
-        let pooled =
-            if blocks == self.blocks { self.free.lock().unwrap_or_else(PoisonError::into_inner).pop() } else { None };
-        pooled.unwrap_or_else(|| vec![Block::new(); blocks])
-    }
-
-    fn put(&self, buffer: Vec<Block>) {
-        if buffer.len() == self.blocks {
-            let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-            if free.len() < self.max {
-                free.push(buffer);
-            }
-        }
-    }
 }
 
 impl PasswordHasher {
@@ -110,20 +102,26 @@ impl PasswordHasher {
         let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
             .map_err(|e| HashError::Params(e.to_string()))?;
         let size = pool_size.max(1);
-        let memory = Arc::new(MemoryPool { blocks: params.block_count(), free: Mutex::new(Vec::new()), max: size });
+        let memory = MemoryPool::new(params.block_count(), size);
         let dummy_password = crate::random::token().map_err(|e| HashError::Hash(e.to_string()))?;
-        let dummy =
-            argon2id(&params).hash_password(dummy_password.as_bytes()).map_err(|e| HashError::Hash(e.to_string()))?;
+        let dummy = hash_blocking(&params, dummy_password.as_bytes(), &memory)?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(size)),
             size,
+            max_waiting: size * QUEUE_PER_SLOT,
             in_flight: Arc::new(AtomicUsize::new(0)),
             peak: Arc::new(AtomicUsize::new(0)),
-            waiting: AtomicUsize::new(0),
-            dummy: dummy.to_string().into(),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            dummy: dummy.into(),
             memory,
         })
+    }
+
+    /// At most `max` requests wait for a slot; more are refused with [`HashError::Busy`].
+    pub fn with_queue_limit(mut self, max: usize) -> Self {
+        self.max_waiting = max;
+        self
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -132,6 +130,8 @@ impl PasswordHasher {
             in_flight: self.in_flight.load(Ordering::SeqCst),
             peak_in_flight: self.peak.load(Ordering::SeqCst),
             waiting: self.waiting.load(Ordering::SeqCst),
+            max_waiting: self.max_waiting,
+            buffers: self.memory.held(),
         }
     }
 
@@ -139,13 +139,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let params = self.params.clone();
         let password = password.clone();
-        self.run(move || {
-            argon2id(&params)
-                .hash_password(password.normalized().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Hash(e.to_string()))
-        })
-        .await?
+        let memory = self.memory.clone();
+        self.run(move || hash_blocking(&params, password.normalized().as_bytes(), &memory)).await?
     }
 
     /// Checks `password` against `stored`; with `None` (no such account) a dummy hash is
@@ -169,10 +164,7 @@ impl PasswordHasher {
     }
 
     async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let permit = permit.map_err(|_| HashError::Join)?;
+        let permit = self.permit().await?;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
         metrics::gauge!("gatehouse_password_hash_in_flight").set(now as f64);
@@ -184,8 +176,36 @@ impl PasswordHasher {
     }
 }
 
+impl PasswordHasher {
+    /// A free slot at once, else a place in the queue, else [`HashError::Busy`].
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(HashError::Join),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            metrics::counter!("gatehouse_password_hash_refused_total").increment(1);
+            return Err(HashError::Busy);
+        }
+        // Leaves the queue however the wait ends, also when the request is dropped meanwhile.
+        let _queued = Queued(self.waiting.clone());
+        self.permits.clone().acquire_owned().await.map_err(|_| HashError::Join)
+    }
+}
+
+/// A place in the queue for a hashing slot.
+struct Queued(Arc<AtomicUsize>);
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Decrements the in-flight count and frees the pool slot however the job ends.
-struct InFlight(Arc<AtomicUsize>, #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit);
+struct InFlight(Arc<AtomicUsize>, #[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -194,11 +214,28 @@ impl Drop for InFlight {
     }
 }
 
-fn argon2id(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+/// A new Argon2id PHC string for `password` with a fresh random salt, in pooled memory: what
+/// `argon2`'s `PasswordHasher::hash_password` makes, without its per-hash allocation.
+fn hash_blocking(params: &Params, password: &[u8], memory: &Arc<MemoryPool>) -> Result<String, HashError> {
+    let fail = |e: &dyn std::fmt::Display| HashError::Hash(e.to_string());
+    let salt: [u8; SALT_LEN] = crate::random::bytes().map_err(|e| fail(&e))?;
+    let mut out = [0u8; OUTPUT_LEN];
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut working = memory.take(params.block_count());
+    let computed = argon.hash_password_into_with_memory(password, &salt, &mut out, &mut working[..]);
+    memory.put(working);
+    computed.map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| fail(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| fail(&e))?),
+        hash: Some(Output::new(&out).map_err(|e| fail(&e))?),
+    };
+    Ok(phc.to_string())
 }
 
-fn verify_blocking(params: &Params, password: &Password, stored: &str, memory: &MemoryPool) -> Verification {
+fn verify_blocking(params: &Params, password: &Password, stored: &str, memory: &Arc<MemoryPool>) -> Verification {
     if stored.starts_with("$2a$") || stored.starts_with("$2b$") || stored.starts_with("$2y$") {
         // Imported bcrypt hashes were made from the password bytes exactly as typed.
         return match bcrypt::verify(password.raw(), stored) {
@@ -223,7 +260,7 @@ fn verify_blocking(params: &Params, password: &Password, stored: &str, memory: &
 
 /// What `argon2`'s `PasswordVerifier` does (recompute with the stored algorithm, version,
 /// parameters and salt; compare the output in constant time), with pooled working memory.
-fn verify_argon2(parsed: &PasswordHash, password: &[u8], memory: &MemoryPool) -> bool {
+fn verify_argon2(parsed: &PasswordHash, password: &[u8], memory: &Arc<MemoryPool>) -> bool {
     let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
         return false;
     };
@@ -251,7 +288,7 @@ fn verify_argon2(parsed: &PasswordHash, password: &[u8], memory: &MemoryPool) ->
 
 #[cfg(test)]
 mod tests {
-    use argon2::password_hash::PasswordVerifier as _;
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 
     use super::*;
 
@@ -293,8 +330,7 @@ mod tests {
         let stored = h.hash(&Password::new("pw-pooled-3")).await.unwrap();
         let cut = &stored[..stored.len() - 4];
         assert_eq!(h.verify(&Password::new("pw-pooled-3"), Some(cut)).await.unwrap(), Verification::Mismatch);
-        assert!(h.memory.free.lock().unwrap().len() <= 2);
-        assert!(h.memory.free.lock().unwrap().iter().all(|b| b.len() == h.memory.blocks));
+        assert!(h.stats().buffers <= 2);
     }
 
     #[tokio::test]
@@ -340,9 +376,50 @@ mod tests {
         ));
     }
 
+    /// Our PHC strings are what the `argon2` crate makes: it verifies them.
+    #[tokio::test]
+    async fn pooled_hashes_verify_with_the_argon2_crate() {
+        let h = PasswordHasher::new(cheap(), 1).unwrap();
+        let a = h.hash(&Password::new("pw-phc-1")).await.unwrap();
+        let b = h.hash(&Password::new("pw-phc-1")).await.unwrap();
+        assert_ne!(a, b, "a fresh salt every time");
+        let parsed = PasswordHash::new(&a).unwrap();
+        assert_eq!(parsed.salt.unwrap().as_ref().len(), SALT_LEN);
+        assert!(Argon2::default().verify_password(b"pw-phc-1", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"pw-phc-2", &parsed).is_err());
+    }
+
+    /// Past the pool and its queue, requests are refused at once, and a request that gave up
+    /// while queued frees its place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_at_once() {
+        let slow = HashParams { memory_kib: 8192, iterations: 8, parallelism: 1 };
+        let h = Arc::new(PasswordHasher::new(slow, 1).unwrap().with_queue_limit(1));
+        let first = tokio::spawn({
+            let h = h.clone();
+            async move { h.hash(&Password::new("first-pass")).await }
+        });
+        while h.stats().in_flight == 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = tokio::spawn({
+            let h = h.clone();
+            async move { h.hash(&Password::new("second-pass")).await }
+        });
+        while h.stats().waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(h.hash(&Password::new("third-pass")).await, Err(HashError::Busy)));
+        queued.abort();
+        let _ = queued.await;
+        assert_eq!(h.stats().waiting, 0, "an abandoned wait leaves the queue");
+        first.await.unwrap().unwrap();
+        h.hash(&Password::new("fourth-pass")).await.unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn pool_bounds_concurrency() {
-        let h = Arc::new(PasswordHasher::new(cheap(), 2).unwrap());
+        let h = Arc::new(PasswordHasher::new(cheap(), 2).unwrap().with_queue_limit(16));
         let mut tasks = Vec::new();
         for i in 0..16 {
             let h = h.clone();

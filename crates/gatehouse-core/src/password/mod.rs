@@ -1,6 +1,7 @@
 //! Passwords: a secret type, the NIST SP 800-63B policy, and Argon2id/bcrypt hashing.
 
 mod hasher;
+mod memory;
 mod policy;
 
 use std::fmt;
@@ -8,7 +9,7 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use unicode_normalization::UnicodeNormalization;
 
-pub use hasher::{HashError, HashParams, PasswordHasher, PoolStats, Verification};
+pub use hasher::{HashError, HashParams, PasswordHasher, PoolStats, QUEUE_PER_SLOT, Verification};
 pub use policy::{PasswordPolicy, PolicyViolation};
 
 /// A password as the user typed it. It never appears in `Debug` output or logs, and its memory

@@ -5,6 +5,7 @@
 
 use axum::http::StatusCode;
 use gatehouse_core::AccountError;
+use gatehouse_core::password::HashError;
 use gatehouse_core::federation::FederationError;
 use gatehouse_core::invitation::InvitationError;
 use gatehouse_core::policy::PolicyError;
@@ -75,6 +76,7 @@ impl From<AccountError> for ApiError {
             ),
             E::PasskeyRefused => Self::new(StatusCode::UNAUTHORIZED, "passkey_refused", "the passkey was not accepted"),
             E::Store(ref s) => Self::store(s, &e),
+            E::Hash(HashError::Busy) => Self::busy(),
             E::Hash(_) | E::Random(_) => Self::internal_cause(e),
         }
     }

@@ -93,6 +93,19 @@ impl ApiError {
         }
     }
 
+    /// 503 with `Retry-After: 1`: every password-hashing slot is busy and the queue is full
+    /// (overload). Refused at once rather than queued without limit; nothing was changed.
+    pub fn busy() -> Self {
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the server is busy; try again in a second",
+            )
+        }
+    }
+
     /// A storage failure: 503 when the database is unreachable, else a bare 500 (the one place
     /// that decides; every `Store(_)` variant of a core error comes through here).
     pub fn store(e: &gatehouse_core::store::StoreError, cause: impl std::fmt::Display) -> Self {

@@ -49,8 +49,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
         "# TYPE gatehouse_password_hash_pool_size gauge\ngatehouse_password_hash_pool_size {}\n\
          # TYPE gatehouse_password_hash_peak_in_flight gauge\ngatehouse_password_hash_peak_in_flight {}\n\
          # TYPE gatehouse_password_hash_waiting gauge\ngatehouse_password_hash_waiting {}\n\
-         # TYPE gatehouse_password_hash_running gauge\ngatehouse_password_hash_running {}\n",
-        stats.size, stats.peak_in_flight, stats.waiting, stats.in_flight
+         # TYPE gatehouse_password_hash_running gauge\ngatehouse_password_hash_running {}\n\
+         # TYPE gatehouse_password_hash_queue_size gauge\ngatehouse_password_hash_queue_size {}\n\
+         # TYPE gatehouse_password_hash_buffers gauge\ngatehouse_password_hash_buffers {}\n",
+        stats.size, stats.peak_in_flight, stats.waiting, stats.in_flight, stats.max_waiting, stats.buffers
     ));
     // Per server (not the process-wide recorder): whether limits are counted in Redis now.
     body.push_str(&state.shared_state.render_prometheus());

@@ -15,6 +15,7 @@ on_both_backends!(
     login_failures_are_indistinguishable,
     bcrypt_import_is_upgraded_to_argon2id,
     fifty_concurrent_logins_stay_within_the_hashing_pool,
+    a_burst_beyond_the_hashing_queue_is_refused_with_503,
     hostile_input_is_stored_and_matched_literally,
     duplicate_and_lookalike_registration_is_refused,
     weak_passwords_are_refused,
@@ -193,6 +194,56 @@ async fn fifty_concurrent_logins_stay_within_the_hashing_pool(b: Backend) {
     assert_eq!(gauge("gatehouse_password_hash_pool_size"), 2.0);
     let peak = gauge("gatehouse_password_hash_peak_in_flight");
     assert!((1.0..=2.0).contains(&peak), "peak in flight {peak}");
+}
+
+/// Overload (issue #19): with every hashing slot busy and the queue full, a sign-in is refused
+/// at once with 503, `Retry-After` and an error body, never a 500, and nothing is half done;
+/// the admitted ones succeed, and once the burst is over sign-ins work again.
+async fn a_burst_beyond_the_hashing_queue_is_refused_with_503(b: Backend) {
+    let Some(app) = TestApp::spawn_with(b, |s| {
+        s.password.pool_size = 1;
+        s.password.queue_size = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    app.register("burst@example.com", PASSWORD).await;
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let url = app.url("/api/v1/auth/login");
+        tasks.push(tokio::spawn(async move {
+            let body = json!({ "email": "burst@example.com", "password": PASSWORD });
+            let r = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            (status, retry_after, r.json::<Value>().await.unwrap())
+        }));
+    }
+    let (mut admitted, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (200, _, _) => admitted += 1,
+            (503, retry_after, body) => {
+                refused += 1;
+                assert_eq!(retry_after.as_deref(), Some("1"));
+                assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    // One hashing and two waiting at most at any moment: of 24 at once, most are refused.
+    assert!(admitted >= 3 && refused >= 1, "admitted {admitted}, refused {refused}");
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gatehouse_password_hash_queue_size 2"), "{metrics}");
+    let refused_total = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gatehouse_password_hash_refused_total "))
+        .and_then(|v| v.parse::<f64>().ok());
+    // At least ours: under `cargo test` the recorder is shared with tests running beside this one.
+    assert!(refused_total.is_some_and(|n| n >= f64::from(refused)), "{refused_total:?}");
+    // A refused sign-in counted no failure against the account: it still signs in.
+    assert_eq!(app.login("burst@example.com", PASSWORD).await.status(), 200);
 }
 
 async fn hostile_input_is_stored_and_matched_literally(b: Backend) {

@@ -93,7 +93,7 @@ fn scratch_dir() -> PathBuf {
     std::fs::write(
         d.join("gatehouse.toml"),
         format!(
-            "[password]\npool_size = 2\n[rate_limits]\nlogin_ip = {roomy}\nlogin_account = {roomy}\n\
+            "[password]\npool_size = 2\nqueue_size = 1024\n[rate_limits]\nlogin_ip = {roomy}\nlogin_account = {roomy}\n\
              register_ip = {roomy}\nrefresh_ip = {roomy}\n"
         ),
     )

@@ -134,6 +134,9 @@ impl TestApp {
             ..Settings::default()
         };
         settings.password.pool_size = 2;
+        // Tests fire bursts of sign-ins; `accounts.rs` sets a small queue where it tests the
+        // refusal under overload.
+        settings.password.queue_size = 1024;
         settings.keys.check_interval = 1;
         // Every test talks from 127.0.0.1 and many log in often: the per-IP and per-account
         // rate limits are set out of reach here; `abuse.rs` sets small ones where it tests them.

@@ -207,6 +207,7 @@ impl Cluster {
         set("GATEHOUSE_KEYS__CHECK_INTERVAL", "1".into());
         // Two cores for everything: one hash at a time per node, and cheap hashes.
         set("GATEHOUSE_PASSWORD__POOL_SIZE", "1".into());
+        set("GATEHOUSE_PASSWORD__QUEUE_SIZE", "1024".into());
         set("GATEHOUSE_PASSWORD__MEMORY_KIB", "4096".into());
         set("GATEHOUSE_PASSWORD__ITERATIONS", "1".into());
         // Every request comes from one address: the limits a test does not measure are set out
