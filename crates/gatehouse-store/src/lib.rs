@@ -32,10 +32,13 @@
 //!   on both (`$1` placeholders work on both), and the `FromRow` structs in `rows` decode both;
 //!   they are the only place rows become domain values, and bad data there is
 //!   [`StoreError::Corrupt`], never a panic.
-//! - **Hot SQLite reads on the calling thread.** `sqlite::FastReads` is a decorator in front
-//!   of the users, sessions and refresh stores of a SQLite file database: the single-row reads
-//!   on every authenticated request's path go through rusqlite (`sqlite::reader`) first, and
-//!   anything it cannot answer, and every other method, goes to the `SqlStore` unchanged.
+//! - **Hot SQLite reads and writes on the calling thread.** `sqlite::FastPath` is a decorator
+//!   in front of the users, sessions, refresh and audit stores of a SQLite file database: the
+//!   single-row reads on every authenticated request's path go through rusqlite
+//!   (`sqlite::reader`) first, and so do refresh-token rotation, new sessions and audit appends
+//!   (`sqlite::writer`, one connection without a busy timeout); anything they cannot do
+//!   (another writer holds the lock, any error), and every other method, goes to the
+//!   `SqlStore` unchanged, which runs the same statements.
 //! - **Transactions serialise by locks, not by hope.** Refresh-token rotation, code redemption
 //!   and consent grants are each one transaction whose first statement is a write; SQLite's
 //!   write transactions begin `IMMEDIATE`, PostgreSQL's queue on the row's lock. The rules for
@@ -92,7 +95,7 @@ mod sqlite;
 mod store;
 
 use postgres::Postgres;
-use sqlite::{FastReads, Sqlite};
+use sqlite::{FastPath, Sqlite};
 use store::SqlStore;
 
 pub use redact::redact_url;
@@ -255,15 +258,16 @@ impl Stores {
         }
     }
 
-    /// The SQLite stores, with [`FastReads`] in front of those that have hot reads.
-    fn sqlite(store: SqlStore<Sqlite>, reader: Option<sqlite::Reader>) -> Self {
+    /// The SQLite stores, with [`FastPath`] in front of those that have hot reads or writes.
+    fn sqlite(store: SqlStore<Sqlite>, fast: Option<(sqlite::Reader, sqlite::Writer)>) -> Self {
         let store = Arc::new(store);
         let mut stores = Self::from_store(store.clone(), Backend::Sqlite);
-        if let Some(reader) = reader {
-            let fast = Arc::new(FastReads::new(store, reader));
+        if let Some((reader, writer)) = fast {
+            let fast = Arc::new(FastPath::new(store, reader, writer));
             stores.users = fast.clone();
             stores.sessions = fast.clone();
-            stores.refresh = fast;
+            stores.refresh = fast.clone();
+            stores.audit = fast;
         }
         stores
     }
@@ -275,11 +279,11 @@ pub async fn connect(url: &str, migrate: bool) -> Result<Stores, ConnectError> {
     let backend = backend_of(url)?;
     let stores = match backend {
         Backend::Sqlite => {
-            let (store, reader) = SqlStore::<Sqlite>::open(url).await?;
+            let (store, fast) = SqlStore::<Sqlite>::open(url).await?;
             if migrate {
                 log_applied(backend, store.migrate().await?);
             }
-            Stores::sqlite(store, reader)
+            Stores::sqlite(store, fast)
         }
         Backend::Postgres => {
             let store = SqlStore::<Postgres>::open(url).await?;

@@ -315,6 +315,10 @@ pub(crate) struct TokenStateRow {
 }
 
 impl TokenStateRow {
+    pub(crate) fn new(used_at: Option<i64>, family: FamilyRow) -> Self {
+        Self { used_at, family }
+    }
+
     /// The token's `used_at` and its family.
     pub(crate) fn into_parts(self) -> (Option<i64>, RefreshFamily) {
         (self.used_at, self.family.into())

@@ -5,9 +5,9 @@
 
 use axum::http::StatusCode;
 use gatehouse_core::AccountError;
-use gatehouse_core::password::HashError;
 use gatehouse_core::federation::FederationError;
 use gatehouse_core::invitation::InvitationError;
+use gatehouse_core::password::HashError;
 use gatehouse_core::policy::PolicyError;
 use gatehouse_core::rbac::RbacError;
 use gatehouse_core::token::{FirstPartyError, RefreshError};

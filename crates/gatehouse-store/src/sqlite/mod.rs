@@ -8,7 +8,7 @@
 //! Transactions that write start with `BEGIN IMMEDIATE` ([`Sqlite::BEGIN_WRITE`]): SQLite has
 //! one writer at a time, and taking that lock first serialises the transactions, which is what
 //! makes refresh-token rotation race-free here, and why this dialect needs no lock statements.
-//! The hot reads go through [`FastReads`] first.
+//! The hot reads and writes go through [`FastPath`] first.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,11 +22,13 @@ use crate::error::describe;
 use crate::store::SqlStore;
 use crate::{ConnectError, applied_versions, connect_error};
 
-mod fast_reads;
+mod fast_path;
 mod reader;
+mod writer;
 
-pub(crate) use fast_reads::FastReads;
+pub(crate) use fast_path::FastPath;
 pub(crate) use reader::Reader;
+pub(crate) use writer::Writer;
 
 const MAX_CONNECTIONS: u32 = 8;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,9 +54,9 @@ impl Dialect for Sqlite {
 }
 
 impl SqlStore<Sqlite> {
-    /// Opens (creating if missing) the database `url` names, and the [`Reader`] for its hot
-    /// reads (none for an in-memory database: rusqlite could not reach it).
-    pub(crate) async fn open(url: &str) -> Result<(Self, Option<Reader>), ConnectError> {
+    /// Opens (creating if missing) the database `url` names, and the [`Reader`] and
+    /// [`Writer`] of its fast path (none for an in-memory database: rusqlite could not reach it).
+    pub(crate) async fn open(url: &str) -> Result<(Self, Option<(Reader, Writer)>), ConnectError> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(connect_error)?
             .create_if_missing(true)
@@ -63,7 +65,8 @@ impl SqlStore<Sqlite> {
             .busy_timeout(BUSY_TIMEOUT)
             .synchronous(SqliteSynchronous::Normal);
         let in_memory = is_in_memory(url);
-        let reader = (!in_memory).then(|| Reader::new(options.get_filename().to_path_buf()));
+        let path = options.get_filename().to_path_buf();
+        let fast = (!in_memory).then(|| (Reader::new(path.clone()), Writer::new(path)));
         let pool = if in_memory {
             // An in-memory database lives as long as its last connection: keep exactly one,
             // forever, or an idle pool would silently drop every table.
@@ -72,7 +75,7 @@ impl SqlStore<Sqlite> {
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         };
         let pool: SqlitePool = pool.connect_with(options).await.map_err(connect_error)?;
-        Ok((Self::new(pool), reader))
+        Ok((Self::new(pool), fast))
     }
 
     /// Applies pending migrations; returns how many this call applied.

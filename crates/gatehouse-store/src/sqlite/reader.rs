@@ -99,6 +99,13 @@ impl Reader {
         })
     }
 
+    /// The family of a token, used or not (the first-party refresh checks its client first).
+    pub(crate) fn refresh_family_by_token(&self, token_hash: &[u8]) -> Option<Option<FamilyRow>> {
+        self.with("refresh_family_by_token", |c| {
+            c.prepare_cached(sql::REFRESH_FAMILY_BY_TOKEN)?.query_row(params![token_hash], family_row).optional()
+        })
+    }
+
     pub(crate) fn current_refresh_family(&self, token_hash: &[u8], now: i64) -> Option<Option<FamilyRow>> {
         self.with("current_refresh_family", |c| {
             c.prepare_cached(sql::CURRENT_REFRESH_FAMILY)?.query_row(params![token_hash, now], family_row).optional()
@@ -115,7 +122,7 @@ impl Reader {
 }
 
 /// sqlx stores a `Uuid` on SQLite as its 16 bytes.
-fn uuid(r: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+pub(super) fn uuid(r: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     let bytes = r.get_ref(i)?.as_blob()?;
     Uuid::from_slice(bytes).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Blob, Box::new(e)))
 }
@@ -163,20 +170,25 @@ fn session_user_row(r: &Row<'_>) -> rusqlite::Result<SessionUserRow> {
 }
 
 /// Columns of `family_columns!`.
-fn family_row(r: &Row<'_>) -> rusqlite::Result<FamilyRow> {
+pub(super) fn family_row(r: &Row<'_>) -> rusqlite::Result<FamilyRow> {
+    family_row_from(r, 0)
+}
+
+/// Columns of `family_columns!`, starting at column `at`.
+pub(super) fn family_row_from(r: &Row<'_>, at: usize) -> rusqlite::Result<FamilyRow> {
     Ok(FamilyRow {
-        id: uuid(r, 0)?,
-        user_id: uuid(r, 1)?,
-        client_id: r.get(2)?,
-        scope: r.get(3)?,
-        created_at: r.get(4)?,
-        expires_at: r.get(5)?,
-        revoked_at: r.get(6)?,
-        revoked_reason: r.get(7)?,
-        amr: r.get(8)?,
-        acr: r.get(9)?,
-        auth_time: r.get(10)?,
-        dpop_jkt: r.get(11)?,
+        id: uuid(r, at)?,
+        user_id: uuid(r, at + 1)?,
+        client_id: r.get(at + 2)?,
+        scope: r.get(at + 3)?,
+        created_at: r.get(at + 4)?,
+        expires_at: r.get(at + 5)?,
+        revoked_at: r.get(at + 6)?,
+        revoked_reason: r.get(at + 7)?,
+        amr: r.get(at + 8)?,
+        acr: r.get(at + 9)?,
+        auth_time: r.get(at + 10)?,
+        dpop_jkt: r.get(at + 11)?,
     })
 }
 
@@ -197,7 +209,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gatehouse-reader-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}", dir.join("g.db").display());
-        let (store, reader) = crate::store::SqlStore::<super::super::Sqlite>::open(&url).await.unwrap();
+        let (store, fast) = crate::store::SqlStore::<super::super::Sqlite>::open(&url).await.unwrap();
         store.migrate().await.unwrap();
         let user = User {
             id: UserId::generate(),
@@ -224,7 +236,7 @@ mod tests {
         };
         store.insert_session(&session).await.unwrap();
 
-        let reader = reader.expect("a file database has a reader");
+        let (reader, _) = fast.expect("a file database has a reader");
         let row = reader.user_by_id(user.id.0).expect("the fast path answered").expect("the user");
         assert_eq!((row.id, row.email_verified, row.updated_at), (user.id.0, true, 8));
         let row = reader.session_with_user(&[9; 32]).expect("the fast path answered").expect("the session");

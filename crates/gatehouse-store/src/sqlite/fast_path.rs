@@ -1,37 +1,59 @@
-//! [`FastReads`]: the SQLite stores whose hot single-row reads go through the [`Reader`]
-//! first, the way `gatehouse-core`'s client cache sits in front of a client store.
+//! [`FastPath`]: the SQLite stores whose hot single-row reads go through the [`Reader`] and
+//! whose hot writes go through the [`Writer`] first, the way `gatehouse-core`'s client cache
+//! sits in front of a client store.
 //!
 //! Only the reads on every authenticated request's path are served here (user by id, session
-//! with its user, refresh family by id or current token); every other method, and any read the
-//! reader cannot answer (see its module doc: any error falls back), goes to the inner store
-//! unchanged. [`crate::connect`] puts it in front of the users, sessions and refresh stores of
-//! a file database; an in-memory one has no reader and no decorator.
+//! with its user, refresh family by id or by token), and the writes of sign-ins and token
+//! refreshes (refresh-token rotation, a new session, an audit event); every other method, and
+//! anything the reader or writer cannot do (see their module docs: any error falls back),
+//! goes to the inner store unchanged. [`crate::connect`] puts it in front of the users,
+//! sessions, refresh and audit stores of a file database; an in-memory one has no decorator.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use gatehouse_core::audit::{AuditEvent, AuditQuery, AuditRecord};
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::session::Session;
-use gatehouse_core::store::{RefreshTokenStore, SessionStore, StoreError, UserStore};
+use gatehouse_core::store::{AuditStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
 use gatehouse_core::token::{FamilyActivity, RefreshFamily, RefreshTokenRow, RotateOutcome};
 use gatehouse_core::user::{User, UserId, UserStatus};
 use uuid::Uuid;
 
-use super::Reader;
+use super::{Reader, Writer};
 
-pub(crate) struct FastReads<S> {
+pub(crate) struct FastPath<S> {
     inner: Arc<S>,
     reader: Reader,
+    writer: Writer,
 }
 
-impl<S> FastReads<S> {
-    pub(crate) fn new(inner: Arc<S>, reader: Reader) -> Self {
-        Self { inner, reader }
+impl<S> FastPath<S> {
+    pub(crate) fn new(inner: Arc<S>, reader: Reader, writer: Writer) -> Self {
+        Self { inner, reader, writer }
     }
 }
 
 #[async_trait]
-impl<S: UserStore> UserStore for FastReads<S> {
+impl<S: AuditStore> AuditStore for FastPath<S> {
+    async fn append_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        match self.writer.append_audit_event(event) {
+            Some(()) => Ok(()),
+            None => self.inner.append_audit_event(event).await,
+        }
+    }
+
+    async fn recent_audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.recent_audit_events(limit).await
+    }
+
+    async fn query_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.query_audit_events(query).await
+    }
+}
+
+#[async_trait]
+impl<S: UserStore> UserStore for FastPath<S> {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         match self.reader.user_by_id(id.0) {
             Some(row) => row.map(User::try_from).transpose(),
@@ -85,7 +107,7 @@ impl<S: UserStore> UserStore for FastReads<S> {
 }
 
 #[async_trait]
-impl<S: SessionStore> SessionStore for FastReads<S> {
+impl<S: SessionStore> SessionStore for FastPath<S> {
     async fn session_with_user(&self, token_hash: &[u8]) -> Result<Option<(Session, User)>, StoreError> {
         match self.reader.session_with_user(token_hash) {
             Some(row) => row.map(TryFrom::try_from).transpose(),
@@ -94,7 +116,10 @@ impl<S: SessionStore> SessionStore for FastReads<S> {
     }
 
     async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-        self.inner.insert_session(session).await
+        match self.writer.insert_session(session) {
+            Some(()) => Ok(()),
+            None => self.inner.insert_session(session).await,
+        }
     }
 
     async fn session_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Session>, StoreError> {
@@ -127,7 +152,7 @@ impl<S: SessionStore> SessionStore for FastReads<S> {
 }
 
 #[async_trait]
-impl<S: RefreshTokenStore> RefreshTokenStore for FastReads<S> {
+impl<S: RefreshTokenStore> RefreshTokenStore for FastPath<S> {
     async fn refresh_family(&self, id: Uuid) -> Result<Option<RefreshFamily>, StoreError> {
         match self.reader.refresh_family(id) {
             Some(row) => Ok(row.map(RefreshFamily::from)),
@@ -152,11 +177,17 @@ impl<S: RefreshTokenStore> RefreshTokenStore for FastReads<S> {
         next: &RefreshTokenRow,
         now: UnixTime,
     ) -> Result<RotateOutcome, StoreError> {
-        self.inner.rotate_refresh_token(presented_hash, next, now).await
+        match self.writer.rotate_refresh_token(presented_hash, next, now) {
+            Some(outcome) => Ok(outcome),
+            None => self.inner.rotate_refresh_token(presented_hash, next, now).await,
+        }
     }
 
     async fn refresh_family_by_token(&self, token_hash: &[u8]) -> Result<Option<RefreshFamily>, StoreError> {
-        self.inner.refresh_family_by_token(token_hash).await
+        match self.reader.refresh_family_by_token(token_hash) {
+            Some(row) => Ok(row.map(RefreshFamily::from)),
+            None => self.inner.refresh_family_by_token(token_hash).await,
+        }
     }
 
     async fn revoke_refresh_family(&self, id: Uuid, now: UnixTime, reason: &str) -> Result<bool, StoreError> {
