@@ -71,7 +71,7 @@ struct SignInAndRegister {
 impl Scenario for SignInAndRegister {
     fn request(&mut self) -> Req {
         self.n += 1;
-        if self.n % 2 == 0 {
+        if self.n.is_multiple_of(2) {
             let email = format!("load-{}-{}@example.com", self.conn, self.n);
             Req::post_json(
                 "/api/v1/auth/register",
@@ -82,7 +82,7 @@ impl Scenario for SignInAndRegister {
         }
     }
     fn response(&mut self, resp: &Resp) -> bool {
-        let (expect, counter) = if self.n % 2 == 0 { (202, &self.registrations) } else { (200, &self.logins) };
+        let (expect, counter) = if self.n.is_multiple_of(2) { (202, &self.registrations) } else { (200, &self.logins) };
         let ok = resp.status.as_u16() == expect;
         if ok {
             counter.fetch_add(1, Ordering::Relaxed);
