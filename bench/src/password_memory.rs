@@ -242,7 +242,7 @@ impl PasswordMemory {
         let vals: Vec<String> = self.rest.iter().map(|(_, r)| format!("{r:.1}")).collect();
         let _ = writeln!(
             s,
-            "RSS (MiB) after the load stopped:\n\n| {} |\n|{}|\n| {} |\n",
+            "RSS (MiB) after the load stopped:\n\n| {} |\n|{}\n| {} |\n",
             head.join(" | "),
             "---:|".repeat(head.len()),
             vals.join(" | ")
@@ -282,5 +282,12 @@ mod tests {
         let bad = result(68.0, vec![(0.0, 68.0), (60.0, 30.0)]).checks();
         assert_eq!(bad.iter().map(|c| c.status.as_str()).collect::<Vec<_>>(), ["missed", "missed"]);
         assert!(bad[1].target.contains("60 s after"));
+    }
+
+    #[test]
+    fn the_rest_curve_is_a_well_formed_table() {
+        let mut s = String::new();
+        result(50.0, vec![(0.0, 50.0), (5.0, 40.0)]).markdown(&mut s);
+        assert!(s.contains("| 0 s | 5 s |\n|---:|---:|\n| 50.0 | 40.0 |\n"), "{s}");
     }
 }
