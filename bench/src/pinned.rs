@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::code_flow;
 use crate::gatehouse::{self, Gatehouse, Options};
 use crate::load::{self, Limits, Req};
-use crate::report::{Check, check, na};
+use crate::report::{Check, check, na, one_line};
 use crate::workloads::{self, LoadResult, Step, Workload};
 
 pub const SERVER_CPU: &str = "1";
@@ -83,7 +83,7 @@ pub async fn run(bin: &Path, conns: usize, limits: Limits, ticks: u64) -> Pinned
         Ok(rows) => p.rows = rows,
         Err(e) => {
             eprintln!("pinned run failed: {e:#}");
-            p.skipped = Some(format!("failed: {e:#}"));
+            p.skipped = Some(one_line(&format!("failed: {e:#}")));
         }
     }
     p

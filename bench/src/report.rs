@@ -417,6 +417,11 @@ pub(crate) fn info(target: &str, goal: &str, measured: String) -> Check {
     Check { target: target.into(), goal: goal.into(), measured, status: "info".into() }
 }
 
+/// `s` on one line (error chains from psql span several): fit for a Markdown table cell.
+pub(crate) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "/")
+}
+
 pub(crate) fn na(target: &str, goal: &str, why: &str) -> Check {
     Check {
         target: target.into(),
@@ -677,5 +682,6 @@ mod tests {
         assert_eq!(check("x", "≤ 1", "0.5".into(), true).status, "met");
         assert_eq!(check("x", "≤ 1", "2".into(), false).status, "missed");
         assert!(na("x", "≤ 1", "later").measured.contains("not available yet"));
+        assert_eq!(one_line("psql: failed\n\tIs it | running?"), "psql: failed Is it / running?");
     }
 }

@@ -14,7 +14,7 @@ use crate::code_flow::{self, Code};
 use crate::gatehouse::{self, Gatehouse, OAuthClient, Options, User};
 use crate::load::{self, Edges, Factory, Limits, Resp, Scenario};
 use crate::pg;
-use crate::report::{Check, info, na};
+use crate::report::{Check, info, na, one_line};
 use crate::workloads::{self, LoadResult, Workload};
 
 /// No ID token (no `openid`): one signature, the access token, plus a refresh-token family.
@@ -173,12 +173,12 @@ pub async fn pg_side(bin: &std::path::Path, url: &str, connections: &[usize], li
     let mut side = PgSide { url: pg::redact(url), skipped: None, rows: Vec::new() };
     if let Err(e) = pg::reachable(url) {
         eprintln!("PostgreSQL side skipped: {e:#}");
-        side.skipped = Some(format!("{e:#}"));
+        side.skipped = Some(one_line(&format!("{e:#}")));
         return side;
     }
     if let Err(e) = pg_rows(bin, url, connections, limits, ticks, &mut side.rows).await {
         eprintln!("PostgreSQL side failed: {e:#}");
-        side.skipped = Some(format!("failed: {e:#}"));
+        side.skipped = Some(one_line(&format!("failed: {e:#}")));
     }
     side
 }
