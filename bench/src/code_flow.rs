@@ -23,33 +23,14 @@ pub struct CodeTokens {
     pub refresh_token: String,
 }
 
+/// The scopes of [`login`]: an ID token, user claims and a refresh token.
+pub const LOGIN_SCOPE: &str = "openid%20profile%20email%20offline_access";
+
 /// `GET /oauth2/authorize` as the signed-in user (`cookie`), then the code exchange at
 /// `/oauth2/token` with `client_secret_basic` and the PKCE verifier.
 pub async fn login(c: &mut Client, client: &OAuthClient, cookie: &str) -> anyhow::Result<CodeTokens> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
-    let verifier = URL_SAFE_NO_PAD.encode(bytes);
-    let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
-    let path = format!(
-        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email%20offline_access\
-         &state=bench&code_challenge={challenge}&code_challenge_method=S256",
-        client.id,
-        encode(REDIRECT_URI),
-    );
-    let resp = c.send(&Req::get(&path).header("cookie", cookie)).await?;
-    let location = resp.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let Some(code) = location
-        .split_once('?')
-        .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("code=")))
-        .filter(|_| location.starts_with(REDIRECT_URI))
-    else {
-        bail!("/oauth2/authorize answered {} without a code (Location: {location:?})", resp.status);
-    };
-    let body = format!(
-        "grant_type=authorization_code&code={code}&redirect_uri={}&code_verifier={verifier}",
-        encode(REDIRECT_URI)
-    );
-    let resp = c.send(&Req::post_form("/oauth2/token", &body).header("authorization", &client.basic())).await?;
+    let code = authorize(c, client, cookie, LOGIN_SCOPE).await?;
+    let resp = c.send(&code.redemption(client)).await?;
     let json = resp.json().unwrap_or_default();
     let token = |k: &str| json[k].as_str().map(str::to_owned);
     match (token("access_token"), token("refresh_token")) {
@@ -69,4 +50,48 @@ fn encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// An authorization code not yet redeemed, with its PKCE verifier (valid for 60 s).
+pub struct Code {
+    pub code: String,
+    pub verifier: String,
+}
+
+impl Code {
+    /// RFC 6749 §4.1.3: the code exchange at `/oauth2/token` (`client_secret_basic`, PKCE).
+    pub fn redemption(&self, client: &OAuthClient) -> Req {
+        let body = format!(
+            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}",
+            self.code,
+            encode(REDIRECT_URI),
+            self.verifier
+        );
+        Req::post_form("/oauth2/token", &body).header("authorization", &client.basic())
+    }
+}
+
+/// `GET /oauth2/authorize` with PKCE S256 as the signed-in user (`cookie`) for `scope`
+/// (URL-encoded); the code from the `Location` header.
+pub async fn authorize(c: &mut Client, client: &OAuthClient, cookie: &str, scope: &str) -> anyhow::Result<Code> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let verifier = URL_SAFE_NO_PAD.encode(bytes);
+    let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes()));
+    let path = format!(
+        "/oauth2/authorize?response_type=code&client_id={}&redirect_uri={}&scope={scope}\
+         &state=bench&code_challenge={challenge}&code_challenge_method=S256",
+        client.id,
+        encode(REDIRECT_URI),
+    );
+    let resp = c.send(&Req::get(&path).header("cookie", cookie)).await?;
+    let location = resp.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(code) = location
+        .split_once('?')
+        .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("code=")))
+        .filter(|_| location.starts_with(REDIRECT_URI))
+    else {
+        bail!("/oauth2/authorize answered {} without a code (Location: {location:?})", resp.status);
+    };
+    Ok(Code { code: code.to_owned(), verifier })
 }

@@ -1,7 +1,9 @@
 //! Decision benchmarks (issue #5): one RBAC decision and one typical Cedar decision in-process
 //! (`gatehouse_core::policy::evaluate`, RBAC facts given, no database), and the HTTP workload
 //! `POST /access/v1/evaluation` against a seeded server (RBAC-decided and Cedar-decided
-//! requests; each includes the RBAC store reads of a real decision).
+//! requests; each includes the RBAC store reads of a real decision), a batch of ten at
+//! `POST /access/v1/evaluations`, and the baseline they are held to (issue #19): `GET /api/v1/me`
+//! with a repeated bearer token, the floor plus a cached token check.
 //!
 //! `cargo run --release -p gatehouse-bench -- decisions [--connections 64] [--duration 5]`.
 
@@ -71,8 +73,10 @@ fn rbac_request(user: &str) -> Value {
             "resource": { "type": "document", "id": "d1" } })
 }
 
+/// No `mfa` property: for a Gatehouse account the server takes it from the account's token and
+/// refuses the caller's word for it (400), and the department-match `permit` does not need it.
 fn cedar_request(user: &str) -> Value {
-    json!({ "subject": { "type": "user", "id": user, "properties": { "department": "sales", "mfa": true } },
+    json!({ "subject": { "type": "user", "id": user, "properties": { "department": "sales" } },
             "action": { "name": "read" },
             "resource": { "type": "report", "id": "q3", "properties": { "department": "sales", "owner": "x" } },
             "context": { "ip_address": "203.0.113.9" } })
@@ -166,7 +170,23 @@ async fn workloads(g: &Gatehouse) -> anyhow::Result<Vec<Workload>> {
         .await?;
     let token = resp.json().and_then(|j| j["access_token"].as_str().map(str::to_owned)).context("evaluator token")?;
     let bearer = format!("Bearer {token}");
-    let mut out = Vec::new();
+    let on_server = |id: &str, title: &str, req: Req| Workload {
+        id: id.into(),
+        title: title.into(),
+        server: format!("gatehouse {}", g.opts.alg),
+        addr: g.addr,
+        pid: g.pid(),
+        factory: load::fixed(vec![req], 200),
+    };
+    // The baseline of the decision target: a route whose work is the floor plus verifying the
+    // caller's repeated token from the verified-token cache (and one user read).
+    let (user_token, _) = gatehouse::tokens(&mut c, &users[0]).await?;
+    let me = Req::get("/api/v1/me").header("authorization", &format!("Bearer {user_token}"));
+    let check = c.send(&me).await?;
+    if check.status.as_u16() != 200 {
+        bail!("GET /api/v1/me with a bearer answered {}", check.status);
+    }
+    let mut out = vec![on_server("decision.baseline", BASELINE_TITLE, me)];
     for (id, title, body) in [
         ("decision.rbac", "POST /access/v1/evaluation, allowed by RBAC", rbac_request(&user)),
         ("decision.cedar", "POST /access/v1/evaluation, allowed by a Cedar permit", cedar_request(&user)),
@@ -176,16 +196,28 @@ async fn workloads(g: &Gatehouse) -> anyhow::Result<Vec<Workload>> {
         if check.json().map(|j| j["decision"] == json!(true)) != Some(true) {
             bail!("{title}: answered {} {}", check.status, String::from_utf8_lossy(&check.body));
         }
-        out.push(Workload {
-            id: id.into(),
-            title: title.into(),
-            server: format!("gatehouse {}", g.opts.alg),
-            addr: g.addr,
-            pid: g.pid(),
-            factory: load::fixed(vec![req], 200),
-        });
+        out.push(on_server(id, title, req));
     }
+    let req = Req::post_json("/access/v1/evaluations", &batch_request(&user)).header("authorization", &bearer);
+    let check = c.send(&req).await?.json().unwrap_or_default();
+    let allowed = check["evaluations"].as_array().map(|v| v.iter().filter(|e| e["decision"] == json!(true)).count());
+    if allowed != Some(BATCH) {
+        bail!("POST /access/v1/evaluations: expected {BATCH} allowed decisions, answered {check}");
+    }
+    out.push(on_server("decision.batch10", BATCH_TITLE, req));
     Ok(out)
+}
+
+/// Evaluations in the batched workload.
+pub const BATCH: usize = 10;
+const BATCH_TITLE: &str = "POST /access/v1/evaluations, 10 evaluations allowed by RBAC";
+const BASELINE_TITLE: &str = "GET /api/v1/me with a repeated ES256 bearer (decision baseline)";
+
+/// AuthZEN §7.1: one subject and action as defaults, ten documents, each allowed by the role.
+fn batch_request(user: &str) -> Value {
+    let items: Vec<Value> =
+        (0..BATCH).map(|i| json!({ "resource": { "type": "document", "id": format!("d{i}") } })).collect();
+    json!({ "subject": { "type": "user", "id": user }, "action": { "name": "read" }, "evaluations": items })
 }
 
 fn base64_pair(id: &str, secret: &str) -> String {
@@ -193,14 +225,21 @@ fn base64_pair(id: &str, secret: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
 }
 
-/// The HTTP decision workloads on a server of their own, at each connection count (for `all`).
-pub async fn http(bin: &Path, connections: &[usize], limits: Limits, ticks: u64) -> anyhow::Result<Vec<LoadResult>> {
+/// The HTTP decision workloads on a server of their own, at each connection count (for `all`):
+/// the baseline, one evaluation by RBAC, one by Cedar and a batch of ten, alternated in `turns`.
+pub async fn http(
+    bin: &Path,
+    connections: &[usize],
+    limits: Limits,
+    turns: usize,
+    ticks: u64,
+) -> anyhow::Result<Vec<LoadResult>> {
     let g = Gatehouse::start(bin, Options::new("decisions", "ES256")).await?;
-    let steps: Vec<Step> = workloads(&g).await?.into_iter().map(Step::Single).collect();
+    let steps = vec![Step::Alternate(workloads(&g).await?)];
     let mut out = Vec::new();
     for &conns in connections {
         eprintln!("HTTP decisions at {conns} connections");
-        out.extend(workloads::run(&steps, conns, limits, 1, ticks).await?);
+        out.extend(workloads::run(&steps, conns, limits, turns, ticks).await?);
     }
     g.stop().await;
     Ok(out)
@@ -218,5 +257,5 @@ pub async fn run(
     eprintln!("  RBAC decision, no policies {:>8.2} µs ({:.0}/s)", m.rbac_only.us_per_op, m.rbac_only.ops_per_s);
     eprintln!("  RBAC decision  {:>8.2} µs ({:.0}/s)", m.rbac.us_per_op, m.rbac.ops_per_s);
     eprintln!("  Cedar decision {:>8.2} µs ({:.0}/s)", m.cedar.us_per_op, m.cedar.ops_per_s);
-    Ok((m, http(bin, &[conns], limits, ticks).await?))
+    Ok((m, http(bin, &[conns], limits, 2, ticks).await?))
 }

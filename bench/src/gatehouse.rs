@@ -88,11 +88,16 @@ pub struct Options {
     pub label: String,
     pub alg: &'static str,
     pub env: Vec<(String, String)>,
+    /// A PostgreSQL server for this Gatehouse alone (a fresh database on it), whatever
+    /// `--postgres` says: the PostgreSQL side of the write workloads.
+    pub postgres: Option<String>,
+    /// Run `serve` under `taskset -c <cpus>` (the pinned tail-latency run).
+    pub cpus: Option<String>,
 }
 
 impl Options {
     pub fn new(label: &str, alg: &'static str) -> Self {
-        Self { label: label.into(), alg, env: Vec::new() }
+        Self { label: label.into(), alg, env: Vec::new(), postgres: None, cpus: None }
     }
 }
 
@@ -119,7 +124,8 @@ impl Gatehouse {
         let mut key = [0u8; 32];
         aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("no randomness"))?;
         let master_key = base64::engine::general_purpose::STANDARD.encode(key);
-        let db = pg::server().map(|url| pg::Database::create(url, &opts.label)).transpose()?;
+        let server = opts.postgres.as_deref().or(pg::server());
+        let db = server.map(|url| pg::Database::create(url, &opts.label)).transpose()?;
         let mut g = Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             opts,
@@ -148,7 +154,20 @@ impl Gatehouse {
     /// `gatehouse --data-dir <ours>` with this server's environment, run in the scratch directory
     /// (so no `./gatehouse.toml` from wherever the harness was started is read).
     pub(crate) fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.bin);
+        self.command_on(None)
+    }
+
+    /// [`Self::command`], under `taskset -c <cpus>` when given (taskset execs the server, so
+    /// the process id is the server's).
+    fn command_on(&self, cpus: Option<&str>) -> Command {
+        let mut cmd = match cpus {
+            Some(list) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", list]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("--data-dir").arg(self.dir.path().join("data")).current_dir(self.dir.path());
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("GATEHOUSE_")) {
             cmd.env_remove(k);
@@ -167,7 +186,7 @@ impl Gatehouse {
     async fn launch(&mut self) -> anyhow::Result<()> {
         let port = child::free_port()?;
         self.addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut cmd = self.command();
+        let mut cmd = self.command_on(self.opts.cpus.as_deref());
         cmd.arg("serve").args(["--bind", &self.addr.to_string(), "--issuer", &format!("http://{}", self.addr)]);
         let spawned = Instant::now();
         let log = self.dir.path().join("gatehouse.log");
@@ -181,6 +200,19 @@ impl Gatehouse {
 
     pub fn pid(&self) -> u32 {
         self.proc.as_ref().map_or(0, Proc::pid)
+    }
+
+    /// The name of this server's PostgreSQL database, if it has one.
+    pub fn database(&self) -> Option<&str> {
+        self.db.as_ref().map(|d| d.name.as_str())
+    }
+
+    /// A gauge of `/metrics` (e.g. `gatehouse_password_hash_pool_size`), if exposed.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let mut c = self.client().await.ok()?;
+        let resp = c.send(&Req::get("/metrics")).await.ok()?;
+        let text = String::from_utf8_lossy(&resp.body).into_owned();
+        text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     pub fn sample(&self) -> anyhow::Result<proc::Sample> {

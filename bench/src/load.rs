@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -93,6 +93,18 @@ impl Resp {
 pub trait Scenario: Send + 'static {
     fn request(&mut self) -> Req;
     fn response(&mut self, resp: &Resp) -> bool;
+    /// `true` once the scenario has nothing left to send (pre-minted authorization codes used
+    /// up): its connection stops, and the window ends early when every connection has stopped.
+    fn done(&self) -> bool {
+        false
+    }
+}
+
+/// Something read at both edges of the measured window besides the server process, e.g. the
+/// CPU time of PostgreSQL's backends (`crate::pg::CpuWatch`).
+pub trait Edges: Sync {
+    fn at_start(&self);
+    fn at_end(&self);
 }
 
 /// Makes the scenario of connection `i`.
@@ -221,6 +233,8 @@ const STOP: u8 = 2;
 struct Shared {
     phase: AtomicU8,
     completed: AtomicU64,
+    /// Connections whose scenario still has requests to send.
+    live: AtomicUsize,
 }
 
 struct ConnResult {
@@ -240,22 +254,48 @@ pub async fn run(
     limits: Limits,
     ticks_per_s: u64,
 ) -> anyhow::Result<Measurement> {
-    let shared = Arc::new(Shared { phase: AtomicU8::new(WARMUP), completed: AtomicU64::new(0) });
+    run_with(addr, server_pid, connections, factory, limits, ticks_per_s, None).await
+}
+
+/// [`run`], with `edges` read at the start and the end of the measured window too.
+pub async fn run_with(
+    addr: SocketAddr,
+    server_pid: u32,
+    connections: usize,
+    factory: &Factory,
+    limits: Limits,
+    ticks_per_s: u64,
+    edges: Option<&dyn Edges>,
+) -> anyhow::Result<Measurement> {
+    let shared = Arc::new(Shared {
+        phase: AtomicU8::new(WARMUP),
+        completed: AtomicU64::new(0),
+        live: AtomicUsize::new(connections),
+    });
     let mut tasks = Vec::with_capacity(connections);
     for i in 0..connections {
         let scenario = factory(i);
         tasks.push(tokio::spawn(connection(addr, scenario, shared.clone())));
     }
     tokio::time::sleep(limits.warmup).await;
+    if let Some(e) = edges {
+        e.at_start();
+    }
     let (server0, client0) = (proc::sample(Some(server_pid))?, proc::sample(None)?);
     let started = Instant::now();
     shared.phase.store(MEASURE, Ordering::SeqCst);
-    while started.elapsed() < limits.duration && shared.completed.load(Ordering::Relaxed) < limits.max_requests {
+    while started.elapsed() < limits.duration
+        && shared.completed.load(Ordering::Relaxed) < limits.max_requests
+        && shared.live.load(Ordering::Relaxed) > 0
+    {
         tokio::time::sleep(Duration::from_millis(20).min(limits.duration)).await;
     }
     shared.phase.store(STOP, Ordering::SeqCst);
     let elapsed = started.elapsed();
     let (server1, client1) = (proc::sample(Some(server_pid))?, proc::sample(None)?);
+    if let Some(e) = edges {
+        e.at_end();
+    }
     let mut m = Measurement {
         connections,
         elapsed,
@@ -281,7 +321,8 @@ async fn connection(addr: SocketAddr, mut scenario: Box<dyn Scenario>, shared: A
     let mut client: Option<Client> = None;
     loop {
         let phase = shared.phase.load(Ordering::Relaxed);
-        if phase == STOP {
+        if phase == STOP || scenario.done() {
+            shared.live.fetch_sub(1, Ordering::SeqCst);
             return r;
         }
         let c = match client.as_mut() {

@@ -17,12 +17,16 @@ mod hit;
 mod load;
 mod memory;
 mod micro;
+mod overload;
+mod password_memory;
 mod peer;
 mod pg;
+mod pinned;
 mod proc;
 mod report;
 mod stats;
 mod workloads;
+mod writes;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -119,7 +123,21 @@ struct AllArgs {
     /// report goes to bench/results/<date>-postgres.{json,md}; BENCHMARKS.md stays the SQLite run.
     #[arg(long, value_name = "URL")]
     postgres: Option<String>,
+    /// The PostgreSQL server for the write workloads' PostgreSQL side (refresh rotation and code
+    /// redemption on a Gatehouse with a fresh database there, PostgreSQL's CPU read apart);
+    /// skipped with a note when it does not answer.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_POSTGRES)]
+    postgres_side: String,
+    /// Skip the PostgreSQL side of the write workloads.
+    #[arg(long)]
+    no_postgres_side: bool,
+    /// Skip the issue #19 runs that take a server of their own: memory after password load,
+    /// overload, and the pinned tail-latency run.
+    #[arg(long)]
+    no_extra: bool,
 }
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -277,10 +295,19 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
     for &conns in &args.connections {
         eprintln!("HTTP workloads at {conns} connections");
         let steps = workloads::plan(&servers, conns).await?;
-        http.extend(workloads::run(&steps, conns, limits, args.turns, ticks).await?);
+        let results = workloads::run(&steps, conns, limits, args.turns, ticks).await?;
+        // Codes live 60 s, so they are minted just before their own window, after the plan.
+        let i = &servers.gatehouse[0];
+        if let Some(rp) = &i.rp {
+            let hint = results.iter().find(|r| r.id == "refresh.ES256").map_or(0.0, |r| r.rps);
+            http.push(
+                writes::code_redemption(&i.g, rp, &i.users, "code.ES256", conns, limits, ticks, hint, None).await?,
+            );
+        }
+        http.extend(results);
     }
     let after = servers.gatehouse[0].g.sample()?;
-    http.extend(decisions::http(&bin, &args.connections, limits, ticks).await?);
+    http.extend(decisions::http(&bin, &args.connections, limits, args.turns, ticks).await?);
     let startup = Startup {
         fresh_ms,
         warm_ms,
@@ -299,6 +326,19 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
         sessions: None,
     };
     stop(servers).await;
+
+    let pg_side = match (&args.postgres, args.no_postgres_side) {
+        (None, false) => Some(writes::pg_side(&bin, &args.postgres_side, &args.connections, limits, ticks).await),
+        _ => None,
+    };
+    let (mut password_memory, mut overload, mut pinned) = (None, None, None);
+    if !args.no_extra {
+        pinned = Some(pinned::run(&bin, max_conns.max(64), limits, ticks).await);
+        let phases = if args.quick { password_memory::Phases::QUICK } else { password_memory::Phases::FULL };
+        password_memory = Some(password_memory::run(&bin, phases, ticks).await?);
+        let seconds = if args.quick { 3.0 } else { 10.0 };
+        overload = Some(overload::run(&bin, micro.argon2.all_cpus_us_per_op / 1e3, 3.0, seconds).await?);
+    }
 
     let milestones: Vec<u64> = args.sessions.iter().copied().filter(|n| *n > 0).collect();
     if !milestones.is_empty() {
@@ -340,6 +380,10 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
         peer: peer_info,
         checks: Vec::new(),
         not_available: Vec::new(),
+        pg_side,
+        password_memory,
+        overload,
+        pinned,
     };
     report.compute_checks();
     let md = report::markdown(&report);

@@ -20,10 +20,93 @@ pub fn server() -> Option<&'static str> {
     SERVER.get().map(String::as_str)
 }
 
+/// Whether `url` answers `SELECT 1` (the PostgreSQL side of the write workloads is skipped
+/// with a note when it does not).
+pub fn reachable(url: &str) -> anyhow::Result<()> {
+    psql(url, "SELECT 1").with_context(|| format!("cannot reach {}", redact(url)))
+}
+
+/// CPU time of PostgreSQL's processes over a measured window, read from `/proc` at its edges:
+/// the backends serving one database (their command line, `postgres: user <database> host
+/// state`, names it) and, for comparison, every process called `postgres` (the backends of
+/// other databases and the WAL writer, checkpointer and background writer too). A backend that
+/// starts inside the window counts from zero; one that exits inside it is missed (the pool
+/// keeps its connections, so neither happens in steady state).
+pub struct CpuWatch {
+    database: String,
+    start: std::sync::Mutex<Option<Snapshot>>,
+    end: std::sync::Mutex<Option<Snapshot>>,
+}
+
+#[derive(Clone, Default)]
+struct Snapshot {
+    database: std::collections::HashMap<u32, u64>,
+    all: std::collections::HashMap<u32, u64>,
+}
+
+impl CpuWatch {
+    pub fn new(database: &str) -> Self {
+        Self { database: database.to_owned(), start: Default::default(), end: Default::default() }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let mut s = Snapshot::default();
+        let Ok(dir) = std::fs::read_dir("/proc") else { return s };
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() != "postgres" {
+                continue;
+            }
+            let Ok((u, st)) = crate::proc::cpu_split(pid) else { continue };
+            s.all.insert(pid, u + st);
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if is_backend_of(&String::from_utf8_lossy(&cmdline), &self.database) {
+                s.database.insert(pid, u + st);
+            }
+        }
+        s
+    }
+
+    /// `(database backends, every postgres process)` in clock ticks over the last window.
+    pub fn ticks(&self) -> (u64, u64) {
+        let lock = |m: &std::sync::Mutex<Option<Snapshot>>| {
+            m.lock().map(|g| g.clone().unwrap_or_default()).unwrap_or_default()
+        };
+        let (a, b) = (lock(&self.start), lock(&self.end));
+        let delta = |x: &std::collections::HashMap<u32, u64>, y: &std::collections::HashMap<u32, u64>| {
+            y.iter().map(|(pid, t)| t.saturating_sub(x.get(pid).copied().unwrap_or(0))).sum()
+        };
+        (delta(&a.database, &b.database), delta(&a.all, &b.all))
+    }
+}
+
+impl crate::load::Edges for CpuWatch {
+    fn at_start(&self) {
+        let s = self.snapshot();
+        if let Ok(mut g) = self.start.lock() {
+            *g = Some(s);
+        }
+    }
+    fn at_end(&self) {
+        let s = self.snapshot();
+        if let Ok(mut g) = self.end.lock() {
+            *g = Some(s);
+        }
+    }
+}
+
+/// A backend's title is `postgres: <user> <database> <host> <state>` (the cluster name may
+/// come first: `postgres: 15/main: <user> <database> …`).
+fn is_backend_of(cmdline: &str, database: &str) -> bool {
+    let title = cmdline.trim_end_matches('\0');
+    title.starts_with("postgres:") && title.split_whitespace().any(|w| w == database)
+}
+
 /// A scratch database, dropped with everything in it when this value is.
 pub struct Database {
     admin_url: String,
-    name: String,
+    pub name: String,
     pub url: String,
 }
 
@@ -96,5 +179,15 @@ mod tests {
             Some("postgres://u:p@h/y?sslmode=disable")
         );
         assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u@h:5432/db");
+    }
+
+    #[test]
+    fn backends_are_found_by_their_database() {
+        let db = "gatehouse_bench_1_pgside_0";
+        assert!(is_backend_of("postgres: 15/main: postgres gatehouse_bench_1_pgside_0 127.0.0.1(5432) idle", db));
+        assert!(is_backend_of("postgres: postgres gatehouse_bench_1_pgside_0 [local] idle\0", db));
+        assert!(!is_backend_of("postgres: 15/main: walwriter ", db));
+        assert!(!is_backend_of("postgres: postgres gatehouse_bench_1_pgside_01 127.0.0.1(1) idle", db));
+        assert!(!is_backend_of("/usr/bin/grep gatehouse_bench_1_pgside_0", db));
     }
 }

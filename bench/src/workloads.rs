@@ -208,7 +208,7 @@ pub async fn plan(s: &Servers, conns: usize) -> anyhow::Result<Vec<Step>> {
 
 /// One refresh-token family per connection. Each connection presents its newest refresh token
 /// and keeps the one it gets back; the chains survive across the turns of an alternation.
-async fn refresh_chains(g: &Gatehouse, users: &[User], conns: usize) -> anyhow::Result<Factory> {
+pub async fn refresh_chains(g: &Gatehouse, users: &[User], conns: usize) -> anyhow::Result<Factory> {
     let mut c = g.client().await?;
     let mut chains = Vec::with_capacity(conns);
     for i in 0..conns {
