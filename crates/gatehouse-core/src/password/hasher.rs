@@ -104,7 +104,8 @@ impl PasswordHasher {
         let size = pool_size.max(1);
         let memory = MemoryPool::new(params.block_count(), size);
         let dummy_password = crate::random::token().map_err(|e| HashError::Hash(e.to_string()))?;
-        let dummy = hash_blocking(&params, dummy_password.as_bytes(), &memory)?;
+        // In a pool of its own that keeps nothing: the start-up hash leaves no buffer behind.
+        let dummy = hash_blocking(&params, dummy_password.as_bytes(), &MemoryPool::new(0, 0))?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(size)),

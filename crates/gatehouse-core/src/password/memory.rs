@@ -51,7 +51,7 @@ impl MemoryPool {
     /// (a stored hash made with other parameters, which is rehashed on success).
     pub(super) fn take(&self, blocks: usize) -> Vec<Block> {
         let pooled = if blocks == self.blocks { self.lock().pop().map(|i| i.buffer) } else { None };
-        pooled.unwrap_or_else(|| vec![Block::new(); blocks])
+        pooled.unwrap_or_else(|| fresh(blocks))
     }
 
     /// Returns a buffer to the pool (or frees it: other parameters, or the pool is full), and
@@ -124,6 +124,24 @@ impl MemoryPool {
             }
         });
     }
+}
+
+/// Capacity asked of the allocator at least: above glibc's largest dynamic mmap threshold
+/// (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB on 64-bit systems).
+const MMAP_CAPACITY: usize = 33 * 1024 * 1024 / std::mem::size_of::<Block>();
+
+/// A zeroed buffer of `blocks` blocks that goes back to the system when dropped.
+///
+/// glibc serves allocations above its mmap threshold with their own `mmap` and unmaps them on
+/// `free`, but freeing such a chunk raises the threshold to that chunk's size; from the second
+/// burst of sign-ins on, 19 MiB buffers came from per-thread arenas, which glibc does not trim,
+/// and RSS stayed ~40 MB above idle for good (measured; bench/README.md "Profiles"). A capacity
+/// above 32 MiB is always mapped and never moves the threshold. Only the pages written (the
+/// `blocks` zeroed here) count towards RSS; the rest of the capacity stays untouched.
+fn fresh(blocks: usize) -> Vec<Block> {
+    let mut buffer = Vec::with_capacity(blocks.max(MMAP_CAPACITY));
+    buffer.resize(blocks, Block::new());
+    buffer
 }
 
 #[cfg(test)]
