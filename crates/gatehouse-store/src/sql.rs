@@ -373,6 +373,13 @@ pub(crate) const ROLE_CLIENTS: &str = "SELECT client_id FROM client_roles WHERE 
 pub(crate) const CLIENT_ACCESS: &str = "SELECT cr.role_name, rp.permission_name FROM client_roles cr \
      LEFT JOIN role_permissions rp ON rp.role_name = cr.role_name WHERE cr.client_id = $1 \
      ORDER BY cr.role_name, rp.permission_name";
+/// The RBAC revision (migration 0024: moved by triggers on every RBAC table).
+pub(crate) const RBAC_REVISION: &str = "SELECT revision FROM rbac_revision WHERE id = 1";
+/// Every grant, for the decisions' in-memory copy (`RbacStore::rbac_grants`).
+pub(crate) const ALL_USER_ROLES: &str = "SELECT user_id, role_name FROM user_roles ORDER BY user_id, role_name";
+pub(crate) const ALL_CLIENT_ROLES: &str = "SELECT client_id, role_name FROM client_roles ORDER BY client_id, role_name";
+pub(crate) const ALL_ROLE_PERMISSIONS: &str =
+    "SELECT role_name, permission_name FROM role_permissions ORDER BY role_name, permission_name";
 /// A user's status, whether they hold role `$2`, and whether they hold the admin role `$3`.
 pub(crate) const USER_GUARD_STATE: &str = "SELECT u.status, \
      EXISTS (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role_name = $2) AS has_role, \

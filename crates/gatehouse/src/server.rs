@@ -126,13 +126,18 @@ pub async fn build_with_master(
         clock.clone(),
         settings.refresh_settings(),
     ));
-    let rbac = Arc::new(RbacService::new(
-        stores.rbac.clone(),
-        stores.users.clone(),
-        stores.clients.clone(),
-        stores.audit.clone(),
-        clock.clone(),
-    ));
+    // RBAC writes publish `Invalidation::Rbac`: the decisions' copy of the grants (held by
+    // `policies`, registered below) is dropped on this node at once and on the others by the bus.
+    let rbac = Arc::new(
+        RbacService::new(
+            stores.rbac.clone(),
+            stores.users.clone(),
+            stores.clients.clone(),
+            stores.audit.clone(),
+            clock.clone(),
+        )
+        .publishing_to(invalidations.clone()),
+    );
     let policies = Arc::new(
         PolicyService::new(
             PolicyStores {
@@ -147,16 +152,19 @@ pub async fn build_with_master(
         .publishing_to(invalidations.clone()),
     );
     invalidations.listen(policies.clone());
-    let invitations = Arc::new(InvitationService::new(
-        InvitationStores {
-            invitations: stores.invitations.clone(),
-            users: stores.users.clone(),
-            rbac: stores.rbac.clone(),
-            audit: stores.audit.clone(),
-        },
-        accounts.clone(),
-        clock.clone(),
-    ));
+    let invitations = Arc::new(
+        InvitationService::new(
+            InvitationStores {
+                invitations: stores.invitations.clone(),
+                users: stores.users.clone(),
+                rbac: stores.rbac.clone(),
+                audit: stores.audit.clone(),
+            },
+            accounts.clone(),
+            clock.clone(),
+        )
+        .publishing_to(invalidations.clone()),
+    );
     Ok(Services {
         stores,
         accounts,

@@ -16,6 +16,7 @@ use crate::mail::Notice;
 use crate::password::{HashError, Password, PolicyViolation};
 use crate::random::{self, RandomError};
 use crate::rbac::{AdminCapability, Page, RbacStore, RoleName};
+use crate::scale_out::{Invalidation, Invalidations};
 use crate::store::{AuditStore, StoreError, UserStore};
 use crate::user::{User, UserId, UserStatus, parse_display_name};
 
@@ -77,6 +78,7 @@ pub struct InvitationService {
     accounts: Arc<AccountService>,
     audit: Auditor,
     clock: Arc<dyn Clock>,
+    invalidations: Option<Arc<Invalidations>>,
 }
 
 const MAX_PAGE: u32 = 500;
@@ -86,7 +88,22 @@ const MAX_TOKEN_LEN: usize = 512;
 impl InvitationService {
     pub fn new(stores: InvitationStores, accounts: Arc<AccountService>, clock: Arc<dyn Clock>) -> Self {
         let audit = Auditor::new(stores.audit, clock.clone());
-        Self { store: stores.invitations, users: stores.users, rbac: stores.rbac, accounts, audit, clock }
+        Self {
+            store: stores.invitations,
+            users: stores.users,
+            rbac: stores.rbac,
+            accounts,
+            audit,
+            clock,
+            invalidations: None,
+        }
+    }
+
+    /// Publishes [`Invalidation::Rbac`] on `hub` when an accepted invitation granted roles (so
+    /// decisions on this node see the new account's roles at once).
+    pub fn publishing_to(mut self, hub: Arc<Invalidations>) -> Self {
+        self.invalidations = Some(hub);
+        self
     }
 
     pub fn now(&self) -> i64 {
@@ -301,6 +318,9 @@ impl InvitationService {
         method: &str,
         ctx: &RequestContext,
     ) -> Result<(), InvitationError> {
+        if let (false, Some(hub)) = (granted.is_empty(), &self.invalidations) {
+            hub.publish(Invalidation::Rbac).await;
+        }
         let id = Some(user.id.to_string());
         let roles: Vec<&str> = granted.iter().map(RoleName::as_str).collect();
         let details = json!({ "invitation_id": invitation.id, "roles": roles, "method": method });

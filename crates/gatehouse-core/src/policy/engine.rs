@@ -5,13 +5,12 @@
 //! matches, and never when any policy failed to evaluate (Cedar itself would skip a policy
 //! that errors; an authorization server must not let an error widen access).
 
-use cedar_policy::{Authorizer, Context, Decision as CedarDecision, Entities, EntityUid, Request};
+use cedar_policy::{Authorizer, Decision as CedarDecision, Request};
 use serde::Serialize;
 
 use super::compiled::Compiled;
-use super::request::{
-    DecisionRequest, SubjectFacts, SubjectKind, action_uid, context_json, entities_json, principal_uid, resource_uid,
-};
+use super::entities::{action_uid, context, entities, principal_uid, resource_uid};
+use super::request::{DecisionRequest, SubjectFacts, SubjectKind};
 use crate::clock::UnixTime;
 
 /// Why a decision came out as it did (`?explain=true`).
@@ -105,14 +104,16 @@ fn cedar(
     facts: &SubjectFacts,
     now: UnixTime,
 ) -> Result<CedarOutcome, String> {
-    let uid = |v: serde_json::Value| EntityUid::from_json(v).map_err(|e| format!("entity id: {e}"));
-    let entities =
-        Entities::from_json_value(entities_json(req, kind, facts), None).map_err(|e| format!("entity data: {e}"))?;
-    let entities = compiled.actions.clone().add_entities(entities, None).map_err(|e| format!("entity data: {e}"))?;
-    let context = Context::from_json_value(context_json(req, now), None).map_err(|e| format!("context: {e}"))?;
-    let request =
-        Request::new(uid(principal_uid(req, kind))?, uid(action_uid(req))?, uid(resource_uid(req))?, context, None)
-            .map_err(|e| format!("request: {e}"))?;
+    // The action entities (for `action in …` groups) are in every decision's store; cloning
+    // them shares each entity (an `Arc`), it does not copy it.
+    let entities = compiled
+        .actions
+        .clone()
+        .add_entities(entities(req, kind, facts)?, None)
+        .map_err(|e| format!("entity data: {e}"))?;
+    let context = context(req, now)?;
+    let request = Request::new(principal_uid(req, kind)?, action_uid(req)?, resource_uid(req)?, context, None)
+        .map_err(|e| format!("request: {e}"))?;
     let response = Authorizer::new().is_authorized(&request, &compiled.policies, &entities);
     let mut reasons: Vec<String> = response.diagnostics().reason().map(ToString::to_string).collect();
     reasons.sort();

@@ -3,8 +3,10 @@
 //! endpoints (gatehouse-http) and the `policies` command call [`PolicyService`].
 
 mod compiled;
+mod decider;
 mod diagnostics;
 mod engine;
+mod entities;
 mod request;
 mod schema;
 mod service;
@@ -13,6 +15,7 @@ mod store;
 use crate::store::StoreError;
 
 pub use compiled::{Compiled, parse_policies, parse_schema, validate};
+pub use decider::Decider;
 pub use diagnostics::{Diagnostic, DocumentErrors};
 pub use engine::{Decision, Explanation, evaluate};
 pub use request::{Action, DecisionRequest, NAMESPACE, Resource, SUBJECT_TOKEN, Subject, SubjectFacts, SubjectKind};

@@ -12,8 +12,11 @@
 //! fractional numbers and Cedar's `__entity`/`__extn` escapes are refused.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+#[cfg(test)]
+use serde_json::json;
+use serde_json::{Map, Value};
 
+#[cfg(test)]
 use crate::clock::UnixTime;
 use crate::user::UserId;
 
@@ -197,6 +200,10 @@ impl SubjectFacts {
     }
 }
 
+// The JSON forms below are the reference the decisions' Rust-API entities are tested against
+// (`super::entities`).
+
+#[cfg(test)]
 /// The principal's and resource's entity type names.
 pub fn entity_type(kind: SubjectKind) -> String {
     match kind {
@@ -205,6 +212,7 @@ pub fn entity_type(kind: SubjectKind) -> String {
     }
 }
 
+#[cfg(test)]
 /// The Cedar entities (JSON form) of the principal and the resource.
 pub fn entities_json(req: &DecisionRequest, kind: SubjectKind, facts: &SubjectFacts) -> Value {
     let mut principal = req.subject.properties.clone();
@@ -228,19 +236,18 @@ pub fn entities_json(req: &DecisionRequest, kind: SubjectKind, facts: &SubjectFa
     ])
 }
 
+#[cfg(test)]
 pub fn principal_uid(req: &DecisionRequest, kind: SubjectKind) -> Value {
     json!({ "type": entity_type(kind), "id": req.subject.id })
 }
 
+#[cfg(test)]
 /// `Gatehouse::Resource::"<type>/<id>"`: ids are scoped to their type (AuthZEN §5.2).
 pub fn resource_uid(req: &DecisionRequest) -> Value {
     json!({ "type": format!("{NAMESPACE}::Resource"), "id": format!("{}/{}", req.resource.kind, req.resource.id) })
 }
 
-pub fn action_uid(req: &DecisionRequest) -> Value {
-    json!({ "type": format!("{NAMESPACE}::Action"), "id": req.action.name })
-}
-
+#[cfg(test)]
 /// The request's context plus `time` (Unix seconds), `hour` (0-23) and `weekday` (1 = Monday
 /// … 7 = Sunday), all UTC, from Gatehouse's clock.
 pub fn context_json(req: &DecisionRequest, now: UnixTime) -> Value {

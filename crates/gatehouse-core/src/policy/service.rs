@@ -1,6 +1,7 @@
 //! `PolicyService`: the policy documents (admin operations, each audited with its actor) and
-//! decisions (RBAC facts from the store, the compiled policy set from an in-memory cache that
-//! follows the store's revision, checked at most once per `reload_interval`).
+//! decisions (the compiled policy set and the RBAC grants from in-memory copies that follow the
+//! store's revisions, checked at most once per `reload_interval` and dropped at once by
+//! invalidations; the subject's own status read per decision).
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -8,17 +9,17 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::compiled::{Compiled, parse_policies, parse_schema, validate};
-use super::engine::{Decision, Explanation, evaluate};
-use super::request::{DecisionRequest, SubjectFacts, SubjectKind};
+use super::decider::Decider;
+use super::engine::Decision;
+use super::request::DecisionRequest;
 use super::schema::DEFAULT_SCHEMA;
 use super::store::{ActiveDocuments, DocumentKind, NewPolicyVersion, PolicyStore, PolicyVersion, SCHEMA_NAME};
 use super::{EVALUATE_SCOPE, MAX_DOCUMENT, PolicyError, check_name};
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
-use crate::rbac::{Actor, AdminCapability, Principal, RbacStore};
+use crate::rbac::{Actor, AdminCapability, Principal, RbacSnapshots, RbacStore};
 use crate::scale_out::{Invalidation, InvalidationListener, Invalidations};
 use crate::store::{AuditStore, ClientStore, UserStore};
-use crate::user::UserId;
 
 /// How often a node asks the store whether the policies changed (other nodes' writes).
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
@@ -34,11 +35,14 @@ pub struct SchemaDocument {
 
 pub struct PolicyService {
     store: Arc<dyn PolicyStore>,
-    rbac: Arc<dyn RbacStore>,
-    users: Arc<dyn UserStore>,
-    clients: Arc<dyn ClientStore>,
+    rbac_store: Arc<dyn RbacStore>,
+    /// The RBAC grants decisions read (registered with the hub through this service's
+    /// listener, which passes [`Invalidation::Rbac`] on).
+    rbac: Arc<RbacSnapshots>,
+    pub(super) users: Arc<dyn UserStore>,
+    pub(super) clients: Arc<dyn ClientStore>,
     audit: Auditor,
-    clock: Arc<dyn Clock>,
+    pub(super) clock: Arc<dyn Clock>,
     cache: RwLock<Option<Arc<Compiled>>>,
     checked_at: Mutex<Option<Instant>>,
     reload_interval: Duration,
@@ -69,7 +73,8 @@ impl PolicyService {
     pub fn new(stores: PolicyStores, clock: Arc<dyn Clock>) -> Self {
         Self {
             store: stores.policies,
-            rbac: stores.rbac,
+            rbac: Arc::new(RbacSnapshots::new(stores.rbac.clone(), DEFAULT_RELOAD_INTERVAL)),
+            rbac_store: stores.rbac,
             users: stores.users,
             clients: stores.clients,
             audit: Auditor::new(stores.audit, clock.clone()),
@@ -89,8 +94,10 @@ impl PolicyService {
         self
     }
 
+    /// How often the store's policy and RBAC revisions are compared with the copies in memory.
     pub fn with_reload_interval(mut self, interval: Duration) -> Self {
         self.reload_interval = interval;
+        self.rbac = Arc::new(RbacSnapshots::new(self.rbac_store.clone(), interval));
         self
     }
 
@@ -136,7 +143,7 @@ impl PolicyService {
         }
     }
 
-    async fn record(
+    pub(super) async fn record(
         &self,
         event: AuditEventType,
         actor: &Actor,
@@ -301,8 +308,7 @@ impl PolicyService {
         }
     }
 
-    /// One decision for `caller`. Decisions on Gatehouse's own resources are audited; all
-    /// are counted in `gatehouse_decisions_total`.
+    /// One decision for `caller` (see [`Decider::decide`]).
     pub async fn decide(
         &self,
         caller: &Actor,
@@ -310,22 +316,13 @@ impl PolicyService {
         ctx: &RequestContext,
     ) -> Result<Decision, PolicyError> {
         let kind = req.check().map_err(PolicyError::BadRequest)?;
-        let compiled = self.current().await?;
-        let decision = self.judge(&compiled, kind, req).await?;
-        let verdict = if decision.allowed { "allow" } else { "deny" };
-        metrics::counter!("gatehouse_decisions_total", "decision" => verdict, "basis" => decision.basis()).increment(1);
-        if req.is_admin_relevant() {
-            let outcome = if decision.allowed { Outcome::Success } else { Outcome::Failure };
-            let details = json!({
-                "action": req.action.name,
-                "resource": { "type": req.resource.kind, "id": req.resource.id },
-                "decision": decision.allowed,
-                "basis": decision.basis(),
-            });
-            let subject = format!("{}:{}", req.subject.kind, req.subject.id);
-            self.record(AuditEventType::AccessDecision, caller, subject, outcome, ctx, details).await?;
-        }
-        Ok(decision)
+        self.decider().await?.decide_checked(caller, kind, req, ctx).await
+    }
+
+    /// Decisions that share one policy set, one copy of the RBAC grants and each subject's
+    /// facts (a batch, AuthZEN §7): what is the same for every item is done once.
+    pub async fn decider(&self) -> Result<Decider<'_>, PolicyError> {
+        Ok(Decider::new(self, self.current().await?, self.rbac.current().await?))
     }
 
     /// The decision `req` would get if `body` were the next version of policy `name`: the
@@ -355,58 +352,8 @@ impl PolicyService {
             author: cap.actor().to_string(),
             created_at: self.clock.now(),
         });
-        let compiled = Compiled::from_documents(&docs);
-        self.judge(&compiled, kind, req).await
-    }
-
-    /// `req` (checked, of a subject of `kind`) evaluated against `compiled`.
-    async fn judge(
-        &self,
-        compiled: &Compiled,
-        kind: SubjectKind,
-        req: &DecisionRequest,
-    ) -> Result<Decision, PolicyError> {
-        Ok(match self.facts(kind, &req.subject.id).await? {
-            Some(facts) => evaluate(compiled, req, kind, &facts, self.clock.now()),
-            None => Decision {
-                allowed: false,
-                explanation: Explanation {
-                    permission: req.permission(),
-                    errors: vec!["the subject's account is disabled or deleted".to_owned()],
-                    policy_revision: compiled.revision,
-                    ..Explanation::default()
-                },
-            },
-        })
-    }
-
-    /// The subject's roles and their permissions; `None` for a disabled or deleted Gatehouse
-    /// user. A subject that is not a Gatehouse account (an id that is no user id) holds no
-    /// roles (Cedar policies may still permit on attributes).
-    async fn facts(&self, kind: SubjectKind, id: &str) -> Result<Option<SubjectFacts>, PolicyError> {
-        let roles = match kind {
-            SubjectKind::User => {
-                let Some(uid) = UserId::parse(id) else { return Ok(Some(SubjectFacts::default())) };
-                match self.users.user_by_id(uid).await? {
-                    // Deleted: denied like a disabled account, never more access than that.
-                    None => return Ok(None),
-                    Some(u) if !u.is_active() => return Ok(None),
-                    Some(_) => self.rbac.user_roles(uid).await?,
-                }
-            }
-            SubjectKind::Client => match self.clients.client_by_id(id).await? {
-                None => return Ok(Some(SubjectFacts::default())),
-                // Disabled by an admin: denied like a disabled account, whatever its roles.
-                Some(c) if c.is_disabled() => return Ok(None),
-                Some(_) => self.rbac.client_roles(id).await?,
-            },
-        };
-        let mut facts = SubjectFacts::default();
-        for role in roles {
-            let permissions = self.rbac.role_permissions(&role).await?;
-            facts.roles.push((role.to_string(), permissions.iter().map(ToString::to_string).collect()));
-        }
-        Ok(Some(facts))
+        let compiled = Arc::new(Compiled::from_documents(&docs));
+        Decider::new(self, compiled, self.rbac.current().await?).judge(kind, req).await
     }
 }
 
@@ -415,5 +362,6 @@ impl InvalidationListener for PolicyService {
         if matches!(what, Invalidation::Policies | Invalidation::All) {
             PolicyService::invalidate(self);
         }
+        InvalidationListener::invalidate(self.rbac.as_ref(), what);
     }
 }

@@ -240,6 +240,8 @@ impl AdminService {
             GuardOutcome::NotFound => return Err(RbacError::NotFound("user")),
             GuardOutcome::LastAdmin => return Err(RbacError::LastAdmin),
         }
+        // Its role grants went with it.
+        self.rbac.changed().await;
         self.record(AuditEventType::UserDeleted, cap, id.to_string(), ctx, json!({})).await
     }
 

@@ -15,6 +15,7 @@ mod admin_resources;
 mod capability;
 mod names;
 mod service;
+mod snapshot;
 mod store;
 
 use crate::clock::UnixTime;
@@ -30,7 +31,8 @@ pub use admin_resources::ResourceAdmin;
 pub use capability::{ADMIN_ROLE, ADMIN_SCOPE, Actor, AdminCapability, Principal};
 pub use names::{NameError, PermissionName, RoleName, parse_description};
 pub use service::{RbacService, RoleHolders};
-pub use store::{GuardOutcome, GuardedChange, RbacStore};
+pub use snapshot::{RbacSnapshot, RbacSnapshots};
+pub use store::{GuardOutcome, GuardedChange, RbacGrants, RbacStore};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role {

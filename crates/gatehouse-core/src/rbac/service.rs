@@ -12,6 +12,7 @@ use super::{
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::Clock;
 use crate::email::Email;
+use crate::scale_out::{Invalidation, Invalidations};
 use crate::store::{AuditStore, ClientStore, UserStore};
 use crate::user::{User, UserId};
 
@@ -32,6 +33,7 @@ pub struct RbacService {
     clients: Arc<dyn ClientStore>,
     audit: Auditor,
     clock: Arc<dyn Clock>,
+    invalidations: Option<Arc<Invalidations>>,
 }
 
 fn role_name(s: &str) -> Result<RoleName, RbacError> {
@@ -50,7 +52,22 @@ impl RbacService {
         audit: Arc<dyn AuditStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, users, clients, audit: Auditor::new(audit, clock.clone()), clock }
+        Self { store, users, clients, audit: Auditor::new(audit, clock.clone()), clock, invalidations: None }
+    }
+
+    /// Publishes [`Invalidation::Rbac`] on `hub` after every committed change to roles,
+    /// permissions or grants: this node's decisions ([`super::RbacSnapshots`], registered with
+    /// the hub) see the change at once, other nodes when the bus carries it.
+    pub fn publishing_to(mut self, hub: Arc<Invalidations>) -> Self {
+        self.invalidations = Some(hub);
+        self
+    }
+
+    /// After a committed RBAC write (before it is audited or answered).
+    pub(super) async fn changed(&self) {
+        if let Some(hub) = &self.invalidations {
+            hub.publish(Invalidation::Rbac).await;
+        }
     }
 
     pub(super) fn store(&self) -> &dyn RbacStore {
@@ -88,6 +105,7 @@ impl RbacService {
             updated_at: now,
         };
         self.store.insert_role(&role).await?;
+        self.changed().await;
         self.record(AuditEventType::RoleCreated, cap, role.name.to_string(), ctx, json!({})).await?;
         Ok(role)
     }
@@ -133,6 +151,7 @@ impl RbacService {
         if !self.store.set_role_description(&name, description.as_deref(), self.clock.now()).await? {
             return Err(RbacError::NotFound("role"));
         }
+        self.changed().await;
         self.record(AuditEventType::RoleUpdated, cap, name.to_string(), ctx, json!({})).await?;
         self.store.role(&name).await?.ok_or(RbacError::NotFound("role"))
     }
@@ -146,6 +165,7 @@ impl RbacService {
         if !self.store.delete_role(&name).await? {
             return Err(RbacError::NotFound("role"));
         }
+        self.changed().await;
         self.record(AuditEventType::RoleDeleted, cap, name.to_string(), ctx, json!({})).await
     }
 
@@ -166,6 +186,7 @@ impl RbacService {
             updated_at: now,
         };
         self.store.insert_permission(&permission).await?;
+        self.changed().await;
         self.record(AuditEventType::PermissionCreated, cap, permission.name.to_string(), ctx, json!({})).await?;
         Ok(permission)
     }
@@ -190,6 +211,7 @@ impl RbacService {
         if !self.store.set_permission_description(&name, description.as_deref(), self.clock.now()).await? {
             return Err(RbacError::NotFound("permission"));
         }
+        self.changed().await;
         self.record(AuditEventType::PermissionUpdated, cap, name.to_string(), ctx, json!({})).await?;
         self.store.permission(&name).await?.ok_or(RbacError::NotFound("permission"))
     }
@@ -204,6 +226,7 @@ impl RbacService {
         if !self.store.delete_permission(&name).await? {
             return Err(RbacError::NotFound("permission"));
         }
+        self.changed().await;
         self.record(AuditEventType::PermissionDeleted, cap, name.to_string(), ctx, json!({})).await
     }
 
@@ -222,6 +245,7 @@ impl RbacService {
         self.store.permission(&permission).await?.ok_or(RbacError::NotFound("permission"))?;
         let added = self.store.grant_permission(&role, &permission, self.clock.now()).await?;
         if added {
+            self.changed().await;
             let details = json!({ "permission": permission });
             self.record(AuditEventType::PermissionGranted, cap, role.to_string(), ctx, details).await?;
         }
@@ -239,6 +263,7 @@ impl RbacService {
         if !self.store.revoke_permission(&role, &permission).await? {
             return Err(RbacError::NotFound("grant"));
         }
+        self.changed().await;
         let details = json!({ "permission": permission });
         self.record(AuditEventType::PermissionRevoked, cap, role.to_string(), ctx, details).await
     }
@@ -262,6 +287,7 @@ impl RbacService {
         self.store.role(&role).await?.ok_or(RbacError::NotFound("role"))?;
         let added = self.store.grant_user_role(user, &role, self.clock.now()).await?;
         if added {
+            self.changed().await;
             self.record(AuditEventType::RoleGranted, cap, user.to_string(), ctx, json!({ "role": role })).await?;
         }
         Ok(added)
@@ -281,6 +307,7 @@ impl RbacService {
             GuardOutcome::NotFound => return Err(RbacError::NotFound("grant")),
             GuardOutcome::LastAdmin => return Err(RbacError::LastAdmin),
         }
+        self.changed().await;
         self.record(AuditEventType::RoleRevoked, cap, user.to_string(), ctx, json!({ "role": role })).await
     }
 
@@ -326,6 +353,7 @@ impl RbacService {
         self.store.role(&role).await?.ok_or(RbacError::NotFound("role"))?;
         let added = self.store.grant_client_role(client_id, &role, self.clock.now()).await?;
         if added {
+            self.changed().await;
             let subject = format!("client:{client_id}");
             self.record(AuditEventType::ClientRoleGranted, cap, subject, ctx, json!({ "role": role })).await?;
         }
@@ -343,6 +371,7 @@ impl RbacService {
         if !self.store.revoke_client_role(client_id, &role).await? {
             return Err(RbacError::NotFound("grant"));
         }
+        self.changed().await;
         let subject = format!("client:{client_id}");
         self.record(AuditEventType::ClientRoleRevoked, cap, subject, ctx, json!({ "role": role })).await
     }

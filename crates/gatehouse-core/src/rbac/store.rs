@@ -16,6 +16,19 @@ pub enum GuardedChange {
     Delete,
 }
 
+/// Every grant, read in one store call for the in-memory snapshot decisions use
+/// ([`super::RbacSnapshots`]). Each list is sorted (byte order), so equal stores give equal
+/// snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RbacGrants {
+    /// The RBAC revision read *before* the rows: a write that lands in between makes the rows
+    /// newer than the revision, never older, so the next revision check reloads them.
+    pub revision: i64,
+    pub user_roles: Vec<(UserId, RoleName)>,
+    pub client_roles: Vec<(String, RoleName)>,
+    pub role_permissions: Vec<(RoleName, PermissionName)>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardOutcome {
     Applied,
@@ -82,6 +95,13 @@ pub trait RbacStore: Send + Sync {
     async fn role_clients(&self, role: &RoleName) -> Result<Vec<String>, StoreError>;
     /// The client's roles and effective permissions in one query (client credentials tokens).
     async fn client_access(&self, client_id: &str) -> Result<Access, StoreError>;
+
+    /// The RBAC revision: a counter moved by every write to roles, permissions and grants
+    /// (database triggers, so writes from any node or the command line count). One indexed
+    /// read, asked at most once a second per node.
+    async fn rbac_revision(&self) -> Result<i64, StoreError>;
+    /// Every grant and the revision they were read at (see [`RbacGrants::revision`]).
+    async fn rbac_grants(&self) -> Result<RbacGrants, StoreError>;
 
     /// Applies `change` to `user` in one transaction, unless the user is an active holder of
     /// the `admin` role, the change takes that away, and no other active user holds it. All

@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use super::SharedStateHealth;
 
 /// What changed. Only what an in-process cache holds is worth a message: today clients
-/// ([`crate::oauth::CachedClientStore`]) and the compiled policies ([`crate::policy::PolicyService`]).
-/// Users, RBAC grants and revocations are read from the database on every request (a disabled
-/// user's sessions and refresh tokens are deleted there), so nothing publishes those variants
-/// yet; they are part of the wire format so that a cache added later has its message ready.
+/// ([`crate::oauth::CachedClientStore`]), the compiled policies and the RBAC grants decisions
+/// use ([`crate::policy::PolicyService`], [`crate::rbac::RbacSnapshots`]). Users and
+/// revocations are read from the database on every request (a disabled user's sessions and
+/// refresh tokens are deleted there), so nothing publishes those variants yet; they are part
+/// of the wire format so that a cache added later has its message ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalidation {
     /// A client was registered, changed (secret rotated, disabled, redirect URIs) or deleted.

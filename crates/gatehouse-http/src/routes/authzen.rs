@@ -34,7 +34,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(state: &AppState) -> Routes {
     // Every request under `/access/`, unknown paths and any method included, counts: a decision
-    // reads the RBAC store several times.
+    // reads the subject's status from the store, and a batch up to 100 of them.
     let policy = Policy::same_origin().limit(LimitKind::DecisionIp, Methods::Any, Answer::Json);
     let routes = Router::new()
         .route("/access/v1/evaluation", post(evaluation))
@@ -243,6 +243,8 @@ async fn evaluations(
         }
         Some(items) => items.to_vec(),
     };
+    // One policy set, one copy of the RBAC grants and each subject's facts for the whole batch.
+    let mut decider = state.policies.decider().await?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         // §7.2.1: an error in one evaluation is that evaluation's `false`, with the error.
@@ -251,7 +253,7 @@ async fn evaluations(
             Err(m) => Err(m),
         };
         let (allowed, body) = match one {
-            Ok(one) => match state.policies.decide(&caller, &one, &ctx).await {
+            Ok(one) => match decider.decide(&caller, &one, &ctx).await {
                 Ok(d) => (d.allowed, response_body(&d, q.explain)),
                 Err(PolicyError::BadRequest(m)) => (false, item_error(&m)),
                 Err(e) => return Err(e.into()),

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use gatehouse_core::clock::UnixTime;
 use gatehouse_core::rbac::{
-    ADMIN_ROLE, Access, GuardOutcome, GuardedChange, Permission, PermissionName, RbacStore, Role, RoleName,
+    ADMIN_ROLE, Access, GuardOutcome, GuardedChange, Permission, PermissionName, RbacGrants, RbacStore, Role, RoleName,
 };
 use gatehouse_core::store::StoreError;
 use gatehouse_core::user::{UserId, UserStatus};
@@ -155,6 +155,31 @@ impl<D: Dialect> RbacStore for SqlStore<D> {
 
     async fn client_access(&self, client_id: &str) -> Result<Access, StoreError> {
         access(self.query(sql::CLIENT_ACCESS).bind(client_id).fetch_all().await?)
+    }
+
+    async fn rbac_revision(&self) -> Result<i64, StoreError> {
+        let (revision,): (i64,) = self.query(sql::RBAC_REVISION).fetch_one().await?;
+        Ok(revision)
+    }
+
+    async fn rbac_grants(&self) -> Result<RbacGrants, StoreError> {
+        // The revision first: rows read after it can only be newer (see `RbacGrants::revision`).
+        let revision = self.rbac_revision().await?;
+        let users: Vec<(Uuid, String)> = self.query(sql::ALL_USER_ROLES).fetch_all().await?;
+        let clients: Vec<(String, String)> = self.query(sql::ALL_CLIENT_ROLES).fetch_all().await?;
+        let permissions: Vec<(String, String)> = self.query(sql::ALL_ROLE_PERMISSIONS).fetch_all().await?;
+        Ok(RbacGrants {
+            revision,
+            user_roles: users.into_iter().map(|(u, r)| Ok((UserId(u), role_name(r)?))).collect::<Result<_, _>>()?,
+            client_roles: clients
+                .into_iter()
+                .map(|(c, r)| Ok((c, role_name(r)?)))
+                .collect::<Result<_, StoreError>>()?,
+            role_permissions: permissions
+                .into_iter()
+                .map(|(r, p)| Ok((role_name(r)?, permission_name(p)?)))
+                .collect::<Result<_, StoreError>>()?,
+        })
     }
 
     async fn change_user_guarded(

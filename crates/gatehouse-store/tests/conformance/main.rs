@@ -47,6 +47,7 @@ mod audit;
 mod clients;
 mod codes;
 mod consents;
+mod decisions;
 mod devices;
 mod dpop;
 mod exchange_rules;

@@ -1,7 +1,8 @@
 //! Cedar policies and the AuthZEN decision API: upload validation (422 with Cedar's message,
 //! nothing stored), versions, schema changes, the example policies of docs/policies.md (each
 //! allowed and denied), explanations, deny on evaluation error, the request/response shapes of
-//! AuthZEN Authorization API 1.0 (§6, §7), batch semantics, callers, and the `policies` command.
+//! AuthZEN Authorization API 1.0 (§6, §7), batch semantics, callers, the `policies` command, and
+//! grants written by another process reaching the decisions' in-memory copy (RBAC revision).
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -16,6 +17,7 @@ on_both_backends!(
     explanations_and_evaluation_errors,
     authzen_shapes_batches_and_callers,
     cli_manages_and_tests_policies,
+    grants_from_another_process_reach_decisions,
 );
 
 pub const OWNER_ONLY: &str = include_str!("../../../../docs/policies/owner-only-edits.cedar");
@@ -495,4 +497,34 @@ async fn cli_manages_and_tests_policies(b: Backend) {
     assert!(!out.status.success(), "deleting twice fails");
     let out = app.cli(&["policies", "test", "--at", night, "--json"], Some(&request)).await;
     assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap()["decision"], true);
+}
+
+/// Asks until the decision is `want`, for at most ten seconds: the server compares the RBAC
+/// revision about once a second, so this is eventual consistency, not a timing check.
+async fn decide_until(app: &TestApp, token: &str, body: &Value, want: bool) -> bool {
+    for _ in 0..100 {
+        if decide(app, token, body.clone()).await == want {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn grants_from_another_process_reach_decisions(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let (_, ev) = setup(&app).await;
+    let (carol, _) = user_with_token(&app, "carol@example.com").await;
+    cli_ok(&app, &["roles", "create", "viewer"]).await;
+    cli_ok(&app, &["permissions", "create", "report:read"]).await;
+    cli_ok(&app, &["permissions", "grant", "report:read", "--role", "viewer"]).await;
+    let ask = req(user(&carol, json!({})), "read", json!({ "type": "report", "id": "q3" }));
+    // The server now holds the grants in memory: carol has no role.
+    assert!(!decide(&app, &ev, ask.clone()).await);
+    // The command line is another process: nothing tells the server (no Redis here); the
+    // revision its triggers moved does, at the server's next check.
+    cli_ok(&app, &["roles", "grant", "viewer", "--user", "carol@example.com"]).await;
+    assert!(decide_until(&app, &ev, &ask, true).await, "a grant by the command line is seen");
+    cli_ok(&app, &["permissions", "revoke", "report:read", "--role", "viewer"]).await;
+    assert!(decide_until(&app, &ev, &ask, false).await, "a revocation by the command line is seen");
 }
