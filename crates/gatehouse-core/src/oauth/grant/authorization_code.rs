@@ -98,7 +98,7 @@ impl OAuthService {
         if client.require_mfa && !amr_has_mfa(&code.amr) {
             return Err(OAuthError::invalid_grant("this client requires a sign-in with a second factor"));
         }
-        let user = self.accounts.active_user(code.user_id).await.map_err(|_| OAuthError::server_error())?;
+        let user = self.accounts.active_user(code.user_id).await?;
         let Some(user) = user else {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         };

@@ -69,7 +69,7 @@ impl OAuthService {
         if client.require_mfa && !amr_has_mfa(&approval.amr) {
             return Err(OAuthError::invalid_grant("this client requires a sign-in with a second factor"));
         }
-        let user = self.accounts.active_user(approval.user_id).await.map_err(|_| OAuthError::server_error())?;
+        let user = self.accounts.active_user(approval.user_id).await?;
         let Some(user) = user else {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         };

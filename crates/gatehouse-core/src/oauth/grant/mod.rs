@@ -209,10 +209,7 @@ impl OAuthService {
             auth: &auth,
             dpop_jkt: dpop_jkt.filter(|_| client.is_public()),
         };
-        let (refresh, _) = self.refresh.start_grant(grant, with_refresh).await.map_err(|e| {
-            tracing::error!(error = %e, "starting a grant failed");
-            OAuthError::server_error()
-        })?;
+        let (refresh, _) = self.refresh.start_grant(grant, with_refresh).await?;
         Ok(TokenResponse {
             access_token,
             token_type,

@@ -21,10 +21,8 @@ impl OAuthService {
             return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "the client may not use this grant type"));
         }
         let presented = RefreshToken::from_client(required(&req.refresh_token, "refresh_token")?);
-        let server = |e: RefreshError| {
-            tracing::error!(error = %e, "refresh failed");
-            OAuthError::server_error()
-        };
+        // A storage failure is 503 while the database is unreachable, else a logged 500.
+        let server = OAuthError::from;
         // Checked before rotating, so another client cannot burn (or trigger reuse detection on)
         // a token it does not own.
         let family = self.refresh.family_of(&presented).await.map_err(server)?;
@@ -89,7 +87,7 @@ impl OAuthService {
             }
             Err(e) => return Err(server(e)),
         };
-        if self.accounts.active_user(family.user_id).await.map_err(|_| OAuthError::server_error())?.is_none() {
+        if self.accounts.active_user(family.user_id).await?.is_none() {
             return Err(OAuthError::invalid_grant("the user is no longer active"));
         }
         // OIDC Core §12.2: what a refreshed token says about the authentication is the original

@@ -179,7 +179,7 @@ impl OAuthService {
         };
         let holder_user = (subject.sub != subject.client_id).then(|| UserId::parse(&subject.sub)).flatten();
         if let Some(user) = holder_user
-            && self.accounts.active_user(user).await.map_err(|_| OAuthError::server_error())?.is_none()
+            && self.accounts.active_user(user).await?.is_none()
         {
             return Err(invalid_grant("the subject is no longer active"));
         }
