@@ -133,26 +133,15 @@ impl From<crate::store::StoreError> for OAuthError {
     }
 }
 
-impl OAuthError {
-    /// A failure of ours that may come from storage: `temporarily_unavailable` (503) when the
-    /// database was unreachable, else a logged `server_error`.
-    pub fn failure(what: &'static str, store: Option<crate::store::StoreError>, e: &dyn std::fmt::Display) -> Self {
-        match store {
-            Some(s) => s.into(),
-            None => {
-                tracing::error!(error = %e, "{what}");
-                Self::server_error()
-            }
-        }
-    }
-}
-
 /// An account lookup inside a grant (`active_user`): storage failures as [`StoreError`]'s.
 impl From<crate::AccountError> for OAuthError {
     fn from(e: crate::AccountError) -> Self {
         match e {
             crate::AccountError::Store(s) => s.into(),
-            other => Self::failure("an account lookup failed", None, &other),
+            other => {
+                tracing::error!(error = %other, "an account lookup failed");
+                Self::server_error()
+            }
         }
     }
 }
@@ -162,7 +151,10 @@ impl From<crate::token::RefreshError> for OAuthError {
     fn from(e: crate::token::RefreshError) -> Self {
         match e {
             crate::token::RefreshError::Store(s) => s.into(),
-            other => Self::failure("a refresh-token operation failed", None, &other),
+            other => {
+                tracing::error!(error = %other, "a refresh-token operation failed");
+                Self::server_error()
+            }
         }
     }
 }

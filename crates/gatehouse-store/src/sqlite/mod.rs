@@ -104,6 +104,16 @@ async fn run_migrations(conn: &mut SqliteConnection) -> Result<usize, MigrateErr
     Ok(after.difference(&before).count())
 }
 
+/// A rusqlite connection to the fast path's database file: never created here (a missing file
+/// is an error, and the pool's answer, never a new empty database), no busy timeout (a tokio
+/// worker never sleeps on SQLite's lock; the caller falls back to the pool instead).
+fn open_fast_path(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(Duration::ZERO)?;
+    Ok(conn)
+}
+
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }

@@ -18,10 +18,9 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use rusqlite::types::Type;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use crate::rows::{FamilyRow, SessionRow, SessionUserRow, UserRow};
@@ -43,13 +42,7 @@ impl Reader {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        // No CREATE: a file that is not there is an error (and the pool's answer), never a new
-        // empty database.
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::ZERO)?;
+        let conn = super::open_fast_path(&self.path)?;
         conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
     }

@@ -23,12 +23,11 @@
 
 use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::session::Session;
 use gatehouse_core::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, named_params, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, named_params, params};
 use uuid::Uuid;
 
 use super::reader::{family_row, family_row_from, uuid};
@@ -54,11 +53,7 @@ impl Writer {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(Duration::ZERO)?;
+        let conn = super::open_fast_path(&self.path)?;
         // As the pool's connections (sqlite/mod.rs): the journal mode is the file's (WAL,
         // set by the pool); these two are per connection.
         conn.pragma_update(None, "foreign_keys", true)?;
