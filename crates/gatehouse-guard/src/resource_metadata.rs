@@ -125,13 +125,15 @@ mod routes {
     use axum::response::{IntoResponse, Response};
     use axum::routing::get;
 
-    use super::{ProtectedResourceMetadata, WELL_KNOWN_PATH};
+    use super::ProtectedResourceMetadata;
 
     impl ProtectedResourceMetadata {
         /// An axum router serving the document (RFC 9728 §3.2: 200, `application/json`) at
-        /// [`Self::well_known_path`] and, for a resource with a path, also at the bare
-        /// `/.well-known/oauth-protected-resource` (clients that only know the origin look
-        /// there). Merge it into the resource server's router, outside the guard.
+        /// [`Self::well_known_path`] only: §3.3 has a client reject a document whose `resource`
+        /// differs from the identifier it derived the URL from, so the document of
+        /// `https://api.example.com/v1` is not served at the bare
+        /// `/.well-known/oauth-protected-resource` (that URL describes `https://api.example.com`).
+        /// Merge it into the resource server's router, outside the guard.
         pub fn router<S: Clone + Send + Sync + 'static>(self) -> Router<S> {
             let path = self.well_known_path();
             let body = serde_json::to_vec(&self).unwrap_or_default();
@@ -139,8 +141,7 @@ mod routes {
                 let body = body.clone();
                 async move { json(body) }
             };
-            let router = Router::new().route(&path, get(serve.clone()));
-            if path == WELL_KNOWN_PATH { router } else { router.route(WELL_KNOWN_PATH, get(serve)) }
+            Router::new().route(&path, get(serve))
         }
     }
 

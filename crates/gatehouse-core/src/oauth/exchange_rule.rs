@@ -14,7 +14,7 @@ use super::service::OAuthService;
 use crate::audit::{AuditEventType, Auditor, Outcome, RequestContext};
 use crate::clock::{Clock, UnixTime};
 use crate::rbac::{AdminCapability, RbacError};
-use crate::store::{AuditStore, ClientStore, StoreError};
+use crate::store::{AuditStore, ClientStore, ResourceServerStore, StoreError};
 
 /// `subject_clients` entry matching tokens of every client.
 pub const ANY_CLIENT: &str = "*";
@@ -94,6 +94,7 @@ pub trait ExchangeRuleStore: Send + Sync {
 pub struct ExchangeRuleAdmin {
     rules: Arc<dyn ExchangeRuleStore>,
     clients: Arc<dyn ClientStore>,
+    resources: Arc<dyn ResourceServerStore>,
     audit: Auditor,
     clock: Arc<dyn Clock>,
     /// The server's default access-token audience (always a valid rule audience).
@@ -104,11 +105,12 @@ impl ExchangeRuleAdmin {
     pub fn new(
         rules: Arc<dyn ExchangeRuleStore>,
         clients: Arc<dyn ClientStore>,
+        resources: Arc<dyn ResourceServerStore>,
         audit: Arc<dyn AuditStore>,
         clock: Arc<dyn Clock>,
         default_audience: String,
     ) -> Self {
-        Self { rules, clients, audit: Auditor::new(audit, clock.clone()), clock, default_audience }
+        Self { rules, clients, resources, audit: Auditor::new(audit, clock.clone()), clock, default_audience }
     }
 
     async fn client(&self, client_id: &str) -> Result<Client, RbacError> {
@@ -123,7 +125,8 @@ impl ExchangeRuleAdmin {
 
     /// Adds a rule for `client_id`. The requesting client must be confidential (public clients
     /// cannot exchange: RFC 8693 §5 wants the client authenticated); every audience must be a
-    /// registered client or the default audience; at least one mode must be allowed.
+    /// registered resource server, a registered client or the default audience; at least one
+    /// mode must be allowed.
     pub async fn add(
         &self,
         cap: &AdminCapability,
@@ -143,9 +146,12 @@ impl ExchangeRuleAdmin {
             return Err(RbacError::Invalid("allow impersonation, delegation or both".into()));
         }
         for audience in &new.audiences {
-            if *audience != self.default_audience && self.clients.client_by_id(audience).await?.is_none() {
+            let known = *audience == self.default_audience
+                || self.resources.resource_server_by_identifier(audience).await?.is_some()
+                || self.clients.client_by_id(audience).await?.is_some();
+            if !known {
                 return Err(RbacError::Invalid(format!(
-                    "audience {audience:?} is neither a registered client nor the default audience"
+                    "audience {audience:?} is neither a registered resource server or client nor the default audience"
                 )));
             }
         }
@@ -206,6 +212,7 @@ impl OAuthService {
         ExchangeRuleAdmin {
             rules: self.exchange_rules.clone(),
             clients: self.clients.clone(),
+            resources: self.resources.clone(),
             audit: self.audit.clone(),
             clock: self.clock.clone(),
             default_audience: self.issuer.settings().audience.clone(),

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::*;
+use crate::WELL_KNOWN_PATH;
 use crate::test_support::*;
 
 crate::define_scope!(PostsWrite = "posts:write");
@@ -316,10 +317,14 @@ async fn rfc9728_s5_1_a_401_names_the_resource_metadata() {
 }
 
 #[tokio::test]
-async fn rfc9728_s3_the_metadata_is_served_at_the_suffixed_and_bare_paths() {
+async fn rfc9728_s3_the_metadata_is_served_at_the_suffixed_path_only() {
     let key = TestKey::es256("k");
     let app = described(&key, "https://api.example.com/v1");
-    for path in ["/.well-known/oauth-protected-resource/v1", "/.well-known/oauth-protected-resource"] {
+    // §3.3: the `resource` of a document MUST be the identifier whose well-known URL it was
+    // fetched from; at the bare path it would describe `https://api.example.com`, which it is not.
+    let bare = app.clone().oneshot(Request::get(WELL_KNOWN_PATH).body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(bare.status(), StatusCode::NOT_FOUND);
+    for path in ["/.well-known/oauth-protected-resource/v1"] {
         let resp = app.clone().oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");

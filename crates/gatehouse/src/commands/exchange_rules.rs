@@ -20,6 +20,7 @@ pub async fn run(settings: &Settings, services: &Services, cmd: ExchangeRulesCom
     let admin = ExchangeRuleAdmin::new(
         services.stores.exchange_rules.clone(),
         services.stores.clients.clone(),
+        services.stores.resources.clone(),
         services.stores.audit.clone(),
         Arc::new(SystemClock),
         audience,

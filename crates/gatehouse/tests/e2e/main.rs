@@ -39,6 +39,7 @@ mod interop;
 mod invitations;
 mod limits;
 mod mail;
+mod mcp;
 mod mfa;
 mod mfa_policy;
 mod oauth;

@@ -17,6 +17,7 @@ on_both_backends!(
     rfc8693_s2_impersonation_and_delegation_with_nested_act,
     rfc8693_s5_exchanges_outside_the_rules_are_refused_and_audited,
     rfc8693_exchange_rules_through_the_admin_api_and_cli,
+    rfc8693_s2_1_resource_names_a_registered_resource_server,
     authlib_token_exchange,
 );
 
@@ -187,7 +188,8 @@ async fn rfc8693_s2_impersonation_and_delegation_with_nested_act(b: Backend) {
     assert_eq!(introspect(&app, &svc, &delegated).await["active"], false);
     assert_eq!(introspect(&app, &svc2, &nested).await["active"], false);
     // ... and the subject token itself can no longer be exchanged.
-    assert_refused(&app, &svc, &[("subject_token", subject), ("subject_token_type", AT)], "invalid_grant").await;
+    // §2.2.2: an invalid subject token MUST be answered with invalid_request.
+    assert_refused(&app, &svc, &[("subject_token", subject), ("subject_token_type", AT)], "invalid_request").await;
 
     // Audited.
     let events = app.audit_events().await;
@@ -233,14 +235,16 @@ async fn rfc8693_s5_exchanges_outside_the_rules_are_refused_and_audited(b: Backe
     let mut form = base.to_vec();
     form.push(("requested_token_type", refresh_type));
     assert_refused(&app, &svc, &form, "invalid_request").await;
-    // Not a token of ours (or forged): invalid_grant.
-    assert_refused(&app, &svc, &[("subject_token", "e30.e30.e30"), ("subject_token_type", AT)], "invalid_grant").await;
+    // §2.2.2: a subject or actor token "invalid for any reason, or … unacceptable based on
+    // policy" MUST be answered with invalid_request. Not a token of ours (or forged):
+    assert_refused(&app, &svc, &[("subject_token", "e30.e30.e30"), ("subject_token_type", AT)], "invalid_request")
+        .await;
     // Wrong subject client: the stranger's own token is not covered by the rule.
     assert_refused(
         &app,
         &svc,
         &[("subject_token", &stranger_token), ("subject_token_type", AT), ("audience", id(&api))],
-        "invalid_grant",
+        "invalid_request",
     )
     .await;
     // Wrong (registered) audience, unknown audience: invalid_target (§2.2.2).
@@ -265,12 +269,12 @@ async fn rfc8693_s5_exchanges_outside_the_rules_are_refused_and_audited(b: Backe
     // Delegation where the rule allows only impersonation.
     let mut form = base.to_vec();
     form.extend_from_slice(&[("actor_token", &svc_token), ("actor_token_type", AT)]);
-    assert_refused(&app, &svc, &form, "invalid_grant").await;
+    assert_refused(&app, &svc, &form, "invalid_request").await;
     // An actor token of another client: a client acts only as itself.
     add_rule(&app, &svc, &[id(&web)], &[id(&api)], &["email"], &["--delegation"]).await;
     let mut form = base.to_vec();
     form.extend_from_slice(&[("actor_token", &stranger_token), ("actor_token_type", AT)]);
-    assert_refused(&app, &svc, &form, "invalid_grant").await;
+    assert_refused(&app, &svc, &form, "invalid_request").await;
     // The rule covers svc only: the stranger (another confidential client) has none.
     assert_refused(&app, &stranger, &base, "unauthorized_client").await;
     // A public client may not exchange at all.
@@ -281,16 +285,79 @@ async fn rfc8693_s5_exchanges_outside_the_rules_are_refused_and_audited(b: Backe
     let (status, body) = exchange(&app, &svc, &base).await;
     assert_eq!(status, 200, "{body}");
 
-    // An expired subject token (server clock past its exp): invalid_grant.
+    // An expired subject token (server clock past its exp).
     let exp = crate::token_exchange::claims(subject)["exp"].as_i64().unwrap();
     app.clock.advance(exp - app.clock_now() + 1);
-    assert_refused(&app, &svc, &base, "invalid_grant").await;
+    assert_refused(&app, &svc, &base, "invalid_request").await;
 
     let events = app.audit_events().await;
     let refused = events.iter().filter(|e| e.0 == "token.exchange_refused").count();
     // 17 refusals above; the NUL byte is refused by the form parser before any grant runs.
     assert_eq!(refused, 16, "every refusal that reached the grant is audited");
     assert!(events.iter().any(|e| e.0 == "token.exchange_refused" && e.3.contains("invalid_target")));
+}
+
+/// RFC 8693 §2.1 `resource` (an RFC 8707 indicator) or `audience` naming a registered resource
+/// server: the new token is for it alone (`aud`), with only the scopes it lists and its lifetime
+/// and algorithm; `resource` and `audience` naming different targets, or an unregistered
+/// resource, is `invalid_target` (§2.2.2).
+async fn rfc8693_s2_1_resource_names_a_registered_resource_server(b: Backend) {
+    const API: &str = "https://orders.example.com/";
+    let Some(app) = TestApp::spawn(b).await else { return };
+    let web = web_client(&app, &[]).await;
+    let (svc, _) = service(&app).await;
+    crate::admin::cli_ok(
+        &app,
+        &[
+            "resources",
+            "add",
+            API,
+            "--name",
+            "Orders",
+            "--scope",
+            "email",
+            "--access-token-lifetime",
+            "120",
+            "--signing-alg",
+            "EdDSA",
+        ],
+    )
+    .await;
+    add_rule(&app, &svc, &[id(&web)], &[API], &["profile", "email"], &["--impersonation"]).await;
+    let tokens = user_tokens(&app, &web).await;
+    let subject = tokens["access_token"].as_str().unwrap();
+    let base = [("subject_token", subject), ("subject_token_type", AT)];
+
+    for named in [("resource", API), ("audience", API)] {
+        let mut form = base.to_vec();
+        form.push(named);
+        let (status, body) = exchange(&app, &svc, &form).await;
+        assert_eq!(status, 200, "{named:?}: {body}");
+        assert_eq!(body["scope"], "email", "only the scopes the resource server lists");
+        let token = body["access_token"].as_str().unwrap();
+        let c = claims(token);
+        assert_eq!(c["aud"], API, "{named:?}");
+        assert_eq!(c["scope"], "email");
+        assert!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap() <= 120, "the resource's lifetime");
+        let header: Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                token.split('.').next().unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], "EdDSA", "the resource's algorithm");
+    }
+    let mut form = base.to_vec();
+    form.extend_from_slice(&[("resource", API), ("audience", "https://elsewhere.example.com/")]);
+    assert_refused(&app, &svc, &form, "invalid_target").await;
+    let mut form = base.to_vec();
+    form.push(("resource", "https://unregistered.example.com/"));
+    assert_refused(&app, &svc, &form, "invalid_target").await;
+    let mut form = base.to_vec();
+    form.push(("resource", "https://orders.example.com/#frag"));
+    assert_refused(&app, &svc, &form, "invalid_target").await;
 }
 
 async fn rfc8693_exchange_rules_through_the_admin_api_and_cli(b: Backend) {

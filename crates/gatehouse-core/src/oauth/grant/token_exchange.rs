@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{TokenResponse, param, required};
 use crate::audit::{AuditEventType, Outcome, RequestContext};
+use crate::oauth::audience::invalid_target;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::introspect::TokenClaims;
@@ -23,8 +24,10 @@ pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-e
 /// RFC 8693 §3: the one token type exchanged and issued here.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-fn invalid_grant(why: &str) -> OAuthError {
-    OAuthError::invalid_grant(why)
+/// RFC 8693 §2.2.2: a subject or actor token that is "invalid for any reason, or [is]
+/// unacceptable based on policy" MUST be answered with `invalid_request`.
+fn refused(why: &str) -> OAuthError {
+    OAuthError::invalid_request(why)
 }
 
 impl OAuthService {
@@ -118,9 +121,23 @@ impl OAuthService {
                 "requested_token_type: only urn:ietf:params:oauth:token-type:access_token is issued",
             ));
         }
-        let audience = match param(&req.audience)? {
-            Some(a) => a.to_owned(),
-            None => self.issuer.settings().audience.clone(),
+        // §2.1 `resource` and `audience` name the target; Gatehouse issues one audience per
+        // token, so both may be sent only when they agree. A registered resource server (RFC
+        // 8707), named either way, decides the token's scopes, lifetime and algorithm.
+        let named_resource = self.token_resource(&req.resource, None).await?;
+        let audience_param = param(&req.audience)?;
+        let resource = match (named_resource, audience_param) {
+            (Some(r), Some(a)) if a != r.identifier => {
+                return Err(invalid_target("resource and audience name different targets: send one"));
+            }
+            (Some(r), _) => Some(r),
+            (None, Some(a)) => self.resources.resource_server_by_identifier(a).await?,
+            (None, None) => None,
+        };
+        let audience = match (&resource, audience_param) {
+            (Some(r), _) => r.identifier.clone(),
+            (None, Some(a)) => a.to_owned(),
+            (None, None) => self.issuer.settings().audience.clone(),
         };
         let subject = self.live_token(req.subject_claims.as_ref(), req.dpop_jkt.as_deref(), "subject_token").await?;
         let actor = match actor_token {
@@ -132,11 +149,11 @@ impl OAuthService {
         if let Some(a) = actor
             && a.client_id != client.id
         {
-            return Err(invalid_grant("the actor_token was not issued to the requesting client"));
+            return Err(refused("the actor_token was not issued to the requesting client"));
         }
-        // §2.2.2 invalid_target: an audience that is not a registered client or ours.
-        if !self.audience_is_known(&audience).await.map_err(OAuthError::from)? {
-            return Err(OAuthError::new(ErrorCode::InvalidTarget, "the audience is not known to this server"));
+        // §2.2.2 invalid_target: an audience that is not a resource server, a client or ours.
+        if resource.is_none() && !self.audience_is_known(&audience).await.map_err(OAuthError::from)? {
+            return Err(invalid_target("the audience is not known to this server"));
         }
         let rules = self.exchange_rules.exchange_rules(&client.id).await.map_err(OAuthError::from)?;
         if rules.is_empty() {
@@ -151,13 +168,13 @@ impl OAuthService {
                     r.subject_clients.iter().any(|c| c == crate::oauth::ANY_CLIENT || *c == subject.client_id)
                 });
             if any_subject && !rules.iter().any(|r| r.audiences.contains(&audience)) {
-                return Err(OAuthError::new(ErrorCode::InvalidTarget, "no exchange rule allows this audience"));
+                return Err(invalid_target("no exchange rule allows this audience"));
             }
-            return Err(invalid_grant("no exchange rule allows this subject token in this mode for this audience"));
+            return Err(refused("no exchange rule allows this subject token in this mode for this audience"));
         }
         // §5 least privilege: never wider than the subject token nor the rules.
         let subject_scope = Scope::parse(subject.scope.as_deref().unwrap_or_default())
-            .map_err(|_| invalid_grant("the subject token's scope is malformed"))?;
+            .map_err(|_| refused("the subject token's scope is malformed"))?;
         let allowed: Vec<String> = subject_scope
             .iter()
             .filter(|s| matching.iter().any(|r| r.scopes.iter().any(|x| x == s)))
@@ -177,11 +194,15 @@ impl OAuthService {
             }
             None => Scope::from_vec(allowed),
         };
+        let scope = match &resource {
+            Some(r) => r.narrow(&scope),
+            None => scope,
+        };
         let holder_user = (subject.sub != subject.client_id).then(|| UserId::parse(&subject.sub)).flatten();
         if let Some(user) = holder_user
             && self.accounts.active_user(user).await?.is_none()
         {
-            return Err(invalid_grant("the subject is no longer active"));
+            return Err(refused("the subject is no longer active"));
         }
         let rbac = match holder_user {
             Some(user) => self.rbac_claims(Holder::User(user), &scope).await?,
@@ -203,10 +224,14 @@ impl OAuthService {
             None => subject.act.clone(),
         };
         let now = self.clock.now();
-        let default = client.access_token_lifetime.unwrap_or(self.issuer.settings().lifetime);
+        let default = resource
+            .as_ref()
+            .and_then(|r| r.access_token_lifetime)
+            .or(client.access_token_lifetime)
+            .unwrap_or(self.issuer.settings().lifetime);
         let lifetime = default.min(subject.exp - now);
         if lifetime <= 0 {
-            return Err(invalid_grant("the subject_token has expired"));
+            return Err(refused("the subject_token has expired"));
         }
         let scope_text = scope.to_string();
         let request = AccessTokenRequest {
@@ -222,7 +247,7 @@ impl OAuthService {
             acr: subject.acr.clone(),
             dpop_jkt: req.dpop_jkt.clone(),
             act: act.clone(),
-            algorithm: None,
+            algorithm: resource.as_ref().map(|r| r.signing_alg),
         };
         let issued = self.issuer.issue(&request).map_err(|e| {
             tracing::error!(error = %e, "access token signing failed");
@@ -258,20 +283,20 @@ impl OAuthService {
         proof_jkt: Option<&str>,
         name: &str,
     ) -> Result<&'a TokenClaims, OAuthError> {
-        let refused = || invalid_grant(&format!("the {name} is invalid, expired or revoked"));
-        let c = claims.ok_or_else(refused)?;
+        let gone = || refused(&format!("the {name} is invalid, expired or revoked"));
+        let c = claims.ok_or_else(gone)?;
         if c.exp <= self.clock.now() {
-            return Err(refused());
+            return Err(gone());
         }
         if c.dpop_jkt.is_some() && c.dpop_jkt.as_deref() != proof_jkt {
-            return Err(invalid_grant(&format!("the {name} is DPoP-bound: send a proof by its key")));
+            return Err(refused(&format!("the {name} is DPoP-bound: send a proof by its key")));
         }
         let live = self.refresh.access_token_is_live(&c.client_id, c.sid.as_deref(), &c.jti).await.map_err(|e| {
             tracing::error!(error = %e, "revocation check failed");
             OAuthError::server_error()
         })?;
         if !live {
-            return Err(refused());
+            return Err(gone());
         }
         Ok(c)
     }
