@@ -143,12 +143,21 @@ pub enum AuditEventType {
     ExchangeRuleAdded,
     /// An admin removed a token exchange rule (details: `rule`).
     ExchangeRuleRemoved,
+    /// A client registered itself: RFC 7591 or a Client ID Metadata Document seen for the first
+    /// time (subject: `client:<id>`; details: `registration`, `redirect_uris`).
+    ClientSelfRegistered,
+    /// A self-registered client replaced its registration (RFC 7592 §2.2).
+    ClientSelfUpdated,
+    /// A self-registered client deleted its registration (RFC 7592 §2.3).
+    ClientSelfDeleted,
+    /// A self-registered client never used within the configured lifetime was deleted.
+    ClientSelfExpired,
 }
 
 impl AuditEventType {
     /// Every event type (the console's filter lists them): a new variant goes here too; the
     /// test below fails while one is missing.
-    pub const ALL: [Self; 78] = [
+    pub const ALL: [Self; 82] = [
         Self::UserRegistered,
         Self::UserCreated,
         Self::LoginSucceeded,
@@ -227,6 +236,10 @@ impl AuditEventType {
         Self::TokenExchangeRefused,
         Self::ExchangeRuleAdded,
         Self::ExchangeRuleRemoved,
+        Self::ClientSelfRegistered,
+        Self::ClientSelfUpdated,
+        Self::ClientSelfDeleted,
+        Self::ClientSelfExpired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -309,6 +322,10 @@ impl AuditEventType {
             Self::TokenExchangeRefused => "token.exchange_refused",
             Self::ExchangeRuleAdded => "client.exchange_rule_added",
             Self::ExchangeRuleRemoved => "client.exchange_rule_removed",
+            Self::ClientSelfRegistered => "client.self_registered",
+            Self::ClientSelfUpdated => "client.self_updated",
+            Self::ClientSelfDeleted => "client.self_deleted",
+            Self::ClientSelfExpired => "client.self_registration_expired",
         }
     }
 }

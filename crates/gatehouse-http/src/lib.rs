@@ -99,6 +99,11 @@ pub struct AppStateInner {
     pub rate_limits: Arc<RateLimits>,
     /// Sign-in through upstream providers; `None` when none is configured.
     pub federation: Option<Arc<upstream::Federation>>,
+    /// Dynamic client registration (RFC 7591/7592); `None` when `[oauth.registration]` is
+    /// disabled (the endpoints are not mounted, discovery omits `registration_endpoint`).
+    pub registration: Option<Arc<gatehouse_core::oauth::DynamicRegistration>>,
+    /// Client ID Metadata Documents are resolved (discovery says so).
+    pub client_id_metadata_documents: bool,
 }
 
 /// The whole application: every area's routes, each with its own policy (CORS, rate limit,
@@ -120,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         routes::token::router(&state),
         routes::oauth::router(&state),
         routes::par::router(&state),
+        routes::registration::router(&state),
         routes::oidc::router(&state),
         routes::device::router(&state),
         routes::admin::router(&state),

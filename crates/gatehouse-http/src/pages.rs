@@ -130,6 +130,15 @@ pub struct ConsentPage<'a> {
     pub resources: Vec<&'a str>,
     /// The authorization request's parameters, sent back with the decision.
     pub hidden: Vec<(String, String)>,
+    /// The client registered itself (RFC 7591 or a metadata document): the page says nobody
+    /// checked who runs it. For a metadata document, the host its client_id URL names.
+    pub self_registered: Option<SelfRegisteredNotice>,
+}
+
+/// What the consent page says about a self-registered client.
+pub struct SelfRegisteredNotice {
+    /// The host of a metadata-document client_id (`None` for RFC 7591 registrations).
+    pub host: Option<String>,
 }
 
 #[derive(Template)]

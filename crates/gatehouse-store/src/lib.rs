@@ -188,6 +188,8 @@ pub struct Stores {
     pub resources: Arc<dyn ResourceServerStore>,
     /// Every value sealed with the master key (`gatehouse keys rewrap`).
     pub sealed: Arc<dyn SealedStore>,
+    /// Initial access tokens and first use of self-registered clients (RFC 7591).
+    pub self_registration: Arc<dyn gatehouse_core::oauth::SelfRegistrationStore>,
     pub health: Arc<dyn HealthCheck>,
     pub backend: Backend,
 }
@@ -225,6 +227,7 @@ impl Stores {
             + OverviewStore
             + ResourceServerStore
             + SealedStore
+            + gatehouse_core::oauth::SelfRegistrationStore
             + HealthCheck
             + 'static,
     {
@@ -253,6 +256,7 @@ impl Stores {
             overview: store.clone(),
             resources: store.clone(),
             sealed: store.clone(),
+            self_registration: store.clone(),
             health: store,
             backend,
         }

@@ -9,7 +9,9 @@ use gatehouse_core::acr::AuthContext;
 use gatehouse_core::audit::{AuditEvent, AuditRecord};
 use gatehouse_core::email::Email;
 use gatehouse_core::keys::{Algorithm, StoredKey};
-use gatehouse_core::oauth::{AuthMethod, AuthorizationCode, Client, ClientJwks, ClientLifecycle, Consent, GrantType};
+use gatehouse_core::oauth::{
+    AuthMethod, AuthorizationCode, Client, ClientJwks, ClientLifecycle, Consent, GrantType, RegistrationKind,
+};
 use gatehouse_core::rbac::{Permission, PermissionName, Role, RoleName};
 use gatehouse_core::session::Session;
 use gatehouse_core::store::StoreError;
@@ -347,6 +349,10 @@ pub(crate) struct ClientRow {
     disabled_at: Option<i64>,
     revision: i64,
     require_pushed_authorization_requests: bool,
+    registration: String,
+    registration_token_hash: Option<Vec<u8>>,
+    metadata_expires_at: Option<i64>,
+    first_used_at: Option<i64>,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -363,6 +369,8 @@ impl TryFrom<ClientRow> for Client {
             .map(|g| GrantType::parse(g))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| StoreError::Corrupt(format!("client {}: unknown grant type", row.id)))?;
+        let registration = RegistrationKind::parse(&row.registration)
+            .ok_or_else(|| StoreError::Corrupt(format!("client {}: unknown registration kind", row.id)))?;
         Ok(Client {
             id: row.id,
             name: row.name,
@@ -385,6 +393,10 @@ impl TryFrom<ClientRow> for Client {
                 previous_secret_hash: row.previous_secret_hash,
                 previous_secret_expires_at: row.previous_secret_expires_at,
                 disabled_at: row.disabled_at,
+                registration,
+                registration_token_hash: row.registration_token_hash,
+                metadata_expires_at: row.metadata_expires_at,
+                first_used_at: row.first_used_at,
             },
         })
     }
@@ -522,6 +534,10 @@ mod tests {
             secret_rotated_at: None,
             disabled_at: None,
             revision: 0,
+            registration: "admin".into(),
+            registration_token_hash: None,
+            metadata_expires_at: None,
+            first_used_at: None,
         }
     }
 

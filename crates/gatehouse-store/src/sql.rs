@@ -37,7 +37,8 @@ macro_rules! client_columns {
     () => {
         "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
          cors_origins, skip_consent, access_token_lifetime, created_at, jwks, require_mfa, previous_secret_hash, \
-         previous_secret_expires_at, secret_rotated_at, disabled_at, revision, require_pushed_authorization_requests"
+         previous_secret_expires_at, secret_rotated_at, disabled_at, revision, require_pushed_authorization_requests, \
+         registration, registration_token_hash, metadata_expires_at, first_used_at"
     };
 }
 
@@ -208,14 +209,16 @@ pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WH
 pub(crate) const INSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
+     $21, $22, $23, NULL)"
 );
 /// Compare-and-set on the revision (`$18`): a change made from an older read updates nothing.
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE oauth_clients SET name = $2, secret_hash = $3, auth_method = $4, \
      redirect_uris = $5, post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, cors_origins = $9, \
      skip_consent = $10, access_token_lifetime = $11, jwks = $12, require_mfa = $13, previous_secret_hash = $14, \
      previous_secret_expires_at = $15, secret_rotated_at = $16, disabled_at = $17, revision = revision + 1, \
-     require_pushed_authorization_requests = $19 WHERE id = $1 AND revision = $18";
+     require_pushed_authorization_requests = $19, registration = $20, registration_token_hash = $21, \
+     metadata_expires_at = $22 WHERE id = $1 AND revision = $18";
 /// A deleted client's live families (its codes and consents go with the row).
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_CLIENT: &str = "UPDATE refresh_families \
      SET revoked_at = $2, revoked_reason = $3 WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
@@ -225,6 +228,18 @@ pub(crate) const LIST_CLIENTS: &str =
     concat!("SELECT ", client_columns!(), " FROM oauth_clients ORDER BY created_at, id");
 /// Its codes and consents go with it (`ON DELETE CASCADE`).
 pub(crate) const DELETE_CLIENT: &str = "DELETE FROM oauth_clients WHERE id = $1";
+
+// Client self-registration (RFC 7591, Client ID Metadata Documents).
+
+pub(crate) const INSERT_INITIAL_ACCESS_TOKEN: &str =
+    "INSERT INTO initial_access_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)";
+pub(crate) const INITIAL_ACCESS_TOKEN_VALID: &str =
+    "SELECT COUNT(*) FROM initial_access_tokens WHERE token_hash = $1 AND expires_at > $2";
+/// Only the first use is kept: later ones change nothing (and write nothing).
+pub(crate) const MARK_CLIENT_USED: &str =
+    "UPDATE oauth_clients SET first_used_at = $2 WHERE id = $1 AND first_used_at IS NULL";
+pub(crate) const UNUSED_REGISTRATIONS: &str = "SELECT id FROM oauth_clients \
+     WHERE registration <> 'admin' AND first_used_at IS NULL AND created_at < $1 ORDER BY created_at, id";
 
 // Client assertion jtis (private_key_jwt replay protection).
 

@@ -345,6 +345,23 @@ pub enum ClientsCommand {
     /// A client's token exchange rules (RFC 8693): without one it may not exchange tokens.
     #[command(subcommand)]
     ExchangeRules(ExchangeRulesCommand),
+    /// Initial access tokens for dynamic client registration (RFC 7591 §3), needed when
+    /// `[oauth.registration] mode = "initial_access_token"`.
+    #[command(subcommand)]
+    RegistrationToken(RegistrationTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationTokenCommand {
+    /// Issue a token (printed once; stored hashed). Anyone holding it may register clients at
+    /// /oauth2/register until it expires.
+    Create {
+        /// Lifetime in seconds (60 to 31536000). Default: one day.
+        #[arg(long, default_value_t = 86_400)]
+        expires_in: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,7 +24,7 @@ pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
 pub use mfa::MfaConfig;
-pub use oauth::OAuthConfig;
+pub use oauth::{MetadataDocumentConfig, OAuthConfig, RegistrationConfig, RegistrationModeConfig};
 pub use passkeys::PasskeysConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -401,6 +401,8 @@ impl Settings {
     /// Refuses settings that would run insecurely or not at all.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.issuer_url()?;
+        self.oauth.registration.policy()?;
+        self.oauth.client_id_metadata_document.check()?;
         if self.password.min_length < 8 {
             bail!("password.min_length must be at least 8 (NIST SP 800-63B)");
         }

@@ -8,6 +8,7 @@ pub mod config_scan;
 pub mod listen;
 pub mod mail;
 pub mod secrets;
+pub mod self_registration;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

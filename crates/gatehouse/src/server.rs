@@ -79,6 +79,7 @@ pub async fn build_with_master(
     let clients = Arc::new(CachedClientStore::new(stores.clients, clock.clone()).publishing_to(invalidations.clone()));
     invalidations.listen(clients.clone());
     stores.clients = clients;
+    crate::self_registration::resolve_metadata_documents(settings, &mut stores, clock.clone())?;
     let hasher = PasswordHasher::new(settings.password.hash_params(), settings.password.pool_size())
         .context("invalid password hashing parameters")?
         .with_queue_limit(settings.password.queue_size());
@@ -365,28 +366,31 @@ pub async fn run_on(
     let bearer = bearer_verifier(&settings, &issuer_service, hs256_copy, keys.clone());
     let tokens =
         Arc::new(FirstPartyTokens::new(services.accounts.clone(), services.refresh.clone(), issuer_service.clone()));
-    let oauth = Arc::new(OAuthService::new(
-        services.stores.clients.clone(),
-        services.stores.codes.clone(),
-        services.stores.consents.clone(),
-        services.accounts.clone(),
-        services.refresh.clone(),
-        issuer_service.clone(),
-        keys.clone(),
-        services.clock.clone(),
-        OAuthSettings {
-            issuer: settings.issuer_id(),
-            require_pkce: settings.tokens.require_pkce_for_confidential_clients,
-            id_token_lifetime: settings.tokens.id_token_lifetime,
-            require_pushed_authorization_requests: settings.oauth.require_pushed_authorization_requests,
-        },
-        services.stores.assertion_jtis.clone(),
-        services.stores.rbac.clone(),
-        services.stores.audit.clone(),
-        services.stores.devices.clone(),
-        services.stores.resources.clone(),
-        services.stores.exchange_rules.clone(),
-    ));
+    let oauth = Arc::new(
+        OAuthService::new(
+            services.stores.clients.clone(),
+            services.stores.codes.clone(),
+            services.stores.consents.clone(),
+            services.accounts.clone(),
+            services.refresh.clone(),
+            issuer_service.clone(),
+            keys.clone(),
+            services.clock.clone(),
+            OAuthSettings {
+                issuer: settings.issuer_id(),
+                require_pkce: settings.tokens.require_pkce_for_confidential_clients,
+                id_token_lifetime: settings.tokens.id_token_lifetime,
+                require_pushed_authorization_requests: settings.oauth.require_pushed_authorization_requests,
+            },
+            services.stores.assertion_jtis.clone(),
+            services.stores.rbac.clone(),
+            services.stores.audit.clone(),
+            services.stores.devices.clone(),
+            services.stores.resources.clone(),
+            services.stores.exchange_rules.clone(),
+        )
+        .with_self_registration(services.stores.self_registration.clone()),
+    );
     let admin = Arc::new(AdminService::new(
         services.rbac.clone(),
         services.accounts.clone(),
@@ -425,6 +429,13 @@ pub async fn run_on(
         oauth_cors: Arc::new(settings.cors_policy()?.with_source(Arc::new(ClientOrigins(oauth.clone())))),
         federation: federation.clone(),
         shared_state: services.shared_health.clone(),
+        registration: crate::self_registration::dynamic_registration(
+            &settings,
+            &services.stores,
+            services.clock.clone(),
+            false,
+        )?,
+        client_id_metadata_documents: settings.oauth.client_id_metadata_document.enabled,
     });
     let every = Duration::from_secs(settings.keys.check_interval);
     let fed_service = federation.as_ref().map(|f| f.service.clone());
@@ -439,6 +450,11 @@ pub async fn run_on(
         keys,
         fed_service,
         every,
+    ));
+    let sweeper = tokio::spawn(crate::self_registration::sweeper(
+        services.stores.clone(),
+        services.clock.clone(),
+        settings.oauth.registration.clone(),
     ));
     // Other nodes' changes: a subscriber on its own connection, reconnecting by itself.
     let subscriber = match &services.redis {
@@ -465,6 +481,7 @@ pub async fn run_on(
     };
     let served = crate::listen::serve(what, &settings.limits, shutdown).await;
     purge.abort();
+    sweeper.abort();
     if let Some(subscriber) = subscriber {
         subscriber.abort();
     }

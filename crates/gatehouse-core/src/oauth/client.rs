@@ -115,6 +115,50 @@ pub struct ClientLifecycle {
     pub previous_secret_expires_at: Option<UnixTime>,
     /// A disabled client gets no tokens, and the tokens it holds stop working (until enabled).
     pub disabled_at: Option<UnixTime>,
+    /// Who registered the client: an operator, the client itself (RFC 7591), or its Client ID
+    /// Metadata Document.
+    pub registration: RegistrationKind,
+    /// SHA-256 of the RFC 7592 registration access token of a self-registered client.
+    pub registration_token_hash: Option<Vec<u8>>,
+    /// When a metadata-document client's fetched document must be fetched again.
+    pub metadata_expires_at: Option<UnixTime>,
+    /// When the client first authenticated at the token endpoint (only kept for self-registered
+    /// clients; read from the store, never written by an update: see
+    /// `SelfRegistrationStore::mark_client_used`).
+    pub first_used_at: Option<UnixTime>,
+}
+
+/// How a client came to be registered (the admin API shows it; the consent page warns about
+/// self-registered ones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationKind {
+    /// By an operator (admin API, console, CLI).
+    #[default]
+    Admin,
+    /// By the client itself at the registration endpoint (RFC 7591).
+    Dynamic,
+    /// From a Client ID Metadata Document at the URL that is its client_id.
+    MetadataDocument,
+}
+
+impl RegistrationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Admin, Self::Dynamic, Self::MetadataDocument].into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Registered by the client itself, so nobody has checked who runs it.
+    pub fn is_self_registered(self) -> bool {
+        self != Self::Admin
+    }
 }
 
 /// The longest overlap of a secret rotation: 30 days.

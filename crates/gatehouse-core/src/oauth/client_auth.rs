@@ -88,7 +88,11 @@ impl OAuthService {
         let ok = client.auth_method == method
             && !client.is_disabled()
             && (method == AuthMethod::None || secret.is_some_and(|s| client.secret_matches(s, now)));
-        if ok { Ok(client) } else { Err(OAuthError::invalid_client()) }
+        if !ok {
+            return Err(OAuthError::invalid_client());
+        }
+        self.note_use(&client).await;
+        Ok(client)
     }
 
     /// RFC 7523 §2.2 and §3, OpenID Connect Core §9: `private_key_jwt`.

@@ -14,24 +14,27 @@ mod code;
 mod decision;
 mod device;
 mod dpop;
+mod dynamic_registration;
 mod error;
 mod exchange_rule;
 mod grant;
 mod id_token;
 mod introspect;
 mod logout;
+mod metadata_document;
 mod par;
 mod params;
 mod pkce;
 mod redirect;
 mod resource;
 mod scope;
+mod self_registration;
 mod service;
 
 pub use authorize::{AuthorizeError, AuthorizeRequest, Prompt, is_privileged, redirect_with};
 pub use client::{
     AuthMethod, Client, ClientLifecycle, ClientRegistration, ClientSecret, DEFAULT_SECRET_OVERLAP, DEVICE_CODE_GRANT,
-    GrantType, MAX_SECRET_OVERLAP, RegistrationError, generate_client_id,
+    GrantType, MAX_SECRET_OVERLAP, RegistrationError, RegistrationKind, generate_client_id,
 };
 pub use client_assertion::{
     ASSERTION_ALGORITHMS, ASSERTION_LEEWAY, AcceptedAssertion, AssertionError, CLIENT_ASSERTION_TYPE,
@@ -48,7 +51,11 @@ pub use device::{
     DeviceError, DeviceRequest, DeviceState, VERIFICATION_PATH, display_user_code, normalize_user_code,
 };
 pub use dpop::{DpopRejection, DpopVerifier};
-pub use error::{ErrorCode, OAuthError};
+pub use dynamic_registration::{
+    ClientInformation, DynamicRegistration, DynamicRegistrationError, MAX_INITIAL_TOKEN_LIFETIME, RegistrationMode,
+    sweep_unused_registrations,
+};
+pub use error::{ErrorCode, OAuthError, description_text};
 pub use exchange_rule::{
     ANY_CLIENT, ExchangeRule, ExchangeRuleAdmin, ExchangeRuleStore, MAX_EXCHANGE_RULES, NewExchangeRule,
 };
@@ -56,6 +63,10 @@ pub use grant::{ACCESS_TOKEN_TYPE, TOKEN_EXCHANGE_GRANT, TokenResponse};
 pub use id_token::{IdTokenHint, at_hash};
 pub use introspect::{Introspection, TokenClaims};
 pub use logout::{LogoutDecision, LogoutError, LogoutRequest};
+pub use metadata_document::{
+    FetchedDocument, MAX_CLIENT_ID_URL, MetadataDocumentClients, MetadataDocumentError, MetadataDocumentFetcher,
+    MetadataDocumentPolicy, client_from_document, is_metadata_document_id, parse_client_id_url,
+};
 pub use par::{PAR_LIFETIME, PushedRequest, REQUEST_URI_PREFIX};
 pub use params::{
     AuthorizeParams, CallbackParams, ClientParams, ConsentParams, FromParams, LogoutParams, Param, Repeated,
@@ -67,4 +78,7 @@ pub use resource::{
     ResourceServerStore, ResourceUpdate, check_resource_indicator,
 };
 pub use scope::{Scope, ScopeError};
+pub use self_registration::{
+    ClientMetadata, MetadataError, RegistrationPolicy, SelfRegistrationStore, registered_metadata,
+};
 pub use service::{OAuthService, OAuthSettings};

@@ -63,6 +63,8 @@ pub struct OAuthService {
     pub(super) resources: Arc<dyn ResourceServerStore>,
     /// Token exchange rules (RFC 8693).
     pub(super) exchange_rules: Arc<dyn super::ExchangeRuleStore>,
+    /// First use of self-registered clients (for the sweeper of unused registrations).
+    pub(super) self_registration: Option<Arc<dyn super::SelfRegistrationStore>>,
 }
 
 impl OAuthService {
@@ -102,6 +104,24 @@ impl OAuthService {
             devices,
             resources,
             exchange_rules,
+            self_registration: None,
+        }
+    }
+
+    /// Records the first use of self-registered clients in `store`.
+    pub fn with_self_registration(mut self, store: Arc<dyn super::SelfRegistrationStore>) -> Self {
+        self.self_registration = Some(store);
+        self
+    }
+
+    /// A self-registered client authenticated: it is in use (the sweeper leaves it alone).
+    pub(super) async fn note_use(&self, client: &Client) {
+        if let Some(store) = &self.self_registration
+            && client.lifecycle.registration.is_self_registered()
+            && client.lifecycle.first_used_at.is_none()
+            && let Err(e) = store.mark_client_used(&client.id, self.clock.now()).await
+        {
+            tracing::warn!(error = %e, "first use of a self-registered client not recorded");
         }
     }
 

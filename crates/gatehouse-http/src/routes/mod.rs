@@ -15,6 +15,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod par;
 pub mod passkeys;
+pub mod registration;
 pub mod reset;
 pub mod self_service;
 pub mod session;

@@ -10,8 +10,8 @@ use axum_extra::extract::CookieJar;
 use gatehouse_core::acr::Acr;
 use gatehouse_core::oauth::{
     AuthorizeError, AuthorizeOutcome, AuthorizeParams, AuthorizeRequest, ClientCredentials, ConsentParams,
-    DpopRejection, ErrorCode, FromParams, OAuthError, Param, SignedInAs, TOKEN_EXCHANGE_GRANT, TokenClaims,
-    TokenRequest, redirect_with,
+    DpopRejection, ErrorCode, FromParams, OAuthError, Param, RegistrationKind, SignedInAs, TOKEN_EXCHANGE_GRANT,
+    TokenClaims, TokenRequest, redirect_with,
 };
 use gatehouse_core::token::{PERMISSIONS_SCOPE, ROLES_SCOPE};
 use gatehouse_core::{Session, SessionToken, User};
@@ -349,8 +349,20 @@ fn consent_page(state: &AppState, jar: CookieJar, req: &AuthorizeRequest, pairs:
     let scopes: Vec<&str> = req.scope.iter().collect();
     let privileged = scopes.iter().any(|s| gatehouse_core::oauth::is_privileged(s));
     let resources: Vec<&str> = req.resources.iter().map(String::as_str).collect();
-    let page =
-        ConsentPage { csrf_token: &csrf_token, client_name: &req.client.name, scopes, privileged, resources, hidden };
+    let self_registered = req.client.lifecycle.registration.is_self_registered().then(|| pages::SelfRegisteredNotice {
+        host: (req.client.lifecycle.registration == RegistrationKind::MetadataDocument)
+            .then(|| url::Url::parse(&req.client.id).ok()?.host_str().map(str::to_owned))
+            .flatten(),
+    });
+    let page = ConsentPage {
+        csrf_token: &csrf_token,
+        client_name: &req.client.name,
+        scopes,
+        privileged,
+        resources,
+        hidden,
+        self_registered,
+    };
     (jar, Html(pages::render(&page))).into_response()
 }
 

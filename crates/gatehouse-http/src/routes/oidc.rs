@@ -88,12 +88,23 @@ pub fn metadata(issuer: &str, require_par: bool) -> Value {
     })
 }
 
+/// RFC 8414 §2 `registration_endpoint` (RFC 7591) and the Client ID Metadata Document draft's
+/// `client_id_metadata_document_supported`: present only when enabled.
+fn self_registration_metadata(state: &AppState, doc: &mut Value) {
+    let Some(obj) = doc.as_object_mut() else { return };
+    if state.registration.is_some() {
+        obj.insert("registration_endpoint".into(), json!(format!("{}/oauth2/register", state.oauth.settings().issuer)));
+    }
+    if state.client_id_metadata_documents {
+        obj.insert("client_id_metadata_document_supported".into(), json!(true));
+    }
+}
+
 async fn discovery(State(state): State<AppState>) -> Response {
-    let mut resp = axum::Json(metadata(
-        &state.oauth.settings().issuer,
-        state.oauth.settings().require_pushed_authorization_requests,
-    ))
-    .into_response();
+    let mut doc =
+        metadata(&state.oauth.settings().issuer, state.oauth.settings().require_pushed_authorization_requests);
+    self_registration_metadata(&state, &mut doc);
+    let mut resp = axum::Json(doc).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     resp
 }

@@ -10,6 +10,7 @@
 
 mod github;
 mod http;
+pub mod metadata_document;
 mod oidc;
 
 use std::collections::BTreeMap;

@@ -37,6 +37,9 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.disabled_at)
             .bind(client.lifecycle.revision)
             .bind(client.require_pushed_authorization_requests)
+            .bind(client.lifecycle.registration.as_str())
+            .bind(client.lifecycle.registration_token_hash.as_deref())
+            .bind(client.lifecycle.metadata_expires_at)
             .on_unique(OnUnique::Client)
             .execute()
             .await?;
@@ -75,6 +78,9 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.disabled_at)
             .bind(client.lifecycle.revision)
             .bind(client.require_pushed_authorization_requests)
+            .bind(client.lifecycle.registration.as_str())
+            .bind(client.lifecycle.registration_token_hash.as_deref())
+            .bind(client.lifecycle.metadata_expires_at)
             .execute()
             .await?;
         Ok(changed > 0)

@@ -31,6 +31,7 @@ mod rbac;
 mod refresh;
 mod resources;
 mod sealed;
+mod self_registration;
 mod sessions;
 mod users;
 

@@ -68,6 +68,7 @@ mod rbac;
 mod refresh;
 mod resource_servers;
 mod sealed;
+mod self_registration;
 mod sessions;
 mod shared_state_redis;
 mod upgrade_0006;

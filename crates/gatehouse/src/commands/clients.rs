@@ -9,7 +9,7 @@ use gatehouse_core::rbac::{AdminCapability, ClientAdmin};
 use gatehouse_core::{RequestContext, SystemClock};
 use serde_json::{Value, json};
 
-use crate::cli::ClientsCommand;
+use crate::cli::{ClientsCommand, RegistrationTokenCommand};
 use crate::config::Settings;
 use crate::server;
 
@@ -151,6 +151,28 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
         ClientsCommand::ExchangeRules(cmd) => {
             super::exchange_rules::run(settings, &services, cmd).await?;
         }
+        ClientsCommand::RegistrationToken(RegistrationTokenCommand::Create { expires_in, json }) => {
+            let dcr = crate::self_registration::dynamic_registration(
+                settings,
+                &services.stores,
+                Arc::new(SystemClock),
+                true,
+            )?
+            .context("dynamic registration is not available")?;
+            let (token, expires_at) =
+                dcr.create_initial_access_token(expires_in).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!("{}", json!({ "initial_access_token": token, "expires_at": expires_at }));
+            } else {
+                println!("initial_access_token: {token}   (shown once: store it now)");
+                println!("expires_at:           {expires_at} (Unix time)");
+                if settings.oauth.registration.mode != crate::config::RegistrationModeConfig::InitialAccessToken {
+                    println!(
+                        "note: [oauth.registration] mode is not \"initial_access_token\": the token is not asked for"
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -213,6 +235,7 @@ fn client_json(c: &Client) -> Value {
         "disabled_at": c.lifecycle.disabled_at,
         "secret_rotated_at": c.lifecycle.secret_rotated_at,
         "previous_secret_expires_at": c.lifecycle.previous_secret_expires_at,
+        "registration": c.lifecycle.registration.as_str(),
     })
 }
 

@@ -57,6 +57,7 @@ mod resources;
 mod rewrap;
 mod scale_out;
 mod secrets_scan;
+mod self_registration;
 mod self_service;
 mod stepup;
 mod systemd_unit;

@@ -59,6 +59,14 @@ pub struct ClientResponse {
     secret_rotated_at: Option<i64>,
     /// The secret before the last rotation works until then (absent: it does not work).
     previous_secret_expires_at: Option<i64>,
+    /// Who registered the client: `admin` (this API, the console or the CLI), `dynamic` (the
+    /// client itself, RFC 7591) or `metadata_document` (its client_id is the URL of a Client ID
+    /// Metadata Document). Self-registered clients were not checked by anyone.
+    #[schema(example = "admin")]
+    registration: &'static str,
+    /// When a self-registered client first authenticated at the token endpoint (absent: never,
+    /// or an admin-registered client).
+    first_used_at: Option<i64>,
     /// Only in the answer that issued it (create, rotation, a switch to client_secret_*), once.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<String>,
@@ -86,6 +94,8 @@ impl From<&OAuthClient> for ClientResponse {
             disabled_at: c.lifecycle.disabled_at,
             secret_rotated_at: c.lifecycle.secret_rotated_at,
             previous_secret_expires_at: c.lifecycle.previous_secret_expires_at,
+            registration: c.lifecycle.registration.as_str(),
+            first_used_at: c.lifecycle.first_used_at,
             client_secret: None,
         }
     }
