@@ -16,12 +16,20 @@ use gatehouse_guard::Guard;
 use serde_json::{Value, json};
 
 use crate::admin::cli_ok;
+use gatehouse::config::RegistrationModeConfig;
+
 use crate::helpers::{Backend, PASSWORD, TestApp, browser};
 use crate::interop::{INTEROP_DIR, available};
 use crate::oauth::create_client;
+use crate::self_registration::admin_view;
 use crate::on_both_backends;
 
-on_both_backends!(mcp_sdk_with_an_operator_registered_client, mcp_server_refuses_tokens_for_other_resources,);
+on_both_backends!(
+    mcp_sdk_with_an_operator_registered_client,
+    mcp_sdk_registers_by_dynamic_registration,
+    mcp_sdk_registers_with_a_client_id_metadata_document,
+    mcp_server_refuses_tokens_for_other_resources,
+);
 
 const EMAIL: &str = "ada@example.com";
 
@@ -150,6 +158,70 @@ async fn mcp_sdk_with_an_operator_registered_client(b: Backend) {
     assert_eq!(summary["registered_by"], "operator");
     assert_eq!(summary["client_id"], client_id);
     assert_sdk_summary(&app, &server, &summary, user["id"].as_str().unwrap());
+}
+
+/// An MCP client that registers itself (RFC 7591, open registration: Gatehouse advertises
+/// `registration_endpoint` and no Client ID Metadata Documents): the SDK registers at the
+/// endpoint, and the client is marked as self-registered in the admin API.
+async fn mcp_sdk_registers_by_dynamic_registration(b: Backend) {
+    let Some(app) = TestApp::spawn_with(b, |s| {
+        s.oauth.registration.mode = RegistrationModeConfig::Open;
+        s.oauth.registration.allowed_scopes.push("mcp:tools".into());
+    })
+    .await
+    else {
+        return;
+    };
+    if !sdk_available() {
+        return;
+    }
+    let user = app.register_user(EMAIL, PASSWORD).await;
+    let server = start_mcp_server(&app).await;
+    let summary = run_sdk(&server, "http://127.0.0.1:33419/callback", &[]).await;
+    assert_eq!(summary["registered_by"], "dynamic");
+    assert!(summary["pages"].as_array().unwrap().contains(&json!("consent page")), "{summary:#}");
+    assert_sdk_summary(&app, &server, &summary, user["id"].as_str().unwrap());
+    let client = admin_view(&app, summary["client_id"].as_str().unwrap()).await;
+    assert_eq!(client["registration"], "dynamic", "marked as self-registered in the admin API");
+}
+
+/// An MCP client whose id is the HTTPS URL of its Client ID Metadata Document (served here on
+/// loopback, allowed by the development setting, with a test CA): the SDK uses it because
+/// Gatehouse advertises `client_id_metadata_document_supported`; Gatehouse fetches the document.
+async fn mcp_sdk_registers_with_a_client_id_metadata_document(b: Backend) {
+    let docs = crate::self_registration::DocServer::start().await;
+    let configure = crate::self_registration::cimd(&docs, true);
+    let Some(app) = TestApp::spawn_with(b, |s| {
+        configure(s);
+        s.oauth.client_id_metadata_document.max_document_bytes = 4096;
+        s.oauth.registration.allowed_scopes.push("mcp:tools".into());
+    })
+    .await
+    else {
+        return;
+    };
+    if !sdk_available() {
+        return;
+    }
+    let user = app.register_user(EMAIL, PASSWORD).await;
+    let server = start_mcp_server(&app).await;
+    let redirect = "http://127.0.0.1:33420/callback";
+    let client_id = docs.client_id();
+    docs.serve(&json!({
+        "client_id": client_id,
+        "client_name": "MCP SDK interop test",
+        "redirect_uris": [redirect],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+        "scope": "mcp:tools"
+    }));
+    let summary = run_sdk(&server, redirect, &[format!("--client-metadata-url={client_id}")]).await;
+    assert_eq!(summary["registered_by"], "metadata_document");
+    assert_eq!(summary["client_id"], client_id.as_str());
+    assert!(summary["pages"].as_array().unwrap().contains(&json!("consent page")), "{summary:#}");
+    assert_sdk_summary(&app, &server, &summary, user["id"].as_str().unwrap());
+    assert_eq!(admin_view(&app, &client_id).await["registration"], "metadata_document");
 }
 
 /// RFC 8707 / RFC 9068 §4: each resource server accepts only tokens minted for it — a token for

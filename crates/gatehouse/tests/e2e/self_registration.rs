@@ -102,7 +102,7 @@ async fn code_flow_with_resource(app: &TestApp, client: &Value, host: Option<&st
     tokens
 }
 
-async fn admin_view(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn admin_view(app: &TestApp, id: &str) -> Value {
     let (_, admin) = client_token(app, &["gatehouse:admin"]).await;
     let path = format!("/admin/v1/clients/{}", url::form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>());
     let r = call(app, Some(&admin), Method::GET, &path, None).await;
@@ -296,7 +296,7 @@ async fn rfc7592_management_needs_the_registration_access_token(b: Backend) {
 }
 
 /// A TLS server on 127.0.0.1 serving `/client.json` (whatever `doc` holds) and counting hits.
-struct DocServer {
+pub(crate) struct DocServer {
     base: String,
     doc: Arc<std::sync::Mutex<Vec<u8>>>,
     hits: Arc<AtomicUsize>,
@@ -304,7 +304,7 @@ struct DocServer {
 }
 
 impl DocServer {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
         let (cert, key) = (generated.cert.pem(), generated.signing_key.serialize_pem());
@@ -334,11 +334,11 @@ impl DocServer {
         Self { base: format!("https://127.0.0.1:{}", addr.port()), doc, hits, ca_file }
     }
 
-    fn client_id(&self) -> String {
+    pub(crate) fn client_id(&self) -> String {
         format!("{}/client.json", self.base)
     }
 
-    fn serve(&self, doc: &Value) {
+    pub(crate) fn serve(&self, doc: &Value) {
         *self.doc.lock().unwrap() = serde_json::to_vec(doc).unwrap();
     }
 
@@ -355,7 +355,7 @@ impl DocServer {
     }
 }
 
-fn cimd(docs: &DocServer, dev: bool) -> impl FnOnce(&mut Settings) {
+pub(crate) fn cimd(docs: &DocServer, dev: bool) -> impl FnOnce(&mut Settings) {
     let ca = docs.ca_file.clone();
     move |s: &mut Settings| {
         let c = &mut s.oauth.client_id_metadata_document;
