@@ -37,6 +37,8 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.disabled_at)
             .bind(client.lifecycle.revision)
             .bind(client.require_pushed_authorization_requests)
+            .bind(client.backchannel_logout_uri.as_deref())
+            .bind(client.backchannel_logout_session_required)
             .on_unique(OnUnique::Client)
             .execute()
             .await?;
@@ -75,6 +77,8 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.disabled_at)
             .bind(client.lifecycle.revision)
             .bind(client.require_pushed_authorization_requests)
+            .bind(client.backchannel_logout_uri.as_deref())
+            .bind(client.backchannel_logout_session_required)
             .execute()
             .await?;
         Ok(changed > 0)
