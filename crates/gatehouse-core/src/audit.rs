@@ -116,6 +116,12 @@ pub enum AuditEventType {
     InvitationRevoked,
     /// A message could not be delivered after every retry (details: `kind`, `attempts`, `error`).
     MailFailed,
+    /// A logout token was accepted by a client's `backchannel_logout_uri` (Back-Channel Logout
+    /// 1.0 §2.8; subject: the user; details: `client_id`, `sid`, `attempts`).
+    BackchannelLogoutDelivered,
+    /// A logout token could not be delivered after every retry (details: `client_id`, `sid`,
+    /// `attempts`, `error`).
+    BackchannelLogoutFailed,
     /// TOTP enrolment completed with a valid code (subject: the user).
     MfaEnrolled,
     /// The user turned TOTP off (subject: the user).
@@ -157,7 +163,7 @@ pub enum AuditEventType {
 impl AuditEventType {
     /// Every event type (the console's filter lists them): a new variant goes here too; the
     /// test below fails while one is missing.
-    pub const ALL: [Self; 82] = [
+    pub const ALL: [Self; 84] = [
         Self::UserRegistered,
         Self::UserCreated,
         Self::LoginSucceeded,
@@ -224,6 +230,8 @@ impl AuditEventType {
         Self::InvitationAccepted,
         Self::InvitationRevoked,
         Self::MailFailed,
+        Self::BackchannelLogoutDelivered,
+        Self::BackchannelLogoutFailed,
         Self::MfaEnrolled,
         Self::MfaDisabled,
         Self::MfaVerified,
@@ -310,6 +318,8 @@ impl AuditEventType {
             Self::InvitationAccepted => "invitation.accepted",
             Self::InvitationRevoked => "invitation.revoked",
             Self::MailFailed => "mail.failed",
+            Self::BackchannelLogoutDelivered => "logout.backchannel_delivered",
+            Self::BackchannelLogoutFailed => "logout.backchannel_failed",
             Self::MfaEnrolled => "mfa.enrolled",
             Self::MfaDisabled => "mfa.disabled",
             Self::MfaVerified => "mfa.verified",

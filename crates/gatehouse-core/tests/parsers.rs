@@ -118,6 +118,8 @@ fn assertion_client() -> &'static AssertionClient {
             jwks: Some(ClientJwks::parse(json!({ "keys": [jwk] })).unwrap()),
             require_mfa: false,
             require_pushed_authorization_requests: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             lifecycle: Default::default(),
         };
         AssertionClient { pair, client }

@@ -7,6 +7,7 @@
 //! and no crypto here. Errors are mapped to responses once, in [`error`], and 5xx are logged
 //! once, by [`error::log_server_errors`].
 
+pub mod backchannel;
 mod bearer;
 mod client_origins;
 mod cookies;

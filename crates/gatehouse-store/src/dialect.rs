@@ -64,6 +64,8 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// Leases the oldest due message of the mail queue (`sql::CLAIM_DUE_MAIL`), skipping rows
     /// another node is claiming where row locks are how writers take turns.
     const CLAIM_DUE_MAIL: &'static str;
+    /// The same for the back-channel logout queue (`store::backchannel`).
+    const CLAIM_DUE_LOGOUT: &'static str;
     /// The dashboard's sign-in outcomes per time bucket (`store::overview`): the statements
     /// differ only in how they read `details.reason` (JSON text on SQLite, `JSONB` on PostgreSQL).
     const SIGN_IN_OUTCOMES: &'static str;

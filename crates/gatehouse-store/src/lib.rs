@@ -176,6 +176,8 @@ pub struct Stores {
     pub account_tokens: Arc<dyn AccountTokenStore>,
     /// The durable mail queue (sealed messages waiting for delivery).
     pub mail_queue: Arc<dyn MailQueueStore>,
+    /// The clients of each session and the logout tokens to send (Back-Channel Logout 1.0).
+    pub backchannel: Arc<dyn gatehouse_core::oauth::backchannel::BackchannelStore>,
     /// Invitations to create an account (with roles).
     pub invitations: Arc<dyn InvitationStore>,
     /// TOTP factors, recovery codes and pending second-factor steps.
@@ -221,6 +223,7 @@ impl Stores {
             + FederationStore
             + AccountTokenStore
             + MailQueueStore
+            + gatehouse_core::oauth::backchannel::BackchannelStore
             + InvitationStore
             + MfaStore
             + PasskeyStore
@@ -250,6 +253,7 @@ impl Stores {
             federation: store.clone(),
             account_tokens: store.clone(),
             mail_queue: store.clone(),
+            backchannel: store.clone(),
             invitations: store.clone(),
             mfa: store.clone(),
             passkeys: store.clone(),

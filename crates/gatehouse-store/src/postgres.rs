@@ -42,6 +42,7 @@ impl Dialect for Postgres {
     const LOCK_POLICIES: Option<&'static str> = Some(policies::PG_LOCK);
     const SELECT_LOGIN_ATTEMPTS_FOR_UPDATE: &'static str = login_attempts::SELECT_FOR_UPDATE;
     const CLAIM_DUE_MAIL: &'static str = sql::CLAIM_DUE_MAIL_SKIP_LOCKED;
+    const CLAIM_DUE_LOGOUT: &'static str = crate::store::CLAIM_DUE_LOGOUT_SKIP_LOCKED;
     const SIGN_IN_OUTCOMES: &'static str = crate::store::SIGN_IN_OUTCOMES_POSTGRES;
 
     dialect_runs_on!(sqlx::Postgres);

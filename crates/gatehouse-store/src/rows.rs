@@ -353,6 +353,8 @@ pub(crate) struct ClientRow {
     registration_token_hash: Option<Vec<u8>>,
     metadata_expires_at: Option<i64>,
     first_used_at: Option<i64>,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -387,6 +389,8 @@ impl TryFrom<ClientRow> for Client {
             jwks: row.jwks.map(|j| ClientJwks::from_stored(j.0)),
             require_mfa: row.require_mfa,
             require_pushed_authorization_requests: row.require_pushed_authorization_requests,
+            backchannel_logout_uri: row.backchannel_logout_uri,
+            backchannel_logout_session_required: row.backchannel_logout_session_required,
             lifecycle: ClientLifecycle {
                 revision: row.revision,
                 secret_rotated_at: row.secret_rotated_at,
@@ -529,6 +533,8 @@ mod tests {
             jwks: None,
             require_mfa: false,
             require_pushed_authorization_requests: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             secret_rotated_at: None,

@@ -38,7 +38,8 @@ macro_rules! client_columns {
         "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
          cors_origins, skip_consent, access_token_lifetime, created_at, jwks, require_mfa, previous_secret_hash, \
          previous_secret_expires_at, secret_rotated_at, disabled_at, revision, require_pushed_authorization_requests, \
-         registration, registration_token_hash, metadata_expires_at, first_used_at"
+         registration, registration_token_hash, metadata_expires_at, first_used_at, backchannel_logout_uri, \
+         backchannel_logout_session_required"
     };
 }
 
@@ -210,7 +211,7 @@ pub(crate) const INSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, NULL)"
+     $21, $22, $23, NULL, $24, $25)"
 );
 /// Compare-and-set on the revision (`$18`): a change made from an older read updates nothing.
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE oauth_clients SET name = $2, secret_hash = $3, auth_method = $4, \
@@ -218,7 +219,8 @@ pub(crate) const UPDATE_CLIENT: &str = "UPDATE oauth_clients SET name = $2, secr
      skip_consent = $10, access_token_lifetime = $11, jwks = $12, require_mfa = $13, previous_secret_hash = $14, \
      previous_secret_expires_at = $15, secret_rotated_at = $16, disabled_at = $17, revision = revision + 1, \
      require_pushed_authorization_requests = $19, registration = $20, registration_token_hash = $21, \
-     metadata_expires_at = $22 WHERE id = $1 AND revision = $18";
+     metadata_expires_at = $22, backchannel_logout_uri = $23, backchannel_logout_session_required = $24 \
+     WHERE id = $1 AND revision = $18";
 /// A deleted client's live families (its codes and consents go with the row).
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_CLIENT: &str = "UPDATE refresh_families \
      SET revoked_at = $2, revoked_reason = $3 WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
@@ -498,24 +500,42 @@ macro_rules! mail_columns {
 pub(crate) const INSERT_MAIL: &str = "INSERT INTO mail_queue \
      (id, kind, sealed_body, status, attempts, next_attempt_at, locked_until, created_at) \
      VALUES ($1, $2, $3, 'pending', $4, $5, NULL, $6)";
-/// One statement picks the oldest due message and leases it. The conditions are repeated
-/// outside the sub-select: under PostgreSQL's READ COMMITTED a second claim that waited for the
-/// first one's row lock re-checks them on the updated row, finds the lease, and claims nothing.
-/// On SQLite the single writer serialises claims.
-macro_rules! claim_due_mail {
-    ($lock:literal) => {
+/// One statement picks the oldest due row of a queue table (`status = 'pending'`,
+/// `next_attempt_at`, `locked_until`) and leases it; the mail queue and the back-channel
+/// logout queue share it. The conditions are repeated outside the sub-select: under
+/// PostgreSQL's READ COMMITTED a second claim that waited for the first one's row lock
+/// re-checks them on the updated row, finds the lease, and claims nothing. On SQLite the single
+/// writer serialises claims.
+macro_rules! claim_due {
+    ($table:literal, $key:literal, $columns:ident, $lock:literal) => {
         concat!(
-            "UPDATE mail_queue SET locked_until = $2 \
-             WHERE id = (SELECT id FROM mail_queue \
+            "UPDATE ",
+            $table,
+            " SET locked_until = $2 \
+             WHERE ",
+            $key,
+            " = (SELECT ",
+            $key,
+            " FROM ",
+            $table,
+            " \
                          WHERE status = 'pending' AND next_attempt_at <= $1 \
                            AND (locked_until IS NULL OR locked_until <= $1) \
-                         ORDER BY next_attempt_at, id LIMIT 1",
+                         ORDER BY next_attempt_at, ",
+            $key,
+            " LIMIT 1",
             $lock,
             ") AND status = 'pending' AND next_attempt_at <= $1 \
                AND (locked_until IS NULL OR locked_until <= $1) \
              RETURNING ",
-            mail_columns!()
+            $columns!()
         )
+    };
+}
+pub(crate) use claim_due;
+macro_rules! claim_due_mail {
+    ($lock:literal) => {
+        claim_due!("mail_queue", "id", mail_columns, $lock)
     };
 }
 /// SQLite: its single writer already serialises claims.

@@ -243,6 +243,13 @@ pub enum ClientsCommand {
         /// requests to /oauth2/authorize are refused.
         #[arg(long = "require-par")]
         require_par: bool,
+        /// OpenID Connect Back-Channel Logout 1.0: logout tokens are POSTed to this URL when a
+        /// session the client signed in to ends (https, or http on loopback; no fragment).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// Logout tokens must carry the session id (`sid`).
+        #[arg(long)]
+        backchannel_logout_session_required: bool,
         /// Access-token lifetime in seconds for this client.
         #[arg(long)]
         access_token_lifetime: Option<i64>,
@@ -299,6 +306,12 @@ pub enum ClientsCommand {
         /// true or false: authorization requests must be pushed first (RFC 9126).
         #[arg(long = "require-par")]
         require_par: Option<bool>,
+        /// Back-channel logout URL; "none" removes it.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// true or false.
+        #[arg(long)]
+        backchannel_logout_session_required: Option<bool>,
         /// none, client_secret_basic, client_secret_post or private_key_jwt (with --jwks-file).
         /// A switch to client_secret_* of a client without a secret prints a new one, once.
         #[arg(long)]

@@ -15,12 +15,14 @@ use url::{Host, Url};
 use crate::web_config::{CorsConfig, LimitsConfig, TlsConfig, string_or_list};
 
 mod abuse;
+mod backchannel;
 mod federation;
 mod mail;
 mod mfa;
 mod oauth;
 mod passkeys;
 pub use abuse::{LockoutConfig, RateLimitConfig};
+pub use backchannel::BackchannelLogoutConfig;
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
 pub use mfa::MfaConfig;
@@ -82,6 +84,8 @@ pub struct Settings {
     pub passkeys: PasskeysConfig,
     /// Authorization-server policy (see `config/oauth.rs`).
     pub oauth: OAuthConfig,
+    /// Sending logout tokens to clients (see `config/backchannel.rs`).
+    pub backchannel_logout: BackchannelLogoutConfig,
 }
 
 impl Default for Settings {
@@ -115,6 +119,7 @@ impl Default for Settings {
             mfa: MfaConfig::default(),
             passkeys: PasskeysConfig::default(),
             oauth: OAuthConfig::default(),
+            backchannel_logout: BackchannelLogoutConfig::default(),
         }
     }
 }
@@ -450,6 +455,7 @@ impl Settings {
         self.federation.validate()?;
         self.accounts.validate()?;
         self.mail.validate()?;
+        self.backchannel_logout.validate()?;
         self.mfa.validate()?;
         self.passkeys.validate(&self.issuer)?;
         self.validate_web()

@@ -1,6 +1,7 @@
 //! The `gatehouse` binary's library half: configuration, wiring a storage backend into the
 //! core services, and the server loop. `main.rs` is only the command-line front.
 
+pub mod backchannel;
 pub mod cli;
 pub mod commands;
 pub mod config;

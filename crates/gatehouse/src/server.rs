@@ -10,6 +10,7 @@ use gatehouse_core::abuse::{InProcessRateLimiter, Lockout, RateLimiter, RateLimi
 use gatehouse_core::federation::FederationService;
 use gatehouse_core::invitation::{InvitationService, InvitationStores};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
+use gatehouse_core::oauth::backchannel::BackchannelSessions;
 use gatehouse_core::oauth::{CachedClientStore, DpopVerifier, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
 use gatehouse_core::rbac::{AdminService, AdminStores, ConsoleStores, RbacService};
@@ -108,7 +109,9 @@ pub async fn build_with_master(
         clock.clone(),
         settings.account_settings(),
     )
-    .with_abuse_protection(rate_limits.clone(), lockout);
+    .with_abuse_protection(rate_limits.clone(), lockout)
+    // Back-Channel Logout 1.0: ended sessions queue logout tokens (sent by the server's worker).
+    .with_backchannel(Arc::new(BackchannelSessions::new(stores.backchannel.clone(), clock.clone())));
     // TOTP secrets are sealed with the master key; without one (a CLI run with no key),
     // two-step sign-in can be neither set up nor checked (an admin can still reset it).
     let accounts = match master {
@@ -442,6 +445,26 @@ pub async fn run_on(
     let mail = services.accounts.mail().clone();
     let (stop_mail, mail_stopped) = tokio::sync::watch::channel(false);
     let mut mail_worker = tokio::spawn(crate::mail::worker(mail.clone(), settings.mail.poll_interval(), mail_stopped));
+    let (stop_backchannel, backchannel_stopped) = tokio::sync::watch::channel(false);
+    let backchannel_worker = match services.accounts.backchannel() {
+        Some(sessions) => {
+            let delivery = crate::backchannel::build_delivery(
+                &settings,
+                &services.stores,
+                sessions.clone(),
+                keys.clone(),
+                services.clock.clone(),
+            )?;
+            let config = &settings.backchannel_logout;
+            Some(tokio::spawn(crate::backchannel::worker(
+                delivery,
+                config.poll_interval(),
+                config.failed_retention,
+                backchannel_stopped,
+            )))
+        }
+        None => None,
+    };
     let purge = tokio::spawn(maintenance(
         services.accounts.clone(),
         mail,
@@ -491,6 +514,14 @@ pub async fn run_on(
     if tokio::time::timeout(Duration::from_secs(5), &mut mail_worker).await.is_err() {
         tracing::warn!("mail delivery worker did not stop in time");
         mail_worker.abort();
+    }
+    // As the mail worker: the POST in hand finishes (a lease on a stuck one runs out).
+    let _ = stop_backchannel.send(true);
+    if let Some(mut worker) = backchannel_worker
+        && tokio::time::timeout(Duration::from_secs(5), &mut worker).await.is_err()
+    {
+        tracing::warn!("back-channel logout worker did not stop in time");
+        worker.abort();
     }
     if let Some(reloader) = reloader {
         reloader.abort();

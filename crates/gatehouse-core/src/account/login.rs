@@ -40,12 +40,15 @@ impl AccountService {
             FirstFactor::Done(user) => *user,
             FirstFactor::MfaRequired(pending) => return Ok(LoginOutcome::MfaRequired(pending)),
         };
+        let mut rotated = None;
         if let Some(previous) = previous
             && let Some(old) = self.sessions.session_by_token_hash(&previous.hash()).await?
         {
             self.sessions.delete_session(old.id).await?;
+            rotated = Some(old);
         }
         let signed_in = self.open_session(user, "pwd", None, ctx).await?;
+        self.session_rotated(rotated, &signed_in).await;
         self.record_login(&signed_in.user, ctx, json!({ "method": "session", "session_id": signed_in.session.id }))
             .await?;
         Ok(LoginOutcome::SignedIn(Box::new(signed_in)))
@@ -208,16 +211,31 @@ impl AccountService {
         ctx: &RequestContext,
         details: serde_json::Value,
     ) -> Result<SignedIn, AccountError> {
+        let mut rotated = None;
         if let Some(previous) = previous
             && let Some(old) = self.sessions.session_by_token_hash(&previous.hash()).await?
         {
             self.sessions.delete_session(old.id).await?;
+            rotated = Some(old);
         }
         let signed_in = self.open_session(user, amr, Some(auth_time), ctx).await?;
+        self.session_rotated(rotated, &signed_in).await;
         // A successful sign-in ends pending reset links (OWASP), whichever way it came.
         self.end_reset_links(signed_in.user.id).await?;
         self.record_login(&signed_in.user, ctx, details).await?;
         Ok(signed_in)
+    }
+
+    /// Back-Channel Logout: the clients of the session a sign-in replaced follow the new one
+    /// when the same user signed in again; another user's session ended.
+    async fn session_rotated(&self, old: Option<Session>, new: &SignedIn) {
+        let Some(old) = old else { return };
+        let ended = if old.user_id == new.user.id {
+            super::SessionsEnded::Rotated { from: old.id, to: new.session.id }
+        } else {
+            super::SessionsEnded::One(old.id)
+        };
+        self.sessions_ended(ended).await;
     }
 
     /// A new session; `auth_time` `None` means the user authenticated just now.
@@ -255,6 +273,7 @@ impl AccountService {
         let now = self.clock.now();
         if !session.is_live(now, &self.settings.session) {
             self.sessions.delete_session(session.id).await?;
+            self.sessions_ended(super::SessionsEnded::One(session.id)).await;
             return Err(AccountError::Unauthenticated);
         }
         if !user.is_active() {
@@ -272,6 +291,7 @@ impl AccountService {
         if let Some(session) = self.sessions.session_by_token_hash(&token.hash()).await?
             && self.sessions.delete_session(session.id).await?
         {
+            self.sessions_ended(super::SessionsEnded::One(session.id)).await;
             let user = Some(session.user_id.to_string());
             self.audit
                 .record(
@@ -290,6 +310,11 @@ impl AccountService {
     /// Deletes sessions past their expiry; run periodically by the server.
     pub async fn purge_expired_sessions(&self) -> Result<u64, AccountError> {
         let now = self.clock.now();
-        Ok(self.sessions.purge_expired_sessions(now, now - self.settings.session.idle_timeout).await?)
+        let purged = self.sessions.purge_expired_sessions(now, now - self.settings.session.idle_timeout).await?;
+        // Back-Channel Logout: expired sessions (and any other that ended unannounced) are told.
+        if let Some(b) = &self.backchannel {
+            b.sweep().await?;
+        }
+        Ok(purged)
     }
 }

@@ -155,6 +155,7 @@ impl AccountService {
             GuardOutcome::LastAdmin => return Err(AccountError::LastAdmin),
         }
         let ended = self.sessions.delete_sessions_for_user(id).await?;
+        self.sessions_ended(super::SessionsEnded::AllOf(id)).await;
         let families = self.refresh.revoke_refresh_families_for_user(id, self.clock.now(), "user_disabled").await?;
         self.audit
             .record(
@@ -183,6 +184,7 @@ impl AccountService {
         let hash = self.hasher.hash(password).await?;
         self.users.set_password_hash(id, &hash, self.clock.now()).await?;
         let ended = self.sessions.delete_sessions_for_user(id).await?;
+        self.sessions_ended(super::SessionsEnded::AllOf(id)).await;
         let families = self.refresh.revoke_refresh_families_for_user(id, self.clock.now(), "password_changed").await?;
         let unlocked = self.clear_login_failures(&user.email).await?;
         self.audit

@@ -179,6 +179,19 @@ pub struct AccountService {
     passkeys: Arc<dyn PasskeyStore>,
     /// The WebAuthn relying party; `None` when the issuer has no host name.
     webauthn: Option<Arc<Webauthn>>,
+    /// Back-Channel Logout 1.0: the clients of each session, told when it ends.
+    backchannel: Option<Arc<crate::oauth::backchannel::BackchannelSessions>>,
+}
+
+/// Which sessions ended, for [`AccountService::sessions_ended`].
+pub(crate) enum SessionsEnded {
+    One(uuid::Uuid),
+    AllOf(crate::user::UserId),
+    /// Not ended: replaced by a new session of the same sign-in.
+    Rotated {
+        from: uuid::Uuid,
+        to: uuid::Uuid,
+    },
 }
 
 /// The stores accounts are kept in.
@@ -226,6 +239,32 @@ impl AccountService {
             master: None,
             passkeys,
             webauthn: None,
+            backchannel: None,
+        }
+    }
+
+    /// Tells the clients of ended sessions (Back-Channel Logout 1.0); without it, nobody is told.
+    pub fn with_backchannel(mut self, sessions: Arc<crate::oauth::backchannel::BackchannelSessions>) -> Self {
+        self.backchannel = Some(sessions);
+        self
+    }
+
+    pub fn backchannel(&self) -> Option<&Arc<crate::oauth::backchannel::BackchannelSessions>> {
+        self.backchannel.as_ref()
+    }
+
+    /// Back-Channel Logout 1.0 §2.3: a session (or every session of a user) ended. A failure
+    /// here does not undo the sign-out: it is logged, and the periodic sweep
+    /// ([`crate::oauth::backchannel::BackchannelSessions::sweep`]) finds the session later.
+    pub(crate) async fn sessions_ended(&self, ended: SessionsEnded) {
+        let Some(b) = &self.backchannel else { return };
+        let done = match ended {
+            SessionsEnded::One(id) => b.session_ended(id).await,
+            SessionsEnded::AllOf(user) => b.user_sessions_ended(user).await,
+            SessionsEnded::Rotated { from, to } => b.session_rotated(from, to).await,
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "back-channel logout bookkeeping failed; the sweep will retry");
         }
     }
 

@@ -97,6 +97,7 @@ impl AccountService {
     /// or of nothing is [`AccountError::NotFound`].
     pub async fn end_sign_in(&self, user: UserId, id: Uuid) -> Result<SignInKind, AccountError> {
         if self.sessions.delete_user_session(user, id).await? {
+            self.sessions_ended(super::SessionsEnded::One(id)).await;
             return Ok(SignInKind::Browser);
         }
         let family = self.refresh.refresh_family(id).await?;
@@ -111,6 +112,7 @@ impl AccountService {
     /// Ends every sign-in of `user`: sessions, token logins and OAuth grants.
     pub async fn end_all_sign_ins(&self, user: UserId, reason: &str) -> Result<SignInsEnded, AccountError> {
         let sessions = self.sessions.delete_sessions_for_user(user).await?;
+        self.sessions_ended(super::SessionsEnded::AllOf(user)).await;
         let refresh_families = self.refresh.revoke_refresh_families_for_user(user, self.clock.now(), reason).await?;
         Ok(SignInsEnded { sessions, refresh_families })
     }

@@ -99,6 +99,11 @@ pub struct Client {
     /// RFC 9126 §6: this client's authorization requests must be pushed (PAR) first; a plain
     /// authorization request is refused with `invalid_request`.
     pub require_pushed_authorization_requests: bool,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed when a
+    /// session this client signed in to ends (`None`: the client is not told).
+    pub backchannel_logout_uri: Option<String>,
+    /// §2.2 `backchannel_logout_session_required`: its logout tokens must carry `sid`.
+    pub backchannel_logout_session_required: bool,
     /// Secret rotation, disabling and the optimistic-concurrency revision.
     pub lifecycle: ClientLifecycle,
 }
@@ -264,6 +269,9 @@ pub struct ClientRegistration {
     pub require_mfa: bool,
     /// Authorization requests must be pushed first (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// Back-Channel Logout 1.0 §2.2: https (http on loopback only), absolute, no fragment.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -283,6 +291,11 @@ pub enum RegistrationError {
     Scope(#[from] ScopeError),
     #[error("jwks: {0}")]
     Jwks(String),
+    #[error(
+        "backchannel_logout_uri must be an absolute https URL (http only on a loopback host) without a \
+         fragment (OpenID Connect Back-Channel Logout 1.0 §2.2)"
+    )]
+    BackchannelLogoutUri,
     #[error(
         "CORS origin {0:?} must be an origin like https://app.example.com (scheme, host, optional port; nothing else)"
     )]
@@ -385,6 +398,7 @@ impl ClientRegistration {
             (_, Some(_)) => return Err(RegistrationError::Invalid("jwks is only for private_key_jwt clients")),
             (_, None) => None,
         };
+        let backchannel_logout_uri = self.backchannel_logout_uri.map(validate_backchannel_logout_uri).transpose()?;
         Ok(Checked(Client {
             id: String::new(),
             name,
@@ -401,6 +415,8 @@ impl ClientRegistration {
             jwks,
             require_mfa: self.require_mfa,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            backchannel_logout_uri,
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
             lifecycle: ClientLifecycle::default(),
         }))
     }
@@ -410,6 +426,26 @@ impl ClientRegistration {
 /// command-line argument, and needs no escaping anywhere).
 pub fn generate_client_id() -> Result<String, RandomError> {
     Ok(random::bytes::<16>()?.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Back-Channel Logout 1.0 §2.2: an absolute URL with no fragment; https, or http to a
+/// loopback host (an RP on the same machine, as in development). At most 2000 characters.
+fn validate_backchannel_logout_uri(uri: String) -> Result<String, RegistrationError> {
+    if uri.len() > 2000 || uri.contains('#') || uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(RegistrationError::BackchannelLogoutUri);
+    }
+    let url = url::Url::parse(&uri).map_err(|_| RegistrationError::BackchannelLogoutUri)?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    let ok = url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && (url.scheme() == "https" && url.host().is_some() || url.scheme() == "http" && loopback);
+    if ok { Ok(url.to_string()) } else { Err(RegistrationError::BackchannelLogoutUri) }
 }
 
 /// An origin exactly as browsers send it: `scheme://host[:port]`, https unless loopback.
@@ -450,6 +486,40 @@ mod tests {
         assert!(
             matches!(machine.validate("id".into(), 0), Err(RegistrationError::Invalid(m)) if m.contains("require_mfa"))
         );
+    }
+
+    /// OpenID Connect Back-Channel Logout 1.0 §2.2: an absolute URL without a fragment; http
+    /// only to a loopback host (Gatehouse's rule; the spec leaves http to the OP).
+    #[test]
+    fn backchannel_logout_uri_rules() {
+        let with = |uri: &str| {
+            ClientRegistration { backchannel_logout_uri: Some(uri.into()), ..reg() }.validate("c".into(), 0)
+        };
+        for ok in [
+            "https://rp.example.com/logout",
+            "https://rp.example.com:8443/bc?x=1",
+            "http://127.0.0.1:9000/bc",
+            "http://localhost/bc",
+            "http://[::1]:1/bc",
+        ] {
+            let (c, _) = with(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(c.backchannel_logout_uri.is_some(), "{ok}");
+        }
+        for bad in [
+            "http://rp.example.com/bc",
+            "https://rp.example.com/bc#frag",
+            "https://rp.example.com/bc#",
+            "/bc",
+            "ftp://rp.example.com/bc",
+            "https://u:p@rp.example.com/bc",
+            "https://rp.example.com/b\0c",
+            "https://rp.example.com/b c",
+        ] {
+            assert_eq!(with(bad).unwrap_err(), RegistrationError::BackchannelLogoutUri, "{bad}");
+        }
+        let (c, _) =
+            ClientRegistration { backchannel_logout_session_required: true, ..reg() }.validate("c".into(), 0).unwrap();
+        assert!(c.backchannel_logout_session_required && c.backchannel_logout_uri.is_none());
     }
 
     #[test]

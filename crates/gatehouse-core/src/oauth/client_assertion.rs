@@ -184,6 +184,8 @@ mod tests {
             jwks: Some(ClientJwks::parse(jwks).unwrap()),
             require_mfa: false,
             require_pushed_authorization_requests: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
             lifecycle: Default::default(),
         }
     }

@@ -21,6 +21,9 @@ pub struct ClientUpdate {
     pub access_token_lifetime: Option<Option<i64>>,
     pub require_mfa: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    /// Back-Channel Logout 1.0 §2.2; `Some(None)` removes the endpoint.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
     /// Only when switching to `private_key_jwt` (replacing keys: [`Client::replace_jwks`]).
     pub jwks: Option<serde_json::Value>,
     /// The revision the change was made from (a form that shows every setting): refused when
@@ -60,6 +63,12 @@ impl ClientUpdate {
             require_pushed_authorization_requests: self
                 .require_pushed_authorization_requests
                 .unwrap_or(client.require_pushed_authorization_requests),
+            backchannel_logout_uri: self
+                .backchannel_logout_uri
+                .unwrap_or_else(|| client.backchannel_logout_uri.clone()),
+            backchannel_logout_session_required: self
+                .backchannel_logout_session_required
+                .unwrap_or(client.backchannel_logout_session_required),
         };
         if registration.grant_types.is_empty() {
             return Err(RegistrationError::Invalid("a client needs at least one grant type"));

@@ -4,6 +4,7 @@
 
 mod audience;
 mod authorize;
+pub mod backchannel;
 mod client;
 mod client_assertion;
 mod client_auth;

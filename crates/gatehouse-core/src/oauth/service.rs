@@ -231,11 +231,14 @@ impl OAuthService {
         Ok(parked + devices + resources + self.codes.purge_codes(now - 86_400).await?)
     }
 
-    /// Issues a single-use authorization code for a consented request (RFC 6749 §4.1.2).
+    /// Issues a single-use authorization code for a consented request (RFC 6749 §4.1.2), in the
+    /// browser session `session` (remembered for Back-Channel Logout 1.0 §2.3 when the client
+    /// has a `backchannel_logout_uri`).
     pub async fn issue_code(
         &self,
         req: &AuthorizeRequest,
         user: UserId,
+        session: Uuid,
         auth_time: UnixTime,
         amr: &str,
     ) -> Result<String, OAuthError> {
@@ -257,6 +260,12 @@ impl OAuthService {
         };
         // RFC 8707 §2.1: the code remembers the resources it was requested for.
         self.remember_resources(record.grant_id, &req.resources).await?;
+        // Before the code exists: a client told nothing could never hear of this session's end.
+        if req.client.backchannel_logout_uri.is_some()
+            && let Some(b) = self.accounts.backchannel()
+        {
+            b.remember(session, record.grant_id, &req.client.id, user).await?;
+        }
         self.codes.insert_code(&record).await?;
         Ok(code)
     }

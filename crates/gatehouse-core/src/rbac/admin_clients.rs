@@ -237,6 +237,11 @@ fn changed_fields(before: &Client, after: &Client) -> Vec<&'static str> {
             "require_pushed_authorization_requests",
             before.require_pushed_authorization_requests != after.require_pushed_authorization_requests,
         ),
+        ("backchannel_logout_uri", before.backchannel_logout_uri != after.backchannel_logout_uri),
+        (
+            "backchannel_logout_session_required",
+            before.backchannel_logout_session_required != after.backchannel_logout_session_required,
+        ),
         ("jwks", before.jwks != after.jwks),
     ]
     .into_iter()

@@ -265,7 +265,7 @@ async fn respond(
         // OIDC Core §5.5.1.1: the session is one-factor and the request needs two.
         (AuthorizeOutcome::StepUp, Some((s, u, _))) => super::step_up::begin(state, jar, ctx, pairs, &s, &u).await,
         (AuthorizeOutcome::SecondFactorMissing, _) => super::step_up::second_factor_missing(&req.client.name),
-        (AuthorizeOutcome::IssueCode, Some((s, u, _))) => redirect_with_code(state, req, &u, s.auth_time, &s.amr).await,
+        (AuthorizeOutcome::IssueCode, Some((s, u, _))) => redirect_with_code(state, req, &u, &s).await,
         (AuthorizeOutcome::SignIn | AuthorizeOutcome::IssueCode | AuthorizeOutcome::StepUp, _) => {
             match login_redirect(state, ctx, req, pairs).await {
                 Ok(to) => see_other(&to),
@@ -320,10 +320,9 @@ async fn redirect_with_code(
     state: &AppState,
     req: &AuthorizeRequest,
     user: &gatehouse_core::User,
-    auth_time: i64,
-    amr: &str,
+    session: &Session,
 ) -> Response {
-    match state.oauth.issue_code(req, user.id, auth_time, amr).await {
+    match state.oauth.issue_code(req, user.id, session.id, session.auth_time, &session.amr).await {
         Ok(code) => {
             let issuer = state.oauth.settings().issuer.clone();
             let mut params = vec![("code", code.as_str())];

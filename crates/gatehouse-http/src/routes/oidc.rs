@@ -55,6 +55,9 @@ pub fn metadata(issuer: &str, require_par: bool) -> Value {
         // RFC 8628 §4.
         "device_authorization_endpoint": e("/oauth2/device_authorization"),
         "end_session_endpoint": e("/oauth2/logout"),
+        // OpenID Connect Back-Channel Logout 1.0 §2.1: logout tokens carry `sid` (and `sub`).
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         // RFC 9126 §5.
         "pushed_authorization_request_endpoint": e("/oauth2/par"),
         "require_pushed_authorization_requests": require_par,

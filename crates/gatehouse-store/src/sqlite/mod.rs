@@ -48,6 +48,7 @@ impl Dialect for Sqlite {
     /// SQLite has no `FOR UPDATE`; the write transaction is the lock.
     const SELECT_LOGIN_ATTEMPTS_FOR_UPDATE: &'static str = crate::login_attempts::SELECT;
     const CLAIM_DUE_MAIL: &'static str = crate::sql::CLAIM_DUE_MAIL;
+    const CLAIM_DUE_LOGOUT: &'static str = crate::store::CLAIM_DUE_LOGOUT;
     const SIGN_IN_OUTCOMES: &'static str = crate::store::SIGN_IN_OUTCOMES_SQLITE;
 
     dialect_runs_on!(sqlx::Sqlite);

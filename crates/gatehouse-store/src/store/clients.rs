@@ -40,6 +40,8 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.registration.as_str())
             .bind(client.lifecycle.registration_token_hash.as_deref())
             .bind(client.lifecycle.metadata_expires_at)
+            .bind(client.backchannel_logout_uri.as_deref())
+            .bind(client.backchannel_logout_session_required)
             .on_unique(OnUnique::Client)
             .execute()
             .await?;
@@ -81,6 +83,8 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.registration.as_str())
             .bind(client.lifecycle.registration_token_hash.as_deref())
             .bind(client.lifecycle.metadata_expires_at)
+            .bind(client.backchannel_logout_uri.as_deref())
+            .bind(client.backchannel_logout_session_required)
             .execute()
             .await?;
         Ok(changed > 0)

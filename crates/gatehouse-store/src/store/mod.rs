@@ -8,11 +8,13 @@ use gatehouse_core::store::StoreError;
 use crate::dialect::{Dialect, On, Stmt, Value};
 use crate::error::unavailable;
 
+pub(crate) use backchannel::{CLAIM_DUE_LOGOUT, CLAIM_DUE_LOGOUT_SKIP_LOCKED};
 pub(crate) use overview::{SIGN_IN_OUTCOMES_POSTGRES, SIGN_IN_OUTCOMES_SQLITE};
 
 mod account_tokens;
 mod assertion_jtis;
 mod audit;
+mod backchannel;
 mod clients;
 mod codes;
 mod consents;

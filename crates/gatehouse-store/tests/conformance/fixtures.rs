@@ -134,6 +134,8 @@ pub fn client(id: &str, created_at: i64) -> Client {
         jwks: None,
         require_mfa: false,
         require_pushed_authorization_requests: false,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
         lifecycle: Default::default(),
     }
 }
@@ -172,6 +174,8 @@ pub fn public_client(id: &str, created_at: i64) -> Client {
         jwks: None,
         require_mfa: true,
         require_pushed_authorization_requests: true,
+        backchannel_logout_uri: Some("https://spa.example.com/backchannel?x=1".into()),
+        backchannel_logout_session_required: true,
         lifecycle: Default::default(),
     }
 }

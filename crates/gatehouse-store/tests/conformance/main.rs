@@ -44,6 +44,7 @@ macro_rules! conformance_tests {
 mod account_tokens;
 mod admin;
 mod audit;
+mod backchannel;
 mod clients;
 mod codes;
 mod consents;

@@ -33,6 +33,8 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             skip_consent,
             require_mfa,
             require_par,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             access_token_lifetime,
             json,
         } => {
@@ -51,6 +53,8 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 jwks,
                 require_mfa,
                 require_pushed_authorization_requests: require_par,
+                backchannel_logout_uri,
+                backchannel_logout_session_required,
             };
             let (client, secret) = admin.create_client(&cap, registration, &ctx).await?;
             print_with_secret(&client, secret.as_ref().map(|s| s.expose()), json);
@@ -96,6 +100,8 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             skip_consent,
             require_mfa,
             require_par,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
             auth_method,
             access_token_lifetime,
             jwks_file,
@@ -119,6 +125,8 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 access_token_lifetime,
                 require_mfa,
                 require_pushed_authorization_requests: require_par,
+                backchannel_logout_uri: backchannel_logout_uri.map(|u| Some(u).filter(|u| u != "none")),
+                backchannel_logout_session_required,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
                 expected_revision: None,
             };
@@ -228,6 +236,8 @@ fn client_json(c: &Client) -> Value {
         "skip_consent": c.skip_consent,
         "require_mfa": c.require_mfa,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "access_token_lifetime": c.access_token_lifetime,
         "created_at": c.created_at,
         "jwks": c.jwks.as_ref().map(|j| j.as_json()),

@@ -14,6 +14,7 @@ mod abuse;
 mod accounts;
 mod admin;
 mod admin_fuzz_findings;
+mod backchannel_logout;
 mod browser;
 mod claims;
 mod cli;

@@ -417,6 +417,9 @@ async fn discovery_advertises_exactly_what_works(b: Backend) {
             "introspection_endpoint": "{issuer}/oauth2/introspect",
             "device_authorization_endpoint": "{issuer}/oauth2/device_authorization",
             "end_session_endpoint": "{issuer}/oauth2/logout",
+            // OpenID Connect Back-Channel Logout 1.0 §2.1.
+            "backchannel_logout_supported": true,
+            "backchannel_logout_session_supported": true,
             "pushed_authorization_request_endpoint": "{issuer}/oauth2/par",
             "require_pushed_authorization_requests": false,
             "scopes_supported": ["openid", "profile", "email", "offline_access", "roles", "permissions"],

@@ -47,6 +47,11 @@ pub struct ClientResponse {
     require_mfa: bool,
     /// Authorization requests must be pushed to /oauth2/par first (RFC 9126 §6).
     require_pushed_authorization_requests: bool,
+    /// Where logout tokens are POSTed when a session the client signed in to ends (OpenID
+    /// Connect Back-Channel Logout 1.0 §2.2); null: the client is not told.
+    backchannel_logout_uri: Option<String>,
+    /// Logout tokens must carry `sid` (§2.2; Gatehouse always sends `sid` and `sub`).
+    backchannel_logout_session_required: bool,
     access_token_lifetime: Option<i64>,
     created_at: i64,
     /// The public JWK Set of a private_key_jwt client.
@@ -87,6 +92,8 @@ impl From<&OAuthClient> for ClientResponse {
             skip_consent: c.skip_consent,
             require_mfa: c.require_mfa,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             access_token_lifetime: c.access_token_lifetime,
             created_at: c.created_at,
             jwks: c.jwks.as_ref().map(|j| j.as_json().clone()),
@@ -142,6 +149,12 @@ pub struct CreateClientRequest {
     /// request to /oauth2/authorize is refused; needs the authorization_code grant.
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.2: an absolute https URL (http only on a
+    /// loopback host), without a fragment.
+    backchannel_logout_uri: Option<String>,
+    /// §2.2: logout tokens must carry `sid` (default false).
+    #[serde(default)]
+    backchannel_logout_session_required: bool,
     token_endpoint_auth_method: Option<String>,
     access_token_lifetime: Option<i64>,
     /// The client's public JWK Set, for `token_endpoint_auth_method` private_key_jwt (RFC 7591 §2).
@@ -183,6 +196,8 @@ async fn create_client(
         jwks: req.jwks,
         require_mfa: req.require_mfa,
         require_pushed_authorization_requests: req.require_pushed_authorization_requests,
+        backchannel_logout_uri: req.backchannel_logout_uri,
+        backchannel_logout_session_required: req.backchannel_logout_session_required,
     };
     let (client, secret) = state.admin.client_admin().create_client(&cap, registration, &ctx).await?;
     let mut out = ClientResponse::from(&client);
@@ -248,6 +263,11 @@ pub struct UpdateClientRequest {
     skip_consent: Option<bool>,
     require_mfa: Option<bool>,
     require_pushed_authorization_requests: Option<bool>,
+    /// Back-Channel Logout 1.0 §2.2. Absent: unchanged; `null`: no longer told.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    backchannel_logout_uri: Option<Option<String>>,
+    backchannel_logout_session_required: Option<bool>,
     /// `none` makes the client public (its secrets go); `client_secret_basic` or
     /// `client_secret_post` on a client without a secret issues one, in this answer only;
     /// `private_key_jwt` needs `jwks` unless the client already is one.
@@ -298,6 +318,8 @@ async fn update_client(
         access_token_lifetime: req.access_token_lifetime,
         require_mfa: req.require_mfa,
         require_pushed_authorization_requests: req.require_pushed_authorization_requests,
+        backchannel_logout_uri: req.backchannel_logout_uri,
+        backchannel_logout_session_required: req.backchannel_logout_session_required,
         jwks: req.jwks,
         expected_revision: None,
     };

@@ -117,6 +117,9 @@ struct ClientForm {
     require_mfa: Option<String>,
     require_par: Option<String>,
     #[serde(default)]
+    backchannel_logout_uri: String,
+    backchannel_logout_session_required: Option<String>,
+    #[serde(default)]
     access_token_lifetime: String,
     #[serde(default)]
     jwks: String,
@@ -145,6 +148,8 @@ impl ClientForm {
             skip_consent: on(c.skip_consent),
             require_mfa: on(c.require_mfa),
             require_par: on(c.require_pushed_authorization_requests),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone().unwrap_or_default(),
+            backchannel_logout_session_required: on(c.backchannel_logout_session_required),
             access_token_lifetime: c.access_token_lifetime.map(|l| l.to_string()).unwrap_or_default(),
             jwks: c.jwks.as_ref().map(|j| j.as_json().to_string()).unwrap_or_default(),
             revision: Some(c.lifecycle.revision),
@@ -193,6 +198,10 @@ impl ClientForm {
             jwks,
             require_mfa: self.require_mfa.is_some(),
             require_pushed_authorization_requests: self.require_par.is_some(),
+            backchannel_logout_uri: Some(self.backchannel_logout_uri.trim())
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
+            backchannel_logout_session_required: self.backchannel_logout_session_required.is_some(),
         })
     }
 
@@ -211,6 +220,8 @@ impl ClientForm {
             access_token_lifetime: Some(r.access_token_lifetime),
             require_mfa: Some(r.require_mfa),
             require_pushed_authorization_requests: Some(r.require_pushed_authorization_requests),
+            backchannel_logout_uri: Some(r.backchannel_logout_uri),
+            backchannel_logout_session_required: Some(r.backchannel_logout_session_required),
             jwks: r.jwks,
             expected_revision: self.revision,
         })
