@@ -118,6 +118,7 @@ fn assertion_client() -> &'static AssertionClient {
             jwks: Some(ClientJwks::parse(json!({ "keys": [jwk] })).unwrap()),
             require_mfa: false,
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
             lifecycle: Default::default(),
         };
         AssertionClient { pair, client }

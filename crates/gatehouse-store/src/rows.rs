@@ -347,6 +347,7 @@ pub(crate) struct ClientRow {
     disabled_at: Option<i64>,
     revision: i64,
     require_pushed_authorization_requests: bool,
+    dpop_bound_access_tokens: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -379,6 +380,7 @@ impl TryFrom<ClientRow> for Client {
             jwks: row.jwks.map(|j| ClientJwks::from_stored(j.0)),
             require_mfa: row.require_mfa,
             require_pushed_authorization_requests: row.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: row.dpop_bound_access_tokens,
             lifecycle: ClientLifecycle {
                 revision: row.revision,
                 secret_rotated_at: row.secret_rotated_at,
@@ -409,6 +411,7 @@ pub(crate) struct CodeRow {
     expires_at: i64,
     grant_id: Uuid,
     amr: String,
+    dpop_jkt: Option<String>,
 }
 
 impl From<CodeRow> for AuthorizationCode {
@@ -426,6 +429,7 @@ impl From<CodeRow> for AuthorizationCode {
             expires_at: row.expires_at,
             grant_id: row.grant_id,
             amr: row.amr,
+            dpop_jkt: row.dpop_jkt,
         }
     }
 }
@@ -517,6 +521,7 @@ mod tests {
             jwks: None,
             require_mfa: false,
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             secret_rotated_at: None,

@@ -37,14 +37,15 @@ macro_rules! client_columns {
     () => {
         "id, name, secret_hash, auth_method, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
          cors_origins, skip_consent, access_token_lifetime, created_at, jwks, require_mfa, previous_secret_hash, \
-         previous_secret_expires_at, secret_rotated_at, disabled_at, revision, require_pushed_authorization_requests"
+         previous_secret_expires_at, secret_rotated_at, disabled_at, revision, require_pushed_authorization_requests, \
+         dpop_bound_access_tokens"
     };
 }
 
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, created_at, \
-         expires_at, grant_id, amr"
+         expires_at, grant_id, amr, dpop_jkt"
     };
 }
 
@@ -208,14 +209,14 @@ pub(crate) const PURGE_REFRESH_FAMILIES: &str = "DELETE FROM refresh_families WH
 pub(crate) const INSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
 );
 /// Compare-and-set on the revision (`$18`): a change made from an older read updates nothing.
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE oauth_clients SET name = $2, secret_hash = $3, auth_method = $4, \
      redirect_uris = $5, post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, cors_origins = $9, \
      skip_consent = $10, access_token_lifetime = $11, jwks = $12, require_mfa = $13, previous_secret_hash = $14, \
      previous_secret_expires_at = $15, secret_rotated_at = $16, disabled_at = $17, revision = revision + 1, \
-     require_pushed_authorization_requests = $19 WHERE id = $1 AND revision = $18";
+     require_pushed_authorization_requests = $19, dpop_bound_access_tokens = $20 WHERE id = $1 AND revision = $18";
 /// A deleted client's live families (its codes and consents go with the row).
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_CLIENT: &str = "UPDATE refresh_families \
      SET revoked_at = $2, revoked_reason = $3 WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
@@ -248,7 +249,7 @@ pub(crate) const PURGE_DPOP_JTIS: &str = "DELETE FROM dpop_proof_jtis WHERE expi
 pub(crate) const INSERT_CODE: &str = concat!(
     "INSERT INTO authorization_codes (",
     code_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 /// The first statement of a redemption: a conditional write, so it takes the row's write lock
 /// (PostgreSQL) before anything is read, and of concurrent callers exactly one matches. `$2`

@@ -243,6 +243,9 @@ pub enum ClientsCommand {
         /// requests to /oauth2/authorize are refused.
         #[arg(long = "require-par")]
         require_par: bool,
+        /// Every token request must carry a DPoP proof (RFC 9449 §5.2 dpop_bound_access_tokens).
+        #[arg(long)]
+        dpop_bound_access_tokens: bool,
         /// Access-token lifetime in seconds for this client.
         #[arg(long)]
         access_token_lifetime: Option<i64>,
@@ -299,6 +302,9 @@ pub enum ClientsCommand {
         /// true or false: authorization requests must be pushed first (RFC 9126).
         #[arg(long = "require-par")]
         require_par: Option<bool>,
+        /// true or false: every token request must carry a DPoP proof (RFC 9449 §5.2).
+        #[arg(long)]
+        dpop_bound_access_tokens: Option<bool>,
         /// none, client_secret_basic, client_secret_post or private_key_jwt (with --jwks-file).
         /// A switch to client_secret_* of a client without a secret prints a new one, once.
         #[arg(long)]

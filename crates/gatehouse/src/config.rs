@@ -24,7 +24,7 @@ pub use abuse::{LockoutConfig, RateLimitConfig};
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
 pub use mfa::MfaConfig;
-pub use oauth::OAuthConfig;
+pub use oauth::{DpopConfig, OAuthConfig};
 pub use passkeys::PasskeysConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,6 +82,8 @@ pub struct Settings {
     pub passkeys: PasskeysConfig,
     /// Authorization-server policy (see `config/oauth.rs`).
     pub oauth: OAuthConfig,
+    /// DPoP policy: server nonces (see `config/oauth.rs`).
+    pub dpop: DpopConfig,
 }
 
 impl Default for Settings {
@@ -115,6 +117,7 @@ impl Default for Settings {
             mfa: MfaConfig::default(),
             passkeys: PasskeysConfig::default(),
             oauth: OAuthConfig::default(),
+            dpop: DpopConfig::default(),
         }
     }
 }

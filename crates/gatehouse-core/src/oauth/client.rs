@@ -99,6 +99,9 @@ pub struct Client {
     /// RFC 9126 §6: this client's authorization requests must be pushed (PAR) first; a plain
     /// authorization request is refused with `invalid_request`.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request of this client must carry
+    /// a DPoP proof (refused with `invalid_dpop_proof` otherwise).
+    pub dpop_bound_access_tokens: bool,
     /// Secret rotation, disabling and the optimistic-concurrency revision.
     pub lifecycle: ClientLifecycle,
 }
@@ -220,6 +223,8 @@ pub struct ClientRegistration {
     pub require_mfa: bool,
     /// Authorization requests must be pushed first (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -357,6 +362,7 @@ impl ClientRegistration {
             jwks,
             require_mfa: self.require_mfa,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             lifecycle: ClientLifecycle::default(),
         }))
     }

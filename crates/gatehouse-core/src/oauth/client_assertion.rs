@@ -184,6 +184,7 @@ mod tests {
             jwks: Some(ClientJwks::parse(jwks).unwrap()),
             require_mfa: false,
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
             lifecycle: Default::default(),
         }
     }

@@ -21,6 +21,8 @@ pub struct ClientUpdate {
     pub access_token_lifetime: Option<Option<i64>>,
     pub require_mfa: Option<bool>,
     pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2.
+    pub dpop_bound_access_tokens: Option<bool>,
     /// Only when switching to `private_key_jwt` (replacing keys: [`Client::replace_jwks`]).
     pub jwks: Option<serde_json::Value>,
     /// The revision the change was made from (a form that shows every setting): refused when
@@ -60,6 +62,7 @@ impl ClientUpdate {
             require_pushed_authorization_requests: self
                 .require_pushed_authorization_requests
                 .unwrap_or(client.require_pushed_authorization_requests),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(client.dpop_bound_access_tokens),
         };
         if registration.grant_types.is_empty() {
             return Err(RegistrationError::Invalid("a client needs at least one grant type"));

@@ -14,6 +14,7 @@ mod code;
 mod decision;
 mod device;
 mod dpop;
+mod dpop_nonce;
 mod error;
 mod exchange_rule;
 mod grant;
@@ -48,6 +49,7 @@ pub use device::{
     DeviceError, DeviceRequest, DeviceState, VERIFICATION_PATH, display_user_code, normalize_user_code,
 };
 pub use dpop::{DpopRejection, DpopVerifier};
+pub use dpop_nonce::DpopNonces;
 pub use error::{ErrorCode, OAuthError};
 pub use exchange_rule::{
     ANY_CLIENT, ExchangeRule, ExchangeRuleAdmin, ExchangeRuleStore, MAX_EXCHANGE_RULES, NewExchangeRule,

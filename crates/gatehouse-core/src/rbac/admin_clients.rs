@@ -237,6 +237,7 @@ fn changed_fields(before: &Client, after: &Client) -> Vec<&'static str> {
             "require_pushed_authorization_requests",
             before.require_pushed_authorization_requests != after.require_pushed_authorization_requests,
         ),
+        ("dpop_bound_access_tokens", before.dpop_bound_access_tokens != after.dpop_bound_access_tokens),
         ("jwks", before.jwks != after.jwks),
     ]
     .into_iter()

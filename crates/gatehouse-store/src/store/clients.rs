@@ -37,6 +37,7 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.disabled_at)
             .bind(client.lifecycle.revision)
             .bind(client.require_pushed_authorization_requests)
+            .bind(client.dpop_bound_access_tokens)
             .on_unique(OnUnique::Client)
             .execute()
             .await?;
@@ -75,6 +76,7 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.disabled_at)
             .bind(client.lifecycle.revision)
             .bind(client.require_pushed_authorization_requests)
+            .bind(client.dpop_bound_access_tokens)
             .execute()
             .await?;
         Ok(changed > 0)

@@ -134,6 +134,7 @@ pub fn client(id: &str, created_at: i64) -> Client {
         jwks: None,
         require_mfa: false,
         require_pushed_authorization_requests: false,
+        dpop_bound_access_tokens: false,
         lifecycle: Default::default(),
     }
 }
@@ -172,6 +173,7 @@ pub fn public_client(id: &str, created_at: i64) -> Client {
         jwks: None,
         require_mfa: true,
         require_pushed_authorization_requests: true,
+        dpop_bound_access_tokens: true,
         lifecycle: Default::default(),
     }
 }
@@ -191,5 +193,6 @@ pub fn code(tag: u8, client_id: &str, user: UserId, expires_at: i64) -> Authoriz
         expires_at,
         grant_id: Uuid::now_v7(),
         amr: "pwd".into(),
+        dpop_jkt: None,
     }
 }

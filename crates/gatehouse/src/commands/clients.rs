@@ -33,6 +33,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             skip_consent,
             require_mfa,
             require_par,
+            dpop_bound_access_tokens,
             access_token_lifetime,
             json,
         } => {
@@ -51,6 +52,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 jwks,
                 require_mfa,
                 require_pushed_authorization_requests: require_par,
+                dpop_bound_access_tokens,
             };
             let (client, secret) = admin.create_client(&cap, registration, &ctx).await?;
             print_with_secret(&client, secret.as_ref().map(|s| s.expose()), json);
@@ -96,6 +98,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             skip_consent,
             require_mfa,
             require_par,
+            dpop_bound_access_tokens,
             auth_method,
             access_token_lifetime,
             jwks_file,
@@ -119,6 +122,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 access_token_lifetime,
                 require_mfa,
                 require_pushed_authorization_requests: require_par,
+                dpop_bound_access_tokens,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
                 expected_revision: None,
             };
@@ -206,6 +210,7 @@ fn client_json(c: &Client) -> Value {
         "skip_consent": c.skip_consent,
         "require_mfa": c.require_mfa,
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "access_token_lifetime": c.access_token_lifetime,
         "created_at": c.created_at,
         "jwks": c.jwks.as_ref().map(|j| j.as_json()),

@@ -47,6 +47,8 @@ pub struct ClientResponse {
     require_mfa: bool,
     /// Authorization requests must be pushed to /oauth2/par first (RFC 9126 §6).
     require_pushed_authorization_requests: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    dpop_bound_access_tokens: bool,
     access_token_lifetime: Option<i64>,
     created_at: i64,
     /// The public JWK Set of a private_key_jwt client.
@@ -79,6 +81,7 @@ impl From<&OAuthClient> for ClientResponse {
             skip_consent: c.skip_consent,
             require_mfa: c.require_mfa,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             access_token_lifetime: c.access_token_lifetime,
             created_at: c.created_at,
             jwks: c.jwks.as_ref().map(|j| j.as_json().clone()),
@@ -132,6 +135,10 @@ pub struct CreateClientRequest {
     /// request to /oauth2/authorize is refused; needs the authorization_code grant.
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: the token endpoint refuses this client's requests without a DPoP proof
+    /// (`invalid_dpop_proof`), so all its tokens are DPoP-bound.
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
     token_endpoint_auth_method: Option<String>,
     access_token_lifetime: Option<i64>,
     /// The client's public JWK Set, for `token_endpoint_auth_method` private_key_jwt (RFC 7591 §2).
@@ -173,6 +180,7 @@ async fn create_client(
         jwks: req.jwks,
         require_mfa: req.require_mfa,
         require_pushed_authorization_requests: req.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: req.dpop_bound_access_tokens,
     };
     let (client, secret) = state.admin.client_admin().create_client(&cap, registration, &ctx).await?;
     let mut out = ClientResponse::from(&client);
@@ -238,6 +246,8 @@ pub struct UpdateClientRequest {
     skip_consent: Option<bool>,
     require_mfa: Option<bool>,
     require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2: token requests must carry a DPoP proof.
+    dpop_bound_access_tokens: Option<bool>,
     /// `none` makes the client public (its secrets go); `client_secret_basic` or
     /// `client_secret_post` on a client without a secret issues one, in this answer only;
     /// `private_key_jwt` needs `jwks` unless the client already is one.
@@ -288,6 +298,7 @@ async fn update_client(
         access_token_lifetime: req.access_token_lifetime,
         require_mfa: req.require_mfa,
         require_pushed_authorization_requests: req.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: req.dpop_bound_access_tokens,
         jwks: req.jwks,
         expected_revision: None,
     };

@@ -193,6 +193,8 @@ impl ClientForm {
             jwks,
             require_mfa: self.require_mfa.is_some(),
             require_pushed_authorization_requests: self.require_par.is_some(),
+            // Not on the form (yet): set through the admin API or the CLI.
+            dpop_bound_access_tokens: false,
         })
     }
 
@@ -211,6 +213,8 @@ impl ClientForm {
             access_token_lifetime: Some(r.access_token_lifetime),
             require_mfa: Some(r.require_mfa),
             require_pushed_authorization_requests: Some(r.require_pushed_authorization_requests),
+            // Not on the form: an edit there keeps it.
+            dpop_bound_access_tokens: None,
             jwks: r.jwks,
             expected_revision: self.revision,
         })
