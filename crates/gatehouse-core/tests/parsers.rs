@@ -120,6 +120,7 @@ fn assertion_client() -> &'static AssertionClient {
             require_pushed_authorization_requests: false,
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
+            dpop_bound_access_tokens: false,
             lifecycle: Default::default(),
         };
         AssertionClient { pair, client }

@@ -181,6 +181,11 @@ fn dpop_rejection(e: DpopRejection) -> ApiError {
     match e {
         DpopRejection::Store(e) => ApiError::store(&e, format_args!("recording a DPoP proof failed: {e}")),
         DpopRejection::Replayed => invalid_dpop_proof("the DPoP proof was used before"),
+        // RFC 9449 §9: 401 with `WWW-Authenticate: DPoP error="use_dpop_nonce"`; the
+        // `DPoP-Nonce` header is added by `middleware::dpop_nonce`.
+        DpopRejection::UseNonce => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "use_dpop_nonce", "the DPoP proof must carry the server's nonce")
+        }
         DpopRejection::Several => invalid_dpop_proof("send exactly one DPoP header"),
         DpopRejection::Invalid(e) => {
             tracing::debug!(error = %e, "DPoP proof refused");

@@ -40,9 +40,11 @@ impl CorsList {
 /// Methods a preflight may ask for.
 const ALLOWED_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// Request headers a preflight may ask for (lower case; compared case-insensitively).
-const ALLOWED_HEADERS: &[&str] = &["content-type", "authorization", "x-gatehouse-csrf"];
+/// `dpop`: RFC 9449 §4.1, sent by browser apps to the token endpoint and with bound tokens.
+const ALLOWED_HEADERS: &[&str] = &["content-type", "authorization", "x-gatehouse-csrf", "dpop"];
 /// Response headers a cross-origin script may read besides the CORS-safelisted ones.
-const EXPOSED_HEADERS: &str = "www-authenticate, retry-after";
+/// `dpop-nonce`: RFC 9449 §8, §9, read by a browser app to put the nonce in its next proof.
+const EXPOSED_HEADERS: &str = "www-authenticate, retry-after, dpop-nonce";
 /// Seconds a browser may cache a successful preflight.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
@@ -176,7 +178,7 @@ pub fn preflight(headers: &HeaderMap, allowed: Option<String>) -> Response {
             h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE"));
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("content-type, authorization, x-gatehouse-csrf"),
+                HeaderValue::from_static("content-type, authorization, x-gatehouse-csrf, dpop"),
             );
             h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(PREFLIGHT_MAX_AGE));
             resp
@@ -246,6 +248,6 @@ mod tests {
     #[test]
     fn allow_lists_match_the_constants() {
         assert_eq!(ALLOWED_METHODS.join(", "), "GET, POST, PUT, PATCH, DELETE");
-        assert_eq!(ALLOWED_HEADERS.join(", "), "content-type, authorization, x-gatehouse-csrf");
+        assert_eq!(ALLOWED_HEADERS.join(", "), "content-type, authorization, x-gatehouse-csrf, dpop");
     }
 }

@@ -145,6 +145,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error::log_server_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::enforce))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::dpop_nonce))
         // Outermost: every layer inside (rate limits included) sees the resolved `ClientIp`.
         .layer(axum::middleware::from_fn_with_state(state.clone(), proxy::resolve_client))
         .with_state(state)

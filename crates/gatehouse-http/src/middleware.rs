@@ -73,6 +73,23 @@ pub fn add_security_headers(h: &mut HeaderMap, is_static: bool) {
     }
 }
 
+/// RFC 9449 §8 (token endpoint) and §9 (resources): when nonces are required, every answer
+/// to a request that carries a `DPoP` header carries a fresh `DPoP-Nonce` — the
+/// `use_dpop_nonce` refusals (where §8 and §9 require it) and successes alike (§8.2: the next
+/// nonce, so the client need not be refused first). Nonces are stateless: issuing one costs
+/// an HMAC and no storage.
+pub async fn dpop_nonce(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let with_proof = req.headers().contains_key("dpop");
+    let mut resp = next.run(req).await;
+    if with_proof
+        && let Some(nonce) = state.dpop.fresh_nonce()
+        && let Ok(value) = HeaderValue::from_str(&nonce)
+    {
+        resp.headers_mut().insert("dpop-nonce", value);
+    }
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -355,6 +355,7 @@ pub(crate) struct ClientRow {
     first_used_at: Option<i64>,
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    dpop_bound_access_tokens: bool,
 }
 
 impl TryFrom<ClientRow> for Client {
@@ -391,6 +392,7 @@ impl TryFrom<ClientRow> for Client {
             require_pushed_authorization_requests: row.require_pushed_authorization_requests,
             backchannel_logout_uri: row.backchannel_logout_uri,
             backchannel_logout_session_required: row.backchannel_logout_session_required,
+            dpop_bound_access_tokens: row.dpop_bound_access_tokens,
             lifecycle: ClientLifecycle {
                 revision: row.revision,
                 secret_rotated_at: row.secret_rotated_at,
@@ -425,6 +427,7 @@ pub(crate) struct CodeRow {
     expires_at: i64,
     grant_id: Uuid,
     amr: String,
+    dpop_jkt: Option<String>,
 }
 
 impl From<CodeRow> for AuthorizationCode {
@@ -442,6 +445,7 @@ impl From<CodeRow> for AuthorizationCode {
             expires_at: row.expires_at,
             grant_id: row.grant_id,
             amr: row.amr,
+            dpop_jkt: row.dpop_jkt,
         }
     }
 }
@@ -535,6 +539,7 @@ mod tests {
             require_pushed_authorization_requests: false,
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
+            dpop_bound_access_tokens: false,
             previous_secret_hash: None,
             previous_secret_expires_at: None,
             secret_rotated_at: None,

@@ -39,14 +39,15 @@ macro_rules! client_columns {
          cors_origins, skip_consent, access_token_lifetime, created_at, jwks, require_mfa, previous_secret_hash, \
          previous_secret_expires_at, secret_rotated_at, disabled_at, revision, require_pushed_authorization_requests, \
          registration, registration_token_hash, metadata_expires_at, first_used_at, backchannel_logout_uri, \
-         backchannel_logout_session_required"
+         backchannel_logout_session_required, \
+         dpop_bound_access_tokens"
     };
 }
 
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, redirect_uri, scope, nonce, code_challenge, auth_time, created_at, \
-         expires_at, grant_id, amr"
+         expires_at, grant_id, amr, dpop_jkt"
     };
 }
 
@@ -211,7 +212,7 @@ pub(crate) const INSERT_CLIENT: &str = concat!(
     "INSERT INTO oauth_clients (",
     client_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, \
-     $21, $22, $23, NULL, $24, $25)"
+     $21, $22, $23, NULL, $24, $25, $26)"
 );
 /// Compare-and-set on the revision (`$18`): a change made from an older read updates nothing.
 pub(crate) const UPDATE_CLIENT: &str = "UPDATE oauth_clients SET name = $2, secret_hash = $3, auth_method = $4, \
@@ -219,8 +220,8 @@ pub(crate) const UPDATE_CLIENT: &str = "UPDATE oauth_clients SET name = $2, secr
      skip_consent = $10, access_token_lifetime = $11, jwks = $12, require_mfa = $13, previous_secret_hash = $14, \
      previous_secret_expires_at = $15, secret_rotated_at = $16, disabled_at = $17, revision = revision + 1, \
      require_pushed_authorization_requests = $19, registration = $20, registration_token_hash = $21, \
-     metadata_expires_at = $22, backchannel_logout_uri = $23, backchannel_logout_session_required = $24 \
-     WHERE id = $1 AND revision = $18";
+     metadata_expires_at = $22, backchannel_logout_uri = $23, backchannel_logout_session_required = $24, \
+     dpop_bound_access_tokens = $25 WHERE id = $1 AND revision = $18";
 /// A deleted client's live families (its codes and consents go with the row).
 pub(crate) const REVOKE_REFRESH_FAMILIES_FOR_CLIENT: &str = "UPDATE refresh_families \
      SET revoked_at = $2, revoked_reason = $3 WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2";
@@ -265,7 +266,7 @@ pub(crate) const PURGE_DPOP_JTIS: &str = "DELETE FROM dpop_proof_jtis WHERE expi
 pub(crate) const INSERT_CODE: &str = concat!(
     "INSERT INTO authorization_codes (",
     code_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 );
 /// The first statement of a redemption: a conditional write, so it takes the row's write lock
 /// (PostgreSQL) before anything is read, and of concurrent callers exactly one matches. `$2`

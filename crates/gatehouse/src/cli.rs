@@ -250,6 +250,9 @@ pub enum ClientsCommand {
         /// Logout tokens must carry the session id (`sid`).
         #[arg(long)]
         backchannel_logout_session_required: bool,
+        /// Every token request must carry a DPoP proof (RFC 9449 §5.2 dpop_bound_access_tokens).
+        #[arg(long)]
+        dpop_bound_access_tokens: bool,
         /// Access-token lifetime in seconds for this client.
         #[arg(long)]
         access_token_lifetime: Option<i64>,
@@ -312,6 +315,9 @@ pub enum ClientsCommand {
         /// true or false.
         #[arg(long)]
         backchannel_logout_session_required: Option<bool>,
+        /// true or false: every token request must carry a DPoP proof (RFC 9449 §5.2).
+        #[arg(long)]
+        dpop_bound_access_tokens: Option<bool>,
         /// none, client_secret_basic, client_secret_post or private_key_jwt (with --jwks-file).
         /// A switch to client_secret_* of a client without a secret prints a new one, once.
         #[arg(long)]

@@ -26,7 +26,7 @@ pub use backchannel::BackchannelLogoutConfig;
 pub use federation::{FederationConfig, ProviderEntry};
 pub use mail::{AccountsConfig, MailConfig, SmtpTls};
 pub use mfa::MfaConfig;
-pub use oauth::{MetadataDocumentConfig, OAuthConfig, RegistrationConfig, RegistrationModeConfig};
+pub use oauth::{DpopConfig, MetadataDocumentConfig, OAuthConfig, RegistrationConfig, RegistrationModeConfig};
 pub use passkeys::PasskeysConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +86,8 @@ pub struct Settings {
     pub oauth: OAuthConfig,
     /// Sending logout tokens to clients (see `config/backchannel.rs`).
     pub backchannel_logout: BackchannelLogoutConfig,
+    /// DPoP policy: server nonces (see `config/oauth.rs`).
+    pub dpop: DpopConfig,
 }
 
 impl Default for Settings {
@@ -120,6 +122,7 @@ impl Default for Settings {
             passkeys: PasskeysConfig::default(),
             oauth: OAuthConfig::default(),
             backchannel_logout: BackchannelLogoutConfig::default(),
+            dpop: DpopConfig::default(),
         }
     }
 }

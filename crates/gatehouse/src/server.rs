@@ -11,7 +11,7 @@ use gatehouse_core::federation::FederationService;
 use gatehouse_core::invitation::{InvitationService, InvitationStores};
 use gatehouse_core::keys::{Algorithm, KeyService, MasterKey};
 use gatehouse_core::oauth::backchannel::BackchannelSessions;
-use gatehouse_core::oauth::{CachedClientStore, DpopVerifier, OAuthService, OAuthSettings};
+use gatehouse_core::oauth::{CachedClientStore, DpopNonces, DpopVerifier, OAuthService, OAuthSettings};
 use gatehouse_core::policy::{PolicyService, PolicyStores};
 use gatehouse_core::rbac::{AdminService, AdminStores, ConsoleStores, RbacService};
 use gatehouse_core::scale_out::{InvalidationBus, Invalidations, NoopBus, SharedStateHealth};
@@ -223,6 +223,16 @@ fn build_federation(settings: &Settings, services: &Services) -> anyhow::Result<
     Ok(Some(Arc::new(Federation { service, upstreams })))
 }
 
+/// DPoP proofs accepted once cluster-wide (RFC 9449 §11.1); with `dpop.require_nonce`, only
+/// with a server nonce (§8, §9) keyed from the master key, so every node accepts every node's.
+fn dpop_verifier(settings: &Settings, services: &Services, master: &MasterKey) -> DpopVerifier {
+    let verifier = DpopVerifier::new(services.stores.dpop_jtis.clone(), services.clock.clone());
+    if !settings.dpop.require_nonce {
+        return verifier;
+    }
+    verifier.with_nonces(DpopNonces::new(master.derive("dpop-nonce"), DpopNonces::DEFAULT_SLOT_SECS))
+}
+
 /// Opens the signing keys with the master key (a wrong key stops here with a clear message)
 /// and creates the first key of each algorithm when there is none.
 pub async fn build_keys(
@@ -363,6 +373,7 @@ pub async fn run_on(
     }
     let services =
         build_with_master(&settings, clock.clone(), settings.auto_migrate, Some(secrets.master_key.clone())).await?;
+    let dpop = dpop_verifier(&settings, &services, &secrets.master_key);
     let keys = build_keys(&settings, &services, secrets.master_key).await?;
     let hs256_copy = secrets.hs256.clone();
     let issuer_service = Arc::new(token_issuer(&settings, secrets.hs256, keys.clone(), clock)?);
@@ -422,7 +433,7 @@ pub async fn run_on(
         tokens,
         oauth: oauth.clone(),
         bearer: Arc::new(bearer),
-        dpop: Arc::new(DpopVerifier::new(services.stores.dpop_jtis.clone(), services.clock.clone())),
+        dpop: Arc::new(dpop),
         refresh_lifetime: settings.tokens.refresh_absolute_lifetime,
         health: services.stores.health.clone(),
         settings: Arc::new(settings.http_settings(issuer.clone(), tls.is_some())?),

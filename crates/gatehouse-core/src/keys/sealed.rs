@@ -138,6 +138,20 @@ impl MasterKey {
         self.previous.iter().map(|p| hex(&p.id)).collect()
     }
 
+    /// A 256-bit key for `label`, derived from the current key (HMAC-SHA256, domain-separated):
+    /// every node with the same master key derives the same one, so it can key stateless
+    /// values (DPoP nonces) that any node checks.
+    pub fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut out = [0u8; 32];
+        if let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(self.current.key.as_slice()) {
+            m.update(b"gatehouse-derived-key:");
+            m.update(label.as_bytes());
+            out.copy_from_slice(&m.finalize().into_bytes());
+        }
+        out
+    }
+
     /// The id of the key that sealed `sealed`, when the envelope names one (values sealed
     /// before the keyring existed do not).
     pub fn sealed_by(sealed: &[u8]) -> Option<String> {

@@ -37,6 +37,8 @@ pub struct AuthorizeRequest {
     /// RFC 8707 §2.1: the registered resource servers the grant is for (empty: Gatehouse's own
     /// audience).
     pub resources: Vec<String>,
+    /// RFC 9449 §10: the code is bound to the DPoP key with this thumbprint.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Longest `acr_values` accepted (a handful of URNs; anything longer is not a real request).
@@ -210,6 +212,16 @@ impl OAuthService {
         if nonce.as_ref().is_some_and(|n| n.len() > 512) {
             return Err(err(ErrorCode::InvalidRequest, "nonce is too long"));
         }
+        let dpop_jkt = match get(&params.dpop_jkt)? {
+            Some(jkt) if is_jwk_thumbprint(jkt) => Some(jkt.to_owned()),
+            Some(_) => {
+                return Err(err(
+                    ErrorCode::InvalidRequest,
+                    "dpop_jkt must be a JWK SHA-256 thumbprint (43 base64url characters)",
+                ));
+            }
+            None => None,
+        };
         let resources = self.requested_resources(&params.resource).await.map_err(|e| err(e.code, &e.description))?;
         let acr_values = match get(&params.acr_values)? {
             Some(v) if v.len() > MAX_ACR_VALUES => {
@@ -231,8 +243,17 @@ impl OAuthService {
             ui_locales: get(&params.ui_locales)?.map(str::to_owned),
             acr_values,
             resources,
+            dpop_jkt,
         })
     }
+}
+
+/// RFC 9449 §10 `dpop_jkt`: an RFC 7638 thumbprint with SHA-256 is base64url of 32 bytes, no
+/// padding: 43 characters whose last one carries only 4 bits (so a canonical encoding ends in
+/// one of `AEIMQUYcgkosw048`).
+pub fn is_jwk_thumbprint(text: &str) -> bool {
+    use base64::Engine as _;
+    text.len() == 43 && base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).is_ok_and(|b| b.len() == 32)
 }
 
 /// `redirect_uri` with parameters appended to its query (RFC 6749 §4.1.2: keep any existing
@@ -255,6 +276,23 @@ pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 9449 §10: `dpop_jkt` is the base64url SHA-256 JWK thumbprint (RFC 7638 §3.1).
+    #[test]
+    fn dpop_jkt_must_be_a_sha256_thumbprint() {
+        assert!(is_jwk_thumbprint("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"));
+        assert!(is_jwk_thumbprint(&"A".repeat(43)));
+        for bad in [
+            "",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs=",
+            "NzbLsXh8uDCcd+6MNwXF4W/7noWXFZAfHkxZsRGC9Xs",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xt",
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9X\u{0}",
+        ] {
+            assert!(!is_jwk_thumbprint(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn appends_to_existing_query() {

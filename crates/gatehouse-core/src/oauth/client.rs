@@ -104,6 +104,9 @@ pub struct Client {
     pub backchannel_logout_uri: Option<String>,
     /// §2.2 `backchannel_logout_session_required`: its logout tokens must carry `sid`.
     pub backchannel_logout_session_required: bool,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request of this client must carry
+    /// a DPoP proof (refused with `invalid_dpop_proof` otherwise).
+    pub dpop_bound_access_tokens: bool,
     /// Secret rotation, disabling and the optimistic-concurrency revision.
     pub lifecycle: ClientLifecycle,
 }
@@ -272,6 +275,8 @@ pub struct ClientRegistration {
     /// Back-Channel Logout 1.0 §2.2: https (http on loopback only), absolute, no fragment.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -417,6 +422,7 @@ impl ClientRegistration {
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             backchannel_logout_uri,
             backchannel_logout_session_required: self.backchannel_logout_session_required,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             lifecycle: ClientLifecycle::default(),
         }))
     }

@@ -24,6 +24,8 @@ pub struct ClientUpdate {
     /// Back-Channel Logout 1.0 §2.2; `Some(None)` removes the endpoint.
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
+    /// RFC 9449 §5.2.
+    pub dpop_bound_access_tokens: Option<bool>,
     /// Only when switching to `private_key_jwt` (replacing keys: [`Client::replace_jwks`]).
     pub jwks: Option<serde_json::Value>,
     /// The revision the change was made from (a form that shows every setting): refused when
@@ -69,6 +71,7 @@ impl ClientUpdate {
             backchannel_logout_session_required: self
                 .backchannel_logout_session_required
                 .unwrap_or(client.backchannel_logout_session_required),
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens.unwrap_or(client.dpop_bound_access_tokens),
         };
         if registration.grant_types.is_empty() {
             return Err(RegistrationError::Invalid("a client needs at least one grant type"));

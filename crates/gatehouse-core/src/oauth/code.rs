@@ -28,6 +28,9 @@ pub struct AuthorizationCode {
     pub grant_id: Uuid,
     /// How the user signed in (`pwd`, `fed`): the ID token's `amr` (OIDC Core §2).
     pub amr: String,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (`dpop_jkt` of the
+    /// authorization request); redeeming it needs a proof by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,8 +4,10 @@
 //! decision API demand a proof by that key with every bound token (§7), and the first-party
 //! `/api/v1` refuses bound tokens.
 //!
-//! Server nonces (§8, §9) are not issued: a proof is accepted for [`ProofRequest::DEFAULT_MAX_AGE_SECS`]
-//! after its `iat` (and [`ProofRequest::DEFAULT_LEEWAY_SECS`] ahead), once.
+//! A proof is accepted for [`ProofRequest::DEFAULT_MAX_AGE_SECS`] after its `iat` (and
+//! [`ProofRequest::DEFAULT_LEEWAY_SECS`] ahead), once. With server nonces configured
+//! ([`DpopVerifier::with_nonces`], `dpop.require_nonce`), a proof must also carry a nonce the
+//! server issued recently (§4.3 point 10, §8, §9; stateless, see [`DpopNonces`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use gatehouse_guard::{DpopError, DpopProof, ProofRequest, verify_proof};
 use sha2::{Digest, Sha256};
 
+use super::dpop_nonce::DpopNonces;
 use crate::clock::Clock;
 use crate::store::{DpopReplayStore, StoreError};
 
@@ -30,6 +33,10 @@ pub enum DpopRejection {
     /// §11.1: this proof was accepted before.
     #[error("the DPoP proof was used before")]
     Replayed,
+    /// §8, §9: the server requires a nonce and the proof carries none, or a stale or forged one
+    /// (`use_dpop_nonce`; the answer carries a fresh one in `DPoP-Nonce`).
+    #[error("the DPoP proof lacks a valid server nonce")]
+    UseNonce,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,11 +45,23 @@ pub struct DpopVerifier {
     replay: Arc<dyn DpopReplayStore>,
     clock: Arc<dyn Clock>,
     accepted: AtomicU64,
+    nonces: Option<DpopNonces>,
 }
 
 impl DpopVerifier {
     pub fn new(replay: Arc<dyn DpopReplayStore>, clock: Arc<dyn Clock>) -> Self {
-        Self { replay, clock, accepted: AtomicU64::new(0) }
+        Self { replay, clock, accepted: AtomicU64::new(0), nonces: None }
+    }
+
+    /// Requires every proof to carry a nonce from `nonces` (RFC 9449 §8, §9).
+    pub fn with_nonces(mut self, nonces: DpopNonces) -> Self {
+        self.nonces = Some(nonces);
+        self
+    }
+
+    /// A fresh nonce for a `DPoP-Nonce` response header, when nonces are required.
+    pub fn fresh_nonce(&self) -> Option<String> {
+        self.nonces.as_ref().map(|n| n.issue(self.clock.now()))
     }
 
     /// Checks the request's `DPoP` header values (none: `Ok(None)`) for a request of `method` to
@@ -70,6 +89,12 @@ impl DpopVerifier {
             leeway_secs: ProofRequest::DEFAULT_LEEWAY_SECS,
         };
         let checked = verify_proof(proof, &request)?;
+        // §4.3 point 10, before the jti is recorded: the client retries with a new proof.
+        if let Some(nonces) = &self.nonces
+            && !checked.nonce.as_deref().is_some_and(|n| nonces.accepts(n, now))
+        {
+            return Err(DpopRejection::UseNonce);
+        }
         let jti_hash = Sha256::digest(checked.jti.as_bytes());
         if !self.replay.record_dpop_jti(&checked.jkt, &jti_hash, checked.replay_until, now).await? {
             return Err(DpopRejection::Replayed);

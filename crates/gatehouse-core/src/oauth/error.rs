@@ -30,6 +30,9 @@ pub enum ErrorCode {
     ExpiredToken,
     /// RFC 9449 §5: the DPoP proof is missing where one is required, or invalid.
     InvalidDpopProof,
+    /// RFC 9449 §8: the token endpoint requires a server nonce in the DPoP proof; the answer
+    /// carries one in `DPoP-Nonce`.
+    UseDpopNonce,
     /// RFC 8707 §2: "The requested resource is invalid, missing, unknown, or malformed."
     InvalidTarget,
 }
@@ -57,6 +60,7 @@ impl ErrorCode {
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
             Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::InvalidTarget => "invalid_target",
         }
     }

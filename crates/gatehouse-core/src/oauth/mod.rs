@@ -15,6 +15,7 @@ mod code;
 mod decision;
 mod device;
 mod dpop;
+mod dpop_nonce;
 mod dynamic_registration;
 mod error;
 mod exchange_rule;
@@ -56,6 +57,8 @@ pub use dynamic_registration::{
     ClientInformation, DynamicRegistration, DynamicRegistrationError, MAX_INITIAL_TOKEN_LIFETIME, RegistrationMode,
     sweep_unused_registrations,
 };
+
+pub use dpop_nonce::DpopNonces;
 pub use error::{ErrorCode, OAuthError, description_text};
 pub use exchange_rule::{
     ANY_CLIENT, ExchangeRule, ExchangeRuleAdmin, ExchangeRuleStore, MAX_EXCHANGE_RULES, NewExchangeRule,

@@ -46,9 +46,29 @@ fn serialize(pairs: &Pairs) -> String {
 impl OAuthService {
     /// RFC 9126 §2.1: validates the pushed parameters of the authenticated `client` as an
     /// authorization request and stores them; the errors are those of RFC 6749 §5.2 (§2.3).
-    pub async fn push_authorization(&self, client: &Client, pairs: Pairs) -> Result<PushedRequest, OAuthError> {
+    /// `proof_jkt` is the key of the push's checked DPoP proof, if it carried one.
+    pub async fn push_authorization(
+        &self,
+        client: &Client,
+        pairs: Pairs,
+        proof_jkt: Option<&str>,
+    ) -> Result<PushedRequest, OAuthError> {
         let mut pairs = authorization_pairs(pairs);
         let params = AuthorizeParams::from_pairs(pairs.iter().cloned());
+        // RFC 9449 §10.1: a DPoP proof with the push binds the code to its key like `dpop_jkt`;
+        // with both, they must name the same key.
+        if let Some(jkt) = proof_jkt {
+            match params.dpop_jkt.get() {
+                Ok(None) => pairs.push(("dpop_jkt".to_owned(), jkt.to_owned())),
+                Ok(Some(named)) if named == jkt => {}
+                _ => {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidDpopProof,
+                        "dpop_jkt does not match the key of the DPoP proof",
+                    ));
+                }
+            }
+        }
         // §2.1: "The request_uri authorization request parameter is one exception, and it MUST
         // NOT be provided."
         if params.request_uri != Param::Absent {

@@ -115,6 +115,8 @@ pub struct AuthorizeParams {
     pub request_uri: Param,
     /// RFC 8707 §2 `resource`: may be included more than once ([`Param::all`]).
     pub resource: Param,
+    /// RFC 9449 §10: the JWK SHA-256 thumbprint of the key the code is bound to.
+    pub dpop_jkt: Param,
 }
 
 impl FromParams for AuthorizeParams {
@@ -137,6 +139,7 @@ impl FromParams for AuthorizeParams {
             "request" => &mut self.request,
             "request_uri" => &mut self.request_uri,
             "resource" => &mut self.resource,
+            "dpop_jkt" => &mut self.dpop_jkt,
             _ => return None,
         })
     }

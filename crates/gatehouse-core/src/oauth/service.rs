@@ -257,6 +257,7 @@ impl OAuthService {
             expires_at: now + CODE_LIFETIME,
             grant_id: Uuid::now_v7(),
             amr: amr.to_owned(),
+            dpop_jkt: req.dpop_jkt.clone(),
         };
         // RFC 8707 §2.1: the code remembers the resources it was requested for.
         self.remember_resources(record.grant_id, &req.resources).await?;

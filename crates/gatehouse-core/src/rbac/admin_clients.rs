@@ -242,6 +242,7 @@ fn changed_fields(before: &Client, after: &Client) -> Vec<&'static str> {
             "backchannel_logout_session_required",
             before.backchannel_logout_session_required != after.backchannel_logout_session_required,
         ),
+        ("dpop_bound_access_tokens", before.dpop_bound_access_tokens != after.dpop_bound_access_tokens),
         ("jwks", before.jwks != after.jwks),
     ]
     .into_iter()

@@ -145,6 +145,13 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("DPoP error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA RS256\""),
             );
         }
+        if self.code == "use_dpop_nonce" {
+            // RFC 9449 §9: a resource that requires a nonce says so in the DPoP challenge.
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("DPoP error=\"use_dpop_nonce\", algs=\"ES256 EdDSA RS256\""),
+            );
+        }
         add_www_authenticate(&mut resp);
         add_retry_after(&mut resp, self.retry_after);
         with_cause(resp, self.cause)

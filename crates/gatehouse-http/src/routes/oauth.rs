@@ -447,7 +447,8 @@ async fn token(
         Ok(v) => v,
         Err(r) => return r,
     };
-    req.dpop_jkt = match dpop_key(&state, &headers).await {
+    let uri = format!("{}/oauth2/token", state.oauth.settings().issuer);
+    req.dpop_jkt = match dpop_key(&state, &headers, &uri).await {
         Ok(jkt) => jkt,
         Err(e) => return OAuthResponse(e).into_response(),
     };
@@ -468,17 +469,20 @@ async fn token(
     }
 }
 
-/// RFC 9449 §5: the key of the token request's DPoP proof, if it sent one; a bad proof is
-/// `invalid_dpop_proof`.
-async fn dpop_key(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+/// RFC 9449 §5: the key of the DPoP proof of a POST to `uri` at the authorization server (the
+/// token endpoint; PAR, §10.1), if it sent one; a bad proof is `invalid_dpop_proof`.
+pub(super) async fn dpop_key(state: &AppState, headers: &HeaderMap, uri: &str) -> Result<Option<String>, OAuthError> {
     let refused = |why: &str| OAuthError::new(ErrorCode::InvalidDpopProof, why);
     let proofs = crate::bearer::dpop_headers(headers).map_err(|_| refused("the DPoP header is not a JWT"))?;
-    let uri = format!("{}/oauth2/token", state.oauth.settings().issuer);
-    match state.dpop.verify(&proofs, "POST", &uri, None).await {
+    match state.dpop.verify(&proofs, "POST", uri, None).await {
         Ok(proof) => Ok(proof.map(|p| p.jkt)),
         // Logged there; an unreachable database is 503 `temporarily_unavailable`.
         Err(DpopRejection::Store(e)) => Err(OAuthError::from(e)),
         Err(DpopRejection::Replayed) => Err(refused("the DPoP proof was used before")),
+        // RFC 9449 §8: 400 `use_dpop_nonce`; `middleware::dpop_nonce` adds `DPoP-Nonce`.
+        Err(DpopRejection::UseNonce) => {
+            Err(OAuthError::new(ErrorCode::UseDpopNonce, "the DPoP proof must carry the server's nonce"))
+        }
         Err(DpopRejection::Several) => Err(refused("send exactly one DPoP header")),
         Err(DpopRejection::Invalid(e)) => {
             tracing::debug!(error = %e, "DPoP proof refused at the token endpoint");

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::oauth::{Pairs, authenticated};
+use super::oauth::{Pairs, authenticated, dpop_key};
 use crate::AppState;
 use crate::error::{ApiError, OAuthResponse, no_store};
 use crate::extract::{Client, FormBody};
@@ -37,7 +37,13 @@ async fn par(
         Ok(v) => v,
         Err(r) => return r,
     };
-    match state.oauth.push_authorization(&client, pairs).await {
+    // RFC 9449 §10.1: a proof here binds the code to its key.
+    let uri = format!("{}/oauth2/par", state.oauth.settings().issuer);
+    let proof_jkt = match dpop_key(&state, &headers, &uri).await {
+        Ok(jkt) => jkt,
+        Err(e) => return OAuthResponse(e).into_response(),
+    };
+    match state.oauth.push_authorization(&client, pairs, proof_jkt.as_deref()).await {
         Ok(pushed) => no_store((StatusCode::CREATED, axum::Json(pushed)).into_response()),
         Err(e) => OAuthResponse(e).into_response(),
     }

@@ -42,6 +42,7 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.metadata_expires_at)
             .bind(client.backchannel_logout_uri.as_deref())
             .bind(client.backchannel_logout_session_required)
+            .bind(client.dpop_bound_access_tokens)
             .on_unique(OnUnique::Client)
             .execute()
             .await?;
@@ -85,6 +86,7 @@ impl<D: Dialect> ClientStore for SqlStore<D> {
             .bind(client.lifecycle.metadata_expires_at)
             .bind(client.backchannel_logout_uri.as_deref())
             .bind(client.backchannel_logout_session_required)
+            .bind(client.dpop_bound_access_tokens)
             .execute()
             .await?;
         Ok(changed > 0)

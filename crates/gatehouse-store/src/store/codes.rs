@@ -36,6 +36,7 @@ impl<D: Dialect> AuthorizationCodeStore for SqlStore<D> {
             .bind(code.expires_at)
             .bind(code.grant_id)
             .bind(code.amr.as_str())
+            .bind(code.dpop_jkt.as_deref())
             .on_unique(OnUnique::Code)
             .execute()
             .await?;

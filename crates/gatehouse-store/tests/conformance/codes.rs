@@ -66,6 +66,11 @@ async fn optional_fields_round_trip(s: &TestDb) {
     s.codes.insert_code(&bare).await.unwrap();
     assert_eq!(redeem(s, 1, T0).await, CodeOutcome::Redeemed(bare.clone()));
     assert_eq!(redeem(s, 1, T0).await, CodeOutcome::Replayed(bare));
+    // RFC 9449 §10: a code bound to a DPoP key keeps its thumbprint.
+    let jkt = Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned());
+    let bound = AuthorizationCode { dpop_jkt: jkt, ..code(2, "app", owner.id, EXPIRES) };
+    s.codes.insert_code(&bound).await.unwrap();
+    assert_eq!(redeem(s, 2, T0).await, CodeOutcome::Redeemed(bound));
 }
 
 async fn an_expired_code_is_invalid_and_stays_unused(s: &TestDb) {

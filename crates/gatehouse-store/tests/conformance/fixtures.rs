@@ -136,6 +136,7 @@ pub fn client(id: &str, created_at: i64) -> Client {
         require_pushed_authorization_requests: false,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        dpop_bound_access_tokens: false,
         lifecycle: Default::default(),
     }
 }
@@ -176,6 +177,7 @@ pub fn public_client(id: &str, created_at: i64) -> Client {
         require_pushed_authorization_requests: true,
         backchannel_logout_uri: Some("https://spa.example.com/backchannel?x=1".into()),
         backchannel_logout_session_required: true,
+        dpop_bound_access_tokens: true,
         lifecycle: Default::default(),
     }
 }
@@ -195,5 +197,6 @@ pub fn code(tag: u8, client_id: &str, user: UserId, expires_at: i64) -> Authoriz
         expires_at,
         grant_id: Uuid::now_v7(),
         amr: "pwd".into(),
+        dpop_jkt: None,
     }
 }

@@ -35,6 +35,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             require_par,
             backchannel_logout_uri,
             backchannel_logout_session_required,
+            dpop_bound_access_tokens,
             access_token_lifetime,
             json,
         } => {
@@ -55,6 +56,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 require_pushed_authorization_requests: require_par,
                 backchannel_logout_uri,
                 backchannel_logout_session_required,
+                dpop_bound_access_tokens,
             };
             let (client, secret) = admin.create_client(&cap, registration, &ctx).await?;
             print_with_secret(&client, secret.as_ref().map(|s| s.expose()), json);
@@ -102,6 +104,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
             require_par,
             backchannel_logout_uri,
             backchannel_logout_session_required,
+            dpop_bound_access_tokens,
             auth_method,
             access_token_lifetime,
             jwks_file,
@@ -127,6 +130,7 @@ pub async fn run(settings: &Settings, cmd: ClientsCommand) -> anyhow::Result<()>
                 require_pushed_authorization_requests: require_par,
                 backchannel_logout_uri: backchannel_logout_uri.map(|u| Some(u).filter(|u| u != "none")),
                 backchannel_logout_session_required,
+                dpop_bound_access_tokens,
                 jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
                 expected_revision: None,
             };
@@ -238,6 +242,7 @@ fn client_json(c: &Client) -> Value {
         "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "access_token_lifetime": c.access_token_lifetime,
         "created_at": c.created_at,
         "jwks": c.jwks.as_ref().map(|j| j.as_json()),

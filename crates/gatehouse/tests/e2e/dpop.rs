@@ -24,30 +24,43 @@ on_both_backends!(
 );
 
 /// A client's DPoP key.
-struct DpopKey(KeyMaterial);
+pub(crate) struct DpopKey(KeyMaterial);
 
 impl DpopKey {
-    fn new(alg: Algorithm) -> Self {
+    pub(crate) fn new(alg: Algorithm) -> Self {
         Self(KeyMaterial::generate(alg).unwrap().0)
     }
 
-    fn jkt(&self) -> String {
+    pub(crate) fn jkt(&self) -> String {
         thumbprint(&self.0.public_jwk())
     }
 
     /// A proof for `method` to `url` (§4.2), with `ath` for `access_token`.
-    fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
-        let mut claims = json!({
-            "jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url,
-            "iat": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
-        });
+    pub(crate) fn proof(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        self.proof_at(method, url, access_token, None, i64::try_from(now).unwrap())
+    }
+
+    /// [`Self::proof`] with a server `nonce` (§8) and an explicit `iat`.
+    pub(crate) fn proof_at(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+        iat: i64,
+    ) -> String {
+        let mut claims = json!({"jti": uuid::Uuid::new_v4().to_string(), "htm": method, "htu": url, "iat": iat});
         if let Some(token) = access_token {
             claims["ath"] = json!(URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes())));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
         }
         self.sign(&claims)
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let header = json!({"typ": "dpop+jwt", "alg": self.0.alg().as_str(), "jwk": self.0.public_jwk()});
         let b64 = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
         let input = format!("{}.{}", b64(&header), b64(claims));
@@ -57,7 +70,12 @@ impl DpopKey {
 }
 
 /// A token request with the client's authentication and an optional `DPoP` header.
-async fn token_request(app: &TestApp, client: &Value, form: &[(&str, &str)], proof: Option<&str>) -> reqwest::Response {
+pub(crate) async fn token_request(
+    app: &TestApp,
+    client: &Value,
+    form: &[(&str, &str)],
+    proof: Option<&str>,
+) -> reqwest::Response {
     let mut req = reqwest::Client::new().post(app.url("/oauth2/token"));
     let id = client["client_id"].as_str().unwrap();
     let mut form: Vec<(&str, &str)> = form.to_vec();
@@ -72,7 +90,7 @@ async fn token_request(app: &TestApp, client: &Value, form: &[(&str, &str)], pro
 }
 
 /// The code flow up to the code; returns the code and the PKCE verifier.
-async fn code(app: &TestApp, client: &Value) -> (String, String) {
+pub(crate) async fn code(app: &TestApp, client: &Value) -> (String, String) {
     let (verifier, challenge) = pkce();
     let url = authorize_url(app, client["client_id"].as_str().unwrap(), Some(&challenge), &[]);
     let callback = authorize_as(app, &browser(), &url, "ada@example.com", "allow").await;
@@ -93,7 +111,7 @@ async fn redeem(app: &TestApp, client: &Value, key: Option<&DpopKey>) -> Value {
     r.json().await.unwrap()
 }
 
-async fn userinfo(app: &TestApp, authorization: &str, proofs: &[String]) -> reqwest::Response {
+pub(crate) async fn userinfo(app: &TestApp, authorization: &str, proofs: &[String]) -> reqwest::Response {
     let mut req = reqwest::Client::new().get(app.url("/oauth2/userinfo")).header("Authorization", authorization);
     for p in proofs {
         req = req.header("DPoP", p);
@@ -101,7 +119,7 @@ async fn userinfo(app: &TestApp, authorization: &str, proofs: &[String]) -> reqw
     req.send().await.unwrap()
 }
 
-async fn error_of(r: reqwest::Response) -> String {
+pub(crate) async fn error_of(r: reqwest::Response) -> String {
     let v: Value = r.json().await.unwrap();
     v["error"].as_str().unwrap_or_default().to_owned()
 }

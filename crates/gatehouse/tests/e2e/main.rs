@@ -30,6 +30,7 @@ mod console_users;
 mod crash;
 mod device;
 mod dpop;
+mod dpop_binding;
 mod federation;
 mod federation_attacks;
 mod federation_github;

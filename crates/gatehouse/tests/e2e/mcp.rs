@@ -21,8 +21,8 @@ use gatehouse::config::RegistrationModeConfig;
 use crate::helpers::{Backend, PASSWORD, TestApp, browser};
 use crate::interop::{INTEROP_DIR, available};
 use crate::oauth::create_client;
-use crate::self_registration::admin_view;
 use crate::on_both_backends;
+use crate::self_registration::admin_view;
 
 on_both_backends!(
     mcp_sdk_with_an_operator_registered_client,

@@ -175,7 +175,7 @@ async fn cors_allows_exactly_the_configured_origins() {
     assert_eq!(acao(&r).as_deref(), Some(APP));
     assert_eq!(r.headers()["access-control-allow-credentials"], "true");
     assert_eq!(r.headers()["access-control-allow-methods"], "GET, POST, PUT, PATCH, DELETE");
-    assert_eq!(r.headers()["access-control-allow-headers"], "content-type, authorization, x-gatehouse-csrf");
+    assert_eq!(r.headers()["access-control-allow-headers"], "content-type, authorization, x-gatehouse-csrf, dpop");
     assert!(vary_origin(&r));
     for (origin, method, headers) in [
         ("https://evil.test", "POST", "content-type"),

@@ -93,6 +93,23 @@ impl OAuthService {
             }
             (None, None) => {}
         }
+        // RFC 9449 §10: a code bound with `dpop_jkt` is redeemed only with a proof by that key
+        // (the proof itself was checked at the edge); like a failed PKCE check, the failed
+        // attempt spends the code.
+        if let Some(bound) = code.dpop_jkt.as_deref() {
+            match req.dpop_jkt.as_deref() {
+                None => {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidDpopProof,
+                        "the authorization code is bound to a DPoP key: send a DPoP proof by that key",
+                    ));
+                }
+                Some(jkt) if jkt != bound => {
+                    return Err(OAuthError::invalid_grant("the authorization code is bound to another DPoP key"));
+                }
+                Some(_) => {}
+            }
+        }
         // The authorization endpoint issues a code for such a client only after a second
         // factor; checked again here so that no other path can mint its tokens without one.
         if client.require_mfa && !amr_has_mfa(&code.amr) {

@@ -55,6 +55,15 @@ impl OAuthService {
         client: &Client,
         ctx: &RequestContext,
     ) -> Result<TokenResponse, OAuthError> {
+        // RFC 9449 §5.2: "the authorization server MUST reject token requests from the client
+        // that do not contain the DPoP header" (before the grant, so no code or refresh token
+        // is spent on a request that cannot succeed).
+        if client.dpop_bound_access_tokens && req.dpop_jkt.is_none() {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this client's token requests must carry a DPoP proof (dpop_bound_access_tokens)",
+            ));
+        }
         match required(&req.grant_type, "grant_type")? {
             "authorization_code" => self.authorization_code_grant(req, client, ctx).await,
             "refresh_token" => self.refresh_token_grant(req, client, ctx).await,

@@ -52,6 +52,8 @@ pub struct ClientResponse {
     backchannel_logout_uri: Option<String>,
     /// Logout tokens must carry `sid` (§2.2; Gatehouse always sends `sid` and `sub`).
     backchannel_logout_session_required: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2).
+    dpop_bound_access_tokens: bool,
     access_token_lifetime: Option<i64>,
     created_at: i64,
     /// The public JWK Set of a private_key_jwt client.
@@ -94,6 +96,7 @@ impl From<&OAuthClient> for ClientResponse {
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: c.backchannel_logout_session_required,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             access_token_lifetime: c.access_token_lifetime,
             created_at: c.created_at,
             jwks: c.jwks.as_ref().map(|j| j.as_json().clone()),
@@ -155,6 +158,10 @@ pub struct CreateClientRequest {
     /// §2.2: logout tokens must carry `sid` (default false).
     #[serde(default)]
     backchannel_logout_session_required: bool,
+    /// RFC 9449 §5.2: the token endpoint refuses this client's requests without a DPoP proof
+    /// (`invalid_dpop_proof`), so all its tokens are DPoP-bound.
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
     token_endpoint_auth_method: Option<String>,
     access_token_lifetime: Option<i64>,
     /// The client's public JWK Set, for `token_endpoint_auth_method` private_key_jwt (RFC 7591 §2).
@@ -198,6 +205,7 @@ async fn create_client(
         require_pushed_authorization_requests: req.require_pushed_authorization_requests,
         backchannel_logout_uri: req.backchannel_logout_uri,
         backchannel_logout_session_required: req.backchannel_logout_session_required,
+        dpop_bound_access_tokens: req.dpop_bound_access_tokens,
     };
     let (client, secret) = state.admin.client_admin().create_client(&cap, registration, &ctx).await?;
     let mut out = ClientResponse::from(&client);
@@ -268,6 +276,8 @@ pub struct UpdateClientRequest {
     #[schema(value_type = Option<String>)]
     backchannel_logout_uri: Option<Option<String>>,
     backchannel_logout_session_required: Option<bool>,
+    /// RFC 9449 §5.2: token requests must carry a DPoP proof.
+    dpop_bound_access_tokens: Option<bool>,
     /// `none` makes the client public (its secrets go); `client_secret_basic` or
     /// `client_secret_post` on a client without a secret issues one, in this answer only;
     /// `private_key_jwt` needs `jwks` unless the client already is one.
@@ -320,6 +330,7 @@ async fn update_client(
         require_pushed_authorization_requests: req.require_pushed_authorization_requests,
         backchannel_logout_uri: req.backchannel_logout_uri,
         backchannel_logout_session_required: req.backchannel_logout_session_required,
+        dpop_bound_access_tokens: req.dpop_bound_access_tokens,
         jwks: req.jwks,
         expected_revision: None,
     };

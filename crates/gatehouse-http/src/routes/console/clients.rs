@@ -202,6 +202,8 @@ impl ClientForm {
                 .filter(|u| !u.is_empty())
                 .map(str::to_owned),
             backchannel_logout_session_required: self.backchannel_logout_session_required.is_some(),
+            // Not on the form (yet): set through the admin API or the CLI.
+            dpop_bound_access_tokens: false,
         })
     }
 
@@ -222,6 +224,8 @@ impl ClientForm {
             require_pushed_authorization_requests: Some(r.require_pushed_authorization_requests),
             backchannel_logout_uri: Some(r.backchannel_logout_uri),
             backchannel_logout_session_required: Some(r.backchannel_logout_session_required),
+            // Not on the form: an edit there keeps it.
+            dpop_bound_access_tokens: None,
             jwks: r.jwks,
             expected_revision: self.revision,
         })
