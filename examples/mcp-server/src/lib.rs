@@ -176,11 +176,11 @@ fn check_headers(state: &AppState, headers: &HeaderMap) -> Option<Response> {
             return Some((StatusCode::FORBIDDEN, Json(json!({"error": "origin not allowed"}))).into_response());
         }
     }
-    if let Some(version) = headers.get("mcp-protocol-version") {
-        if !version.to_str().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v)) {
-            let body = rpc_error(Value::Null, INVALID_REQUEST, "Unsupported MCP-Protocol-Version");
-            return Some((StatusCode::BAD_REQUEST, body).into_response());
-        }
+    if let Some(version) = headers.get("mcp-protocol-version")
+        && !version.to_str().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v))
+    {
+        let body = rpc_error(Value::Null, INVALID_REQUEST, "Unsupported MCP-Protocol-Version");
+        return Some((StatusCode::BAD_REQUEST, body).into_response());
     }
     None
 }

@@ -16,7 +16,7 @@ use gatehouse_guard::Guard;
 use serde_json::{Value, json};
 
 use crate::admin::cli_ok;
-use gatehouse::config::RegistrationModeConfig;
+use gatehouse::config::{RegistrationModeConfig, Settings};
 
 use crate::helpers::{Backend, PASSWORD, TestApp, browser};
 use crate::interop::{INTEROP_DIR, available};
@@ -160,27 +160,39 @@ async fn mcp_sdk_with_an_operator_registered_client(b: Backend) {
     assert_sdk_summary(&app, &server, &summary, user["id"].as_str().unwrap());
 }
 
+/// Gatehouse set up by `configure` (with `mcp:tools` among the scopes self-registered clients may
+/// ask for), the user, the MCP server, and the SDK's run with `extra`: the app, the server, the
+/// user's id and the SDK's summary (`None`: skipped).
+async fn self_registering_sdk(
+    b: Backend,
+    configure: impl FnOnce(&mut Settings),
+    redirect: &str,
+    extra: &[String],
+) -> Option<(TestApp, McpServer, String, Value)> {
+    let app = TestApp::spawn_with(b, |s| {
+        configure(s);
+        s.oauth.registration.allowed_scopes.push("mcp:tools".into());
+    })
+    .await?;
+    if !sdk_available() {
+        return None;
+    }
+    let user = app.register_user(EMAIL, PASSWORD).await["id"].as_str().unwrap().to_owned();
+    let server = start_mcp_server(&app).await;
+    let summary = run_sdk(&server, redirect, extra).await;
+    assert!(summary["pages"].as_array().unwrap().contains(&json!("consent page")), "{summary:#}");
+    assert_sdk_summary(&app, &server, &summary, &user);
+    Some((app, server, user, summary))
+}
+
 /// An MCP client that registers itself (RFC 7591, open registration: Gatehouse advertises
 /// `registration_endpoint` and no Client ID Metadata Documents): the SDK registers at the
 /// endpoint, and the client is marked as self-registered in the admin API.
 async fn mcp_sdk_registers_by_dynamic_registration(b: Backend) {
-    let Some(app) = TestApp::spawn_with(b, |s| {
-        s.oauth.registration.mode = RegistrationModeConfig::Open;
-        s.oauth.registration.allowed_scopes.push("mcp:tools".into());
-    })
-    .await
-    else {
-        return;
-    };
-    if !sdk_available() {
-        return;
-    }
-    let user = app.register_user(EMAIL, PASSWORD).await;
-    let server = start_mcp_server(&app).await;
-    let summary = run_sdk(&server, "http://127.0.0.1:33419/callback", &[]).await;
+    let open = |s: &mut Settings| s.oauth.registration.mode = RegistrationModeConfig::Open;
+    let redirect = "http://127.0.0.1:33419/callback";
+    let Some((app, _, _, summary)) = self_registering_sdk(b, open, redirect, &[]).await else { return };
     assert_eq!(summary["registered_by"], "dynamic");
-    assert!(summary["pages"].as_array().unwrap().contains(&json!("consent page")), "{summary:#}");
-    assert_sdk_summary(&app, &server, &summary, user["id"].as_str().unwrap());
     let client = admin_view(&app, summary["client_id"].as_str().unwrap()).await;
     assert_eq!(client["registration"], "dynamic", "marked as self-registered in the admin API");
 }
@@ -190,21 +202,6 @@ async fn mcp_sdk_registers_by_dynamic_registration(b: Backend) {
 /// Gatehouse advertises `client_id_metadata_document_supported`; Gatehouse fetches the document.
 async fn mcp_sdk_registers_with_a_client_id_metadata_document(b: Backend) {
     let docs = crate::self_registration::DocServer::start().await;
-    let configure = crate::self_registration::cimd(&docs, true);
-    let Some(app) = TestApp::spawn_with(b, |s| {
-        configure(s);
-        s.oauth.client_id_metadata_document.max_document_bytes = 4096;
-        s.oauth.registration.allowed_scopes.push("mcp:tools".into());
-    })
-    .await
-    else {
-        return;
-    };
-    if !sdk_available() {
-        return;
-    }
-    let user = app.register_user(EMAIL, PASSWORD).await;
-    let server = start_mcp_server(&app).await;
     let redirect = "http://127.0.0.1:33420/callback";
     let client_id = docs.client_id();
     docs.serve(&json!({
@@ -216,11 +213,15 @@ async fn mcp_sdk_registers_with_a_client_id_metadata_document(b: Backend) {
         "token_endpoint_auth_method": "none",
         "scope": "mcp:tools"
     }));
-    let summary = run_sdk(&server, redirect, &[format!("--client-metadata-url={client_id}")]).await;
+    let cimd = crate::self_registration::cimd(&docs, true);
+    let configure = |s: &mut Settings| {
+        cimd(s);
+        s.oauth.client_id_metadata_document.max_document_bytes = 4096;
+    };
+    let extra = [format!("--client-metadata-url={client_id}")];
+    let Some((app, _, _, summary)) = self_registering_sdk(b, configure, redirect, &extra).await else { return };
     assert_eq!(summary["registered_by"], "metadata_document");
     assert_eq!(summary["client_id"], client_id.as_str());
-    assert!(summary["pages"].as_array().unwrap().contains(&json!("consent page")), "{summary:#}");
-    assert_sdk_summary(&app, &server, &summary, user["id"].as_str().unwrap());
     assert_eq!(admin_view(&app, &client_id).await["registration"], "metadata_document");
 }
 
