@@ -18,6 +18,8 @@ impl HttpLogoutSender {
     pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Logout tokens go straight to the client, never through a proxy from the environment.
+            .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))

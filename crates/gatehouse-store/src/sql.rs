@@ -241,8 +241,10 @@ pub(crate) const INITIAL_ACCESS_TOKEN_VALID: &str =
 /// Only the first use is kept: later ones change nothing (and write nothing).
 pub(crate) const MARK_CLIENT_USED: &str =
     "UPDATE oauth_clients SET first_used_at = $2 WHERE id = $1 AND first_used_at IS NULL";
+/// A disabled one stays (deleting it would let a metadata document bring it back enabled).
 pub(crate) const UNUSED_REGISTRATIONS: &str = "SELECT id FROM oauth_clients \
-     WHERE registration <> 'admin' AND first_used_at IS NULL AND created_at < $1 ORDER BY created_at, id";
+     WHERE registration <> 'admin' AND first_used_at IS NULL AND disabled_at IS NULL AND created_at < $1 \
+     ORDER BY created_at, id";
 
 // Client assertion jtis (private_key_jwt replay protection).
 

@@ -9,6 +9,7 @@ mod mfa_policy;
 mod mfa_sign_in;
 mod passkey_sign_in;
 mod passkeys;
+pub(crate) use passkeys::is_invisible_format;
 mod reset;
 mod self_service;
 mod sign_ins;

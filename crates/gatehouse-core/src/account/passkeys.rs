@@ -65,7 +65,7 @@ const MAX_CREDENTIAL_ID_LEN: usize = 1023;
 
 /// Characters that change how text around them is shown without being seen: bidi controls,
 /// zero-width characters, the BOM and interlinear annotation marks.
-fn is_invisible_format(c: char) -> bool {
+pub(crate) fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 

@@ -134,10 +134,43 @@ pub fn client_from_document(
     Ok(client)
 }
 
+/// At most this many documents are fetched at once (each one is a DNS lookup and an outbound
+/// request any unauthenticated caller can cause); a lookup beyond it is an unknown client.
+const MAX_CONCURRENT_FETCHES: usize = 8;
+/// A client_id whose document was refused is not fetched again for this long (seconds)...
+const REFUSAL_MEMORY: i64 = 60;
+/// ...and at most this many such ids are remembered.
+const MAX_REMEMBERED_REFUSALS: usize = 4096;
+
+/// Recently refused client_ids, so that a caller repeating one cannot make us fetch it again
+/// and again (a fetch per authorization request against someone else's host).
+#[derive(Default)]
+struct Refusals(std::sync::Mutex<std::collections::HashMap<String, UnixTime>>);
+
+impl Refusals {
+    fn recent(&self, id: &str, now: UnixTime) -> bool {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(id).is_some_and(|until| now < *until)
+    }
+
+    fn remember(&self, id: &str, now: UnixTime) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MAX_REMEMBERED_REFUSALS {
+            map.retain(|_, until| now < *until);
+            if map.len() >= MAX_REMEMBERED_REFUSALS {
+                map.clear();
+            }
+        }
+        map.insert(id.to_owned(), now + REFUSAL_MEMORY);
+    }
+}
+
 /// A [`ClientStore`] that resolves metadata document client_ids; every other id and every
 /// other operation goes to `inner` unchanged.
 pub struct MetadataDocumentClients {
     inner: Arc<dyn ClientStore>,
+    refusals: Refusals,
+    fetches: tokio::sync::Semaphore,
     fetcher: Arc<dyn MetadataDocumentFetcher>,
     clock: Arc<dyn Clock>,
     policy: MetadataDocumentPolicy,
@@ -153,13 +186,21 @@ impl MetadataDocumentClients {
         audit: Arc<dyn AuditStore>,
     ) -> Self {
         let audit = Auditor::new(audit, clock.clone());
-        Self { inner, fetcher, clock, policy, audit }
+        let (refusals, fetches) = (Refusals::default(), tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES));
+        Self { inner, refusals, fetches, fetcher, clock, policy, audit }
     }
 
     /// Fetches and checks the document, and stores the client (keeping what an operator set
     /// on an earlier copy: disabled, revision, creation time).
     async fn refresh(&self, id: &str, stored: Option<Client>) -> Result<Option<Client>, StoreError> {
         let now = self.clock.now();
+        if self.refusals.recent(id, now) {
+            return Ok(None);
+        }
+        let Ok(_fetching) = self.fetches.try_acquire() else {
+            tracing::warn!("client metadata document not fetched: too many fetches at once");
+            return Ok(None);
+        };
         let resolved = async {
             let url = parse_client_id_url(id)?;
             let doc = self.fetcher.fetch(&url).await.map_err(MetadataDocumentError::Fetch)?;
@@ -170,15 +211,23 @@ impl MetadataDocumentClients {
             Ok(c) => c,
             Err(e) => {
                 tracing::info!(client_id = %id.escape_debug(), reason = %e, "client metadata document refused");
+                self.refusals.remember(id, now);
                 return Ok(None);
             }
         };
         match stored {
             Some(old) => {
-                client.created_at = old.created_at;
-                client.lifecycle.revision = old.lifecycle.revision;
-                client.lifecycle.disabled_at = old.lifecycle.disabled_at;
-                client.lifecycle.first_used_at = old.lifecycle.first_used_at;
+                // The document decides what it describes; what an operator set on the client
+                // (disabled, MFA, PAR, DPoP, back-channel logout, …) stays.
+                let expires = client.lifecycle.metadata_expires_at;
+                client = Client {
+                    name: client.name,
+                    redirect_uris: client.redirect_uris,
+                    grant_types: client.grant_types,
+                    scopes: client.scopes,
+                    ..old
+                };
+                client.lifecycle.metadata_expires_at = expires;
                 // A concurrent refresh won: its copy is as good as ours.
                 self.inner.update_client(&client).await?;
             }

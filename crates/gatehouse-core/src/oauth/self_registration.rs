@@ -122,9 +122,12 @@ impl ClientMetadata {
         }
         let client_name = optional_string(obj, "client_name")?;
         if let Some(n) = &client_name
-            && (n.trim().is_empty() || n.chars().count() > 100 || n.chars().any(char::is_control))
+            && (n.trim().is_empty()
+                || n.chars().count() > 100
+                || n.chars().any(|c| c.is_control() || crate::account::is_invisible_format(c)))
         {
-            return Err(bad("client_name must be 1 to 100 characters without control characters"));
+            // Shown on the consent page: no bidi overrides or zero-width characters to spoof it.
+            return Err(bad("client_name must be 1 to 100 characters without control or invisible characters"));
         }
         let redirect_uris = string_array(obj, "redirect_uris")?.unwrap_or_default();
         for (i, uri) in redirect_uris.iter().enumerate() {
@@ -272,6 +275,16 @@ mod tests {
         assert_eq!(m.grant_types, [GrantType::AuthorizationCode]);
         assert_eq!(m.auth_method, AuthMethod::ClientSecretBasic);
         assert_eq!(m.scopes, RegistrationPolicy::default().allowed_scopes);
+    }
+
+    #[test]
+    fn client_names_cannot_hide_or_reorder_text() {
+        for name in ["Good\u{202E}tneilC", "Zero\u{200B}width", "Line\nbreak", "  "] {
+            let r = parse(json!({"redirect_uris": ["https://app.example.com/cb"], "client_name": name}));
+            assert_eq!(r.unwrap_err().code(), "invalid_client_metadata", "{name:?}");
+        }
+        let ok = parse(json!({"redirect_uris": ["https://app.example.com/cb"], "client_name": "Café Agent"}));
+        assert_eq!(ok.unwrap().client_name.as_deref(), Some("Café Agent"));
     }
 
     #[test]

@@ -161,8 +161,9 @@ pub fn forbidden_address(ip: IpAddr) -> bool {
                 return forbidden_v4(v4);
             }
             let seg = v6.segments();
-            // NAT64 (64:ff9b::/96) reaches the embedded IPv4 address.
-            if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+            // NAT64 (64:ff9b::/96) and SIIT (::ffff:0:a.b.c.d, RFC 7915) reach the embedded IPv4
+            // address.
+            if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || seg[..6] == [0, 0, 0, 0, 0xffff, 0] {
                 let [a, b] = seg[6].to_be_bytes();
                 let [c, d] = seg[7].to_be_bytes();
                 return forbidden_v4(Ipv4Addr::new(a, b, c, d));
@@ -175,6 +176,7 @@ pub fn forbidden_address(ip: IpAddr) -> bool {
                 || (seg[0] & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
                 || (seg[0] == 0x2001 && seg[1] == 0x0db8) // documentation
                 || seg[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible (deprecated)
+                || (seg[0] == 0x0064 && seg[1] == 0xff9b && seg[2] == 1) // local-use NAT64 64:ff9b:1::/48 (RFC 8215)
                 || (seg[0] == 0x2002) // 6to4 embeds any IPv4 address
                 || (seg[0] == 0x2001 && seg[1] == 0) // Teredo
                 || (seg[0] == 0x0100 && seg[1..4] == [0, 0, 0]) // discard-only 100::/64
@@ -222,6 +224,8 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "::ffff:0:a00:1",
+            "64:ff9b:1::8.8.8.8",
         ] {
             assert!(forbidden_address(ip.parse().unwrap()), "{ip}");
         }

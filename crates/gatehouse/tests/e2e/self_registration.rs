@@ -430,6 +430,10 @@ async fn cimd_refusals(b: Backend) {
     doc["padding"] = json!("y".repeat(2000));
     docs.serve(&doc);
     assert!(refused(&app, &format!("{}/client.json?v=3", docs.base)).await.contains("not registered"));
+    // A refused client_id is remembered for a minute: asking again fetches nothing.
+    let before = docs.hits.load(Ordering::SeqCst);
+    assert!(refused(&app, &format!("{}/client.json?v=3", docs.base)).await.contains("not registered"));
+    assert_eq!(docs.hits.load(Ordering::SeqCst), before, "not fetched again");
     // A shared-secret method is refused.
     let mut doc = docs.document();
     doc["client_id"] = json!(format!("{}/client.json?v=4", docs.base));
