@@ -33,10 +33,10 @@
 //!   they are the only place rows become domain values, and bad data there is
 //!   [`StoreError::Corrupt`], never a panic.
 //! - **Hot SQLite reads and writes on the calling thread.** `sqlite::FastPath` is a decorator
-//!   in front of the users, sessions, refresh and audit stores of a SQLite file database: the
-//!   single-row reads on every authenticated request's path go through rusqlite
-//!   (`sqlite::reader`) first, and so do refresh-token rotation, new sessions and audit appends
-//!   (`sqlite::writer`, one connection without a busy timeout); anything they cannot do
+//!   in front of the users, sessions, codes, refresh, resources and audit stores of a SQLite file
+//!   database: the single-row reads on every authenticated request's path go through rusqlite
+//!   (`sqlite::reader`) first, and so do code redemption, refresh-family creation and rotation,
+//!   new sessions and audit appends (`sqlite::writer`, one connection without a busy timeout); anything they cannot do
 //!   (another writer holds the lock, any error), and every other method, goes to the
 //!   `SqlStore` unchanged, which runs the same statements.
 //! - **Transactions serialise by locks, not by hope.** Refresh-token rotation, code redemption
@@ -274,7 +274,9 @@ impl Stores {
             let fast = Arc::new(FastPath::new(store, reader, writer));
             stores.users = fast.clone();
             stores.sessions = fast.clone();
+            stores.codes = fast.clone();
             stores.refresh = fast.clone();
+            stores.resources = fast.clone();
             stores.audit = fast;
         }
         stores

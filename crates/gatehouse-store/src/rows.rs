@@ -415,19 +415,19 @@ pub(crate) fn grant_type_names(client: &Client) -> Json<Vec<&'static str>> {
 
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct CodeRow {
-    code_hash: Vec<u8>,
-    client_id: String,
-    user_id: Uuid,
-    redirect_uri: String,
-    scope: String,
-    nonce: Option<String>,
-    code_challenge: Option<String>,
-    auth_time: i64,
-    created_at: i64,
-    expires_at: i64,
-    grant_id: Uuid,
-    amr: String,
-    dpop_jkt: Option<String>,
+    pub(crate) code_hash: Vec<u8>,
+    pub(crate) client_id: String,
+    pub(crate) user_id: Uuid,
+    pub(crate) redirect_uri: String,
+    pub(crate) scope: String,
+    pub(crate) nonce: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) auth_time: i64,
+    pub(crate) created_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) grant_id: Uuid,
+    pub(crate) amr: String,
+    pub(crate) dpop_jkt: Option<String>,
 }
 
 impl From<CodeRow> for AuthorizationCode {
@@ -453,9 +453,9 @@ impl From<CodeRow> for AuthorizationCode {
 /// A presented code that a redemption could not mark: whether it was used, and its data.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct CodeStateRow {
-    used_at: Option<i64>,
+    pub(crate) used_at: Option<i64>,
     #[sqlx(flatten)]
-    code: CodeRow,
+    pub(crate) code: CodeRow,
 }
 
 impl CodeStateRow {

@@ -3,19 +3,24 @@
 //! sits in front of a client store.
 //!
 //! Only the reads on every authenticated request's path are served here (user by id, session
-//! with its user, refresh family by id or by token), and the writes of sign-ins and token
-//! refreshes (refresh-token rotation, a new session, an audit event); every other method, and
+//! with its user, refresh family by id or by token, the resources of a grant), and the writes of
+//! sign-ins, code redemptions and token refreshes (a code's redemption, a new refresh family,
+//! refresh-token rotation, a new session, an audit event); every other method, and
 //! anything the reader or writer cannot do (see their module docs: any error falls back),
 //! goes to the inner store unchanged. [`crate::connect`] puts it in front of the users,
-//! sessions, refresh and audit stores of a file database; an in-memory one has no decorator.
+//! sessions, codes, refresh, resources and audit stores of a file database; an in-memory one has
+//! no decorator.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use gatehouse_core::audit::{AuditEvent, AuditQuery, AuditRecord};
 use gatehouse_core::clock::UnixTime;
+use gatehouse_core::oauth::{AuthorizationCode, CodeOutcome, ResourceServer, ResourceServerStore};
 use gatehouse_core::session::Session;
-use gatehouse_core::store::{AuditStore, RefreshTokenStore, SessionStore, StoreError, UserStore};
+use gatehouse_core::store::{
+    AuditStore, AuthorizationCodeStore, RefreshTokenStore, SessionStore, StoreError, UserStore,
+};
 use gatehouse_core::token::{FamilyActivity, RefreshFamily, RefreshTokenRow, RotateOutcome};
 use gatehouse_core::user::{User, UserId, UserStatus};
 use uuid::Uuid;
@@ -168,7 +173,10 @@ impl<S: RefreshTokenStore> RefreshTokenStore for FastPath<S> {
     }
 
     async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshTokenRow) -> Result<(), StoreError> {
-        self.inner.create_refresh_family(family, first).await
+        match self.writer.create_refresh_family(family, first) {
+            Some(()) => Ok(()),
+            None => self.inner.create_refresh_family(family, first).await,
+        }
     }
 
     async fn rotate_refresh_token(
@@ -248,5 +256,100 @@ impl<S: RefreshTokenStore> RefreshTokenStore for FastPath<S> {
             Some(revoked) => Ok(revoked),
             None => self.inner.access_token_revoked(jti).await,
         }
+    }
+}
+
+#[async_trait]
+impl<S: AuthorizationCodeStore> AuthorizationCodeStore for FastPath<S> {
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        self.inner.insert_code(code).await
+    }
+
+    async fn redeem_code(&self, code_hash: &[u8], client_id: &str, now: UnixTime) -> Result<CodeOutcome, StoreError> {
+        match self.writer.redeem_code(code_hash, client_id, now) {
+            Some(outcome) => Ok(outcome),
+            None => self.inner.redeem_code(code_hash, client_id, now).await,
+        }
+    }
+
+    async fn purge_codes(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
+        self.inner.purge_codes(cutoff).await
+    }
+
+    async fn purge_parked_authorizations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.inner.purge_parked_authorizations(now).await
+    }
+
+    async fn park_authorization(&self, ref_hash: &[u8], query: &str, expires_at: UnixTime) -> Result<(), StoreError> {
+        self.inner.park_authorization(ref_hash, query, expires_at).await
+    }
+
+    async fn parked_authorization(&self, ref_hash: &[u8], now: UnixTime) -> Result<Option<String>, StoreError> {
+        self.inner.parked_authorization(ref_hash, now).await
+    }
+
+    async fn push_authorization(
+        &self,
+        ref_hash: &[u8],
+        client_id: &str,
+        query: &str,
+        expires_at: UnixTime,
+    ) -> Result<(), StoreError> {
+        self.inner.push_authorization(ref_hash, client_id, query, expires_at).await
+    }
+
+    async fn take_pushed_authorization(
+        &self,
+        ref_hash: &[u8],
+        client_id: &str,
+        now: UnixTime,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.take_pushed_authorization(ref_hash, client_id, now).await
+    }
+
+    async fn purge_pushed_authorizations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        self.inner.purge_pushed_authorizations(now).await
+    }
+}
+
+#[async_trait]
+impl<S: ResourceServerStore> ResourceServerStore for FastPath<S> {
+    async fn insert_resource_server(&self, rs: &ResourceServer) -> Result<(), StoreError> {
+        self.inner.insert_resource_server(rs).await
+    }
+
+    async fn resource_server(&self, id: Uuid) -> Result<Option<ResourceServer>, StoreError> {
+        self.inner.resource_server(id).await
+    }
+
+    async fn resource_server_by_identifier(&self, identifier: &str) -> Result<Option<ResourceServer>, StoreError> {
+        self.inner.resource_server_by_identifier(identifier).await
+    }
+
+    async fn list_resource_servers(&self) -> Result<Vec<ResourceServer>, StoreError> {
+        self.inner.list_resource_servers().await
+    }
+
+    async fn update_resource_server(&self, rs: &ResourceServer) -> Result<bool, StoreError> {
+        self.inner.update_resource_server(rs).await
+    }
+
+    async fn delete_resource_server(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.inner.delete_resource_server(id).await
+    }
+
+    async fn set_grant_resources(&self, grant_id: Uuid, resources: &[String], now: UnixTime) -> Result<(), StoreError> {
+        self.inner.set_grant_resources(grant_id, resources, now).await
+    }
+
+    async fn grant_resources(&self, grant_id: Uuid) -> Result<Vec<String>, StoreError> {
+        match self.reader.grant_resources(grant_id) {
+            Some(resources) => Ok(resources),
+            None => self.inner.grant_resources(grant_id).await,
+        }
+    }
+
+    async fn purge_grant_resources(&self, cutoff: UnixTime) -> Result<u64, StoreError> {
+        self.inner.purge_grant_resources(cutoff).await
     }
 }

@@ -5,7 +5,7 @@
 //! (bench/README.md, "Profiles") showed those two thread switches costing more CPU than the
 //! indexed one-row lookup itself, about half of each request. The few single-row reads on that
 //! path (session with its user, user by id, refresh family by id or by token, whether an access token
-//! was revoked) therefore run here,
+//! was revoked, the resources of a grant) therefore run here,
 //! with rusqlite on the tokio worker that asks: an indexed read of one row takes microseconds,
 //! and in WAL mode a reader never waits for the writer (it sees the last commit).
 //!
@@ -106,6 +106,23 @@ impl Reader {
     }
 
     /// Introspection of a client-credentials token asks this on every call.
+    /// The resources a grant was given (`None` row: it named none), as the JSON array sqlx wrote.
+    pub(crate) fn grant_resources(&self, grant_id: Uuid) -> Option<Vec<String>> {
+        self.with("grant_resources", |c| {
+            let row: Option<String> = c
+                .prepare_cached(sql::GRANT_RESOURCES)?
+                .query_row(params![grant_id.into_bytes()], |r| r.get(0))
+                .optional()?;
+            row.map_or_else(
+                || Ok(Vec::new()),
+                |text| {
+                    serde_json::from_str(&text)
+                        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(e)))
+                },
+            )
+        })
+    }
+
     pub(crate) fn access_token_revoked(&self, jti: &str) -> Option<bool> {
         self.with("access_token_revoked", |c| {
             let row = c.prepare_cached(sql::ACCESS_TOKEN_REVOKED)?.query_row(params![jti], |r| r.get::<_, i64>(0));

@@ -1,5 +1,5 @@
-//! The hot writes, run on the calling thread: refresh-token rotation, session creation and
-//! audit appends.
+//! The hot writes, run on the calling thread: authorization-code redemption, refresh-family
+//! creation and rotation, session creation and audit appends.
 //!
 //! sqlx runs each SQLite statement on the connection's own worker thread, a message there and
 //! a wake-up back for every statement, `BEGIN` and `COMMIT` included. A rotation is five of them;
@@ -25,14 +25,16 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 
 use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::oauth::CodeOutcome;
 use gatehouse_core::session::Session;
 use gatehouse_core::token::{RefreshFamily, RefreshTokenRow, RotateOutcome};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, named_params, params};
 use uuid::Uuid;
 
 use super::reader::{family_row, family_row_from, uuid};
+use crate::oauth::unredeemed;
 use crate::rotation::{REUSE_REASON, Unconsumed, revoked_for_reuse, unconsumed};
-use crate::rows::TokenStateRow;
+use crate::rows::{CodeRow, CodeStateRow, TokenStateRow};
 use crate::sql;
 
 /// How a transaction ends.
@@ -100,6 +102,49 @@ impl Writer {
                 None
             }
         }
+    }
+
+    /// `store::codes`'s redemption, statement for statement: the conditional mark first, and
+    /// when it matched nothing, the code's state read in the same transaction (then rolled back:
+    /// nothing was written).
+    pub(crate) fn redeem_code(&self, code_hash: &[u8], client_id: &str, now: i64) -> Option<CodeOutcome> {
+        self.transaction("redeem_code", |tx| {
+            let redeemed = tx
+                .prepare_cached(sql::REDEEM_CODE)?
+                .query_row(named_params! { "$1": code_hash, "$2": now, "$3": client_id }, |r| code_row(r, 0))
+                .optional()?;
+            if let Some(code) = redeemed {
+                return Ok((CodeOutcome::Redeemed(code.into()), End::Commit));
+            }
+            let state = tx
+                .prepare_cached(sql::CODE_STATE)?
+                .query_row(params![code_hash], |r| Ok(CodeStateRow { used_at: r.get(0)?, code: code_row(r, 1)? }))
+                .optional()?;
+            Ok((unredeemed(state, client_id), End::Rollback))
+        })
+    }
+
+    /// `store::refresh`'s family creation: the family and its first token, in one transaction;
+    /// `None` also for a clash (the pool then reports it as the conflict it is).
+    pub(crate) fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshTokenRow) -> Option<()> {
+        self.transaction("create_refresh_family", |tx| {
+            tx.prepare_cached(sql::INSERT_REFRESH_FAMILY)?.execute(params![
+                blob(family.id),
+                blob(family.user_id.0),
+                family.client_id.as_str(),
+                family.scope.as_deref(),
+                family.created_at,
+                family.expires_at,
+                family.revoked_at,
+                family.revoked_reason.as_deref(),
+                family.auth.amr.as_str(),
+                family.auth.acr.as_str(),
+                family.auth.auth_time,
+                family.dpop_jkt.as_deref(),
+            ])?;
+            insert_token(tx, first, family.id)?;
+            Ok(((), End::Commit))
+        })
     }
 
     /// `store::refresh`'s rotation, statement for statement.
@@ -195,6 +240,25 @@ fn insert_token(tx: &Transaction<'_>, token: &RefreshTokenRow, family_id: Uuid) 
     Ok(())
 }
 
+/// Columns of `code_columns!`, starting at column `at`.
+fn code_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<CodeRow> {
+    Ok(CodeRow {
+        code_hash: r.get(at)?,
+        client_id: r.get(at + 1)?,
+        user_id: uuid(r, at + 2)?,
+        redirect_uri: r.get(at + 3)?,
+        scope: r.get(at + 4)?,
+        nonce: r.get(at + 5)?,
+        code_challenge: r.get(at + 6)?,
+        auth_time: r.get(at + 7)?,
+        created_at: r.get(at + 8)?,
+        expires_at: r.get(at + 9)?,
+        grant_id: uuid(r, at + 10)?,
+        amr: r.get(at + 11)?,
+        dpop_jkt: r.get(at + 12)?,
+    })
+}
+
 /// sqlx stores a `Uuid` on SQLite as its 16 bytes.
 fn blob(id: Uuid) -> [u8; 16] {
     id.into_bytes()
@@ -246,6 +310,107 @@ mod tests {
 
         let events = store.recent_audit_events(10).await.unwrap();
         assert_eq!(events, vec![event(3), event(1)]);
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Code redemption and family creation are answered here (not by the pool) on the migrated
+    /// schema, and decode what the statements wrote; a grant's resources come from the reader.
+    /// The outcomes themselves (replays, other clients, races) are the conformance suite's.
+    #[tokio::test]
+    async fn redeems_codes_and_creates_families_on_the_migrated_schema() {
+        use gatehouse_core::acr::AuthContext;
+        use gatehouse_core::email::Email;
+        use gatehouse_core::oauth::{AuthorizationCode, ResourceServerStore};
+        use gatehouse_core::store::UserStore;
+        use gatehouse_core::user::{User, UserId, UserStatus};
+
+        let dir = std::env::temp_dir().join(format!("gatehouse-writer-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.db");
+        let (store, fast) =
+            crate::store::SqlStore::<super::super::Sqlite>::open(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+        store.migrate().await.unwrap();
+        let (reader, writer) = fast.expect("a file database has a fast path");
+        let user = User {
+            id: UserId::generate(),
+            email: Email::parse("writer@example.com").unwrap(),
+            display_name: None,
+            password_hash: None,
+            status: UserStatus::Active,
+            email_verified: true,
+            created_at: 1,
+            updated_at: 1,
+        };
+        store.insert_user(&user).await.unwrap();
+        let code = AuthorizationCode {
+            code_hash: vec![5; 32],
+            client_id: "app".into(),
+            user_id: user.id,
+            redirect_uri: "https://app.example/cb".into(),
+            scope: "openid offline_access".into(),
+            nonce: Some("n".into()),
+            code_challenge: None,
+            auth_time: 90,
+            created_at: 100,
+            expires_at: 160,
+            grant_id: Uuid::new_v4(),
+            amr: "pwd otp".into(),
+            dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        };
+        // The row as the pool's INSERT_CODE writes it (on a connection without foreign keys:
+        // no client row is needed for what is tested here).
+        let raw = Connection::open(&path).unwrap();
+        raw.pragma_update(None, "foreign_keys", false).unwrap();
+        raw.execute(
+            sql::INSERT_CODE,
+            params![
+                code.code_hash,
+                code.client_id,
+                blob(code.user_id.0),
+                code.redirect_uri,
+                code.scope,
+                code.nonce,
+                code.code_challenge,
+                code.auth_time,
+                code.created_at,
+                code.expires_at,
+                blob(code.grant_id),
+                code.amr,
+                code.dpop_jkt,
+            ],
+        )
+        .unwrap();
+        assert_eq!(writer.redeem_code(&[5; 32], "other", 120), Some(CodeOutcome::Invalid));
+        assert_eq!(writer.redeem_code(&[5; 32], "app", 120), Some(CodeOutcome::Redeemed(code.clone())));
+        assert_eq!(writer.redeem_code(&[5; 32], "app", 121), Some(CodeOutcome::Replayed(code.clone())));
+        assert_eq!(writer.redeem_code(&[6; 32], "app", 121), Some(CodeOutcome::Invalid));
+
+        let family = RefreshFamily {
+            id: code.grant_id,
+            user_id: user.id,
+            client_id: "app".into(),
+            scope: Some("openid offline_access".into()),
+            created_at: 120,
+            expires_at: 9_000,
+            revoked_at: None,
+            revoked_reason: None,
+            auth: AuthContext { amr: "pwd otp".into(), acr: "urn:a".into(), auth_time: 90 },
+            dpop_jkt: None,
+        };
+        let first =
+            RefreshTokenRow { token_hash: vec![7; 32], family_id: family.id, created_at: 120, idle_expires_at: 500 };
+        assert_eq!(writer.create_refresh_family(&family, &first), Some(()));
+        assert_eq!(writer.create_refresh_family(&family, &first), None, "a clash is the pool's to report");
+        let stored = reader.refresh_family_by_token(&[7; 32]).expect("answered").expect("the family");
+        assert_eq!(RefreshFamily::from(stored), family);
+
+        assert_eq!(reader.grant_resources(family.id), Some(Vec::new()));
+        let resources = vec!["https://api.example/".to_owned(), "urn:x".to_owned()];
+        store.set_grant_resources(family.id, &resources, 120).await.unwrap();
+        assert_eq!(reader.grant_resources(family.id), Some(resources));
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
