@@ -60,6 +60,20 @@ enum Command {
     /// Only the decision benchmarks: RBAC and Cedar decisions in-process, then
     /// `POST /access/v1/evaluation` over HTTP; prints, writes nothing.
     Decisions(DecisionArgs),
+    /// Only the overload run (open-loop sign-ins at `--factor` × the hashing pool's capacity,
+    /// cheap routes beside them); prints, writes nothing.
+    Overload {
+        /// One Argon2id hash's CPU time with every CPU hashing, in ms (`micro` prints it).
+        #[arg(long, default_value_t = 21.5)]
+        hash_ms: f64,
+        #[arg(long, default_value_t = 3.0)]
+        factor: f64,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Benchmark this gatehouse executable instead of building target/release/gatehouse.
+        #[arg(long, value_name = "PATH")]
+        gatehouse_bin: Option<std::path::PathBuf>,
+    },
     /// Three nodes on one PostgreSQL (optionally with Redis) behind nginx, against one node:
     /// req/s and CPU per request per node; prints and writes bench/results/<date>-cluster.md.
     Cluster(cluster::ClusterArgs),
@@ -151,6 +165,15 @@ fn main() -> std::process::ExitCode {
         Command::All(args) => run_async(all(args)),
         Command::Hit(args) => run_async(hit::run(args)),
         Command::Cluster(args) => run_async(cluster::run(args)),
+        Command::Overload { hash_ms, factor, seconds, gatehouse_bin } => run_async(async move {
+            let bin = match gatehouse_bin {
+                Some(path) => path,
+                None => Workspace::locate()?.build_gatehouse(true)?,
+            };
+            let result = overload::run(&bin, hash_ms, factor, seconds).await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(())
+        }),
         Command::Decisions(args) => run_async(async move {
             let ws = Workspace::locate()?;
             let bin = match &args.gatehouse_bin {

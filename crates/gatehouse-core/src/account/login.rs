@@ -10,7 +10,7 @@ use crate::audit::{AuditEventType, Outcome, RequestContext};
 use crate::clock::UnixTime;
 use crate::email::Email;
 use crate::mfa::MfaChannel;
-use crate::password::{Password, Verification};
+use crate::password::{HashError, Password, Verification};
 use crate::session::{Session, SessionToken};
 use crate::user::{User, UserId};
 
@@ -61,7 +61,8 @@ impl AccountService {
     /// once it has created what the login is for.
     ///
     /// Abuse protection comes first, keyed by the normalised email whether or not an account
-    /// has it: the per-account rate limit ([`AccountError::RateLimited`]), then the lockout. A
+    /// has it: the per-account rate limit ([`AccountError::RateLimited`]), then (when every
+    /// hashing slot is busy and the queue full) the overload refusal, then the lockout. A
     /// locked key is refused with the same [`AccountError::InvalidCredentials`] before any
     /// look-up or hashing (the `account.locked` audit event tells operators); an open one waits
     /// its progressive delay and then verifies.
@@ -73,6 +74,10 @@ impl AccountService {
     ) -> Result<User, AccountError> {
         let key = LoginKey::from_input(email);
         self.limits.check_login_account(&key, ctx).await?;
+        // Overload: refused before any database work, so the excess costs (almost) nothing.
+        if !self.hasher.has_room() {
+            return Err(HashError::Busy.into());
+        }
         let attempt = match self.lockout.begin(&key).await? {
             Gate::Open(attempt) => attempt,
             Gate::Closed { delay } => return Err(self.refuse_locked(email, password, delay, ctx).await),

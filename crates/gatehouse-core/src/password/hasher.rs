@@ -1,11 +1,14 @@
-//! Argon2id hashing (bcrypt accepted for imported hashes) on a bounded blocking pool.
+//! Argon2id hashing (bcrypt accepted for imported hashes) on a bounded pool of lower-priority
+//! threads of its own (`threads`: other requests keep their latency while every slot hashes).
 //!
 //! Each Argon2id hash holds `m_cost` KiB of memory for its duration, so an unbounded burst of
 //! logins could exhaust memory; a semaphore caps concurrent hashes at the pool size. Requests
 //! beyond it wait in a bounded queue (by default [`QUEUE_PER_SLOT`] per slot); when the queue is
 //! full a request is refused at once with [`HashError::Busy`] (HTTP 503 with `Retry-After`)
 //! instead of waiting without limit, so admitted sign-ins keep a bounded latency under overload
-//! and the refused ones learn it in microseconds. Unknown accounts are verified against a dummy
+//! and the refused ones learn it in microseconds. A sign-in asks [`PasswordHasher::has_room`]
+//! before its other work (the lockout counters, the account look-up), so a refused one touches
+//! no database either. Unknown accounts are verified against a dummy
 //! hash with the same parameters so that response time does not reveal whether an account
 //! exists.
 //!
@@ -22,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use super::Password;
 use super::memory::MemoryPool;
+use super::threads::HashThreads;
 
 /// Requests that may wait for a hashing slot, per slot, unless configured otherwise. With
 /// Argon2id at OWASP's parameters (~25–30 ms of one CPU), a full queue means about five hash
@@ -94,6 +98,7 @@ pub struct PasswordHasher {
     waiting: Arc<AtomicUsize>,
     dummy: Arc<str>,
     memory: Arc<MemoryPool>,
+    threads: HashThreads,
 }
 
 impl PasswordHasher {
@@ -116,6 +121,8 @@ impl PasswordHasher {
             waiting: Arc::new(AtomicUsize::new(0)),
             dummy: dummy.into(),
             memory,
+            threads: HashThreads::start(size)
+                .map_err(|e| HashError::Hash(format!("starting the hashing threads: {e}")))?,
         })
     }
 
@@ -134,6 +141,16 @@ impl PasswordHasher {
             max_waiting: self.max_waiting,
             buffers: self.memory.held(),
         }
+    }
+
+    /// Whether a request arriving now would find a free slot or a place in the queue. A
+    /// sign-in asks before anything else, and answers [`HashError::Busy`] at once when not.
+    pub fn has_room(&self) -> bool {
+        let room = self.permits.available_permits() > 0 || self.waiting.load(Ordering::SeqCst) < self.max_waiting;
+        if !room {
+            metrics::counter!("gatehouse_password_hash_refused_total").increment(1);
+        }
+        room
     }
 
     /// Hashes a password to an Argon2id PHC string with a fresh random salt.
@@ -170,8 +187,17 @@ impl PasswordHasher {
         self.peak.fetch_max(now, Ordering::SeqCst);
         metrics::gauge!("gatehouse_password_hash_in_flight").set(now as f64);
         let guard = InFlight(self.in_flight.clone(), permit);
-        let result = tokio::task::spawn_blocking(job).await.map_err(|_| HashError::Join);
-        drop(guard);
+        // The slot is freed when the hash ends, not when the caller stops waiting: a client
+        // that disconnects mid-hash cannot make room for more hashes than there are slots.
+        let result = self
+            .threads
+            .run(move || {
+                let out = job();
+                drop(guard);
+                out
+            })
+            .await
+            .ok_or(HashError::Join);
         metrics::counter!("gatehouse_password_hashes_total").increment(1);
         result
     }

@@ -3,6 +3,7 @@
 mod hasher;
 mod memory;
 mod policy;
+mod threads;
 
 use std::fmt;
 
