@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::PolicyError;
 use super::compiled::Compiled;
-use super::engine::{Decision, Explanation, evaluate};
+use super::engine::{Decision, Explanation, Reuse, evaluate_reusing};
 use super::request::{DecisionRequest, SubjectFacts, SubjectKind};
 use super::service::PolicyService;
 use crate::audit::{AuditEventType, Outcome, RequestContext};
@@ -21,8 +21,9 @@ pub struct Decider<'a> {
     service: &'a PolicyService,
     compiled: Arc<Compiled>,
     rbac: Arc<RbacSnapshot>,
-    /// Facts of the subjects decided so far (`None`: disabled or deleted); a batch names few.
-    subjects: Vec<(SubjectKind, String, Option<SubjectFacts>)>,
+    /// Facts of the subjects decided so far (`None`: disabled or deleted), with the Cedar inputs
+    /// their decisions share; a batch names few.
+    subjects: Vec<(SubjectKind, String, Option<SubjectFacts>, Reuse)>,
 }
 
 impl<'a> Decider<'a> {
@@ -69,17 +70,18 @@ impl<'a> Decider<'a> {
     /// `req` (checked, of a subject of `kind`) evaluated, nothing recorded.
     pub(super) async fn judge(&mut self, kind: SubjectKind, req: &DecisionRequest) -> Result<Decision, PolicyError> {
         let id = req.subject.id.as_str();
-        let at = match self.subjects.iter().position(|(k, i, _)| *k == kind && i == id) {
+        let at = match self.subjects.iter().position(|(k, i, _, _)| *k == kind && i == id) {
             Some(at) => at,
             None => {
                 let facts = facts(self.service, &self.rbac, kind, id).await?;
-                self.subjects.push((kind, id.to_owned(), facts));
+                self.subjects.push((kind, id.to_owned(), facts, Reuse::default()));
                 self.subjects.len() - 1
             }
         };
         let compiled = &self.compiled;
-        Ok(match &self.subjects[at].2 {
-            Some(facts) => evaluate(compiled, req, kind, facts, self.service.clock.now()),
+        let (_, _, facts, reuse) = &mut self.subjects[at];
+        Ok(match facts {
+            Some(facts) => evaluate_reusing(compiled, req, kind, facts, self.service.clock.now(), reuse),
             None => Decision {
                 allowed: false,
                 explanation: Explanation {

@@ -5,11 +5,12 @@
 //! matches, and never when any policy failed to evaluate (Cedar itself would skip a policy
 //! that errors; an authorization server must not let an error widen access).
 
-use cedar_policy::{Authorizer, Decision as CedarDecision, Request};
+use cedar_policy::{Authorizer, Context, Decision as CedarDecision, Entities, Request};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::compiled::Compiled;
-use super::entities::{action_uid, context, entities, principal_uid, resource_uid};
+use super::entities::{action_uid, context, principal_entity, principal_uid, resource_entity, resource_uid};
 use super::request::{DecisionRequest, SubjectFacts, SubjectKind};
 use crate::clock::UnixTime;
 
@@ -54,6 +55,16 @@ impl Decision {
     }
 }
 
+/// Cedar inputs that repeat between decisions for one subject (a batch, AuthZEN §7): the
+/// subject's entity with the action entities, and the last context. Each is reused only for a
+/// request whose subject properties and `mfa` (or context and time) are exactly those it was
+/// built from, so a decision is the same with or without it.
+#[derive(Default)]
+pub struct Reuse {
+    subject: Option<(Map<String, Value>, Option<bool>, Entities)>,
+    context: Option<(Map<String, Value>, UnixTime, Context)>,
+}
+
 /// Evaluates `req` (already checked) for a subject with `facts` at `now`.
 pub fn evaluate(
     compiled: &Compiled,
@@ -61,6 +72,19 @@ pub fn evaluate(
     kind: SubjectKind,
     facts: &SubjectFacts,
     now: UnixTime,
+) -> Decision {
+    evaluate_reusing(compiled, req, kind, facts, now, &mut Reuse::default())
+}
+
+/// [`evaluate`], reusing (and keeping) what `reuse` holds for this subject: every call with one
+/// `reuse` must be for the same subject (kind, id and `facts`).
+pub fn evaluate_reusing(
+    compiled: &Compiled,
+    req: &DecisionRequest,
+    kind: SubjectKind,
+    facts: &SubjectFacts,
+    now: UnixTime,
+    reuse: &mut Reuse,
 ) -> Decision {
     let permission = req.permission();
     let mut explanation = Explanation {
@@ -78,7 +102,7 @@ pub fn evaluate(
         let allowed = !explanation.granted_by_roles.is_empty();
         return Decision { allowed, explanation };
     }
-    match cedar(compiled, req, kind, facts, now) {
+    match cedar(compiled, req, kind, facts, now, reuse) {
         Ok((decision, reasons, errors)) => {
             explanation.errors = errors;
             match decision {
@@ -103,15 +127,33 @@ fn cedar(
     kind: SubjectKind,
     facts: &SubjectFacts,
     now: UnixTime,
+    reuse: &mut Reuse,
 ) -> Result<CedarOutcome, String> {
-    // The action entities (for `action in …` groups) are in every decision's store; cloning
-    // them shares each entity (an `Arc`), it does not copy it.
-    let entities = compiled
-        .actions
-        .clone()
-        .add_entities(entities(req, kind, facts)?, None)
-        .map_err(|e| format!("entity data: {e}"))?;
-    let context = context(req, now)?;
+    let subject = match &reuse.subject {
+        Some((properties, mfa, entities)) if *properties == req.subject.properties && *mfa == req.subject_mfa => {
+            entities.clone()
+        }
+        _ => {
+            // The action entities (for `action in …` groups) are in every decision's store;
+            // cloning them shares each entity (an `Arc`), it does not copy it.
+            let entities = compiled
+                .actions
+                .clone()
+                .add_entities([principal_entity(req, kind, facts)?], None)
+                .map_err(|e| format!("entity data: {e}"))?;
+            reuse.subject = Some((req.subject.properties.clone(), req.subject_mfa, entities.clone()));
+            entities
+        }
+    };
+    let entities = subject.add_entities([resource_entity(req)?], None).map_err(|e| format!("entity data: {e}"))?;
+    let context = match &reuse.context {
+        Some((values, at, context)) if *values == req.context && *at == now => context.clone(),
+        _ => {
+            let built = context(req, now)?;
+            reuse.context = Some((req.context.clone(), now, built.clone()));
+            built
+        }
+    };
     let request = Request::new(principal_uid(req, kind)?, action_uid(req)?, resource_uid(req)?, context, None)
         .map_err(|e| format!("request: {e}"))?;
     let response = Authorizer::new().is_authorized(&request, &compiled.policies, &entities);
@@ -151,6 +193,42 @@ mod tests {
         serde_json::from_value(json!({ "subject": { "type": "user", "id": "u1" }, "action": { "name": action },
                                        "resource": resource }))
         .unwrap()
+    }
+
+    proptest::proptest! {
+        /// Within a batch, one subject's decisions reuse its entity and the last context: the
+        /// decisions (and explanations) are those of evaluating each request afresh, whatever
+        /// changes between them (subject properties, mfa, action, resource, context, time).
+        #[test]
+        fn reusing_decides_as_evaluating_afresh(items in proptest::collection::vec(
+            (0..3u8, 0..3u8, proptest::option::of(proptest::bool::ANY), 0..3u8, 0..3i64), 1..10,
+        )) {
+            let c = compiled(&[("p", r#"
+                permit(principal, action, resource)
+                  when { principal has dept && resource has dept && principal.dept == resource.dept };
+                forbid(principal, action, resource)
+                  when { resource.id == "d1" && context has ip && context.ip == "203.0.113.9" };
+                permit(principal, action, resource) when { principal.mfa && context.time > 1 };
+            "#)]);
+            let mut reuse = Reuse::default();
+            for (dept, res, mfa, ctx, now) in items {
+                let context = match ctx {
+                    0 => json!({}),
+                    1 => json!({ "ip": "203.0.113.9" }),
+                    _ => json!({ "ip": "198.51.100.1" }),
+                };
+                let mut req: DecisionRequest = serde_json::from_value(json!({
+                    "subject": { "type": "user", "id": "u1", "properties": { "dept": dept } },
+                    "action": { "name": if res == 0 { "read" } else { "write" } },
+                    "resource": { "type": "doc", "id": format!("d{res}"), "properties": { "dept": res } },
+                    "context": context,
+                })).unwrap();
+                req.subject_mfa = mfa;
+                let kind = SubjectKind::User;
+                let afresh = evaluate(&c, &req, kind, &reader(), now);
+                proptest::prop_assert_eq!(evaluate_reusing(&c, &req, kind, &reader(), now, &mut reuse), afresh);
+            }
+        }
     }
 
     fn reader() -> SubjectFacts {

@@ -72,10 +72,9 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> RestrictedExpress
     RestrictedExpression::new_set(items.into_iter().map(|s| RestrictedExpression::new_string(s.clone())))
 }
 
-/// The principal (the caller's subject properties plus `id`, `roles`, `permissions` and
-/// `mfa`, which Gatehouse sets) and the resource (its properties plus `kind` and `id`).
-pub fn entities(req: &DecisionRequest, kind: SubjectKind, facts: &SubjectFacts) -> Result<[Entity; 2], String> {
-    let data = |e: String| format!("entity data: {e}");
+/// The principal: the caller's subject properties plus `id`, `roles`, `permissions` and `mfa`,
+/// which Gatehouse sets.
+pub fn principal_entity(req: &DecisionRequest, kind: SubjectKind, facts: &SubjectFacts) -> Result<Entity, String> {
     let mut principal = attrs(&req.subject.properties).map_err(data)?;
     principal.insert("id".into(), RestrictedExpression::new_string(req.subject.id.clone()));
     principal.insert("roles".into(), strings(facts.roles.iter().map(|(r, _)| r)));
@@ -88,11 +87,19 @@ pub fn entities(req: &DecisionRequest, kind: SubjectKind, facts: &SubjectFacts) 
             principal.entry("mfa".into()).or_insert_with(|| RestrictedExpression::new_bool(false));
         }
     }
+    Entity::new(principal_uid(req, kind)?, principal, HashSet::new()).map_err(|e| data(e.to_string()))
+}
+
+/// The resource: its properties plus `kind` and `id`.
+pub fn resource_entity(req: &DecisionRequest) -> Result<Entity, String> {
     let mut resource = attrs(&req.resource.properties).map_err(data)?;
     resource.insert("kind".into(), RestrictedExpression::new_string(req.resource.kind.clone()));
     resource.insert("id".into(), RestrictedExpression::new_string(req.resource.id.clone()));
-    let entity = |uid, attrs| Entity::new(uid, attrs, HashSet::new()).map_err(|e| data(e.to_string()));
-    Ok([entity(principal_uid(req, kind)?, principal)?, entity(resource_uid(req)?, resource)?])
+    Entity::new(resource_uid(req)?, resource, HashSet::new()).map_err(|e| data(e.to_string()))
+}
+
+fn data(e: String) -> String {
+    format!("entity data: {e}")
 }
 
 /// The request's context plus `time` (Unix seconds), `hour` (0-23) and `weekday` (1 = Monday
@@ -165,7 +172,8 @@ mod tests {
             let kind = if client { SubjectKind::Client } else { SubjectKind::User };
             let facts = SubjectFacts { roles };
             let from_json = Entities::from_json_value(entities_json(&req, kind, &facts), None).unwrap();
-            let built = Entities::from_entities(entities(&req, kind, &facts).unwrap(), None).unwrap();
+            let built = [principal_entity(&req, kind, &facts).unwrap(), resource_entity(&req).unwrap()];
+            let built = Entities::from_entities(built, None).unwrap();
             prop_assert_eq!(built, from_json);
             let now = i64::from(now) * 7;
             let from_json = Context::from_json_value(context_json(&req, now), None).unwrap();

@@ -227,12 +227,12 @@ async fn evaluations(
     AdminQuery(q): AdminQuery<ExplainQuery>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    let req: EvaluationsRequest =
+    let mut req: EvaluationsRequest =
         serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid evaluations request: {e}")))?;
     let semantic = Semantic::from_options(req.options.as_ref()).map_err(ApiError::bad_request)?;
-    let items = match req.evaluations.as_deref() {
+    let items = match req.evaluations.take().filter(|items| !items.is_empty()) {
         // §7.1: without an `evaluations` array, the request is a single evaluation.
-        None | Some([]) => {
+        None => {
             let single = merged(&req, json!({})).map_err(ApiError::bad_request)?;
             let single = read_request(&state, single).await.map_err(ApiError::bad_request)?;
             let decision = state.policies.decide(&caller, &single, &ctx).await?;
@@ -241,7 +241,7 @@ async fn evaluations(
         Some(items) if items.len() > MAX_EVALUATIONS => {
             return Err(ApiError::bad_request(format!("at most {MAX_EVALUATIONS} evaluations per request")));
         }
-        Some(items) => items.to_vec(),
+        Some(items) => items,
     };
     // One policy set, one copy of the RBAC grants and each subject's facts for the whole batch.
     let mut decider = state.policies.decider().await?;
