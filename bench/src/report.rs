@@ -474,7 +474,7 @@ pub fn markdown(r: &Report) -> String {
     let _ = writeln!(
         s,
         "| Gatehouse settings | defaults, except rate-limit quotas raised to 10⁹/s (`GATEHOUSE_RATE_LIMITS__*`): all \
-         load comes from 127.0.0.1 as a few accounts; the limiter still runs on every request |"
+         load comes from 127.0.0.1 as a few accounts; the limiter still runs on every request; and the hashing          queue raised to 1024 (`GATEHOUSE_PASSWORD__QUEUE_SIZE`) so that sign-in workloads measure sign-ins, not          refusals (the overload run keeps the default) |"
     );
     let _ = writeln!(
         s,

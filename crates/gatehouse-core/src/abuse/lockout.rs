@@ -155,18 +155,36 @@ fn reserve(state: Option<LoginAttempts>, now: UnixTime, policy: &LockoutPolicy) 
     Some(current.with_expiry(policy))
 }
 
+/// How a reserved attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The password did not verify, or the attempt was abandoned half-way.
+    Failed,
+    Succeeded,
+    /// Refused before any verification (the hashing pool was full): it tells the client
+    /// nothing, so it neither counts as a failure nor resets the count.
+    NotVerified,
+}
+
 /// The update a finished attempt makes. A key cleared meanwhile (password change) stays clear.
-fn finish(state: Option<LoginAttempts>, now: UnixTime, policy: &LockoutPolicy, failed: bool) -> Option<LoginAttempts> {
+fn finish(
+    state: Option<LoginAttempts>,
+    now: UnixTime,
+    policy: &LockoutPolicy,
+    ending: Ending,
+) -> Option<LoginAttempts> {
     state?;
     let mut current = LoginAttempts::current(state, now, policy);
     current.in_flight = current.in_flight.saturating_sub(1);
-    if failed {
-        current.failures += 1;
-        if current.locked_until.is_none() && current.failures >= policy.max_failures {
-            current.locked_until = Some(now + policy.lock_duration);
+    match ending {
+        Ending::Failed => {
+            current.failures += 1;
+            if current.locked_until.is_none() && current.failures >= policy.max_failures {
+                current.locked_until = Some(now + policy.lock_duration);
+            }
         }
-    } else {
-        current.failures = 0;
+        Ending::Succeeded => current.failures = 0,
+        Ending::NotVerified => {}
     }
     (!current.is_empty()).then(|| current.with_expiry(policy))
 }
@@ -293,10 +311,11 @@ impl Lockout {
         self.store.purge_login_attempts(self.clock.now()).await
     }
 
-    async fn finish(&self, key: &str, failed: bool) -> Result<Option<NewLock>, StoreError> {
+    async fn finish(&self, key: &str, ending: Ending) -> Result<Option<NewLock>, StoreError> {
         let now = self.clock.now();
         let policy = self.policy;
-        let seen = self.store.update_login_attempts(key, &|s| finish(s, now, &policy, failed)).await?;
+        let failed = ending == Ending::Failed;
+        let seen = self.store.update_login_attempts(key, &|s| finish(s, now, &policy, ending)).await?;
         let Some(seen) = seen else { return Ok(None) };
         let before = LoginAttempts::current(Some(seen), now, &policy);
         let locks = failed && before.locked_until.is_none() && before.failures + 1 >= policy.max_failures;
@@ -304,8 +323,9 @@ impl Lockout {
     }
 }
 
-/// A reserved attempt. Report how it ended with [`Attempt::failed`] or [`Attempt::succeeded`];
-/// dropped without either (the request was cancelled), it counts as a failure.
+/// A reserved attempt. Report how it ended with [`Attempt::failed`], [`Attempt::succeeded`] or
+/// [`Attempt::not_verified`]; dropped without any (the request was cancelled), it counts as a
+/// failure.
 pub struct Attempt {
     lockout: Lockout,
     key: String,
@@ -323,12 +343,19 @@ impl Attempt {
     /// locked the key.
     pub async fn failed(mut self) -> Result<Option<NewLock>, StoreError> {
         self.finished = true;
-        self.lockout.finish(&self.key, true).await
+        self.lockout.finish(&self.key, Ending::Failed).await
     }
 
     pub async fn succeeded(mut self) -> Result<(), StoreError> {
         self.finished = true;
-        self.lockout.finish(&self.key, false).await.map(|_| ())
+        self.lockout.finish(&self.key, Ending::Succeeded).await.map(|_| ())
+    }
+
+    /// Refused before the password was verified (overload): the slot is freed, and the count
+    /// neither grows nor resets.
+    pub async fn not_verified(mut self) -> Result<(), StoreError> {
+        self.finished = true;
+        self.lockout.finish(&self.key, Ending::NotVerified).await.map(|_| ())
     }
 }
 
@@ -340,7 +367,7 @@ impl Drop for Attempt {
         let (lockout, key) = (self.lockout.clone(), std::mem::take(&mut self.key));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(e) = lockout.finish(&key, true).await {
+                if let Err(e) = lockout.finish(&key, Ending::Failed).await {
                     tracing::warn!(error = %e, "recording an abandoned login attempt failed");
                 }
             });
@@ -467,6 +494,22 @@ mod tests {
         assert!(is_closed(&l, &k).await);
         assert!(l.clear(&k).await.unwrap());
         open(&l, &k).await.succeeded().await.unwrap();
+    }
+
+    /// An attempt refused for overload before verifying frees its slot, counts no failure and
+    /// does not reset the failures counted so far.
+    #[tokio::test]
+    async fn an_attempt_refused_before_verifying_neither_counts_nor_resets() {
+        let clock = ManualClock::new(1_000_000);
+        let l = Lockout::in_memory(clock, policy(2));
+        let k = key("a@example.com");
+        // Ten refusals of a key that allows two failures: none counted (the gate stays open).
+        for _ in 0..10 {
+            open(&l, &k).await.not_verified().await.unwrap();
+        }
+        assert_eq!(open(&l, &k).await.failed().await.unwrap(), None);
+        open(&l, &k).await.not_verified().await.unwrap();
+        assert!(open(&l, &k).await.failed().await.unwrap().is_some(), "the earlier failure still counts");
     }
 
     #[tokio::test]

@@ -91,7 +91,15 @@ impl AccountService {
             None => None,
         };
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-        let verdict = self.hasher.verify(password, stored).await?;
+        let verdict = match self.hasher.verify(password, stored).await {
+            Ok(verdict) => verdict,
+            // Refused for overload without verifying: no failure against the account.
+            Err(HashError::Busy) => {
+                attempt.not_verified().await?;
+                return Err(HashError::Busy.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let (user, needs_rehash) = match (user, verdict) {
             (Some(u), Verification::Match { needs_rehash }) if u.is_active() => (u, needs_rehash),
             (user, verdict) => {
