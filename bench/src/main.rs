@@ -74,6 +74,13 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         gatehouse_bin: Option<std::path::PathBuf>,
     },
+    /// Only the memory run after password load (20 s of sign-ins and registrations, 60 s of
+    /// rest); prints, writes nothing.
+    PasswordMemory {
+        /// Benchmark this gatehouse executable instead of building target/release/gatehouse.
+        #[arg(long, value_name = "PATH")]
+        gatehouse_bin: Option<std::path::PathBuf>,
+    },
     /// Three nodes on one PostgreSQL (optionally with Redis) behind nginx, against one node:
     /// req/s and CPU per request per node; prints and writes bench/results/<date>-cluster.md.
     Cluster(cluster::ClusterArgs),
@@ -165,6 +172,15 @@ fn main() -> std::process::ExitCode {
         Command::All(args) => run_async(all(args)),
         Command::Hit(args) => run_async(hit::run(args)),
         Command::Cluster(args) => run_async(cluster::run(args)),
+        Command::PasswordMemory { gatehouse_bin } => run_async(async move {
+            let bin = match gatehouse_bin {
+                Some(path) => path,
+                None => Workspace::locate()?.build_gatehouse(true)?,
+            };
+            let result = password_memory::run(&bin, password_memory::Phases::FULL, proc::clock_ticks()).await?;
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(())
+        }),
         Command::Overload { hash_ms, factor, seconds, gatehouse_bin } => run_async(async move {
             let bin = match gatehouse_bin {
                 Some(path) => path,

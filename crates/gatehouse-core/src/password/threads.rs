@@ -43,10 +43,14 @@ impl HashThreads {
         Ok(Self { jobs: Mutex::new(jobs) })
     }
 
-    /// Runs `job` on a hashing thread; `None` when the threads are gone (or the job panicked).
+    /// Runs `job` on a hashing thread, inside the caller's tokio runtime (the memory pool
+    /// schedules the freeing of idle buffers from there); `None` when the threads are gone (or
+    /// the job panicked).
     pub(super) async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
         let (tx, rx) = oneshot::channel();
+        let runtime = tokio::runtime::Handle::try_current().ok();
         let job: Job = Box::new(move || {
+            let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
             let _ = tx.send(job());
         });
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner).send(job).ok()?;
@@ -78,13 +82,15 @@ fn lower_priority() {
 mod tests {
     use super::*;
 
-    /// Jobs run on the named, lower-priority threads, results come back, and a panicking job
-    /// neither kills its thread nor hangs its caller.
+    /// Jobs run on the named, lower-priority threads inside the caller's runtime, results come
+    /// back, and a panicking job neither kills its thread nor hangs its caller.
     #[tokio::test]
     async fn runs_jobs_on_lower_priority_threads_and_survives_a_panic() {
         let threads = HashThreads::start(1).unwrap();
         let name = threads.run(|| std::thread::current().name().map(str::to_owned)).await.unwrap();
         assert_eq!(name.as_deref(), Some("gatehouse-hash-0"));
+        // The job runs in the caller's runtime (the memory pool spawns its trim task there).
+        assert_eq!(threads.run(|| tokio::runtime::Handle::try_current().is_ok()).await, Some(true));
         #[cfg(target_os = "linux")]
         {
             // A process already nicer than NICE cannot raise it back, so it keeps its own.
