@@ -276,11 +276,16 @@ mod tests {
 
     use super::*;
 
-    /// What the writer stores, the pool reads back (JSON details as sqlx encodes them); while
-    /// another connection holds the write lock the writer answers `None` at once (the caller
-    /// then waits in the pool), and works again when the lock is gone.
-    #[tokio::test]
-    async fn writes_what_the_pool_reads_and_steps_aside_when_the_database_is_busy() {
+    type Migrated = (
+        std::path::PathBuf,
+        std::path::PathBuf,
+        crate::store::SqlStore<super::super::Sqlite>,
+        super::super::Reader,
+        Writer,
+    );
+
+    /// A migrated database file in a directory of its own, with the pool and the fast path on it.
+    async fn migrated() -> Migrated {
         let dir = std::env::temp_dir().join(format!("gatehouse-writer-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("g.db");
@@ -289,7 +294,16 @@ mod tests {
                 .await
                 .unwrap();
         store.migrate().await.unwrap();
-        let (_, writer) = fast.expect("a file database has a writer");
+        let (reader, writer) = fast.expect("a file database has a fast path");
+        (dir, path, store, reader, writer)
+    }
+
+    /// What the writer stores, the pool reads back (JSON details as sqlx encodes them); while
+    /// another connection holds the write lock the writer answers `None` at once (the caller
+    /// then waits in the pool), and works again when the lock is gone.
+    #[tokio::test]
+    async fn writes_what_the_pool_reads_and_steps_aside_when_the_database_is_busy() {
+        let (dir, path, store, _, writer) = migrated().await;
         let event = |n: i64| AuditEvent {
             occurred_at: n,
             event_type: "login.succeeded".into(),
@@ -325,15 +339,7 @@ mod tests {
         use gatehouse_core::store::UserStore;
         use gatehouse_core::user::{User, UserId, UserStatus};
 
-        let dir = std::env::temp_dir().join(format!("gatehouse-writer-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("g.db");
-        let (store, fast) =
-            crate::store::SqlStore::<super::super::Sqlite>::open(&format!("sqlite://{}", path.display()))
-                .await
-                .unwrap();
-        store.migrate().await.unwrap();
-        let (reader, writer) = fast.expect("a file database has a fast path");
+        let (dir, path, store, reader, writer) = migrated().await;
         let user = User {
             id: UserId::generate(),
             email: Email::parse("writer@example.com").unwrap(),
