@@ -82,12 +82,6 @@ pub const BENCH_ENV: &[(&str, &str)] = &[
     ("GATEHOUSE_RATE_LIMITS__DECISION_IP__PERIOD", "1"),
 ];
 
-/// For the servers whose workloads sign in on more connections than the hashing pool and its
-/// default queue admit (16 or 64 against 2 + 8 on two CPUs): the closed-loop load generator
-/// would otherwise measure instant 503 refusals instead of sign-ins. The overload run keeps the
-/// default; refusals are what it measures.
-pub const ROOMY_HASH_QUEUE: (&str, &str) = ("GATEHOUSE_PASSWORD__QUEUE_SIZE", "1024");
-
 /// Settings for one server: the access-token algorithm and extra `GATEHOUSE_*` variables.
 #[derive(Clone)]
 pub struct Options {
@@ -104,6 +98,15 @@ pub struct Options {
 impl Options {
     pub fn new(label: &str, alg: &'static str) -> Self {
         Self { label: label.into(), alg, env: Vec::new(), postgres: None, cpus: None }
+    }
+
+    /// For the servers whose workloads sign in on more connections than the hashing pool and
+    /// its default queue admit (16 or 64 against 2 + 8 on two CPUs): the closed-loop load
+    /// generator would otherwise measure instant 503 refusals instead of sign-ins. The overload
+    /// run keeps the default; refusals are what it measures.
+    pub fn with_roomy_hash_queue(mut self) -> Self {
+        self.env.push(("GATEHOUSE_PASSWORD__QUEUE_SIZE".into(), "1024".into()));
+        self
     }
 }
 

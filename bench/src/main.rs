@@ -292,9 +292,7 @@ async fn all(mut args: AllArgs) -> anyhow::Result<()> {
     let mut gatehouses = Vec::new();
     let mut fresh_ms = Vec::new();
     for alg in ["ES256", "EdDSA", "RS256"] {
-        let mut opts = Options::new(&alg.to_lowercase(), alg);
-        opts.env.push((gatehouse::ROOMY_HASH_QUEUE.0.into(), gatehouse::ROOMY_HASH_QUEUE.1.into()));
-        let g = Gatehouse::start(&bin, opts).await?;
+        let g = Gatehouse::start(&bin, Options::new(&alg.to_lowercase(), alg).with_roomy_hash_queue()).await?;
         fresh_ms.push(g.startup.as_secs_f64() * 1e3);
         gatehouses.push(g);
     }

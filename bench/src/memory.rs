@@ -42,8 +42,7 @@ pub struct SessionsResult {
 pub async fn sessions(bin: &Path, targets: &[u64], ticks: u64) -> anyhow::Result<SessionsResult> {
     let p = CHEAP;
     let raw = micro::argon2_single(p)?;
-    let mut opts = Options::new("sessions", "ES256");
-    opts.env.push((gatehouse::ROOMY_HASH_QUEUE.0.into(), gatehouse::ROOMY_HASH_QUEUE.1.into()));
+    let mut opts = Options::new("sessions", "ES256").with_roomy_hash_queue();
     opts.env = vec![
         ("GATEHOUSE_PASSWORD__MEMORY_KIB".into(), p.memory_kib.to_string()),
         ("GATEHOUSE_PASSWORD__ITERATIONS".into(), p.iterations.to_string()),

@@ -92,9 +92,7 @@ impl Scenario for SignInAndRegister {
 }
 
 pub async fn run(bin: &Path, phases: Phases, ticks: u64) -> anyhow::Result<PasswordMemory> {
-    let mut opts = Options::new("pwmem", "ES256");
-    opts.env.push((gatehouse::ROOMY_HASH_QUEUE.0.into(), gatehouse::ROOMY_HASH_QUEUE.1.into()));
-    let g = Gatehouse::start(bin, opts).await?;
+    let g = Gatehouse::start(bin, Options::new("pwmem", "ES256").with_roomy_hash_queue()).await?;
     let idle = g.idle;
     let (pool_size, pool_size_source) = pool_size(&g).await;
     let users = gatehouse::seed_users(&g, CONNECTIONS).await?;

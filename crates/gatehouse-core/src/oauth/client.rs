@@ -187,6 +187,20 @@ impl Client {
         self.lifecycle.disabled_at.is_some()
     }
 
+    /// This client as `described` says it is (name, redirect URIs, grant types, scopes: what a
+    /// self-registered client states about itself, by RFC 7592 update or metadata document);
+    /// everything an operator or Gatehouse set on it (disabled, MFA, PAR, DPoP, back-channel
+    /// logout, lifetimes, secret, lifecycle) stays.
+    pub fn redescribed(self, described: Client) -> Client {
+        Client {
+            name: described.name,
+            redirect_uris: described.redirect_uris,
+            grant_types: described.grant_types,
+            scopes: described.scopes,
+            ..self
+        }
+    }
+
     /// Whether the client authenticates with a secret (`client_secret_basic` or `_post`).
     pub fn uses_secret(&self) -> bool {
         matches!(self.auth_method, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)

@@ -171,15 +171,8 @@ impl DynamicRegistration {
             .registration(&before.name)
             .validate(before.id.clone(), before.created_at)
             .map_err(|e| MetadataError::Metadata(e.to_string()))?;
-        // Only what the client registered changes; what an operator set on it since (MFA, PAR,
-        // DPoP, back-channel logout, lifetime, disabled, …) stays.
-        let after = Client {
-            name: checked.name,
-            redirect_uris: checked.redirect_uris,
-            grant_types: checked.grant_types,
-            scopes: checked.scopes,
-            ..before.clone()
-        };
+        // Only what the client registered changes; what an operator set on it since stays.
+        let after = before.clone().redescribed(checked);
         if !self.clients.update_client(&after).await? {
             // Changed or deleted meanwhile: as if the token were wrong (§2.1's answer).
             return Err(DynamicRegistrationError::InvalidToken);

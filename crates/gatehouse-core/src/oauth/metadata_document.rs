@@ -220,13 +220,7 @@ impl MetadataDocumentClients {
                 // The document decides what it describes; what an operator set on the client
                 // (disabled, MFA, PAR, DPoP, back-channel logout, …) stays.
                 let expires = client.lifecycle.metadata_expires_at;
-                client = Client {
-                    name: client.name,
-                    redirect_uris: client.redirect_uris,
-                    grant_types: client.grant_types,
-                    scopes: client.scopes,
-                    ..old
-                };
+                client = old.redescribed(client);
                 client.lifecycle.metadata_expires_at = expires;
                 // A concurrent refresh won: its copy is as good as ours.
                 self.inner.update_client(&client).await?;
